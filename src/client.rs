@@ -1,0 +1,209 @@
+//! Per-connection state, and the registry of connected clients.
+//!
+//! Counterpart of Redis's `client` struct (`server.h`) and `CLIENT LIST` / `CLIENT KILL`
+//! (`networking.c`).
+//!
+//! A connection's state is split in two on purpose:
+//! - [`Client`] is owned by the worker thread serving the connection. Nothing else touches it,
+//!   so it needs no locks: selected database, protocol version, name, the current batch's
+//!   counters.
+//! - [`ClientHandle`] is shared (`Arc`) with the [`ClientRegistry`], so that other clients can
+//!   list and kill this one, and shutdown can wake it. It holds only what others need to see,
+//!   refreshed once per batch of commands rather than once per command.
+
+use std::collections::BTreeMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// What other threads may read about a client (CLIENT LIST, INFO clients).
+#[derive(Debug, Clone, Default)]
+pub struct ClientSnapshot {
+    /// CLIENT SETNAME.
+    pub name: Vec<u8>,
+    /// Selected database.
+    pub db: usize,
+    /// Last command run, as `cmd=` shows it (`get`, `client|list`).
+    pub last_command: String,
+    /// Unix ms of the last command.
+    pub last_interaction_ms: u64,
+    /// Unparsed bytes in the query buffer (`qbuf=`).
+    pub query_buffer_len: usize,
+    /// Query buffer capacity (`qbuf-free` is capacity minus length).
+    pub query_buffer_capacity: usize,
+    /// Replies queued but not yet sent, in bytes (`omem=`).
+    pub output_bytes: usize,
+    /// Number of queued reply blocks (`oll=`).
+    pub output_blocks: usize,
+    /// Bytes of the last batch's reply buffer (`obl=`).
+    pub reply_buffer_len: usize,
+    /// Memory used by the argument vector (`argv-mem=`).
+    pub argv_mem: usize,
+    /// Total memory attributed to this client (`tot-mem=`).
+    pub total_mem: usize,
+    /// Protocol version (2 or 3).
+    pub resp: u8,
+    /// Inside MULTI: commands queued so far, or -1 (`multi=`).
+    pub multi: i64,
+}
+
+/// The shared half of a connection.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Unique, increasing client id (CLIENT ID).
+    pub id: u64,
+    /// Peer address, `ip:port`.
+    pub addr: SocketAddr,
+    /// Local address, `ip:port`.
+    pub local_addr: SocketAddr,
+    /// File descriptor number (`fd=`).
+    pub fd: i32,
+    /// Unix ms when the client connected (`age=`).
+    pub created_ms: u64,
+    /// What others may see; updated by the owner once per batch.
+    pub snapshot: Mutex<ClientSnapshot>,
+    killed: AtomicBool,
+    /// A second handle on the socket, used only to shut it down from another thread.
+    stream: TcpStream,
+}
+
+impl ClientHandle {
+    /// Asks the connection to close: its worker wakes up (its read returns 0) and exits.
+    /// Used by CLIENT KILL and by shutdown.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// True once [`ClientHandle::kill`] was called.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}
+
+/// Every connected client, by id.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    next_id: AtomicU64,
+}
+
+impl ClientRegistry {
+    /// An empty registry. Ids start at 1 (Redis's first client id is 1... after internal ones).
+    pub fn new() -> Self {
+        ClientRegistry {
+            clients: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Registers a new connection and returns its handle.
+    pub fn register(&self, stream: &TcpStream, now_ms: u64) -> std::io::Result<Arc<ClientHandle>> {
+        use std::os::fd::AsRawFd;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let handle = Arc::new(ClientHandle {
+            id,
+            addr: stream.peer_addr()?,
+            local_addr: stream.local_addr()?,
+            fd: stream.as_raw_fd(),
+            created_ms: now_ms,
+            snapshot: Mutex::new(ClientSnapshot {
+                resp: 2,
+                multi: -1,
+                last_command: "NULL".into(),
+                last_interaction_ms: now_ms,
+                ..Default::default()
+            }),
+            killed: AtomicBool::new(false),
+            stream: stream.try_clone()?,
+        });
+        self.clients.lock().insert(id, handle.clone());
+        Ok(handle)
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// True when no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All connected clients, in id order.
+    pub fn all(&self) -> Vec<Arc<ClientHandle>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    /// One client by id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.clients.lock().get(&id).cloned()
+    }
+
+    /// Kills every client (shutdown).
+    pub fn kill_all(&self) {
+        for c in self.all() {
+            c.kill();
+        }
+    }
+}
+
+/// Counters of the current batch, added to the server totals once per batch so that worker
+/// threads do not fight over shared counters on every command.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BatchStats {
+    /// Commands executed.
+    pub commands: u64,
+    /// Key lookups that found the key (INFO keyspace_hits).
+    pub hits: u64,
+    /// Key lookups that did not (INFO keyspace_misses).
+    pub misses: u64,
+}
+
+/// The worker-owned half of a connection.
+#[derive(Debug)]
+pub struct Client {
+    /// The shared half.
+    pub handle: Arc<ClientHandle>,
+    /// Selected database (SELECT).
+    pub db: usize,
+    /// CLIENT SETNAME; empty for none.
+    pub name: Vec<u8>,
+    /// Protocol version chosen with HELLO (2 or 3).
+    pub resp: u8,
+    /// Set by QUIT, SHUTDOWN errors, CLIENT KILL of oneself and protocol errors: send what is
+    /// queued, then close.
+    pub close_after_reply: bool,
+    /// Name of the last command, for CLIENT LIST `cmd=`.
+    pub last_command: &'static str,
+    /// This batch's counters.
+    pub stats: BatchStats,
+}
+
+impl Client {
+    /// State for a freshly accepted connection.
+    pub fn new(handle: Arc<ClientHandle>) -> Client {
+        Client {
+            handle,
+            db: 0,
+            name: Vec::new(),
+            resp: 2,
+            close_after_reply: false,
+            last_command: "NULL",
+            stats: BatchStats::default(),
+        }
+    }
+
+    /// The client id.
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+}

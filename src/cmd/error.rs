@@ -1,0 +1,127 @@
+//! Command errors as values, each rendering to the exact bytes Redis 7.0 sends.
+//!
+//! Handlers return `Result<(), CmdError>` and use `?`, the Rust form of Redis's `...OrReply`
+//! helpers (`getLongLongFromObjectOrReply` and friends). Every error string of the command layer
+//! is written once, here; the differential tests against a real redis-server keep them honest.
+
+use std::borrow::Cow;
+
+/// The result of a command handler.
+pub type CmdResult = Result<(), CmdError>;
+
+/// Why a command failed. Rendered by [`CmdError::render`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// `ERR wrong number of arguments for '<cmd>' command`
+    WrongArity,
+    /// `ERR syntax error`
+    Syntax,
+    /// `ERR value is not an integer or out of range`
+    NotInteger,
+    /// `ERR value is not a valid float`
+    NotFloat,
+    /// `ERR increment or decrement would overflow`
+    Overflow,
+    /// `ERR increment would produce NaN or Infinity`
+    NanOrInfinity,
+    /// `ERR invalid expire time in '<cmd>' command`
+    InvalidExpire,
+    /// `WRONGTYPE Operation against a key holding the wrong kind of value`
+    WrongType,
+    /// `ERR no such key`
+    NoSuchKey,
+    /// `ERR DB index is out of range`
+    DbIndexOutOfRange,
+    /// `ERR string exceeds maximum allowed size (proto-max-bulk-len)`
+    StringTooLong,
+    /// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
+    UnknownSubcommand,
+    /// Any other message, starting with its error code (`ERR ...`, `NOPROTO ...`).
+    Message(Cow<'static, str>),
+}
+
+impl CmdError {
+    /// An error with a fixed message (must start with an error code).
+    pub const fn msg(text: &'static str) -> CmdError {
+        CmdError::Message(Cow::Borrowed(text))
+    }
+
+    /// An error with a formatted message (must start with an error code).
+    pub fn owned(text: String) -> CmdError {
+        CmdError::Message(Cow::Owned(text))
+    }
+
+    /// The error line without the leading `-` and trailing CRLF.
+    ///
+    /// `full_name` is the command's name as Redis reports it (`get`, `client|setname`), and
+    /// `argv` the request, for the errors that quote them.
+    pub fn render(&self, full_name: &str, argv: &crate::protocol::Argv) -> Vec<u8> {
+        match self {
+            CmdError::WrongArity => {
+                format!("ERR wrong number of arguments for '{full_name}' command").into_bytes()
+            }
+            CmdError::Syntax => b"ERR syntax error".to_vec(),
+            CmdError::NotInteger => b"ERR value is not an integer or out of range".to_vec(),
+            CmdError::NotFloat => b"ERR value is not a valid float".to_vec(),
+            CmdError::Overflow => b"ERR increment or decrement would overflow".to_vec(),
+            CmdError::NanOrInfinity => b"ERR increment would produce NaN or Infinity".to_vec(),
+            CmdError::InvalidExpire => {
+                format!("ERR invalid expire time in '{full_name}' command").into_bytes()
+            }
+            CmdError::WrongType => {
+                b"WRONGTYPE Operation against a key holding the wrong kind of value".to_vec()
+            }
+            CmdError::NoSuchKey => b"ERR no such key".to_vec(),
+            CmdError::DbIndexOutOfRange => b"ERR DB index is out of range".to_vec(),
+            CmdError::StringTooLong => {
+                b"ERR string exceeds maximum allowed size (proto-max-bulk-len)".to_vec()
+            }
+            CmdError::UnknownSubcommand => {
+                let container = full_name
+                    .split('|')
+                    .next()
+                    .unwrap_or(full_name)
+                    .to_ascii_uppercase();
+                let sub = argv.get(1).unwrap_or(b"");
+                let mut out = b"ERR unknown subcommand '".to_vec();
+                out.extend_from_slice(&sub[..sub.len().min(128)]);
+                out.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+                out
+            }
+            CmdError::Message(text) => text.as_bytes().to_vec(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Argv;
+
+    #[test]
+    fn renders_redis_wording() {
+        let argv = Argv::from_args(["client", "foo"]);
+        let r = |e: CmdError, name: &str| String::from_utf8(e.render(name, &argv)).unwrap();
+        assert_eq!(
+            r(CmdError::WrongArity, "get"),
+            "ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            r(CmdError::WrongArity, "client|setname"),
+            "ERR wrong number of arguments for 'client|setname' command"
+        );
+        assert_eq!(
+            r(CmdError::InvalidExpire, "set"),
+            "ERR invalid expire time in 'set' command"
+        );
+        assert_eq!(
+            r(CmdError::UnknownSubcommand, "client"),
+            "ERR unknown subcommand 'foo'. Try CLIENT HELP."
+        );
+        assert_eq!(
+            r(CmdError::WrongType, "get"),
+            "WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(r(CmdError::msg("ERR custom"), "x"), "ERR custom");
+    }
+}

@@ -1,0 +1,585 @@
+//! The command table and dispatch.
+//!
+//! Counterpart of Redis `server.c` (`processCommand`, `call`) and the generated command table
+//! (`commands.c`).
+//!
+//! Every command respd implements is one [`CommandSpec`] row in a per-group table
+//! (`string::COMMANDS`, `generic::COMMANDS`, ...; one file per Redis command group). The rows are
+//! gathered once into one lookup map, and that map alone drives:
+//! - dispatch (which handler runs),
+//! - arity errors (`arity` follows Redis's rule: `N` exactly N arguments, `-N` at least N,
+//!   counting the command name),
+//! - the lock each command takes (the [`Handler`] variant *is* the lock kind),
+//! - COMMAND, COMMAND INFO / DOCS / COUNT / LIST output (flags are printed with Redis's names).
+//!
+//! No other list of command names exists in the code.
+
+pub mod connection;
+pub mod error;
+pub mod generic;
+pub mod server;
+pub mod string;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub use error::{CmdError, CmdResult};
+
+use crate::client::Client;
+use crate::protocol::{Argv, Reply};
+use crate::server::Shared;
+use crate::store::{Db, Keyspace};
+
+/// Command flags, named and printed as Redis names them in COMMAND INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags(u32);
+
+impl Flags {
+    /// No flags.
+    pub const NONE: Flags = Flags(0);
+    /// May modify the keyspace.
+    pub const WRITE: Flags = Flags(1 << 0);
+    /// Only reads.
+    pub const READONLY: Flags = Flags(1 << 1);
+    /// May grow memory use (refused under maxmemory pressure in Redis).
+    pub const DENYOOM: Flags = Flags(1 << 2);
+    /// Administrative command.
+    pub const ADMIN: Flags = Flags(1 << 3);
+    /// Pub/Sub related.
+    pub const PUBSUB: Flags = Flags(1 << 4);
+    /// Not allowed from scripts.
+    pub const NOSCRIPT: Flags = Flags(1 << 5);
+    /// May block the client.
+    pub const BLOCKING: Flags = Flags(1 << 6);
+    /// Allowed while loading data.
+    pub const LOADING: Flags = Flags(1 << 7);
+    /// Allowed on a stale replica.
+    pub const STALE: Flags = Flags(1 << 8);
+    /// Not shown in MONITOR.
+    pub const SKIP_MONITOR: Flags = Flags(1 << 9);
+    /// Not logged in the slow log.
+    pub const SKIP_SLOWLOG: Flags = Flags(1 << 10);
+    /// O(1) or O(log N), never blocks.
+    pub const FAST: Flags = Flags(1 << 11);
+    /// Runs without authentication.
+    pub const NO_AUTH: Flags = Flags(1 << 12);
+    /// May replicate even if read-only.
+    pub const MAY_REPLICATE: Flags = Flags(1 << 13);
+    /// Key arguments are optional.
+    pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 14);
+    /// Not allowed during async loading.
+    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 15);
+    /// Not allowed inside MULTI.
+    pub const NO_MULTI: Flags = Flags(1 << 16);
+    /// Allowed while a script is busy.
+    pub const ALLOW_BUSY: Flags = Flags(1 << 17);
+    /// Key positions depend on the arguments.
+    pub const MOVABLEKEYS: Flags = Flags(1 << 18);
+
+    const NAMES: &'static [(Flags, &'static str)] = &[
+        (Flags::WRITE, "write"),
+        (Flags::READONLY, "readonly"),
+        (Flags::DENYOOM, "denyoom"),
+        (Flags::ADMIN, "admin"),
+        (Flags::PUBSUB, "pubsub"),
+        (Flags::NOSCRIPT, "noscript"),
+        (Flags::BLOCKING, "blocking"),
+        (Flags::LOADING, "loading"),
+        (Flags::STALE, "stale"),
+        (Flags::SKIP_MONITOR, "skip_monitor"),
+        (Flags::SKIP_SLOWLOG, "skip_slowlog"),
+        (Flags::FAST, "fast"),
+        (Flags::NO_AUTH, "no_auth"),
+        (Flags::MAY_REPLICATE, "may_replicate"),
+        (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (Flags::NO_ASYNC_LOADING, "no_async_loading"),
+        (Flags::NO_MULTI, "no_multi"),
+        (Flags::ALLOW_BUSY, "allow_busy"),
+        (Flags::MOVABLEKEYS, "movablekeys"),
+    ];
+
+    /// Both sets of flags.
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// True if every flag of `other` is set.
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The Redis names of the flags that are set, in Redis's order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Flags::NAMES
+            .iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, n)| *n)
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        self.union(rhs)
+    }
+}
+
+/// Where the keys are in the argument vector (Redis's legacy first/last/step triple).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    /// Index of the first key, 0 if the command takes no keys.
+    pub first: i32,
+    /// Index of the last key; -1 means the last argument, -2 the one before it.
+    pub last: i32,
+    /// Distance between keys (2 for MSET's key value key value).
+    pub step: i32,
+}
+
+impl KeySpec {
+    /// No keys.
+    pub const NONE: KeySpec = KeySpec {
+        first: 0,
+        last: 0,
+        step: 0,
+    };
+    /// One key, the first argument.
+    pub const ONE: KeySpec = KeySpec {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+    /// Every argument is a key.
+    pub const ALL: KeySpec = KeySpec {
+        first: 1,
+        last: -1,
+        step: 1,
+    };
+    /// The first two arguments are keys.
+    pub const TWO: KeySpec = KeySpec {
+        first: 1,
+        last: 2,
+        step: 1,
+    };
+
+    /// Key positions.
+    pub const fn new(first: i32, last: i32, step: i32) -> KeySpec {
+        KeySpec { first, last, step }
+    }
+}
+
+/// The command groups COMMAND DOCS reports (one handler file each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Keyspace commands (DEL, EXPIRE, SCAN, ...).
+    Generic,
+    /// String commands.
+    String,
+    /// List commands.
+    List,
+    /// Set commands.
+    Set,
+    /// Sorted set commands.
+    SortedSet,
+    /// Hash commands.
+    Hash,
+    /// Pub/Sub commands.
+    Pubsub,
+    /// MULTI/EXEC and friends.
+    Transactions,
+    /// Connection commands (PING, SELECT, CLIENT, HELLO, ...).
+    Connection,
+    /// Server commands (INFO, CONFIG, COMMAND, ...).
+    Server,
+    /// Bitmap commands.
+    Bitmap,
+}
+
+impl Group {
+    /// The name COMMAND DOCS prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::List => "list",
+            Group::Set => "set",
+            Group::SortedSet => "sorted-set",
+            Group::Hash => "hash",
+            Group::Pubsub => "pubsub",
+            Group::Transactions => "transactions",
+            Group::Connection => "connection",
+            Group::Server => "server",
+            Group::Bitmap => "bitmap",
+        }
+    }
+}
+
+/// Everything a handler may need besides its database and arguments.
+pub struct Ctx<'a> {
+    /// The time, read once per command (Redis caches `server.mstime` the same way), so a
+    /// command sees one consistent "now" and tests can inject a clock.
+    pub now_ms: u64,
+    /// Server-wide state: config, stats, the client registry, the store.
+    pub shared: &'a Shared,
+    /// The calling connection's own state.
+    pub client: &'a mut Client,
+}
+
+/// A read-only command on the selected database (read lock).
+pub type ReadFn = fn(&mut Ctx, &Db, &Argv, &mut Reply) -> CmdResult;
+/// A command that may modify the selected database (write lock).
+pub type WriteFn = fn(&mut Ctx, &mut Db, &Argv, &mut Reply) -> CmdResult;
+/// A read-only command that looks at every database (read lock).
+pub type KeyspaceReadFn = fn(&mut Ctx, &Keyspace, &Argv, &mut Reply) -> CmdResult;
+/// A command that may modify several databases (write lock): MOVE, SWAPDB, FLUSHALL.
+pub type KeyspaceWriteFn = fn(&mut Ctx, &mut Keyspace, &Argv, &mut Reply) -> CmdResult;
+/// A command that does not touch the keyspace (no lock): PING, SELECT, CLIENT, CONFIG.
+pub type ConnFn = fn(&mut Ctx, &Argv, &mut Reply) -> CmdResult;
+
+/// A handler, and with it the lock it needs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Read lock, selected database.
+    Read(ReadFn),
+    /// Write lock, selected database.
+    Write(WriteFn),
+    /// Read lock, all databases.
+    KeyspaceRead(KeyspaceReadFn),
+    /// Write lock, all databases.
+    KeyspaceWrite(KeyspaceWriteFn),
+    /// No lock.
+    Conn(ConnFn),
+    /// A container (CLIENT, CONFIG, ...): the subcommand's row decides.
+    Container,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handler::Read(_) => "Read",
+            Handler::Write(_) => "Write",
+            Handler::KeyspaceRead(_) => "KeyspaceRead",
+            Handler::KeyspaceWrite(_) => "KeyspaceWrite",
+            Handler::Conn(_) => "Conn",
+            Handler::Container => "Container",
+        })
+    }
+}
+
+/// One row of the command table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lowercase name (for a subcommand, just the subcommand: `setname`).
+    pub name: &'static str,
+    /// Redis arity: N = exactly N arguments, -N = at least N; the name counts.
+    pub arity: i32,
+    /// Redis flags.
+    pub flags: Flags,
+    /// Key positions.
+    pub keys: KeySpec,
+    /// Command group.
+    pub group: Group,
+    /// Redis version that introduced it.
+    pub since: &'static str,
+    /// One-line summary (COMMAND DOCS).
+    pub summary: &'static str,
+    /// Time complexity (COMMAND DOCS).
+    pub complexity: &'static str,
+    /// The handler.
+    pub handler: Handler,
+    /// Subcommands of a container command.
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// A row with the documentation fields left empty; chain [`CommandSpec::doc`] to fill them.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: Flags,
+        keys: KeySpec,
+        group: Group,
+        handler: Handler,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys,
+            group,
+            since: "1.0.0",
+            summary: "",
+            complexity: "",
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    /// Sets the COMMAND DOCS fields.
+    pub const fn doc(
+        mut self,
+        since: &'static str,
+        summary: &'static str,
+        complexity: &'static str,
+    ) -> CommandSpec {
+        self.since = since;
+        self.summary = summary;
+        self.complexity = complexity;
+        self
+    }
+
+    /// Makes this row a container of `subcommands`.
+    pub const fn with_subcommands(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
+        self.subcommands = subcommands;
+        self
+    }
+
+    /// True if `argc` arguments satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+}
+
+/// The command groups' tables, in the order COMMAND lists them.
+pub fn groups() -> [&'static [CommandSpec]; 4] {
+    [
+        connection::COMMANDS,
+        server::COMMANDS,
+        string::COMMANDS,
+        generic::COMMANDS,
+    ]
+}
+
+/// Every top-level command.
+pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
+    groups().into_iter().flatten()
+}
+
+fn table() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut map = HashMap::new();
+        for spec in all_commands() {
+            let previous = map.insert(spec.name, spec);
+            assert!(
+                previous.is_none(),
+                "command {} is declared twice",
+                spec.name
+            );
+        }
+        map
+    })
+}
+
+/// Looks up a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    for (dst, src) in lower.iter_mut().zip(name) {
+        *dst = src.to_ascii_lowercase();
+    }
+    let name = std::str::from_utf8(&lower[..name.len()]).ok()?;
+    table().get(name).copied()
+}
+
+/// Looks up a subcommand of a container, case-insensitively.
+pub fn lookup_subcommand(
+    container: &'static CommandSpec,
+    name: &[u8],
+) -> Option<&'static CommandSpec> {
+    container
+        .subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The name Redis uses in errors and COMMAND output: `get`, or `client|setname`.
+pub fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_string(),
+    }
+}
+
+/// Renders Redis's unknown-command error (mirrors `commandCheckExistence`): the name and the
+/// first arguments, each quoted and followed by a space, capped at 128 bytes. Arguments are
+/// C strings there, so each stops at its first NUL byte.
+fn unknown_command_error(argv: &Argv) -> Vec<u8> {
+    fn c_str(s: &[u8]) -> &[u8] {
+        &s[..memchr::memchr(0, s).unwrap_or(s.len())]
+    }
+    let mut args: Vec<u8> = Vec::new();
+    for arg in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let arg = c_str(arg);
+        args.push(b'\'');
+        args.extend_from_slice(&arg[..arg.len().min(room)]);
+        args.extend_from_slice(b"' ");
+    }
+    let name = c_str(&argv[0]);
+    let mut out = b"ERR unknown command '".to_vec();
+    out.extend_from_slice(&name[..name.len().min(128)]);
+    out.extend_from_slice(b"', with args beginning with: ");
+    out.extend_from_slice(&args);
+    out
+}
+
+/// Resolves `argv` to the table row that will run it, or the error Redis would reply.
+/// Returns the row, its parent for a subcommand, and errors already rendered.
+pub fn resolve(
+    argv: &Argv,
+) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), Vec<u8>> {
+    let Some(spec) = lookup(&argv[0]) else {
+        return Err(unknown_command_error(argv));
+    };
+    if !spec.subcommands.is_empty() && argv.len() >= 2 {
+        return match lookup_subcommand(spec, &argv[1]) {
+            Some(sub) if sub.arity_ok(argv.len()) => Ok((sub, Some(spec))),
+            Some(sub) => Err(CmdError::WrongArity.render(&full_name(sub, Some(spec)), argv)),
+            None => Err(CmdError::UnknownSubcommand.render(spec.name, argv)),
+        };
+    }
+    if !spec.arity_ok(argv.len()) {
+        return Err(CmdError::WrongArity.render(spec.name, argv));
+    }
+    Ok((spec, None))
+}
+
+/// Runs one command and appends its reply (Redis `processCommand` + `call`).
+///
+/// Order of checks, as in Redis: unknown command, arity, then the handler, under the lock its
+/// [`Handler`] kind asks for. The lock is held for this one command only and released before
+/// returning; no socket I/O happens while it is held.
+pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut Reply) {
+    if argv.is_empty() {
+        return;
+    }
+    let (spec, parent) = match resolve(argv) {
+        Ok(found) => found,
+        Err(message) => {
+            reply.error(&message);
+            return;
+        }
+    };
+    client.stats.commands += 1;
+    client.last_command = spec.name;
+    let mark = reply.len();
+    let mut ctx = Ctx {
+        now_ms: crate::util::now_ms(),
+        shared,
+        client,
+    };
+    let result = call(&mut ctx, spec, argv, reply);
+    if let Err(e) = result {
+        // A failing handler may have started a reply; an error replaces it entirely.
+        reply.truncate(mark);
+        reply.error(&e.render(&full_name(spec, parent), argv));
+    }
+}
+
+/// Calls a resolved command's handler under the right lock.
+pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let db = ctx.client.db;
+    match spec.handler {
+        Handler::Read(f) => {
+            let keyspace = ctx.shared.store.read();
+            f(ctx, keyspace.db(db), argv, reply)
+        }
+        Handler::Write(f) => {
+            let mut keyspace = ctx.shared.store.write();
+            f(ctx, keyspace.db_mut(db), argv, reply)
+        }
+        Handler::KeyspaceRead(f) => {
+            let keyspace = ctx.shared.store.read();
+            f(ctx, &keyspace, argv, reply)
+        }
+        Handler::KeyspaceWrite(f) => {
+            let mut keyspace = ctx.shared.store.write();
+            f(ctx, &mut keyspace, argv, reply)
+        }
+        Handler::Conn(f) => f(ctx, argv, reply),
+        Handler::Container => Err(CmdError::WrongArity),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in all_commands() {
+            assert_eq!(
+                spec.name,
+                spec.name.to_ascii_lowercase(),
+                "{} must be lowercase",
+                spec.name
+            );
+            assert!(seen.insert(spec.name), "{} declared twice", spec.name);
+            assert!(
+                spec.name.len() <= 32,
+                "{} is too long for lookup()",
+                spec.name
+            );
+            check_row(spec);
+            for sub in spec.subcommands {
+                check_row(sub);
+            }
+            if !spec.subcommands.is_empty() {
+                assert!(
+                    matches!(spec.handler, Handler::Container),
+                    "{} has subcommands",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    fn check_row(spec: &CommandSpec) {
+        if spec.flags.contains(Flags::READONLY) {
+            assert!(
+                matches!(
+                    spec.handler,
+                    Handler::Read(_) | Handler::KeyspaceRead(_) | Handler::Conn(_)
+                ),
+                "{} is readonly but takes the write lock",
+                spec.name
+            );
+        }
+        if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_)) {
+            assert!(
+                spec.flags.contains(Flags::WRITE)
+                    || spec.flags.contains(Flags::ADMIN)
+                    || spec.flags.contains(Flags::MAY_REPLICATE),
+                "{} takes the write lock but is not flagged write",
+                spec.name
+            );
+        }
+        assert!(spec.arity != 0, "{} has arity 0", spec.name);
+    }
+
+    #[test]
+    fn unknown_command_error_matches_redis() {
+        let argv = Argv::from_args(["foo", "a", "b"]);
+        assert_eq!(
+            resolve(&argv).unwrap_err(),
+            b"ERR unknown command 'foo', with args beginning with: 'a' 'b' ".to_vec()
+        );
+        let argv = Argv::from_args(["foo"]);
+        assert_eq!(
+            resolve(&argv).unwrap_err(),
+            b"ERR unknown command 'foo', with args beginning with: ".to_vec()
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! The per-connection loop: read → parse all → execute all → send once → read again.
+//!
+//! Counterpart of Redis `networking.c` (`readQueryFromClient`, `processInputBuffer`,
+//! `writeToClient`), rewritten for one blocking thread per connection.
+//!
+//! # Why this loop pipelines for free
+//! A client that pipelines sends many commands before reading any reply. One `read` then
+//! returns several commands at once, and the loop below executes *all* complete commands in the
+//! query buffer, collecting their replies in memory, before it sends anything. A hundred
+//! pipelined GETs therefore cost one `read` and one `send` instead of a hundred of each, which
+//! is where pipelining's speed comes from (system calls and round trips, not command work,
+//! dominate a small command).
+//!
+//! ```text
+//!            +------------------------------------------------------------+
+//!            v                                                            |
+//!   read (blocks) --> parse every complete command --> dispatch each -->  send replies once
+//!   [query buffer]     [Parser::next_command]          [cmd::dispatch]    [without blocking]
+//! ```
+//!
+//! # The one trap, and how it is avoided
+//! A blocking `write` would be a deadlock waiting to happen: a client that writes a whole
+//! pipeline before reading (redis-py's pipeline, any `sendall`-then-read client) fills the
+//! server's send buffer with replies and its own send buffer with requests. If the server then
+//! blocked in `write`, it would stop reading, the client would block in its own `write`, and
+//! both would wait forever.
+//!
+//! So the loop never blocks in `write`. It sends what the kernel takes right now
+//! ([`sys::send_nonblocking`]); whatever is left is queued in memory ([`OutputQueue`]), and
+//! while anything is queued the worker waits for "readable *or* writable" ([`sys::wait`])
+//! instead of blocking in `read`. New requests keep being read and executed, and their replies
+//! join the queue — exactly what Redis does, and why the pipelining document warns that huge
+//! unread pipelines cost server memory. `client-output-buffer-limit` bounds that memory.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::client::{Client, ClientHandle};
+use crate::cmd;
+use crate::protocol::{Argv, Limits, Parser, Reply};
+use crate::server::Shared;
+use crate::sys;
+use crate::util::now_ms;
+
+/// Bytes asked for per read (Redis `PROTO_IOBUF_LEN`).
+pub const READ_CHUNK: usize = 16 * 1024;
+/// Size of a queued reply block (Redis's reply list uses 16 KiB blocks too).
+const OUTPUT_BLOCK: usize = 16 * 1024;
+/// A batch reply buffer larger than this is freed after use instead of kept for reuse.
+const REPLY_BUFFER_KEEP: usize = 1024 * 1024;
+
+/// Replies the kernel has not accepted yet, kept as a list of blocks.
+///
+/// Blocks rather than one growing `Vec`: a `Vec` doubles its capacity as it grows, so a queue of
+/// 100 MB could hold up to 200 MB; blocks hold the queued bytes plus at most one partly filled
+/// block. Sent blocks are freed at once.
+#[derive(Debug, Default)]
+pub struct OutputQueue {
+    blocks: VecDeque<Vec<u8>>,
+    /// Bytes of the first block already sent.
+    head_sent: usize,
+    /// Unsent bytes in total.
+    bytes: usize,
+    /// Since when the queue has been above the soft limit, if it is.
+    over_soft_limit_since: Option<Instant>,
+}
+
+impl OutputQueue {
+    /// True when every reply has been handed to the kernel.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// Unsent bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of blocks.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Memory held by the queue (allocated, not just used).
+    pub fn allocated(&self) -> usize {
+        self.blocks.iter().map(|b| b.capacity()).sum()
+    }
+
+    /// Appends bytes, filling the last block before starting a new one.
+    pub fn push(&mut self, mut data: &[u8]) {
+        self.bytes += data.len();
+        if let Some(last) = self.blocks.back_mut() {
+            let room = last.capacity() - last.len();
+            let n = room.min(data.len());
+            last.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        if !data.is_empty() {
+            let mut block = Vec::with_capacity(data.len().max(OUTPUT_BLOCK));
+            block.extend_from_slice(data);
+            self.blocks.push_back(block);
+        }
+    }
+
+    /// Sends as much as the kernel accepts without blocking. Returns bytes sent.
+    pub fn send(&mut self, stream: &TcpStream) -> io::Result<usize> {
+        let mut total = 0;
+        while let Some(head) = self.blocks.front() {
+            let n = sys::send_nonblocking(stream, &head[self.head_sent..])?;
+            if n == 0 {
+                break;
+            }
+            total += n;
+            self.bytes -= n;
+            self.head_sent += n;
+            if self.head_sent == head.len() {
+                self.blocks.pop_front();
+                self.head_sent = 0;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Why a connection ended (for the debug log).
+#[derive(Debug)]
+enum Close {
+    /// The client closed its side.
+    Eof,
+    /// QUIT, a protocol error, SHUTDOWN or CLIENT KILL.
+    Requested,
+    /// Over `client-output-buffer-limit`.
+    OutputLimit,
+    /// Over `client-query-buffer-limit`.
+    QueryLimit,
+}
+
+/// One connection and its buffers.
+pub struct Connection<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    client: Client,
+    parser: Parser,
+    /// Bytes read but not parsed yet (Redis `querybuf`).
+    query: Vec<u8>,
+    /// Where `read` puts bytes before they join `query`.
+    read_buf: Box<[u8]>,
+    /// The argument vector of the command being parsed, reused from command to command.
+    argv: Argv,
+    /// The current batch's replies.
+    reply: Reply,
+    /// Replies the kernel did not take yet.
+    output: OutputQueue,
+    /// Bytes read and sent in this batch (INFO total_net_*).
+    net_in: u64,
+    net_out: u64,
+}
+
+/// Serves one accepted socket until it closes. Runs on a worker thread.
+pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
+    let handle = match shared.clients.register(&stream, now_ms()) {
+        Ok(h) => h,
+        Err(e) => {
+            crate::debug!("Error registering a client: {e}");
+            return;
+        }
+    };
+    let id = handle.id;
+    let _ = stream.set_nodelay(true);
+    let keepalive = shared.config.read().tcp_keepalive;
+    if keepalive > 0 {
+        let _ = sys::set_keepalive(&stream, keepalive);
+    }
+    crate::verbose!("Accepted {}", handle.addr);
+    let mut conn = Connection::new(stream, shared, handle);
+    let ended = conn.run();
+    conn.publish_stats();
+    match ended {
+        Ok(Close::OutputLimit) => {
+            crate::warning!("Client id={id} closed for overcoming of output buffer limits.")
+        }
+        Ok(Close::QueryLimit) => {
+            crate::warning!("Closing client id={id} that reached max query buffer length")
+        }
+        Ok(reason) => crate::verbose!("Client id={id} closed ({reason:?})"),
+        Err(e) => crate::verbose!("Client id={id} closed: {e}"),
+    }
+    shared.clients.unregister(id);
+}
+
+impl<'a> Connection<'a> {
+    fn new(stream: TcpStream, shared: &'a Shared, handle: Arc<ClientHandle>) -> Self {
+        let limits = Limits {
+            max_bulk_len: shared.config.read().proto_max_bulk_len,
+        };
+        Connection {
+            stream,
+            shared,
+            client: Client::new(handle),
+            parser: Parser::new(limits),
+            query: Vec::new(),
+            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            argv: Argv::new(),
+            reply: Reply::new(),
+            output: OutputQueue::default(),
+            net_in: 0,
+            net_out: 0,
+        }
+    }
+
+    /// The loop. See the module docs.
+    fn run(&mut self) -> io::Result<Close> {
+        loop {
+            // 1. Execute every complete command already received.
+            self.process_query_buffer();
+            // 2. Hand this batch's replies to the kernel, never blocking.
+            self.send_replies()?;
+            self.publish_stats();
+            if let Some(reason) = self.over_limits() {
+                return Ok(reason);
+            }
+            if self.client.handle.is_killed() {
+                return Ok(Close::Requested);
+            }
+            if self.client.close_after_reply && self.output.is_empty() {
+                return Ok(Close::Requested);
+            }
+            // 3. Wait for the next thing to do.
+            if self.output.is_empty() {
+                // Nothing queued: the classic blocking read.
+                let n = self.stream.read(&mut self.read_buf)?;
+                if n == 0 {
+                    return Ok(Close::Eof);
+                }
+                self.take_input(n);
+            } else {
+                // Replies queued: wake for new requests *or* room to send, whichever first.
+                let want_read = !self.client.close_after_reply;
+                let ready = sys::wait(&self.stream, want_read, true, None)?;
+                if ready.writable {
+                    self.net_out += self.output.send(&self.stream)? as u64;
+                }
+                if ready.readable && want_read {
+                    match sys::recv_nonblocking(&self.stream, &mut self.read_buf)? {
+                        Some(0) => return Ok(Close::Eof),
+                        Some(n) => self.take_input(n),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends `n` freshly read bytes to the query buffer.
+    fn take_input(&mut self, n: usize) {
+        self.query.extend_from_slice(&self.read_buf[..n]);
+        self.net_in += n as u64;
+    }
+
+    /// Parses and executes every complete command in the query buffer (Redis
+    /// `processInputBuffer`). Stops early when the client must be closed.
+    fn process_query_buffer(&mut self) {
+        let mut pos = 0;
+        while !self.client.close_after_reply {
+            match self
+                .parser
+                .next_command(&self.query, &mut pos, &mut self.argv)
+            {
+                Ok(true) => {
+                    cmd::dispatch(self.shared, &mut self.client, &self.argv, &mut self.reply)
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    crate::verbose!("Protocol error ({e}) from client: id={}", self.client.id());
+                    self.reply.error(&e.message());
+                    self.client.close_after_reply = true;
+                }
+            }
+        }
+        // Keep only the unparsed tail (Redis `sdsrange(querybuf, qb_pos, -1)`).
+        self.query.drain(..pos);
+        if self.query.is_empty() && self.query.capacity() > REPLY_BUFFER_KEEP {
+            self.query = Vec::new();
+        }
+        self.argv.shrink_if_larger_than(REPLY_BUFFER_KEEP);
+    }
+
+    /// Sends the batch's replies without blocking; queues what the kernel does not take.
+    fn send_replies(&mut self) -> io::Result<()> {
+        if self.reply.is_empty() {
+            return Ok(());
+        }
+        let batch = self.reply.as_bytes();
+        if self.output.is_empty() {
+            // The common case: the kernel takes everything and nothing is copied.
+            let mut sent = 0;
+            while sent < batch.len() {
+                let n = sys::send_nonblocking(&self.stream, &batch[sent..])?;
+                if n == 0 {
+                    break;
+                }
+                sent += n;
+            }
+            self.net_out += sent as u64;
+            self.output.push(&batch[sent..]);
+        } else {
+            // Older replies are still queued: keep the order, queue behind them.
+            self.output.push(batch);
+            self.net_out += self.output.send(&self.stream)? as u64;
+        }
+        let buffer = self.reply.buffer_mut();
+        buffer.clear();
+        if buffer.capacity() > REPLY_BUFFER_KEEP {
+            *buffer = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Checks `client-output-buffer-limit normal` and `client-query-buffer-limit`.
+    fn over_limits(&mut self) -> Option<Close> {
+        let config = self.shared.config.read();
+        if self.query.len() as u64 > config.client_query_buffer_limit {
+            return Some(Close::QueryLimit);
+        }
+        let limit = config.normal_output_limit();
+        drop(config);
+        let queued = self.output.bytes() as u64;
+        if limit.hard_bytes > 0 && queued > limit.hard_bytes {
+            return Some(Close::OutputLimit);
+        }
+        if limit.soft_bytes > 0 && queued > limit.soft_bytes {
+            let since = *self
+                .output
+                .over_soft_limit_since
+                .get_or_insert_with(Instant::now);
+            if since.elapsed().as_secs() >= limit.soft_seconds {
+                return Some(Close::OutputLimit);
+            }
+        } else {
+            self.output.over_soft_limit_since = None;
+        }
+        None
+    }
+
+    /// Publishes this batch's counters and the client's visible state (once per batch).
+    fn publish_stats(&mut self) {
+        let stats = &self.shared.stats;
+        let batch = std::mem::take(&mut self.client.stats);
+        if batch.commands > 0 {
+            stats
+                .total_commands_processed
+                .fetch_add(batch.commands, Ordering::Relaxed);
+        }
+        if batch.hits > 0 {
+            stats.keyspace_hits.fetch_add(batch.hits, Ordering::Relaxed);
+        }
+        if batch.misses > 0 {
+            stats
+                .keyspace_misses
+                .fetch_add(batch.misses, Ordering::Relaxed);
+        }
+        if self.net_in > 0 {
+            stats
+                .total_net_input_bytes
+                .fetch_add(std::mem::take(&mut self.net_in), Ordering::Relaxed);
+        }
+        if self.net_out > 0 {
+            stats
+                .total_net_output_bytes
+                .fetch_add(std::mem::take(&mut self.net_out), Ordering::Relaxed);
+        }
+        let mut snap = self.client.handle.snapshot.lock();
+        snap.db = self.client.db;
+        snap.resp = self.client.resp;
+        if snap.name != self.client.name {
+            snap.name = self.client.name.clone();
+        }
+        if batch.commands > 0 {
+            snap.last_interaction_ms = now_ms();
+            if snap.last_command != self.client.last_command {
+                snap.last_command = self.client.last_command.to_string();
+            }
+        }
+        snap.query_buffer_len = self.query.len();
+        snap.query_buffer_capacity = self.query.capacity();
+        snap.output_bytes = self.output.bytes();
+        snap.output_blocks = self.output.block_count();
+        snap.argv_mem = self.argv.byte_len();
+        snap.total_mem = self.query.capacity()
+            + self.output.allocated()
+            + self.argv.capacity_bytes()
+            + self.reply.as_bytes().len()
+            + READ_CHUNK;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutputQueue;
+
+    #[test]
+    fn output_queue_fills_blocks_before_starting_new_ones() {
+        let mut q = OutputQueue::default();
+        q.push(b"abc");
+        q.push(b"def");
+        assert_eq!(q.block_count(), 1);
+        assert_eq!(q.bytes(), 6);
+        q.push(&vec![0u8; 40_000]);
+        assert_eq!(q.bytes(), 40_006);
+        assert!(q.allocated() < 40_006 + 2 * 16 * 1024);
+    }
+}

@@ -1,0 +1,61 @@
+//! respd: a Redis 7.0 compatible key-value server built from plain blocking threads.
+//!
+//! respd is meant to be read. It answers real Redis clients byte for byte, and it is
+//! organised so that a newcomer can follow one request from the socket to the reply and back.
+//!
+//! # Layout
+//!
+//! | module | what lives there | Redis counterpart |
+//! |---|---|---|
+//! | [`server`] | listeners, the worker pool, cron, shutdown | `server.c` |
+//! | [`connection`] | the per-connection loop: read, parse all, execute all, send once | `networking.c` |
+//! | [`protocol`] | RESP: the request [`parse`](protocol::parse)r and the [`reply`](protocol::reply) writer | `networking.c` |
+//! | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
+//! | [`store`] | the keyspace: databases, values, expiry, the hash table | `db.c`, `dict.c`, `expire.c` |
+//! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
+//! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
+//! | [`sys`] | the three socket calls std lacks (non-blocking send, poll, listen backlog) | `anet.c`, `ae.c` |
+//!
+//! # Life of a request
+//!
+//! A client sends `SET greeting hello` as `*3\r\n$3\r\nSET\r\n$8\r\ngreeting\r\n$5\r\nhello\r\n`.
+//!
+//! 1. The accept thread ([`server`]) accepted the socket earlier and handed it over a
+//!    channel to a worker thread, which runs [`connection::serve`].
+//! 2. The worker is blocked in `read`. The bytes arrive and are appended to the connection's
+//!    query buffer.
+//! 3. [`protocol::Parser::next_command`] finds the `*3` line with `memchr`, then three bulk
+//!    strings, and fills an [`protocol::Argv`] with `SET`, `greeting`, `hello`. If more commands
+//!    are in the buffer (a pipeline), they are parsed and executed one after another before
+//!    anything is sent.
+//! 4. [`cmd::dispatch`] looks `SET` up in the command table, checks its arity, takes the
+//!    keyspace's write lock (the table row says `Handler::Write`), and calls `cmd::string::set`
+//!    with the selected [`store::Db`].
+//! 5. The handler stores the value and appends `+OK\r\n` to the connection's [`protocol::Reply`]
+//!    buffer. The lock is released when dispatch returns.
+//! 6. With no complete command left in the buffer, the connection sends all the replies it
+//!    collected in one `send` that never blocks; anything the kernel does not take is queued and
+//!    sent as the socket drains, while the worker keeps reading new requests.
+//! 7. The worker blocks in `read` again.
+//!
+//! Errors are values: a handler returns `Err(CmdError::WrongType)` and dispatch renders
+//! Redis's exact error line. A malformed request is a [`protocol::ProtocolError`]: the client
+//! gets Redis's error, then the connection is closed, since its framing is lost.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod glob;
+pub mod log;
+pub mod protocol;
+pub mod server;
+pub mod store;
+pub mod sys;
+pub mod util;
+
+pub use config::Config;
+pub use server::{start, ServerHandle};

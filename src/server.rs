@@ -1,0 +1,474 @@
+//! The server: listeners, the worker pool, the background cron, and shutdown.
+//!
+//! Counterpart of Redis `server.c` (`main`, `serverCron`, `prepareForShutdown`), built from
+//! blocking threads instead of an event loop:
+//!
+//! - one **accept thread** per listening socket hands each new socket to a worker over a
+//!   `crossbeam-channel`;
+//! - a **worker** serves one connection until it closes (see [`crate::connection`]), then waits
+//!   for the next socket. The channel has no buffer: a hand-off succeeds only if a worker is
+//!   idle and waiting, and when none is, the accept thread starts a new one. So the pool grows on
+//!   demand up to `maxclients`, and idle workers are reused (or exit after a minute of idleness);
+//! - a **cron thread** runs `hz` times a second: active expiry, the ops/sec sampler, idle
+//!   client timeouts.
+//!
+//! Shutdown (a signal, or SHUTDOWN) stops the accept threads, shuts down every client socket
+//! (which wakes each worker out of its blocking `read`), waits for the workers to finish, and
+//! returns, so `main` can exit 0.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use parking_lot::{Mutex, RwLock};
+
+use crate::client::ClientRegistry;
+use crate::config::Config;
+use crate::store::{expire, Store};
+use crate::util::now_ms;
+
+/// How long an idle worker waits for a new connection before its thread exits.
+const IDLE_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long shutdown waits for connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Samples kept for `instantaneous_ops_per_sec` (Redis `STATS_METRIC_SAMPLES`).
+const OPS_SAMPLES: usize = 16;
+
+/// Server-wide counters (INFO stats).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Commands executed.
+    pub total_commands_processed: AtomicU64,
+    /// Connections accepted.
+    pub total_connections_received: AtomicU64,
+    /// Connections refused at `maxclients`.
+    pub rejected_connections: AtomicU64,
+    /// Lookups that found a key.
+    pub keyspace_hits: AtomicU64,
+    /// Lookups that did not.
+    pub keyspace_misses: AtomicU64,
+    /// Bytes read from clients.
+    pub total_net_input_bytes: AtomicU64,
+    /// Bytes sent to clients.
+    pub total_net_output_bytes: AtomicU64,
+    /// Keys removed by the active expiry cycle.
+    pub expired_keys_active: AtomicU64,
+    /// Clients closed for going over an output buffer limit.
+    pub client_output_limit_disconnects: AtomicU64,
+    /// Recent ops/sec samples.
+    ops_samples: Mutex<OpsSampler>,
+}
+
+#[derive(Debug, Default)]
+struct OpsSampler {
+    last_time: Option<Instant>,
+    last_count: u64,
+    samples: [u64; OPS_SAMPLES],
+    next: usize,
+}
+
+impl Stats {
+    /// Takes one ops/sec sample (Redis `trackInstantaneousMetric`).
+    fn sample_ops(&self) {
+        let count = self.total_commands_processed.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let mut s = self.ops_samples.lock();
+        if let Some(last) = s.last_time {
+            let ms = now.duration_since(last).as_millis().max(1) as u64;
+            let rate = count.saturating_sub(s.last_count) * 1000 / ms;
+            let i = s.next;
+            s.samples[i] = rate;
+            s.next = (i + 1) % OPS_SAMPLES;
+        }
+        s.last_time = Some(now);
+        s.last_count = count;
+    }
+
+    /// Mean of the recent samples: INFO `instantaneous_ops_per_sec`.
+    pub fn instantaneous_ops_per_sec(&self) -> u64 {
+        let s = self.ops_samples.lock();
+        s.samples.iter().sum::<u64>() / OPS_SAMPLES as u64
+    }
+
+    /// Clears the counters (CONFIG RESETSTAT).
+    pub fn reset(&self) {
+        for counter in [
+            &self.total_commands_processed,
+            &self.total_connections_received,
+            &self.rejected_connections,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.total_net_input_bytes,
+            &self.total_net_output_bytes,
+            &self.expired_keys_active,
+            &self.client_output_limit_disconnects,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        *self.ops_samples.lock() = OpsSampler::default();
+    }
+}
+
+/// Why the server is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownRequest {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// The SHUTDOWN command.
+    Command,
+}
+
+/// State shared by every thread of the server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The keyspace.
+    pub store: Store,
+    /// The running configuration (CONFIG SET changes it).
+    pub config: RwLock<Config>,
+    /// Counters.
+    pub stats: Stats,
+    /// Connected clients.
+    pub clients: ClientRegistry,
+    /// When the server started (uptime).
+    pub started: Instant,
+    /// Unix ms when the server started.
+    pub started_ms: u64,
+    /// A random 40-hex-digit id of this run (INFO run_id).
+    pub run_id: String,
+    /// The TCP port actually listened on.
+    pub port: u16,
+    /// Sockets accepted and not yet closed (checked against `maxclients`).
+    pub connected: AtomicUsize,
+    /// Where SHUTDOWN and signals ask the main thread to stop.
+    pub shutdown_requests: Sender<ShutdownRequest>,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    /// True once shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// A running server: its addresses, and the handle to stop it.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    listeners: Vec<Arc<TcpListener>>,
+    accept_threads: Vec<JoinHandle<()>>,
+    cron_stop: Sender<()>,
+    cron_thread: Option<JoinHandle<()>>,
+    requests: Receiver<ShutdownRequest>,
+}
+
+impl ServerHandle {
+    /// The first listening address (tests bind port 0 and read the real port here).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Every listening address.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The shared state (for tests and benches).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A sender that asks the server to stop (the signal handler uses it).
+    pub fn shutdown_sender(&self) -> Sender<ShutdownRequest> {
+        self.shared.shutdown_requests.clone()
+    }
+
+    /// Blocks until a signal or the SHUTDOWN command asks the server to stop.
+    pub fn wait_for_shutdown_request(&self) -> ShutdownRequest {
+        self.requests.recv().unwrap_or(ShutdownRequest::Signal)
+    }
+
+    /// Stops the server: no more accepts, every client closed, workers and cron joined.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.shared.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for listener in &self.listeners {
+            crate::sys::wake_listener(listener);
+        }
+        for t in self.accept_threads.drain(..) {
+            let _ = t.join();
+        }
+        let _ = self.cron_stop.send(());
+        if let Some(t) = self.cron_thread.take() {
+            let _ = t.join();
+        }
+        // Wake every worker out of its blocking read; each sees EOF and unregisters.
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            self.shared.clients.kill_all();
+            if self.shared.connected.load(Ordering::Acquire) == 0 || Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Binds the configured addresses (`bind`, `port`, `tcp-backlog`). An address written with a
+/// leading `-` is skipped if it cannot be bound (Redis's "optional address" syntax, used for
+/// `-::1` on hosts without IPv6).
+pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for entry in &config.bind {
+        let (optional, addr) = match entry.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, entry.as_str()),
+        };
+        let ip: std::net::IpAddr = if addr == "*" {
+            "0.0.0.0".parse().unwrap()
+        } else {
+            addr.parse().map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("invalid bind address '{addr}'"),
+                )
+            })?
+        };
+        // With port 0, every listener after the first reuses the port the first one got.
+        let port = match (config.port, listeners.first()) {
+            (0, Some(l)) => TcpListener::local_addr(l)?.port(),
+            (p, _) => p,
+        };
+        match crate::sys::bind_listener(SocketAddr::new(ip, port), config.tcp_backlog) {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => crate::verbose!("Skipping optional bind address {addr}: {e}"),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}:{port}: {e}"),
+                ))
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "Failed listening on any of the configured addresses",
+        ));
+    }
+    Ok(listeners)
+}
+
+/// Starts serving on already bound listeners (tests pass `127.0.0.1:0` listeners; `main` passes
+/// [`bind_all`]'s). Returns at once; the server runs on its own threads.
+pub fn start(listeners: Vec<TcpListener>, config: Config) -> io::Result<ServerHandle> {
+    let addrs = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<io::Result<Vec<_>>>()?;
+    for listener in &listeners {
+        // Tests bind with std (backlog 128); raise it to tcp-backlog.
+        let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
+    }
+    let (request_tx, request_rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared {
+        store: Store::new(config.databases),
+        stats: Stats::default(),
+        clients: ClientRegistry::new(),
+        started: Instant::now(),
+        started_ms: now_ms(),
+        run_id: random_run_id(),
+        port: addrs[0].port(),
+        connected: AtomicUsize::new(0),
+        shutdown_requests: request_tx,
+        stopping: AtomicBool::new(false),
+        config: RwLock::new(config),
+    });
+
+    let pool = Arc::new(WorkerPool::new(shared.clone()));
+    let listeners: Vec<Arc<TcpListener>> = listeners.into_iter().map(Arc::new).collect();
+    let mut accept_threads = Vec::new();
+    for listener in &listeners {
+        let (listener, pool, shared) = (listener.clone(), pool.clone(), shared.clone());
+        accept_threads.push(
+            thread::Builder::new()
+                .name("respd-accept".into())
+                .spawn(move || accept_loop(&listener, &pool, &shared))?,
+        );
+    }
+    let (cron_stop, cron_rx) = bounded(1);
+    let cron_shared = shared.clone();
+    let cron_thread = thread::Builder::new()
+        .name("respd-cron".into())
+        .spawn(move || cron(&cron_shared, &cron_rx))?;
+    Ok(ServerHandle {
+        shared,
+        addrs,
+        listeners,
+        accept_threads,
+        cron_stop,
+        cron_thread: Some(cron_thread),
+        requests: request_rx,
+    })
+}
+
+fn random_run_id() -> String {
+    (0..40)
+        .map(|_| char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap())
+        .collect()
+}
+
+/// Accepts connections until shutdown, enforcing `maxclients`.
+fn accept_loop(listener: &TcpListener, pool: &WorkerPool, shared: &Arc<Shared>) {
+    loop {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(_) if shared.is_stopping() => return,
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                crate::warning!("Accepting client connection: {e}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if shared.is_stopping() {
+            return;
+        }
+        shared
+            .stats
+            .total_connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let maxclients = shared.config.read().maxclients;
+        if shared.connected.load(Ordering::Acquire) >= maxclients {
+            reject(stream, shared);
+            continue;
+        }
+        shared.connected.fetch_add(1, Ordering::AcqRel);
+        pool.hand_off(stream);
+    }
+}
+
+/// Tells a client over `maxclients` why it is turned away, as Redis does, and closes it.
+fn reject(stream: TcpStream, shared: &Shared) {
+    shared
+        .stats
+        .rejected_connections
+        .fetch_add(1, Ordering::Relaxed);
+    // Best effort and never blocking: a fresh socket's send buffer always has room for this.
+    let _ = crate::sys::send_nonblocking(&stream, b"-ERR max number of clients reached\r\n");
+    crate::verbose!("Error registering fd event for the new client: max number of clients reached");
+}
+
+/// The pool of connection threads. See the module docs for how it grows.
+struct WorkerPool {
+    sender: Sender<TcpStream>,
+    receiver: Receiver<TcpStream>,
+    shared: Arc<Shared>,
+}
+
+impl WorkerPool {
+    fn new(shared: Arc<Shared>) -> WorkerPool {
+        // Zero capacity: a send succeeds only when an idle worker is waiting in recv.
+        let (sender, receiver) = bounded(0);
+        WorkerPool {
+            sender,
+            receiver,
+            shared,
+        }
+    }
+
+    fn hand_off(&self, stream: TcpStream) {
+        match self.sender.try_send(stream) {
+            Ok(()) => {}
+            Err(TrySendError::Full(stream)) | Err(TrySendError::Disconnected(stream)) => {
+                self.spawn_worker(stream)
+            }
+        }
+    }
+
+    fn spawn_worker(&self, first: TcpStream) {
+        let receiver = self.receiver.clone();
+        let shared = self.shared.clone();
+        let stack = shared.config.read().thread_stack_size as usize;
+        let spawned = thread::Builder::new()
+            .name("respd-conn".into())
+            .stack_size(stack)
+            .spawn(move || worker(first, &receiver, &shared));
+        if let Err(e) = spawned {
+            crate::warning!("Cannot start a connection thread: {e}");
+            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A worker: serve a connection, then wait for the next one, then exit when idle too long.
+fn worker(first: TcpStream, receiver: &Receiver<TcpStream>, shared: &Arc<Shared>) {
+    let mut next = Some(first);
+    while let Some(stream) = next.take() {
+        crate::connection::serve(stream, shared);
+        shared.connected.fetch_sub(1, Ordering::AcqRel);
+        if shared.is_stopping() {
+            return;
+        }
+        match receiver.recv_timeout(IDLE_WORKER_TIMEOUT) {
+            Ok(stream) => next = Some(stream),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Background tasks, `hz` times a second (Redis `serverCron`).
+fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
+    let mut last_ops_sample = Instant::now();
+    loop {
+        let hz = shared.config.read().hz.max(1);
+        match stop.recv_timeout(Duration::from_millis(1000 / u64::from(hz))) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let expired = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        if expired > 0 {
+            shared
+                .stats
+                .expired_keys_active
+                .fetch_add(expired as u64, Ordering::Relaxed);
+        }
+        if last_ops_sample.elapsed() >= Duration::from_millis(100) {
+            shared.stats.sample_ops();
+            last_ops_sample = Instant::now();
+        }
+        close_idle_clients(shared);
+    }
+}
+
+/// Closes clients idle longer than `timeout` seconds (0 = never), as Redis's
+/// `clientsCronHandleTimeout` does.
+fn close_idle_clients(shared: &Shared) {
+    let timeout = shared.config.read().timeout;
+    if timeout == 0 {
+        return;
+    }
+    let now = now_ms();
+    for client in shared.clients.all() {
+        let last = client.snapshot.lock().last_interaction_ms;
+        if now.saturating_sub(last) / 1000 > timeout {
+            crate::verbose!("Closing idle client id={}", client.id);
+            client.kill();
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The keyspace: sixteen databases of keys, their values and their expiry times.
+//!
+//! Counterpart of Redis `db.c` (lookups, lazy expiry) and `object.c` (value encodings).
+//!
+//! # Locking
+//! The whole keyspace sits behind one `parking_lot::RwLock` ([`Store`]). The lock is taken in
+//! exactly one place, [`crate::cmd::dispatch`], once per command (or once per EXEC, which is
+//! what makes a transaction atomic). Handlers receive `&Db` or `&mut Db` and never see the lock.
+//! Readers of different clients run in parallel; a writer runs alone, as every command does in
+//! single-threaded Redis. No guard is ever held across socket I/O: handlers write replies into
+//! memory and the connection sends them after the lock is released.
+//!
+//! # Expiry
+//! A key with a TTL carries its deadline (Unix milliseconds) in its [`Entry`]. Two mechanisms
+//! remove expired keys, as in Redis:
+//! - *lazily*: every lookup checks the deadline. Under a read lock an expired key is treated
+//!   as missing but left in place (it cannot be deleted without the write lock); under the
+//!   write lock it is deleted on the spot.
+//! - *actively*: [`expire`] runs a background cycle that samples keys with a TTL and deletes
+//!   the expired ones, so memory comes back even for keys nobody reads again.
+
+pub mod dict;
+pub mod expire;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use dict::Dict;
+
+/// Number of logical databases (Redis `databases` default).
+pub const DEFAULT_DATABASES: usize = 16;
+
+/// Key bytes. Keys are binary safe.
+pub type Key = Vec<u8>;
+
+/// A value of any Redis type.
+///
+/// Strings have two representations, mirroring Redis's encodings: an integer that fits an
+/// `i64` in canonical form is kept as a number (`OBJECT ENCODING` "int"), anything else as
+/// bytes ("embstr" up to 44 bytes, "raw" above, as Redis reports them).
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A string holding a canonical 64-bit integer.
+    Int(i64),
+    /// A string of arbitrary bytes.
+    Str(Vec<u8>),
+    /// A list.
+    List(VecDeque<Vec<u8>>),
+    /// A hash of field → value.
+    Hash(Dict<Vec<u8>, Vec<u8>>),
+    /// A set of members.
+    Set(Dict<Vec<u8>, ()>),
+}
+
+/// Redis `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`: strings up to this length report "embstr".
+const EMBSTR_SIZE_LIMIT: usize = 44;
+
+impl Value {
+    /// Builds a string value, choosing the integer form when the bytes are a canonical
+    /// integer (Redis `tryObjectEncoding`).
+    pub fn from_bytes(bytes: Vec<u8>) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = crate::util::parse_i64(&bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(bytes)
+    }
+
+    /// Builds a string value from a slice.
+    pub fn from_slice(bytes: &[u8]) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = crate::util::parse_i64(bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(bytes.to_vec())
+    }
+
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) | Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+        }
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
+            Value::Str(_) => "raw",
+            Value::List(_) => "quicklist",
+            Value::Hash(_) => "hashtable",
+            Value::Set(_) => "hashtable",
+        }
+    }
+
+    /// True for string values (either representation).
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::Str(_))
+    }
+
+    /// An estimate of the heap bytes this value uses, for INFO's used_memory.
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Value::Int(_) => 0,
+            Value::Str(s) => s.capacity(),
+            Value::List(l) => l.iter().map(|e| e.capacity() + 24).sum(),
+            Value::Hash(h) => h
+                .iter()
+                .map(|(k, v)| k.capacity() + v.capacity() + 64)
+                .sum(),
+            Value::Set(s) => s.iter().map(|(k, _)| k.capacity() + 48).sum(),
+        }
+    }
+}
+
+/// Seconds-resolution clock used for OBJECT IDLETIME (Redis's LRU clock).
+pub fn lru_clock(now_ms: u64) -> u32 {
+    (now_ms / 1000) as u32
+}
+
+/// One key's value and metadata.
+#[derive(Debug)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Deadline in Unix milliseconds; 0 means no TTL.
+    expire_at: u64,
+    /// Last access time in seconds (OBJECT IDLETIME). Atomic so that readers holding only the
+    /// read lock can still record the access.
+    lru: AtomicU32,
+}
+
+impl Clone for Entry {
+    fn clone(&self) -> Self {
+        Entry {
+            value: self.value.clone(),
+            expire_at: self.expire_at,
+            lru: AtomicU32::new(self.lru.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Entry {
+    fn new(value: Value, expire_at: u64, now_ms: u64) -> Entry {
+        Entry {
+            value,
+            expire_at,
+            lru: AtomicU32::new(lru_clock(now_ms)),
+        }
+    }
+
+    /// The deadline in Unix milliseconds, if the key has a TTL.
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+
+    /// True when the key's deadline has passed at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+
+    /// Seconds since the last access (OBJECT IDLETIME).
+    pub fn idle_seconds(&self, now_ms: u64) -> u64 {
+        lru_clock(now_ms).saturating_sub(self.lru.load(Ordering::Relaxed)) as u64
+    }
+
+    fn touch(&self, now_ms: u64) {
+        self.lru.store(lru_clock(now_ms), Ordering::Relaxed);
+    }
+}
+
+/// One logical database (SELECT n).
+#[derive(Debug, Default)]
+pub struct Db {
+    entries: Dict<Key, Entry>,
+    /// The keys that have a TTL: a sampling index for the active expiry cycle (Redis keeps the
+    /// same set as `db->expires`). The deadline itself lives in the [`Entry`].
+    expires: Dict<Key, ()>,
+    /// Keys deleted because their TTL passed (INFO `expired_keys`).
+    pub expired_count: u64,
+}
+
+impl Db {
+    /// An empty database.
+    pub fn new() -> Db {
+        Db::default()
+    }
+
+    /// Number of keys, counting logically expired keys that were not deleted yet (as DBSIZE does in Redis).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the database holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Looks a key up for reading.
+    ///
+    /// Side effects: records the access time. An expired key is treated as missing, but is
+    /// not deleted (that needs the write lock; see the module docs).
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let entry = self.entries.get(key)?;
+        if entry.is_expired(now_ms) {
+            return None;
+        }
+        entry.touch(now_ms);
+        Some(entry)
+    }
+
+    /// Looks a key up without recording an access (TYPE-like introspection, OBJECT IDLETIME).
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.entries.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
+    /// Shortcut for `get(...).map(|e| &e.value)`.
+    pub fn get_value(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        self.get(key, now_ms).map(|e| &e.value)
+    }
+
+    /// True when the key exists and has not expired.
+    pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
+        self.peek(key, now_ms).is_some()
+    }
+
+    /// Deletes the key if its TTL has passed. Returns true if it was deleted.
+    /// Every write path calls this first, so writers never see expired keys.
+    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.entries.get(key) {
+            Some(e) if e.is_expired(now_ms) => {
+                self.remove(key);
+                self.expired_count += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Looks a key up for writing. An expired key is deleted and reported as missing.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.expire_if_needed(key, now_ms);
+        let entry = self.entries.get_mut(key)?;
+        entry.touch(now_ms);
+        Some(entry)
+    }
+
+    /// Shortcut for `get_mut(...).map(|e| &mut e.value)`.
+    pub fn get_value_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.get_mut(key, now_ms).map(|e| &mut e.value)
+    }
+
+    /// Sets a key to `value`, dropping any TTL it had (what SET does without KEEPTTL).
+    pub fn set(&mut self, key: &[u8], value: Value, now_ms: u64) {
+        self.insert_entry(key, value, 0, now_ms);
+    }
+
+    /// Sets a key to `value` with a deadline (`Some(ms)`) or none.
+    pub fn set_with_expire(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expire_at: Option<u64>,
+        now_ms: u64,
+    ) {
+        self.insert_entry(key, value, expire_at.unwrap_or(0), now_ms);
+    }
+
+    /// Replaces the value of a key, keeping its TTL (SET KEEPTTL, APPEND, INCR, SETRANGE...).
+    /// Creates the key without TTL if missing.
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) {
+        match self.get_mut(key, now_ms) {
+            Some(entry) => entry.value = value,
+            None => self.insert_entry(key, value, 0, now_ms),
+        }
+    }
+
+    fn insert_entry(&mut self, key: &[u8], value: Value, expire_at: u64, now_ms: u64) {
+        let entry = Entry::new(value, expire_at, now_ms);
+        let had_ttl = match self.entries.get_mut(key) {
+            Some(existing) => {
+                let had = existing.expire_at != 0;
+                *existing = entry;
+                had
+            }
+            None => {
+                self.entries.insert(key.to_vec(), entry);
+                false
+            }
+        };
+        match (had_ttl, expire_at != 0) {
+            (false, true) => {
+                self.expires.insert(key.to_vec(), ());
+            }
+            (true, false) => {
+                self.expires.remove(key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets or clears the deadline of an existing key. Returns false if the key is missing.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
+        let Some(entry) = self.get_mut(key, now_ms) else {
+            return false;
+        };
+        let had = entry.expire_at != 0;
+        entry.expire_at = expire_at.unwrap_or(0);
+        match (had, expire_at.is_some()) {
+            (false, true) => {
+                self.expires.insert(key.to_vec(), ());
+            }
+            (true, false) => {
+                self.expires.remove(key);
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Removes a key (whatever its TTL). Returns its entry if it existed, expired or not.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        if entry.expire_at != 0 {
+            self.expires.remove(key);
+        }
+        Some(entry)
+    }
+
+    /// Removes a live key; an expired one counts as missing. Returns true if a key was deleted
+    /// (DEL's count).
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if self.expire_if_needed(key, now_ms) {
+            return false;
+        }
+        self.remove(key).is_some()
+    }
+
+    /// Removes and returns a live key's entry (RENAME, MOVE, GETDEL).
+    pub fn take(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        if self.expire_if_needed(key, now_ms) {
+            return None;
+        }
+        self.remove(key)
+    }
+
+    /// Inserts a whole entry, keeping its TTL and access time (RENAME, MOVE, COPY, SWAPDB).
+    pub fn insert(&mut self, key: Key, entry: Entry) {
+        let ttl = entry.expire_at != 0;
+        if let Some(old) = self.entries.get(&key[..]) {
+            if old.expire_at != 0 && !ttl {
+                self.expires.remove(&key[..]);
+            }
+        }
+        if ttl {
+            self.expires.insert(key.clone(), ());
+        }
+        self.entries.insert(key, entry);
+    }
+
+    /// Deletes every key (FLUSHDB).
+    pub fn clear(&mut self) {
+        self.entries = Dict::new();
+        self.expires = Dict::new();
+    }
+
+    /// All entries, including logically expired ones the caller must filter with `now_ms`.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// One step of a SCAN over the keys (Redis `dictScan` cursor semantics): calls `f` for
+    /// every entry in the visited buckets and returns the next cursor, 0 when done.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&Key, &Entry)) -> u64 {
+        self.entries.scan(cursor, |k, e| f(k, e))
+    }
+
+    /// A random live key (RANDOMKEY), or None if there are none. Gives up on a database that
+    /// holds only expired keys after a bounded number of tries, as Redis does.
+    pub fn random_key(&self, now_ms: u64) -> Option<&Key> {
+        for _ in 0..100 {
+            let (k, e) = self.entries.random_entry()?;
+            if !e.is_expired(now_ms) {
+                return Some(k);
+            }
+        }
+        None
+    }
+
+    /// Samples up to `count` keys with a TTL and deletes the expired ones. Returns
+    /// `(sampled, expired)`. One step of the active expiry cycle.
+    pub fn expire_sample(&mut self, count: usize, now_ms: u64) -> (usize, usize) {
+        let sampled: Vec<Key> = self
+            .expires
+            .sample(count)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut expired = 0;
+        for key in &sampled {
+            if self.expire_if_needed(key, now_ms) {
+                expired += 1;
+            }
+        }
+        (sampled.len(), expired)
+    }
+
+    /// A rough count of the bytes this database uses (keys, values, table overhead).
+    pub fn approx_bytes(&self) -> usize {
+        let per_key = std::mem::size_of::<Entry>() + std::mem::size_of::<Key>() + 16;
+        self.entries
+            .iter()
+            .map(|(k, e)| k.capacity() + e.value.approx_bytes() + per_key)
+            .sum::<usize>()
+            + self.entries.bucket_count() * 8
+            + self
+                .expires
+                .iter()
+                .map(|(k, _)| k.capacity() + 40)
+                .sum::<usize>()
+    }
+}
+
+/// All databases together: what one lock protects.
+#[derive(Debug)]
+pub struct Keyspace {
+    dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    /// `n` empty databases.
+    pub fn new(n: usize) -> Keyspace {
+        Keyspace {
+            dbs: (0..n).map(|_| Db::new()).collect(),
+        }
+    }
+
+    /// Number of databases.
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `i` (the caller has checked the index).
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+
+    /// Database `i`, mutably.
+    pub fn db_mut(&mut self, i: usize) -> &mut Db {
+        &mut self.dbs[i]
+    }
+
+    /// Two different databases at once, mutably (MOVE, COPY ... DB).
+    pub fn two_dbs_mut(&mut self, a: usize, b: usize) -> (&mut Db, &mut Db) {
+        assert_ne!(a, b);
+        if a < b {
+            let (lo, hi) = self.dbs.split_at_mut(b);
+            (&mut lo[a], &mut hi[0])
+        } else {
+            let (lo, hi) = self.dbs.split_at_mut(a);
+            (&mut hi[0], &mut lo[b])
+        }
+    }
+
+    /// Swaps the contents of two databases (SWAPDB).
+    pub fn swap(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+    }
+
+    /// Every database.
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    /// Every database, mutably.
+    pub fn dbs_mut(&mut self) -> &mut [Db] {
+        &mut self.dbs
+    }
+}
+
+/// The lock around the keyspace. See the module docs for the locking rules.
+#[derive(Debug)]
+pub struct Store {
+    keyspace: RwLock<Keyspace>,
+}
+
+impl Store {
+    /// A store with `databases` empty databases.
+    pub fn new(databases: usize) -> Store {
+        Store {
+            keyspace: RwLock::new(Keyspace::new(databases)),
+        }
+    }
+
+    /// Takes the read lock.
+    pub fn read(&self) -> RwLockReadGuard<'_, Keyspace> {
+        self.keyspace.read()
+    }
+
+    /// Takes the write lock.
+    pub fn write(&self) -> RwLockWriteGuard<'_, Keyspace> {
+        self.keyspace.write()
+    }
+
+    /// Number of databases (fixed at start).
+    pub fn db_count(&self) -> usize {
+        self.keyspace.read().db_count()
+    }
+}

@@ -1,0 +1,182 @@
+//! The three socket operations std does not offer, behind one small module.
+//!
+//! respd is built from blocking threads, and std's blocking `TcpStream` covers almost all of it.
+//! Three things are missing, and each has a reason:
+//!
+//! 1. **A send that never blocks** (`send(2)` with `MSG_DONTWAIT`). A worker that blocks in
+//!    `write` stops reading. If its client is itself still writing a long pipeline and not yet
+//!    reading replies, both sides wait on each other forever. Sending with `MSG_DONTWAIT` lets
+//!    the worker push what the kernel will take, keep the rest queued in memory, and go back to
+//!    reading — which is what Redis's event loop does.
+//! 2. **Waiting for "readable or writable"** (`poll(2)` on the one socket). Only needed while
+//!    replies are queued: then the worker must wake up for whichever comes first, new requests
+//!    or room in the send buffer. With nothing queued it simply blocks in `read`.
+//! 3. **A listen backlog of 511** (`listen(2)`). `TcpListener::bind` always uses 128, too small
+//!    for a burst of thousands of connects; Redis's `tcp-backlog` default is 511.
+//!
+//! All calls go through `rustix`, which wraps the system calls safely, so the crate stays free
+//! of `unsafe` code.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
+
+/// Sends as much of `buf` as the kernel accepts right now, without blocking.
+///
+/// Returns the number of bytes sent; `Ok(0)` means the send buffer is full (would block).
+/// `MSG_NOSIGNAL` turns a write to a closed peer into an `EPIPE` error instead of a signal.
+pub fn send_nonblocking(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+    match rustix::net::send(stream, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+        Ok(n) => Ok(n),
+        Err(rustix::io::Errno::AGAIN) => Ok(0),
+        Err(rustix::io::Errno::INTR) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads whatever is available, without blocking.
+///
+/// Returns `Ok(None)` when nothing is available yet, `Ok(Some(0))` at end of stream.
+pub fn recv_nonblocking(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match rustix::net::recv(stream, buf, RecvFlags::DONTWAIT) {
+        Ok((n, _)) => Ok(Some(n)),
+        Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What [`wait`] found ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Readiness {
+    /// New bytes (or end of stream, or an error) can be read.
+    pub readable: bool,
+    /// The send buffer has room again.
+    pub writable: bool,
+}
+
+/// Blocks until the socket is readable (if `want_read`) or writable (if `want_write`), or
+/// until `timeout` passes (`None` = forever). Errors and hang-ups count as readable, so the
+/// caller notices them on its next read.
+pub fn wait(
+    stream: &TcpStream,
+    want_read: bool,
+    want_write: bool,
+    timeout: Option<Duration>,
+) -> io::Result<Readiness> {
+    let mut flags = PollFlags::empty();
+    if want_read {
+        flags |= PollFlags::IN;
+    }
+    if want_write {
+        flags |= PollFlags::OUT;
+    }
+    let mut fds = [PollFd::new(stream, flags)];
+    let timespec = timeout.map(|d| Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    });
+    match poll(&mut fds, timespec.as_ref()) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok(Readiness::default()),
+        Err(e) => return Err(e.into()),
+    }
+    let revents = fds[0].revents();
+    let trouble = revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL);
+    Ok(Readiness {
+        readable: revents.contains(PollFlags::IN) || trouble,
+        writable: revents.contains(PollFlags::OUT) || trouble,
+    })
+}
+
+/// Binds a listening TCP socket with `SO_REUSEADDR` and the given backlog (`tcp-backlog`).
+///
+/// IPv6 sockets are made v6-only, so `bind 127.0.0.1 ::1` can hold both families on one port,
+/// as Redis does.
+pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    if addr.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &addr)?;
+    rustix::net::listen(&fd, backlog.min(i32::MAX as u32) as i32)?;
+    Ok(TcpListener::from(fd))
+}
+
+/// Sets the listen backlog of an already listening socket (Linux accepts a second `listen`).
+/// Used for listeners bound by someone else, such as tests binding `127.0.0.1:0`.
+pub fn set_backlog(listener: &TcpListener, backlog: u32) -> io::Result<()> {
+    rustix::net::listen(listener, backlog.min(i32::MAX as u32) as i32)?;
+    Ok(())
+}
+
+/// Turns on TCP keepalive probes after `seconds` of silence (`tcp-keepalive`), so dead peers
+/// are noticed even when a client never sends again.
+pub fn set_keepalive(stream: &TcpStream, seconds: u64) -> io::Result<()> {
+    rustix::net::sockopt::set_socket_keepalive(stream, true)?;
+    let d = Duration::from_secs(seconds.max(1));
+    rustix::net::sockopt::set_tcp_keepidle(stream, d)?;
+    rustix::net::sockopt::set_tcp_keepintvl(stream, Duration::from_secs((seconds / 3).max(1)))?;
+    rustix::net::sockopt::set_tcp_keepcnt(stream, 3)?;
+    Ok(())
+}
+
+/// Wakes a thread blocked in `accept` on `listener` (its `accept` fails from then on).
+/// Linux reports `EINVAL` to `accept` after `shutdown(SHUT_RD)` on a listening socket.
+pub fn wake_listener(listener: &TcpListener) {
+    let _ = rustix::net::shutdown(listener, rustix::net::Shutdown::Read);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn nonblocking_send_reports_a_full_buffer_as_zero() {
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        let mut sent = 0usize;
+        // Nobody reads `client`, so the kernel buffers fill and a send must return 0.
+        loop {
+            let n = send_nonblocking(&server, &chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            sent += n;
+            assert!(sent < 1 << 30, "send never reported a full buffer");
+        }
+        let ready = wait(&server, false, true, Some(Duration::from_millis(10))).unwrap();
+        assert!(!ready.writable);
+        drop(client);
+    }
+
+    #[test]
+    fn recv_nonblocking_sees_nothing_then_data_then_eof() {
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(recv_nonblocking(&server, &mut buf).unwrap(), None);
+        client.write_all(b"hi").unwrap();
+        let ready = wait(&server, true, false, Some(Duration::from_secs(5))).unwrap();
+        assert!(ready.readable);
+        assert_eq!(recv_nonblocking(&server, &mut buf).unwrap(), Some(2));
+        drop(client);
+        assert_eq!(server.read(&mut buf).unwrap(), 0);
+    }
+}
