@@ -14,6 +14,9 @@
 const MAX_NESTING: u32 = 1000;
 
 /// True if `string` matches the glob `pattern`. `nocase` folds ASCII case.
+///
+/// As in Redis, an empty `string` matches nothing, not even `*`: callers that mean "all" by a
+/// lone `*` (KEYS, SCAN) must check for it first, as Redis's do.
 pub fn matches(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     let mut skip_longer = false;
     match_impl(pattern, string, nocase, &mut skip_longer, 0)
@@ -148,7 +151,9 @@ mod tests {
     #[test]
     fn basic_patterns() {
         assert!(matches(b"*", b"anything", false));
-        assert!(matches(b"*", b"", false));
+        // Redis quirk: the empty string matches no pattern, not even "*". KEYS and SCAN treat a
+        // lone "*" as "everything" before calling the matcher, which is how empty keys show up.
+        assert!(!matches(b"*", b"", false));
         assert!(matches(b"h?llo", b"hello", false));
         assert!(!matches(b"h?llo", b"hllo", false));
         assert!(matches(b"h*llo", b"hllo", false));

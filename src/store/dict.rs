@@ -1258,12 +1258,10 @@ mod tests {
         let mut drained: Vec<(String, usize)> = d.drain().collect();
         drained.sort_by_key(|(_, v)| *v);
         assert_eq!(drained.len(), 100);
-        assert!(
-            drained
-                .iter()
-                .enumerate()
-                .all(|(i, (k, v))| *v == i && *k == i.to_string())
-        );
+        assert!(drained
+            .iter()
+            .enumerate()
+            .all(|(i, (k, v))| *v == i && *k == i.to_string()));
         assert!(d.is_empty());
         assert_eq!(d.bucket_count(), 0);
         d.insert("again".to_string(), 1);
