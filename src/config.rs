@@ -101,6 +101,9 @@ pub struct Config {
     pub pidfile: String,
     /// Stack size of each connection thread (`thread-stack-size`, respd only).
     pub thread_stack_size: u64,
+    /// Absolute path of the config file the server was started with, empty if none. Not a
+    /// directive: INFO `config_file` shows it and CONFIG REWRITE needs it.
+    pub config_file: String,
 }
 
 impl Default for Config {
@@ -125,6 +128,7 @@ impl Default for Config {
             appendonly: false,
             pidfile: String::new(),
             thread_stack_size: 0,
+            config_file: String::new(),
         };
         for spec in CONFIG_TABLE {
             let mut args = Argv::new();
@@ -341,7 +345,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         multi_arg: false,
         doc: "Most clients connected at once; the next one gets '-ERR max number of clients reached'.",
         set: |c, a| {
-            c.maxclients = parse_int(one(a)?, 1, i32::MAX as i64)? as usize;
+            c.maxclients = parse_int(one(a)?, 1, u32::MAX as i64)? as usize;
             Ok(())
         },
         get: |c| c.maxclients.to_string(),
@@ -386,7 +390,9 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
                 "notice" => LogLevel::Notice,
                 "warning" => LogLevel::Warning,
                 "nothing" => LogLevel::Nothing,
-                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
+                // "nothing" is accepted, as newer Redis releases do, but Redis 7.0's error
+                // text does not list it.
+                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning".into()),
             };
             Ok(())
         },

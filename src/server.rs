@@ -59,6 +59,9 @@ pub struct Stats {
     pub expired_keys_active: AtomicU64,
     /// Clients closed for going over an output buffer limit.
     pub client_output_limit_disconnects: AtomicU64,
+    /// Highest `used_memory` INFO has computed (INFO `used_memory_peak`). respd estimates
+    /// memory only when asked, so the peak is the highest value seen by INFO.
+    pub used_memory_peak: AtomicU64,
     /// Recent ops/sec samples.
     ops_samples: Mutex<OpsSampler>,
 }
@@ -92,6 +95,13 @@ impl Stats {
     pub fn instantaneous_ops_per_sec(&self) -> u64 {
         let s = self.ops_samples.lock();
         s.samples.iter().sum::<u64>() / OPS_SAMPLES as u64
+    }
+
+    /// Records a `used_memory` estimate and returns the peak so far, this one included.
+    pub fn note_memory_use(&self, bytes: u64) -> u64 {
+        self.used_memory_peak
+            .fetch_max(bytes, Ordering::Relaxed)
+            .max(bytes)
     }
 
     /// Clears the counters (CONFIG RESETSTAT).

@@ -1,10 +1,95 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET and the CLIENT container.
 //!
-//! Counterpart of the connection group in Redis (`server.c` pingCommand, echoCommand,
-//! `db.c` selectCommand, `networking.c` for QUIT).
+//! Counterpart of the connection group in Redis: `server.c` (pingCommand, echoCommand,
+//! helloCommand, resetCommand), `db.c` (selectCommand) and `networking.c` (QUIT and
+//! clientCommand with its subcommands).
+//!
+//! These commands touch only the calling connection's [`Client`](crate::client::Client) or the
+//! [`ClientRegistry`](crate::client::ClientRegistry), never the keyspace, so they are all
+//! [`Handler::Conn`] rows and run without taking the keyspace lock.
+//!
+//! Other connections are seen through their [`ClientHandle`]: its snapshot is refreshed by the
+//! owning worker once per batch of commands, so CLIENT LIST shows another client as it was at
+//! the end of its last batch. The calling client's own line is built from its live state
+//! instead, so it shows `cmd=client|list` as Redis does.
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::client::{ClientHandle, ClientSnapshot};
 use crate::protocol::{Argv, Reply};
+use crate::util::{eq_ci, parse_i64};
+
+/// The version respd reports in HELLO and INFO. respd is not Redis, but client libraries and
+/// tools look at this number to decide which commands and reply shapes they may use, so respd
+/// claims the Redis release whose behaviour it reproduces.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Flags shared by most CLIENT subcommands (Redis marks them so).
+const CLIENT_FLAGS: Flags = Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE);
+/// Flags of the CLIENT subcommands that act on other clients.
+const CLIENT_ADMIN_FLAGS: Flags = Flags::ADMIN.union(CLIENT_FLAGS);
+/// Flags of the commands a client may send before authenticating (QUIT, HELLO, RESET).
+const PRE_AUTH_FLAGS: Flags = Flags::NOSCRIPT
+    .union(Flags::LOADING)
+    .union(Flags::STALE)
+    .union(Flags::FAST)
+    .union(Flags::NO_AUTH)
+    .union(Flags::ALLOW_BUSY);
+
+const fn client_sub(name: &'static str, arity: i32, flags: Flags, f: super::ConnFn) -> CommandSpec {
+    CommandSpec::new(
+        name,
+        arity,
+        flags,
+        KeySpec::NONE,
+        Group::Connection,
+        Handler::Conn(f),
+    )
+}
+
+/// CLIENT's subcommands. Missing from Redis 7.0's list: CACHING, GETREDIR, PAUSE, UNPAUSE,
+/// REPLY, TRACKING, TRACKINGINFO and UNBLOCK (they answer "unknown subcommand").
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    client_sub("id", 2, CLIENT_FLAGS, client_id).doc(
+        "5.0.0",
+        "Returns the client ID for the current connection",
+        "O(1)",
+    ),
+    client_sub("setname", 3, CLIENT_FLAGS, client_setname).doc(
+        "2.6.9",
+        "Set the current connection name",
+        "O(1)",
+    ),
+    client_sub("getname", 2, CLIENT_FLAGS, client_getname).doc(
+        "2.6.9",
+        "Get the current connection name",
+        "O(1)",
+    ),
+    client_sub("list", -2, CLIENT_ADMIN_FLAGS, client_list).doc(
+        "2.4.0",
+        "Get the list of client connections",
+        "O(N) where N is the number of client connections",
+    ),
+    client_sub("info", 2, CLIENT_FLAGS, client_info).doc(
+        "6.2.0",
+        "Returns information about the current client connection.",
+        "O(1)",
+    ),
+    client_sub("kill", -3, CLIENT_ADMIN_FLAGS, client_kill).doc(
+        "2.4.0",
+        "Kill the connection of a client",
+        "O(N) where N is the number of client connections",
+    ),
+    client_sub("no-evict", 3, CLIENT_ADMIN_FLAGS, client_no_evict).doc(
+        "7.0.0",
+        "Set client eviction mode for the current connection",
+        "O(1)",
+    ),
+    client_sub("help", 2, Flags::LOADING.union(Flags::STALE), client_help).doc(
+        "5.0.0",
+        "Show helpful text about the different subcommands",
+        "O(1)",
+    ),
+];
 
 /// The connection group's rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -20,7 +105,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "echo",
         2,
-        Flags::FAST,
+        Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(echo),
@@ -29,12 +114,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        Flags::ALLOW_BUSY
-            .union(Flags::NOSCRIPT)
-            .union(Flags::LOADING)
-            .union(Flags::STALE)
-            .union(Flags::FAST)
-            .union(Flags::NO_AUTH),
+        PRE_AUTH_FLAGS,
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(quit),
@@ -53,6 +133,38 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Change the selected database for the current connection",
         "O(1)",
     ),
+    CommandSpec::new(
+        "hello",
+        -1,
+        PRE_AUTH_FLAGS,
+        KeySpec::NONE,
+        Group::Connection,
+        Handler::Conn(hello),
+    )
+    .doc("6.0.0", "Handshake with Redis", "O(1)"),
+    CommandSpec::new(
+        "reset",
+        1,
+        PRE_AUTH_FLAGS,
+        KeySpec::NONE,
+        Group::Connection,
+        Handler::Conn(reset),
+    )
+    .doc("6.2.0", "Reset the connection", "O(1)"),
+    CommandSpec::new(
+        "client",
+        -2,
+        Flags::NONE,
+        KeySpec::NONE,
+        Group::Connection,
+        Handler::Container,
+    )
+    .doc(
+        "2.4.0",
+        "A container for client connection commands",
+        "Depends on subcommand.",
+    )
+    .with_subcommands(CLIENT_SUBCOMMANDS),
 ];
 
 /// ```text
@@ -94,11 +206,516 @@ pub fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// `+OK`. Errors: `NotInteger` (wording "value is not an integer or out of range"),
 /// `DbIndexOutOfRange`.
 pub fn select(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let index = crate::util::parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
+    let index = parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
     if index < 0 || index as usize >= ctx.shared.store.db_count() {
         return Err(CmdError::DbIndexOutOfRange);
     }
     ctx.client.db = index as usize;
     reply.ok();
     Ok(())
+}
+
+/// ```text
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+/// ```
+/// Switches the connection to RESP2 or RESP3 and replies, in the new protocol, a map of seven
+/// fields: `server` "redis", `version`, `proto`, `id`, `mode` "standalone", `role` "master",
+/// `modules` (empty array).
+///
+/// Options are applied in order, as Redis 7.0 does, so in `HELLO 3 SETNAME a AUTH u p` the name
+/// is set even when AUTH then fails; the protocol changes only when every option succeeded.
+/// respd has no passwords: like Redis with no `requirepass`, AUTH succeeds for the user
+/// `default` whatever the password, and fails for any other user.
+///
+/// Errors: `ERR Protocol version is not an integer or out of range`,
+/// `NOPROTO unsupported protocol version` (not 2 or 3), `ERR Syntax error in HELLO option '<opt>'`,
+/// `WRONGPASS invalid username-password pair or user is disabled.`, and SETNAME's
+/// invalid-name error.
+pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let mut protocol = ctx.client.resp;
+    if argv.len() >= 2 {
+        let version = parse_i64(&argv[1]).ok_or(CmdError::msg(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        if !(2..=3).contains(&version) {
+            return Err(CmdError::msg("NOPROTO unsupported protocol version"));
+        }
+        protocol = version as u8;
+    }
+    let mut j = 2;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let option = &argv[j];
+        if eq_ci(option, "AUTH") && more >= 2 {
+            authenticate(&argv[j + 1])?;
+            j += 3;
+        } else if eq_ci(option, "SETNAME") && more >= 1 {
+            set_client_name(ctx, &argv[j + 1])?;
+            j += 2;
+        } else {
+            return Err(CmdError::owned(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(option)
+            )));
+        }
+    }
+    ctx.client.resp = protocol;
+    reply.set_resp3(protocol == 3);
+    reply.map(7);
+    reply.bulk(b"server");
+    reply.bulk(b"redis");
+    reply.bulk(b"version");
+    reply.bulk(REDIS_VERSION.as_bytes());
+    reply.bulk(b"proto");
+    reply.int(i64::from(protocol));
+    reply.bulk(b"id");
+    reply.int(ctx.client.id() as i64);
+    reply.bulk(b"mode");
+    reply.bulk(b"standalone");
+    reply.bulk(b"role");
+    reply.bulk(b"master");
+    reply.bulk(b"modules");
+    reply.array(0);
+    Ok(())
+}
+
+/// Checks credentials the way Redis does when no password is configured: the `default` user
+/// has `nopass`, so any password works for it; no other user exists.
+fn authenticate(username: &[u8]) -> CmdResult {
+    if username == b"default" {
+        Ok(())
+    } else {
+        Err(CmdError::msg(
+            "WRONGPASS invalid username-password pair or user is disabled.",
+        ))
+    }
+}
+
+/// ```text
+/// RESET
+/// ```
+/// `+RESET`: back to database 0, RESP2, no name, as if the client had just connected.
+pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.client.db = 0;
+    ctx.client.name.clear();
+    ctx.client.resp = 2;
+    reply.set_resp3(false);
+    reply.simple("RESET");
+    Ok(())
+}
+
+/// ```text
+/// CLIENT ID
+/// ```
+/// Integer: this connection's id.
+pub fn client_id(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply.int(ctx.client.id() as i64);
+    Ok(())
+}
+
+/// Validates and stores a client name (Redis `clientSetName`): every byte must be printable
+/// ASCII other than space, so that CLIENT LIST stays one parseable line per client. An empty
+/// name removes the name.
+fn set_client_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CmdError::msg(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    ctx.client.name = name.to_vec();
+    Ok(())
+}
+
+/// ```text
+/// CLIENT SETNAME connection-name
+/// ```
+/// `+OK`. Errors: `ERR Client names cannot contain spaces, newlines or special characters.`
+pub fn client_setname(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    set_client_name(ctx, &argv[2])?;
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// CLIENT GETNAME
+/// ```
+/// The name as a bulk string, or null if none was set.
+pub fn client_getname(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.client.name.is_empty() {
+        reply.null();
+    } else {
+        reply.bulk(&ctx.client.name);
+    }
+    Ok(())
+}
+
+/// The client types CLIENT LIST TYPE and CLIENT KILL TYPE accept. respd only has normal
+/// clients (no replicas, no master link; Pub/Sub clients are not told apart yet), so only
+/// `normal` matches anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Other,
+}
+
+fn parse_client_type(name: &[u8]) -> Result<ClientType, CmdError> {
+    if eq_ci(name, "normal") {
+        Ok(ClientType::Normal)
+    } else if ["master", "replica", "slave", "pubsub"]
+        .iter()
+        .any(|t| eq_ci(name, t))
+    {
+        Ok(ClientType::Other)
+    } else {
+        Err(CmdError::owned(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(name)
+        )))
+    }
+}
+
+/// The calling client's line data, built from its live state rather than from its last
+/// published snapshot.
+fn own_snapshot(ctx: &Ctx, command: &str) -> ClientSnapshot {
+    let mut snap = ctx.client.handle.snapshot.lock().clone();
+    snap.name = ctx.client.name.clone();
+    snap.db = ctx.client.db;
+    snap.resp = ctx.client.resp;
+    snap.last_command = command.to_string();
+    snap.last_interaction_ms = ctx.now_ms;
+    snap
+}
+
+/// Formats one CLIENT LIST line (Redis `catClientInfoString`), fields in Redis 7.0.15's order.
+///
+/// Fields respd has no counterpart for are printed with the value Redis shows for an idle,
+/// ordinary client: `sub=0 psub=0 ssub=0` (no Pub/Sub yet), `multi-mem=0`, `user=default`,
+/// `redir=-1`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
+/// is counted in `tot-mem` instead.
+pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
+    let mut flags = String::new();
+    if snap.multi >= 0 {
+        flags.push('x');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let events = if snap.output_bytes > 0 { "rw" } else { "r" };
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+         multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} \
+         tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+        handle.id,
+        handle.addr,
+        handle.local_addr,
+        handle.fd,
+        String::from_utf8_lossy(&snap.name),
+        now_ms.saturating_sub(handle.created_ms) / 1000,
+        now_ms.saturating_sub(snap.last_interaction_ms) / 1000,
+        flags,
+        snap.db,
+        snap.multi,
+        snap.query_buffer_len,
+        snap.query_buffer_capacity
+            .saturating_sub(snap.query_buffer_len),
+        snap.argv_mem,
+        snap.reply_buffer_len,
+        snap.output_blocks,
+        snap.output_bytes,
+        snap.total_mem,
+        events,
+        snap.last_command,
+        snap.resp,
+    )
+}
+
+/// Appends `client`'s CLIENT LIST line (and its newline) to `out`.
+fn push_line(ctx: &Ctx, handle: &ClientHandle, command: &str, out: &mut String) {
+    let line = if handle.id == ctx.client.id() {
+        client_info_line(handle, &own_snapshot(ctx, command), ctx.now_ms)
+    } else {
+        client_info_line(handle, &handle.snapshot.lock(), ctx.now_ms)
+    };
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// ```text
+/// CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id [client-id ...]]
+/// ```
+/// Verbatim text (a bulk string in RESP2): one line per client, each ending in `\n`. As in
+/// Redis 7.0, TYPE and ID cannot be combined; IDs are listed in the order given.
+///
+/// Errors: `Syntax`, `ERR Unknown client type '<type>'`, `ERR Invalid client ID`.
+pub fn client_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let mut out = String::new();
+    if argv.len() == 2 {
+        for handle in ctx.shared.clients.all() {
+            push_line(ctx, &handle, "client|list", &mut out);
+        }
+    } else if argv.len() == 4 && eq_ci(&argv[2], "type") {
+        if parse_client_type(&argv[3])? == ClientType::Normal {
+            for handle in ctx.shared.clients.all() {
+                push_line(ctx, &handle, "client|list", &mut out);
+            }
+        }
+    } else if argv.len() > 3 && eq_ci(&argv[2], "id") {
+        let mut ids = Vec::new();
+        for arg in argv.iter().skip(3) {
+            ids.push(parse_i64(arg).ok_or(CmdError::msg("ERR Invalid client ID"))?);
+        }
+        for id in ids {
+            if let Some(handle) = u64::try_from(id)
+                .ok()
+                .and_then(|id| ctx.shared.clients.get(id))
+            {
+                push_line(ctx, &handle, "client|list", &mut out);
+            }
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    reply.verbatim(out.as_bytes());
+    Ok(())
+}
+
+/// ```text
+/// CLIENT INFO
+/// ```
+/// Verbatim text: this connection's CLIENT LIST line.
+pub fn client_info(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let handle = ctx.client.handle.clone();
+    let mut out = String::new();
+    push_line(ctx, &handle, "client|info", &mut out);
+    reply.verbatim(out.as_bytes());
+    Ok(())
+}
+
+/// CLIENT KILL's filters; `None` matches every client.
+#[derive(Default)]
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<Vec<u8>>,
+    laddr: Option<Vec<u8>>,
+    client_type: Option<ClientType>,
+    skip_me: bool,
+}
+
+impl KillFilter {
+    fn matches(&self, handle: &ClientHandle) -> bool {
+        self.id.map_or(true, |id| id == handle.id)
+            && self
+                .addr
+                .as_ref()
+                .map_or(true, |a| a == handle.addr.to_string().as_bytes())
+            && self
+                .laddr
+                .as_ref()
+                .map_or(true, |a| a == handle.local_addr.to_string().as_bytes())
+            && self.client_type.map_or(true, |t| t == ClientType::Normal)
+    }
+}
+
+/// ```text
+/// CLIENT KILL ip:port
+/// CLIENT KILL [ID client-id] [TYPE normal|master|replica|pubsub] [USER username]
+///             [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] ...
+/// ```
+/// The old form replies `+OK`, or `ERR No such client`. The new form replies the number of
+/// clients killed; every filter given must match, and SKIPME defaults to yes. A client killed
+/// by another is closed at once; a client that kills itself gets its reply first, then closes.
+///
+/// Errors: `Syntax`, `ERR client-id should be greater than 0`, `ERR Unknown client type
+/// '<type>'`, `ERR No such user '<user>'` (the only user is `default`).
+pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() == 3 {
+        let filter = KillFilter {
+            addr: Some(argv[2].to_vec()),
+            ..KillFilter::default()
+        };
+        if kill_matching(ctx, &filter) == 0 {
+            return Err(CmdError::msg("ERR No such client"));
+        }
+        reply.ok();
+        return Ok(());
+    }
+    if argv.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let mut filter = KillFilter {
+        skip_me: true,
+        ..KillFilter::default()
+    };
+    for pair in (2..argv.len()).step_by(2) {
+        let (option, value) = (&argv[pair], &argv[pair + 1]);
+        if eq_ci(option, "id") {
+            let id = parse_i64(value)
+                .filter(|&id| id > 0)
+                .ok_or(CmdError::msg("ERR client-id should be greater than 0"))?;
+            filter.id = Some(id as u64);
+        } else if eq_ci(option, "type") {
+            filter.client_type = Some(parse_client_type(value)?);
+        } else if eq_ci(option, "addr") {
+            filter.addr = Some(value.to_vec());
+        } else if eq_ci(option, "laddr") {
+            filter.laddr = Some(value.to_vec());
+        } else if eq_ci(option, "user") {
+            if value != b"default" {
+                return Err(CmdError::owned(format!(
+                    "ERR No such user '{}'",
+                    String::from_utf8_lossy(value)
+                )));
+            }
+        } else if eq_ci(option, "skipme") {
+            filter.skip_me = if eq_ci(value, "yes") {
+                true
+            } else if eq_ci(value, "no") {
+                false
+            } else {
+                return Err(CmdError::Syntax);
+            };
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let killed = kill_matching(ctx, &filter);
+    reply.int(killed as i64);
+    Ok(())
+}
+
+/// Kills every client `filter` matches; returns how many.
+fn kill_matching(ctx: &mut Ctx, filter: &KillFilter) -> usize {
+    let mut killed = 0;
+    for handle in ctx.shared.clients.all() {
+        if !filter.matches(&handle) {
+            continue;
+        }
+        if handle.id == ctx.client.id() {
+            if filter.skip_me {
+                continue;
+            }
+            // Shutting our own socket down now would lose the reply: close after sending it.
+            ctx.client.close_after_reply = true;
+        } else {
+            handle.kill();
+        }
+        killed += 1;
+    }
+    killed
+}
+
+/// ```text
+/// CLIENT NO-EVICT ON|OFF
+/// ```
+/// `+OK`. respd has no client eviction (`maxmemory-clients`), so the setting has no effect.
+/// Errors: `Syntax`.
+pub fn client_no_evict(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if !eq_ci(&argv[2], "on") && !eq_ci(&argv[2], "off") {
+        return Err(CmdError::Syntax);
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// Writes a HELP reply: the usage line, then the lines given, then HELP's own entry, each as a
+/// simple string (Redis `addReplyHelp`).
+pub fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
+    reply.array(lines.len() + 3);
+    reply.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        reply.simple(line);
+    }
+    reply.simple("HELP");
+    reply.simple("    Prints this help.");
+}
+
+/// ```text
+/// CLIENT HELP
+/// ```
+/// An array of simple strings describing the subcommands respd implements.
+pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply_help(
+        reply,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Reply this connection's name, or null.",
+            "ID",
+            "    Reply this connection's numeric id.",
+            "INFO",
+            "    Reply this connection's CLIENT LIST line.",
+            "KILL <ip:port>",
+            "    Close the client connected from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Close every client matching all the filters given:",
+            "    * ID <client-id>",
+            "    * ADDR <ip:port>       (the client's address)",
+            "    * LADDR <ip:port>      (the local address it connected to)",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "    * USER <username>",
+            "    * SKIPME (YES|NO)      (spare this connection; YES by default)",
+            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <client-id> ...]",
+            "    Reply one line per connected client.",
+            "SETNAME <name>",
+            "    Name this connection (printable characters, no spaces).",
+            "NO-EVICT (ON|OFF)",
+            "    Accepted for compatibility; respd never evicts clients.",
+        ],
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// Sends `request` and reads until the reply is at least `min` bytes long.
+    fn exchange(stream: &mut TcpStream, request: &[u8], min: usize) -> String {
+        stream.write_all(request).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while out.len() < min {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed");
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn hello_switches_protocol_and_replies_a_map() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = crate::server::start(vec![listener], crate::Config::default()).unwrap();
+        let mut c = TcpStream::connect(server.local_addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let id = exchange(&mut c, b"CLIENT ID\r\n", 4);
+        let id = id.trim_start_matches(':').trim_end();
+        let expected = format!(
+            "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n\
+             $5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
+             $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+        );
+        assert_eq!(exchange(&mut c, b"HELLO 3\r\n", expected.len()), expected);
+        // RESP3 from now on: null is `_`, maps are `%`.
+        assert_eq!(exchange(&mut c, b"CLIENT GETNAME\r\n", 3), "_\r\n");
+        let map = "%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n";
+        assert_eq!(
+            exchange(&mut c, b"CONFIG GET maxclients\r\n", map.len()),
+            map
+        );
+        // The caller's own CLIENT INFO line shows the command being run.
+        let info = exchange(&mut c, b"CLIENT INFO\r\n", 40);
+        assert!(info.starts_with('='), "{info}");
+        assert!(info.contains(" cmd=client|info "), "{info}");
+        assert!(info.contains(" resp=3\n"), "{info}");
+        // HELLO 2 goes back to RESP2, and its reply is already in RESP2.
+        let back = exchange(&mut c, b"HELLO 2\r\n", 20);
+        assert!(back.starts_with("*14\r\n"), "{back}");
+        assert_eq!(exchange(&mut c, b"CLIENT GETNAME\r\n", 5), "$-1\r\n");
+        server.shutdown();
+    }
 }

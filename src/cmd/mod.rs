@@ -17,6 +17,7 @@
 pub mod connection;
 pub mod error;
 pub mod generic;
+pub mod introspection;
 pub mod server;
 pub mod string;
 
@@ -346,10 +347,11 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 4] {
+pub fn groups() -> [&'static [CommandSpec]; 5] {
     [
         connection::COMMANDS,
         server::COMMANDS,
+        introspection::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
     ]
@@ -537,8 +539,10 @@ mod tests {
                 check_row(sub);
             }
             if !spec.subcommands.is_empty() {
+                // A container's row runs only when no subcommand is given: Container (an
+                // arity error) for most, a real handler for COMMAND, which lists everything.
                 assert!(
-                    matches!(spec.handler, Handler::Container),
+                    matches!(spec.handler, Handler::Container | Handler::Conn(_)),
                     "{} has subcommands",
                     spec.name
                 );

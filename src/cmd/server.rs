@@ -1,25 +1,167 @@
-//! Server commands: introspection and administration.
+//! Server commands that administer the keyspace and the process: DBSIZE, FLUSHDB, FLUSHALL,
+//! SWAPDB, TIME, SHUTDOWN and the CONFIG container.
 //!
-//! Counterpart of the server group in Redis (`server.c`, `config.c`, `db.c` for FLUSHDB...).
+//! Counterpart of the server group in Redis: `db.c` (dbsizeCommand, flushdbCommand,
+//! flushallCommand, swapdbCommand), `server.c` (timeCommand, shutdownCommand) and `config.c`
+//! (configGetCommand, configSetCommand). INFO and COMMAND, which describe the server rather
+//! than change it, live in [`super::introspection`].
+//!
+//! CONFIG reads and writes the one [`CONFIG_TABLE`](crate::config::CONFIG_TABLE), so a
+//! directive that exists in the config file exists for CONFIG GET / SET too, with the same
+//! parser and the same error texts.
 
-use super::{CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use std::sync::atomic::Ordering;
+
+use super::connection::reply_help;
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::config::{self, Config, ConfigSpec, CONFIG_TABLE};
+use crate::protocol::parse::split_args;
 use crate::protocol::{Argv, Reply};
-use crate::store::Db;
+use crate::server::ShutdownRequest;
+use crate::store::{Db, Keyspace};
+use crate::util::{eq_ci, parse_i64};
+
+/// Flags of the CONFIG subcommands that read or change settings.
+const CONFIG_FLAGS: Flags = Flags::ADMIN
+    .union(Flags::NOSCRIPT)
+    .union(Flags::LOADING)
+    .union(Flags::STALE);
+
+const fn config_sub(name: &'static str, arity: i32, flags: Flags, f: super::ConnFn) -> CommandSpec {
+    CommandSpec::new(
+        name,
+        arity,
+        flags,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(f),
+    )
+}
+
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    config_sub("get", -3, CONFIG_FLAGS, config_get).doc(
+        "2.0.0",
+        "Get the values of configuration parameters",
+        "O(N) when N is the number of configuration parameters provided",
+    ),
+    config_sub("set", -4, CONFIG_FLAGS, config_set).doc(
+        "2.0.0",
+        "Set configuration parameters to the given values",
+        "O(N) when N is the number of configuration parameters provided",
+    ),
+    config_sub("resetstat", 2, CONFIG_FLAGS, config_resetstat).doc(
+        "2.0.0",
+        "Reset the stats returned by INFO",
+        "O(1)",
+    ),
+    config_sub("rewrite", 2, CONFIG_FLAGS, config_rewrite).doc(
+        "2.8.0",
+        "Rewrite the configuration file with the in memory configuration",
+        "O(1)",
+    ),
+    config_sub("help", 2, Flags::LOADING.union(Flags::STALE), config_help).doc(
+        "5.0.0",
+        "Show helpful text about the different subcommands",
+        "O(1)",
+    ),
+];
 
 /// The server group's rows of the command table.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "dbsize",
-    1,
-    Flags::READONLY.union(Flags::FAST),
-    KeySpec::NONE,
-    Group::Server,
-    Handler::Read(dbsize),
-)
-.doc(
-    "1.0.0",
-    "Return the number of keys in the selected database",
-    "O(1)",
-)];
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "dbsize",
+        1,
+        Flags::READONLY.union(Flags::FAST),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Read(dbsize),
+    )
+    .doc(
+        "1.0.0",
+        "Return the number of keys in the selected database",
+        "O(1)",
+    ),
+    CommandSpec::new(
+        "flushdb",
+        -1,
+        Flags::WRITE,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Write(flushdb),
+    )
+    .doc(
+        "1.0.0",
+        "Remove all keys from the current database",
+        "O(N) where N is the number of keys in the selected database",
+    ),
+    CommandSpec::new(
+        "flushall",
+        -1,
+        Flags::WRITE,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::KeyspaceWrite(flushall),
+    )
+    .doc(
+        "1.0.0",
+        "Remove all keys from all databases",
+        "O(N) where N is the total number of keys in all databases",
+    ),
+    CommandSpec::new(
+        "swapdb",
+        3,
+        Flags::WRITE.union(Flags::FAST),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::KeyspaceWrite(swapdb),
+    )
+    .doc(
+        "4.0.0",
+        "Swaps two Redis databases",
+        "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+    ),
+    CommandSpec::new(
+        "time",
+        1,
+        Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(time),
+    )
+    .doc("2.6.0", "Return the current server time", "O(1)"),
+    CommandSpec::new(
+        "shutdown",
+        -1,
+        Flags::ADMIN
+            .union(Flags::NOSCRIPT)
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::NO_MULTI)
+            .union(Flags::ALLOW_BUSY),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(shutdown),
+    )
+    .doc(
+        "1.0.0",
+        "Synchronously save the dataset to disk and then shut down the server",
+        "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+    ),
+    CommandSpec::new(
+        "config",
+        -2,
+        Flags::NONE,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Container,
+    )
+    .doc(
+        "2.0.0",
+        "A container for server configuration commands",
+        "Depends on subcommand.",
+    )
+    .with_subcommands(CONFIG_SUBCOMMANDS),
+];
 
 /// ```text
 /// DBSIZE
@@ -27,5 +169,296 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
 /// Integer: the number of keys in the selected database.
 pub fn dbsize(_ctx: &mut Ctx, db: &Db, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(db.len() as i64);
+    Ok(())
+}
+
+/// Checks FLUSHDB / FLUSHALL's optional `ASYNC` or `SYNC` (Redis `getFlushCommandFlags`).
+/// respd always flushes synchronously: dropping values is fast next to a network round trip,
+/// and the keyspace lock is held anyway.
+fn check_flush_mode(argv: &Argv) -> CmdResult {
+    match argv.len() {
+        1 => Ok(()),
+        2 if eq_ci(&argv[1], "async") || eq_ci(&argv[1], "sync") => Ok(()),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+/// ```text
+/// FLUSHDB [ASYNC|SYNC]
+/// ```
+/// `+OK` once every key of the selected database is gone. Errors: `Syntax`.
+pub fn flushdb(_ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    check_flush_mode(argv)?;
+    db.clear();
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// FLUSHALL [ASYNC|SYNC]
+/// ```
+/// `+OK` once every database is empty. Errors: `Syntax`.
+pub fn flushall(_ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    check_flush_mode(argv)?;
+    for db in ks.dbs_mut() {
+        db.clear();
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// SWAPDB index1 index2
+/// ```
+/// `+OK`: the two databases exchange their contents; clients keep their selected index, so
+/// they see the other data from now on.
+///
+/// Errors: `ERR invalid first DB index` / `ERR invalid second DB index` (not an integer that
+/// fits a C int), `DbIndexOutOfRange`.
+pub fn swapdb(_ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let index = |arg: &[u8], which: &'static str| {
+        parse_i64(arg)
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or(CmdError::msg(which))
+    };
+    let a = index(&argv[1], "ERR invalid first DB index")?;
+    let b = index(&argv[2], "ERR invalid second DB index")?;
+    let count = ks.db_count() as i64;
+    if !(0..count).contains(&i64::from(a)) || !(0..count).contains(&i64::from(b)) {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    if a != b {
+        ks.swap(a as usize, b as usize);
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// TIME
+/// ```
+/// A two-element array of bulk strings: Unix seconds and the microseconds within the second.
+///
+/// This is the one handler that reads the system clock itself: `ctx.now_ms` has millisecond
+/// resolution, and TIME promises microseconds.
+pub fn time(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    reply.array(2);
+    reply.bulk(now.as_secs().to_string().as_bytes());
+    reply.bulk(now.subsec_micros().to_string().as_bytes());
+    Ok(())
+}
+
+/// ```text
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
+/// ```
+/// On success there is no reply: the server closes every connection and exits, as Redis does.
+/// respd has no persistence yet and nothing to wait for, so NOW and FORCE change nothing and
+/// there is never a shutdown in progress to ABORT.
+///
+/// Errors: `Syntax` (unknown option, ABORT with other options, NOSAVE with SAVE),
+/// `ERR No shutdown in progress.` (ABORT), `ERR Errors trying to SHUTDOWN. Check logs.` (SAVE:
+/// respd cannot save, and Redis answers this when its save fails).
+pub fn shutdown(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
+    for arg in argv.iter().skip(1) {
+        if eq_ci(arg, "nosave") {
+            nosave = true;
+        } else if eq_ci(arg, "save") {
+            save = true;
+        } else if eq_ci(arg, "now") || eq_ci(arg, "force") {
+            other = true;
+        } else if eq_ci(arg, "abort") {
+            abort = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        return Err(CmdError::msg("ERR No shutdown in progress."));
+    }
+    if save {
+        crate::warning!("SHUTDOWN SAVE refused: respd cannot write a snapshot yet");
+        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    let _ = reply;
+    let _ = ctx.shared.shutdown_requests.send(ShutdownRequest::Command);
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+/// Appends every directive matching `pattern` to `found` as (name to show, directive), skipping
+/// names already there (Redis `configGetCommand`). A pattern without glob characters is a plain
+/// lookup, shown under the name as the client typed it; a glob is matched case-insensitively
+/// against every name and alias.
+fn config_matches(pattern: &[u8], found: &mut Vec<(String, &'static ConfigSpec)>) {
+    let seen = |found: &Vec<(String, &'static ConfigSpec)>, name: &str| {
+        found.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    if !pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
+        let name = String::from_utf8_lossy(pattern).into_owned();
+        if seen(found, &name) {
+            return;
+        }
+        if let Some(spec) = config::lookup(&name) {
+            found.push((name, spec));
+        }
+        return;
+    }
+    for spec in CONFIG_TABLE {
+        for name in std::iter::once(&spec.name).chain(spec.aliases) {
+            if !seen(found, name) && crate::glob::matches(pattern, name.as_bytes(), true) {
+                found.push((name.to_string(), spec));
+            }
+        }
+    }
+}
+
+/// ```text
+/// CONFIG GET parameter [parameter ...]
+/// ```
+/// A map (a flat array in RESP2) of every matching directive to its current value, as the
+/// config file would write it. Parameters may be glob patterns. Redis lists matches in hash
+/// table order; respd in table order.
+pub fn config_get(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let mut found = Vec::new();
+    for pattern in argv.iter().skip(2) {
+        config_matches(pattern, &mut found);
+    }
+    let config = ctx.shared.config.read();
+    reply.map(found.len());
+    for (name, spec) in found {
+        reply.bulk(name.as_bytes());
+        reply.bulk((spec.get)(&config).as_bytes());
+    }
+    Ok(())
+}
+
+/// Splits a CONFIG SET value into a directive's arguments: multi-word directives (`save`,
+/// `client-output-buffer-limit`) take the words of the value, the others the value as is.
+fn config_args(spec: &ConfigSpec, value: &[u8]) -> Vec<String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if !spec.multi_arg {
+        return vec![text(value)];
+    }
+    let mut words = Argv::new();
+    match split_args(value, &mut words) {
+        Ok(()) => words.iter().map(text).collect(),
+        Err(_) => vec![text(value)],
+    }
+}
+
+/// ```text
+/// CONFIG SET parameter value [parameter value ...]
+/// ```
+/// `+OK` after every pair is applied, or an error and no change at all: the values are set
+/// on a copy of the configuration that replaces the running one only if all of them parse
+/// (Redis 7.0 restores its backup instead; the outcome is the same).
+///
+/// Effects on the running server: `loglevel` at once; `maxclients`, `timeout`, `hz`,
+/// `tcp-keepalive`, `client-output-buffer-limit` and `client-query-buffer-limit` are read
+/// where they are used, so they apply from the next check on; `proto-max-bulk-len` is read when
+/// a client connects, so it applies to new connections only.
+///
+/// Errors, the first problem winning: `Syntax` (odd number of arguments),
+/// `ERR Unknown option or number of arguments for CONFIG SET - '<name>'`,
+/// `ERR CONFIG SET failed (possibly related to argument '<name>') - <reason>` where the reason
+/// is `can't set immutable config`, `duplicate parameter` or the directive's parse error.
+pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() % 2 != 0 {
+        return Err(CmdError::Syntax);
+    }
+    let failed = |name: &[u8], reason: &str| {
+        CmdError::owned(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{}') - {reason}",
+            String::from_utf8_lossy(name)
+        ))
+    };
+    let mut changes: Vec<(&[u8], &'static ConfigSpec, &[u8])> = Vec::new();
+    for pair in (2..argv.len()).step_by(2) {
+        let (name, value) = (&argv[pair], &argv[pair + 1]);
+        let Some(spec) = config::lookup(&String::from_utf8_lossy(name)) else {
+            return Err(CmdError::owned(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                String::from_utf8_lossy(name)
+            )));
+        };
+        if !spec.mutable {
+            return Err(failed(name, "can't set immutable config"));
+        }
+        if changes.iter().any(|(_, s, _)| std::ptr::eq(*s, spec)) {
+            return Err(failed(name, "duplicate parameter"));
+        }
+        changes.push((name, spec, value));
+    }
+    let mut updated: Config = ctx.shared.config.read().clone();
+    for (name, spec, value) in &changes {
+        (spec.set)(&mut updated, &config_args(spec, value)).map_err(|e| failed(name, &e))?;
+    }
+    crate::log::set_level(updated.loglevel);
+    *ctx.shared.config.write() = updated;
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// CONFIG RESETSTAT
+/// ```
+/// `+OK` after zeroing the INFO stats counters, `expired_keys` included.
+pub fn config_resetstat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.shared.stats.reset();
+    // Expired keys are counted per database, under the keyspace lock.
+    for db in ctx.shared.store.write().dbs_mut() {
+        db.expired_count = 0;
+    }
+    ctx.shared
+        .stats
+        .expired_keys_active
+        .store(0, Ordering::Relaxed);
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// CONFIG REWRITE
+/// ```
+/// Always an error: `ERR The server is running without a config file` when respd was started
+/// without one (Redis's reply), otherwise `ERR Rewriting config file: ...` since respd cannot
+/// rewrite config files yet.
+pub fn config_rewrite(ctx: &mut Ctx, _argv: &Argv, _reply: &mut Reply) -> CmdResult {
+    if ctx.shared.config.read().config_file.is_empty() {
+        return Err(CmdError::msg(
+            "ERR The server is running without a config file",
+        ));
+    }
+    Err(CmdError::msg(
+        "ERR Rewriting config file: not supported by respd yet",
+    ))
+}
+
+/// ```text
+/// CONFIG HELP
+/// ```
+/// An array of simple strings describing the subcommands.
+pub fn config_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply_help(
+        reply,
+        "CONFIG",
+        &[
+            "GET <pattern> [<pattern> ...]",
+            "    Reply each directive matching a glob-style <pattern>, with its value.",
+            "SET <directive> <value> [<directive> <value> ...]",
+            "    Change directives while running; all of them or none.",
+            "RESETSTAT",
+            "    Zero the counters INFO reports.",
+            "REWRITE",
+            "    Not supported yet: replies an error.",
+        ],
+    );
     Ok(())
 }

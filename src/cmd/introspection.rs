@@ -1,0 +1,902 @@
+//! Introspection commands: INFO and the COMMAND container.
+//!
+//! Counterpart of Redis `server.c` (infoCommand / genRedisInfoString, commandCommand and its
+//! subcommands). Both belong to Redis's "server" group; they live apart from
+//! [`super::server`] because they only describe the server, and because COMMAND is the
+//! clearest demonstration of the table-driven design: every reply below is computed from the
+//! [`CommandSpec`] rows, so a command added to a group file shows up in COMMAND, COMMAND INFO,
+//! COMMAND DOCS and COMMAND LIST with nothing else to update.
+//!
+//! # Where COMMAND differs from Redis
+//! The table holds name, arity, flags, first/last/step, group and the three doc strings, so:
+//! - ACL categories are derived from flags and group the way Redis derives its implicit ones
+//!   (`setImplicitACLCategories`), plus the group's data-type category. Categories Redis
+//!   declares by hand beyond those (for example `@dangerous` on SWAPDB or INFO, `@keyspace`
+//!   on DBSIZE and FLUSHDB) are missing.
+//! - Command tips (`nondeterministic_output`, `request_policy:...`) are always empty.
+//! - Key specs are derived from first/last/step: flags `RO access` for read-only commands,
+//!   `RW update` for the others, where Redis has finer flags (`RM delete` for DEL, `RW access
+//!   update variable_flags` for SET, ...).
+//! - COMMAND DOCS has summary, since, group and complexity, but no `arguments` or `history`.
+
+use std::fmt::Write as _;
+
+use super::connection::{reply_help, REDIS_VERSION};
+use super::{
+    all_commands, full_name, lookup, lookup_subcommand, CmdError, CmdResult, CommandSpec, Ctx,
+    Flags, Group, Handler, KeySpec,
+};
+use crate::protocol::{Argv, Reply};
+use crate::store::Keyspace;
+use crate::util::eq_ci;
+
+const COMMAND_FLAGS: Flags = Flags::LOADING.union(Flags::STALE);
+
+const fn command_sub(name: &'static str, arity: i32, f: super::ConnFn) -> CommandSpec {
+    CommandSpec::new(
+        name,
+        arity,
+        COMMAND_FLAGS,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(f),
+    )
+}
+
+static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    command_sub("count", 2, command_count).doc(
+        "2.8.13",
+        "Get total number of Redis commands",
+        "O(1)",
+    ),
+    command_sub("info", -2, command_info).doc(
+        "2.8.13",
+        "Get array of specific Redis command details, or all when no argument is given.",
+        "O(N) where N is the number of commands to look up",
+    ),
+    command_sub("docs", -2, command_docs).doc(
+        "7.0.0",
+        "Get array of specific Redis command documentation",
+        "O(N) where N is the number of commands to look up",
+    ),
+    command_sub("list", -2, command_list).doc(
+        "7.0.0",
+        "Get an array of Redis command names",
+        "O(N) where N is the total number of Redis commands",
+    ),
+    command_sub("getkeys", -4, command_getkeys).doc(
+        "2.8.13",
+        "Extract keys given a full Redis command",
+        "O(N) where N is the number of arguments to the command",
+    ),
+    command_sub("help", 2, command_help).doc(
+        "5.0.0",
+        "Show helpful text about the different subcommands",
+        "O(1)",
+    ),
+];
+
+/// The introspection rows of the command table (Redis files them under "server").
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "info",
+        -1,
+        Flags::LOADING.union(Flags::STALE),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::KeyspaceRead(info),
+    )
+    .doc(
+        "1.0.0",
+        "Get information and statistics about the server",
+        "O(1)",
+    ),
+    CommandSpec::new(
+        "command",
+        -1,
+        COMMAND_FLAGS,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(command),
+    )
+    .doc(
+        "2.8.13",
+        "Get array of Redis command details",
+        "O(N) where N is the total number of Redis commands",
+    )
+    .with_subcommands(COMMAND_SUBCOMMANDS),
+];
+
+// ---------------------------------------------------------------------------------------------
+// INFO
+// ---------------------------------------------------------------------------------------------
+
+/// INFO's sections in the order Redis prints them, with the header each one gets.
+const SECTIONS: &[(&str, &str)] = &[
+    ("server", "Server"),
+    ("clients", "Clients"),
+    ("memory", "Memory"),
+    ("persistence", "Persistence"),
+    ("stats", "Stats"),
+    ("replication", "Replication"),
+    ("cpu", "CPU"),
+    ("modules", "Modules"),
+    ("commandstats", "Commandstats"),
+    ("errorstats", "Errorstats"),
+    ("latencystats", "Latencystats"),
+    ("cluster", "Cluster"),
+    ("keyspace", "Keyspace"),
+];
+
+/// The sections `INFO` and `INFO default` print.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// ```text
+/// INFO [section [section ...]]
+/// ```
+/// Verbatim text (a bulk string in RESP2): the requested sections, each a `# Header` line
+/// followed by `field:value` lines, all ending in CRLF, sections separated by an empty line.
+/// Sections are printed in Redis's fixed order whatever the order asked; `default` (or no
+/// argument) picks the usual ones, `all` and `everything` every section; unknown names are
+/// ignored. Never an error.
+///
+/// Sections with nothing respd can report (modules, commandstats, errorstats, latencystats)
+/// print only their header.
+pub fn info(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let mut wanted: Vec<&str> = Vec::new();
+    let mut want = |name: &str| {
+        if let Some((n, _)) = SECTIONS.iter().find(|(n, _)| *n == name) {
+            if !wanted.contains(n) {
+                wanted.push(n);
+            }
+        }
+    };
+    if argv.len() == 1 {
+        DEFAULT_SECTIONS.iter().for_each(|s| want(s));
+    }
+    for arg in argv.iter().skip(1) {
+        let arg = String::from_utf8_lossy(arg).to_ascii_lowercase();
+        match arg.as_str() {
+            "default" => DEFAULT_SECTIONS.iter().for_each(|s| want(s)),
+            "all" | "everything" => SECTIONS.iter().for_each(|(s, _)| want(s)),
+            other => want(other),
+        }
+    }
+    let mut out = String::new();
+    for (name, header) in SECTIONS {
+        if !wanted.contains(name) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let _ = write!(out, "# {header}\r\n");
+        let fields = info_section(ctx, ks, name);
+        for (key, value) in fields {
+            let _ = write!(out, "{key}:{value}\r\n");
+        }
+    }
+    reply.verbatim(out.as_bytes());
+    Ok(())
+}
+
+/// Redis's `bytesToHuman`: `1023B`, `1.00K`, `12.50M`, ...
+pub fn bytes_to_human(n: u64) -> String {
+    const UNITS: &[char] = &['K', 'M', 'G', 'T', 'P'];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut value = n as f64 / 1024.0;
+    for unit in UNITS {
+        if value < 1024.0 {
+            return format!("{value:.2}{unit}");
+        }
+        value /= 1024.0;
+    }
+    format!("{:.2}P", value * 1024.0)
+}
+
+/// Reads a whole file under /proc, or an empty string where there is none (not Linux).
+fn proc_file(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Resident set size from `/proc/self/statm` (second field, in pages). The page size is taken
+/// to be 4 KiB: std has no portable way to ask, and that is the size on every common Linux.
+fn rss_bytes() -> u64 {
+    proc_file("/proc/self/statm")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|pages| pages.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4096
+}
+
+/// (user, system) CPU seconds from `/proc/self/stat`, fields 14 and 15, in clock ticks of
+/// 1/100 s (`USER_HZ`, fixed at 100 for user space on Linux).
+fn cpu_seconds() -> (f64, f64) {
+    let stat = proc_file("/proc/self/stat");
+    // The command name (field 2) may contain spaces; fields after it start past the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) / 100.0, ticks(12) / 100.0)
+}
+
+/// Total memory of the machine from `/proc/meminfo`.
+fn total_system_memory() -> u64 {
+    proc_file("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+/// `Linux 6.1.0 x86_64`, as Redis prints `uname -s -r -m`.
+fn os_name() -> String {
+    let release = proc_file("/proc/sys/kernel/osrelease");
+    let system = match std::env::consts::OS {
+        "linux" => "Linux",
+        other => other,
+    };
+    format!("{system} {} {}", release.trim(), std::env::consts::ARCH)
+}
+
+type Fields = Vec<(String, String)>;
+
+/// The fields of one section, in Redis's order.
+fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
+    let shared = ctx.shared;
+    let stats = &shared.stats;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let uptime = shared.started.elapsed().as_secs();
+    let mut f: Fields = Vec::new();
+    let mut put = |k: &str, v: String| f.push((k.to_string(), v));
+    match section {
+        "server" => {
+            let config = shared.config.read();
+            put("redis_version", REDIS_VERSION.into());
+            put("redis_git_sha1", "00000000".into());
+            put("redis_git_dirty", "0".into());
+            put("redis_build_id", "0".into());
+            put("redis_mode", "standalone".into());
+            put("os", os_name());
+            put("arch_bits", (usize::BITS).to_string());
+            put("monotonic_clock", "POSIX clock_gettime".into());
+            // One blocking thread per connection; `poll` only while replies are queued.
+            put("multiplexing_api", "poll".into());
+            put("atomicvar_api", "c11-builtin".into());
+            put("gcc_version", "0.0.0".into());
+            put("process_id", std::process::id().to_string());
+            put("process_supervised", "no".into());
+            put("run_id", shared.run_id.clone());
+            put("tcp_port", shared.port.to_string());
+            put("server_time_usec", (ctx.now_ms * 1000).to_string());
+            put("uptime_in_seconds", uptime.to_string());
+            put("uptime_in_days", (uptime / 86400).to_string());
+            put("hz", config.hz.to_string());
+            put("configured_hz", config.hz.to_string());
+            put(
+                "lru_clock",
+                (crate::store::lru_clock(ctx.now_ms) & 0xFF_FFFF).to_string(),
+            );
+            put(
+                "executable",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
+            put("config_file", config.config_file.clone());
+            put("io_threads_active", "0".into());
+        }
+        "clients" => {
+            let clients = shared.clients.all();
+            let (mut max_in, mut max_out) = (0, 0);
+            for c in &clients {
+                let snap = c.snapshot.lock();
+                max_in = max_in.max(snap.query_buffer_len);
+                max_out = max_out.max(snap.output_bytes);
+            }
+            put("connected_clients", clients.len().to_string());
+            put("cluster_connections", "0".into());
+            put("maxclients", shared.config.read().maxclients.to_string());
+            put("client_recent_max_input_buffer", max_in.to_string());
+            put("client_recent_max_output_buffer", max_out.to_string());
+            put("blocked_clients", "0".into());
+            put("tracking_clients", "0".into());
+            put("clients_in_timeout_table", "0".into());
+        }
+        "memory" => {
+            // An estimate: respd uses the system allocator, which cannot report what it
+            // holds, so used_memory adds up the data and the clients' buffers.
+            let dataset: u64 = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
+            let clients: u64 = shared
+                .clients
+                .all()
+                .iter()
+                .map(|c| c.snapshot.lock().total_mem as u64)
+                .sum();
+            let used = dataset + clients;
+            let peak = stats.note_memory_use(used);
+            let rss = rss_bytes();
+            let total = total_system_memory();
+            let percent = |part: u64, whole: u64| {
+                format!("{:.2}%", part as f64 * 100.0 / whole.max(1) as f64)
+            };
+            put("used_memory", used.to_string());
+            put("used_memory_human", bytes_to_human(used));
+            put("used_memory_rss", rss.to_string());
+            put("used_memory_rss_human", bytes_to_human(rss));
+            put("used_memory_peak", peak.to_string());
+            put("used_memory_peak_human", bytes_to_human(peak));
+            put("used_memory_peak_perc", percent(used, peak));
+            put("used_memory_overhead", clients.to_string());
+            put("used_memory_startup", "0".into());
+            put("used_memory_dataset", dataset.to_string());
+            put("used_memory_dataset_perc", percent(dataset, used));
+            put("total_system_memory", total.to_string());
+            put("total_system_memory_human", bytes_to_human(total));
+            put("maxmemory", "0".into());
+            put("maxmemory_human", "0B".into());
+            put("maxmemory_policy", "noeviction".into());
+            put(
+                "mem_fragmentation_ratio",
+                format!("{:.2}", rss as f64 / used.max(1) as f64),
+            );
+            put("mem_clients_slaves", "0".into());
+            put("mem_clients_normal", clients.to_string());
+            put("mem_allocator", "libc".into());
+            put("lazyfree_pending_objects", "0".into());
+        }
+        "persistence" => {
+            // respd keeps everything in memory: no snapshot or AOF has ever run.
+            let zero = [
+                "loading",
+                "async_loading",
+                "current_cow_peak",
+                "current_cow_size",
+            ];
+            for k in zero {
+                put(k, "0".into());
+            }
+            put("current_cow_size_age", "0".into());
+            put("current_fork_perc", "0.00".into());
+            put("current_save_keys_processed", "0".into());
+            put("current_save_keys_total", "0".into());
+            put("rdb_changes_since_last_save", "0".into());
+            put("rdb_bgsave_in_progress", "0".into());
+            put("rdb_last_save_time", (shared.started_ms / 1000).to_string());
+            put("rdb_last_bgsave_status", "ok".into());
+            put("rdb_last_bgsave_time_sec", "-1".into());
+            put("rdb_current_bgsave_time_sec", "-1".into());
+            put("rdb_saves", "0".into());
+            put("rdb_last_cow_size", "0".into());
+            put("rdb_last_load_keys_expired", "0".into());
+            put("rdb_last_load_keys_loaded", "0".into());
+            put("aof_enabled", "0".into());
+            put("aof_rewrite_in_progress", "0".into());
+            put("aof_rewrite_scheduled", "0".into());
+            put("aof_last_rewrite_time_sec", "-1".into());
+            put("aof_current_rewrite_time_sec", "-1".into());
+            put("aof_last_bgrewrite_status", "ok".into());
+            put("aof_rewrites", "0".into());
+            put("aof_rewrites_consecutive_failures", "0".into());
+            put("aof_last_write_status", "ok".into());
+            put("aof_last_cow_size", "0".into());
+            put("module_fork_in_progress", "0".into());
+            put("module_fork_last_cow_size", "0".into());
+        }
+        "stats" => {
+            let expired: u64 = ks.dbs().iter().map(|db| db.expired_count).sum();
+            put(
+                "total_connections_received",
+                load(&stats.total_connections_received).to_string(),
+            );
+            put(
+                "total_commands_processed",
+                load(&stats.total_commands_processed).to_string(),
+            );
+            put(
+                "instantaneous_ops_per_sec",
+                stats.instantaneous_ops_per_sec().to_string(),
+            );
+            put(
+                "total_net_input_bytes",
+                load(&stats.total_net_input_bytes).to_string(),
+            );
+            put(
+                "total_net_output_bytes",
+                load(&stats.total_net_output_bytes).to_string(),
+            );
+            put("total_net_repl_input_bytes", "0".into());
+            put("total_net_repl_output_bytes", "0".into());
+            put("instantaneous_input_kbps", "0.00".into());
+            put("instantaneous_output_kbps", "0.00".into());
+            put("instantaneous_input_repl_kbps", "0.00".into());
+            put("instantaneous_output_repl_kbps", "0.00".into());
+            put(
+                "rejected_connections",
+                load(&stats.rejected_connections).to_string(),
+            );
+            put("sync_full", "0".into());
+            put("sync_partial_ok", "0".into());
+            put("sync_partial_err", "0".into());
+            put("expired_keys", expired.to_string());
+            put("expired_stale_perc", "0.00".into());
+            put("expired_time_cap_reached_count", "0".into());
+            put("expire_cycle_cpu_milliseconds", "0".into());
+            put("evicted_keys", "0".into());
+            put(
+                "evicted_clients",
+                load(&stats.client_output_limit_disconnects).to_string(),
+            );
+            put("total_eviction_exceeded_time", "0".into());
+            put("current_eviction_exceeded_time", "0".into());
+            put("keyspace_hits", load(&stats.keyspace_hits).to_string());
+            put("keyspace_misses", load(&stats.keyspace_misses).to_string());
+            put("pubsub_channels", "0".into());
+            put("pubsub_patterns", "0".into());
+            put("pubsubshard_channels", "0".into());
+            put("latest_fork_usec", "0".into());
+            put("total_forks", "0".into());
+            put("migrate_cached_sockets", "0".into());
+            put("slave_expires_tracked_keys", "0".into());
+            put("active_defrag_hits", "0".into());
+            put("active_defrag_misses", "0".into());
+            put("active_defrag_key_hits", "0".into());
+            put("active_defrag_key_misses", "0".into());
+            put("total_active_defrag_time", "0".into());
+            put("current_active_defrag_time", "0".into());
+            put("tracking_total_keys", "0".into());
+            put("tracking_total_items", "0".into());
+            put("tracking_total_prefixes", "0".into());
+            put("unexpected_error_replies", "0".into());
+            put("total_error_replies", "0".into());
+            put("dump_payload_sanitizations", "0".into());
+        }
+        "replication" => {
+            put("role", "master".into());
+            put("connected_slaves", "0".into());
+            put("master_failover_state", "no-failover".into());
+            put("master_replid", shared.run_id.clone());
+            put("master_replid2", "0".repeat(40));
+            put("master_repl_offset", "0".into());
+            put("second_repl_offset", "-1".into());
+            put("repl_backlog_active", "0".into());
+            put("repl_backlog_size", "1048576".into());
+            put("repl_backlog_first_byte_offset", "0".into());
+            put("repl_backlog_histlen", "0".into());
+        }
+        "cpu" => {
+            let (user, sys) = cpu_seconds();
+            put("used_cpu_sys", format!("{sys:.6}"));
+            put("used_cpu_user", format!("{user:.6}"));
+            put("used_cpu_sys_children", "0.000000".into());
+            put("used_cpu_user_children", "0.000000".into());
+        }
+        "cluster" => put("cluster_enabled", "0".into()),
+        "keyspace" => {
+            for (i, db) in ks.dbs().iter().enumerate() {
+                if !db.is_empty() {
+                    let counts =
+                        format!("keys={},expires={},avg_ttl=0", db.len(), db.expires_len());
+                    put(&format!("db{i}"), counts);
+                }
+            }
+        }
+        _ => {}
+    }
+    f
+}
+
+// ---------------------------------------------------------------------------------------------
+// COMMAND
+// ---------------------------------------------------------------------------------------------
+
+/// ACL categories in the order Redis prints them (`ACLCommandCategories` in acl.c).
+const ACL_CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// The ACL categories of a command, derived as Redis derives its implicit ones: `@write`,
+/// `@read`, `@admin` + `@dangerous`, `@pubsub`, `@fast` (else `@slow`) and `@blocking` from
+/// the flags, and the data-type category from the group. Containers (CLIENT, CONFIG) get only
+/// `@slow`, as in Redis.
+pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
+    let mut cats: Vec<&'static str> = Vec::new();
+    let f = spec.flags;
+    if !matches!(spec.handler, Handler::Container) {
+        match spec.group {
+            Group::Generic => cats.push("keyspace"),
+            Group::String => cats.push("string"),
+            Group::List => cats.push("list"),
+            Group::Set => cats.push("set"),
+            Group::SortedSet => cats.push("sortedset"),
+            Group::Hash => cats.push("hash"),
+            Group::Bitmap => cats.push("bitmap"),
+            Group::Pubsub => cats.push("pubsub"),
+            Group::Transactions => cats.push("transaction"),
+            Group::Connection => cats.push("connection"),
+            Group::Server => {}
+        }
+    }
+    if f.contains(Flags::WRITE) {
+        cats.push("write");
+    }
+    if f.contains(Flags::READONLY) {
+        cats.push("read");
+    }
+    if f.contains(Flags::ADMIN) {
+        cats.extend(["admin", "dangerous"]);
+    }
+    if f.contains(Flags::PUBSUB) {
+        cats.push("pubsub");
+    }
+    if f.contains(Flags::BLOCKING) {
+        cats.push("blocking");
+    }
+    cats.push(if f.contains(Flags::FAST) {
+        "fast"
+    } else {
+        "slow"
+    });
+    ACL_CATEGORIES
+        .iter()
+        .copied()
+        .filter(|c| cats.contains(c))
+        .collect()
+}
+
+/// Finds `get` or `client|list` (Redis `lookupCommandBySds`).
+fn lookup_full_name(name: &[u8]) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+    match name.iter().position(|&b| b == b'|') {
+        None => lookup(name).map(|spec| (spec, None)),
+        Some(bar) => {
+            let parent = lookup(&name[..bar])?;
+            lookup_subcommand(parent, &name[bar + 1..]).map(|sub| (sub, Some(parent)))
+        }
+    }
+}
+
+/// Writes one COMMAND INFO entry: name, arity, flags, first key, last key, step, ACL
+/// categories, tips, key specs, subcommands (Redis `addReplyCommandInfo`).
+fn reply_command_info(reply: &mut Reply, spec: &CommandSpec, parent: Option<&CommandSpec>) {
+    reply.array(10);
+    reply.bulk(full_name(spec, parent).as_bytes());
+    reply.int(i64::from(spec.arity));
+    let flags: Vec<&str> = spec.flags.names().collect();
+    reply.set(flags.len());
+    for flag in flags {
+        reply.simple(flag);
+    }
+    reply.int(i64::from(spec.keys.first));
+    reply.int(i64::from(spec.keys.last));
+    reply.int(i64::from(spec.keys.step));
+    let cats = acl_categories(spec);
+    reply.set(cats.len());
+    for cat in cats {
+        reply.simple(&format!("@{cat}"));
+    }
+    reply.set(0); // tips
+    reply_key_specs(reply, spec);
+    reply.set(spec.subcommands.len());
+    for sub in spec.subcommands {
+        reply_command_info(reply, sub, Some(spec));
+    }
+}
+
+/// Writes the key specs derived from first/last/step (see the module docs).
+fn reply_key_specs(reply: &mut Reply, spec: &CommandSpec) {
+    let keys = spec.keys;
+    if keys.first == 0 {
+        reply.set(0);
+        return;
+    }
+    reply.set(1);
+    reply.map(3);
+    reply.bulk(b"flags");
+    let flags: &[&str] = if spec.flags.contains(Flags::READONLY) {
+        &["RO", "access"]
+    } else {
+        &["RW", "update"]
+    };
+    reply.set(flags.len());
+    for f in flags {
+        reply.simple(f);
+    }
+    reply.bulk(b"begin_search");
+    reply.map(2);
+    reply.bulk(b"type");
+    reply.bulk(b"index");
+    reply.bulk(b"spec");
+    reply.map(1);
+    reply.bulk(b"index");
+    reply.int(i64::from(keys.first));
+    reply.bulk(b"find_keys");
+    reply.map(2);
+    reply.bulk(b"type");
+    reply.bulk(b"range");
+    reply.bulk(b"spec");
+    reply.map(3);
+    reply.bulk(b"lastkey");
+    // Redis counts the last key from the first one; negative values count from the end.
+    reply.int(i64::from(if keys.last < 0 {
+        keys.last
+    } else {
+        keys.last - keys.first
+    }));
+    reply.bulk(b"keystep");
+    reply.int(i64::from(keys.step));
+    reply.bulk(b"limit");
+    reply.int(0);
+}
+
+/// ```text
+/// COMMAND
+/// ```
+/// An array with the COMMAND INFO entry of every command.
+pub fn command(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let all: Vec<_> = all_commands().collect();
+    reply.array(all.len());
+    for spec in all {
+        reply_command_info(reply, spec, None);
+    }
+    Ok(())
+}
+
+/// ```text
+/// COMMAND COUNT
+/// ```
+/// Integer: the number of commands (subcommands not counted).
+pub fn command_count(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply.int(all_commands().count() as i64);
+    Ok(())
+}
+
+/// ```text
+/// COMMAND INFO [command-name [command-name ...]]
+/// ```
+/// An array with one COMMAND INFO entry per name (`client|list` names a subcommand), null for
+/// an unknown name; every command when no name is given.
+pub fn command_info(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() == 2 {
+        return command(ctx, argv, reply);
+    }
+    reply.array(argv.len() - 2);
+    for name in argv.iter().skip(2) {
+        match lookup_full_name(name) {
+            Some((spec, parent)) => reply_command_info(reply, spec, parent),
+            None => reply.null(),
+        }
+    }
+    Ok(())
+}
+
+/// Writes one COMMAND DOCS value: summary, since, group, complexity, and for a container its
+/// subcommands' docs.
+fn reply_command_docs(reply: &mut Reply, spec: &CommandSpec) {
+    let has_subs = !spec.subcommands.is_empty();
+    reply.map(4 + usize::from(has_subs));
+    for (key, value) in [
+        ("summary", spec.summary),
+        ("since", spec.since),
+        ("group", spec.group.name()),
+        ("complexity", spec.complexity),
+    ] {
+        reply.bulk(key.as_bytes());
+        reply.bulk(value.as_bytes());
+    }
+    if has_subs {
+        reply.bulk(b"subcommands");
+        reply.map(spec.subcommands.len());
+        for sub in spec.subcommands {
+            reply.bulk(full_name(sub, Some(spec)).as_bytes());
+            reply_command_docs(reply, sub);
+        }
+    }
+}
+
+/// ```text
+/// COMMAND DOCS [command-name [command-name ...]]
+/// ```
+/// A map of command name to its documentation map; unknown names are left out; every
+/// command when no name is given. respd's docs have no `arguments`, `history` or `doc_flags`.
+pub fn command_docs(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let mut found = Vec::new();
+    if argv.len() == 2 {
+        found.extend(all_commands().map(|spec| (spec, None)));
+    } else {
+        found.extend(argv.iter().skip(2).filter_map(lookup_full_name));
+    }
+    reply.map(found.len());
+    for (spec, parent) in found {
+        reply.bulk(full_name(spec, parent).as_bytes());
+        reply_command_docs(reply, spec);
+    }
+    Ok(())
+}
+
+/// ```text
+/// COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]
+/// ```
+/// An array of command names, subcommands included (`client|list`). respd has no modules, so
+/// FILTERBY MODULE matches nothing. PATTERN is a case-insensitive glob. Errors: `Syntax`.
+pub fn command_list(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    enum Filter<'a> {
+        None,
+        Module,
+        Category(String),
+        Pattern(&'a [u8]),
+    }
+    let filter = match argv.len() {
+        2 => Filter::None,
+        5 if eq_ci(&argv[2], "filterby") => {
+            if eq_ci(&argv[3], "module") {
+                Filter::Module
+            } else if eq_ci(&argv[3], "aclcat") {
+                Filter::Category(String::from_utf8_lossy(&argv[4]).to_ascii_lowercase())
+            } else if eq_ci(&argv[3], "pattern") {
+                Filter::Pattern(&argv[4])
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let mut names = Vec::new();
+    for spec in all_commands() {
+        let rows =
+            std::iter::once((spec, None)).chain(spec.subcommands.iter().map(|s| (s, Some(spec))));
+        for (row, parent) in rows {
+            let name = full_name(row, parent);
+            let keep = match &filter {
+                Filter::None => true,
+                Filter::Module => false,
+                Filter::Category(cat) => acl_categories(row).contains(&cat.as_str()),
+                Filter::Pattern(p) => crate::glob::matches(p, name.as_bytes(), true),
+            };
+            if keep {
+                names.push(name);
+            }
+        }
+    }
+    reply.array(names.len());
+    for name in names {
+        reply.bulk(name.as_bytes());
+    }
+    Ok(())
+}
+
+/// ```text
+/// COMMAND GETKEYS command [arg [arg ...]]
+/// ```
+/// An array of the key arguments of the given command line, found with the command's
+/// first/last/step.
+///
+/// Errors: `ERR Invalid command specified`, `ERR The command has no key arguments`,
+/// `ERR Invalid number of arguments specified for command`.
+pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let Some(mut spec) = lookup(&argv[2]) else {
+        return Err(CmdError::msg("ERR Invalid command specified"));
+    };
+    if !spec.subcommands.is_empty() {
+        match argv.get(3).and_then(|sub| lookup_subcommand(spec, sub)) {
+            Some(sub) => spec = sub,
+            None => return Err(CmdError::msg("ERR Invalid command specified")),
+        }
+    }
+    if spec.keys.first == 0 {
+        return Err(CmdError::msg("ERR The command has no key arguments"));
+    }
+    let argc = argv.len() - 2;
+    if !spec.arity_ok(argc) {
+        return Err(CmdError::msg(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let KeySpec { first, last, step } = spec.keys;
+    let last = if last < 0 { argc as i32 + last } else { last };
+    let mut keys = Vec::new();
+    let mut i = first;
+    while i <= last && (i as usize) < argc {
+        keys.push(&argv[2 + i as usize]);
+        i += step.max(1);
+    }
+    reply.array(keys.len());
+    for key in keys {
+        reply.bulk(key);
+    }
+    Ok(())
+}
+
+/// ```text
+/// COMMAND HELP
+/// ```
+/// An array of simple strings describing the subcommands.
+pub fn command_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply_help(
+        reply,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Reply the details of every command.",
+            "COUNT",
+            "    Reply the number of commands.",
+            "LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <pattern>)]",
+            "    Reply the names of the commands, subcommands included.",
+            "INFO [<command-name> ...]",
+            "    Reply the details of the commands named, or of every command.",
+            "DOCS [<command-name> ...]",
+            "    Reply the documentation of the commands named, or of every command.",
+            "GETKEYS <full-command>",
+            "    Reply the key arguments of a command line.",
+        ],
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes_follow_redis() {
+        assert_eq!(bytes_to_human(0), "0B");
+        assert_eq!(bytes_to_human(1023), "1023B");
+        assert_eq!(bytes_to_human(1024), "1.00K");
+        assert_eq!(bytes_to_human(1_164_560), "1.11M");
+        assert_eq!(bytes_to_human(12_447_744), "11.87M");
+        assert_eq!(bytes_to_human(25_276_063_744), "23.54G");
+    }
+
+    #[test]
+    fn acl_categories_are_derived_like_redis() {
+        let get = lookup(b"get").unwrap();
+        assert_eq!(acl_categories(get), ["read", "string", "fast"]);
+        let client = lookup(b"client").unwrap();
+        assert_eq!(acl_categories(client), ["slow"]);
+        let kill = lookup_subcommand(client, b"kill").unwrap();
+        assert_eq!(
+            acl_categories(kill),
+            ["admin", "slow", "dangerous", "connection"]
+        );
+    }
+}
