@@ -27,6 +27,8 @@ pub struct ClientSnapshot {
     pub db: usize,
     /// Last command run, as `cmd=` shows it (`get`, `client|list`).
     pub last_command: String,
+    /// The `(name, subcommand)` pair `last_command` was rendered from, to skip re-rendering.
+    pub last_command_key: (&'static str, &'static str),
     /// Unix ms of the last command.
     pub last_interaction_ms: u64,
     /// Unparsed bytes in the query buffer (`qbuf=`).
@@ -183,7 +185,10 @@ pub struct Client {
     /// queued, then close.
     pub close_after_reply: bool,
     /// Name of the last command, for CLIENT LIST `cmd=`.
-    pub last_command: &'static str,
+    /// Last command run: its name and, for a subcommand, the subcommand's name
+    /// (`("client", "list")` shows as `cmd=client|list`). Static strings from the command
+    /// table, so recording it per command costs no allocation.
+    pub last_command: (&'static str, &'static str),
     /// This batch's counters.
     pub stats: BatchStats,
 }
@@ -197,7 +202,7 @@ impl Client {
             name: Vec::new(),
             resp: 2,
             close_after_reply: false,
-            last_command: "NULL",
+            last_command: ("NULL", ""),
             stats: BatchStats::default(),
         }
     }

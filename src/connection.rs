@@ -381,8 +381,14 @@ impl<'a> Connection<'a> {
         }
         if batch.commands > 0 {
             snap.last_interaction_ms = now_ms();
-            if snap.last_command != self.client.last_command {
-                snap.last_command = self.client.last_command.to_string();
+            if snap.last_command_key != self.client.last_command {
+                let (name, sub) = self.client.last_command;
+                snap.last_command = if sub.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}|{sub}")
+                };
+                snap.last_command_key = self.client.last_command;
             }
         }
         snap.query_buffer_len = self.query.len();

@@ -50,6 +50,12 @@ fn load_config() -> Result<Config, String> {
                 .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?
         };
         config.apply_text(&text, path).map_err(|e| e.to_string())?;
+        if path != "-" {
+            // INFO config_file shows it and CONFIG REWRITE needs it, as an absolute path.
+            config.config_file = std::fs::canonicalize(path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| path.clone());
+        }
     }
     // Later occurrences win, across directives, so sort every value by its position.
     let mut given: Vec<(usize, &str, Vec<String>)> = Vec::new();

@@ -474,7 +474,10 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
         }
     };
     client.stats.commands += 1;
-    client.last_command = spec.name;
+    client.last_command = match parent {
+        Some(p) => (p.name, spec.name),
+        None => (spec.name, ""),
+    };
     let mark = reply.len();
     let mut ctx = Ctx {
         now_ms: crate::util::now_ms(),
