@@ -27,6 +27,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use respd::{Config, ServerHandle};
@@ -553,6 +554,20 @@ impl RedisServer {
             let _ = child.wait();
         }
         panic!("{binary} did not start answering PING");
+    }
+
+    /// A default-configured server shared by the tests running at the same time: it starts on
+    /// first use and is killed when the last test using it drops its `Arc`, so no process
+    /// outlives the test binary. Tests must leave it as they found it (no CONFIG SET).
+    pub fn shared() -> Option<Arc<RedisServer>> {
+        static SHARED: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+        let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = slot.upgrade() {
+            return Some(running);
+        }
+        let started = Arc::new(RedisServer::start()?);
+        *slot = Arc::downgrade(&started);
+        Some(started)
     }
 
     /// Its port.
