@@ -379,7 +379,7 @@ fn case_files_match_recorded_redis_replies() {
         "no case files found under tests/cases (CASES filter: {:?})",
         std::env::var("CASES").unwrap_or_default()
     );
-    let with_redis = RedisServer::start().is_some();
+    let with_redis = RedisServer::available();
     if !with_redis {
         common::skip_note("the recordings are not checked against live Redis");
     }

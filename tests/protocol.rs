@@ -332,6 +332,16 @@ fn huge_bulk_header_reserves_no_memory_up_front() {
     for c in &mut clients {
         c.expect_silence(Duration::from_millis(10));
     }
+    // Untouched reservations do not show in RSS (the kernel maps pages lazily), so look at
+    // the query buffers' capacity too, as CLIENT LIST's qbuf/qbuf-free would.
+    for client in server.handle().shared().clients.all() {
+        let capacity = client.snapshot.lock().query_buffer_capacity;
+        assert!(
+            capacity < 1024 * 1024,
+            "client id={} reserved {capacity} bytes of query buffer for 100 bytes of data",
+            client.id
+        );
+    }
     let after = common::rss_bytes().unwrap();
     let grown = after.saturating_sub(before);
     assert!(

@@ -509,13 +509,18 @@ impl RedisServer {
     /// The binary: `$REDIS_SERVER`, or `redis-server` on the `PATH`.
     fn binary() -> Option<String> {
         if let Ok(path) = std::env::var("REDIS_SERVER") {
-            return Some(path);
+            return std::path::Path::new(&path).is_file().then_some(path);
         }
         let path = std::env::var_os("PATH")?;
         std::env::split_paths(&path)
             .map(|dir| dir.join("redis-server"))
             .find(|p| p.is_file())
             .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// True if a `redis-server` binary is there to start.
+    pub fn available() -> bool {
+        RedisServer::binary().is_some()
     }
 
     /// Starts one with persistence off and waits until it answers PING. `None` if there is no
@@ -609,9 +614,12 @@ impl Drop for RedisServer {
     }
 }
 
-/// Prints the loud line a test prints when it cannot compare with real Redis.
+/// Prints the loud line a test prints when it cannot compare with real Redis. It is written
+/// straight to standard error, past the test harness's output capture (which only catches
+/// `print!`/`eprint!`), so it shows even when the test passes.
 pub fn skip_note(what: &str) {
-    eprintln!(
+    let _ = writeln!(
+        io::stderr(),
         "SKIPPED: redis-server not found (install redis-server 7.0 or set REDIS_SERVER=/path): {what}"
     );
 }
