@@ -141,7 +141,9 @@ class Conn:
         self.sock.settimeout(2)
         try:
             return self.sock.recv(1) == b""
-        except OSError:
+        except socket.timeout:  # nothing arrived, and no EOF: still open
+            return False
+        except OSError:  # reset by the server: closed
             return True
 
 

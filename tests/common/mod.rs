@@ -1,0 +1,625 @@
+//! Shared test infrastructure: an in-process respd, a raw RESP connection, and a real
+//! `redis-server` to compare against.
+//!
+//! Every integration test file (`tests/*.rs`) includes this module with `mod common;`. It
+//! offers the two styles of test the style guide asks for:
+//!
+//! - **raw bytes over a real socket**: [`TestServer::raw`] sends exactly the bytes given and
+//!   returns exactly the bytes of one reply, so a test can pin `b"-ERR Protocol error: ...\r\n"`
+//!   down to the last byte, and [`RawConn`] keeps a connection open across several exchanges
+//!   and can tell whether the server closed it;
+//! - **a real client library**: [`TestServer::client`] returns a blocking `redis::Connection`,
+//!   which is what applications actually use (it also pipelines `CLIENT SETINFO` on connect,
+//!   a good check that unknown commands never close the connection).
+//!
+//! [`RedisServer`] starts the real Redis 7.0 the project imitates, so that tests can send it
+//! the same bytes and compare. When `redis-server` is not installed, [`RedisServer::start`]
+//! returns `None` and the caller prints a loud `SKIPPED:` line rather than passing silently.
+//!
+//! The reply reader ([`parse_reply`], [`RespReader`]) is deliberately independent of respd's
+//! own code: a test that decoded replies with the server's writer would check nothing.
+//!
+//! Everything here talks to 127.0.0.1 only, and every wait is bounded by a timeout.
+
+#![allow(dead_code)] // each test binary uses a different subset of these helpers
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use respd::{Config, ServerHandle};
+
+/// How long a test waits for a reply before calling the server stuck.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An in-process respd on `127.0.0.1:<ephemeral port>`, stopped when dropped.
+pub struct TestServer {
+    handle: Option<ServerHandle>,
+    addr: SocketAddr,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub fn start() -> TestServer {
+        TestServer::with_config(|_| {})
+    }
+
+    /// Starts a server after letting `edit` change the default configuration, e.g.
+    /// `TestServer::with_config(|c| c.maxclients = 2)`.
+    pub fn with_config(edit: impl FnOnce(&mut Config)) -> TestServer {
+        // Tests only ever listen on loopback; `port` is informational, the listener is ours.
+        let mut config = Config {
+            bind: vec!["127.0.0.1".into()],
+            port: 0,
+            ..Config::default()
+        };
+        edit(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let handle = respd::server::start(vec![listener], config).expect("start respd");
+        let addr = handle.local_addr();
+        TestServer {
+            handle: Some(handle),
+            addr,
+        }
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's handle (for `shared()`: the client registry, stats, config).
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().expect("server running")
+    }
+
+    /// Stops the server now and returns how long the shutdown took.
+    pub fn shutdown(mut self) -> Duration {
+        let started = Instant::now();
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+        }
+        started.elapsed()
+    }
+
+    /// A new raw connection.
+    pub fn conn(&self) -> RawConn {
+        RawConn::connect(self.addr)
+    }
+
+    /// Sends `bytes` on a new connection and returns the one complete reply that comes back.
+    /// Panics if the server closes the connection or stays silent for [`REPLY_TIMEOUT`].
+    pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut conn = self.conn();
+        conn.send(bytes);
+        conn.reply().unwrap_or_else(|e| {
+            panic!(
+                "no reply to {:?} from {}: {e}",
+                show(bytes.get(..200).unwrap_or(bytes)),
+                self.addr
+            )
+        })
+    }
+
+    /// A blocking connection of the `redis` client crate.
+    pub fn client(&self) -> redis::Connection {
+        client_for(self.addr)
+    }
+
+    /// Waits until exactly `n` clients are registered, or panics after `timeout`.
+    pub fn wait_for_clients(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = self.handle().shared().clients.len();
+            if now == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} connected clients, still {now} after {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// A `redis` crate connection to any server, with read and write timeouts so a hung server
+/// fails the test instead of hanging it.
+pub fn client_for(addr: SocketAddr) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://{addr}/")).expect("client url");
+    let con = client
+        .get_connection_with_timeout(REPLY_TIMEOUT)
+        .expect("connect with the redis crate");
+    con.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    con.set_write_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    con
+}
+
+/// One raw connection: send bytes, read whole replies, check for a close.
+pub struct RawConn {
+    reader: RespReader<TcpStream>,
+}
+
+impl RawConn {
+    /// Connects to `addr` with [`REPLY_TIMEOUT`] read and write timeouts.
+    pub fn connect(addr: SocketAddr) -> RawConn {
+        let stream = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        let _ = stream.set_nodelay(true);
+        RawConn {
+            reader: RespReader::new(stream),
+        }
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
+    /// Writes all of `bytes`; panics on error.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.try_send(bytes).expect("send to server");
+    }
+
+    /// Writes all of `bytes`.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut s = self.reader.get_ref();
+        s.write_all(bytes)?;
+        s.flush()
+    }
+
+    /// Sends one command as a RESP multibulk.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&encode(args));
+        self.reply().expect("reply to command")
+    }
+
+    /// Reads one complete reply (its exact bytes).
+    pub fn reply(&mut self) -> io::Result<Vec<u8>> {
+        self.reader.reply()
+    }
+
+    /// Reads one reply; with `sort`, an aggregate reply has its elements sorted bytewise.
+    pub fn reply_sorted(&mut self, sort: bool) -> io::Result<Vec<u8>> {
+        self.reader.reply_sorted(sort)
+    }
+
+    /// Reads until `n` bytes have arrived or the connection ends; returns what arrived.
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        self.reader.read_bytes(n)
+    }
+
+    /// True if the server has closed the connection (EOF or reset) within `wait`. Data that
+    /// arrives instead means "open"; it is kept for the next [`RawConn::reply`].
+    pub fn is_closed_within(&mut self, wait: Duration) -> bool {
+        self.reader.is_closed_within(wait)
+    }
+
+    /// Asserts that nothing arrives for `wait` and the connection stays open.
+    pub fn expect_silence(&mut self, wait: Duration) {
+        assert!(
+            !self.reader.is_closed_within(wait),
+            "the server closed the connection"
+        );
+        assert!(
+            self.reader.buffered().is_empty(),
+            "unexpected bytes from the server: {}",
+            show(self.reader.buffered())
+        );
+    }
+}
+
+/// Encodes a command as a RESP multibulk, the way client libraries send it.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Renders bytes for a failure message: printable ASCII as is, the rest escaped
+/// (`"+OK\r\n"`), so two replies that differ by one byte look different on screen.
+pub fn show(bytes: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in bytes {
+        match b {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// One parsed reply: where it ends, and for aggregates (`*`, `~`, `>`, `%`), the byte ranges
+/// of its elements (maps count as 2n elements, as in tests/diffcase.py).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// Offset just past the reply.
+    pub end: usize,
+    /// Offset just past the reply's header line (`*3\r\n`).
+    pub header_end: usize,
+    /// Element ranges, for aggregates.
+    pub elements: Option<Vec<(usize, usize)>>,
+}
+
+/// Finds the complete RESP2/RESP3 reply starting at `buf[pos]`.
+///
+/// `Ok(None)` means the reply is not complete yet; `Err` means the bytes are not RESP.
+/// The rules are the ones tests/diffcase.py uses, so both runners split streams alike.
+pub fn parse_reply(buf: &[u8], pos: usize) -> Result<Option<Parsed>, String> {
+    if pos >= buf.len() {
+        return Ok(None);
+    }
+    let Some(cr) = find_crlf(buf, pos) else {
+        return Ok(None);
+    };
+    let header_end = cr + 2;
+    let number = || -> Result<i64, String> {
+        std::str::from_utf8(&buf[pos + 1..cr])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad length line {}", show(&buf[pos..cr])))
+    };
+    match buf[pos] {
+        b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => Ok(Some(Parsed {
+            end: header_end,
+            header_end,
+            elements: None,
+        })),
+        b'$' | b'=' | b'!' => {
+            let n = number()?;
+            if n < 0 {
+                return Ok(Some(Parsed {
+                    end: header_end,
+                    header_end,
+                    elements: None,
+                }));
+            }
+            let end = header_end + n as usize + 2;
+            if buf.len() < end {
+                return Ok(None);
+            }
+            Ok(Some(Parsed {
+                end,
+                header_end,
+                elements: None,
+            }))
+        }
+        t @ (b'*' | b'~' | b'>' | b'%' | b'|') => {
+            let mut n = number()?;
+            if t == b'%' || t == b'|' {
+                n *= 2;
+            }
+            let mut p = header_end;
+            let mut elements = Vec::new();
+            for _ in 0..n.max(0) {
+                let Some(e) = parse_reply(buf, p)? else {
+                    return Ok(None);
+                };
+                elements.push((p, e.end));
+                p = e.end;
+            }
+            if t == b'|' {
+                // An attribute: the real reply follows it.
+                return parse_reply(buf, p);
+            }
+            Ok(Some(Parsed {
+                end: p,
+                header_end,
+                elements: Some(elements),
+            }))
+        }
+        other => Err(format!(
+            "not a RESP reply: starts with {} at {}",
+            show(&[other]),
+            show(&buf[pos..buf.len().min(pos + 40)])
+        )),
+    }
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    buf[from..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|i| from + i)
+}
+
+/// Rebuilds an aggregate reply with its elements sorted bytewise (the `!sort` directive).
+pub fn sorted_reply(buf: &[u8], parsed: &Parsed) -> Vec<u8> {
+    let mut out = buf[..parsed.header_end].to_vec();
+    match &parsed.elements {
+        Some(elements) => {
+            let mut parts: Vec<&[u8]> = elements.iter().map(|&(a, b)| &buf[a..b]).collect();
+            parts.sort();
+            for p in parts {
+                out.extend_from_slice(p);
+            }
+            out
+        }
+        None => buf[..parsed.end].to_vec(),
+    }
+}
+
+/// Reads whole RESP replies from a byte stream, keeping any bytes past the current reply.
+pub struct RespReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> RespReader<R> {
+    /// Wraps a stream.
+    pub fn new(inner: R) -> Self {
+        RespReader {
+            inner,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Bytes received but not returned yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.inner.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "connection closed by the server (after {} unparsed bytes: {})",
+                    self.buf.len(),
+                    show(&self.buf[..self.buf.len().min(200)])
+                ),
+            ));
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// Reads one complete reply and returns its exact bytes. A closed connection is
+    /// `UnexpectedEof`; a read timeout is `WouldBlock`/`TimedOut`.
+    pub fn reply(&mut self) -> io::Result<Vec<u8>> {
+        self.reply_sorted(false)
+    }
+
+    /// Like [`RespReader::reply`]; with `sort`, aggregate elements are sorted bytewise.
+    pub fn reply_sorted(&mut self, sort: bool) -> io::Result<Vec<u8>> {
+        loop {
+            let parsed = parse_reply(&self.buf, 0)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if let Some(p) = parsed {
+                let out = if sort {
+                    sorted_reply(&self.buf, &p)
+                } else {
+                    self.buf[..p.end].to_vec()
+                };
+                self.buf.drain(..p.end);
+                return Ok(out);
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads until `n` bytes are available or the stream ends or times out; returns them.
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            if self.fill().is_err() {
+                break;
+            }
+        }
+        let take = n.min(self.buf.len());
+        self.buf.drain(..take).collect()
+    }
+}
+
+impl RespReader<TcpStream> {
+    /// True if the peer closed (EOF or reset) within `wait`. Bytes that arrive instead are
+    /// kept in the buffer and mean "still open".
+    pub fn is_closed_within(&mut self, wait: Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        let old = self.inner.read_timeout().ok().flatten();
+        self.inner
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut byte = [0u8; 4096];
+        let closed = match self.inner.read(&mut byte) {
+            Ok(0) => true,
+            Ok(n) => {
+                self.buf.extend_from_slice(&byte[..n]);
+                false
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                false
+            }
+            Err(_) => true, // reset: closed, and not gracefully
+        };
+        let _ = self.inner.set_read_timeout(old);
+        closed
+    }
+}
+
+/// Resident memory of this process in bytes (`VmRSS` in /proc/self/status), if readable.
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Ports handed out to real servers. `RESPD_TEST_PORTS=lo-hi` confines them to a range
+/// (shared machines); otherwise the kernel picks a free ephemeral port.
+static NEXT_PORT_OFFSET: AtomicU16 = AtomicU16::new(0);
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    if let Ok(range) = std::env::var("RESPD_TEST_PORTS") {
+        let (lo, hi) = range
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+            .expect("RESPD_TEST_PORTS must look like 27500-27599");
+        let span = hi - lo + 1;
+        for _ in 0..span {
+            let port = lo + NEXT_PORT_OFFSET.fetch_add(1, Ordering::Relaxed) % span;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+        panic!("no free port in RESPD_TEST_PORTS={range}");
+    }
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("ask the kernel for a free port")
+}
+
+/// A real `redis-server` (7.0 is the reference) on a free loopback port, killed when dropped.
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// The binary: `$REDIS_SERVER`, or `redis-server` on the `PATH`.
+    fn binary() -> Option<String> {
+        if let Ok(path) = std::env::var("REDIS_SERVER") {
+            return std::path::Path::new(&path).is_file().then_some(path);
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("redis-server"))
+            .find(|p| p.is_file())
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// True if a `redis-server` binary is there to start.
+    pub fn available() -> bool {
+        RedisServer::binary().is_some()
+    }
+
+    /// Starts one with persistence off and waits until it answers PING. `None` if there is no
+    /// `redis-server` binary; the caller must then print a `SKIPPED:` line (see [`skip_note`]).
+    pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with extra `--directive value` arguments.
+    pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
+        let binary = RedisServer::binary()?;
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&binary)
+                .args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .args(["--daemonize", "no"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // exited: most likely the port was taken meanwhile; try another
+                }
+                if ping(port) {
+                    return Some(RedisServer { child, port });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("{binary} did not start answering PING");
+    }
+
+    /// A default-configured server shared by the tests running at the same time: it starts on
+    /// first use and is killed when the last test using it drops its `Arc`, so no process
+    /// outlives the test binary. Tests must leave it as they found it (no CONFIG SET).
+    pub fn shared() -> Option<Arc<RedisServer>> {
+        static SHARED: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+        let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = slot.upgrade() {
+            return Some(running);
+        }
+        let started = Arc::new(RedisServer::start()?);
+        *slot = Arc::downgrade(&started);
+        Some(started)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// A new raw connection to it.
+    pub fn conn(&self) -> RawConn {
+        RawConn::connect(self.addr())
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // Child::kill signals exactly this process id.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prints the loud line a test prints when it cannot compare with real Redis. It is written
+/// straight to standard error, past the test harness's output capture (which only catches
+/// `print!`/`eprint!`), so it shows even when the test passes.
+pub fn skip_note(what: &str) {
+    let _ = writeln!(
+        io::stderr(),
+        "SKIPPED: redis-server not found (install redis-server 7.0 or set REDIS_SERVER=/path): {what}"
+    );
+}

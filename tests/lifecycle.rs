@@ -1,0 +1,327 @@
+//! Lifecycle tests: connection limits, shutdown, and the `respd` binary's command line and
+//! signal handling.
+//!
+//! Counterpart of the parts of Redis `tests/unit/introspection.tcl` and
+//! `tests/integration/shutdown.tcl` that apply. In-process servers check `maxclients` and
+//! shutdown (dropping a `ServerHandle` stops the server); the binary itself
+//! (`CARGO_BIN_EXE_respd`) is run for `--version`, `--help`, config errors and SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{encode, show, RawConn, RedisServer, TestServer};
+
+const MAX_CLIENTS_ERROR: &[u8] = b"-ERR max number of clients reached\r\n";
+
+#[test]
+fn maxclients_plus_one_gets_the_error_and_a_close() {
+    let respd = TestServer::with_config(|c| c.maxclients = 2);
+    let redis = RedisServer::start_with(&["--maxclients", "2"]);
+    if redis.is_none() {
+        common::skip_note("maxclients_plus_one_gets_the_error_and_a_close: respd only");
+    }
+    let mut addrs = vec![("respd", respd.addr())];
+    addrs.extend(redis.as_ref().map(|r| ("redis", r.addr())));
+    for (name, addr) in addrs {
+        let mut first = RawConn::connect(addr);
+        let mut second = RawConn::connect(addr);
+        assert_eq!(first.cmd(&[b"PING"]), b"+PONG\r\n", "{name}");
+        assert_eq!(second.cmd(&[b"PING"]), b"+PONG\r\n", "{name}");
+        let mut third = RawConn::connect(addr);
+        let reply = third
+            .reply()
+            .unwrap_or_else(|e| panic!("{name}: no error: {e}"));
+        assert_eq!(show(&reply), show(MAX_CLIENTS_ERROR), "{name}");
+        assert!(
+            third.is_closed_within(Duration::from_secs(5)),
+            "{name}: rejected connection left open"
+        );
+        // The two accepted clients are unaffected, and a freed slot can be taken again.
+        assert_eq!(first.cmd(&[b"PING"]), b"+PONG\r\n", "{name}");
+        drop(second);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut again = RawConn::connect(addr);
+            again.send(&encode(&[b"PING"]));
+            match again.reply() {
+                Ok(r) if r == b"+PONG\r\n" => break,
+                Ok(r) if r == MAX_CLIENTS_ERROR && Instant::now() < deadline => {
+                    // The server has not noticed the close yet.
+                    thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!("{name}: after a client left: {other:?}"),
+            }
+        }
+    }
+    assert!(
+        respd
+            .handle()
+            .shared()
+            .stats
+            .rejected_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
+
+#[test]
+fn shutdown_is_prompt_with_idle_clients_connected() {
+    let server = TestServer::start();
+    let mut clients: Vec<RawConn> = (0..5).map(|_| server.conn()).collect();
+    for c in &mut clients {
+        assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n");
+    }
+    server.wait_for_clients(5, Duration::from_secs(5));
+    let took = server.shutdown();
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    for c in &mut clients {
+        assert!(
+            c.is_closed_within(Duration::from_secs(2)),
+            "client not closed"
+        );
+    }
+}
+
+#[test]
+fn shutdown_is_prompt_with_a_client_blocked_mid_command() {
+    let server = TestServer::start();
+    let mut half = server.conn();
+    // Half a SET: the worker is blocked reading the rest of the value.
+    half.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nonly-a-few-bytes");
+    // A client that never reads, with replies queued on the server.
+    let mut lazy = server.conn();
+    lazy.send(&encode(&[b"ECHO", &[b'x'; 1000]]).repeat(20_000));
+    server.wait_for_clients(2, Duration::from_secs(5));
+    thread::sleep(Duration::from_millis(200));
+    let took = server.shutdown();
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    assert!(half.is_closed_within(Duration::from_secs(2)));
+}
+
+#[test]
+fn new_connections_are_refused_after_shutdown() {
+    let server = TestServer::start();
+    let addr = server.addr();
+    server.shutdown();
+    match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+        Err(_) => {}
+        Ok(s) => {
+            // Accepted by the kernel backlog at most; nobody must answer.
+            let mut c = RawConn::connect(addr);
+            drop(s);
+            c.send(b"PING\r\n");
+            assert!(c.reply().is_err(), "a stopped server answered");
+        }
+    }
+}
+
+// ---- the binary ----
+
+fn respd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_respd"))
+}
+
+/// Runs the binary to completion (it must finish within 10 s) and returns its output.
+fn run(args: &[&str]) -> Output {
+    let child = respd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run respd");
+    let mut guard = KillOnDrop(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let child = guard.0.as_mut().unwrap();
+        if child.try_wait().unwrap().is_some() {
+            return guard.0.take().unwrap().wait_with_output().unwrap();
+        }
+        assert!(Instant::now() < deadline, "respd {args:?} did not exit");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills (by its process id) a child the test started, if it is still running.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn version_flag_prints_the_version() {
+    let out = run(&["--version"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(env!("CARGO_PKG_VERSION")),
+        "--version printed {stdout:?}"
+    );
+}
+
+#[test]
+fn help_flag_lists_the_directives() {
+    let out = run(&["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    for directive in [
+        "--port",
+        "--bind",
+        "--maxclients",
+        "--proto-max-bulk-len",
+        "--client-output-buffer-limit",
+    ] {
+        assert!(
+            stdout.contains(directive),
+            "--help does not mention {directive}"
+        );
+    }
+    assert!(stdout.to_lowercase().contains("directive"), "{stdout}");
+}
+
+/// A config file in the temp directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("respd-test-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn bad_config_file_line_exits_1_and_names_the_line() {
+    let file = TempFile::new(
+        "bad-directive.conf",
+        "# a comment\nport 0\nno-such-directive yes\n",
+    );
+    let out = run(&[file.0.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 3"),
+        "the error does not name line 3: {stderr}"
+    );
+    assert!(stderr.contains("no-such-directive yes"), "{stderr}");
+    assert!(
+        stderr.contains("Bad directive or wrong number of arguments"),
+        "{stderr}"
+    );
+
+    let file = TempFile::new("bad-value.conf", "port 0\n\nmaxclients many\n");
+    let out = run(&[file.0.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("maxclients many"), "{stderr}");
+}
+
+#[test]
+fn missing_config_file_exits_1() {
+    let out = run(&["/nonexistent/respd-test.conf"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("/nonexistent/respd-test.conf"));
+}
+
+#[test]
+fn unknown_command_line_directive_exits_1() {
+    // redis-server exits 1 for an unknown --option ("Bad directive or wrong number of
+    // arguments"); a usage error must not be mistaken for success, nor use another code.
+    let out = run(&["--no-such-directive", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("no-such-directive"), "{out:?}");
+}
+
+#[test]
+fn bad_command_line_value_exits_1() {
+    let out = run(&["--maxclients", "many"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("maxclients"), "{out:?}");
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_with_a_client_connected() {
+    let port = common::free_port();
+    let child = respd()
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start respd");
+    let pid = child.id();
+    let mut guard = KillOnDrop(Some(child));
+    // Log lines go to standard error; collect them on a thread, line by line.
+    let (tx, lines) = mpsc::channel::<String>();
+    let stderr = guard.0.as_mut().unwrap().stderr.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let wait_for = |log: &mut Vec<String>, needle: &str, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        while !log.iter().any(|l| l.contains(needle)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(l) => log.push(l),
+                Err(_) => panic!("no log line containing {needle:?}; log so far: {log:#?}"),
+            }
+        }
+    };
+    wait_for(
+        &mut log,
+        "Ready to accept connections",
+        Duration::from_secs(10),
+    );
+
+    let mut client = RawConn::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(client.cmd(&[b"PING"]), b"+PONG\r\n");
+
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let exit = loop {
+        if let Some(s) = guard.0.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "respd still running 5 s after SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(exit.code(), Some(0), "exit status after SIGTERM");
+    wait_for(&mut log, "SIGTERM", Duration::from_secs(2));
+    wait_for(&mut log, "ready to exit", Duration::from_secs(2));
+    assert!(client.is_closed_within(Duration::from_secs(2)));
+}
