@@ -346,7 +346,7 @@ fn read_length_line(
     start: usize,
     too_big: ProtocolError,
 ) -> Result<Option<(Option<i64>, usize)>, ProtocolError> {
-    let Some(cr) = memchr(b'\r', &buf[start..]) else {
+    let Some(cr) = find_line_end(b'\r', &buf[start..]) else {
         if buf.len() - start > PROTO_INLINE_MAX_SIZE {
             return Err(too_big);
         }
@@ -357,13 +357,24 @@ fn read_length_line(
     if cr + 2 > buf.len() {
         return Ok(None);
     }
-    Ok(Some((crate::util::parse_i64(&buf[start + 1..cr]), cr + 2)))
+    // An empty line ("\r\n" where "$3" was expected) has no digits at all; the caller then
+    // reports the missing '$' first, as Redis does.
+    let digits = if cr > start { &buf[start + 1..cr] } else { &[][..] };
+    Ok(Some((crate::util::parse_i64(digits), cr + 2)))
 }
 
 enum InlineOutcome {
     Incomplete,
     Empty,
     Command,
+}
+
+/// Finds the end of a request line, the way Redis does with C's `strchr`: the search stops at
+/// a NUL byte, so a line with a NUL before its end is never seen as complete (Redis then waits,
+/// and refuses the client once 64 KiB pile up). Matching that quirk keeps replies identical.
+fn find_line_end(needle: u8, haystack: &[u8]) -> Option<usize> {
+    let at = memchr::memchr2(needle, 0, haystack)?;
+    (haystack[at] == needle).then_some(at)
 }
 
 /// Parses one inline request line (mirrors processInlineBuffer()).
@@ -373,7 +384,7 @@ fn parse_inline(
     argv: &mut Argv,
 ) -> Result<InlineOutcome, ProtocolError> {
     let rest = &buf[*pos..];
-    let Some(nl) = memchr(b'\n', rest) else {
+    let Some(nl) = find_line_end(b'\n', rest) else {
         if rest.len() > PROTO_INLINE_MAX_SIZE {
             return Err(ProtocolError::TooBigInline);
         }
@@ -660,6 +671,26 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    #[test]
+    fn an_empty_line_instead_of_a_bulk_header_is_a_missing_dollar() {
+        assert_eq!(parse_all(b"*1\r\n\r\n"), Err(ProtocolError::ExpectedDollar(b'\r')));
+        assert_eq!(ProtocolError::ExpectedDollar(b'\r').message(), b"Protocol error: expected '$', got ' '");
+    }
+
+    #[test]
+    fn a_nul_byte_hides_the_end_of_a_line_as_in_redis() {
+        let mut parser = Parser::new(Limits::default());
+        let mut argv = Argv::new();
+        for input in [&b"PING\0\r\n"[..], b"*1\0\r\n", b"*1\r\n$1\0\r\na\r\n"] {
+            let mut pos = 0;
+            assert_eq!(parser.next_command(input, &mut pos, &mut argv), Ok(false), "{:?}", input);
+            parser = Parser::new(Limits::default());
+        }
+        let mut noisy = b"PING\0".to_vec();
+        noisy.extend(vec![b'x'; PROTO_INLINE_MAX_SIZE + 1]);
+        assert_eq!(parse_all(&noisy), Err(ProtocolError::TooBigInline));
     }
 
     #[test]
