@@ -169,6 +169,12 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
             return;
         }
     };
+    // Whatever happens below, even a panic in a handler, the client leaves the registry and
+    // its socket is closed, so a bug can cost one connection but never leak its slot.
+    let _registration = Registration {
+        shared,
+        handle: handle.clone(),
+    };
     let id = handle.id;
     let _ = stream.set_nodelay(true);
     let keepalive = shared.config.read().tcp_keepalive;
@@ -181,7 +187,11 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     conn.publish_stats();
     match ended {
         Ok(Close::OutputLimit) => {
-            crate::warning!("Client id={id} closed for overcoming of output buffer limits.")
+            shared
+                .stats
+                .client_output_limit_disconnects
+                .fetch_add(1, Ordering::Relaxed);
+            crate::warning!("Client id={id} closed for overcoming of output buffer limits.");
         }
         Ok(Close::QueryLimit) => {
             crate::warning!("Closing client id={id} that reached max query buffer length")
@@ -189,7 +199,22 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         Ok(reason) => crate::verbose!("Client id={id} closed ({reason:?})"),
         Err(e) => crate::verbose!("Client id={id} closed: {e}"),
     }
-    shared.clients.unregister(id);
+}
+
+/// Removes a client from the registry and shuts its socket when the connection ends, however
+/// it ends.
+struct Registration<'a> {
+    shared: &'a Shared,
+    handle: Arc<ClientHandle>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        // The registry holds a second handle on the socket; without this shutdown the peer
+        // would not see the close until that handle is dropped too.
+        self.handle.kill();
+        self.shared.clients.unregister(self.handle.id);
+    }
 }
 
 impl<'a> Connection<'a> {

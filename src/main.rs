@@ -39,7 +39,23 @@ fn cli() -> Command {
 
 /// Reads the config file (if any), then applies command line directives in the order given.
 fn load_config() -> Result<Config, String> {
-    let matches = cli().try_get_matches().unwrap_or_else(|e| e.exit());
+    let matches = match cli().try_get_matches() {
+        Ok(m) => m,
+        // --help and --version print and exit 0; any other command line error exits 1, as
+        // redis-server does for a bad directive.
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(1);
+        }
+    };
     let mut config = Config::default();
     if let Some(path) = matches.get_one::<String>("config-file") {
         let text = if path == "-" {

@@ -430,7 +430,15 @@ impl WorkerPool {
 fn worker(first: TcpStream, receiver: &Receiver<TcpStream>, shared: &Arc<Shared>) {
     let mut next = Some(first);
     while let Some(stream) = next.take() {
-        crate::connection::serve(stream, shared);
+        // A panic while serving one client must not take the worker (and its slot in
+        // `connected`) with it: log it and carry on with the next connection.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::connection::serve(stream, shared)
+        }))
+        .is_err()
+        {
+            crate::warning!("A connection thread panicked; the client was disconnected");
+        }
         shared.connected.fetch_sub(1, Ordering::AcqRel);
         if shared.is_stopping() {
             return;

@@ -27,8 +27,6 @@
 use std::fmt;
 use std::ops::Index;
 
-use memchr::memchr;
-
 /// Redis `PROTO_INLINE_MAX_SIZE`: the longest inline request, and the longest `*N` or `$N`
 /// line the parser will wait for before calling the client broken.
 pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
@@ -359,7 +357,11 @@ fn read_length_line(
     }
     // An empty line ("\r\n" where "$3" was expected) has no digits at all; the caller then
     // reports the missing '$' first, as Redis does.
-    let digits = if cr > start { &buf[start + 1..cr] } else { &[][..] };
+    let digits = if cr > start {
+        &buf[start + 1..cr]
+    } else {
+        &[][..]
+    };
     Ok(Some((crate::util::parse_i64(digits), cr + 2)))
 }
 
@@ -675,8 +677,14 @@ mod tests {
 
     #[test]
     fn an_empty_line_instead_of_a_bulk_header_is_a_missing_dollar() {
-        assert_eq!(parse_all(b"*1\r\n\r\n"), Err(ProtocolError::ExpectedDollar(b'\r')));
-        assert_eq!(ProtocolError::ExpectedDollar(b'\r').message(), b"Protocol error: expected '$', got ' '");
+        assert_eq!(
+            parse_all(b"*1\r\n\r\n"),
+            Err(ProtocolError::ExpectedDollar(b'\r'))
+        );
+        assert_eq!(
+            ProtocolError::ExpectedDollar(b'\r').message(),
+            b"Protocol error: expected '$', got ' '"
+        );
     }
 
     #[test]
@@ -685,7 +693,12 @@ mod tests {
         let mut argv = Argv::new();
         for input in [&b"PING\0\r\n"[..], b"*1\0\r\n", b"*1\r\n$1\0\r\na\r\n"] {
             let mut pos = 0;
-            assert_eq!(parser.next_command(input, &mut pos, &mut argv), Ok(false), "{:?}", input);
+            assert_eq!(
+                parser.next_command(input, &mut pos, &mut argv),
+                Ok(false),
+                "{:?}",
+                input
+            );
             parser = Parser::new(Limits::default());
         }
         let mut noisy = b"PING\0".to_vec();
