@@ -184,13 +184,45 @@ pub struct Client {
     /// Set by QUIT, SHUTDOWN errors, CLIENT KILL of oneself and protocol errors: send what is
     /// queued, then close.
     pub close_after_reply: bool,
-    /// Name of the last command, for CLIENT LIST `cmd=`.
     /// Last command run: its name and, for a subcommand, the subcommand's name
     /// (`("client", "list")` shows as `cmd=client|list`). Static strings from the command
     /// table, so recording it per command costs no allocation.
     pub last_command: (&'static str, &'static str),
     /// This batch's counters.
     pub stats: BatchStats,
+    /// Inside MULTI: the queued commands. `None` outside a transaction.
+    pub multi: Option<MultiState>,
+    /// Keys this client WATCHes, and the flag writers set when one of them changes.
+    pub watch: WatchState,
+}
+
+/// A command queued between MULTI and EXEC, already resolved against the command table.
+#[derive(Debug, Clone)]
+pub struct QueuedCommand {
+    /// The table row that will run.
+    pub spec: &'static crate::cmd::CommandSpec,
+    /// Its container, for a subcommand.
+    pub parent: Option<&'static crate::cmd::CommandSpec>,
+    /// The arguments, copied out of the query buffer.
+    pub argv: crate::protocol::Argv,
+}
+
+/// The state of an open transaction (Redis `client->mstate` and `CLIENT_DIRTY_EXEC`).
+#[derive(Debug, Default)]
+pub struct MultiState {
+    /// Commands waiting for EXEC.
+    pub queued: Vec<QueuedCommand>,
+    /// A command was refused while queueing: EXEC must answer EXECABORT.
+    pub aborted: bool,
+}
+
+/// WATCHed keys (Redis `client->watched_keys` and `CLIENT_DIRTY_CAS`).
+#[derive(Debug, Default)]
+pub struct WatchState {
+    /// Set by any write to a watched key; EXEC then fails with a null reply.
+    pub dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// (database, key, whether the key was already expired when WATCHed).
+    pub keys: Vec<(usize, Vec<u8>, bool)>,
 }
 
 impl Client {
@@ -204,6 +236,8 @@ impl Client {
             close_after_reply: false,
             last_command: ("NULL", ""),
             stats: BatchStats::default(),
+            multi: None,
+            watch: WatchState::default(),
         }
     }
 

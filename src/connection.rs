@@ -185,6 +185,10 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let mut conn = Connection::new(stream, shared, handle);
     let ended = conn.run();
     conn.publish_stats();
+    // Watched keys point at this client's flag; take them back before it goes.
+    if !conn.client.watch.keys.is_empty() {
+        crate::cmd::transactions::unwatch_all(&shared.store.read(), &mut conn.client.watch);
+    }
     match ended {
         Ok(Close::OutputLimit) => {
             shared

@@ -114,7 +114,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        PRE_AUTH_FLAGS,
+        PRE_AUTH_FLAGS.union(Flags::NO_QUEUE),
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(quit),
@@ -145,7 +145,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "reset",
         1,
-        PRE_AUTH_FLAGS,
+        PRE_AUTH_FLAGS.union(Flags::NO_QUEUE),
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(reset),
@@ -207,7 +207,9 @@ pub fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// `DbIndexOutOfRange`.
 pub fn select(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let index = parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
-    if index < 0 || index as usize >= ctx.shared.store.db_count() {
+    // The count comes from the config, not the store: SELECT may run inside EXEC, which
+    // already holds the keyspace lock.
+    if index < 0 || index as usize >= ctx.shared.config.read().databases {
         return Err(CmdError::DbIndexOutOfRange);
     }
     ctx.client.db = index as usize;
@@ -296,6 +298,9 @@ fn authenticate(username: &[u8]) -> CmdResult {
 /// ```
 /// `+RESET`: back to database 0, RESP2, no name, as if the client had just connected.
 pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    // Like Redis's clearClientConnectionState: leave any transaction and unwatch every key.
+    ctx.client.multi = None;
+    crate::cmd::transactions::unwatch_all(&ctx.shared.store.read(), &mut ctx.client.watch);
     ctx.client.db = 0;
     ctx.client.name.clear();
     ctx.client.resp = 2;

@@ -20,6 +20,7 @@ pub mod generic;
 pub mod introspection;
 pub mod server;
 pub mod string;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -76,6 +77,10 @@ impl Flags {
     pub const ALLOW_BUSY: Flags = Flags(1 << 17);
     /// Key positions depend on the arguments.
     pub const MOVABLEKEYS: Flags = Flags(1 << 18);
+    /// respd's own flag, never printed: the command runs at once inside MULTI instead of
+    /// being queued (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET — the commands Redis's
+    /// `processCommand` exempts by name).
+    pub const NO_QUEUE: Flags = Flags(1 << 31);
 
     const NAMES: &'static [(Flags, &'static str)] = &[
         (Flags::WRITE, "write"),
@@ -347,13 +352,14 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 5] {
+pub fn groups() -> [&'static [CommandSpec]; 6] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         introspection::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
+        transactions::COMMANDS,
     ]
 }
 
@@ -469,26 +475,81 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     let (spec, parent) = match resolve(argv) {
         Ok(found) => found,
         Err(message) => {
+            // Inside MULTI a refused command dooms the transaction (Redis `flagTransaction`).
+            if let Some(transaction) = client.multi.as_mut() {
+                transaction.aborted = true;
+            }
             reply.error(&message);
             return;
         }
     };
-    client.stats.commands += 1;
-    client.last_command = match parent {
-        Some(p) => (p.name, spec.name),
-        None => (spec.name, ""),
-    };
-    let mark = reply.len();
+    if let Some(transaction) = client.multi.as_mut() {
+        if !spec.flags.contains(Flags::NO_QUEUE) {
+            if spec.flags.contains(Flags::NO_MULTI) {
+                transaction.aborted = true;
+                reply.error(b"ERR Command not allowed inside a transaction");
+            } else {
+                transaction.queued.push(crate::client::QueuedCommand {
+                    spec,
+                    parent,
+                    argv: argv.clone(),
+                });
+                reply.raw(b"+QUEUED\r\n");
+            }
+            return;
+        }
+    }
     let mut ctx = Ctx {
         now_ms: crate::util::now_ms(),
         shared,
         client,
     };
-    let result = call(&mut ctx, spec, argv, reply);
+    run_command(&mut ctx, spec, parent, argv, reply, None);
+}
+
+/// Runs one resolved command and renders its error, if any. `held` is the keyspace when the
+/// caller already holds the write lock (EXEC); otherwise the handler's own lock is taken.
+pub fn run_command(
+    ctx: &mut Ctx,
+    spec: &'static CommandSpec,
+    parent: Option<&'static CommandSpec>,
+    argv: &Argv,
+    reply: &mut Reply,
+    held: Option<&mut Keyspace>,
+) {
+    ctx.client.stats.commands += 1;
+    ctx.client.last_command = match parent {
+        Some(p) => (p.name, spec.name),
+        None => (spec.name, ""),
+    };
+    let mark = reply.len();
+    let result = match held {
+        Some(keyspace) => call_locked(ctx, keyspace, spec, argv, reply),
+        None => call(ctx, spec, argv, reply),
+    };
     if let Err(e) = result {
         // A failing handler may have started a reply; an error replaces it entirely.
         reply.truncate(mark);
         reply.error(&e.render(&full_name(spec, parent), argv));
+    }
+}
+
+/// Calls a handler with a keyspace whose write lock the caller already holds (EXEC).
+pub fn call_locked(
+    ctx: &mut Ctx,
+    keyspace: &mut Keyspace,
+    spec: &CommandSpec,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
+    let db = ctx.client.db;
+    match spec.handler {
+        Handler::Read(f) => f(ctx, keyspace.db(db), argv, reply),
+        Handler::Write(f) => f(ctx, keyspace.db_mut(db), argv, reply),
+        Handler::KeyspaceRead(f) => f(ctx, keyspace, argv, reply),
+        Handler::KeyspaceWrite(f) => f(ctx, keyspace, argv, reply),
+        Handler::Conn(f) => f(ctx, argv, reply),
+        Handler::Container => Err(CmdError::WrongArity),
     }
 }
 

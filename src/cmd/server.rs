@@ -49,11 +49,17 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         "Set configuration parameters to the given values",
         "O(N) when N is the number of configuration parameters provided",
     ),
-    config_sub("resetstat", 2, CONFIG_FLAGS, config_resetstat).doc(
-        "2.0.0",
-        "Reset the stats returned by INFO",
-        "O(1)",
-    ),
+    // The keyspace lock, not Conn: it resets per-database counters, and it must work inside
+    // EXEC, which already holds that lock.
+    CommandSpec::new(
+        "resetstat",
+        2,
+        CONFIG_FLAGS,
+        KeySpec::NONE,
+        Group::Server,
+        Handler::KeyspaceWrite(config_resetstat),
+    )
+    .doc("2.0.0", "Reset the stats returned by INFO", "O(1)"),
     config_sub("rewrite", 2, CONFIG_FLAGS, config_rewrite).doc(
         "2.8.0",
         "Rewrite the configuration file with the in memory configuration",
@@ -410,10 +416,15 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// CONFIG RESETSTAT
 /// ```
 /// `+OK` after zeroing the INFO stats counters, `expired_keys` included.
-pub fn config_resetstat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub fn config_resetstat(
+    ctx: &mut Ctx,
+    keyspace: &mut Keyspace,
+    _argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     ctx.shared.stats.reset();
     // Expired keys are counted per database, under the keyspace lock.
-    for db in ctx.shared.store.write().dbs_mut() {
+    for db in keyspace.dbs_mut() {
         db.expired_count = 0;
     }
     ctx.shared

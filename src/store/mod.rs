@@ -22,10 +22,11 @@
 pub mod dict;
 pub mod expire;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use dict::Dict;
 
@@ -186,6 +187,11 @@ pub struct Db {
     expires: Dict<Key, ()>,
     /// Keys deleted because their TTL passed (INFO `expired_keys`).
     pub expired_count: u64,
+    /// WATCHed keys → the "dirty" flag of every client watching them (Redis
+    /// `db->watched_keys`). Any write to such a key sets the flags, which makes those clients'
+    /// EXEC fail. A mutex, because WATCH only needs the read lock; writers hold `&mut Db` and
+    /// reach the map without locking (`Mutex::get_mut`).
+    watchers: Mutex<HashMap<Key, Vec<Arc<AtomicBool>>>>,
 }
 
 impl Db {
@@ -250,9 +256,59 @@ impl Db {
         }
     }
 
+    /// Registers `flag` to be set when `key` is modified (WATCH).
+    pub fn watch(&self, key: &[u8], flag: &Arc<AtomicBool>) {
+        self.watchers
+            .lock()
+            .entry(key.to_vec())
+            .or_default()
+            .push(flag.clone());
+    }
+
+    /// Removes `flag` from `key`'s watchers (UNWATCH, EXEC, DISCARD, disconnect).
+    pub fn unwatch(&self, key: &[u8], flag: &Arc<AtomicBool>) {
+        let mut watchers = self.watchers.lock();
+        if let Some(list) = watchers.get_mut(key) {
+            list.retain(|f| !Arc::ptr_eq(f, flag));
+            if list.is_empty() {
+                watchers.remove(key);
+            }
+        }
+    }
+
+    /// Marks `key` as modified for every client watching it (Redis `touchWatchedKey`).
+    /// Costs one emptiness check when nobody watches anything.
+    fn touch_watched(&mut self, key: &[u8]) {
+        let watchers = self.watchers.get_mut();
+        if watchers.is_empty() {
+            return;
+        }
+        if let Some(list) = watchers.get(key) {
+            for flag in list {
+                flag.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Marks every watched key of this database as modified (FLUSHDB, FLUSHALL, SWAPDB).
+    pub fn touch_all_watched(&mut self) {
+        for flag in self.watchers.get_mut().values().flatten() {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// True when the key exists but its TTL has passed (it may not be deleted yet).
+    pub fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
+        self.entries.get(key).is_some_and(|e| e.is_expired(now_ms))
+    }
+
     /// Looks a key up for writing. An expired key is deleted and reported as missing.
+    ///
+    /// Side effect: clients WATCHing the key see it as modified, since the caller may change
+    /// the value through the returned reference.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         self.expire_if_needed(key, now_ms);
+        self.touch_watched(key);
         let entry = self.entries.get_mut(key)?;
         entry.touch(now_ms);
         Some(entry)
@@ -289,6 +345,7 @@ impl Db {
     }
 
     fn insert_entry(&mut self, key: &[u8], value: Value, expire_at: u64, now_ms: u64) {
+        self.touch_watched(key);
         let entry = Entry::new(value, expire_at, now_ms);
         let had_ttl = match self.entries.get_mut(key) {
             Some(existing) => {
@@ -334,6 +391,7 @@ impl Db {
     /// Removes a key (whatever its TTL). Returns its entry if it existed, expired or not.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
+        self.touch_watched(key);
         if entry.expire_at != 0 {
             self.expires.remove(key);
         }
@@ -359,6 +417,7 @@ impl Db {
 
     /// Inserts a whole entry, keeping its TTL and access time (RENAME, MOVE, COPY, SWAPDB).
     pub fn insert(&mut self, key: Key, entry: Entry) {
+        self.touch_watched(&key);
         let ttl = entry.expire_at != 0;
         if let Some(old) = self.entries.get(&key[..]) {
             if old.expire_at != 0 && !ttl {
@@ -373,6 +432,7 @@ impl Db {
 
     /// Deletes every key (FLUSHDB).
     pub fn clear(&mut self) {
+        self.touch_all_watched();
         self.entries = Dict::new();
         self.expires = Dict::new();
     }
@@ -478,6 +538,14 @@ impl Keyspace {
     /// Swaps the contents of two databases (SWAPDB).
     pub fn swap(&mut self, a: usize, b: usize) {
         self.dbs.swap(a, b);
+        if a != b {
+            // Watchers belong to the database number, not to its contents (as in Redis), so
+            // they go back to where they were; and every one of them sees a modification.
+            let (x, y) = self.two_dbs_mut(a, b);
+            std::mem::swap(x.watchers.get_mut(), y.watchers.get_mut());
+            x.touch_all_watched();
+            y.touch_all_watched();
+        }
     }
 
     /// Every database.

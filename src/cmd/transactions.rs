@@ -1,0 +1,228 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! Counterpart of Redis `src/multi.c`.
+//!
+//! Between MULTI and EXEC, [`super::dispatch`] does not run commands: it checks them against
+//! the command table (unknown command, arity, commands not allowed in a transaction) and
+//! queues them, answering `+QUEUED`. A refused command marks the transaction aborted, and EXEC
+//! then answers EXECABORT without running anything, as Redis does.
+//!
+//! EXEC takes the keyspace's write lock once and runs every queued command under it. That one
+//! lock acquisition is what makes the transaction atomic: no other client can run a command,
+//! not even a read, until the last queued command is done — the same guarantee Redis's single
+//! thread gives.
+//!
+//! WATCH is optimistic locking. Each client has one "dirty" flag; WATCH registers it on the
+//! watched keys in the database ([`crate::store::Db::watch`]), and every write path of the
+//! store sets the flags of a key it modifies, deletes or expires (FLUSHDB, FLUSHALL and SWAPDB
+//! set them all). EXEC checks the flag *after* taking the write lock, so no write can slip in
+//! between the check and the execution. A set flag, or a watched key that expired since WATCH,
+//! makes EXEC answer a null array and run nothing.
+
+use std::sync::atomic::Ordering;
+
+use super::{run_command, CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::client::{MultiState, WatchState};
+use crate::protocol::{Argv, Reply};
+use crate::store::Keyspace;
+
+/// Flags shared by the transaction-control commands. `NO_QUEUE` (respd's own, never printed)
+/// makes them run at once inside MULTI instead of being queued.
+const TX: Flags = Flags::NOSCRIPT
+    .union(Flags::LOADING)
+    .union(Flags::STALE)
+    .union(Flags::FAST)
+    .union(Flags::ALLOW_BUSY)
+    .union(Flags::NO_QUEUE);
+
+/// The transactions group's rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "multi",
+        1,
+        TX,
+        KeySpec::NONE,
+        Group::Transactions,
+        Handler::Conn(multi),
+    )
+    .doc("1.2.0", "Mark the start of a transaction block", "O(1)"),
+    CommandSpec::new(
+        "exec",
+        1,
+        Flags::NOSCRIPT
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::SKIP_SLOWLOG)
+            .union(Flags::NO_QUEUE),
+        KeySpec::NONE,
+        Group::Transactions,
+        Handler::Conn(exec),
+    )
+    .doc(
+        "1.2.0",
+        "Execute all commands issued after MULTI",
+        "Depends on commands in the transaction",
+    ),
+    CommandSpec::new(
+        "discard",
+        1,
+        TX,
+        KeySpec::NONE,
+        Group::Transactions,
+        Handler::Conn(discard),
+    )
+    .doc(
+        "2.0.0",
+        "Discard all commands issued after MULTI",
+        "O(N), when N is the number of queued commands",
+    ),
+    CommandSpec::new(
+        "watch",
+        -2,
+        TX,
+        KeySpec::ALL,
+        Group::Transactions,
+        Handler::KeyspaceRead(watch),
+    )
+    .doc(
+        "2.2.0",
+        "Watch the given keys to determine execution of the MULTI/EXEC block",
+        "O(1) for every key.",
+    ),
+    CommandSpec::new(
+        "unwatch",
+        1,
+        Flags::NOSCRIPT
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::FAST)
+            .union(Flags::ALLOW_BUSY),
+        KeySpec::NONE,
+        Group::Transactions,
+        Handler::KeyspaceRead(unwatch),
+    )
+    .doc("2.2.0", "Forget about all watched keys", "O(1)"),
+];
+
+/// ```text
+/// MULTI
+/// ```
+/// `+OK`; following commands are queued. Errors: "MULTI calls can not be nested".
+pub fn multi(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::msg("ERR MULTI calls can not be nested"));
+    }
+    ctx.client.multi = Some(MultiState::default());
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// EXEC
+/// ```
+/// An array with each queued command's reply (errors included, per command); a null array if
+/// a watched key changed; `-EXECABORT` if a command was refused while queueing.
+/// Errors: "EXEC without MULTI".
+pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let Some(transaction) = ctx.client.multi.take() else {
+        return Err(CmdError::msg("ERR EXEC without MULTI"));
+    };
+    let shared = ctx.shared;
+    let mut keyspace = shared.store.write();
+    let watch_failed = ctx.client.watch.dirty.load(Ordering::Acquire)
+        || watched_key_expired(&keyspace, &ctx.client.watch, ctx.now_ms);
+    unwatch_all(&keyspace, &mut ctx.client.watch);
+    if transaction.aborted {
+        return Err(CmdError::msg(
+            "EXECABORT Transaction discarded because of previous errors.",
+        ));
+    }
+    if watch_failed {
+        reply.null_array();
+        return Ok(());
+    }
+    reply.array(transaction.queued.len());
+    for queued in &transaction.queued {
+        run_command(
+            ctx,
+            queued.spec,
+            queued.parent,
+            &queued.argv,
+            reply,
+            Some(&mut keyspace),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// DISCARD
+/// ```
+/// `+OK`; the queued commands are dropped and every key is unwatched.
+/// Errors: "DISCARD without MULTI".
+pub fn discard(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.client.multi.take().is_none() {
+        return Err(CmdError::msg("ERR DISCARD without MULTI"));
+    }
+    let keyspace = ctx.shared.store.read();
+    unwatch_all(&keyspace, &mut ctx.client.watch);
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// WATCH key [key ...]
+/// ```
+/// `+OK`. Errors: "WATCH inside MULTI is not allowed".
+pub fn watch(ctx: &mut Ctx, keyspace: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err(CmdError::msg("ERR WATCH inside MULTI is not allowed"));
+    }
+    let db_index = ctx.client.db;
+    let db = keyspace.db(db_index);
+    for key in argv.iter().skip(1) {
+        let state = &mut ctx.client.watch;
+        if state
+            .keys
+            .iter()
+            .any(|(d, k, _)| *d == db_index && k == key)
+        {
+            continue;
+        }
+        db.watch(key, &state.dirty);
+        state.keys.push((
+            db_index,
+            key.to_vec(),
+            db.is_logically_expired(key, ctx.now_ms),
+        ));
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// UNWATCH
+/// ```
+/// `+OK`; every key is unwatched.
+pub fn unwatch(ctx: &mut Ctx, keyspace: &Keyspace, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    unwatch_all(keyspace, &mut ctx.client.watch);
+    reply.ok();
+    Ok(())
+}
+
+/// Forgets every watched key and clears the dirty flag (Redis `unwatchAllKeys`).
+pub fn unwatch_all(keyspace: &Keyspace, state: &mut WatchState) {
+    for (db, key, _) in state.keys.drain(..) {
+        keyspace.db(db).unwatch(&key, &state.dirty);
+    }
+    state.dirty.store(false, Ordering::Release);
+}
+
+/// True if a watched key that was alive at WATCH time has expired since (Redis
+/// `isWatchedKeyExpired`): its value changed for every reader, so EXEC must fail even if
+/// nothing has deleted it yet.
+fn watched_key_expired(keyspace: &Keyspace, state: &WatchState, now_ms: u64) -> bool {
+    state.keys.iter().any(|(db, key, expired_at_watch)| {
+        !expired_at_watch && keyspace.db(*db).is_logically_expired(key, now_ms)
+    })
+}
