@@ -126,6 +126,37 @@ impl OutputQueue {
     }
 }
 
+/// The limits a connection checks after every batch, copied out of the config.
+///
+/// Reading the config means taking its read lock, an atomic write to a cache line that every
+/// worker shares; after every batch of every client that is measurable. Instead the copy is
+/// refreshed only when [`Shared::config_generation`] says CONFIG SET changed something.
+#[derive(Debug, Clone, Copy)]
+struct CachedLimits {
+    generation: u64,
+    query_buffer: u64,
+    output: crate::config::OutputLimit,
+}
+
+impl CachedLimits {
+    fn load(shared: &Shared) -> CachedLimits {
+        let generation = shared.config_generation();
+        let config = shared.config.read();
+        CachedLimits {
+            generation,
+            query_buffer: config.client_query_buffer_limit,
+            output: config.normal_output_limit(),
+        }
+    }
+
+    fn current(&mut self, shared: &Shared) -> CachedLimits {
+        if shared.config_generation() != self.generation {
+            *self = CachedLimits::load(shared);
+        }
+        *self
+    }
+}
+
 /// Why a connection ended (for the debug log).
 #[derive(Debug)]
 enum Close {
@@ -155,6 +186,8 @@ pub struct Connection<'a> {
     reply: Reply,
     /// Replies the kernel did not take yet.
     output: OutputQueue,
+    /// Limits from the config, refreshed when it changes.
+    limits: CachedLimits,
     /// Bytes read and sent in this batch (INFO total_net_*).
     net_in: u64,
     net_out: u64,
@@ -217,6 +250,7 @@ impl Drop for Registration<'_> {
         // The registry holds a second handle on the socket; without this shutdown the peer
         // would not see the close until that handle is dropped too.
         self.handle.kill();
+        self.shared.retire_counters(&self.handle.counters);
         self.shared.clients.unregister(self.handle.id);
     }
 }
@@ -236,6 +270,7 @@ impl<'a> Connection<'a> {
             argv: Argv::new(),
             reply: Reply::new(),
             output: OutputQueue::default(),
+            limits: CachedLimits::load(shared),
             net_in: 0,
             net_out: 0,
         }
@@ -351,12 +386,11 @@ impl<'a> Connection<'a> {
 
     /// Checks `client-output-buffer-limit normal` and `client-query-buffer-limit`.
     fn over_limits(&mut self) -> Option<Close> {
-        let config = self.shared.config.read();
-        if self.query.len() as u64 > config.client_query_buffer_limit {
+        let limits = self.limits.current(self.shared);
+        if self.query.len() as u64 > limits.query_buffer {
             return Some(Close::QueryLimit);
         }
-        let limit = config.normal_output_limit();
-        drop(config);
+        let limit = limits.output;
         let queued = self.output.bytes() as u64;
         if limit.hard_bytes > 0 && queued > limit.hard_bytes {
             return Some(Close::OutputLimit);
@@ -377,30 +411,18 @@ impl<'a> Connection<'a> {
 
     /// Publishes this batch's counters and the client's visible state (once per batch).
     fn publish_stats(&mut self) {
-        let stats = &self.shared.stats;
+        let counters = &self.client.handle.counters;
         let batch = std::mem::take(&mut self.client.stats);
-        if batch.commands > 0 {
-            stats
-                .total_commands_processed
-                .fetch_add(batch.commands, Ordering::Relaxed);
-        }
-        if batch.hits > 0 {
-            stats.keyspace_hits.fetch_add(batch.hits, Ordering::Relaxed);
-        }
-        if batch.misses > 0 {
-            stats
-                .keyspace_misses
-                .fetch_add(batch.misses, Ordering::Relaxed);
-        }
-        if self.net_in > 0 {
-            stats
-                .total_net_input_bytes
-                .fetch_add(std::mem::take(&mut self.net_in), Ordering::Relaxed);
-        }
-        if self.net_out > 0 {
-            stats
-                .total_net_output_bytes
-                .fetch_add(std::mem::take(&mut self.net_out), Ordering::Relaxed);
+        for (counter, n) in [
+            (&counters.commands, batch.commands),
+            (&counters.hits, batch.hits),
+            (&counters.misses, batch.misses),
+            (&counters.net_in, std::mem::take(&mut self.net_in)),
+            (&counters.net_out, std::mem::take(&mut self.net_out)),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
         }
         let mut snap = self.client.handle.snapshot.lock();
         snap.db = self.client.db;

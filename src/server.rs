@@ -76,8 +76,7 @@ struct OpsSampler {
 
 impl Stats {
     /// Takes one ops/sec sample (Redis `trackInstantaneousMetric`).
-    fn sample_ops(&self) {
-        let count = self.total_commands_processed.load(Ordering::Relaxed);
+    fn sample_ops(&self, count: u64) {
         let now = Instant::now();
         let mut s = self.ops_samples.lock();
         if let Some(last) = s.last_time {
@@ -156,9 +155,80 @@ pub struct Shared {
     /// Where SHUTDOWN and signals ask the main thread to stop.
     pub shutdown_requests: Sender<ShutdownRequest>,
     stopping: AtomicBool,
+    /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
+    config_generation: AtomicU64,
+}
+
+/// INFO's counters summed over live and departed clients.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    /// total_commands_processed
+    pub commands: u64,
+    /// keyspace_hits
+    pub hits: u64,
+    /// keyspace_misses
+    pub misses: u64,
+    /// total_net_input_bytes
+    pub net_in: u64,
+    /// total_net_output_bytes
+    pub net_out: u64,
 }
 
 impl Shared {
+    /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
+    pub fn replace_config(&self, config: Config) {
+        *self.config.write() = config;
+        self.config_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times the configuration was replaced.
+    pub fn config_generation(&self) -> u64 {
+        self.config_generation.load(Ordering::Acquire)
+    }
+
+    /// The INFO counters: those of clients already gone plus every connected client's.
+    pub fn totals(&self) -> Totals {
+        let s = &self.stats;
+        let mut t = Totals {
+            commands: s.total_commands_processed.load(Ordering::Relaxed),
+            hits: s.keyspace_hits.load(Ordering::Relaxed),
+            misses: s.keyspace_misses.load(Ordering::Relaxed),
+            net_in: s.total_net_input_bytes.load(Ordering::Relaxed),
+            net_out: s.total_net_output_bytes.load(Ordering::Relaxed),
+        };
+        for client in self.clients.all() {
+            let c = &client.counters;
+            t.commands += c.commands.load(Ordering::Relaxed);
+            t.hits += c.hits.load(Ordering::Relaxed);
+            t.misses += c.misses.load(Ordering::Relaxed);
+            t.net_in += c.net_in.load(Ordering::Relaxed);
+            t.net_out += c.net_out.load(Ordering::Relaxed);
+        }
+        t
+    }
+
+    /// Moves a departing client's counters into the server-wide totals.
+    pub fn retire_counters(&self, counters: &crate::client::ClientCounters) {
+        let s = &self.stats;
+        s.total_commands_processed
+            .fetch_add(counters.commands.load(Ordering::Relaxed), Ordering::Relaxed);
+        s.keyspace_hits
+            .fetch_add(counters.hits.load(Ordering::Relaxed), Ordering::Relaxed);
+        s.keyspace_misses
+            .fetch_add(counters.misses.load(Ordering::Relaxed), Ordering::Relaxed);
+        s.total_net_input_bytes
+            .fetch_add(counters.net_in.load(Ordering::Relaxed), Ordering::Relaxed);
+        s.total_net_output_bytes
+            .fetch_add(counters.net_out.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Zeroes every counter, the connected clients' too (CONFIG RESETSTAT).
+    pub fn reset_stats(&self) {
+        self.stats.reset();
+        for client in self.clients.all() {
+            client.counters.reset();
+        }
+    }
     /// True once shutdown has begun.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
@@ -307,6 +377,7 @@ pub fn start(listeners: Vec<TcpListener>, config: Config) -> io::Result<ServerHa
         connected: AtomicUsize::new(0),
         shutdown_requests: request_tx,
         stopping: AtomicBool::new(false),
+        config_generation: AtomicU64::new(0),
         config: RwLock::new(config),
     });
 
@@ -467,7 +538,7 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
                 .fetch_add(expired as u64, Ordering::Relaxed);
         }
         if last_ops_sample.elapsed() >= Duration::from_millis(100) {
-            shared.stats.sample_ops();
+            shared.stats.sample_ops(shared.totals().commands);
             last_ops_sample = Instant::now();
         }
         close_idle_clients(shared);

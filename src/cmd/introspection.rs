@@ -266,6 +266,12 @@ type Fields = Vec<(String, String)>;
 fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
     let shared = ctx.shared;
     let stats = &shared.stats;
+    // The caller's own commands earlier in this batch are not published yet; count them, as
+    // Redis would have by now.
+    let mut totals = shared.totals();
+    totals.commands += ctx.client.stats.commands.saturating_sub(1);
+    totals.hits += ctx.client.stats.hits;
+    totals.misses += ctx.client.stats.misses;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let uptime = shared.started.elapsed().as_secs();
     let mut f: Fields = Vec::new();
@@ -410,22 +416,13 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 "total_connections_received",
                 load(&stats.total_connections_received).to_string(),
             );
-            put(
-                "total_commands_processed",
-                load(&stats.total_commands_processed).to_string(),
-            );
+            put("total_commands_processed", totals.commands.to_string());
             put(
                 "instantaneous_ops_per_sec",
                 stats.instantaneous_ops_per_sec().to_string(),
             );
-            put(
-                "total_net_input_bytes",
-                load(&stats.total_net_input_bytes).to_string(),
-            );
-            put(
-                "total_net_output_bytes",
-                load(&stats.total_net_output_bytes).to_string(),
-            );
+            put("total_net_input_bytes", totals.net_in.to_string());
+            put("total_net_output_bytes", totals.net_out.to_string());
             put("total_net_repl_input_bytes", "0".into());
             put("total_net_repl_output_bytes", "0".into());
             put("instantaneous_input_kbps", "0.00".into());
@@ -450,8 +447,8 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             );
             put("total_eviction_exceeded_time", "0".into());
             put("current_eviction_exceeded_time", "0".into());
-            put("keyspace_hits", load(&stats.keyspace_hits).to_string());
-            put("keyspace_misses", load(&stats.keyspace_misses).to_string());
+            put("keyspace_hits", totals.hits.to_string());
+            put("keyspace_misses", totals.misses.to_string());
             put("pubsub_channels", "0".into());
             put("pubsub_patterns", "0".into());
             put("pubsubshard_channels", "0".into());

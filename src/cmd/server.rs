@@ -407,7 +407,7 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         (spec.set)(&mut updated, &config_args(spec, value)).map_err(|e| failed(name, &e))?;
     }
     crate::log::set_level(updated.loglevel);
-    *ctx.shared.config.write() = updated;
+    ctx.shared.replace_config(updated);
     reply.ok();
     Ok(())
 }
@@ -422,7 +422,7 @@ pub fn config_resetstat(
     _argv: &Argv,
     reply: &mut Reply,
 ) -> CmdResult {
-    ctx.shared.stats.reset();
+    ctx.shared.reset_stats();
     // Expired keys are counted per database, under the keyspace lock.
     for db in keyspace.dbs_mut() {
         db.expired_count = 0;
