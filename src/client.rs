@@ -11,10 +11,10 @@
 //!   list and kill this one, and shutdown can wake it. It holds only what others need to see,
 //!   refreshed once per batch of commands rather than once per command.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -49,6 +49,10 @@ pub struct ClientSnapshot {
     pub resp: u8,
     /// Inside MULTI: commands queued so far, or -1 (`multi=`).
     pub multi: i64,
+    /// Channel subscriptions (`sub=`).
+    pub sub: usize,
+    /// Pattern subscriptions (`psub=`).
+    pub psub: usize,
 }
 
 /// One client's share of the INFO counters.
@@ -104,6 +108,19 @@ pub struct ClientHandle {
     pub snapshot: Mutex<ClientSnapshot>,
     /// This client's INFO counters.
     pub counters: ClientCounters,
+    /// Replies other threads hand to this client: published messages, and the reply that ends
+    /// a blocking command. The worker moves them to its output after waking up.
+    mailbox: Mutex<Vec<u8>>,
+    /// True while `mailbox` holds something (checked without taking the mutex).
+    has_mail: AtomicBool,
+    /// Created the first time the client subscribes or blocks; see [`crate::sys::Waker`].
+    waker: OnceLock<crate::sys::Waker>,
+    /// True when the client speaks RESP3 (publishers format messages accordingly).
+    pub resp3: AtomicBool,
+    /// Bytes queued in the worker's output queue, published for pub/sub limit checks.
+    pub queued_output: AtomicUsize,
+    /// Unix ms since when the client is over the pub/sub soft limit; 0 when it is not.
+    pub pubsub_soft_since_ms: AtomicU64,
     killed: AtomicBool,
     /// A second handle on the socket, used only to shut it down from another thread.
     stream: TcpStream,
@@ -120,6 +137,45 @@ impl ClientHandle {
     /// True once [`ClientHandle::kill`] was called.
     pub fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
+    }
+
+    /// The client's waker, created on first use.
+    pub fn waker(&self) -> std::io::Result<&crate::sys::Waker> {
+        if let Some(w) = self.waker.get() {
+            return Ok(w);
+        }
+        let w = crate::sys::Waker::new()?;
+        Ok(self.waker.get_or_init(|| w))
+    }
+
+    /// Hands `bytes` (complete RESP replies) to this client and wakes its worker.
+    /// Returns the bytes now waiting in the mailbox.
+    pub fn deliver(&self, bytes: &[u8]) -> usize {
+        let waiting = {
+            let mut mailbox = self.mailbox.lock();
+            mailbox.extend_from_slice(bytes);
+            self.has_mail.store(true, Ordering::Release);
+            mailbox.len()
+        };
+        if let Some(w) = self.waker.get() {
+            w.wake();
+        }
+        waiting
+    }
+
+    /// Takes everything delivered so far (the worker calls this after waking up).
+    pub fn take_mail(&self) -> Option<Vec<u8>> {
+        if !self.has_mail.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut mailbox = self.mailbox.lock();
+        self.has_mail.store(false, Ordering::Release);
+        Some(std::mem::take(&mut *mailbox))
+    }
+
+    /// Bytes waiting for this client in its mailbox and its output queue together.
+    pub fn pending_output(&self) -> usize {
+        self.mailbox.lock().len() + self.queued_output.load(Ordering::Relaxed)
     }
 }
 
@@ -157,6 +213,12 @@ impl ClientRegistry {
                 ..Default::default()
             }),
             counters: ClientCounters::default(),
+            mailbox: Mutex::new(Vec::new()),
+            has_mail: AtomicBool::new(false),
+            waker: OnceLock::new(),
+            resp3: AtomicBool::new(false),
+            queued_output: AtomicUsize::new(0),
+            pubsub_soft_since_ms: AtomicU64::new(0),
             killed: AtomicBool::new(false),
             stream: stream.try_clone()?,
         });
@@ -233,6 +295,10 @@ pub struct Client {
     pub multi: Option<MultiState>,
     /// Keys this client WATCHes, and the flag writers set when one of them changes.
     pub watch: WatchState,
+    /// Channels this client is subscribed to (SUBSCRIBE).
+    pub channels: BTreeSet<Vec<u8>>,
+    /// Patterns this client is subscribed to (PSUBSCRIBE).
+    pub patterns: BTreeSet<Vec<u8>>,
 }
 
 /// A command queued between MULTI and EXEC, already resolved against the command table.
@@ -277,11 +343,24 @@ impl Client {
             stats: BatchStats::default(),
             multi: None,
             watch: WatchState::default(),
+            channels: BTreeSet::new(),
+            patterns: BTreeSet::new(),
         }
     }
 
     /// The client id.
     pub fn id(&self) -> u64 {
         self.handle.id
+    }
+
+    /// Number of channel and pattern subscriptions (what SUBSCRIBE replies count).
+    pub fn subscription_count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// True when another thread may hand this client something at any time, so its worker
+    /// must wait on its waker as well as its socket.
+    pub fn needs_waker(&self) -> bool {
+        self.subscription_count() > 0
     }
 }

@@ -218,6 +218,9 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let mut conn = Connection::new(stream, shared, handle);
     let ended = conn.run();
     conn.publish_stats();
+    if conn.client.subscription_count() > 0 {
+        shared.pubsub.forget(id);
+    }
     // Watched keys point at this client's flag; take them back before it goes.
     if !conn.client.watch.keys.is_empty() {
         crate::cmd::transactions::unwatch_all(&shared.store.read(), &mut conn.client.watch);
@@ -279,6 +282,10 @@ impl<'a> Connection<'a> {
     /// The loop. See the module docs.
     fn run(&mut self) -> io::Result<Close> {
         loop {
+            // 0. Take what other threads handed over (published messages).
+            if let Some(mail) = self.client.handle.take_mail() {
+                self.reply.raw(&mail);
+            }
             // 1. Execute every complete command already received.
             self.process_query_buffer();
             // 2. Hand this batch's replies to the kernel, never blocking.
@@ -294,7 +301,22 @@ impl<'a> Connection<'a> {
                 return Ok(Close::Requested);
             }
             // 3. Wait for the next thing to do.
-            if self.output.is_empty() {
+            if self.client.needs_waker() {
+                // Other threads may hand this client something at any moment: wait for the
+                // socket or the waker, whichever comes first.
+                let waker = self.client.handle.waker()?;
+                let want_read = !self.client.close_after_reply;
+                let (ready, _woken) = sys::wait_or_wake(
+                    &self.stream,
+                    waker,
+                    want_read,
+                    !self.output.is_empty(),
+                    None,
+                )?;
+                if let Some(reason) = self.on_ready(ready, want_read)? {
+                    return Ok(reason);
+                }
+            } else if self.output.is_empty() {
                 // Nothing queued: the classic blocking read.
                 let n = self.stream.read(&mut self.read_buf)?;
                 if n == 0 {
@@ -305,18 +327,27 @@ impl<'a> Connection<'a> {
                 // Replies queued: wake for new requests *or* room to send, whichever first.
                 let want_read = !self.client.close_after_reply;
                 let ready = sys::wait(&self.stream, want_read, true, None)?;
-                if ready.writable {
-                    self.net_out += self.output.send(&self.stream)? as u64;
-                }
-                if ready.readable && want_read {
-                    match sys::recv_nonblocking(&self.stream, &mut self.read_buf)? {
-                        Some(0) => return Ok(Close::Eof),
-                        Some(n) => self.take_input(n),
-                        None => {}
-                    }
+                if let Some(reason) = self.on_ready(ready, want_read)? {
+                    return Ok(reason);
                 }
             }
         }
+    }
+
+    /// Acts on what [`sys::wait`] found: send queued replies if there is room, read new
+    /// requests if there are any. Returns why to close, at end of stream.
+    fn on_ready(&mut self, ready: sys::Readiness, want_read: bool) -> io::Result<Option<Close>> {
+        if ready.writable && !self.output.is_empty() {
+            self.net_out += self.output.send(&self.stream)? as u64;
+        }
+        if ready.readable && want_read {
+            match sys::recv_nonblocking(&self.stream, &mut self.read_buf)? {
+                Some(0) => return Ok(Some(Close::Eof)),
+                Some(n) => self.take_input(n),
+                None => {}
+            }
+        }
+        Ok(None)
     }
 
     /// Appends `n` freshly read bytes to the query buffer.
@@ -390,6 +421,10 @@ impl<'a> Connection<'a> {
         if self.query.len() as u64 > limits.query_buffer {
             return Some(Close::QueryLimit);
         }
+        if self.client.subscription_count() > 0 {
+            // A subscriber is in the pubsub class; PUBLISH enforces that class's limits.
+            return None;
+        }
         let limit = limits.output;
         let queued = self.output.bytes() as u64;
         if limit.hard_bytes > 0 && queued > limit.hard_bytes {
@@ -424,9 +459,23 @@ impl<'a> Connection<'a> {
                 counter.fetch_add(n, Ordering::Relaxed);
             }
         }
+        if self.client.needs_waker() {
+            let handle = &self.client.handle;
+            handle
+                .queued_output
+                .store(self.output.bytes(), Ordering::Relaxed);
+            handle.resp3.store(self.client.resp == 3, Ordering::Relaxed);
+        }
         let mut snap = self.client.handle.snapshot.lock();
         snap.db = self.client.db;
         snap.resp = self.client.resp;
+        snap.multi = self
+            .client
+            .multi
+            .as_ref()
+            .map_or(-1, |m| m.queued.len() as i64);
+        snap.sub = self.client.channels.len();
+        snap.psub = self.client.patterns.len();
         if snap.name != self.client.name {
             snap.name = self.client.name.clone();
         }

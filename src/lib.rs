@@ -52,6 +52,7 @@ pub mod connection;
 pub mod glob;
 pub mod log;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod store;
 pub mod sys;

@@ -142,6 +142,8 @@ pub struct Shared {
     pub stats: Stats,
     /// Connected clients.
     pub clients: ClientRegistry,
+    /// Channel and pattern subscriptions.
+    pub pubsub: crate::pubsub::PubSub,
     /// When the server started (uptime).
     pub started: Instant,
     /// Unix ms when the server started.
@@ -370,6 +372,7 @@ pub fn start(listeners: Vec<TcpListener>, config: Config) -> io::Result<ServerHa
         store: Store::new(config.databases),
         stats: Stats::default(),
         clients: ClientRegistry::new(),
+        pubsub: crate::pubsub::PubSub::default(),
         started: Instant::now(),
         started_ms: now_ms(),
         run_id: random_run_id(),

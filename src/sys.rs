@@ -14,6 +14,11 @@
 //! 3. **A listen backlog of 511** (`listen(2)`). `TcpListener::bind` always uses 128, too small
 //!    for a burst of thousands of connects; Redis's `tcp-backlog` default is 511.
 //!
+//! Plus one for the few clients that other threads must wake up: a subscriber receiving a
+//! published message, or a client blocked in BLPOP whose list just got an element. Such a
+//! worker waits on its socket *and* a [`Waker`] (an `eventfd`, a counter the kernel can poll),
+//! so it sleeps until either has something for it. Ordinary clients never create one.
+//!
 //! All calls go through `rustix`, which wraps the system calls safely, so the crate stays free
 //! of `unsafe` code.
 
@@ -91,6 +96,77 @@ pub fn wait(
     })
 }
 
+/// A wake-up signal another thread can send to one worker (`eventfd(2)`).
+#[derive(Debug)]
+pub struct Waker {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Waker {
+    /// Creates a waker with no pending signal.
+    pub fn new() -> io::Result<Waker> {
+        let fd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        Ok(Waker { fd })
+    }
+
+    /// Signals the worker. Signals add up until [`Waker::clear`]; waking twice is harmless.
+    pub fn wake(&self) {
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+    }
+
+    /// Consumes pending signals.
+    pub fn clear(&self) {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.fd, &mut buf);
+    }
+}
+
+/// Like [`wait`], but also returns when `waker` is signalled (third value: woken).
+pub fn wait_or_wake(
+    stream: &TcpStream,
+    waker: &Waker,
+    want_read: bool,
+    want_write: bool,
+    timeout: Option<Duration>,
+) -> io::Result<(Readiness, bool)> {
+    let mut flags = PollFlags::empty();
+    if want_read {
+        flags |= PollFlags::IN;
+    }
+    if want_write {
+        flags |= PollFlags::OUT;
+    }
+    let mut fds = [
+        PollFd::new(stream, flags),
+        PollFd::new(&waker.fd, PollFlags::IN),
+    ];
+    let timespec = timeout.map(|d| Timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    });
+    match poll(&mut fds, timespec.as_ref()) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return Ok((Readiness::default(), false)),
+        Err(e) => return Err(e.into()),
+    }
+    let revents = fds[0].revents();
+    let trouble = revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL);
+    let woken = fds[1].revents().contains(PollFlags::IN);
+    if woken {
+        waker.clear();
+    }
+    Ok((
+        Readiness {
+            readable: revents.contains(PollFlags::IN) || trouble,
+            writable: revents.contains(PollFlags::OUT) || trouble,
+        },
+        woken,
+    ))
+}
+
 /// Binds a listening TCP socket with `SO_REUSEADDR` and the given backlog (`tcp-backlog`).
 ///
 /// IPv6 sockets are made v6-only, so `bind 127.0.0.1 ::1` can hold both families on one port,
@@ -163,6 +239,38 @@ mod tests {
         let ready = wait(&server, false, true, Some(Duration::from_millis(10))).unwrap();
         assert!(!ready.writable);
         drop(client);
+    }
+
+    #[test]
+    fn a_waker_interrupts_a_wait_from_another_thread() {
+        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let waker = std::sync::Arc::new(Waker::new().unwrap());
+        let (ready, woken) = wait_or_wake(
+            &server,
+            &waker,
+            true,
+            false,
+            Some(Duration::from_millis(10)),
+        )
+        .unwrap();
+        assert!(!ready.readable && !woken);
+        let remote = waker.clone();
+        let t = std::thread::spawn(move || remote.wake());
+        let (_, woken) =
+            wait_or_wake(&server, &waker, true, false, Some(Duration::from_secs(10))).unwrap();
+        assert!(woken);
+        t.join().unwrap();
+        let (_, woken) = wait_or_wake(
+            &server,
+            &waker,
+            true,
+            false,
+            Some(Duration::from_millis(10)),
+        )
+        .unwrap();
+        assert!(!woken, "the signal was consumed");
     }
 
     #[test]

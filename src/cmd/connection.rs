@@ -96,7 +96,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "ping",
         -1,
-        Flags::FAST,
+        Flags::FAST.union(Flags::SUBSCRIBED_OK),
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(ping),
@@ -114,7 +114,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "quit",
         -1,
-        PRE_AUTH_FLAGS.union(Flags::NO_QUEUE),
+        PRE_AUTH_FLAGS
+            .union(Flags::NO_QUEUE)
+            .union(Flags::SUBSCRIBED_OK),
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(quit),
@@ -145,7 +147,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "reset",
         1,
-        PRE_AUTH_FLAGS.union(Flags::NO_QUEUE),
+        PRE_AUTH_FLAGS
+            .union(Flags::NO_QUEUE)
+            .union(Flags::SUBSCRIBED_OK),
         KeySpec::NONE,
         Group::Connection,
         Handler::Conn(reset),
@@ -171,7 +175,17 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// PING [message]
 /// ```
 /// `+PONG`, or the message as a bulk string. Errors: `WrongArity` with more than one argument.
-pub fn ping(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub fn ping(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() > 2 {
+        return Err(CmdError::WrongArity);
+    }
+    // In the RESP2 subscribed context a reply must look like a message: [pong, message].
+    if ctx.client.resp == 2 && ctx.client.subscription_count() > 0 {
+        reply.array(2);
+        reply.bulk(b"pong");
+        reply.bulk(argv.get(1).unwrap_or(b""));
+        return Ok(());
+    }
     match argv.len() {
         1 => reply.raw(b"+PONG\r\n"),
         2 => reply.bulk(&argv[1]),
@@ -298,6 +312,11 @@ fn authenticate(username: &[u8]) -> CmdResult {
 /// ```
 /// `+RESET`: back to database 0, RESP2, no name, as if the client had just connected.
 pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.client.subscription_count() > 0 {
+        ctx.shared.pubsub.forget(ctx.client.id());
+        ctx.client.channels.clear();
+        ctx.client.patterns.clear();
+    }
     // Like Redis's clearClientConnectionState: leave any transaction and unwatch every key.
     ctx.client.multi = None;
     crate::cmd::transactions::unwatch_all(&ctx.shared.store.read(), &mut ctx.client.watch);
@@ -388,17 +407,27 @@ fn own_snapshot(ctx: &Ctx, command: &str) -> ClientSnapshot {
     snap.resp = ctx.client.resp;
     snap.last_command = command.to_string();
     snap.last_interaction_ms = ctx.now_ms;
+    snap.multi = ctx
+        .client
+        .multi
+        .as_ref()
+        .map_or(-1, |m| m.queued.len() as i64);
+    snap.sub = ctx.client.channels.len();
+    snap.psub = ctx.client.patterns.len();
     snap
 }
 
 /// Formats one CLIENT LIST line (Redis `catClientInfoString`), fields in Redis 7.0.15's order.
 ///
 /// Fields respd has no counterpart for are printed with the value Redis shows for an idle,
-/// ordinary client: `sub=0 psub=0 ssub=0` (no Pub/Sub yet), `multi-mem=0`, `user=default`,
+/// ordinary client: `ssub=0` (no sharded Pub/Sub), `multi-mem=0`, `user=default`,
 /// `redir=-1`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
     let mut flags = String::new();
+    if snap.sub + snap.psub > 0 {
+        flags.push('P');
+    }
     if snap.multi >= 0 {
         flags.push('x');
     }
@@ -407,7 +436,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     }
     let events = if snap.output_bytes > 0 { "rw" } else { "r" };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 \
          multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} \
          tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
         handle.id,
@@ -419,6 +448,8 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
         now_ms.saturating_sub(snap.last_interaction_ms) / 1000,
         flags,
         snap.db,
+        snap.sub,
+        snap.psub,
         snap.multi,
         snap.query_buffer_len,
         snap.query_buffer_capacity

@@ -18,6 +18,7 @@ pub mod connection;
 pub mod error;
 pub mod generic;
 pub mod introspection;
+pub mod pubsub;
 pub mod server;
 pub mod string;
 pub mod transactions;
@@ -81,6 +82,9 @@ impl Flags {
     /// being queued (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET — the commands Redis's
     /// `processCommand` exempts by name).
     pub const NO_QUEUE: Flags = Flags(1 << 31);
+    /// respd's own flag, never printed: allowed in the RESP2 subscribed context ((P)SUBSCRIBE,
+    /// (P)UNSUBSCRIBE, PING, QUIT, RESET).
+    pub const SUBSCRIBED_OK: Flags = Flags(1 << 30);
 
     const NAMES: &'static [(Flags, &'static str)] = &[
         (Flags::WRITE, "write"),
@@ -352,7 +356,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 6] {
+pub fn groups() -> [&'static [CommandSpec]; 7] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -360,6 +364,7 @@ pub fn groups() -> [&'static [CommandSpec]; 6] {
         string::COMMANDS,
         generic::COMMANDS,
         transactions::COMMANDS,
+        pubsub::COMMANDS,
     ]
 }
 
@@ -483,6 +488,15 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
             return;
         }
     };
+    // mirrors processCommand(): in RESP2 a subscribed connection only carries Pub/Sub.
+    if client.resp == 2
+        && client.subscription_count() > 0
+        && !spec.flags.contains(Flags::SUBSCRIBED_OK)
+    {
+        let name = full_name(spec, parent);
+        reply.error(format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context").as_bytes());
+        return;
+    }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
             if spec.flags.contains(Flags::NO_MULTI) {

@@ -1,0 +1,251 @@
+//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//!
+//! Counterpart of Redis `src/pubsub.c` (the command half; delivery is in [`crate::pubsub`]).
+//!
+//! A RESP2 client with at least one subscription is in the *subscribed context*: its
+//! connection only carries messages, so dispatch refuses every command but (P)SUBSCRIBE,
+//! (P)UNSUBSCRIBE, PING, QUIT and RESET (flag `SUBSCRIBED_OK`). RESP3 has a separate push type
+//! for messages, so a RESP3 client may run any command while subscribed, as in Redis.
+
+use std::sync::atomic::Ordering;
+
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::protocol::{Argv, Reply};
+
+const SUB_FLAGS: Flags = Flags::PUBSUB
+    .union(Flags::NOSCRIPT)
+    .union(Flags::LOADING)
+    .union(Flags::STALE)
+    .union(Flags::SUBSCRIBED_OK);
+const PUBSUB_INFO: Flags = Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE);
+
+static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("channels", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_channels))
+        .doc("2.8.0", "List active channels", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)"),
+    CommandSpec::new("numsub", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numsub))
+        .doc("2.8.0", "Get the count of subscribers for channels", "O(N) for the NUMSUB subcommand, where N is the number of requested channels"),
+    CommandSpec::new("numpat", 2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numpat))
+        .doc("2.8.0", "Get the count of unique patterns pattern subscriptions", "O(1)"),
+    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_help))
+        .doc("6.2.0", "Show helpful text about the different subcommands", "O(1)"),
+];
+
+/// The pubsub group's rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("subscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(subscribe))
+        .doc("2.0.0", "Listen for messages published to the given channels", "O(N) where N is the number of channels to subscribe to."),
+    CommandSpec::new("unsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(unsubscribe))
+        .doc("2.0.0", "Stop listening for messages posted to the given channels", "O(N) where N is the number of clients already subscribed to a channel."),
+    CommandSpec::new("psubscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(psubscribe))
+        .doc("2.0.0", "Listen for messages published to channels matching the given patterns", "O(N) where N is the number of patterns the client is already subscribed to."),
+    CommandSpec::new("punsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(punsubscribe))
+        .doc("2.0.0", "Stop listening for messages posted to channels matching the given patterns", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client)."),
+    CommandSpec::new("publish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::NONE, Group::Pubsub, Handler::Conn(publish))
+        .doc("2.0.0", "Post a message to a channel", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."),
+    CommandSpec::new("pubsub", -2, Flags::NONE, KeySpec::NONE, Group::Pubsub, Handler::Container)
+        .doc("2.8.0", "A container for Pub/Sub commands", "Depends on subcommand.")
+        .with_subcommands(PUBSUB_SUBCOMMANDS),
+];
+
+/// Makes sure other threads can wake this client before it starts receiving messages.
+fn prepare_for_messages(ctx: &mut Ctx) -> CmdResult {
+    ctx.client
+        .handle
+        .waker()
+        .map_err(|e| CmdError::owned(format!("ERR cannot subscribe: {e}")))?;
+    ctx.client
+        .handle
+        .resp3
+        .store(ctx.client.resp == 3, Ordering::Relaxed);
+    Ok(())
+}
+
+/// One confirmation: `[kind, name, subscription count]` (a push in RESP3).
+fn confirm(reply: &mut Reply, kind: &[u8], name: Option<&[u8]>, count: usize) {
+    reply.push(3);
+    reply.bulk(kind);
+    match name {
+        Some(n) => reply.bulk(n),
+        None => reply.null(),
+    }
+    reply.int(count as i64);
+}
+
+/// ```text
+/// SUBSCRIBE channel [channel ...]
+/// ```
+/// One `subscribe` confirmation per channel, with the client's subscription count.
+pub fn subscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    prepare_for_messages(ctx)?;
+    for channel in argv.iter().skip(1) {
+        if ctx.client.channels.insert(channel.to_vec()) {
+            ctx.shared.pubsub.subscribe(channel, &ctx.client.handle);
+        }
+        confirm(
+            reply,
+            b"subscribe",
+            Some(channel),
+            ctx.client.subscription_count(),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// UNSUBSCRIBE [channel ...]
+/// ```
+/// One `unsubscribe` confirmation per channel (all of the client's channels when none is
+/// given; a single one with a null channel if it had none).
+pub fn unsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let channels: Vec<Vec<u8>> = if argv.len() > 1 {
+        argv.iter().skip(1).map(|c| c.to_vec()).collect()
+    } else {
+        ctx.client.channels.iter().cloned().collect()
+    };
+    if channels.is_empty() {
+        confirm(reply, b"unsubscribe", None, ctx.client.subscription_count());
+    }
+    for channel in channels {
+        if ctx.client.channels.remove(&channel) {
+            ctx.shared.pubsub.unsubscribe(&channel, ctx.client.id());
+        }
+        confirm(
+            reply,
+            b"unsubscribe",
+            Some(&channel),
+            ctx.client.subscription_count(),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// PSUBSCRIBE pattern [pattern ...]
+/// ```
+/// One `psubscribe` confirmation per pattern.
+pub fn psubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    prepare_for_messages(ctx)?;
+    for pattern in argv.iter().skip(1) {
+        if ctx.client.patterns.insert(pattern.to_vec()) {
+            ctx.shared.pubsub.psubscribe(pattern, &ctx.client.handle);
+        }
+        confirm(
+            reply,
+            b"psubscribe",
+            Some(pattern),
+            ctx.client.subscription_count(),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// PUNSUBSCRIBE [pattern ...]
+/// ```
+/// One `punsubscribe` confirmation per pattern (all of them when none is given).
+pub fn punsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let patterns: Vec<Vec<u8>> = if argv.len() > 1 {
+        argv.iter().skip(1).map(|c| c.to_vec()).collect()
+    } else {
+        ctx.client.patterns.iter().cloned().collect()
+    };
+    if patterns.is_empty() {
+        confirm(
+            reply,
+            b"punsubscribe",
+            None,
+            ctx.client.subscription_count(),
+        );
+    }
+    for pattern in patterns {
+        if ctx.client.patterns.remove(&pattern) {
+            ctx.shared.pubsub.punsubscribe(&pattern, ctx.client.id());
+        }
+        confirm(
+            reply,
+            b"punsubscribe",
+            Some(&pattern),
+            ctx.client.subscription_count(),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// PUBLISH channel message
+/// ```
+/// Integer: the number of clients that received the message.
+pub fn publish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let limit = ctx.shared.config.read().output_limit_pubsub;
+    let n = ctx
+        .shared
+        .pubsub
+        .publish(&argv[1], &argv[2], limit, ctx.now_ms, &ctx.shared.stats);
+    reply.int(n as i64);
+    Ok(())
+}
+
+/// ```text
+/// PUBSUB CHANNELS [pattern]
+/// ```
+/// Array of the active channels (matching the pattern).
+pub fn pubsub_channels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() > 3 {
+        // Redis checks this one in the handler, with its generic subcommand wording.
+        return Err(CmdError::owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&argv[1])
+        )));
+    }
+    let channels = ctx.shared.pubsub.channels(argv.get(2));
+    reply.array(channels.len());
+    for ch in channels {
+        reply.bulk(&ch);
+    }
+    Ok(())
+}
+
+/// ```text
+/// PUBSUB NUMSUB [channel ...]
+/// ```
+/// Flat array of channel, subscriber count pairs.
+pub fn pubsub_numsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply.array((argv.len() - 2) * 2);
+    for ch in argv.iter().skip(2) {
+        reply.bulk(ch);
+        reply.int(ctx.shared.pubsub.numsub(ch) as i64);
+    }
+    Ok(())
+}
+
+/// ```text
+/// PUBSUB NUMPAT
+/// ```
+/// Integer: pattern subscriptions of all clients.
+pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply.int(ctx.shared.pubsub.numpat() as i64);
+    Ok(())
+}
+
+/// ```text
+/// PUBSUB HELP
+/// ```
+pub fn pubsub_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let lines: &[&str] = &[
+        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANNELS [<pattern>]",
+        "    Return the currently active channels matching a <pattern> (default: '*').",
+        "NUMPAT",
+        "    Return number of subscriptions to patterns.",
+        "NUMSUB [<channel> ...]",
+        "    Return the number of subscribers for the specified channels, excluding",
+        "    pattern subscriptions(default: no channels).",
+        "HELP",
+        "    Prints this help.",
+    ];
+    reply.array(lines.len());
+    for l in lines {
+        reply.simple(l);
+    }
+    Ok(())
+}

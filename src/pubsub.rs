@@ -1,0 +1,232 @@
+//! The Pub/Sub registry: who listens to which channel or pattern, and delivery.
+//!
+//! Counterpart of Redis `src/pubsub.c`.
+//!
+//! In Redis a published message is appended to each subscriber's reply buffer by the one
+//! event-loop thread. Here every subscriber has its own worker thread, blocked waiting for its
+//! socket. PUBLISH therefore runs on the publisher's thread and *hands* the message to each
+//! subscriber ([`ClientHandle::deliver`]: append to its mailbox, signal its waker); the
+//! subscriber's worker wakes up and sends it. The publisher never writes to another client's
+//! socket, so a subscriber that does not read can never block a publisher.
+//!
+//! What a slow subscriber costs is bounded by `client-output-buffer-limit pubsub` (32mb hard,
+//! 8mb soft for 60 seconds by default, as in Redis): PUBLISH checks the subscriber's pending
+//! bytes and disconnects it once over.
+//!
+//! One mutex guards the registry, and PUBLISH holds it while delivering, so two messages from
+//! one publisher arrive in the order they were published, and every subscriber sees all
+//! publishers' messages in the same order.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::client::ClientHandle;
+use crate::config::OutputLimit;
+use crate::protocol::Reply;
+
+#[derive(Debug, Default)]
+struct Registry {
+    channels: HashMap<Vec<u8>, Vec<Arc<ClientHandle>>>,
+    patterns: Vec<(Vec<u8>, Arc<ClientHandle>)>,
+}
+
+/// Every subscription of every client.
+#[derive(Debug, Default)]
+pub struct PubSub {
+    registry: Mutex<Registry>,
+}
+
+/// A message encoded once per protocol version, for all subscribers.
+struct Encoded {
+    resp2: Option<Vec<u8>>,
+    resp3: Option<Vec<u8>>,
+}
+
+impl Encoded {
+    fn get(&mut self, resp3: bool, encode: impl Fn(&mut Reply)) -> &[u8] {
+        let slot = if resp3 {
+            &mut self.resp3
+        } else {
+            &mut self.resp2
+        };
+        slot.get_or_insert_with(|| {
+            let mut r = Reply::with_protocol(resp3);
+            encode(&mut r);
+            r.take_bytes()
+        })
+    }
+}
+
+impl PubSub {
+    /// Adds a channel subscription. Returns false if the client already had it.
+    pub fn subscribe(&self, channel: &[u8], client: &Arc<ClientHandle>) -> bool {
+        let mut reg = self.registry.lock();
+        let list = reg.channels.entry(channel.to_vec()).or_default();
+        if list.iter().any(|c| c.id == client.id) {
+            return false;
+        }
+        list.push(client.clone());
+        true
+    }
+
+    /// Removes a channel subscription. Returns false if the client did not have it.
+    pub fn unsubscribe(&self, channel: &[u8], client_id: u64) -> bool {
+        let mut reg = self.registry.lock();
+        let Some(list) = reg.channels.get_mut(channel) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c.id != client_id);
+        let removed = list.len() != before;
+        if list.is_empty() {
+            reg.channels.remove(channel);
+        }
+        removed
+    }
+
+    /// Adds a pattern subscription. Returns false if the client already had it.
+    pub fn psubscribe(&self, pattern: &[u8], client: &Arc<ClientHandle>) -> bool {
+        let mut reg = self.registry.lock();
+        if reg
+            .patterns
+            .iter()
+            .any(|(p, c)| p == pattern && c.id == client.id)
+        {
+            return false;
+        }
+        reg.patterns.push((pattern.to_vec(), client.clone()));
+        true
+    }
+
+    /// Removes a pattern subscription. Returns false if the client did not have it.
+    pub fn punsubscribe(&self, pattern: &[u8], client_id: u64) -> bool {
+        let mut reg = self.registry.lock();
+        let before = reg.patterns.len();
+        reg.patterns
+            .retain(|(p, c)| !(p == pattern && c.id == client_id));
+        reg.patterns.len() != before
+    }
+
+    /// Delivers `message` on `channel` to every channel subscriber, then to every matching
+    /// pattern subscriber (Redis's order). Returns how many clients received it. Subscribers
+    /// over `limit` are disconnected instead, as Redis does, and counted in `stats`.
+    pub fn publish(
+        &self,
+        channel: &[u8],
+        message: &[u8],
+        limit: OutputLimit,
+        now_ms: u64,
+        stats: &crate::server::Stats,
+    ) -> usize {
+        let reg = self.registry.lock();
+        let mut receivers = 0;
+        if let Some(list) = reg.channels.get(channel) {
+            let mut encoded = Encoded {
+                resp2: None,
+                resp3: None,
+            };
+            for client in list {
+                let bytes = encoded.get(client.resp3.load(Ordering::Relaxed), |r| {
+                    r.push(3);
+                    r.bulk(b"message");
+                    r.bulk(channel);
+                    r.bulk(message);
+                });
+                deliver_within_limit(client, bytes, limit, now_ms, stats);
+                receivers += 1;
+            }
+        }
+        for (pattern, client) in &reg.patterns {
+            if !crate::glob::matches(pattern, channel, false) {
+                continue;
+            }
+            let mut r = Reply::with_protocol(client.resp3.load(Ordering::Relaxed));
+            r.push(4);
+            r.bulk(b"pmessage");
+            r.bulk(pattern);
+            r.bulk(channel);
+            r.bulk(message);
+            deliver_within_limit(client, r.as_bytes(), limit, now_ms, stats);
+            receivers += 1;
+        }
+        receivers
+    }
+
+    /// Active channels (with at least one subscriber) matching `pattern`, or all of them.
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let reg = self.registry.lock();
+        reg.channels
+            .keys()
+            .filter(|ch| pattern.is_none_or(|p| crate::glob::matches(p, ch, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Number of subscribers of `channel`.
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.registry
+            .lock()
+            .channels
+            .get(channel)
+            .map_or(0, |l| l.len())
+    }
+
+    /// Removes every subscription of a client that is going away.
+    pub fn forget(&self, client_id: u64) {
+        let mut reg = self.registry.lock();
+        reg.channels.retain(|_, list| {
+            list.retain(|c| c.id != client_id);
+            !list.is_empty()
+        });
+        reg.patterns.retain(|(_, c)| c.id != client_id);
+    }
+
+    /// Number of pattern subscriptions, all clients together.
+    pub fn numpat(&self) -> usize {
+        self.registry.lock().patterns.len()
+    }
+}
+
+/// Hands `bytes` to a subscriber, or disconnects it if that would put it over the pub/sub
+/// output limit (Redis `checkClientOutputBufferLimits` for the pubsub class).
+fn deliver_within_limit(
+    client: &ClientHandle,
+    bytes: &[u8],
+    limit: OutputLimit,
+    now_ms: u64,
+    stats: &crate::server::Stats,
+) {
+    if client.is_killed() {
+        return;
+    }
+    let pending = client.pending_output() + bytes.len();
+    let over_hard = limit.hard_bytes > 0 && pending as u64 > limit.hard_bytes;
+    let over_soft = limit.soft_bytes > 0 && pending as u64 > limit.soft_bytes;
+    let soft_expired = if over_soft {
+        let since = client.pubsub_soft_since_ms.load(Ordering::Relaxed);
+        if since == 0 {
+            client.pubsub_soft_since_ms.store(now_ms, Ordering::Relaxed);
+            limit.soft_seconds == 0
+        } else {
+            now_ms.saturating_sub(since) / 1000 >= limit.soft_seconds
+        }
+    } else {
+        client.pubsub_soft_since_ms.store(0, Ordering::Relaxed);
+        false
+    };
+    if over_hard || soft_expired {
+        crate::warning!(
+            "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            client.id
+        );
+        client.kill();
+        stats
+            .client_output_limit_disconnects
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    client.deliver(bytes);
+}

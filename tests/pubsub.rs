@@ -1,0 +1,172 @@
+//! Pub/Sub across connections: delivery, order, patterns, RESP3 pushes, and a subscriber
+//! that never reads.
+
+mod common;
+
+use std::io::Read;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{RawConn, TestServer};
+
+/// Reads exactly `expected.len()` bytes and compares them.
+fn expect_bytes(c: &mut RawConn, expected: &[u8]) {
+    let got = c.read_bytes(expected.len());
+    assert_eq!(common::show(&got), common::show(expected));
+}
+
+fn message(channel: &str, payload: &str) -> Vec<u8> {
+    format!(
+        "*3\r\n$7\r\nmessage\r\n${}\r\n{}\r\n${}\r\n{}\r\n",
+        channel.len(),
+        channel,
+        payload.len(),
+        payload
+    )
+    .into_bytes()
+}
+
+#[test]
+fn published_messages_reach_channel_and_pattern_subscribers() {
+    let server = TestServer::start();
+    let mut sub = server.conn();
+    assert_eq!(
+        sub.cmd(&[b"SUBSCRIBE", b"news"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    assert_eq!(
+        sub.cmd(&[b"PSUBSCRIBE", b"n*"]),
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:2\r\n"
+    );
+    let mut publisher = server.conn();
+    assert_eq!(publisher.cmd(&[b"PUBLISH", b"news", b"hello"]), b":2\r\n");
+    assert_eq!(publisher.cmd(&[b"PUBLISH", b"other", b"x"]), b":0\r\n");
+    expect_bytes(&mut sub, &message("news", "hello"));
+    expect_bytes(
+        &mut sub,
+        b"*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nhello\r\n",
+    );
+}
+
+#[test]
+fn messages_from_one_publisher_keep_their_order() {
+    let server = TestServer::start();
+    let mut sub = server.conn();
+    sub.cmd(&[b"SUBSCRIBE", b"c"]);
+    let addr = server.addr();
+    let publisher = thread::spawn(move || {
+        let mut p = RawConn::connect(addr);
+        // Pipelined, as a fast publisher would.
+        let mut batch = Vec::new();
+        for i in 0..2000 {
+            batch.extend(common::encode(&[
+                b"PUBLISH",
+                b"c",
+                i.to_string().as_bytes(),
+            ]));
+        }
+        p.send(&batch);
+        for _ in 0..2000 {
+            assert_eq!(p.reply().unwrap(), b":1\r\n");
+        }
+    });
+    for i in 0..2000 {
+        expect_bytes(&mut sub, &message("c", &i.to_string()));
+    }
+    publisher.join().unwrap();
+}
+
+#[test]
+fn resp3_subscribers_get_push_messages_and_may_run_commands() {
+    let server = TestServer::start();
+    let mut sub = server.conn();
+    let hello = sub.cmd(&[b"HELLO", b"3"]);
+    assert!(hello.starts_with(b"%7\r\n"), "{}", common::show(&hello));
+    assert_eq!(
+        sub.cmd(&[b"SUBSCRIBE", b"c"]),
+        b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n"
+    );
+    assert_eq!(sub.cmd(&[b"GET", b"missing"]), b"_\r\n");
+    let mut publisher = server.conn();
+    assert_eq!(publisher.cmd(&[b"PUBLISH", b"c", b"m"]), b":1\r\n");
+    expect_bytes(&mut sub, b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n");
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_disconnected_and_blocks_nobody() {
+    let server = TestServer::with_config(|c| {
+        c.output_limit_pubsub = respd::config::OutputLimit {
+            hard_bytes: 1 << 20,
+            soft_bytes: 0,
+            soft_seconds: 0,
+        };
+    });
+    let mut slow = server.conn();
+    slow.cmd(&[b"SUBSCRIBE", b"big"]);
+    let mut bystander = server.conn();
+    let mut publisher = server.conn();
+    let payload = vec![b'x'; 10_000];
+    let started = Instant::now();
+    // 30 MB for a subscriber allowed 1 MB (plus what the kernel's socket buffers absorb, a few
+    // MB on loopback): it must be cut off, and neither the publisher nor anyone else waits.
+    for i in 0..3000 {
+        let r = publisher.cmd(&[b"PUBLISH", b"big", &payload]);
+        assert!(r == b":1\r\n" || r == b":0\r\n", "{}", common::show(&r));
+        if i % 500 == 0 {
+            assert_eq!(bystander.cmd(&[b"PING"]), b"+PONG\r\n");
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(
+        drained_to_eof(&slow, Duration::from_secs(10)),
+        "the slow subscriber must be disconnected"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let numsub = publisher.cmd(&[b"PUBSUB", b"NUMSUB", b"big"]);
+        if numsub == b"*2\r\n$3\r\nbig\r\n:0\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", common::show(&numsub));
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads (and drops) whatever is buffered until the server closes the connection.
+fn drained_to_eof(conn: &RawConn, limit: Duration) -> bool {
+    let mut stream = conn.stream().try_clone().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut buf = vec![0u8; 1 << 16];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_disconnected_subscriber_leaves_the_registry() {
+    let server = TestServer::start();
+    {
+        let mut sub = server.conn();
+        sub.cmd(&[b"SUBSCRIBE", b"c", b"d"]);
+        sub.cmd(&[b"PSUBSCRIBE", b"*"]);
+    }
+    server.wait_for_clients(0, Duration::from_secs(5));
+    let mut c = server.conn();
+    assert_eq!(
+        c.cmd(&[b"PUBSUB", b"NUMSUB", b"c", b"d"]),
+        b"*4\r\n$1\r\nc\r\n:0\r\n$1\r\nd\r\n:0\r\n"
+    );
+    assert_eq!(c.cmd(&[b"PUBSUB", b"NUMPAT"]), b":0\r\n");
+    assert_eq!(c.cmd(&[b"PUBLISH", b"c", b"x"]), b":0\r\n");
+}
