@@ -36,6 +36,12 @@ pub enum CmdError {
     StringTooLong,
     /// `ERR unknown subcommand '<sub>'. Try <CMD> HELP.`
     UnknownSubcommand,
+    /// `ERR value is out of range, must be positive` (Redis `getPositiveLongFromObjectOrReply`
+    /// without a message of its own: LPOP/RPOP's count, SPOP's count, ...). Also the answer to
+    /// a count that is not a number at all.
+    NotPositive,
+    /// `ERR numkeys should be greater than 0` (LMPOP, ZMPOP, SINTERCARD, ...).
+    NumkeysNotPositive,
     /// Any other message, starting with its error code (`ERR ...`, `NOPROTO ...`).
     Message(Cow<'static, str>),
 }
@@ -76,6 +82,8 @@ impl CmdError {
             CmdError::StringTooLong => {
                 b"ERR string exceeds maximum allowed size (proto-max-bulk-len)".to_vec()
             }
+            CmdError::NotPositive => b"ERR value is out of range, must be positive".to_vec(),
+            CmdError::NumkeysNotPositive => b"ERR numkeys should be greater than 0".to_vec(),
             CmdError::UnknownSubcommand => {
                 let container = full_name
                     .split('|')
@@ -121,6 +129,14 @@ mod tests {
         assert_eq!(
             r(CmdError::WrongType, "get"),
             "WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(
+            r(CmdError::NotPositive, "lpop"),
+            "ERR value is out of range, must be positive"
+        );
+        assert_eq!(
+            r(CmdError::NumkeysNotPositive, "lmpop"),
+            "ERR numkeys should be greater than 0"
         );
         assert_eq!(r(CmdError::msg("ERR custom"), "x"), "ERR custom");
     }

@@ -18,6 +18,7 @@ pub mod connection;
 pub mod error;
 pub mod generic;
 pub mod introspection;
+pub mod list;
 pub mod pubsub;
 pub mod server;
 pub mod string;
@@ -356,7 +357,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 7] {
+pub fn groups() -> [&'static [CommandSpec]; 8] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -365,6 +366,7 @@ pub fn groups() -> [&'static [CommandSpec]; 7] {
         generic::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
+        list::COMMANDS,
     ]
 }
 
