@@ -21,6 +21,7 @@ pub mod introspection;
 pub mod list;
 pub mod pubsub;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod transactions;
 
@@ -357,7 +358,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 8] {
+pub fn groups() -> [&'static [CommandSpec]; 9] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -367,6 +368,7 @@ pub fn groups() -> [&'static [CommandSpec]; 8] {
         transactions::COMMANDS,
         pubsub::COMMANDS,
         list::COMMANDS,
+        set::COMMANDS,
     ]
 }
 

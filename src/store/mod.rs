@@ -98,6 +98,9 @@ impl Value {
             Value::Str(_) => "raw",
             Value::List(_) => "quicklist",
             Value::Hash(_) => "hashtable",
+            // Redis 7.0 keeps small all-integer sets as an "intset"; respd decides from the
+            // current members (Redis never converts back; see crate::cmd::set).
+            Value::Set(s) if crate::cmd::set::is_intset(s) => "intset",
             Value::Set(_) => "hashtable",
         }
     }
