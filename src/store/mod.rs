@@ -96,7 +96,7 @@ impl Value {
             Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
             Value::Str(_) => "raw",
             Value::List(_) => "quicklist",
-            Value::Hash(_) => "hashtable",
+            Value::Hash(h) => crate::cmd::hash::encoding(h),
             Value::Set(_) => "hashtable",
         }
     }
