@@ -17,6 +17,7 @@
 pub mod connection;
 pub mod error;
 pub mod generic;
+pub mod hash;
 pub mod introspection;
 pub mod list;
 pub mod pubsub;
@@ -358,7 +359,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 9] {
+pub fn groups() -> [&'static [CommandSpec]; 10] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -369,6 +370,7 @@ pub fn groups() -> [&'static [CommandSpec]; 9] {
         pubsub::COMMANDS,
         list::COMMANDS,
         set::COMMANDS,
+        hash::COMMANDS,
     ]
 }
 
