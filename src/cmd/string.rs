@@ -1208,7 +1208,6 @@ mod tests {
     use std::collections::VecDeque;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::Ordering;
 
     use crate::config::Config;
     use crate::server::{self, ServerHandle};

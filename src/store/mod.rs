@@ -97,14 +97,10 @@ impl Value {
             Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
             Value::Str(_) => "raw",
             Value::List(_) => "quicklist",
-<<<<<<< HEAD
-            Value::Hash(_) => "hashtable",
+            Value::Hash(h) => crate::cmd::hash::encoding(h),
             // Redis 7.0 keeps small all-integer sets as an "intset"; respd decides from the
             // current members (Redis never converts back; see crate::cmd::set).
             Value::Set(s) if crate::cmd::set::is_intset(s) => "intset",
-=======
-            Value::Hash(h) => crate::cmd::hash::encoding(h),
->>>>>>> hashes
             Value::Set(_) => "hashtable",
         }
     }
