@@ -121,6 +121,8 @@ pub struct ClientHandle {
     pub queued_output: AtomicUsize,
     /// Unix ms since when the client is over the pub/sub soft limit; 0 when it is not.
     pub pubsub_soft_since_ms: AtomicU64,
+    /// The wait of a client blocked in BLPOP and friends, for CLIENT UNBLOCK.
+    pub blocked_on: Mutex<Option<Arc<crate::blocking::Waiter>>>,
     killed: AtomicBool,
     /// A second handle on the socket, used only to shut it down from another thread.
     stream: TcpStream,
@@ -219,6 +221,7 @@ impl ClientRegistry {
             resp3: AtomicBool::new(false),
             queued_output: AtomicUsize::new(0),
             pubsub_soft_since_ms: AtomicU64::new(0),
+            blocked_on: Mutex::new(None),
             killed: AtomicBool::new(false),
             stream: stream.try_clone()?,
         });
@@ -299,6 +302,17 @@ pub struct Client {
     pub channels: BTreeSet<Vec<u8>>,
     /// Patterns this client is subscribed to (PSUBSCRIBE).
     pub patterns: BTreeSet<Vec<u8>>,
+    /// Set while the client waits in a blocking command (BLPOP...).
+    pub blocked: Option<BlockedState>,
+}
+
+/// A client waiting in a blocking command.
+#[derive(Debug)]
+pub struct BlockedState {
+    /// The wait, also registered on the keys.
+    pub waiter: Arc<crate::blocking::Waiter>,
+    /// When to give up; `None` waits forever (timeout 0).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// A command queued between MULTI and EXEC, already resolved against the command table.
@@ -345,6 +359,7 @@ impl Client {
             watch: WatchState::default(),
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            blocked: None,
         }
     }
 
@@ -361,6 +376,6 @@ impl Client {
     /// True when another thread may hand this client something at any time, so its worker
     /// must wait on its waker as well as its socket.
     pub fn needs_waker(&self) -> bool {
-        self.subscription_count() > 0
+        self.subscription_count() > 0 || self.blocked.is_some()
     }
 }

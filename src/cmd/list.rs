@@ -36,7 +36,8 @@ use crate::store::{Db, Value};
 use crate::util::{eq_ci, parse_i64};
 
 /// The stored form of a list.
-type List = VecDeque<Vec<u8>>;
+/// The list representation in the store.
+pub type List = VecDeque<Vec<u8>>;
 
 const RW_FAST: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
 const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
@@ -307,14 +308,16 @@ impl End {
         }
     }
 
-    fn push(self, list: &mut List, element: Vec<u8>) {
+    /// Adds `element` at this end.
+    pub fn push(self, list: &mut List, element: Vec<u8>) {
         match self {
             End::Head => list.push_front(element),
             End::Tail => list.push_back(element),
         }
     }
 
-    fn pop(self, list: &mut List) -> Option<Vec<u8>> {
+    /// Removes the element at this end.
+    pub fn pop(self, list: &mut List) -> Option<Vec<u8>> {
         match self {
             End::Head => list.pop_front(),
             End::Tail => list.pop_back(),

@@ -235,6 +235,9 @@ pub struct Ctx<'a> {
     pub shared: &'a Shared,
     /// The calling connection's own state.
     pub client: &'a mut Client,
+    /// True while EXEC runs queued commands: blocking commands must then answer at once
+    /// (with their timeout reply) instead of blocking, as in Redis.
+    pub in_exec: bool,
 }
 
 /// A read-only command on the selected database (read lock).
@@ -523,6 +526,7 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
         now_ms: crate::util::now_ms(),
         shared,
         client,
+        in_exec: false,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
 }
@@ -554,6 +558,50 @@ pub fn run_command(
     }
 }
 
+/// Calls a resolved command's handler under the right lock.
+///
+/// After a command that may write, and before the lock is released, clients blocked on keys
+/// the command created are served (see [`crate::blocking`]).
+pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let db = ctx.client.db;
+    match spec.handler {
+        Handler::Read(f) => {
+            let keyspace = ctx.shared.store.read();
+            f(ctx, keyspace.db(db), argv, reply)
+        }
+        Handler::Write(f) => {
+            let mut keyspace = ctx.shared.store.write();
+            let db = keyspace.db_mut(db);
+            let result = f(ctx, db, argv, reply);
+            if db.has_ready_keys() {
+                crate::blocking::serve_ready_keys(db, ctx.now_ms);
+            }
+            result
+        }
+        Handler::KeyspaceRead(f) => {
+            let keyspace = ctx.shared.store.read();
+            f(ctx, &keyspace, argv, reply)
+        }
+        Handler::KeyspaceWrite(f) => {
+            let mut keyspace = ctx.shared.store.write();
+            let result = f(ctx, &mut keyspace, argv, reply);
+            serve_all_ready_keys(&mut keyspace, ctx.now_ms);
+            result
+        }
+        Handler::Conn(f) => f(ctx, argv, reply),
+        Handler::Container => Err(CmdError::WrongArity),
+    }
+}
+
+/// Serves blocked clients on every database with ready keys (after EXEC, MOVE, SWAPDB...).
+pub fn serve_all_ready_keys(keyspace: &mut Keyspace, now_ms: u64) {
+    for db in keyspace.dbs_mut() {
+        if db.has_ready_keys() {
+            crate::blocking::serve_ready_keys(db, now_ms);
+        }
+    }
+}
+
 /// Calls a handler with a keyspace whose write lock the caller already holds (EXEC).
 pub fn call_locked(
     ctx: &mut Ctx,
@@ -568,31 +616,6 @@ pub fn call_locked(
         Handler::Write(f) => f(ctx, keyspace.db_mut(db), argv, reply),
         Handler::KeyspaceRead(f) => f(ctx, keyspace, argv, reply),
         Handler::KeyspaceWrite(f) => f(ctx, keyspace, argv, reply),
-        Handler::Conn(f) => f(ctx, argv, reply),
-        Handler::Container => Err(CmdError::WrongArity),
-    }
-}
-
-/// Calls a resolved command's handler under the right lock.
-pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let db = ctx.client.db;
-    match spec.handler {
-        Handler::Read(f) => {
-            let keyspace = ctx.shared.store.read();
-            f(ctx, keyspace.db(db), argv, reply)
-        }
-        Handler::Write(f) => {
-            let mut keyspace = ctx.shared.store.write();
-            f(ctx, keyspace.db_mut(db), argv, reply)
-        }
-        Handler::KeyspaceRead(f) => {
-            let keyspace = ctx.shared.store.read();
-            f(ctx, &keyspace, argv, reply)
-        }
-        Handler::KeyspaceWrite(f) => {
-            let mut keyspace = ctx.shared.store.write();
-            f(ctx, &mut keyspace, argv, reply)
-        }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
     }

@@ -195,6 +195,11 @@ pub struct Db {
     /// EXEC fail. A mutex, because WATCH only needs the read lock; writers hold `&mut Db` and
     /// reach the map without locking (`Mutex::get_mut`).
     watchers: Mutex<HashMap<Key, Vec<Arc<AtomicBool>>>>,
+    /// Clients blocked on each key, first come first served (Redis `db->blocking_keys`).
+    blocked: HashMap<Key, VecDeque<Arc<crate::blocking::Waiter>>>,
+    /// Keys with blocked clients that were created since the last serving (Redis
+    /// `server.ready_keys`); see [`crate::blocking`].
+    ready: Vec<Key>,
 }
 
 impl Db {
@@ -279,6 +284,52 @@ impl Db {
         }
     }
 
+    /// Queues a blocked client on `key`.
+    pub fn block(&mut self, key: &[u8], waiter: &Arc<crate::blocking::Waiter>) {
+        self.blocked
+            .entry(key.to_vec())
+            .or_default()
+            .push_back(waiter.clone());
+    }
+
+    /// Removes a waiter from the queues of all its keys.
+    pub fn unblock(&mut self, waiter: &Arc<crate::blocking::Waiter>) {
+        for key in &waiter.keys {
+            if let Some(queue) = self.blocked.get_mut(key) {
+                queue.retain(|w| !Arc::ptr_eq(w, waiter));
+                if queue.is_empty() {
+                    self.blocked.remove(key);
+                }
+            }
+        }
+    }
+
+    /// The longest-waiting client blocked on `key`.
+    pub fn first_waiter(&self, key: &[u8]) -> Option<Arc<crate::blocking::Waiter>> {
+        self.blocked.get(key)?.front().cloned()
+    }
+
+    /// True when a created key has blocked clients to serve.
+    pub fn has_ready_keys(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The next key to serve blocked clients from.
+    pub fn take_ready_key(&mut self) -> Option<Key> {
+        self.ready.pop()
+    }
+
+    /// Notes that `key` was just created: if clients wait for it, it is ready to serve them
+    /// (Redis `signalKeyAsReady`, called from `dbAdd`).
+    fn signal_created(&mut self, key: &[u8]) {
+        if !self.blocked.is_empty()
+            && self.blocked.contains_key(key)
+            && !self.ready.iter().any(|k| k == key)
+        {
+            self.ready.insert(0, key.to_vec());
+        }
+    }
+
     /// Marks `key` as modified for every client watching it (Redis `touchWatchedKey`).
     /// Costs one emptiness check when nobody watches anything.
     fn touch_watched(&mut self, key: &[u8]) {
@@ -358,6 +409,7 @@ impl Db {
             }
             None => {
                 self.entries.insert(key.to_vec(), entry);
+                self.signal_created(key);
                 false
             }
         };
@@ -421,6 +473,9 @@ impl Db {
     /// Inserts a whole entry, keeping its TTL and access time (RENAME, MOVE, COPY, SWAPDB).
     pub fn insert(&mut self, key: Key, entry: Entry) {
         self.touch_watched(&key);
+        if !self.entries.contains_key(&key[..]) {
+            self.signal_created(&key);
+        }
         let ttl = entry.expire_at != 0;
         if let Some(old) = self.entries.get(&key[..]) {
             if old.expire_at != 0 && !ttl {
