@@ -21,6 +21,7 @@
 
 pub mod dict;
 pub mod expire;
+pub mod zset;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use dict::Dict;
+pub use zset::ZSet;
 
 /// Number of logical databases (Redis `databases` default).
 pub const DEFAULT_DATABASES: usize = 16;
@@ -52,6 +54,8 @@ pub enum Value {
     Hash(Dict<Vec<u8>, Vec<u8>>),
     /// A set of members.
     Set(Dict<Vec<u8>, ()>),
+    /// A sorted set: members ordered by score.
+    ZSet(ZSet),
 }
 
 /// Redis `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`: strings up to this length report "embstr".
@@ -86,6 +90,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -98,6 +103,7 @@ impl Value {
             Value::List(_) => "quicklist",
             Value::Hash(_) => "hashtable",
             Value::Set(_) => "hashtable",
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -117,6 +123,7 @@ impl Value {
                 .map(|(k, v)| k.capacity() + v.capacity() + 64)
                 .sum(),
             Value::Set(s) => s.iter().map(|(k, _)| k.capacity() + 48).sum(),
+            Value::ZSet(z) => z.approx_bytes(),
         }
     }
 }
