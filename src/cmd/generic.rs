@@ -502,7 +502,7 @@ pub fn keys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// `strtoul` negates in unsigned arithmetic); leading zeros are fine; anything after the digits
 /// or a value above `u64::MAX` is refused; and the empty string is cursor 0 (`strtoul` reads no
 /// digits, and the "rest of the input" it points at is then empty).
-fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
     let s = &arg[..memchr::memchr(0, arg).unwrap_or(arg.len())];
     if s.is_empty() {
         return Some(0);

@@ -19,6 +19,7 @@ pub mod error;
 pub mod generic;
 pub mod introspection;
 pub mod server;
+pub mod sorted_set;
 pub mod string;
 
 use std::collections::HashMap;
@@ -347,13 +348,14 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 5] {
+pub fn groups() -> [&'static [CommandSpec]; 6] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         introspection::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
+        sorted_set::COMMANDS,
     ]
 }
 
