@@ -270,6 +270,13 @@ fn parse_long(arg: &[u8]) -> Result<i64, CmdError> {
     parse_i64(arg).ok_or(CmdError::NotInteger)
 }
 
+/// Parses an integer that must be at least `min`. Like Redis's
+/// `getRangeLongFromObjectOrReply` with a message, the same `err` answers both a
+/// non-integer and an out-of-range value.
+fn parse_long_at_least(arg: &[u8], min: i64, err: CmdError) -> Result<i64, CmdError> {
+    parse_i64(arg).filter(|&n| n >= min).ok_or(err)
+}
+
 /// A score reply: bulk string in RESP2, double in RESP3.
 fn reply_score(reply: &mut Reply, score: f64) {
     reply.double_text(format_f64(score).as_bytes());
@@ -656,6 +663,7 @@ fn parse_range_request(
     first: usize,
     mut by: RangeBy,
     reverse: Option<bool>,
+    store: bool,
 ) -> Result<RangeRequest, CmdError> {
     let mut direction = reverse;
     let (mut withscores, mut offset, mut limit) = (false, 0, -1);
@@ -663,7 +671,7 @@ fn parse_range_request(
     while j < argv.len() {
         let left = argv.len() - j - 1;
         let opt = &argv[j];
-        if eq_ci(opt, "withscores") {
+        if !store && eq_ci(opt, "withscores") {
             withscores = true;
         } else if eq_ci(opt, "limit") && left >= 2 {
             offset = parse_long(&argv[j + 1])?;
@@ -742,7 +750,7 @@ fn zrange_generic(
     by: RangeBy,
     reverse: Option<bool>,
 ) -> CmdResult {
-    let req = parse_range_request(argv, 2, by, reverse)?;
+    let req = parse_range_request(argv, 2, by, reverse, false)?;
     match read_zset(ctx, db, &argv[1])? {
         None => reply.array(0),
         Some(z) => reply_members(reply, &collect_range(z, &req), req.withscores),
@@ -811,9 +819,9 @@ pub fn zrevrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) ->
 /// ```
 /// Integer: the number of elements stored at `dst` (an empty result deletes `dst`).
 ///
-/// Errors: as ZRANGE (WITHSCORES is accepted and ignored, as in Redis 7.0).
+/// Errors: as ZRANGE; WITHSCORES is a `Syntax` error here.
 pub fn zrangestore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let req = parse_range_request(argv, 3, RangeBy::Auto, None)?;
+    let req = parse_range_request(argv, 3, RangeBy::Auto, None, true)?;
     let mut out = ZSet::new();
     if let Some(z) = read_zset(ctx, db, &argv[2])? {
         for (m, s) in collect_range(z, &req) {
@@ -976,13 +984,7 @@ fn zpop_minmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply, max: 
         return Err(CmdError::Syntax);
     }
     let count = match argv.get(2) {
-        Some(arg) => {
-            let n = parse_long(arg)?;
-            if n < 0 {
-                return Err(ERR_NOT_POSITIVE);
-            }
-            Some(n as usize)
-        }
+        Some(arg) => Some(parse_long_at_least(arg, 0, ERR_NOT_POSITIVE)? as usize),
         None => None,
     };
     let shape = PopShape {
@@ -1022,10 +1024,11 @@ pub fn zpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// Errors: `NotInteger`, `ERR numkeys should be greater than 0`, `Syntax`, `ERR count should
 /// be greater than 0`, `WrongType`.
 pub fn zmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let numkeys = parse_long(&argv[1])?;
-    if numkeys < 1 {
-        return Err(CmdError::msg("ERR numkeys should be greater than 0"));
-    }
+    let numkeys = parse_long_at_least(
+        &argv[1],
+        1,
+        CmdError::msg("ERR numkeys should be greater than 0"),
+    )?;
     let where_idx = usize::try_from(numkeys)
         .unwrap_or(usize::MAX)
         .saturating_add(2);
@@ -1043,10 +1046,11 @@ pub fn zmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     let mut j = where_idx + 1;
     while j < argv.len() {
         if count.is_none() && eq_ci(&argv[j], "count") && j + 1 < argv.len() {
-            let n = parse_long(&argv[j + 1])?;
-            if n < 1 {
-                return Err(CmdError::msg("ERR count should be greater than 0"));
-            }
+            let n = parse_long_at_least(
+                &argv[j + 1],
+                1,
+                CmdError::msg("ERR count should be greater than 0"),
+            )?;
             count = Some(n as usize);
             j += 2;
         } else {
@@ -1230,10 +1234,11 @@ fn parse_set_op<'d>(
             args.withscores = true;
             j += 1;
         } else if cardinality && remaining >= 2 && eq_ci(opt, "limit") {
-            let n = parse_long(&argv[j + 1])?;
-            if n < 0 {
-                return Err(CmdError::msg("ERR LIMIT can't be negative"));
-            }
+            let n = parse_long_at_least(
+                &argv[j + 1],
+                0,
+                CmdError::msg("ERR LIMIT can't be negative"),
+            )?;
             args.limit = n as usize;
             j += 2;
         } else {
@@ -1421,7 +1426,7 @@ fn random_below(n: usize) -> usize {
 /// ZRANDMEMBER key [count [WITHSCORES]]
 /// ```
 /// Without count: a random member (bulk), or null for a missing key. With a positive count:
-/// up to `count` distinct members (the whole set, in order, when `count` is at least its
+/// up to `count` distinct members (the whole set, highest score first, when `count` is at least its
 /// size); with a negative count: exactly `-count` members, repeats allowed. WITHSCORES adds
 /// scores (pairs in RESP3).
 ///
@@ -1466,7 +1471,8 @@ pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
             .map(|_| z.get_by_rank(random_below(z.len())).expect("in range"))
             .collect()
     } else if count >= z.len() {
-        z.iter().collect()
+        // The whole set; Redis 7.0 happens to list it from the highest score down.
+        z.range_by_rank(0, z.len() - 1, true).collect()
     } else {
         // Pick `count` distinct ranks: remove random elements from a full list of ranks
         // until `count` remain, or draw fresh ranks until enough distinct ones turned up.
@@ -1559,9 +1565,20 @@ pub fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     reply.array(found.len() * 2);
     for (m, s) in &found {
         reply.bulk(m);
-        reply.bulk(format_f64(*s).as_bytes());
+        reply.bulk(score_text(*s).as_bytes());
     }
     Ok(())
+}
+
+/// A score as ZSCAN prints it (Redis `d2string`): integral values within ±2^62 as integers
+/// (`100000000000000000`, and `0` for `-0`), anything else like `%.17g`.
+fn score_text(d: f64) -> String {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if d.is_finite() && (-LIMIT..=LIMIT).contains(&d) && d.fract() == 0.0 {
+        (d as i64).to_string()
+    } else {
+        format_f64(d)
+    }
 }
 
 #[cfg(test)]

@@ -540,6 +540,17 @@ impl ZSet {
     pub fn reset_encoding(&mut self) {
         self.big = self.len() > LISTPACK_MAX_ENTRIES
             || self.dict.keys().any(|m| m.len() > LISTPACK_MAX_VALUE);
+        if !self.big {
+            let negative_zeros: Vec<Vec<u8>> = self
+                .dict
+                .iter()
+                .filter(|(_, s)| **s == 0.0 && s.is_sign_negative())
+                .map(|(m, _)| m.clone())
+                .collect();
+            for m in negative_zeros {
+                self.insert(&m, 0.0);
+            }
+        }
     }
 
     /// The score of `member`, if present.
@@ -549,11 +560,23 @@ impl ZSet {
 
     /// Sets `member`'s score, adding it if needed. Returns true if it was added. `score` must
     /// not be NaN.
+    ///
+    /// A listpack-encoded set in Redis keeps scores as text and reads `-0` back as `0`, so a
+    /// negative zero becomes `0` here too until the set is "converted" (a skiplist keeps it).
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
         debug_assert!(!score.is_nan());
+        let is_new = !self.dict.contains_key(member);
+        if is_new && (member.len() > LISTPACK_MAX_VALUE || self.len() >= LISTPACK_MAX_ENTRIES) {
+            self.big = true;
+        }
+        let score = if score == 0.0 && !self.big {
+            0.0
+        } else {
+            score
+        };
         match self.dict.get_mut(member) {
             Some(old) => {
-                if *old != score {
+                if old.to_bits() != score.to_bits() {
                     let previous = *old;
                     *old = score;
                     self.list.remove(previous, member);
@@ -564,9 +587,6 @@ impl ZSet {
             None => {
                 self.dict.insert(member.to_vec(), score);
                 self.list.insert(score, member.to_vec());
-                if member.len() > LISTPACK_MAX_VALUE || self.len() > LISTPACK_MAX_ENTRIES {
-                    self.big = true;
-                }
                 true
             }
         }
@@ -648,18 +668,19 @@ impl ZSet {
 
     /// Pairs whose member is in `range` (byte order; meaningful when all scores are equal),
     /// with the same `reverse` / `offset` / `limit` rules as [`ZSet::range_by_score`].
-    pub fn range_by_lex<'a>(
-        &'a self,
-        range: &'a LexRange,
+    pub fn range_by_lex(
+        &self,
+        range: &LexRange,
         reverse: bool,
         offset: usize,
         limit: Option<usize>,
-    ) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
+    ) -> impl Iterator<Item = (&[u8], f64)> {
         let start = if reverse {
             self.list.last_in_lex_range(range)
         } else {
             self.list.first_in_lex_range(range)
         };
+        let range = range.clone();
         self.iter_from(start, reverse)
             .take_while(move |(m, _)| range.contains(m))
             .skip(offset)
