@@ -306,8 +306,8 @@ impl SkipList {
                 span: before + 1,
             };
         }
-        for i in lvl..self.level {
-            self.nodes[update[i]].levels[i].span += 1;
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
+            self.nodes[u].levels[i].span += 1;
         }
         match self.fwd(x, 0) {
             NIL => self.tail = x,
