@@ -227,7 +227,15 @@ fn parse_range_float(s: &[u8]) -> Option<f64> {
     let start = s
         .iter()
         .position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))?;
-    parse_f64(&s[start..]).filter(|d| !d.is_nan())
+    let s = &s[start..];
+    parse_f64(s)
+        .or_else(|| {
+            // `string2d` refuses values that overflow to infinity or underflow to zero, but
+            // `strtod` alone (what ranges use) accepts them as inf / 0.
+            let d: f64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+            (d.is_infinite() || d == 0.0).then_some(d)
+        })
+        .filter(|d| !d.is_nan())
 }
 
 /// Parses `min max` of a score range: a number includes itself, `(number` excludes it;
@@ -1845,6 +1853,8 @@ mod tests {
         assert_eq!(parse_range_float(b"nan"), None);
         assert_eq!(parse_range_float(b"-inf"), Some(f64::NEG_INFINITY));
         assert_eq!(parse_range_float(b"1x"), None);
+        assert_eq!(parse_range_float(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_float(b"-1e-400"), Some(0.0));
     }
 
     #[test]
