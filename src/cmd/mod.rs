@@ -23,6 +23,7 @@ pub mod list;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sorted_set;
 pub mod string;
 pub mod transactions;
 
@@ -362,7 +363,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 10] {
+pub fn groups() -> [&'static [CommandSpec]; 11] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -374,6 +375,7 @@ pub fn groups() -> [&'static [CommandSpec]; 10] {
         list::COMMANDS,
         set::COMMANDS,
         hash::COMMANDS,
+        sorted_set::COMMANDS,
     ]
 }
 

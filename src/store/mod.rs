@@ -21,6 +21,7 @@
 
 pub mod dict;
 pub mod expire;
+pub mod zset;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use dict::Dict;
+pub use zset::ZSet;
 
 /// Number of logical databases (Redis `databases` default).
 pub const DEFAULT_DATABASES: usize = 16;
@@ -53,6 +55,8 @@ pub enum Value {
     Hash(Dict<Vec<u8>, Vec<u8>>),
     /// A set of members.
     Set(Dict<Vec<u8>, ()>),
+    /// A sorted set: members ordered by score.
+    ZSet(ZSet),
 }
 
 /// Redis `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`: strings up to this length report "embstr".
@@ -87,6 +91,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -102,6 +107,7 @@ impl Value {
             // current members (Redis never converts back; see crate::cmd::set).
             Value::Set(s) if crate::cmd::set::is_intset(s) => "intset",
             Value::Set(_) => "hashtable",
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -121,6 +127,7 @@ impl Value {
                 .map(|(k, v)| k.capacity() + v.capacity() + 64)
                 .sum(),
             Value::Set(s) => s.iter().map(|(k, _)| k.capacity() + 48).sum(),
+            Value::ZSet(z) => z.approx_bytes(),
         }
     }
 }

@@ -1,0 +1,919 @@
+//! The sorted set value: members with a score, kept in (score, member) order.
+//!
+//! Counterpart of the data structure half of Redis `t_zset.c` (`zskiplist` plus the `dict`
+//! that maps members to scores).
+//!
+//! # Two structures, one set
+//! A [`ZSet`] keeps every member twice, as Redis does:
+//! - a [`Dict`] member → score answers ZSCORE, ZMSCORE and "is it there?" in O(1);
+//! - a skiplist ordered by (score, member bytes) answers everything that needs the order:
+//!   ranks (ZRANK), ranges by rank, score or lex, counts, pops at either end, in O(log n).
+//!
+//! # Why a skiplist, and why in a `Vec`
+//! Redis chose a skiplist with *spans*: every forward link also records how many nodes it
+//! jumps over, so walking down from the top level while summing spans gives a node's rank, and
+//! walking while the running sum stays below `r` finds the node at rank `r`. Both are
+//! O(log n) on average, and a range is "find the first node, then follow level-0 links",
+//! backwards too thanks to the `backward` pointer. A balanced order-statistic tree would do
+//! the same work, but the skiplist is far shorter to write and to read, and it is the
+//! structure a reader of `t_zset.c` already knows.
+//!
+//! Linked structures with back pointers do not fit Rust's ownership rules with plain
+//! references, so the nodes live in one `Vec` (an *arena*) and links are indexes into it.
+//! Slot 0 is the header node (it holds no member); [`NIL`] marks "no node". Removed slots go
+//! on a free list and are reused. No `unsafe` is needed and the borrow checker stays out of
+//! the way.
+//!
+//! # Encoding
+//! Redis 7.0 stores small sorted sets (at most 128 members, none longer than 64 bytes;
+//! `zset-max-listpack-entries` / `zset-max-listpack-value`) as a flat "listpack" and converts
+//! to the skiplist once either limit is passed, never back. respd always uses the skiplist,
+//! but remembers whether Redis would have converted, so OBJECT ENCODING and ZSCAN (which
+//! returns a listpack-encoded set whole, in one call) behave the same.
+
+use std::cmp::Ordering;
+
+use super::Dict;
+
+/// "No node" in a link.
+const NIL: usize = usize::MAX;
+/// The header node's slot.
+const HEAD: usize = 0;
+/// Most levels a node can have (Redis `ZSKIPLIST_MAXLEVEL`).
+const MAX_LEVEL: usize = 32;
+/// Redis `zset-max-listpack-entries` default.
+pub const LISTPACK_MAX_ENTRIES: usize = 128;
+/// Redis `zset-max-listpack-value` default.
+pub const LISTPACK_MAX_VALUE: usize = 64;
+
+/// One end of a score range (ZRANGEBYSCORE's `min` / `max`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRange {
+    /// Lower bound.
+    pub min: f64,
+    /// Upper bound.
+    pub max: f64,
+    /// True if `min` itself is excluded (`(min`).
+    pub min_exclusive: bool,
+    /// True if `max` itself is excluded (`(max`).
+    pub max_exclusive: bool,
+}
+
+impl ScoreRange {
+    /// Every score, `-inf` to `+inf`.
+    pub const ALL: ScoreRange = ScoreRange {
+        min: f64::NEG_INFINITY,
+        max: f64::INFINITY,
+        min_exclusive: false,
+        max_exclusive: false,
+    };
+
+    fn above_min(&self, score: f64) -> bool {
+        if self.min_exclusive {
+            score > self.min
+        } else {
+            score >= self.min
+        }
+    }
+
+    fn below_max(&self, score: f64) -> bool {
+        if self.max_exclusive {
+            score < self.max
+        } else {
+            score <= self.max
+        }
+    }
+
+    /// True if no score can be in the range (Redis checks this before walking).
+    fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
+    }
+
+    /// True if `score` is inside the range.
+    pub fn contains(&self, score: f64) -> bool {
+        self.above_min(score) && self.below_max(score)
+    }
+}
+
+/// One end of a lex range (ZRANGEBYLEX's `-`, `+`, `[member`, `(member`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LexBound {
+    /// `-`: below every member.
+    NegInf,
+    /// `+`: above every member.
+    PosInf,
+    /// `[member`: the member itself is included.
+    Inclusive(Vec<u8>),
+    /// `(member`: the member itself is excluded.
+    Exclusive(Vec<u8>),
+}
+
+/// A lex range: members between `min` and `max` in byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexRange {
+    /// Lower bound.
+    pub min: LexBound,
+    /// Upper bound.
+    pub max: LexBound,
+}
+
+impl LexRange {
+    fn above_min(&self, m: &[u8]) -> bool {
+        match &self.min {
+            LexBound::NegInf => true,
+            LexBound::PosInf => false,
+            LexBound::Inclusive(b) => m >= &b[..],
+            LexBound::Exclusive(b) => m > &b[..],
+        }
+    }
+
+    fn below_max(&self, m: &[u8]) -> bool {
+        match &self.max {
+            LexBound::NegInf => false,
+            LexBound::PosInf => true,
+            LexBound::Inclusive(b) => m <= &b[..],
+            LexBound::Exclusive(b) => m < &b[..],
+        }
+    }
+
+    /// True if no member can be in the range (Redis `zslIsInLexRange`'s first test).
+    fn is_empty(&self) -> bool {
+        use LexBound::*;
+        match (&self.min, &self.max) {
+            (PosInf, _) | (_, NegInf) => true,
+            (NegInf, _) | (_, PosInf) => false,
+            (Inclusive(a), Inclusive(b)) => a > b,
+            (Inclusive(a) | Exclusive(a), Inclusive(b) | Exclusive(b)) => a >= b,
+        }
+    }
+
+    /// True if `member` is inside the range.
+    pub fn contains(&self, member: &[u8]) -> bool {
+        self.above_min(member) && self.below_max(member)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    forward: usize,
+    /// How many level-0 steps this link jumps (0 for a NIL link from the header).
+    span: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    member: Vec<u8>,
+    score: f64,
+    backward: usize,
+    levels: Vec<Level>,
+}
+
+/// Orders (score, member) pairs the way the skiplist does. Scores are never NaN.
+fn cmp(score_a: f64, member_a: &[u8], score_b: f64, member_b: &[u8]) -> Ordering {
+    score_a
+        .partial_cmp(&score_b)
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| member_a.cmp(member_b))
+}
+
+/// The skiplist with spans (Redis `zskiplist`), nodes in an arena.
+#[derive(Debug, Clone)]
+struct SkipList {
+    nodes: Vec<Node>,
+    free: Vec<usize>,
+    tail: usize,
+    len: usize,
+    level: usize,
+    rng: u64,
+}
+
+impl SkipList {
+    fn new() -> SkipList {
+        let head = Node {
+            member: Vec::new(),
+            score: 0.0,
+            backward: NIL,
+            levels: vec![
+                Level {
+                    forward: NIL,
+                    span: 0
+                };
+                MAX_LEVEL
+            ],
+        };
+        SkipList {
+            nodes: vec![head],
+            free: Vec::new(),
+            tail: NIL,
+            len: 0,
+            level: 1,
+            rng: crate::util::random_u64() | 1,
+        }
+    }
+
+    fn fwd(&self, x: usize, i: usize) -> usize {
+        self.nodes[x].levels[i].forward
+    }
+
+    fn span(&self, x: usize, i: usize) -> usize {
+        self.nodes[x].levels[i].span
+    }
+
+    /// A level between 1 and [`MAX_LEVEL`], each extra level with probability 1/4 (Redis
+    /// `zslRandomLevel`), from a small xorshift generator.
+    fn random_level(&mut self) -> usize {
+        let mut level = 1;
+        loop {
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            if level < MAX_LEVEL && self.rng & 3 == 0 {
+                level += 1;
+            } else {
+                return level;
+            }
+        }
+    }
+
+    /// For each level, the last node before (score, member): where a new node would be linked
+    /// in, plus the rank of that node.
+    fn find_update(&self, score: f64, member: &[u8]) -> ([usize; MAX_LEVEL], [usize; MAX_LEVEL]) {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut rank = [0usize; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            loop {
+                let f = self.fwd(x, i);
+                if f == NIL {
+                    break;
+                }
+                let n = &self.nodes[f];
+                if cmp(n.score, &n.member, score, member) != Ordering::Less {
+                    break;
+                }
+                rank[i] += self.span(x, i);
+                x = f;
+            }
+            update[i] = x;
+        }
+        (update, rank)
+    }
+
+    /// Links a new node; the pair must not be present.
+    fn insert(&mut self, score: f64, member: Vec<u8>) {
+        let (mut update, mut rank) = self.find_update(score, &member);
+        let lvl = self.random_level();
+        if lvl > self.level {
+            for i in self.level..lvl {
+                rank[i] = 0;
+                update[i] = HEAD;
+                self.nodes[HEAD].levels[i].span = self.len;
+            }
+            self.level = lvl;
+        }
+        let node = Node {
+            member,
+            score,
+            backward: if update[0] == HEAD { NIL } else { update[0] },
+            levels: vec![
+                Level {
+                    forward: NIL,
+                    span: 0
+                };
+                lvl
+            ],
+        };
+        let x = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot] = node;
+                slot
+            }
+            None => {
+                self.nodes.push(node);
+                self.nodes.len() - 1
+            }
+        };
+        for i in 0..lvl {
+            let u = update[i];
+            let before = rank[0] - rank[i];
+            self.nodes[x].levels[i] = Level {
+                forward: self.nodes[u].levels[i].forward,
+                span: self.nodes[u].levels[i].span - before,
+            };
+            self.nodes[u].levels[i] = Level {
+                forward: x,
+                span: before + 1,
+            };
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(lvl) {
+            self.nodes[u].levels[i].span += 1;
+        }
+        match self.fwd(x, 0) {
+            NIL => self.tail = x,
+            f => self.nodes[f].backward = x,
+        }
+        self.len += 1;
+    }
+
+    /// Unlinks the pair if present; returns true if it was.
+    fn remove(&mut self, score: f64, member: &[u8]) -> bool {
+        let (update, _) = self.find_update(score, member);
+        let x = self.fwd(update[0], 0);
+        if x == NIL || self.nodes[x].score != score || self.nodes[x].member != member {
+            return false;
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            if self.fwd(u, i) == x {
+                let lvl = self.nodes[x].levels[i];
+                self.nodes[u].levels[i] = Level {
+                    forward: lvl.forward,
+                    span: self.nodes[u].levels[i].span + lvl.span - 1,
+                };
+            } else {
+                self.nodes[u].levels[i].span -= 1;
+            }
+        }
+        let back = self.nodes[x].backward;
+        match self.fwd(x, 0) {
+            NIL => self.tail = back,
+            f => self.nodes[f].backward = back,
+        }
+        while self.level > 1 && self.fwd(HEAD, self.level - 1) == NIL {
+            self.level -= 1;
+        }
+        self.len -= 1;
+        self.nodes[x].member = Vec::new();
+        self.nodes[x].levels = Vec::new();
+        self.free.push(x);
+        true
+    }
+
+    /// 1-based rank of the pair, 0 if absent (Redis `zslGetRank`).
+    fn rank(&self, score: f64, member: &[u8]) -> usize {
+        let mut x = HEAD;
+        let mut rank = 0;
+        for i in (0..self.level).rev() {
+            loop {
+                let f = self.fwd(x, i);
+                if f == NIL {
+                    break;
+                }
+                let n = &self.nodes[f];
+                if cmp(n.score, &n.member, score, member) == Ordering::Greater {
+                    break;
+                }
+                rank += self.span(x, i);
+                x = f;
+            }
+            if x != HEAD && self.nodes[x].member == member {
+                return rank;
+            }
+        }
+        0
+    }
+
+    /// The node at 1-based `rank`, or NIL (Redis `zslGetElementByRank`).
+    fn by_rank(&self, rank: usize) -> usize {
+        let mut x = HEAD;
+        let mut traversed = 0;
+        for i in (0..self.level).rev() {
+            while self.fwd(x, i) != NIL && traversed + self.span(x, i) <= rank {
+                traversed += self.span(x, i);
+                x = self.fwd(x, i);
+            }
+            if traversed == rank {
+                return if x == HEAD { NIL } else { x };
+            }
+        }
+        NIL
+    }
+
+    /// The last node for which `before(node)` holds, HEAD if none; `before` must be true for a
+    /// prefix of the list.
+    fn last_where(&self, before: impl Fn(&Node) -> bool) -> usize {
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            loop {
+                let f = self.fwd(x, i);
+                if f == NIL || !before(&self.nodes[f]) {
+                    break;
+                }
+                x = f;
+            }
+        }
+        x
+    }
+
+    fn first_in_score_range(&self, r: &ScoreRange) -> usize {
+        if r.is_empty() {
+            return NIL;
+        }
+        let x = self.fwd(self.last_where(|n| !r.above_min(n.score)), 0);
+        if x != NIL && r.below_max(self.nodes[x].score) {
+            x
+        } else {
+            NIL
+        }
+    }
+
+    fn last_in_score_range(&self, r: &ScoreRange) -> usize {
+        if r.is_empty() {
+            return NIL;
+        }
+        let x = self.last_where(|n| r.below_max(n.score));
+        if x != HEAD && r.above_min(self.nodes[x].score) {
+            x
+        } else {
+            NIL
+        }
+    }
+
+    fn first_in_lex_range(&self, r: &LexRange) -> usize {
+        if r.is_empty() {
+            return NIL;
+        }
+        let x = self.fwd(self.last_where(|n| !r.above_min(&n.member)), 0);
+        if x != NIL && r.below_max(&self.nodes[x].member) {
+            x
+        } else {
+            NIL
+        }
+    }
+
+    fn last_in_lex_range(&self, r: &LexRange) -> usize {
+        if r.is_empty() {
+            return NIL;
+        }
+        let x = self.last_where(|n| r.below_max(&n.member));
+        if x != HEAD && r.above_min(&self.nodes[x].member) {
+            x
+        } else {
+            NIL
+        }
+    }
+
+    fn first(&self) -> usize {
+        self.fwd(HEAD, 0)
+    }
+}
+
+/// A sorted set (see the module docs).
+#[derive(Debug, Clone)]
+pub struct ZSet {
+    dict: Dict<Vec<u8>, f64>,
+    list: SkipList,
+    /// Whether Redis would have converted this set from listpack to skiplist by now.
+    big: bool,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet::new()
+    }
+}
+
+/// Iterator over a sorted set's (member, score) pairs in order; see [`ZSet::iter`].
+pub struct Iter<'a> {
+    list: &'a SkipList,
+    cur: usize,
+    reverse: bool,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cur == NIL || self.remaining == 0 {
+            return None;
+        }
+        let n = &self.list.nodes[self.cur];
+        self.cur = if self.reverse {
+            n.backward
+        } else {
+            n.levels[0].forward
+        };
+        self.remaining -= 1;
+        Some((&n.member, n.score))
+    }
+}
+
+impl ZSet {
+    /// An empty sorted set.
+    pub fn new() -> ZSet {
+        ZSet {
+            dict: Dict::new(),
+            list: SkipList::new(),
+            big: false,
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.list.len
+    }
+
+    /// True when there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.list.len == 0
+    }
+
+    /// The encoding Redis 7.0 would report: "listpack" until the set has held more than 128
+    /// members or a member longer than 64 bytes, "skiplist" from then on (Redis does not
+    /// convert back when the set shrinks).
+    pub fn encoding(&self) -> &'static str {
+        if self.big {
+            "skiplist"
+        } else {
+            "listpack"
+        }
+    }
+
+    /// True while Redis would keep this set as a listpack.
+    pub fn is_listpack(&self) -> bool {
+        !self.big
+    }
+
+    /// Marks the encoding from the current contents, as Redis does for a freshly built
+    /// destination set (ZUNIONSTORE, ZRANGESTORE...: `zsetConvertToListpackIfNeeded`).
+    pub fn reset_encoding(&mut self) {
+        self.big = self.len() > LISTPACK_MAX_ENTRIES
+            || self.dict.keys().any(|m| m.len() > LISTPACK_MAX_VALUE);
+        if !self.big {
+            let negative_zeros: Vec<Vec<u8>> = self
+                .dict
+                .iter()
+                .filter(|(_, s)| **s == 0.0 && s.is_sign_negative())
+                .map(|(m, _)| m.clone())
+                .collect();
+            for m in negative_zeros {
+                self.insert(&m, 0.0);
+            }
+        }
+    }
+
+    /// The score of `member`, if present.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.dict.get(member).copied()
+    }
+
+    /// Sets `member`'s score, adding it if needed. Returns true if it was added. `score` must
+    /// not be NaN.
+    ///
+    /// A listpack-encoded set in Redis keeps scores as text and reads `-0` back as `0`, so a
+    /// negative zero becomes `0` here too until the set is "converted" (a skiplist keeps it).
+    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        debug_assert!(!score.is_nan());
+        let is_new = !self.dict.contains_key(member);
+        if is_new && (member.len() > LISTPACK_MAX_VALUE || self.len() >= LISTPACK_MAX_ENTRIES) {
+            self.big = true;
+        }
+        let score = if score == 0.0 && !self.big {
+            0.0
+        } else {
+            score
+        };
+        match self.dict.get_mut(member) {
+            Some(old) => {
+                if old.to_bits() != score.to_bits() {
+                    let previous = *old;
+                    *old = score;
+                    self.list.remove(previous, member);
+                    self.list.insert(score, member.to_vec());
+                }
+                false
+            }
+            None => {
+                self.dict.insert(member.to_vec(), score);
+                self.list.insert(score, member.to_vec());
+                true
+            }
+        }
+    }
+
+    /// Removes `member`; returns its score if it was present.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let score = self.dict.remove(member)?;
+        self.list.remove(score, member);
+        Some(score)
+    }
+
+    /// 0-based rank of `member`, counted from the lowest score (or the highest if `reverse`).
+    pub fn rank(&self, member: &[u8], reverse: bool) -> Option<usize> {
+        let score = self.score(member)?;
+        let r = self.list.rank(score, member);
+        debug_assert!(r > 0);
+        Some(if reverse { self.len() - r } else { r - 1 })
+    }
+
+    /// The (member, score) at 0-based `rank` in ascending order.
+    pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
+        match self.list.by_rank(rank + 1) {
+            NIL => None,
+            x => Some((&self.list.nodes[x].member, self.list.nodes[x].score)),
+        }
+    }
+
+    /// All pairs in ascending order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.iter_from(self.list.first(), false)
+    }
+
+    fn iter_from(&self, cur: usize, reverse: bool) -> Iter<'_> {
+        Iter {
+            list: &self.list,
+            cur,
+            reverse,
+            remaining: usize::MAX,
+        }
+    }
+
+    /// Pairs with 0-based ranks `start..=end` (already clamped to the set), in ascending order,
+    /// or — with `reverse` — ranks counted from the highest score, highest first.
+    pub fn range_by_rank(&self, start: usize, end: usize, reverse: bool) -> Iter<'_> {
+        if start > end || start >= self.len() {
+            return self.iter_from(NIL, reverse);
+        }
+        let first = if reverse {
+            self.list.by_rank(self.len() - start)
+        } else {
+            self.list.by_rank(start + 1)
+        };
+        let mut it = self.iter_from(first, reverse);
+        it.remaining = end.min(self.len() - 1) - start + 1;
+        it
+    }
+
+    /// Pairs whose score is in `range`, ascending (or descending with `reverse`), skipping the
+    /// first `offset` and returning at most `limit` (`None`: no limit).
+    pub fn range_by_score(
+        &self,
+        range: &ScoreRange,
+        reverse: bool,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> impl Iterator<Item = (&[u8], f64)> {
+        let start = if reverse {
+            self.list.last_in_score_range(range)
+        } else {
+            self.list.first_in_score_range(range)
+        };
+        let range = *range;
+        self.iter_from(start, reverse)
+            .take_while(move |(_, s)| range.contains(*s))
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+    }
+
+    /// Pairs whose member is in `range` (byte order; meaningful when all scores are equal),
+    /// with the same `reverse` / `offset` / `limit` rules as [`ZSet::range_by_score`].
+    pub fn range_by_lex(
+        &self,
+        range: &LexRange,
+        reverse: bool,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> impl Iterator<Item = (&[u8], f64)> {
+        let start = if reverse {
+            self.list.last_in_lex_range(range)
+        } else {
+            self.list.first_in_lex_range(range)
+        };
+        let range = range.clone();
+        self.iter_from(start, reverse)
+            .take_while(move |(m, _)| range.contains(m))
+            .skip(offset)
+            .take(limit.unwrap_or(usize::MAX))
+    }
+
+    /// Number of members whose score is in `range`, in O(log n) from two ranks.
+    pub fn count_in_score_range(&self, range: &ScoreRange) -> usize {
+        let first = self.list.first_in_score_range(range);
+        if first == NIL {
+            return 0;
+        }
+        let last = self.list.last_in_score_range(range);
+        self.node_rank(last) - self.node_rank(first) + 1
+    }
+
+    /// Number of members in the lex `range`, in O(log n) from two ranks.
+    pub fn count_in_lex_range(&self, range: &LexRange) -> usize {
+        let first = self.list.first_in_lex_range(range);
+        if first == NIL {
+            return 0;
+        }
+        let last = self.list.last_in_lex_range(range);
+        self.node_rank(last) - self.node_rank(first) + 1
+    }
+
+    fn node_rank(&self, x: usize) -> usize {
+        let n = &self.list.nodes[x];
+        self.list.rank(n.score, &n.member)
+    }
+
+    /// Removes and returns the lowest pair (`max` false) or the highest.
+    pub fn pop(&mut self, max: bool) -> Option<(Vec<u8>, f64)> {
+        let x = if max {
+            self.list.tail
+        } else {
+            self.list.first()
+        };
+        if x == NIL {
+            return None;
+        }
+        let member = self.list.nodes[x].member.clone();
+        let score = self.remove(&member)?;
+        Some((member, score))
+    }
+
+    /// One step of a ZSCAN over the members (dict cursor semantics, see [`Dict::scan`]).
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
+        self.dict.scan(cursor, |m, s| f(m, *s))
+    }
+
+    /// An estimate of the heap bytes used, for INFO's used_memory.
+    pub fn approx_bytes(&self) -> usize {
+        self.list
+            .nodes
+            .iter()
+            .map(|n| 2 * n.member.capacity() + n.levels.capacity() * 16 + 96)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(z: &ZSet) -> Vec<(Vec<u8>, f64)> {
+        z.iter().map(|(m, s)| (m.to_vec(), s)).collect()
+    }
+
+    fn pairs<'a>(it: impl Iterator<Item = (&'a [u8], f64)>) -> Vec<(Vec<u8>, f64)> {
+        it.map(|(m, s)| (m.to_vec(), s)).collect()
+    }
+
+    #[test]
+    fn insert_update_remove_rank() {
+        let mut z = ZSet::new();
+        assert!(z.insert(b"b", 2.0));
+        assert!(z.insert(b"a", 1.0));
+        assert!(z.insert(b"c", 2.0));
+        assert!(!z.insert(b"a", 3.0));
+        assert_eq!(
+            members(&z),
+            vec![
+                (b"b".to_vec(), 2.0),
+                (b"c".to_vec(), 2.0),
+                (b"a".to_vec(), 3.0)
+            ]
+        );
+        assert_eq!(z.rank(b"a", false), Some(2));
+        assert_eq!(z.rank(b"a", true), Some(0));
+        assert_eq!(z.rank(b"x", false), None);
+        assert_eq!(z.remove(b"c"), Some(2.0));
+        assert_eq!(z.remove(b"c"), None);
+        assert_eq!(z.len(), 2);
+        assert_eq!(z.pop(true), Some((b"a".to_vec(), 3.0)));
+        assert_eq!(z.pop(false), Some((b"b".to_vec(), 2.0)));
+        assert_eq!(z.pop(false), None);
+        assert!(z.is_empty());
+    }
+
+    #[test]
+    fn encoding_is_sticky() {
+        let mut z = ZSet::new();
+        for i in 0..129 {
+            z.insert(i.to_string().as_bytes(), i as f64);
+        }
+        assert_eq!(z.encoding(), "skiplist");
+        z.remove(b"0");
+        assert_eq!(z.encoding(), "skiplist");
+        z.reset_encoding();
+        assert_eq!(z.encoding(), "listpack");
+        z.insert(&[b'x'; 65], 0.0);
+        assert_eq!(z.encoding(), "skiplist");
+    }
+
+    /// Random operations checked against a sorted `Vec` model.
+    #[test]
+    fn randomized_against_sorted_vec() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut z = ZSet::new();
+        let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+        for step in 0..3000 {
+            let member = format!("m{}", rand(200)).into_bytes();
+            let score = (rand(40) as f64) - 20.0;
+            match rand(4) {
+                0 | 1 => {
+                    let existed = model.iter().position(|(_, m)| *m == member);
+                    if let Some(p) = existed {
+                        model.remove(p);
+                    }
+                    model.push((score, member.clone()));
+                    assert_eq!(z.insert(&member, score), existed.is_none());
+                }
+                2 => {
+                    let p = model.iter().position(|(_, m)| *m == member);
+                    let expected = p.map(|p| model.remove(p).0);
+                    assert_eq!(z.remove(&member), expected);
+                }
+                _ => {
+                    if let Some((m, s)) = z.pop(rand(2) == 1) {
+                        let p = model.iter().position(|(_, mm)| *mm == m).unwrap();
+                        assert_eq!(model.remove(p).0, s);
+                    }
+                    model.sort_by(|a, b| cmp(a.0, &a.1, b.0, &b.1));
+                }
+            }
+            model.sort_by(|a, b| cmp(a.0, &a.1, b.0, &b.1));
+            if step % 50 != 0 {
+                continue;
+            }
+            let flat: Vec<(Vec<u8>, f64)> = model.iter().map(|(s, m)| (m.clone(), *s)).collect();
+            assert_eq!(members(&z), flat);
+            assert_eq!(z.len(), model.len());
+            for (i, (m, _)) in flat.iter().enumerate() {
+                assert_eq!(z.rank(m, false), Some(i));
+                assert_eq!(z.rank(m, true), Some(flat.len() - 1 - i));
+                assert_eq!(z.get_by_rank(i).map(|(m, _)| m.to_vec()), Some(m.clone()));
+            }
+            let (a, b) = (rand(60) as usize, rand(60) as usize);
+            let want: Vec<_> = flat
+                .iter()
+                .skip(a)
+                .take((b + 1).saturating_sub(a))
+                .cloned()
+                .collect();
+            assert_eq!(pairs(z.range_by_rank(a, b, false)), want);
+            let mut rev = flat.clone();
+            rev.reverse();
+            let want: Vec<_> = rev
+                .iter()
+                .skip(a)
+                .take((b + 1).saturating_sub(a))
+                .cloned()
+                .collect();
+            assert_eq!(pairs(z.range_by_rank(a, b, true)), want);
+            let range = ScoreRange {
+                min: rand(40) as f64 - 20.0,
+                max: rand(40) as f64 - 20.0,
+                min_exclusive: rand(2) == 0,
+                max_exclusive: rand(2) == 0,
+            };
+            let in_range: Vec<_> = flat
+                .iter()
+                .filter(|(_, s)| range.contains(*s))
+                .cloned()
+                .collect();
+            assert_eq!(pairs(z.range_by_score(&range, false, 0, None)), in_range);
+            assert_eq!(z.count_in_score_range(&range), in_range.len());
+            let mut rev_range = in_range.clone();
+            rev_range.reverse();
+            assert_eq!(
+                pairs(z.range_by_score(&range, true, 1, Some(3))),
+                rev_range.into_iter().skip(1).take(3).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn lex_ranges() {
+        let mut z = ZSet::new();
+        for m in ["a", "b", "c", "d", "e"] {
+            z.insert(m.as_bytes(), 0.0);
+        }
+        let r = LexRange {
+            min: LexBound::Exclusive(b"a".to_vec()),
+            max: LexBound::Inclusive(b"d".to_vec()),
+        };
+        let got: Vec<_> = z
+            .range_by_lex(&r, false, 0, None)
+            .map(|(m, _)| m.to_vec())
+            .collect();
+        assert_eq!(got, vec![b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        let got: Vec<_> = z
+            .range_by_lex(&r, true, 1, Some(1))
+            .map(|(m, _)| m.to_vec())
+            .collect();
+        assert_eq!(got, vec![b"c".to_vec()]);
+        assert_eq!(z.count_in_lex_range(&r), 3);
+        let all = LexRange {
+            min: LexBound::NegInf,
+            max: LexBound::PosInf,
+        };
+        assert_eq!(z.count_in_lex_range(&all), 5);
+        let none = LexRange {
+            min: LexBound::PosInf,
+            max: LexBound::NegInf,
+        };
+        assert_eq!(z.count_in_lex_range(&none), 0);
+    }
+}
