@@ -26,8 +26,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::client::ClientHandle;
+use crate::client::{BlockedState, ClientHandle};
 use crate::cmd::list::{End, List};
+use crate::cmd::{CmdError, CmdResult, Ctx};
 use crate::protocol::Reply;
 use crate::store::{Db, Key, Value};
 
@@ -52,12 +53,30 @@ pub enum BlockedOp {
         /// Most elements to pop.
         count: usize,
     },
+    /// BZPOPMIN / BZPOPMAX: pop one member, reply `[key, member, score]`.
+    ZPop {
+        /// Highest score (BZPOPMAX) rather than lowest.
+        max: bool,
+    },
+    /// BZMPOP: pop up to `count` members, reply `[key, [[member, score], ...]]`.
+    ZMultiPop {
+        /// Highest scores first rather than lowest.
+        max: bool,
+        /// Most members to pop.
+        count: usize,
+    },
 }
 
 impl BlockedOp {
-    /// The reply when the wait ends without data (timeout, CLIENT UNBLOCK ... TIMEOUT):
-    /// a null bulk for the moves, a null array for the others.
+    /// The reply when a wait ends without data (timeout, CLIENT UNBLOCK ... TIMEOUT): always
+    /// the null array, even for BLMOVE (Redis `replyToBlockedClientTimedOut`).
     pub fn timeout_reply(&self, reply: &mut Reply) {
+        reply.null_array();
+    }
+
+    /// The reply when the command cannot block at all (inside EXEC): what the non-blocking
+    /// command would answer on missing keys, so a null bulk for the moves.
+    pub fn no_wait_reply(&self, reply: &mut Reply) {
         match self {
             BlockedOp::Move { .. } => reply.null(),
             _ => reply.null_array(),
@@ -121,6 +140,92 @@ impl Waiter {
     }
 }
 
+/// Parses a blocking command's timeout in seconds (fractions allowed) into a deadline in Unix
+/// ms; `None` for 0, which waits forever (Redis `getTimeoutFromObjectOrReply`).
+///
+/// Errors: "timeout is not a float or out of range", "timeout is out of range",
+/// "timeout is negative".
+pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<u64>, CmdError> {
+    let seconds = crate::util::parse_f64(arg)
+        .ok_or(CmdError::msg("ERR timeout is not a float or out of range"))?;
+    let ms = seconds * 1000.0;
+    if ms > i64::MAX as f64 {
+        return Err(CmdError::msg("ERR timeout is out of range"));
+    }
+    let ms = ms.ceil();
+    if ms < 0.0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    Ok((ms > 0.0).then(|| now_ms.saturating_add(ms as u64)))
+}
+
+/// Blocks the calling client on `keys` (Redis `blockForKeys`), or, inside EXEC, answers the
+/// timeout reply at once (a transaction cannot wait).
+pub fn block(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    keys: &[&[u8]],
+    op: BlockedOp,
+    deadline_ms: Option<u64>,
+    reply: &mut Reply,
+) -> CmdResult {
+    if ctx.in_exec {
+        op.no_wait_reply(reply);
+        return Ok(());
+    }
+    ctx.client
+        .handle
+        .waker()
+        .map_err(|e| CmdError::owned(format!("ERR cannot block: {e}")))?;
+    let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !unique.iter().any(|k| k == key) {
+            unique.push(key.to_vec());
+        }
+    }
+    let waiter = Arc::new(Waiter::new(
+        ctx.client.handle.clone(),
+        ctx.client.db,
+        unique,
+        op,
+        ctx.client.resp == 3,
+    ));
+    for key in &waiter.keys {
+        db.block(key, &waiter);
+    }
+    *ctx.client.handle.blocked_on.lock() = Some(waiter.clone());
+    let deadline = deadline_ms.map(|ms| {
+        std::time::Instant::now() + std::time::Duration::from_millis(ms.saturating_sub(ctx.now_ms))
+    });
+    ctx.client.blocked = Some(BlockedState { waiter, deadline });
+    Ok(())
+}
+
+/// Ends a wait that has not been served (timeout, disconnect, CLIENT UNBLOCK): takes the
+/// waiter off its keys and finishes it with `reply`, unless it was served in the meantime.
+/// Returns true if this call ended it. Takes the keyspace write lock.
+pub fn cancel(store: &crate::store::Store, waiter: &Arc<Waiter>, reply: Option<&[u8]>) -> bool {
+    cancel_locked(&mut store.write(), waiter, reply)
+}
+
+/// [`cancel`] for a caller that already holds the write lock (CLIENT UNBLOCK, which may run
+/// inside EXEC).
+pub fn cancel_locked(
+    keyspace: &mut crate::store::Keyspace,
+    waiter: &Arc<Waiter>,
+    reply: Option<&[u8]>,
+) -> bool {
+    if waiter.is_done() {
+        return false;
+    }
+    keyspace.db_mut(waiter.db).unblock(waiter);
+    match reply {
+        Some(bytes) => waiter.finish(bytes),
+        None => waiter.finish_with_timeout(),
+    }
+    true
+}
+
 /// Serves the waiters of every ready key of `db`. Call with the write lock held, after a write
 /// command (or a whole EXEC) has finished.
 pub fn serve_ready_keys(db: &mut Db, now_ms: u64) {
@@ -167,6 +272,29 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
                 reply.bulk(e);
             }
         }
+        BlockedOp::ZPop { max } => {
+            let z = zset_mut(db, key, now_ms)?;
+            let (member, score) = z.pop(*max)?;
+            remove_if_empty(db, key, now_ms);
+            reply.array(3);
+            reply.bulk(key);
+            reply.bulk(&member);
+            crate::cmd::sorted_set::reply_score(&mut reply, score);
+        }
+        BlockedOp::ZMultiPop { max, count } => {
+            let z = zset_mut(db, key, now_ms)?;
+            let n = (*count).min(z.len());
+            let popped: Vec<(Vec<u8>, f64)> = (0..n).filter_map(|_| z.pop(*max)).collect();
+            remove_if_empty(db, key, now_ms);
+            reply.array(2);
+            reply.bulk(key);
+            reply.array(popped.len());
+            for (member, score) in &popped {
+                reply.array(2);
+                reply.bulk(member);
+                crate::cmd::sorted_set::reply_score(&mut reply, *score);
+            }
+        }
         BlockedOp::Move {
             from,
             to,
@@ -205,8 +333,21 @@ fn list_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Option<&'a mut List>
     }
 }
 
+fn zset_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Option<&'a mut crate::store::ZSet> {
+    match db.get_value_mut(key, now_ms) {
+        Some(Value::ZSet(z)) if !z.is_empty() => Some(z),
+        _ => None,
+    }
+}
+
+/// Deletes `key` if serving emptied it (empty lists and sorted sets do not exist in Redis).
 fn remove_if_empty(db: &mut Db, key: &[u8], now_ms: u64) {
-    if matches!(db.get_value(key, now_ms), Some(Value::List(l)) if l.is_empty()) {
+    let empty = match db.get_value(key, now_ms) {
+        Some(Value::List(l)) => l.is_empty(),
+        Some(Value::ZSet(z)) => z.is_empty(),
+        _ => false,
+    };
+    if empty {
         db.remove(key);
     }
 }

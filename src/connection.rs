@@ -221,6 +221,11 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     if conn.client.subscription_count() > 0 {
         shared.pubsub.forget(id);
     }
+    // A client that leaves while blocked stops waiting.
+    if let Some(blocked) = conn.client.blocked.take() {
+        crate::blocking::cancel(&shared.store, &blocked.waiter, None);
+        *conn.client.handle.blocked_on.lock() = None;
+    }
     // Watched keys point at this client's flag; take them back before it goes.
     if !conn.client.watch.keys.is_empty() {
         crate::cmd::transactions::unwatch_all(&shared.store.read(), &mut conn.client.watch);
@@ -282,9 +287,20 @@ impl<'a> Connection<'a> {
     /// The loop. See the module docs.
     fn run(&mut self) -> io::Result<Close> {
         loop {
-            // 0. Take what other threads handed over (published messages).
+            // 0. Take what other threads handed over: published messages, or the reply that
+            //    ends a blocking command. "Done" is read before the mailbox: a finished wait
+            //    always delivers its reply first, so it cannot be missed.
+            let wait_finished = self
+                .client
+                .blocked
+                .as_ref()
+                .is_some_and(|b| b.waiter.is_done());
             if let Some(mail) = self.client.handle.take_mail() {
                 self.reply.raw(&mail);
+            }
+            if wait_finished {
+                self.client.blocked = None;
+                *self.client.handle.blocked_on.lock() = None;
             }
             // 1. Execute every complete command already received.
             self.process_query_buffer();
@@ -306,15 +322,24 @@ impl<'a> Connection<'a> {
                 // socket or the waker, whichever comes first.
                 let waker = self.client.handle.waker()?;
                 let want_read = !self.client.close_after_reply;
-                let (ready, _woken) = sys::wait_or_wake(
+                let deadline = self.client.blocked.as_ref().and_then(|b| b.deadline);
+                let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let (ready, woken) = sys::wait_or_wake(
                     &self.stream,
                     waker,
                     want_read,
                     !self.output.is_empty(),
-                    None,
+                    timeout,
                 )?;
                 if let Some(reason) = self.on_ready(ready, want_read)? {
                     return Ok(reason);
+                }
+                if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
+                    // The blocking command timed out: end the wait (unless a writer served it
+                    // just now); its reply arrives through the mailbox like a served one.
+                    if let Some(blocked) = &self.client.blocked {
+                        crate::blocking::cancel(&self.shared.store, &blocked.waiter, None);
+                    }
                 }
             } else if self.output.is_empty() {
                 // Nothing queued: the classic blocking read.
@@ -360,7 +385,9 @@ impl<'a> Connection<'a> {
     /// `processInputBuffer`). Stops early when the client must be closed.
     fn process_query_buffer(&mut self) {
         let mut pos = 0;
-        while !self.client.close_after_reply {
+        // A blocked client's next commands wait until its blocking command has answered
+        // (Redis does not process the query buffer of a blocked client either).
+        while !self.client.close_after_reply && self.client.blocked.is_none() {
             match self
                 .parser
                 .next_command(&self.query, &mut pos, &mut self.argv)
@@ -460,6 +487,14 @@ impl<'a> Connection<'a> {
             }
         }
         if self.client.needs_waker() {
+            let handle = &self.client.handle;
+            handle
+                .queued_output
+                .store(self.output.bytes(), Ordering::Relaxed);
+            handle.resp3.store(self.client.resp == 3, Ordering::Relaxed);
+        }
+        if self.client.needs_waker() {
+            // Publishers check a subscriber's pending bytes against the pubsub limits.
             let handle = &self.client.handle;
             handle
                 .queued_output

@@ -84,6 +84,21 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "Set client eviction mode for the current connection",
         "O(1)",
     ),
+    // The keyspace write lock, not Conn: ending a wait must be atomic with serving it, and
+    // CLIENT UNBLOCK may run inside EXEC, which already holds that lock.
+    CommandSpec::new(
+        "unblock",
+        -3,
+        CLIENT_ADMIN_FLAGS,
+        KeySpec::NONE,
+        Group::Connection,
+        Handler::KeyspaceWrite(client_unblock),
+    )
+    .doc(
+        "5.0.0",
+        "Unblock a client blocked in a blocking command from a different connection",
+        "O(log N) where N is the number of client connections",
+    ),
     client_sub("help", 2, Flags::LOADING.union(Flags::STALE), client_help).doc(
         "5.0.0",
         "Show helpful text about the different subcommands",
@@ -329,6 +344,50 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 }
 
 /// ```text
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]
+/// ```
+/// Integer: 1 if the client was blocked in a blocking command and is now released (with its
+/// timeout reply, or with `-UNBLOCKED client unblocked via CLIENT UNBLOCK` for ERROR), else 0.
+///
+/// Errors: `NotInteger` for the id; "CLIENT UNBLOCK reason should be TIMEOUT or ERROR".
+pub fn client_unblock(
+    ctx: &mut Ctx,
+    keyspace: &mut crate::store::Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
+    let id = crate::util::parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    let as_error = match argv.get(3) {
+        None => false,
+        Some(r) if crate::util::eq_ci(r, "timeout") => false,
+        Some(r) if crate::util::eq_ci(r, "error") => true,
+        Some(_) => {
+            return Err(CmdError::msg(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    if argv.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    let waiter = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.shared.clients.get(id))
+        .and_then(|c| c.blocked_on.lock().clone());
+    let released = match waiter {
+        Some(w) if as_error => crate::blocking::cancel_locked(
+            keyspace,
+            &w,
+            Some(b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"),
+        ),
+        Some(w) => crate::blocking::cancel_locked(keyspace, &w, None),
+        None => false,
+    };
+    reply.int(released as i64);
+    Ok(())
+}
+
+/// ```text
 /// CLIENT ID
 /// ```
 /// Integer: this connection's id.
@@ -425,6 +484,9 @@ fn own_snapshot(ctx: &Ctx, command: &str) -> ClientSnapshot {
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
     let mut flags = String::new();
+    if handle.blocked_on.lock().is_some() {
+        flags.push('b');
+    }
     if snap.sub + snap.psub > 0 {
         flags.push('P');
     }

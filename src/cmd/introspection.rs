@@ -326,7 +326,13 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("maxclients", shared.config.read().maxclients.to_string());
             put("client_recent_max_input_buffer", max_in.to_string());
             put("client_recent_max_output_buffer", max_out.to_string());
-            put("blocked_clients", "0".into());
+            let blocked = shared
+                .clients
+                .all()
+                .iter()
+                .filter(|c| c.blocked_on.lock().is_some())
+                .count();
+            put("blocked_clients", blocked.to_string());
             put("tracking_clients", "0".into());
             put("clients_in_timeout_table", "0".into());
         }

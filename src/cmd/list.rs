@@ -279,6 +279,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(N+M) where N is the number of provided keys and M is the number of elements \
          returned.",
     ),
+    CommandSpec::new("blpop", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::new(1, -2, 1), Group::List, Handler::Write(blpop))
+        .doc("2.0.0", "Remove and get the first element in a list, or block until one is available", "O(N) where N is the number of provided keys."),
+    CommandSpec::new("brpop", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::new(1, -2, 1), Group::List, Handler::Write(brpop))
+        .doc("2.0.0", "Remove and get the last element in a list, or block until one is available", "O(N) where N is the number of provided keys."),
+    CommandSpec::new("blmove", 6, RW.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::TWO, Group::List, Handler::Write(blmove))
+        .doc("6.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)"),
+    CommandSpec::new("brpoplpush", 4, RW.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::TWO, Group::List, Handler::Write(brpoplpush))
+        .doc("2.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)"),
+    CommandSpec::new("blmpop", -5, Flags::WRITE.union(Flags::BLOCKING).union(Flags::MOVABLEKEYS), KeySpec::NONE, Group::List, Handler::Write(blmpop))
+        .doc("7.0.0", "Pop elements from a list, or block until one is available", "O(N+M) where N is the number of provided keys and M is the number of elements returned."),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -604,10 +614,22 @@ pub fn mpop_generic(
 /// LEFT/RIGHT, for a direction other than LEFT/RIGHT, or for an unknown or repeated option;
 /// `Message("ERR count should be greater than 0")`; then `WrongType`.
 pub fn lmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let numkeys = arg_in_range(&argv[1], 1, i64::MAX, CmdError::NumkeysNotPositive)? as usize;
+    let (keys, end, count) = mpop_arguments(argv, 1)?;
+    mpop_generic(ctx, db, &keys, end, count, reply)
+}
+
+/// Parses `numkeys key [key ...] LEFT|RIGHT [COUNT count]` starting at `numkeys_index`
+/// (LMPOP: 1, BLMPOP: 2, after the timeout), in Redis's order of checks.
+fn mpop_arguments(argv: &Argv, numkeys_index: usize) -> Result<(Vec<&[u8]>, End, usize), CmdError> {
+    let numkeys = arg_in_range(
+        &argv[numkeys_index],
+        1,
+        i64::MAX,
+        CmdError::NumkeysNotPositive,
+    )? as usize;
     // The direction follows the keys; checked_add because numkeys may be as large as
     // i64::MAX, which Redis also answers with a syntax error.
-    let where_idx = match numkeys.checked_add(2) {
+    let where_idx = match numkeys.checked_add(numkeys_index + 1) {
         Some(i) if i < argv.len() => i,
         _ => return Err(CmdError::Syntax),
     };
@@ -629,8 +651,134 @@ pub fn lmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         }
         j += 1;
     }
-    let keys: Vec<&[u8]> = (2..where_idx).map(|i| &argv[i]).collect();
-    mpop_generic(ctx, db, &keys, end, count.unwrap_or(1), reply)
+    let keys: Vec<&[u8]> = (numkeys_index + 1..where_idx).map(|i| &argv[i]).collect();
+    Ok((keys, end, count.unwrap_or(1)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking variants: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP (see crate::blocking)
+// ---------------------------------------------------------------------------------------------
+
+/// ```text
+/// BLPOP key [key ...] timeout
+/// ```
+/// `[key, element]` from the first non-empty list; if all are empty, blocks until an element
+/// arrives (then the same reply) or `timeout` seconds pass (null array; 0 waits forever).
+/// Inside MULTI/EXEC it never blocks and answers the null array at once.
+///
+/// Errors: "timeout is not a float or out of range", "timeout is negative" (checked first),
+/// `WrongType` for a key reached before the first non-empty list.
+pub fn blpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    blocking_pop_generic(ctx, db, argv, End::Head, reply)
+}
+
+/// ```text
+/// BRPOP key [key ...] timeout
+/// ```
+/// As [`blpop`], from the tail.
+pub fn brpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    blocking_pop_generic(ctx, db, argv, End::Tail, reply)
+}
+
+/// The body of BLPOP and BRPOP (Redis `blockingPopGenericCommand`).
+fn blocking_pop_generic(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    end: End,
+    reply: &mut Reply,
+) -> CmdResult {
+    let deadline = crate::blocking::parse_timeout(&argv[argv.len() - 1], ctx.now_ms)?;
+    let keys: Vec<&[u8]> = (1..argv.len() - 1).map(|i| &argv[i]).collect();
+    for &key in &keys {
+        let Some(list) = list_write(ctx, db, key)? else {
+            continue;
+        };
+        let element = end.pop(list).expect("stored lists are never empty");
+        if list.is_empty() {
+            db.remove(key);
+        }
+        reply.array(2);
+        reply.bulk(key);
+        reply.bulk(&element);
+        return Ok(());
+    }
+    crate::blocking::block(
+        ctx,
+        db,
+        &keys,
+        crate::blocking::BlockedOp::Pop(end),
+        deadline,
+        reply,
+    )
+}
+
+/// ```text
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
+/// ```
+/// As LMOVE when `source` exists; otherwise blocks until it does (the moved element) or the
+/// timeout passes (null).
+///
+/// Errors: `Syntax` for a bad direction, then the timeout errors, then `WrongType`.
+pub fn blmove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let from = End::parse(&argv[3])?;
+    let to = End::parse(&argv[4])?;
+    blocking_move_generic(ctx, db, argv, from, to, &argv[5], reply)
+}
+
+/// ```text
+/// BRPOPLPUSH source destination timeout
+/// ```
+/// BLMOVE source destination RIGHT LEFT timeout.
+pub fn brpoplpush(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    blocking_move_generic(ctx, db, argv, End::Tail, End::Head, &argv[3], reply)
+}
+
+/// The body of BLMOVE and BRPOPLPUSH (Redis `blmoveGenericCommand`): only the source is
+/// looked at before blocking; the destination is checked when the move happens.
+fn blocking_move_generic(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    from: End,
+    to: End,
+    timeout: &[u8],
+    reply: &mut Reply,
+) -> CmdResult {
+    let deadline = crate::blocking::parse_timeout(timeout, ctx.now_ms)?;
+    if list_write(ctx, db, &argv[1])?.is_some() {
+        return lmove_generic(ctx, db, &argv[1], &argv[2], from, to, reply);
+    }
+    let op = crate::blocking::BlockedOp::Move {
+        from,
+        to,
+        destination: argv[2].to_vec(),
+    };
+    crate::blocking::block(ctx, db, &[&argv[1]], op, deadline, reply)
+}
+
+/// ```text
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]
+/// ```
+/// As LMPOP, blocking while every list is missing.
+///
+/// Errors: those of LMPOP, then the timeout errors (Redis parses the timeout last here).
+pub fn blmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let (keys, end, count) = mpop_arguments(argv, 2)?;
+    let deadline = crate::blocking::parse_timeout(&argv[1], ctx.now_ms)?;
+    for &key in &keys {
+        if list_write(ctx, db, key)?.is_some() {
+            return mpop_generic(ctx, db, &keys, end, count, reply);
+        }
+    }
+    crate::blocking::block(
+        ctx,
+        db,
+        &keys,
+        crate::blocking::BlockedOp::MultiPop { end, count },
+        deadline,
+        reply,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -120,6 +120,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("zmpop", -4, Flags::WRITE.union(Flags::MOVABLEKEYS), KeySpec::NONE, Handler::Write(zmpop), "7.0.0",
         "Remove and return members with scores in a sorted set",
         "O(K) + O(N*log(M)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped."),
+    row("bzpopmin", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING).union(Flags::FAST), KeySpec::new(1, -2, 1), Handler::Write(bzpopmin), "5.0.0",
+        "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+        "O(log(N)) with N being the number of elements in the sorted set."),
+    row("bzpopmax", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING).union(Flags::FAST), KeySpec::new(1, -2, 1), Handler::Write(bzpopmax), "5.0.0",
+        "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+        "O(log(N)) with N being the number of elements in the sorted set."),
+    row("bzmpop", -5, Flags::WRITE.union(Flags::BLOCKING).union(Flags::MOVABLEKEYS), KeySpec::NONE, Handler::Write(bzmpop), "7.0.0",
+        "Remove and return members with scores in a sorted set or block until one is available",
+        "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped."),
     row("zunionstore", -4, RW_MOVABLE, KeySpec::ONE, Handler::Write(zunionstore), "2.0.0",
         "Add multiple sorted sets and store the resulting sorted set in a new key",
         "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set."),
@@ -288,7 +297,7 @@ fn parse_long_at_least(arg: &[u8], min: i64, err: CmdError) -> Result<i64, CmdEr
 }
 
 /// A score reply: bulk string in RESP2, double in RESP3.
-fn reply_score(reply: &mut Reply, score: f64) {
+pub(crate) fn reply_score(reply: &mut Reply, score: f64) {
     reply.double_text(format_f64(score).as_bytes());
 }
 
@@ -1034,14 +1043,29 @@ pub fn zpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// Errors: `NotInteger`, `ERR numkeys should be greater than 0`, `Syntax`, `ERR count should
 /// be greater than 0`, `WrongType`.
 pub fn zmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let (keys, max, count) = zmpop_arguments(argv, 1)?;
+    let shape = PopShape {
+        with_key: true,
+        nested: true,
+        null_when_empty: true,
+    };
+    zpop_generic(ctx, db, &keys, max, count, shape, reply)
+}
+
+/// Parses `numkeys key [key ...] MIN|MAX [COUNT count]` from `numkeys_index` on (ZMPOP: 1,
+/// BZMPOP: 2), in Redis's order of checks.
+fn zmpop_arguments(
+    argv: &Argv,
+    numkeys_index: usize,
+) -> Result<(Vec<&[u8]>, bool, usize), CmdError> {
     let numkeys = parse_long_at_least(
-        &argv[1],
+        &argv[numkeys_index],
         1,
         CmdError::msg("ERR numkeys should be greater than 0"),
     )?;
     let where_idx = usize::try_from(numkeys)
         .unwrap_or(usize::MAX)
-        .saturating_add(2);
+        .saturating_add(numkeys_index + 1);
     if where_idx >= argv.len() {
         return Err(CmdError::Syntax);
     }
@@ -1067,13 +1091,90 @@ pub fn zmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
             return Err(CmdError::Syntax);
         }
     }
-    let keys: Vec<&[u8]> = (2..where_idx).map(|i| &argv[i][..]).collect();
-    let shape = PopShape {
-        with_key: true,
-        nested: true,
-        null_when_empty: true,
-    };
-    zpop_generic(ctx, db, &keys, max, count.unwrap_or(1), shape, reply)
+    let keys: Vec<&[u8]> = (numkeys_index + 1..where_idx)
+        .map(|i| &argv[i][..])
+        .collect();
+    Ok((keys, max, count.unwrap_or(1)))
+}
+
+/// ```text
+/// BZPOPMIN key [key ...] timeout
+/// ```
+/// `[key, member, score]` for the lowest member of the first non-empty sorted set; if all are
+/// empty, blocks until one gets a member (same reply) or the timeout passes (null array).
+///
+/// Errors: the timeout errors (checked first), `WrongType`.
+pub fn bzpopmin(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    blocking_zpop_generic(ctx, db, argv, false, reply)
+}
+
+/// ```text
+/// BZPOPMAX key [key ...] timeout
+/// ```
+/// As [`bzpopmin`], for the highest member.
+pub fn bzpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    blocking_zpop_generic(ctx, db, argv, true, reply)
+}
+
+/// The body of BZPOPMIN and BZPOPMAX (Redis `blockingGenericZpopCommand`).
+fn blocking_zpop_generic(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    max: bool,
+    reply: &mut Reply,
+) -> CmdResult {
+    let deadline = crate::blocking::parse_timeout(&argv[argv.len() - 1], ctx.now_ms)?;
+    let keys: Vec<&[u8]> = (1..argv.len() - 1).map(|i| &argv[i][..]).collect();
+    for &key in &keys {
+        let Some(z) = write_zset(ctx, db, key)? else {
+            continue;
+        };
+        let (member, score) = z.pop(max).expect("stored sorted sets are never empty");
+        delete_if_empty(ctx, db, key);
+        reply.array(3);
+        reply.bulk(key);
+        reply.bulk(&member);
+        reply_score(reply, score);
+        return Ok(());
+    }
+    crate::blocking::block(
+        ctx,
+        db,
+        &keys,
+        crate::blocking::BlockedOp::ZPop { max },
+        deadline,
+        reply,
+    )
+}
+
+/// ```text
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]
+/// ```
+/// As ZMPOP, blocking while every key is missing.
+///
+/// Errors: those of ZMPOP, then the timeout errors.
+pub fn bzmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let (keys, max, count) = zmpop_arguments(argv, 2)?;
+    let deadline = crate::blocking::parse_timeout(&argv[1], ctx.now_ms)?;
+    for &key in &keys {
+        if write_zset(ctx, db, key)?.is_some() {
+            let shape = PopShape {
+                with_key: true,
+                nested: true,
+                null_when_empty: true,
+            };
+            return zpop_generic(ctx, db, &keys, max, count, shape, reply);
+        }
+    }
+    crate::blocking::block(
+        ctx,
+        db,
+        &keys,
+        crate::blocking::BlockedOp::ZMultiPop { max, count },
+        deadline,
+        reply,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
         return Ok(());
     }
     reply.array(transaction.queued.len());
+    ctx.in_exec = true;
     for queued in &transaction.queued {
         run_command(
             ctx,
@@ -152,6 +153,9 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
             Some(&mut keyspace),
         );
     }
+    ctx.in_exec = false;
+    // Blocked clients are served once the whole transaction is done, as in Redis.
+    super::serve_all_ready_keys(&mut keyspace, ctx.now_ms);
     Ok(())
 }
 
