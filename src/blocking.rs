@@ -128,8 +128,12 @@ impl Waiter {
     /// the keyspace write lock held, and only if [`Waiter::is_done`] is false. The owner reads
     /// "done" before its mailbox, so it never sees done without the reply.
     pub fn finish(&self, reply: &[u8]) {
-        self.client.deliver(reply);
+        // Order matters: reply, then "done", then the wake-up. A worker woken by this call
+        // therefore always sees both; one that looks earlier (after some other wake-up) may
+        // take the reply before "done" is set, but is then woken again and sees "done".
+        self.client.deliver_without_waking(reply);
         self.done.store(true, Ordering::Release);
+        self.client.wake();
     }
 
     /// Ends the wait with the timeout reply.

@@ -153,16 +153,25 @@ impl ClientHandle {
     /// Hands `bytes` (complete RESP replies) to this client and wakes its worker.
     /// Returns the bytes now waiting in the mailbox.
     pub fn deliver(&self, bytes: &[u8]) -> usize {
-        let waiting = {
-            let mut mailbox = self.mailbox.lock();
-            mailbox.extend_from_slice(bytes);
-            self.has_mail.store(true, Ordering::Release);
-            mailbox.len()
-        };
+        let waiting = self.deliver_without_waking(bytes);
+        self.wake();
+        waiting
+    }
+
+    /// Puts `bytes` in the mailbox without waking the worker; the caller wakes it with
+    /// [`ClientHandle::wake`] once everything the worker must see is in place.
+    pub fn deliver_without_waking(&self, bytes: &[u8]) -> usize {
+        let mut mailbox = self.mailbox.lock();
+        mailbox.extend_from_slice(bytes);
+        self.has_mail.store(true, Ordering::Release);
+        mailbox.len()
+    }
+
+    /// Wakes the worker if it waits on its waker.
+    pub fn wake(&self) {
         if let Some(w) = self.waker.get() {
             w.wake();
         }
-        waiting
     }
 
     /// Takes everything delivered so far (the worker calls this after waking up).
