@@ -14,6 +14,7 @@
 //!
 //! No other list of command names exists in the code.
 
+pub mod bitmap;
 pub mod connection;
 pub mod error;
 pub mod generic;
@@ -363,7 +364,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 11] {
+pub fn groups() -> [&'static [CommandSpec]; 12] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -376,6 +377,7 @@ pub fn groups() -> [&'static [CommandSpec]; 11] {
         set::COMMANDS,
         hash::COMMANDS,
         sorted_set::COMMANDS,
+        bitmap::COMMANDS,
     ]
 }
 
