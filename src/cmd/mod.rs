@@ -23,6 +23,7 @@ pub mod list;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod sorted_set;
 pub mod string;
 pub mod transactions;
@@ -363,7 +364,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 11] {
+pub fn groups() -> [&'static [CommandSpec]; 12] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -376,6 +377,7 @@ pub fn groups() -> [&'static [CommandSpec]; 11] {
         set::COMMANDS,
         hash::COMMANDS,
         sorted_set::COMMANDS,
+        sort::COMMANDS,
     ]
 }
 
