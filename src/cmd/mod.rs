@@ -24,6 +24,7 @@ pub mod list;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod sorted_set;
 pub mod string;
 pub mod transactions;
@@ -364,7 +365,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 12] {
+pub fn groups() -> [&'static [CommandSpec]; 13] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -378,6 +379,7 @@ pub fn groups() -> [&'static [CommandSpec]; 12] {
         hash::COMMANDS,
         sorted_set::COMMANDS,
         bitmap::COMMANDS,
+        sort::COMMANDS,
     ]
 }
 
