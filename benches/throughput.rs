@@ -12,7 +12,7 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `RESPD_BENCH_ROUNDS` | 4 | rounds per scenario and server; the report shows medians |
+//! | `RESPD_BENCH_ROUNDS` | 3 | rounds per scenario and server; the report shows medians |
 //! | `RESPD_BENCH_SCALE` | 1.0 | multiplies every request count (0.1 for a smoke run) |
 //! | `RESPD_BENCH_CLIENTS` | 50 | client connections, one thread each |
 //! | `RESPD_BENCH_COMMANDS` | `all` | which commands to measure: `all` or a list of ping, set, get, incr, lpush, rpop, sadd, hset, zadd, lrange_100 |
@@ -21,7 +21,8 @@
 //! | `RESPD_BENCH_KEYSPACE` | 100000 | random keys and members below this, like `redis-benchmark -r`; 0 for one fixed key per client |
 //! | `REDIS_SERVER` | `redis-server` on `PATH` | the Redis to compare against |
 //!
-//! At the defaults the whole run takes about two minutes on a 2-core machine. Commands run in
+//! At the defaults the whole run takes two to three minutes on a busy 2-core machine (a round
+//! is 40-60 s there, which is why the default is 3 rounds rather than more). Commands run in
 //! a fixed order whatever order they are listed in: GET after SET, RPOP after LPUSH.
 //!
 //! # What is measured
@@ -244,7 +245,7 @@ impl Settings {
             eprintln!("note: rpop without lpush pops an empty list (nil replies)");
         }
         Settings {
-            rounds: env_or("RESPD_BENCH_ROUNDS", 4usize).max(1),
+            rounds: env_or("RESPD_BENCH_ROUNDS", 3usize).max(1),
             scale: env_or("RESPD_BENCH_SCALE", 1.0f64).max(0.0001),
             clients: env_or("RESPD_BENCH_CLIENTS", 50usize).max(1),
             keyspace: env_or("RESPD_BENCH_KEYSPACE", 100_000u64),
