@@ -166,18 +166,24 @@ pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
 
 /// Counts complete replies in a byte stream, remembering the first error reply.
 ///
-/// Understands the reply shapes the benches provoke: `+simple`, `-error`, `:integer` and
-/// `$bulk` (including `$-1`). Anything else is reported as an error, since the benches never
-/// send a command that answers with an aggregate.
+/// Understands the RESP2 reply shapes the benches provoke: `+simple`, `-error`, `:integer`,
+/// `$bulk` (including the `$-1` nil) and `*array` of those (LRANGE; `*-1` too). Anything else
+/// is reported as an I/O error, so a server answering in a shape no bench asks for fails the
+/// run instead of being miscounted.
 #[derive(Default)]
 pub struct ReplyCounter {
     buf: Vec<u8>,
-    /// Complete replies seen so far.
+    /// Complete top-level replies seen so far.
     pub replies: usize,
-    /// Error replies among them.
+    /// Error replies among them (or inside their arrays).
     pub errors: usize,
     /// The first error reply's text, without `-` and CRLF.
     pub first_error: Option<String>,
+    /// Nil replies (`$-1` or `*-1`) at the top level: RPOP on an empty list, GET of a
+    /// missing key.
+    pub nils: usize,
+    /// Elements of all top-level arrays, added up (LRANGE 0 99 should add 100 per reply).
+    pub array_elements: usize,
 }
 
 impl ReplyCounter {
@@ -209,40 +215,87 @@ impl ReplyCounter {
     /// Counts every complete reply in the buffer; returns how many bytes they took.
     fn consume(&mut self) -> io::Result<usize> {
         let mut pos = 0;
-        while let Some(nl) = memchr_crlf(&self.buf[pos..]) {
-            let line = &self.buf[pos..pos + nl];
-            let mut end = pos + nl + 2;
-            match line.first() {
-                Some(b'+') | Some(b':') => {}
-                Some(b'-') => {
-                    self.errors += 1;
-                    if self.first_error.is_none() {
-                        self.first_error = Some(String::from_utf8_lossy(&line[1..]).into_owned());
-                    }
-                }
-                Some(b'$') => {
-                    let len: i64 = std::str::from_utf8(&line[1..])
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| io::Error::other("bad bulk length in reply"))?;
-                    if len >= 0 {
-                        end += len as usize + 2;
-                        if end > self.buf.len() {
-                            break; // the bulk body has not arrived yet
-                        }
-                    }
-                }
-                _ => {
-                    return Err(io::Error::other(format!(
-                        "unexpected reply: {:?}",
-                        String::from_utf8_lossy(line)
-                    )))
-                }
-            }
+        while let Some(end) = self.skip_reply(pos, true)? {
             self.replies += 1;
             pos = end;
         }
         Ok(pos)
+    }
+
+    /// Finds the end of the reply that starts at `pos`, or `None` if it has not fully
+    /// arrived. Counts errors (anywhere), and nils and array sizes at the top level.
+    ///
+    /// An incomplete array is parsed again from its start when more bytes arrive. That is
+    /// quadratic only in the size of one reply, which in these benches is at most 100
+    /// elements, so it is not worth a resumable parser.
+    fn skip_reply(&mut self, pos: usize, top: bool) -> io::Result<Option<usize>> {
+        let Some(nl) = memchr_crlf(&self.buf[pos..]) else {
+            return Ok(None);
+        };
+        let line_end = pos + nl;
+        let mut end = line_end + 2;
+        match self.buf[pos] {
+            b'+' | b':' => {}
+            b'-' => {
+                self.errors += 1;
+                if self.first_error.is_none() {
+                    let text = &self.buf[pos + 1..line_end];
+                    self.first_error = Some(String::from_utf8_lossy(text).into_owned());
+                }
+            }
+            b'$' => match length(&self.buf[pos + 1..line_end])? {
+                None => self.nils += usize::from(top),
+                Some(len) => {
+                    end += len + 2;
+                    if end > self.buf.len() {
+                        return Ok(None); // the bulk body has not arrived yet
+                    }
+                }
+            },
+            b'*' => match length(&self.buf[pos + 1..line_end])? {
+                None => self.nils += usize::from(top),
+                Some(count) => {
+                    // Errors met in a partial array would be counted twice when it is
+                    // parsed again: remember the count and restore it if incomplete.
+                    let errors_before = (self.errors, self.first_error.is_none());
+                    for _ in 0..count {
+                        match self.skip_reply(end, false)? {
+                            Some(next) => end = next,
+                            None => {
+                                self.errors = errors_before.0;
+                                if errors_before.1 {
+                                    self.first_error = None;
+                                }
+                                return Ok(None);
+                            }
+                        }
+                    }
+                    if top {
+                        self.array_elements += count;
+                    }
+                }
+            },
+            _ => {
+                return Err(io::Error::other(format!(
+                    "unexpected reply: {:?}",
+                    String::from_utf8_lossy(&self.buf[pos..line_end])
+                )))
+            }
+        }
+        Ok(Some(end))
+    }
+}
+
+/// The length in a `$` or `*` header: `None` for -1 (nil), an error for anything malformed.
+fn length(digits: &[u8]) -> io::Result<Option<usize>> {
+    let n: i64 = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("bad length in reply"))?;
+    match n {
+        -1 => Ok(None),
+        n if n >= 0 => Ok(Some(n as usize)),
+        _ => Err(io::Error::other("bad length in reply")),
     }
 }
 
