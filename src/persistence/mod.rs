@@ -18,7 +18,11 @@
 //! so the snapshot is one point in time, as a fork is: a MOVE or an EXEC touching two
 //! databases is either wholly in the dump or not at all. The costs are the copy's duration
 //! (writers are held up for it) and its memory (about the size of the dataset, until the file
-//! is written); see the measurements in the project's notes.
+//! is written). Measured on a release build, 2 shared cores, 1,000,000 keys with 200-byte
+//! values (449 MB RSS): the copy held writers for 1.33 s (the worst SET latency seen by a
+//! client writing in a loop was 1.34 s), about 3 s per GB of dataset; peak RSS rose by
+//! 406 MB, about 0.9 times the dataset; writing the 21 MB compressed file took 2.6 s more,
+//! during which clients were served normally. A SAVE of the same data blocked writers 3.5 s.
 //!
 //! # The dirty counter
 //! Redis counts changes (`server.dirty`, incremented by each modification a command makes).
