@@ -1180,4 +1180,22 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn ziplist_and_intset() {
+        // A ziplist holding "a", 2 (immediate 4-bit int) and -1000 (int16), built by hand.
+        let mut zl = vec![0; 10];
+        zl.extend_from_slice(&[0x00, 0x01, b'a']);
+        zl.extend_from_slice(&[0x03, 0xF3]);
+        zl.extend_from_slice(&[0x02, 0xC0]);
+        zl.extend_from_slice(&(-1000i16).to_le_bytes());
+        zl.push(0xFF);
+        let total = zl.len() as u32;
+        zl[..4].copy_from_slice(&total.to_le_bytes());
+        let items = decode_ziplist(&zl).unwrap();
+        assert_eq!(items, vec![b"a".to_vec(), b"2".to_vec(), b"-1000".to_vec()]);
+        assert!(decode_ziplist(&zl[..zl.len() - 1]).is_none());
+        let ints = [-5, 1, 70000];
+        assert_eq!(decode_intset(&intset_bytes(&ints)).unwrap(), ints);
+    }
 }
