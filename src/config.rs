@@ -93,8 +93,19 @@ pub struct Config {
     pub output_limit_pubsub: OutputLimit,
     /// Background task frequency (`hz`, 10): how often active expiry runs.
     pub hz: u32,
-    /// Snapshot save points (`save`); respd does not persist yet, so only "" is accepted.
-    pub save: String,
+    /// Snapshot save points (`save`): (seconds, changes) pairs; a background save starts when
+    /// at least `changes` writes happened and `seconds` passed since the last save.
+    pub save: Vec<(u64, u64)>,
+    /// Directory of the dump file (`dir`, "./").
+    pub dir: String,
+    /// Name of the dump file inside `dir` (`dbfilename`, dump.rdb).
+    pub dbfilename: String,
+    /// LZF-compress strings in the dump (`rdbcompression`, yes).
+    pub rdbcompression: bool,
+    /// Write and verify the dump's CRC64 trailer (`rdbchecksum`, yes).
+    pub rdbchecksum: bool,
+    /// Refuse writes after a failed background save (`stop-writes-on-bgsave-error`, yes).
+    pub stop_writes_on_bgsave_error: bool,
     /// Append-only file (`appendonly`); respd does not persist yet, so only "no" is accepted.
     pub appendonly: bool,
     /// Write the process id to this file at start, remove it at exit (`pidfile`).
@@ -124,7 +135,12 @@ impl Default for Config {
             output_limit_replica: OutputLimit::default(),
             output_limit_pubsub: OutputLimit::default(),
             hz: 0,
-            save: String::new(),
+            save: Vec::new(),
+            dir: String::new(),
+            dbfilename: String::new(),
+            rdbcompression: false,
+            rdbchecksum: false,
+            stop_writes_on_bgsave_error: false,
             appendonly: false,
             pidfile: String::new(),
             thread_stack_size: 0,
@@ -233,6 +249,30 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         "no" => Ok(false),
         _ => Err("argument must be 'yes' or 'no'".into()),
     }
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+/// `save <seconds> <changes> [<seconds> <changes> ...]`, or `save ""` for none. Each setting
+/// replaces the whole list (Redis appends when several `save` lines appear in a config file;
+/// respd wants them on one line).
+fn set_save_points(c: &mut Config, args: &[String]) -> Result<(), String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".into());
+    }
+    let mut points = Vec::new();
+    for pair in words.chunks(2) {
+        let parse = |w: &str| {
+            crate::util::parse_u64(w.as_bytes())
+                .ok_or_else(|| "Invalid save parameters".to_string())
+        };
+        points.push((parse(pair[0])?, parse(pair[1])?));
+    }
+    c.save = points;
+    Ok(())
 }
 
 fn set_output_limits(c: &mut Config, args: &[String]) -> Result<(), String> {
@@ -477,19 +517,88 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     ConfigSpec {
         name: "save",
         aliases: &[],
-        default: "\"\"",
+        default: "3600 1 300 100 60 10000",
         mutable: true,
         multi_arg: true,
-        doc: "Snapshot save points. respd keeps data in memory only for now, so only \"\" (no snapshots) is accepted.",
+        doc: "Snapshot save points: pairs of <seconds> <changes>; a background save starts when both are reached. \"\" disables them.",
+        set: set_save_points,
+        get: |c| {
+            let pairs: Vec<String> = c.save.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            pairs.join(" ")
+        },
+    },
+    ConfigSpec {
+        name: "dir",
+        aliases: &[],
+        default: "./",
+        mutable: true,
+        multi_arg: false,
+        doc: "Directory where the dump file (and its temporary files) are written.",
         set: |c, a| {
-            let joined = a.join(" ");
-            if !joined.trim().is_empty() {
-                return Err("respd does not write snapshots yet; only save \"\" is supported".into());
+            let dir = one(a)?;
+            if !std::path::Path::new(dir).is_dir() {
+                return Err("No such file or directory".into());
             }
-            c.save = String::new();
+            c.dir = dir.to_string();
             Ok(())
         },
-        get: |c| c.save.clone(),
+        get: |c| c.dir.clone(),
+    },
+    ConfigSpec {
+        name: "dbfilename",
+        aliases: &[],
+        default: "dump.rdb",
+        mutable: true,
+        multi_arg: false,
+        doc: "File name of the RDB dump inside dir.",
+        set: |c, a| {
+            let name = one(a)?;
+            if name.contains('/') || name.is_empty() {
+                return Err("dbfilename can't be a path, just a filename".into());
+            }
+            c.dbfilename = name.to_string();
+            Ok(())
+        },
+        get: |c| c.dbfilename.clone(),
+    },
+    ConfigSpec {
+        name: "rdbcompression",
+        aliases: &[],
+        default: "yes",
+        mutable: true,
+        multi_arg: false,
+        doc: "Compress strings longer than 20 bytes in the dump with LZF.",
+        set: |c, a| {
+            c.rdbcompression = parse_bool(one(a)?)?;
+            Ok(())
+        },
+        get: |c| yes_no(c.rdbcompression),
+    },
+    ConfigSpec {
+        name: "rdbchecksum",
+        aliases: &[],
+        default: "yes",
+        mutable: false,
+        multi_arg: false,
+        doc: "Write a CRC64 checksum at the end of the dump and verify it when loading.",
+        set: |c, a| {
+            c.rdbchecksum = parse_bool(one(a)?)?;
+            Ok(())
+        },
+        get: |c| yes_no(c.rdbchecksum),
+    },
+    ConfigSpec {
+        name: "stop-writes-on-bgsave-error",
+        aliases: &[],
+        default: "yes",
+        mutable: true,
+        multi_arg: false,
+        doc: "Refuse write commands (MISCONF error) while the last background save failed and save points are set.",
+        set: |c, a| {
+            c.stop_writes_on_bgsave_error = parse_bool(one(a)?)?;
+            Ok(())
+        },
+        get: |c| yes_no(c.stop_writes_on_bgsave_error),
     },
     ConfigSpec {
         name: "appendonly",

@@ -14,6 +14,7 @@
 //! | [`store`] | the keyspace: databases, values, expiry, the hash table | `db.c`, `dict.c`, `expire.c` |
 //! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
 //! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
+//! | [`persistence`] | RDB snapshots: the file format, SAVE/BGSAVE, load at start | `rdb.c` |
 //! | [`sys`] | the three socket calls std lacks (non-blocking send, poll, listen backlog) | `anet.c`, `ae.c` |
 //!
 //! # Life of a request
@@ -52,6 +53,7 @@ pub mod config;
 pub mod connection;
 pub mod glob;
 pub mod log;
+pub mod persistence;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;

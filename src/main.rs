@@ -137,7 +137,17 @@ fn main() -> ExitCode {
             warning!("Failed to write PID file: {e}");
         }
     }
-    let handle = match server::start(listeners, config) {
+    // Load the dump before serving anyone (Redis loads before entering its event loop). A
+    // dump that fails to load stops the start, so it is never overwritten by a later save.
+    let mut keyspace = respd::store::Keyspace::new(config.databases);
+    let load_stats = match respd::persistence::load_at_start(&config, &mut keyspace) {
+        Ok(stats) => stats,
+        Err(message) => {
+            warning!("{message}");
+            return ExitCode::from(1);
+        }
+    };
+    let handle = match server::start_with(listeners, config, keyspace) {
         Ok(h) => h,
         Err(e) => {
             warning!("Failed to start: {e}");
@@ -158,17 +168,41 @@ fn main() -> ExitCode {
     }) {
         warning!("Cannot install the signal handler: {e}");
     }
+    handle.shared().persistence.note_load(&load_stats);
     for addr in handle.local_addrs() {
         notice!("Listening on {addr}");
     }
     notice!("Ready to accept connections tcp");
 
-    match handle.wait_for_shutdown_request() {
-        ShutdownRequest::Signal => notice!("Received SIGINT or SIGTERM scheduling shutdown..."),
-        ShutdownRequest::Command => notice!("User requested shutdown..."),
-    }
+    // With save points configured, a signal saves before exiting, as Redis does; if the save
+    // fails the server keeps running rather than lose the data. SHUTDOWN saved already.
+    let shared = handle.shared().clone();
+    let saved = loop {
+        let saved = match handle.wait_for_shutdown_request() {
+            ShutdownRequest::Signal => {
+                notice!("Received SIGINT or SIGTERM scheduling shutdown...");
+                let save = respd::persistence::save_on_shutdown(&shared);
+                if save && respd::persistence::final_save(&shared).is_err() {
+                    warning!("Error trying to save the DB, can't exit.");
+                    SIGNALLED.store(false, Ordering::SeqCst);
+                    continue;
+                }
+                save
+            }
+            ShutdownRequest::Command { saved } => {
+                notice!("User requested shutdown...");
+                saved
+            }
+        };
+        break saved;
+    };
     SIGNALLED.store(true, Ordering::SeqCst);
     handle.shutdown();
+    // Writes that slipped in between the final save and the closing of the clients.
+    if saved && respd::persistence::dirty(&shared) > 0 {
+        let _ = respd::persistence::final_save(&shared);
+    }
+    shared.persistence.wait_for_bgsave();
     if !pidfile.is_empty() {
         notice!("Removing the pid file.");
         let _ = std::fs::remove_file(&pidfile);

@@ -10,7 +10,7 @@
 //!   idle and waiting, and when none is, the accept thread starts a new one. So the pool grows on
 //!   demand up to `maxclients`, and idle workers are reused (or exit after a minute of idleness);
 //! - a **cron thread** runs `hz` times a second: active expiry, the ops/sec sampler, idle
-//!   client timeouts.
+//!   client timeouts, snapshot save points.
 //!
 //! Shutdown (a signal, or SHUTDOWN) stops the accept threads, shuts down every client socket
 //! (which wakes each worker out of its blocking `read`), waits for the workers to finish, and
@@ -127,8 +127,11 @@ impl Stats {
 pub enum ShutdownRequest {
     /// SIGINT or SIGTERM.
     Signal,
-    /// The SHUTDOWN command.
-    Command,
+    /// The SHUTDOWN command; `saved` when it already wrote the final snapshot.
+    Command {
+        /// The handler saved the dataset before asking to stop.
+        saved: bool,
+    },
 }
 
 /// State shared by every thread of the server.
@@ -156,6 +159,8 @@ pub struct Shared {
     pub connected: AtomicUsize,
     /// Where SHUTDOWN and signals ask the main thread to stop.
     pub shutdown_requests: Sender<ShutdownRequest>,
+    /// Snapshot state: dirty counter, background save, INFO persistence.
+    pub persistence: Arc<crate::persistence::Persistence>,
     stopping: AtomicBool,
     /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
     config_generation: AtomicU64,
@@ -359,6 +364,17 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
 /// Starts serving on already bound listeners (tests pass `127.0.0.1:0` listeners; `main` passes
 /// [`bind_all`]'s). Returns at once; the server runs on its own threads.
 pub fn start(listeners: Vec<TcpListener>, config: Config) -> io::Result<ServerHandle> {
+    let keyspace = crate::store::Keyspace::new(config.databases);
+    start_with(listeners, config, keyspace)
+}
+
+/// [`start`] with a keyspace already filled, e.g. by loading the dump file (`main` does that
+/// before calling this, so no client is served before the data is there).
+pub fn start_with(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    keyspace: crate::store::Keyspace,
+) -> io::Result<ServerHandle> {
     let addrs = listeners
         .iter()
         .map(|l| l.local_addr())
@@ -368,13 +384,15 @@ pub fn start(listeners: Vec<TcpListener>, config: Config) -> io::Result<ServerHa
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
+    let started_ms = now_ms();
     let shared = Arc::new(Shared {
-        store: Store::new(config.databases),
+        store: Store::from_keyspace(keyspace),
         stats: Stats::default(),
         clients: ClientRegistry::new(),
         pubsub: crate::pubsub::PubSub::default(),
         started: Instant::now(),
-        started_ms: now_ms(),
+        started_ms,
+        persistence: crate::persistence::Persistence::new(started_ms),
         run_id: random_run_id(),
         port: addrs[0].port(),
         connected: AtomicUsize::new(0),
@@ -545,6 +563,7 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             last_ops_sample = Instant::now();
         }
         close_idle_clients(shared);
+        crate::persistence::cron(shared);
     }
 }
 

@@ -264,7 +264,12 @@ fn bad_command_line_value_exits_1() {
 #[test]
 fn sigterm_shuts_down_cleanly_with_a_client_connected() {
     let port = common::free_port();
+    // With Redis's default save points SIGTERM writes dump.rdb into the working directory:
+    // give the server a directory of its own (tests/persistence.rs checks that file).
+    let workdir = std::env::temp_dir().join(format!("respd-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&workdir).unwrap();
     let child = respd()
+        .current_dir(&workdir)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -324,4 +329,5 @@ fn sigterm_shuts_down_cleanly_with_a_client_connected() {
     wait_for(&mut log, "SIGTERM", Duration::from_secs(2));
     wait_for(&mut log, "ready to exit", Duration::from_secs(2));
     assert!(client.is_closed_within(Duration::from_secs(2)));
+    let _ = std::fs::remove_dir_all(&workdir);
 }

@@ -379,7 +379,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("lazyfree_pending_objects", "0".into());
         }
         "persistence" => {
-            // respd keeps everything in memory: no snapshot or AOF has ever run.
+            // Snapshots report their real state; there is no AOF and no fork (cow) in respd.
             let zero = [
                 "loading",
                 "async_loading",
@@ -393,16 +393,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("current_fork_perc", "0.00".into());
             put("current_save_keys_processed", "0".into());
             put("current_save_keys_total", "0".into());
-            put("rdb_changes_since_last_save", "0".into());
-            put("rdb_bgsave_in_progress", "0".into());
-            put("rdb_last_save_time", (shared.started_ms / 1000).to_string());
-            put("rdb_last_bgsave_status", "ok".into());
-            put("rdb_last_bgsave_time_sec", "-1".into());
-            put("rdb_current_bgsave_time_sec", "-1".into());
-            put("rdb_saves", "0".into());
-            put("rdb_last_cow_size", "0".into());
-            put("rdb_last_load_keys_expired", "0".into());
-            put("rdb_last_load_keys_loaded", "0".into());
+            crate::persistence::info_fields(shared, &mut put);
             put("aof_enabled", "0".into());
             put("aof_rewrite_in_progress", "0".into());
             put("aof_rewrite_scheduled", "0".into());

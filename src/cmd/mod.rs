@@ -21,6 +21,7 @@ pub mod generic;
 pub mod hash;
 pub mod introspection;
 pub mod list;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -365,7 +366,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 13] {
+pub fn groups() -> [&'static [CommandSpec]; 14] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -380,6 +381,7 @@ pub fn groups() -> [&'static [CommandSpec]; 13] {
         sorted_set::COMMANDS,
         bitmap::COMMANDS,
         sort::COMMANDS,
+        persistence::COMMANDS,
     ]
 }
 
@@ -512,6 +514,17 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
         reply.error(format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context").as_bytes());
         return;
     }
+    // mirrors processCommand(): after a failed background save, writes (and PING) are refused
+    // while stop-writes-on-bgsave-error is on (Redis `writeCommandsDeniedByDiskError`).
+    if (spec.flags.contains(Flags::WRITE) || spec.name == "ping")
+        && crate::persistence::writes_denied(shared)
+    {
+        if let Some(transaction) = client.multi.as_mut() {
+            transaction.aborted = true;
+        }
+        reply.error(crate::persistence::MISCONF_ERROR);
+        return;
+    }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
             if spec.flags.contains(Flags::NO_MULTI) {
@@ -557,6 +570,12 @@ pub fn run_command(
         Some(keyspace) => call_locked(ctx, keyspace, spec, argv, reply),
         None => call(ctx, spec, argv, reply),
     };
+    match &result {
+        // The dirty counter behind save points: one per successful write command (see
+        // crate::persistence for how this differs from Redis's per-change count).
+        Ok(()) if spec.flags.contains(Flags::WRITE) => ctx.shared.persistence.note_write(),
+        _ => {}
+    }
     if let Err(e) = result {
         // A failing handler may have started a reply; an error replaces it entirely.
         reply.truncate(mark);

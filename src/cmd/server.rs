@@ -261,20 +261,23 @@ pub fn time(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]
 /// ```
 /// On success there is no reply: the server closes every connection and exits, as Redis does.
-/// respd has no persistence yet and nothing to wait for, so NOW and FORCE change nothing and
-/// there is never a shutdown in progress to ABORT.
+/// It first saves a snapshot when save points are configured or SAVE is given (NOSAVE skips
+/// it), as Redis's `prepareForShutdown`. respd has no replicas to wait for, so NOW changes
+/// nothing and there is never a shutdown in progress to ABORT.
 ///
 /// Errors: `Syntax` (unknown option, ABORT with other options, NOSAVE with SAVE),
-/// `ERR No shutdown in progress.` (ABORT), `ERR Errors trying to SHUTDOWN. Check logs.` (SAVE:
-/// respd cannot save, and Redis answers this when its save fails).
+/// `ERR No shutdown in progress.` (ABORT), `ERR Errors trying to SHUTDOWN. Check logs.` (the
+/// save failed and FORCE was not given; the server keeps running).
 pub fn shutdown(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
+    let mut force = false;
     for arg in argv.iter().skip(1) {
         if eq_ci(arg, "nosave") {
             nosave = true;
         } else if eq_ci(arg, "save") {
             save = true;
         } else if eq_ci(arg, "now") || eq_ci(arg, "force") {
+            force |= eq_ci(arg, "force");
             other = true;
         } else if eq_ci(arg, "abort") {
             abort = true;
@@ -288,12 +291,19 @@ pub fn shutdown(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if abort {
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
-    if save {
-        crate::warning!("SHUTDOWN SAVE refused: respd cannot write a snapshot yet");
-        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    let saved = (save || crate::persistence::save_on_shutdown(ctx.shared)) && !nosave;
+    if saved && crate::persistence::final_save(ctx.shared).is_err() {
+        if !force {
+            crate::warning!("Error trying to save the DB, can't exit.");
+            return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+        }
+        crate::warning!("Error trying to save the DB. Exit anyway (FORCE).");
     }
     let _ = reply;
-    let _ = ctx.shared.shutdown_requests.send(ShutdownRequest::Command);
+    let _ = ctx
+        .shared
+        .shutdown_requests
+        .send(ShutdownRequest::Command { saved });
     ctx.client.close_after_reply = true;
     Ok(())
 }

@@ -95,11 +95,10 @@ impl Reply {
     /// inside are replaced by spaces, so user input echoed in an error cannot break framing.
     pub fn error(&mut self, text: &[u8]) {
         self.buf.push(b'-');
+        // A bare code is an error too: SAVE's failure reply is just `-ERR` (Redis `shared.err`).
+        let code_end = text.iter().position(|&c| c == b' ').unwrap_or(text.len());
         let has_code = text.first().is_some_and(|c| c.is_ascii_uppercase())
-            && text
-                .iter()
-                .position(|&c| c == b' ')
-                .is_some_and(|sp| text[..sp].iter().all(|c| c.is_ascii_uppercase()));
+            && text[..code_end].iter().all(|c| c.is_ascii_uppercase());
         if !has_code {
             self.buf.extend_from_slice(b"ERR ");
         }

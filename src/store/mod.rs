@@ -638,6 +638,13 @@ impl Store {
         }
     }
 
+    /// A store around an existing keyspace (one loaded from a dump).
+    pub fn from_keyspace(keyspace: Keyspace) -> Store {
+        Store {
+            keyspace: RwLock::new(keyspace),
+        }
+    }
+
     /// Takes the read lock.
     pub fn read(&self) -> RwLockReadGuard<'_, Keyspace> {
         self.keyspace.read()

@@ -51,9 +51,12 @@ impl TestServer {
     /// `TestServer::with_config(|c| c.maxclients = 2)`.
     pub fn with_config(edit: impl FnOnce(&mut Config)) -> TestServer {
         // Tests only ever listen on loopback; `port` is informational, the listener is ours.
+        // No save points, as the reference redis-server is started with `--save ''`: a test
+        // server must not write dump files into the working directory behind a test's back.
         let mut config = Config {
             bind: vec!["127.0.0.1".into()],
             port: 0,
+            save: Vec::new(),
             ..Config::default()
         };
         edit(&mut config);
