@@ -517,10 +517,13 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     ConfigSpec {
         name: "save",
         aliases: &[],
-        default: "3600 1 300 100 60 10000",
+        // Redis's built-in default is "3600 1 300 100 60 10000"; respd starts in memory only
+        // unless told otherwise (the example respd.conf and the systemd unit turn snapshots
+        // on), so that `cargo run` in a checkout never writes dump.rdb into it.
+        default: "\"\"",
         mutable: true,
         multi_arg: true,
-        doc: "Snapshot save points: pairs of <seconds> <changes>; a background save starts when both are reached. \"\" disables them.",
+        doc: "Snapshot save points: pairs of <seconds> <changes>; a background save starts when both are reached. \"\" (the default) disables them; Redis's own default is 3600 1 300 100 60 10000.",
         set: set_save_points,
         get: |c| {
             let pairs: Vec<String> = c.save.iter().map(|(s, n)| format!("{s} {n}")).collect();
