@@ -154,6 +154,9 @@ fn main() -> ExitCode {
         Ok(stats) => stats,
         Err(message) => {
             warning!("{message}");
+            if !pidfile.is_empty() {
+                let _ = std::fs::remove_file(&pidfile);
+            }
             return ExitCode::from(1);
         }
     };
@@ -161,6 +164,9 @@ fn main() -> ExitCode {
         Ok(h) => h,
         Err(e) => {
             warning!("Failed to start: {e}");
+            if !pidfile.is_empty() {
+                let _ = std::fs::remove_file(&pidfile);
+            }
             return ExitCode::from(1);
         }
     };

@@ -60,6 +60,7 @@ use parking_lot::Mutex;
 use crate::config::{Config, Supervised};
 use crate::persistence::rdb::{LOAD_DONE, LOAD_TOTAL};
 use crate::server::Shared;
+use crate::store::Store;
 
 /// How long each `EXTEND_TIMEOUT_USEC` gives the loader, counted from when it is sent.
 const LOAD_EXTENSION: Duration = Duration::from_secs(60);
@@ -178,17 +179,23 @@ pub fn notify(message: &str) {
 /// The cron's part: when a watchdog ping is due, take and release the keyspace's write lock,
 /// then send `WATCHDOG=1` (see the module docs for why the lock).
 pub fn watchdog_tick(shared: &Shared) {
-    let Some(watchdog) = WATCHDOG.get() else {
-        return;
-    };
-    let mut last = watchdog.last.lock();
-    if last.elapsed() < watchdog.every {
-        return;
+    if let Some(watchdog) = WATCHDOG.get() {
+        watchdog.tick(&shared.store, || notify("WATCHDOG=1"));
     }
-    // The heartbeat: a no-op write transaction. If this blocks, so does the ping.
-    drop(shared.store.write());
-    notify("WATCHDOG=1");
-    *last = Instant::now();
+}
+
+impl Watchdog {
+    /// Calls `ping` if one is due, after a round trip through `store`'s write lock.
+    fn tick(&self, store: &Store, ping: impl FnOnce()) {
+        let mut last = self.last.lock();
+        if last.elapsed() < self.every {
+            return;
+        }
+        // The heartbeat: a no-op write transaction. If this blocks, so does the ping.
+        drop(store.write());
+        ping();
+        *last = Instant::now();
+    }
 }
 
 /// Runs `load` (reading the dump at start) while telling systemd how it goes: an
@@ -328,6 +335,38 @@ mod tests {
         let notifier = Notifier::connect(&format!("@{name}")).unwrap();
         notifier.send("STOPPING=1").unwrap();
         assert_eq!(receive(&socket), "STOPPING=1");
+    }
+
+    #[test]
+    fn no_watchdog_ping_while_the_keyspace_is_wedged() {
+        let store = std::sync::Arc::new(Store::from_keyspace(crate::store::Keyspace::new(1)));
+        let watchdog = Watchdog {
+            every: Duration::ZERO,
+            last: Mutex::new(Instant::now()),
+        };
+        let mut pinged = None;
+        watchdog.tick(&store, || pinged = Some(Instant::now()));
+        assert!(pinged.is_some(), "an idle server pings");
+
+        // A command that holds the write lock for 300 ms: the ping waits for it.
+        let (locked_tx, locked) = std::sync::mpsc::channel();
+        let holder = {
+            let store = store.clone();
+            thread::spawn(move || {
+                let _wedged = store.write();
+                locked_tx.send(()).unwrap();
+                thread::sleep(Duration::from_millis(300));
+                Instant::now()
+            })
+        };
+        locked.recv().unwrap();
+        let mut pinged = None;
+        watchdog.tick(&store, || pinged = Some(Instant::now()));
+        let released = holder.join().unwrap();
+        assert!(
+            pinged.unwrap() >= released,
+            "pinged while the lock was held"
+        );
     }
 
     #[test]

@@ -178,6 +178,26 @@ fn ready_watchdog_and_stopping_are_reported() {
 }
 
 #[test]
+fn supervised_auto_notifies_when_there_is_a_notify_socket() {
+    let notify = NotifySocket::new("auto");
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_respd"))
+        .args(["--supervised", "auto", "--port", &port.to_string()])
+        .args(["--save=", "--bind", "127.0.0.1"])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env_remove("WATCHDOG_USEC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = KillOnDrop(child);
+    notify.wait_for("READY=1", Duration::from_secs(10));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(RawConn::connect(addr).cmd(&[b"PING"]), b"+PONG\r\n");
+}
+
+#[test]
 fn supervised_no_sends_nothing_even_with_a_notify_socket() {
     let notify = NotifySocket::new("silent");
     let port = common::free_port();
