@@ -15,7 +15,7 @@
 //! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
 //! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
 //! | [`persistence`] | RDB snapshots: the file format, SAVE/BGSAVE, load at start | `rdb.c` |
-//! | [`sys`] | the three socket calls std lacks (non-blocking send, poll, listen backlog) | `anet.c`, `ae.c` |
+//! | [`sys`] | the socket calls std lacks (non-blocking send, poll, listen backlog, adopting sockets passed by systemd) | `anet.c`, `ae.c` |
 //! | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |
 //!
 //! # Life of a request

@@ -201,7 +201,7 @@ impl Watchdog {
 /// Runs `load` (reading the dump at start) while telling systemd how it goes: an
 /// `EXTEND_TIMEOUT_USEC` at once, then, every second, `STATUS=Loading N%` and a new extension
 /// *if the loader moved since the last look*. So a big dataset never trips `TimeoutStartSec`,
-/// while a loader that stops advancing still does, [`LOAD_EXTENSION`] later. While the file
+/// while a loader that stops advancing still does, 60 s (`LOAD_EXTENSION`) later. While the file
 /// itself is read into memory there is no progress to watch yet, and extensions keep coming.
 pub fn while_loading<T>(load: impl FnOnce() -> T) -> T {
     if !is_active() {
