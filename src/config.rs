@@ -48,6 +48,28 @@ impl LogLevel {
     }
 }
 
+/// Who supervises the process (`supervised`), Redis's `supervised` directive without its
+/// `upstart` mode. See [`crate::systemd`] for what `systemd` turns on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supervised {
+    /// No supervision protocol (the default).
+    No,
+    /// systemd if `$NOTIFY_SOCKET` is set, otherwise none.
+    Auto,
+    /// systemd's notify protocol; starting without `$NOTIFY_SOCKET` is an error.
+    Systemd,
+}
+
+impl Supervised {
+    fn name(self) -> &'static str {
+        match self {
+            Supervised::No => "no",
+            Supervised::Auto => "auto",
+            Supervised::Systemd => "systemd",
+        }
+    }
+}
+
 /// Output buffer limits for one class of clients (`client-output-buffer-limit`).
 /// Zero means "no limit", as in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,6 +134,8 @@ pub struct Config {
     pub pidfile: String,
     /// Stack size of each connection thread (`thread-stack-size`, respd only).
     pub thread_stack_size: u64,
+    /// Supervision protocol (`supervised`, no).
+    pub supervised: Supervised,
     /// Absolute path of the config file the server was started with, empty if none. Not a
     /// directive: INFO `config_file` shows it and CONFIG REWRITE needs it.
     pub config_file: String,
@@ -144,6 +168,7 @@ impl Default for Config {
             appendonly: false,
             pidfile: String::new(),
             thread_stack_size: 0,
+            supervised: Supervised::No,
             config_file: String::new(),
         };
         for spec in CONFIG_TABLE {
@@ -644,6 +669,26 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             Ok(())
         },
         get: |c| c.thread_stack_size.to_string(),
+    },
+    ConfigSpec {
+        name: "supervised",
+        aliases: &[],
+        default: "no",
+        mutable: false,
+        multi_arg: false,
+        doc: "Supervision: 'systemd' speaks systemd's notify protocol (READY=1, STATUS, STOPPING=1, WATCHDOG=1) and fails to start without $NOTIFY_SOCKET; 'auto' does so only if $NOTIFY_SOCKET is set; 'no' does not.",
+        set: |c, a| {
+            c.supervised = match one(a)?.to_ascii_lowercase().as_str() {
+                "no" => Supervised::No,
+                "auto" => Supervised::Auto,
+                "systemd" => Supervised::Systemd,
+                // Redis also accepts "upstart" (it stops itself with SIGSTOP when ready);
+                // respd does not, so it is not listed.
+                _ => return Err("argument(s) must be one of the following: systemd, auto, no".into()),
+            };
+            Ok(())
+        },
+        get: |c| c.supervised.name().into(),
     },
 ];
 

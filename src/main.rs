@@ -10,6 +10,7 @@ use clap::{Arg, ArgAction, Command};
 
 use respd::config::{Config, CONFIG_TABLE};
 use respd::server::{self, ShutdownRequest};
+use respd::systemd;
 use respd::{notice, warning};
 
 /// Builds the command line from the config table: every directive is also a `--flag`, as with
@@ -124,7 +125,13 @@ fn main() -> ExitCode {
         std::process::id()
     );
 
-    let listeners = match server::bind_all(&config) {
+    // Before binding anything: `supervised systemd` outside systemd fails fast.
+    if let Err(message) = systemd::init(config.supervised) {
+        warning!("{message}");
+        return ExitCode::from(1);
+    }
+    // Sockets passed by systemd (socket activation) that match `bind`/`port`, plus the rest.
+    let listeners = match systemd::listeners(&config) {
         Ok(l) => l,
         Err(e) => {
             warning!("{e}");
@@ -140,10 +147,16 @@ fn main() -> ExitCode {
     // Load the dump before serving anyone (Redis loads before entering its event loop). A
     // dump that fails to load stops the start, so it is never overwritten by a later save.
     let mut keyspace = respd::store::Keyspace::new(config.databases);
-    let load_stats = match respd::persistence::load_at_start(&config, &mut keyspace) {
+    // Under systemd the start timeout is extended for as long as the loader makes progress.
+    let loaded =
+        systemd::while_loading(|| respd::persistence::load_at_start(&config, &mut keyspace));
+    let load_stats = match loaded {
         Ok(stats) => stats,
         Err(message) => {
             warning!("{message}");
+            if !pidfile.is_empty() {
+                let _ = std::fs::remove_file(&pidfile);
+            }
             return ExitCode::from(1);
         }
     };
@@ -151,6 +164,9 @@ fn main() -> ExitCode {
         Ok(h) => h,
         Err(e) => {
             warning!("Failed to start: {e}");
+            if !pidfile.is_empty() {
+                let _ = std::fs::remove_file(&pidfile);
+            }
             return ExitCode::from(1);
         }
     };
@@ -173,6 +189,8 @@ fn main() -> ExitCode {
         notice!("Listening on {addr}");
     }
     notice!("Ready to accept connections tcp");
+    // Only now: the data is loaded and every listener is bound and accepting.
+    systemd::notify("READY=1\nSTATUS=Ready to accept connections");
 
     // With save points configured, a signal saves before exiting, as Redis does; if the save
     // fails the server keeps running rather than lose the data. SHUTDOWN saved already.
@@ -182,8 +200,14 @@ fn main() -> ExitCode {
             ShutdownRequest::Signal => {
                 notice!("Received SIGINT or SIGTERM scheduling shutdown...");
                 let save = respd::persistence::save_on_shutdown(&shared);
+                systemd::notify(if save {
+                    "STOPPING=1\nSTATUS=Saving final snapshot"
+                } else {
+                    "STOPPING=1\nSTATUS=Shutting down"
+                });
                 if save && respd::persistence::final_save(&shared).is_err() {
                     warning!("Error trying to save the DB, can't exit.");
+                    systemd::notify("STATUS=Error trying to save the DB, can't exit");
                     SIGNALLED.store(false, Ordering::SeqCst);
                     continue;
                 }
@@ -191,6 +215,8 @@ fn main() -> ExitCode {
             }
             ShutdownRequest::Command { saved } => {
                 notice!("User requested shutdown...");
+                // SHUTDOWN saved (or not) in its handler already.
+                systemd::notify("STOPPING=1\nSTATUS=Shutting down");
                 saved
             }
         };

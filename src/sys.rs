@@ -19,11 +19,16 @@
 //! worker waits on its socket *and* a [`Waker`] (an `eventfd`, a counter the kernel can poll),
 //! so it sleeps until either has something for it. Ordinary clients never create one.
 //!
-//! All calls go through `rustix`, which wraps the system calls safely, so the crate stays free
-//! of `unsafe` code.
+//! All calls go through `rustix`, which wraps the system calls safely. The one exception is
+//! [`take_inherited_fds`] (systemd socket activation): turning a file descriptor *number* that
+//! another process left open for us into an owned socket is a promise no library can check,
+//! so it is the crate's only `unsafe` block, allowed for that one function (lib.rs denies
+//! `unsafe` everywhere else).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -213,6 +218,75 @@ pub fn set_keepalive(stream: &TcpStream, seconds: u64) -> io::Result<()> {
 /// Linux reports `EINVAL` to `accept` after `shutdown(SHUT_RD)` on a listening socket.
 pub fn wake_listener(listener: &TcpListener) {
     let _ = rustix::net::shutdown(listener, rustix::net::Shutdown::Read);
+}
+
+/// The first file descriptor of socket activation (`SD_LISTEN_FDS_START`): 0, 1 and 2 are
+/// the standard streams, so the service manager puts the sockets it passes at 3, 4, ...
+pub const LISTEN_FDS_START: RawFd = 3;
+
+/// Takes ownership of the sockets systemd passed by socket activation (`sd_listen_fds`).
+///
+/// systemd sets `LISTEN_PID` to the pid of the process the sockets are for and `LISTEN_FDS`
+/// to how many there are, starting at fd 3. If `LISTEN_PID` is not our pid (the variables
+/// were inherited by a child of the real recipient, say) there is nothing for us. The
+/// variables are removed once read, so a process started later never claims the same fds,
+/// and a second call returns nothing: each fd is owned exactly once.
+///
+/// # Why `unsafe`
+/// `OwnedFd::from_raw_fd` is `unsafe` because the compiler cannot know that the number names
+/// an open descriptor nobody else owns; closing the `OwnedFd` closes that number. Here the
+/// protocol is the guarantee: the fds were opened by the service manager for this pid, and
+/// nothing else in respd refers to fds 3.. by number (std and rustix only ever close the
+/// fds they opened themselves). std offers no safe constructor from a number, and neither
+/// does rustix. The one safe detour, `pidfd_getfd(2)` on our own pid, returns a *duplicate*
+/// and leaves the original open forever (closing it would need the same `unsafe`), needs
+/// Linux 5.6 and a system call outside systemd's `@system-service` filter. So this one call
+/// stays `unsafe`, in this one function.
+#[allow(unsafe_code)]
+pub fn take_inherited_fds() -> Vec<OwnedFd> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Vec::new();
+    }
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<RawFd>().ok())
+        .unwrap_or(0);
+    for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        std::env::remove_var(name);
+    }
+    if !for_us || count <= 0 {
+        return Vec::new();
+    }
+    (LISTEN_FDS_START..LISTEN_FDS_START.saturating_add(count))
+        // SAFETY: systemd opened fds LISTEN_FDS_START .. +LISTEN_FDS for this very process
+        // (LISTEN_PID matched) and nothing else in respd owns them; TAKEN and the removed
+        // variables make sure each is wrapped only once.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
+}
+
+/// What an inherited fd turned out to be, for [`take_inherited_fds`]'s callers: a listening
+/// TCP socket (and its address), or something respd cannot use (with the reason).
+pub fn inherited_listener(fd: OwnedFd) -> Result<(TcpListener, SocketAddr), (OwnedFd, String)> {
+    match rustix::net::sockopt::socket_type(&fd) {
+        Ok(SocketType::STREAM) => {}
+        Ok(_) => return Err((fd, "not a stream socket".into())),
+        Err(e) => return Err((fd, format!("not a socket ({e})"))),
+    }
+    if !rustix::net::sockopt::socket_acceptconn(&fd).unwrap_or(false) {
+        return Err((fd, "not a listening socket".into()));
+    }
+    let listener = TcpListener::from(fd);
+    match listener.local_addr() {
+        Ok(addr) => Ok((listener, addr)),
+        // A Unix stream socket: local_addr cannot read it as an IP address.
+        Err(e) => Err((listener.into(), format!("not a TCP socket ({e})"))),
+    }
 }
 
 #[cfg(test)]

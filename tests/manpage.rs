@@ -1,18 +1,23 @@
-//! Keeps the manual page and the config table from drifting apart.
+//! Keeps the manual pages and the example config file from drifting apart from the config
+//! table.
 //!
-//! `man/respd.1` is written by hand (so it can explain more than a one-line doc string), and
-//! `src/config.rs` `CONFIG_TABLE` is what the server actually accepts. This test reads the
-//! page's OPTIONS section and checks, for every directive of the table, that it has an entry
-//! (`--name`), that the entry states the table's default, and that it is marked `(runtime)`
-//! exactly when CONFIG SET may change it. It also checks that the page documents no directive
-//! the table lacks.
+//! `man/respd.1`, `man/respd.conf.5` and `respd.conf` are written by hand (so they can explain
+//! more than a one-line doc string), and `src/config.rs` `CONFIG_TABLE` is what the server
+//! actually accepts. For every directive of the table, each must have an entry that states
+//! the table's default and is marked `(runtime)` exactly when CONFIG SET may change it:
+//! - respd.1: a `.BI --name` entry in OPTIONS;
+//! - respd.conf.5: a `.BI name` entry in DIRECTIVES;
+//! - respd.conf: a block of comment lines ending `#` then `# name <default>`.
+//!
+//! None of them may document a directive the table lacks, and respd.conf must parse, both as
+//! it is and with every directive line uncommented (which must give the defaults).
 
 use respd::config::CONFIG_TABLE;
 
-/// The page's text with the roff escapes this page uses turned back into plain characters.
-fn plain_page() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/respd.1");
-    let roff = std::fs::read_to_string(path).expect("man/respd.1 is readable");
+/// A page's text with the roff escapes these pages use turned back into plain characters.
+fn plain_page(name: &str) -> String {
+    let path = format!("{}/man/{name}", env!("CARGO_MANIFEST_DIR"));
+    let roff = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     roff.replace("\\-", "-")
         .replace("\\fB", "")
         .replace("\\fI", "")
@@ -20,9 +25,11 @@ fn plain_page() -> String {
         .replace("\\(dq", "\"")
 }
 
-/// The directive entries of the OPTIONS section: each `--name` tagged paragraph with its body.
-fn option_entries(page: &str) -> Vec<(String, String)> {
-    let start = page.find("\n.SH OPTIONS").expect("an OPTIONS section");
+/// The directive entries of a section: each paragraph tagged `.BI <prefix>name` with its body.
+fn entries(page: &str, section: &str, prefix: &str) -> Vec<(String, String)> {
+    let start = page
+        .find(&format!("\n.SH {section}"))
+        .unwrap_or_else(|| panic!("a {section} section"));
     let section = &page[start + 1..];
     let section = &section[..section[1..].find("\n.SH ").map_or(section.len(), |i| i + 1)];
     section
@@ -30,15 +37,24 @@ fn option_entries(page: &str) -> Vec<(String, String)> {
         .skip(1)
         .filter_map(|entry| {
             let (tag, body) = entry.split_once('\n')?;
-            let name = tag.strip_prefix(".BI --")?.split_whitespace().next()?;
+            let name = tag
+                .strip_prefix(".BI ")?
+                .strip_prefix(prefix)?
+                .split_whitespace()
+                .next()?;
             Some((name.to_string(), body.to_string()))
         })
         .collect()
 }
 
+/// respd.1's OPTIONS entries (`--name`).
+fn option_entries(page: &str) -> Vec<(String, String)> {
+    entries(page, "OPTIONS", "--")
+}
+
 #[test]
 fn every_directive_is_in_the_man_page() {
-    let page = plain_page();
+    let page = plain_page("respd.1");
     let entries = option_entries(&page);
     for spec in CONFIG_TABLE {
         let Some((_, body)) = entries.iter().find(|(name, _)| name == spec.name) else {
@@ -66,10 +82,117 @@ fn every_directive_is_in_the_man_page() {
 
 #[test]
 fn the_man_page_documents_no_unknown_directive() {
-    for (name, _) in option_entries(&plain_page()) {
+    for (name, _) in option_entries(&plain_page("respd.1")) {
         assert!(
             respd::config::lookup(&name).is_some(),
             "man/respd.1 documents `--{name}`, which src/config.rs CONFIG_TABLE does not have"
+        );
+    }
+}
+
+#[test]
+fn every_directive_is_in_respd_conf_5() {
+    let page = plain_page("respd.conf.5");
+    let entries = entries(&page, "DIRECTIVES", "");
+    for spec in CONFIG_TABLE {
+        let Some((_, body)) = entries.iter().find(|(name, _)| name == spec.name) else {
+            panic!(
+                "man/respd.conf.5 has no DIRECTIVES entry for `{}` (expected `.TP` then `.BI {} \" args\"`)",
+                spec.name,
+                spec.name.replace('-', "\\-")
+            );
+        };
+        assert!(
+            body.contains(&format!("Default: {}.", spec.default)),
+            "man/respd.conf.5: the entry for `{}` should say `Default: {}.`",
+            spec.name,
+            spec.default
+        );
+        assert_eq!(
+            body.contains("(runtime)"),
+            spec.mutable,
+            "man/respd.conf.5: `{}` should {}be marked (runtime)",
+            spec.name,
+            if spec.mutable { "" } else { "not " }
+        );
+    }
+    for (name, _) in &entries {
+        assert!(
+            respd::config::lookup(name).is_some(),
+            "man/respd.conf.5 documents `{name}`, which src/config.rs CONFIG_TABLE does not have"
+        );
+    }
+}
+
+/// The example config file.
+fn example_conf() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/respd.conf");
+    std::fs::read_to_string(path).expect("respd.conf is readable")
+}
+
+/// respd.conf's directive blocks: (the commented directive line without `# `, the comment
+/// lines above it). A block is a run of lines between blank lines whose last two lines are
+/// `#` and `# name value`.
+fn conf_blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let lines: Vec<&str> = block.trim_end().lines().collect();
+            let (last, rest) = lines.split_last()?;
+            if rest.last() != Some(&"#") {
+                return None;
+            }
+            let directive = last.strip_prefix("# ")?.to_string();
+            Some((directive, rest.iter().map(|l| l.to_string()).collect()))
+        })
+        .collect()
+}
+
+#[test]
+fn respd_conf_lists_every_directive_with_its_default() {
+    let blocks = conf_blocks(&example_conf());
+    for spec in CONFIG_TABLE {
+        let line = format!("{} {}", spec.name, spec.default);
+        let Some((_, comments)) = blocks.iter().find(|(d, _)| *d == line) else {
+            panic!("respd.conf has no block ending `#` / `# {line}`");
+        };
+        assert_eq!(
+            comments.iter().any(|c| c == "# (runtime)"),
+            spec.mutable,
+            "respd.conf: `{}` should {}be marked `# (runtime)`",
+            spec.name,
+            if spec.mutable { "" } else { "not " }
+        );
+    }
+    for (directive, _) in &blocks {
+        let name = directive.split_whitespace().next().unwrap_or("");
+        assert!(
+            respd::config::lookup(name).is_some(),
+            "respd.conf shows `{name}`, which src/config.rs CONFIG_TABLE does not have"
+        );
+    }
+}
+
+#[test]
+fn respd_conf_parses_and_its_commented_lines_are_the_defaults() {
+    let text = example_conf();
+    let mut as_shipped = respd::Config::default();
+    as_shipped
+        .apply_text(&text, "respd.conf")
+        .expect("respd.conf as shipped");
+    let uncommented: String = conf_blocks(&text)
+        .into_iter()
+        .map(|(directive, _)| directive + "\n")
+        .collect();
+    let mut config = respd::Config::default();
+    config
+        .apply_text(&uncommented, "respd.conf, uncommented")
+        .expect("every directive line of respd.conf parses");
+    for spec in CONFIG_TABLE {
+        assert_eq!(
+            (spec.get)(&config),
+            (spec.get)(&as_shipped),
+            "respd.conf: `{}` as written is not the default",
+            spec.name
         );
     }
 }

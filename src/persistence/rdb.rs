@@ -39,6 +39,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::store::{Dict, Entry, Keyspace, Value, ZSet};
 
@@ -661,10 +662,20 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Size in bytes of the dump being loaded (0 when no load has started). With
+/// [`LOAD_DONE`], it lets another thread report progress without slowing the loader down:
+/// the systemd integration turns them into `STATUS=Loading N%` and decides whether the start
+/// timeout deserves another extension (see [`crate::systemd`]).
+pub static LOAD_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// Bytes of the dump read so far, updated after every key (one relaxed store: cheap).
+pub static LOAD_DONE: AtomicU64 = AtomicU64::new(0);
+
 /// Loads a dump into `ks`, which should be empty. On error `ks` may hold part of the data:
 /// the caller discards it.
 pub fn load(data: &[u8], ks: &mut Keyspace, now_ms: u64, verify_checksum: bool) -> R<LoadStats> {
     let mut r = Reader { data, pos: 0 };
+    LOAD_DONE.store(0, Ordering::Relaxed);
+    LOAD_TOTAL.store(data.len() as u64, Ordering::Relaxed);
     let magic = r.bytes(9).or_else(|_| {
         r.pos = 0;
         r.err("File too short to be an RDB file")
@@ -754,6 +765,7 @@ pub fn load(data: &[u8], ks: &mut Keyspace, now_ms: u64, verify_checksum: bool) 
                 let target = ks.db_mut(loaded.db);
                 target.set_with_expire(&loaded.key, loaded.value, loaded.expire_at, now_ms);
                 stats.keys_loaded += 1;
+                LOAD_DONE.store(r.pos as u64, Ordering::Relaxed);
             }
         }
     }
