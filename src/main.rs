@@ -40,58 +40,43 @@ fn cli() -> Command {
 
 /// Reads the config file (if any), then applies command line directives in the order given.
 fn load_config() -> Result<Config, String> {
-    let matches = match cli().try_get_matches() {
-        Ok(m) => m,
-        // --help and --version print and exit 0; any other command line error exits 1, as
-        // redis-server does for a bad directive.
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            e.exit()
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // clap prints --help (generated from the config table) and --version. The directives
+    // themselves are split the way redis-server splits them: every `--name` starts a new
+    // directive and takes all the words up to the next `--name`, so multi-word values such as
+    // `--bind 127.0.0.1 -::1` and empty ones such as `--save ""` work anywhere on the line
+    // (a generic option parser would let `--bind` swallow the options after it).
+    if args
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"))
+    {
+        if let Err(e) = cli().try_get_matches() {
+            e.exit();
         }
-        Err(e) => {
-            let _ = e.print();
-            std::process::exit(1);
-        }
-    };
+    }
+    let (config_file, directives) = split_command_line(&args)?;
     let mut config = Config::default();
-    if let Some(path) = matches.get_one::<String>("config-file") {
+    if let Some(path) = config_file {
         let text = if path == "-" {
             std::io::read_to_string(std::io::stdin())
                 .map_err(|e| format!("Fatal error, can't read config from standard input: {e}"))?
         } else {
-            std::fs::read_to_string(path)
+            std::fs::read_to_string(&path)
                 .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?
         };
-        config.apply_text(&text, path).map_err(|e| e.to_string())?;
+        config.apply_text(&text, &path).map_err(|e| e.to_string())?;
         if path != "-" {
             // INFO config_file shows it and CONFIG REWRITE needs it, as an absolute path.
-            config.config_file = std::fs::canonicalize(path)
+            config.config_file = std::fs::canonicalize(&path)
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| path.clone());
         }
     }
-    // Later occurrences win, across directives, so sort every value by its position.
-    let mut given: Vec<(usize, &str, Vec<String>)> = Vec::new();
-    for spec in CONFIG_TABLE {
-        let (Some(indices), Some(occurrences)) = (
-            matches.indices_of(spec.name),
-            matches.get_occurrences::<String>(spec.name),
-        ) else {
-            continue;
-        };
-        let indices: Vec<usize> = indices.collect();
-        let mut at = 0;
-        for occurrence in occurrences {
-            let values: Vec<String> = occurrence.cloned().collect();
-            given.push((indices[at], spec.name, values.clone()));
-            at += values.len();
-        }
-    }
-    given.sort_by_key(|(i, _, _)| *i);
+    let given: Vec<(usize, &str, Vec<String>)> = directives
+        .iter()
+        .enumerate()
+        .map(|(i, (name, values))| (i, name.as_str(), values.clone()))
+        .collect();
     for (_, name, values) in given {
         config.apply(name, &values).map_err(|reason| {
             respd::config::ConfigError {
@@ -103,6 +88,44 @@ fn load_config() -> Result<Config, String> {
         })?;
     }
     Ok(config)
+}
+
+/// Splits the command line into an optional config file (the first word, if it is not an
+/// option) and `--directive value...` groups, as redis-server does. `--name=value` is accepted
+/// too. Errors name the offending word.
+fn split_command_line(
+    args: &[String],
+) -> Result<(Option<String>, Vec<(String, Vec<String>)>), String> {
+    let mut words = args.iter().peekable();
+    let config_file = match words.peek() {
+        Some(first) if !first.starts_with("--") => words.next().cloned(),
+        _ => None,
+    };
+    let mut directives: Vec<(String, Vec<String>)> = Vec::new();
+    for word in words {
+        if let Some(option) = word.strip_prefix("--") {
+            let (name, inline_value) = match option.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (option, None),
+            };
+            if respd::config::lookup(name).is_none() {
+                return Err(format!(
+                    "Unknown option '--{name}': not a respd directive (see respd --help)"
+                ));
+            }
+            directives.push((
+                name.to_ascii_lowercase(),
+                inline_value.into_iter().collect(),
+            ));
+        } else if let Some((_, values)) = directives.last_mut() {
+            values.push(word.clone());
+        } else {
+            return Err(format!(
+                "Unexpected argument '{word}': only the config file may come before the options"
+            ));
+        }
+    }
+    Ok((config_file, directives))
 }
 
 fn main() -> ExitCode {
@@ -124,6 +147,22 @@ fn main() -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
+
+    // The signal handler goes in first, before the (possibly long) load: a SIGTERM at any
+    // point of the start must mean "shut down cleanly", never the default action of dying on
+    // the spot. The handler only sends a message, as Redis's only sets a flag; the main
+    // thread does the work. A second signal while shutting down exits at once.
+    static SIGNALLED: AtomicBool = AtomicBool::new(false);
+    let (signal_tx, signals) = crossbeam_channel::unbounded::<()>();
+    if let Err(e) = ctrlc::set_handler(move || {
+        if SIGNALLED.swap(true, Ordering::SeqCst) {
+            warning!("You insist... exiting now.");
+            std::process::exit(1);
+        }
+        let _ = signal_tx.send(());
+    }) {
+        warning!("Cannot install the signal handler: {e}");
+    }
 
     // Before binding anything: `supervised systemd` outside systemd fails fast.
     if let Err(message) = systemd::init(config.supervised) {
@@ -171,19 +210,13 @@ fn main() -> ExitCode {
         }
     };
 
-    // The handler only sends a message, as Redis's only sets a flag; the main thread does the
-    // work. A second signal while shutting down exits at once.
-    static SIGNALLED: AtomicBool = AtomicBool::new(false);
+    // Signals that arrived while loading are handled now that the server exists.
     let requests = handle.shutdown_sender();
-    if let Err(e) = ctrlc::set_handler(move || {
-        if SIGNALLED.swap(true, Ordering::SeqCst) {
-            warning!("You insist... exiting now.");
-            std::process::exit(1);
+    std::thread::spawn(move || {
+        for () in signals.iter() {
+            let _ = requests.send(ShutdownRequest::Signal);
         }
-        let _ = requests.send(ShutdownRequest::Signal);
-    }) {
-        warning!("Cannot install the signal handler: {e}");
-    }
+    });
     handle.shared().persistence.note_load(&load_stats);
     for addr in handle.local_addrs() {
         notice!("Listening on {addr}");

@@ -331,3 +331,50 @@ fn sigterm_shuts_down_cleanly_with_a_client_connected() {
     assert!(client.is_closed_within(Duration::from_secs(2)));
     let _ = std::fs::remove_dir_all(&workdir);
 }
+
+/// Directives on the command line split like redis-server's: each `--name` takes the words up
+/// to the next `--name`, so a multi-word value (`--bind a b`) and an empty one (`--save ""`)
+/// may come anywhere, and `--name=value` works too.
+#[test]
+fn command_line_directives_take_the_words_up_to_the_next_option() {
+    let port = common::free_port();
+    let child = respd()
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--port",
+            &port.to_string(),
+            "--hz=20",
+            "--loglevel",
+            "warning",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start respd");
+    let _guard = KillOnDrop(Some(child));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut conn = loop {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break common::RawConn::connect(addr);
+        }
+        assert!(Instant::now() < deadline, "respd did not start");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"save"]),
+        b"*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
+    );
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"hz"]),
+        b"*2\r\n$2\r\nhz\r\n$2\r\n20\r\n"
+    );
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"bind"]),
+        b"*2\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n"
+    );
+}

@@ -619,9 +619,11 @@ fn spawn_respd(dir: &Path, port: u16) -> std::process::Child {
             &port.to_string(),
             "--dir",
             dir.to_str().unwrap(),
-            // --bind takes several values: it comes last.
             "--bind",
             "127.0.0.1",
+            // respd's default is in-memory only; these are Redis's default save points.
+            "--save",
+            "3600 1 300 100 60 10000",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

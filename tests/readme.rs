@@ -4,14 +4,24 @@ use std::collections::BTreeSet;
 
 #[test]
 fn readme_lists_exactly_the_commands_in_the_table() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("<!-- commands -->").expect("README has a commands section");
-    let end = readme.find("<!-- /commands -->").expect("README closes the commands section");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("<!-- commands -->")
+        .expect("README has a commands section");
+    let end = readme
+        .find("<!-- /commands -->")
+        .expect("README closes the commands section");
     let listed: BTreeSet<String> = readme[start..end]
         .split(|c: char| c == '`')
         .skip(1)
         .step_by(2)
-        .flat_map(|chunk| chunk.split(' ').map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>())
+        .flat_map(|chunk| {
+            chunk
+                .split(' ')
+                .map(|s| s.to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
         .filter(|s| !s.is_empty())
         .collect();
     let mut table = BTreeSet::new();
@@ -26,7 +36,10 @@ fn readme_lists_exactly_the_commands_in_the_table() {
     }
     let missing: Vec<_> = table.difference(&listed).collect();
     let extra: Vec<_> = listed.difference(&table).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "README is missing {missing:?} and lists unknown {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README is missing {missing:?} and lists unknown {extra:?}"
+    );
 }
 
 /// Prints the section to paste into the README (run with `--ignored --nocapture`).
@@ -38,7 +51,10 @@ fn print_commands_section() {
         let names = if spec.subcommands.is_empty() {
             vec![spec.name.to_ascii_uppercase()]
         } else {
-            spec.subcommands.iter().map(|s| format!("{}|{}", spec.name, s.name).to_ascii_uppercase()).collect()
+            spec.subcommands
+                .iter()
+                .map(|s| format!("{}|{}", spec.name, s.name).to_ascii_uppercase())
+                .collect()
         };
         by_group.entry(spec.group.name()).or_default().extend(names);
     }
