@@ -47,13 +47,14 @@ REDIS_PID=$!
 trap 'kill $RESPD_PID $REDIS_PID 2>/dev/null; wait 2>/dev/null' EXIT
 for port in "$RESPD_PORT" "$REDIS_PORT"; do
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "the server on port $port did not start"; exit 2; }
 done
 
 # One redis-benchmark run; prints requests/s, or 0 if it failed.
 run() { # port test depth
     local n=$REQUESTS
     [ "$3" -gt 1 ] && n=$((REQUESTS * 8))
-    redis-benchmark -p "$1" -q --csv -c "$CLIENTS" -r 100000 -n "$n" -P "$3" -t "$2" 2>/dev/null |
+    timeout 120 redis-benchmark -p "$1" -q --csv -c "$CLIENTS" -r 100000 -n "$n" -P "$3" -t "$2" 2>/dev/null |
         awk -F'"' 'NR > 1 { print $4; found = 1 } END { if (!found) print 0 }' | head -1
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
