@@ -90,18 +90,19 @@ fn load_config() -> Result<Config, String> {
     Ok(config)
 }
 
+/// A directive given on the command line, with its words.
+type Directive = (String, Vec<String>);
+
 /// Splits the command line into an optional config file (the first word, if it is not an
 /// option) and `--directive value...` groups, as redis-server does. `--name=value` is accepted
 /// too. Errors name the offending word.
-fn split_command_line(
-    args: &[String],
-) -> Result<(Option<String>, Vec<(String, Vec<String>)>), String> {
+fn split_command_line(args: &[String]) -> Result<(Option<String>, Vec<Directive>), String> {
     let mut words = args.iter().peekable();
     let config_file = match words.peek() {
         Some(first) if !first.starts_with("--") => words.next().cloned(),
         _ => None,
     };
-    let mut directives: Vec<(String, Vec<String>)> = Vec::new();
+    let mut directives: Vec<Directive> = Vec::new();
     for word in words {
         if let Some(option) = word.strip_prefix("--") {
             let (name, inline_value) = match option.split_once('=') {

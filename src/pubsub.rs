@@ -160,7 +160,7 @@ impl PubSub {
         let reg = self.registry.lock();
         reg.channels
             .keys()
-            .filter(|ch| pattern.is_none_or(|p| crate::glob::matches(p, ch, false)))
+            .filter(|ch| pattern.map_or(true, |p| crate::glob::matches(p, ch, false)))
             .cloned()
             .collect()
     }

@@ -13,7 +13,7 @@ fn readme_lists_exactly_the_commands_in_the_table() {
         .find("<!-- /commands -->")
         .expect("README closes the commands section");
     let listed: BTreeSet<String> = readme[start..end]
-        .split(|c: char| c == '`')
+        .split('`')
         .skip(1)
         .step_by(2)
         .flat_map(|chunk| {
