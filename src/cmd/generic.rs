@@ -567,6 +567,55 @@ pub fn scan_keys(
     (cursor, found)
 }
 
+/// The options of SCAN, HSCAN, SSCAN and ZSCAN (Redis `scanGenericCommand`): `COUNT n` (a hint,
+/// default 10), `MATCH pattern` and, for SCAN only, `TYPE type`. Later options win.
+pub(crate) struct ScanOptions<'a> {
+    /// How much work one call may do.
+    pub count: usize,
+    /// Only names matching this glob; `None` for every name (a lone `*` is the same as none,
+    /// which also lets the empty name through, as Redis's special case does).
+    pub pattern: Option<&'a [u8]>,
+    /// SCAN's TYPE filter.
+    pub type_name: Option<&'a [u8]>,
+}
+
+impl<'a> ScanOptions<'a> {
+    /// Parses the options from `argv[first..]`.
+    ///
+    /// Errors: `NotInteger` for a non-numeric COUNT; `Syntax` for a COUNT below 1, an unknown
+    /// option (TYPE unless `allow_type`) or an option without its value.
+    pub(crate) fn parse(
+        argv: &'a Argv,
+        first: usize,
+        allow_type: bool,
+    ) -> Result<ScanOptions<'a>, CmdError> {
+        let mut options = ScanOptions {
+            count: 10,
+            pattern: None,
+            type_name: None,
+        };
+        let mut i = first;
+        while i < argv.len() {
+            let has_value = i + 1 < argv.len();
+            if eq_ci(&argv[i], "count") && has_value {
+                let n = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
+                if n < 1 {
+                    return Err(CmdError::Syntax);
+                }
+                options.count = usize::try_from(n).unwrap_or(usize::MAX);
+            } else if eq_ci(&argv[i], "match") && has_value {
+                options.pattern = Some(&argv[i + 1]).filter(|p| *p != b"*");
+            } else if allow_type && eq_ci(&argv[i], "type") && has_value {
+                options.type_name = Some(&argv[i + 1]);
+            } else {
+                return Err(CmdError::Syntax);
+            }
+            i += 2;
+        }
+        Ok(options)
+    }
+}
+
 /// ```text
 /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
 /// ```
@@ -581,28 +630,8 @@ pub fn scan_keys(
 /// below 1, an unknown option or a missing option value.
 pub fn scan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let cursor = parse_scan_cursor(&argv[1]).ok_or(CmdError::msg("ERR invalid cursor"))?;
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_name: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if eq_ci(&argv[i], "count") && has_value {
-            let n = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ci(&argv[i], "match") && has_value {
-            // MATCH * is the same as no MATCH at all.
-            pattern = Some(&argv[i + 1]).filter(|p| *p != b"*");
-        } else if eq_ci(&argv[i], "type") && has_value {
-            type_name = Some(&argv[i + 1]);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let options = ScanOptions::parse(argv, 2, true)?;
+    let (count, pattern, type_name) = (options.count, options.pattern, options.type_name);
 
     let now_ms = ctx.now_ms;
     let (mut hits, mut misses) = (0, 0);

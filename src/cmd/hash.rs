@@ -814,26 +814,8 @@ pub fn hscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
         return Ok(());
     };
 
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if eq_ci(&argv[i], "count") && has_value {
-            let n = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ci(&argv[i], "match") && has_value {
-            // MATCH * is the same as no MATCH; checking it here also lets the empty field
-            // match, which the glob matcher alone would not.
-            pattern = Some(&argv[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let options = super::generic::ScanOptions::parse(argv, 3, false)?;
+    let (count, pattern) = (options.count, options.pattern);
 
     let keep = |field: &[u8]| pattern.map_or(true, |p| glob::matches(p, field, false));
     let (next, found) = if encoding(hash) == "listpack" {

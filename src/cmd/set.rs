@@ -952,26 +952,8 @@ pub fn sscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
         reply.array(0);
         return Ok(());
     };
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if eq_ci(&argv[i], "count") && has_value {
-            let n = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ci(&argv[i], "match") && has_value {
-            // A lone `*` matches everything, including the empty member, which the glob
-            // matcher would not (see glob::matches).
-            pattern = Some(&argv[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let options = super::generic::ScanOptions::parse(argv, 3, false)?;
+    let (count, pattern) = (options.count, options.pattern);
 
     let (next, visited) = if is_intset(members) {
         (

@@ -1628,24 +1628,8 @@ pub fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
         reply.array(0);
         return Ok(());
     };
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let has_value = i + 1 < argv.len();
-        if eq_ci(&argv[i], "count") && has_value {
-            let n = parse_long(&argv[i + 1])?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ci(&argv[i], "match") && has_value {
-            pattern = Some(&argv[i + 1]).filter(|p| *p != b"*");
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let options = super::generic::ScanOptions::parse(argv, 3, false)?;
+    let (count, pattern) = (options.count, options.pattern);
     let keep = |m: &[u8]| pattern.map_or(true, |p| glob::matches(p, m, false));
     let mut found: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = 0;
