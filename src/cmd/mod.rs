@@ -567,8 +567,20 @@ pub fn run_command(
     };
     let mark = reply.len();
     let result = match held {
-        Some(keyspace) => call_locked(ctx, keyspace, spec, argv, reply),
-        None => call(ctx, spec, argv, reply),
+        Some(keyspace) => {
+            let result = call_locked(ctx, keyspace, spec, argv, reply);
+            // Inside EXEC the lock is held by EXEC: log now (see call() for the other case).
+            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+                crate::persistence::aof::feed(ctx, argv);
+            }
+            result
+        }
+        None => {
+            let result = call(ctx, spec, argv, reply);
+            // appendfsync always: the reply waits until the record is on disk.
+            crate::persistence::aof::wait_durable(ctx.shared);
+            result
+        }
     };
     match &result {
         // The dirty counter behind save points: one per successful write command (see
@@ -598,6 +610,10 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             let mut keyspace = ctx.shared.store.write();
             let db = keyspace.db_mut(db);
             let result = f(ctx, db, argv, reply);
+            // Logged while the lock is held, so the AOF has the order the writes happened in.
+            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+                crate::persistence::aof::feed(ctx, argv);
+            }
             if db.has_ready_keys() {
                 crate::blocking::serve_ready_keys(db, ctx.now_ms);
             }
@@ -610,6 +626,9 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
         Handler::KeyspaceWrite(f) => {
             let mut keyspace = ctx.shared.store.write();
             let result = f(ctx, &mut keyspace, argv, reply);
+            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+                crate::persistence::aof::feed(ctx, argv);
+            }
             serve_all_ready_keys(&mut keyspace, ctx.now_ms);
             result
         }
