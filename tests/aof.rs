@@ -358,3 +358,64 @@ fn config_set_appendonly_yes_writes_the_file_from_memory() {
     assert_eq!(conn.cmd(&[b"GET", b"last"]), b"$1\r\n1\r\n");
     kill9(&mut child);
 }
+
+#[test]
+fn spop_and_served_blocking_pops_replay_to_the_same_data() {
+    let dir = TempDir::new("pops");
+    let (mut child, mut conn, port) = start(&dir.0, AOF_ALWAYS);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(
+        conn.cmd(&[b"SADD", b"s", b"a", b"b", b"c", b"d"]),
+        b":4\r\n"
+    );
+    let popped = conn.cmd(&[b"SPOP", b"s", b"2"]);
+    assert!(popped.starts_with(b"*2\r\n"));
+    conn.cmd(&[b"SPOP", b"s"]);
+    let left = conn.cmd(&[b"SMEMBERS", b"s"]);
+    // A BLPOP and a BLMOVE that wait, then are served by later pushes.
+    let mut blpop = RawConn::connect(addr);
+    blpop.send(&common::encode(&[b"BLPOP", b"q", b"0"]));
+    let mut blmove = RawConn::connect(addr);
+    blmove.send(&common::encode(&[
+        b"BLMOVE", b"q2", b"dst", b"LEFT", b"RIGHT", b"0",
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_blocked(&mut conn) < 2 {
+        assert!(Instant::now() < deadline, "clients did not block");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(conn.cmd(&[b"RPUSH", b"q", b"x", b"y"]), b":2\r\n");
+    assert_eq!(blpop.reply().unwrap(), b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    assert_eq!(conn.cmd(&[b"MULTI"]), b"+OK\r\n");
+    assert_eq!(conn.cmd(&[b"RPUSH", b"q2", b"m", b"n"]), b"+QUEUED\r\n");
+    assert_eq!(conn.cmd(&[b"EXEC"]), b"*1\r\n:2\r\n");
+    assert_eq!(blmove.reply().unwrap(), b"$1\r\nm\r\n");
+    kill9(&mut child);
+
+    let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
+    assert_eq!(conn.cmd(&[b"SMEMBERS", b"s"]), left);
+    assert_eq!(
+        conn.cmd(&[b"LRANGE", b"q", b"0", b"-1"]),
+        b"*1\r\n$1\r\ny\r\n"
+    );
+    assert_eq!(
+        conn.cmd(&[b"LRANGE", b"q2", b"0", b"-1"]),
+        b"*1\r\n$1\r\nn\r\n"
+    );
+    assert_eq!(
+        conn.cmd(&[b"LRANGE", b"dst", b"0", b"-1"]),
+        b"*1\r\n$1\r\nm\r\n"
+    );
+    kill9(&mut child);
+}
+
+fn info_blocked(conn: &mut RawConn) -> u64 {
+    let info = conn.cmd(&[b"INFO", b"clients"]);
+    String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("blocked_clients:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0)
+}

@@ -21,6 +21,11 @@
 //!   gives the same deadlines: `SET .. EX/PX/EXAT` → `SET .. PXAT`, `SETEX`/`PSETEX` →
 //!   `SET .. PXAT`, `EXPIRE`/`PEXPIRE`/`EXPIREAT` → `PEXPIREAT`, `GETEX EX/PX/EXAT/PXAT` →
 //!   `PEXPIREAT`, `GETEX PERSIST` → `PERSIST`, a plain `GETEX` (a read) is not logged;
+//! - SPOP (random) is logged as the SREM of the members its reply carries, so a replay
+//!   removes the same ones;
+//! - clients blocked in BLPOP, BLMOVE, BZPOPMIN... that a write serves change keys inside
+//!   that write, out of reach of the argv: the keys involved are logged by state (DEL, then
+//!   commands rebuilding them) right after, see [`keys_to_relog`];
 //! - a `SELECT` is written whenever the database differs from the file's current one;
 //! - the commands of one EXEC are wrapped in `MULTI` ... `EXEC`, so a replay applies all or
 //!   none of them (a file ending inside a MULTI is treated as truncated before it).
@@ -71,7 +76,7 @@ use parking_lot::Mutex;
 use crate::config::{AppendFsync, Config};
 use crate::protocol::{Argv, Reply};
 use crate::server::Shared;
-use crate::store::{Entry, Keyspace, Value};
+use crate::store::{Db, Entry, Keyspace, Value};
 use crate::util::{eq_ci, now_ms, parse_i64, push_i64};
 
 /// Items per command when a rewrite rebuilds a collection (Redis `AOF_REWRITE_ITEMS_PER_CMD`):
@@ -217,9 +222,48 @@ fn absolute(arg: &[u8], unit_ms: i64, relative: bool, now: u64) -> Option<i64> {
     }
 }
 
-/// Rewrites relative expiries as absolute ones (see the module docs for the list).
-fn translate(argv: &Argv, now: u64) -> Record<'_> {
+/// The bulk strings of a reply (a bulk, or an array or set of bulks): what SPOP popped.
+fn reply_bulks(mut reply: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    if matches!(reply.first(), Some(b'*' | b'~')) {
+        match memchr::memchr(b'\n', reply) {
+            Some(nl) => reply = &reply[nl + 1..],
+            None => return out,
+        }
+    }
+    while reply.first() == Some(&b'$') {
+        let Some(nl) = memchr::memchr(b'\n', reply) else {
+            break;
+        };
+        let Some(len) = std::str::from_utf8(&reply[1..nl - 1])
+            .ok()
+            .and_then(|d| d.parse::<usize>().ok())
+        else {
+            break; // $-1: nothing popped
+        };
+        let start = nl + 1;
+        if start + len + 2 > reply.len() {
+            break;
+        }
+        out.push(&reply[start..start + len]);
+        reply = &reply[start + len + 2..];
+    }
+    out
+}
+
+/// Rewrites relative expiries as absolute ones (see the module docs for the list), and
+/// SPOP (random) as the SREM of what it popped, read from its `reply`.
+fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
     let name = &argv[0];
+    if eq_ci(name, "spop") {
+        let popped = reply_bulks(reply);
+        if popped.is_empty() {
+            return Record::Skip;
+        }
+        let mut out = vec![Cow::Borrowed(&b"SREM"[..]), Cow::Borrowed(&argv[1])];
+        out.extend(popped.into_iter().map(Cow::Borrowed));
+        return Record::Rewritten(out);
+    }
     let arg = |i: usize| Cow::Borrowed(&argv[i]);
     if eq_ci(name, "set") {
         let mut out: Vec<Cow<[u8]>> = Vec::with_capacity(argv.len());
@@ -326,10 +370,10 @@ fn translate(argv: &Argv, now: u64) -> Record<'_> {
 /// Logs one successful write command. Called with the keyspace write lock held (see the
 /// module docs for why). Costs one atomic load when the AOF is off.
 #[inline]
-pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv) {
+pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
     let aof = &ctx.shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
-        aof.feed_slow(ctx.client.db, argv, ctx.now_ms, ctx.in_exec);
+        aof.feed_slow(ctx.client.db, argv, reply, ctx.now_ms, ctx.in_exec);
     }
 }
 
@@ -349,9 +393,9 @@ pub fn exec_done(shared: &Shared) {
 }
 
 impl Aof {
-    fn feed_slow(&self, db: usize, argv: &Argv, now: u64, in_exec: bool) {
+    fn feed_slow(&self, db: usize, argv: &Argv, reply: &[u8], now: u64, in_exec: bool) {
         let rewritten;
-        let args: Vec<&[u8]> = match translate(argv, now) {
+        let args: Vec<&[u8]> = match translate(argv, reply, now) {
             Record::Skip => return,
             Record::AsIs => argv.iter().collect(),
             Record::Rewritten(v) => {
@@ -361,6 +405,11 @@ impl Aof {
         };
         let mut body = Vec::with_capacity(64);
         push_command(&mut body, args.iter().copied());
+        self.append_record(db, &body, in_exec);
+    }
+
+    /// Appends an encoded record for database `db`, with the MULTI and SELECT it needs.
+    fn append_record(&self, db: usize, body: &[u8], in_exec: bool) {
         let mut st = self.state.lock();
         let mut prefix = Vec::new();
         if in_exec && !st.in_multi {
@@ -374,7 +423,7 @@ impl Aof {
             push_select(&mut to_file, db);
             st.db = Some(db);
         }
-        to_file.extend_from_slice(&body);
+        to_file.extend_from_slice(body);
         let mut to_rewrite = prefix;
         if let Some(rw) = st.rewrite.as_mut() {
             if rw.db != Some(db) {
@@ -382,7 +431,7 @@ impl Aof {
                 rw.db = Some(db);
             }
         }
-        to_rewrite.extend_from_slice(&body);
+        to_rewrite.extend_from_slice(body);
         self.append(&mut st, &to_file, &to_rewrite);
     }
 
@@ -433,6 +482,54 @@ impl Aof {
         }
         self.last_sync_ms.store(now_ms(), Ordering::Relaxed);
     }
+}
+
+/// Keys of `db` about to be changed by serving blocked clients (BLPOP and friends): the
+/// command's arguments that have clients waiting on them, and the destination of a BLMOVE
+/// waiting first in line. Empty when the AOF is off. Called before
+/// [`crate::blocking::serve_ready_keys`]; pass the result to [`relog_keys`] after it.
+///
+/// Why: the pops done for a served waiter happen inside the pushing command, out of reach of
+/// [`feed`], and Redis's way (logging the served command as LPOP/LMOVE...) would need the
+/// waiter's result. Logging the *resulting state* of the keys involved (DEL, then commands
+/// that rebuild the key) is exact whatever the waiters did, and this path is rare.
+pub fn keys_to_relog(shared: &Shared, db: &Db, args: &[&Argv]) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    if !shared.persistence.aof.on.load(Ordering::Relaxed) {
+        return keys;
+    }
+    for argv in args {
+        for arg in argv.iter().skip(1) {
+            if let Some(waiter) = db.first_waiter(arg) {
+                if !keys.iter().any(|k| k == arg) {
+                    keys.push(arg.to_vec());
+                }
+                if let crate::blocking::BlockedOp::Move { destination, .. } = &waiter.op {
+                    if !keys.contains(destination) {
+                        keys.push(destination.clone());
+                    }
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// Logs the state of `keys` (see [`keys_to_relog`]): DEL, then the commands that rebuild
+/// each key that still exists, with its deadline.
+pub fn relog_keys(ctx: &crate::cmd::Ctx, db_index: usize, db: &Db, keys: &[Vec<u8>]) {
+    let aof = &ctx.shared.persistence.aof;
+    if keys.is_empty() || !aof.on.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut body = Vec::new();
+    for key in keys {
+        push_command(&mut body, [&b"DEL"[..], key].into_iter());
+        if let Some(entry) = db.peek(key, ctx.now_ms) {
+            rebuild_key(&mut body, key, entry);
+        }
+    }
+    aof.append_record(db_index, &body, false);
 }
 
 /// With `appendfsync always`: returns once every record appended so far is on disk. Called
@@ -1068,7 +1165,7 @@ mod tests {
 
     fn render(argv: &[&str], now: u64) -> Vec<String> {
         let argv = Argv::from_args(argv.iter().copied());
-        match translate(&argv, now) {
+        match translate(&argv, b"", now) {
             Record::AsIs => argv
                 .iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -1119,6 +1216,27 @@ mod tests {
         );
         assert_eq!(render(&["getex", "k", "persist"], 1000), ["PERSIST", "k"]);
         assert!(render(&["getex", "k"], 1000).is_empty());
+    }
+
+    #[test]
+    fn spop_is_logged_as_the_srem_of_what_it_popped() {
+        let argv = Argv::from_args(["spop", "s", "2"]);
+        let got = |reply: &[u8]| match translate(&argv, reply, 0) {
+            Record::Rewritten(v) => v.iter().map(|a| a.to_vec()).collect::<Vec<_>>(),
+            Record::Skip => vec![],
+            Record::AsIs => panic!("SPOP logged as is"),
+        };
+        let srem = |m: &[&str]| {
+            let mut v = vec![b"SREM".to_vec(), b"s".to_vec()];
+            v.extend(m.iter().map(|m| m.as_bytes().to_vec()));
+            v
+        };
+        assert_eq!(got(b"$1\r\na\r\n"), srem(&["a"]));
+        assert_eq!(got(b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"), srem(&["a", "bc"]));
+        assert_eq!(got(b"~1\r\n$1\r\na\r\n"), srem(&["a"]));
+        assert!(got(b"$-1\r\n").is_empty());
+        assert!(got(b"*0\r\n").is_empty());
+        assert!(got(b"_\r\n").is_empty());
     }
 
     #[test]
