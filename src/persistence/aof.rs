@@ -457,18 +457,23 @@ impl Aof {
     }
 
     /// fsyncs the file if records were appended since the last fsync.
+    ///
+    /// The caller's own records end at `appended` as read on entry; a writer that queued
+    /// behind another's fsync returns without one if that fsync covered its records, even if
+    /// newer records arrived since (this is what makes concurrent writers share fsyncs).
     fn sync(&self) {
-        if self.synced.load(Ordering::Acquire) >= self.appended.load(Ordering::Acquire) {
+        let mine = self.appended.load(Ordering::Acquire);
+        if self.synced.load(Ordering::Acquire) >= mine {
             return;
         }
         let _one = self.sync_lock.lock();
+        if self.synced.load(Ordering::Acquire) >= mine {
+            return; // the fsync we queued behind covered us
+        }
         let (file, target) = {
             let st = self.state.lock();
             (st.file.clone(), self.appended.load(Ordering::Acquire))
         };
-        if self.synced.load(Ordering::Acquire) >= target {
-            return; // the fsync we queued behind covered us
-        }
         if let Some(file) = file {
             match file.sync_data() {
                 Ok(()) => {
