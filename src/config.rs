@@ -665,7 +665,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
                 "always" => AppendFsync::Always,
                 "everysec" => AppendFsync::EverySec,
                 "no" => AppendFsync::No,
-                _ => return Err("argument(s) must be one of the following: always, everysec, no".into()),
+                _ => return Err("argument(s) must be one of the following: everysec, always, no".into()),
             };
             Ok(())
         },

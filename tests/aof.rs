@@ -419,3 +419,32 @@ fn info_blocked(conn: &mut RawConn) -> u64 {
         })
         .unwrap_or(0)
 }
+
+#[test]
+fn the_file_is_rewritten_automatically_when_it_doubles() {
+    let dir = TempDir::new("auto");
+    let (mut child, mut conn, _) = start(
+        &dir.0,
+        &["--appendonly", "yes", "--auto-aof-rewrite-min-size", "2kb"],
+    );
+    assert_eq!(conn.cmd(&[b"SET", b"keep", b"1"]), b"+OK\r\n");
+    for i in 0..100 {
+        let v = i.to_string();
+        assert_eq!(conn.cmd(&[b"SET", b"counter", v.as_bytes()]), b"+OK\r\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut conn, "aof_rewrites") == "0" {
+        assert!(Instant::now() < deadline, "no automatic rewrite");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while info_field(&mut conn, "aof_rewrite_in_progress") != "0" {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let size: u64 = info_field(&mut conn, "aof_current_size").parse().unwrap();
+    assert!(size < 2048, "{size}");
+    kill9(&mut child);
+    let (mut child, mut conn, _) = start(&dir.0, &["--appendonly", "yes"]);
+    assert_eq!(conn.cmd(&[b"GET", b"counter"]), b"$2\r\n99\r\n");
+    assert_eq!(conn.cmd(&[b"GET", b"keep"]), b"$1\r\n1\r\n");
+    kill9(&mut child);
+}
