@@ -448,3 +448,14 @@ fn the_file_is_rewritten_automatically_when_it_doubles() {
     assert_eq!(conn.cmd(&[b"GET", b"keep"]), b"$1\r\n1\r\n");
     kill9(&mut child);
 }
+
+#[test]
+fn replayed_keys_are_not_reported_idle_for_decades() {
+    let dir = TempDir::new("idle");
+    let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
+    assert_eq!(conn.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    kill9(&mut child);
+    let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
+    assert!(int_reply(&conn.cmd(&[b"OBJECT", b"IDLETIME", b"k"])) < 100);
+    kill9(&mut child);
+}

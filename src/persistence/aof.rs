@@ -1155,6 +1155,14 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
             data.len()
         );
     }
+    // The replay ran with its clock at 0, so every key's access time says "long ago": set
+    // them to now, as a load in Redis leaves them.
+    let now = now_ms();
+    for db in shared.store.read().dbs() {
+        for (key, _) in db.iter() {
+            let _ = db.get(key, now); // records the access
+        }
+    }
     // Replayed writes were counted as changes; they are on disk already.
     shared.persistence.dirty.store(0, Ordering::Relaxed);
     crate::notice!(
