@@ -459,3 +459,27 @@ fn replayed_keys_are_not_reported_idle_for_decades() {
     assert!(int_reply(&conn.cmd(&[b"OBJECT", b"IDLETIME", b"k"])) < 100);
     kill9(&mut child);
 }
+
+#[test]
+fn a_kill_during_bgrewriteaof_keeps_the_data() {
+    let dir = TempDir::new("kill-rewrite");
+    let (mut child, mut conn, _) = start(&dir.0, &["--appendonly", "yes"]);
+    let n = 5000;
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let key = format!("key:{i}");
+        batch.extend_from_slice(&common::encode(&[b"SET", key.as_bytes(), b"value"]));
+    }
+    conn.send(&batch);
+    for _ in 0..n {
+        assert_eq!(conn.reply().unwrap(), b"+OK\r\n");
+    }
+    assert_eq!(
+        conn.cmd(&[b"BGREWRITEAOF"]),
+        b"+Background append only file rewriting started\r\n"
+    );
+    kill9(&mut child);
+    let (mut child, mut conn, _) = start(&dir.0, &["--appendonly", "yes"]);
+    assert_eq!(conn.cmd(&[b"DBSIZE"]), format!(":{n}\r\n").into_bytes());
+    kill9(&mut child);
+}

@@ -45,6 +45,12 @@
 //! fsync per write command. `everysec` fsyncs from the cron thread once a second; `no` never
 //! fsyncs.
 //!
+//! Measured once on a release build, 2 shared cores, `redis-benchmark -t set -n 20000`
+//! (50 clients) against redis-server 7.0.15 with the same settings (noisy, single runs):
+//! `always` 7,100-10,500 SET/s vs Redis's 12,700-19,100 (about 0.55x); `everysec` 42,000 vs
+//! 37,100 (1.1x); `no` 21,400 vs 26,900 (0.8x). With one client `always` costs one fsync per
+//! write: 1,700 vs 2,500 SET/s. Replaying 300,000 SETs (13 MB) took 0.70 s vs Redis's 0.85 s.
+//!
 //! # Rewriting (BGREWRITEAOF)
 //! Under the read lock the dataset is copied (as BGSAVE does, see [`super`]) and a rewrite
 //! buffer is opened; a thread writes commands that rebuild the copy (SET, RPUSH, SADD, HSET,

@@ -359,12 +359,17 @@ pub fn writes_denied(shared: &Shared) -> bool {
 /// other problem is an error naming the file, and the server must not start (nor ever save
 /// over that file).
 pub fn load_at_start(config: &Config, ks: &mut Keyspace) -> Result<rdb::LoadStats, String> {
+    let path = dump_path(config);
     if aof::takes_precedence(config) {
         // The AOF is loaded instead, by aof::start, as in Redis.
-        crate::notice!("The append only file is enabled and exists: the RDB file is not loaded");
+        if path.exists() {
+            crate::notice!(
+                "The append only file is enabled and exists: {} is not loaded",
+                path.display()
+            );
+        }
         return Ok(rdb::LoadStats::default());
     }
-    let path = dump_path(config);
     let data = match fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(rdb::LoadStats::default()),
