@@ -82,6 +82,29 @@ pub struct OutputLimit {
     pub soft_seconds: u64,
 }
 
+/// When the append-only file is flushed to disk (`appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendFsync {
+    /// fdatasync after every write command, before its reply is sent.
+    Always,
+    /// fdatasync once a second from the cron thread: at most about a second of writes lost
+    /// in a power cut (none when only the process dies).
+    EverySec,
+    /// Never fsync explicitly: the operating system decides.
+    No,
+}
+
+impl AppendFsync {
+    /// The name config files and CONFIG GET use.
+    pub fn name(self) -> &'static str {
+        match self {
+            AppendFsync::Always => "always",
+            AppendFsync::EverySec => "everysec",
+            AppendFsync::No => "no",
+        }
+    }
+}
+
 /// Every setting of the server.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,8 +151,20 @@ pub struct Config {
     pub rdbchecksum: bool,
     /// Refuse writes after a failed background save (`stop-writes-on-bgsave-error`, yes).
     pub stop_writes_on_bgsave_error: bool,
-    /// Append-only file (`appendonly`); respd does not persist yet, so only "no" is accepted.
+    /// Log every write command to the append-only file (`appendonly`, no).
     pub appendonly: bool,
+    /// When the append-only file is fsynced (`appendfsync`, everysec).
+    pub appendfsync: AppendFsync,
+    /// Name of the append-only file inside `dir` (`appendfilename`, appendonly.aof).
+    pub appendfilename: String,
+    /// Rewrite the AOF when it grew by this percentage over its size after the last rewrite;
+    /// 0 disables automatic rewrites (`auto-aof-rewrite-percentage`, 100).
+    pub auto_aof_rewrite_percentage: u64,
+    /// ...and is at least this many bytes (`auto-aof-rewrite-min-size`, 64mb).
+    pub auto_aof_rewrite_min_size: u64,
+    /// Load a truncated AOF up to its last whole command instead of refusing to start
+    /// (`aof-load-truncated`, yes).
+    pub aof_load_truncated: bool,
     /// Write the process id to this file at start, remove it at exit (`pidfile`).
     pub pidfile: String,
     /// Stack size of each connection thread (`thread-stack-size`, respd only).
@@ -166,6 +201,11 @@ impl Default for Config {
             rdbchecksum: false,
             stop_writes_on_bgsave_error: false,
             appendonly: false,
+            appendfsync: AppendFsync::EverySec,
+            appendfilename: String::new(),
+            auto_aof_rewrite_percentage: 0,
+            auto_aof_rewrite_min_size: 0,
+            aof_load_truncated: false,
             pidfile: String::new(),
             thread_stack_size: 0,
             supervised: Supervised::No,
@@ -634,15 +674,86 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         default: "no",
         mutable: true,
         multi_arg: false,
-        doc: "Append-only file. respd keeps data in memory only for now, so only 'no' is accepted.",
+        doc: "Log every write command to the append-only file, and load it at start instead of the dump.",
         set: |c, a| {
-            if parse_bool(one(a)?)? {
-                return Err("respd does not write an append-only file yet; only 'no' is supported".into());
-            }
-            c.appendonly = false;
+            c.appendonly = parse_bool(one(a)?)?;
             Ok(())
         },
-        get: |c| if c.appendonly { "yes".into() } else { "no".into() },
+        get: |c| yes_no(c.appendonly),
+    },
+    ConfigSpec {
+        name: "appendfsync",
+        aliases: &[],
+        default: "everysec",
+        mutable: true,
+        multi_arg: false,
+        doc: "When the append-only file is fsynced: always (before each reply), everysec, or no (left to the OS).",
+        set: |c, a| {
+            c.appendfsync = match one(a)?.to_ascii_lowercase().as_str() {
+                "always" => AppendFsync::Always,
+                "everysec" => AppendFsync::EverySec,
+                "no" => AppendFsync::No,
+                _ => return Err("argument(s) must be one of the following: everysec, always, no".into()),
+            };
+            Ok(())
+        },
+        get: |c| c.appendfsync.name().into(),
+    },
+    ConfigSpec {
+        name: "appendfilename",
+        aliases: &[],
+        default: "appendonly.aof",
+        mutable: false,
+        multi_arg: false,
+        doc: "File name of the append-only file inside dir (one file, not Redis 7's appenddirname directory).",
+        set: |c, a| {
+            let name = one(a)?;
+            if name.contains('/') || name.is_empty() {
+                return Err("appendfilename can't be a path, just a filename".into());
+            }
+            c.appendfilename = name.to_string();
+            Ok(())
+        },
+        get: |c| c.appendfilename.clone(),
+    },
+    ConfigSpec {
+        name: "auto-aof-rewrite-percentage",
+        aliases: &[],
+        default: "100",
+        mutable: true,
+        multi_arg: false,
+        doc: "Rewrite the append-only file when it grew by this percentage since the last rewrite; 0 disables.",
+        set: |c, a| {
+            c.auto_aof_rewrite_percentage = parse_int(one(a)?, 0, i32::MAX as i64)? as u64;
+            Ok(())
+        },
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+    },
+    ConfigSpec {
+        name: "auto-aof-rewrite-min-size",
+        aliases: &[],
+        default: "64mb",
+        mutable: true,
+        multi_arg: false,
+        doc: "Smallest append-only file size at which an automatic rewrite may start.",
+        set: |c, a| {
+            c.auto_aof_rewrite_min_size = parse_mem_arg(one(a)?, 0, i64::MAX as u64)?;
+            Ok(())
+        },
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+    },
+    ConfigSpec {
+        name: "aof-load-truncated",
+        aliases: &[],
+        default: "yes",
+        mutable: true,
+        multi_arg: false,
+        doc: "Load a truncated append-only file up to its last whole command (and cut the torn tail) instead of refusing to start.",
+        set: |c, a| {
+            c.aof_load_truncated = parse_bool(one(a)?)?;
+            Ok(())
+        },
+        get: |c| yes_no(c.aof_load_truncated),
     },
     ConfigSpec {
         name: "pidfile",

@@ -258,6 +258,7 @@ fn main() -> ExitCode {
     };
     SIGNALLED.store(true, Ordering::SeqCst);
     handle.shutdown();
+    respd::persistence::aof::shutdown(&shared);
     // Writes that slipped in between the final save and the closing of the clients.
     if saved && respd::persistence::dirty(&shared) > 0 {
         let _ = respd::persistence::final_save(&shared);

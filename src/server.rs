@@ -402,6 +402,8 @@ pub fn start_with(
         config: RwLock::new(config),
     });
 
+    // Before the first client: replay the AOF, or write the first one (appendonly yes).
+    crate::persistence::aof::start(&shared)?;
     let pool = Arc::new(WorkerPool::new(shared.clone()));
     let listeners: Vec<Arc<TcpListener>> = listeners.into_iter().map(Arc::new).collect();
     let mut accept_threads = Vec::new();

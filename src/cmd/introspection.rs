@@ -394,18 +394,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("current_save_keys_processed", "0".into());
             put("current_save_keys_total", "0".into());
             crate::persistence::info_fields(shared, &mut put);
-            put("aof_enabled", "0".into());
-            put("aof_rewrite_in_progress", "0".into());
-            put("aof_rewrite_scheduled", "0".into());
-            put("aof_last_rewrite_time_sec", "-1".into());
-            put("aof_current_rewrite_time_sec", "-1".into());
-            put("aof_last_bgrewrite_status", "ok".into());
-            put("aof_rewrites", "0".into());
-            put("aof_rewrites_consecutive_failures", "0".into());
-            put("aof_last_write_status", "ok".into());
-            put("aof_last_cow_size", "0".into());
-            put("module_fork_in_progress", "0".into());
-            put("module_fork_last_cow_size", "0".into());
+            crate::persistence::aof::info_fields(shared, &mut put);
         }
         "stats" => {
             let expired: u64 = ks.dbs().iter().map(|db| db.expired_count).sum();

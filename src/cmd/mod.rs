@@ -567,8 +567,20 @@ pub fn run_command(
     };
     let mark = reply.len();
     let result = match held {
-        Some(keyspace) => call_locked(ctx, keyspace, spec, argv, reply),
-        None => call(ctx, spec, argv, reply),
+        Some(keyspace) => {
+            let result = call_locked(ctx, keyspace, spec, argv, reply);
+            // Inside EXEC the lock is held by EXEC: log now (see call() for the other case).
+            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+            }
+            result
+        }
+        None => {
+            let result = call(ctx, spec, argv, reply);
+            // appendfsync always: the reply waits until the record is on disk.
+            crate::persistence::aof::wait_durable(ctx.shared);
+            result
+        }
     };
     match &result {
         // The dirty counter behind save points: one per successful write command (see
@@ -595,11 +607,19 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             f(ctx, keyspace.db(db), argv, reply)
         }
         Handler::Write(f) => {
+            let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let db = keyspace.db_mut(db);
             let result = f(ctx, db, argv, reply);
+            // Logged while the lock is held, so the AOF has the order the writes happened in.
+            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+            }
             if db.has_ready_keys() {
+                // Blocked clients served here change keys behind the AOF's back: log them.
+                let relog = crate::persistence::aof::keys_to_relog(ctx.shared, db, &[argv]);
                 crate::blocking::serve_ready_keys(db, ctx.now_ms);
+                crate::persistence::aof::relog_keys(ctx, ctx.client.db, db, &relog);
             }
             result
         }
@@ -608,9 +628,13 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             f(ctx, &keyspace, argv, reply)
         }
         Handler::KeyspaceWrite(f) => {
+            let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let result = f(ctx, &mut keyspace, argv, reply);
-            serve_all_ready_keys(&mut keyspace, ctx.now_ms);
+            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+            }
+            serve_all_ready_keys_logged(ctx, &mut keyspace, &[argv]);
             result
         }
         Handler::Conn(f) => f(ctx, argv, reply),
@@ -623,6 +647,18 @@ pub fn serve_all_ready_keys(keyspace: &mut Keyspace, now_ms: u64) {
     for db in keyspace.dbs_mut() {
         if db.has_ready_keys() {
             crate::blocking::serve_ready_keys(db, now_ms);
+        }
+    }
+}
+
+/// [`serve_all_ready_keys`], logging to the AOF the keys it changes (see
+/// [`crate::persistence::aof::keys_to_relog`]); `args` are the commands that just ran.
+pub fn serve_all_ready_keys_logged(ctx: &Ctx, keyspace: &mut Keyspace, args: &[&Argv]) {
+    for (index, db) in keyspace.dbs_mut().iter_mut().enumerate() {
+        if db.has_ready_keys() {
+            let relog = crate::persistence::aof::keys_to_relog(ctx.shared, db, args);
+            crate::blocking::serve_ready_keys(db, ctx.now_ms);
+            crate::persistence::aof::relog_keys(ctx, index, db, &relog);
         }
     }
 }

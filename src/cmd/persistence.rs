@@ -1,4 +1,4 @@
-//! Snapshot commands: SAVE, BGSAVE, LASTSAVE.
+//! Persistence commands: SAVE, BGSAVE, LASTSAVE, BGREWRITEAOF.
 //!
 //! Counterpart of the command half of Redis `rdb.c` (`saveCommand`, `bgsaveCommand`) and
 //! `lastsaveCommand` in `server.c`. The work itself (the file format, the temp-file dance, the
@@ -44,6 +44,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         Handler::KeyspaceRead(bgsave),
     )
     .doc("1.0.0", "Asynchronously save the dataset to disk", "O(1)"),
+    CommandSpec::new(
+        "bgrewriteaof",
+        1,
+        Flags::ADMIN
+            .union(Flags::NOSCRIPT)
+            .union(Flags::NO_ASYNC_LOADING),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::KeyspaceRead(bgrewriteaof),
+    )
+    .doc(
+        "1.0.0",
+        "Asynchronously rewrite the append-only file",
+        "O(1)",
+    ),
     CommandSpec::new(
         "lastsave",
         1,
@@ -117,4 +132,27 @@ pub fn bgsave(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> C
 pub fn lastsave(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(ctx.shared.persistence.last_save() as i64);
     Ok(())
+}
+
+/// ```text
+/// BGREWRITEAOF
+/// ```
+/// `+Background append only file rewriting started`: the dataset is copied under the read
+/// lock and a thread rewrites the AOF from the copy (see [`crate::persistence::aof`]). Works
+/// with `appendonly no` too, as in Redis: the file is written but not appended to.
+///
+/// Errors: `ERR Background append only file rewriting already in progress`; a bare `ERR`
+/// when the rewrite thread cannot start.
+pub fn bgrewriteaof(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    use crate::persistence::aof::{start_rewrite, RewriteError};
+    match start_rewrite(ctx.shared, ks) {
+        Ok(()) => {
+            reply.simple("Background append only file rewriting started");
+            Ok(())
+        }
+        Err(RewriteError::InProgress) => Err(CmdError::msg(
+            "ERR Background append only file rewriting already in progress",
+        )),
+        Err(RewriteError::Spawn) => Err(CmdError::msg("ERR")),
+    }
 }

@@ -418,6 +418,8 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     crate::log::set_level(updated.loglevel);
     ctx.shared.replace_config(updated);
+    // appendonly and appendfsync take effect at once (turning the AOF on starts a rewrite).
+    crate::persistence::aof::config_changed(ctx.shared);
     reply.ok();
     Ok(())
 }

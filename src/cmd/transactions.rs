@@ -154,8 +154,12 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
         );
     }
     ctx.in_exec = false;
-    // Blocked clients are served once the whole transaction is done, as in Redis.
-    super::serve_all_ready_keys(&mut keyspace, ctx.now_ms);
+    // Closes the MULTI the AOF opened for these commands, before the lock is released.
+    crate::persistence::aof::exec_done(shared);
+    // Blocked clients are served once the whole transaction is done, as in Redis (and the
+    // keys that changes are logged to the AOF).
+    let queued: Vec<&Argv> = transaction.queued.iter().map(|q| &q.argv).collect();
+    super::serve_all_ready_keys_logged(ctx, &mut keyspace, &queued);
     Ok(())
 }
 

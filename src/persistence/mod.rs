@@ -30,6 +30,7 @@
 //! a MSET of ten keys counts one, a DEL of a missing key counts one. Save points compare this
 //! count with their `<changes>`; the difference from Redis only shifts when a save point fires.
 
+pub mod aof;
 pub mod rdb;
 
 use std::fs::{self, File};
@@ -82,6 +83,8 @@ pub struct Persistence {
     /// Held while a dump file is written: SAVE and a background save may otherwise overlap
     /// (both only need the read lock) and share the temp file name.
     file_lock: Mutex<()>,
+    /// The append-only file.
+    pub aof: aof::Aof,
 }
 
 impl Persistence {
@@ -100,6 +103,7 @@ impl Persistence {
             load_counts: Mutex::new((0, 0)),
             thread: Mutex::new(None),
             file_lock: Mutex::new(()),
+            aof: aof::Aof::default(),
         })
     }
 
@@ -315,6 +319,7 @@ pub fn schedule_bgsave(shared: &Shared) {
 /// The cron's part (Redis `serverCron`): start a background save when a save point is
 /// reached, or when one was scheduled.
 pub fn cron(shared: &Shared) {
+    aof::cron(shared);
     let p = &shared.persistence;
     if p.bgsave_in_progress() {
         return;
@@ -355,6 +360,16 @@ pub fn writes_denied(shared: &Shared) -> bool {
 /// over that file).
 pub fn load_at_start(config: &Config, ks: &mut Keyspace) -> Result<rdb::LoadStats, String> {
     let path = dump_path(config);
+    if aof::takes_precedence(config) {
+        // The AOF is loaded instead, by aof::start, as in Redis.
+        if path.exists() {
+            crate::notice!(
+                "The append only file is enabled and exists: {} is not loaded",
+                path.display()
+            );
+        }
+        return Ok(rdb::LoadStats::default());
+    }
     let data = match fs::read(&path) {
         Ok(d) => d,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(rdb::LoadStats::default()),
