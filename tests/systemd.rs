@@ -121,8 +121,10 @@ fn ready_watchdog_and_stopping_are_reported() {
     let child = Command::new(env!("CARGO_BIN_EXE_respd"))
         .current_dir(&dir)
         .args(["--supervised", "systemd", "--port", &port.to_string()])
-        // `bind` takes several values: it goes last on the command line.
         .args(["--hz", "50", "--bind", "127.0.0.1"])
+        // Redis's default save points (respd's own default is in-memory only), so that
+        // SIGTERM saves and reports it.
+        .args(["--save", "3600 1 300 100 60 10000"])
         .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "200000")
         .env_remove("WATCHDOG_PID")
@@ -163,7 +165,7 @@ fn ready_watchdog_and_stopping_are_reported() {
         .status()
         .unwrap();
     assert!(status.success());
-    // Redis's default save points are on, so SIGTERM saves first.
+    // Save points are on, so SIGTERM saves first.
     let (_, stopping) = notify.wait_for("STOPPING=1", Duration::from_secs(10));
     assert!(
         stopping.contains("STATUS=Saving final snapshot"),
