@@ -1200,10 +1200,9 @@ pub fn lcs(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult 
 
 #[cfg(test)]
 mod tests {
-    //! End-to-end checks over a real socket for what the differential case files cannot
-    //! reach yet: keys of other types (created here directly in the store, since LPUSH and
-    //! SADD live in other groups) and the keyspace hit/miss counters. Expected bytes were
-    //! recorded from Redis 7.0.15.
+    //! End-to-end checks over a real socket: string commands against keys of other types
+    //! (created directly in the store, so the test depends on no other command group) and
+    //! the keyspace hit/miss counters. Expected bytes were recorded from Redis 7.0.15.
 
     use std::collections::VecDeque;
     use std::io::{Read, Write};
