@@ -39,7 +39,8 @@ fn cli() -> Command {
 }
 
 /// Reads the config file (if any), then applies command line directives in the order given.
-fn load_config() -> Result<Config, String> {
+/// Returns the command line too, for SIGHUP reloads.
+fn load_config() -> Result<(Config, CommandLine), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // clap prints --help (generated from the config table) and --version. The directives
     // themselves are split the way redis-server splits them: every `--name` starts a new
@@ -55,30 +56,49 @@ fn load_config() -> Result<Config, String> {
         }
     }
     let (config_file, directives) = split_command_line(&args)?;
+    let command_line = CommandLine {
+        config_file,
+        directives,
+    };
+    let config = build_config(&command_line)?;
+    Ok((config, command_line))
+}
+
+/// What a signal asks for.
+enum Signal {
+    /// SIGINT or SIGTERM: shut down.
+    Stop,
+    /// SIGHUP: reload the configuration file.
+    Reload,
+}
+
+/// What the command line said: the config file and the `--directive` options.
+struct CommandLine {
+    config_file: Option<String>,
+    directives: Vec<Directive>,
+}
+
+/// Defaults, then the config file, then the command line options (later ones win).
+fn build_config(command_line: &CommandLine) -> Result<Config, String> {
     let mut config = Config::default();
-    if let Some(path) = config_file {
+    if let Some(path) = &command_line.config_file {
         let text = if path == "-" {
             std::io::read_to_string(std::io::stdin())
                 .map_err(|e| format!("Fatal error, can't read config from standard input: {e}"))?
         } else {
-            std::fs::read_to_string(&path)
+            std::fs::read_to_string(path)
                 .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?
         };
-        config.apply_text(&text, &path).map_err(|e| e.to_string())?;
+        config.apply_text(&text, path).map_err(|e| e.to_string())?;
         if path != "-" {
             // INFO config_file shows it and CONFIG REWRITE needs it, as an absolute path.
-            config.config_file = std::fs::canonicalize(&path)
+            config.config_file = std::fs::canonicalize(path)
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| path.clone());
         }
     }
-    let given: Vec<(usize, &str, Vec<String>)> = directives
-        .iter()
-        .enumerate()
-        .map(|(i, (name, values))| (i, name.as_str(), values.clone()))
-        .collect();
-    for (_, name, values) in given {
-        config.apply(name, &values).map_err(|reason| {
+    for (name, values) in &command_line.directives {
+        config.apply(name, values).map_err(|reason| {
             respd::config::ConfigError {
                 location: "the command line".into(),
                 line: format!("--{name} {}", values.join(" ")),
@@ -88,6 +108,63 @@ fn load_config() -> Result<Config, String> {
         })?;
     }
     Ok(config)
+}
+
+/// SIGHUP: reads the config file again and applies every directive that may change at run
+/// time, as CONFIG SET would; directives that need a restart are only logged. A file that no
+/// longer parses changes nothing. systemd is told RELOADING=1 and then READY=1.
+fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
+    systemd::notify(&format!(
+        "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC={}",
+        respd::sys::monotonic_usec()
+    ));
+    match command_line.config_file.as_deref() {
+        None | Some("-") => notice!("Received SIGHUP: there is no config file to reload"),
+        Some(_) => match build_config(command_line) {
+            Err(message) => warning!(
+                "Received SIGHUP, but the config file has an error; nothing changed:{message}"
+            ),
+            Ok(fresh) => {
+                let mut updated = shared.config.read().clone();
+                let (mut changed, mut restart) = (Vec::new(), Vec::new());
+                for spec in CONFIG_TABLE {
+                    let (now, wanted) = ((spec.get)(&updated), (spec.get)(&fresh));
+                    if now == wanted {
+                        continue;
+                    }
+                    if !spec.mutable {
+                        restart.push(spec.name);
+                        continue;
+                    }
+                    let mut words = respd::protocol::Argv::new();
+                    let _ = respd::protocol::parse::split_args(wanted.as_bytes(), &mut words);
+                    let words: Vec<String> = if spec.multi_arg {
+                        words
+                            .iter()
+                            .map(|w| String::from_utf8_lossy(w).into_owned())
+                            .collect()
+                    } else {
+                        vec![wanted.clone()]
+                    };
+                    match (spec.set)(&mut updated, &words) {
+                        Ok(()) => changed.push(spec.name),
+                        Err(e) => warning!("SIGHUP: {} not changed: {e}", spec.name),
+                    }
+                }
+                respd::log::set_level(updated.loglevel);
+                shared.replace_config(updated);
+                respd::persistence::aof::config_changed(shared);
+                notice!(
+                    "Received SIGHUP: configuration reloaded; changed: [{}]",
+                    changed.join(", ")
+                );
+                if !restart.is_empty() {
+                    warning!("SIGHUP: these directives changed in the file but only take effect after a restart: {}", restart.join(", "));
+                }
+            }
+        },
+    }
+    systemd::notify("READY=1\nSTATUS=Ready to accept connections");
 }
 
 /// A directive given on the command line, with its words.
@@ -130,7 +207,7 @@ fn split_command_line(args: &[String]) -> Result<(Option<String>, Vec<Directive>
 }
 
 fn main() -> ExitCode {
-    let config = match load_config() {
+    let (config, command_line) = match load_config() {
         Ok(c) => c,
         Err(message) => {
             eprintln!("{message}");
@@ -149,20 +226,45 @@ fn main() -> ExitCode {
         std::process::id()
     );
 
-    // The signal handler goes in first, before the (possibly long) load: a SIGTERM at any
+    // The signal handlers go in first, before the (possibly long) load: a SIGTERM at any
     // point of the start must mean "shut down cleanly", never the default action of dying on
-    // the spot. The handler only sends a message, as Redis's only sets a flag; the main
-    // thread does the work. A second signal while shutting down exits at once.
+    // the spot. A handler only sends a message, as Redis's only sets a flag; the main thread
+    // does the work. A second stop signal while shutting down exits at once.
+    //
+    // SIGINT comes through ctrlc. SIGTERM and SIGHUP come through signal-hook, because ctrlc
+    // (with its `termination` feature) delivers SIGHUP exactly like SIGTERM, and SIGHUP means
+    // "reload the configuration" to a service manager.
     static SIGNALLED: AtomicBool = AtomicBool::new(false);
-    let (signal_tx, signals) = crossbeam_channel::unbounded::<()>();
-    if let Err(e) = ctrlc::set_handler(move || {
-        if SIGNALLED.swap(true, Ordering::SeqCst) {
-            warning!("You insist... exiting now.");
-            std::process::exit(1);
+    let (signal_tx, signals) = crossbeam_channel::unbounded::<Signal>();
+    let stop = {
+        let signal_tx = signal_tx.clone();
+        move || {
+            if SIGNALLED.swap(true, Ordering::SeqCst) {
+                warning!("You insist... exiting now.");
+                std::process::exit(1);
+            }
+            let _ = signal_tx.send(Signal::Stop);
         }
-        let _ = signal_tx.send(());
-    }) {
-        warning!("Cannot install the signal handler: {e}");
+    };
+    if let Err(e) = ctrlc::set_handler(stop.clone()) {
+        warning!("Cannot install the SIGINT handler: {e}");
+    }
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        Ok(mut hooked) => {
+            std::thread::spawn(move || {
+                for signal in hooked.forever() {
+                    if signal == signal_hook::consts::SIGHUP {
+                        let _ = signal_tx.send(Signal::Reload);
+                    } else {
+                        stop();
+                    }
+                }
+            });
+        }
+        Err(e) => warning!("Cannot install the SIGTERM/SIGHUP handlers: {e}"),
     }
 
     // Before binding anything: `supervised systemd` outside systemd fails fast.
@@ -213,9 +315,15 @@ fn main() -> ExitCode {
 
     // Signals that arrived while loading are handled now that the server exists.
     let requests = handle.shutdown_sender();
+    let reload_shared = handle.shared().clone();
     std::thread::spawn(move || {
-        for () in signals.iter() {
-            let _ = requests.send(ShutdownRequest::Signal);
+        for signal in signals.iter() {
+            match signal {
+                Signal::Stop => {
+                    let _ = requests.send(ShutdownRequest::Signal);
+                }
+                Signal::Reload => reload(&reload_shared, &command_line),
+            }
         }
     });
     handle.shared().persistence.note_load(&load_stats);

@@ -101,6 +101,12 @@ pub fn wait(
     })
 }
 
+/// CLOCK_MONOTONIC in microseconds, the clock systemd's `MONOTONIC_USEC=` is read against.
+pub fn monotonic_usec() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64) * 1_000_000 + (t.tv_nsec as u64) / 1_000
+}
+
 /// A wake-up signal another thread can send to one worker (`eventfd(2)`).
 #[derive(Debug)]
 pub struct Waker {

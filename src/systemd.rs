@@ -40,11 +40,10 @@
 //! configuration names and systemd did not pass. A socket unit and a config file that
 //! disagree thus never leave a port silently open that the operator did not configure.
 //!
-//! # Reload on SIGHUP: not done
-//! The `ctrlc` crate's `termination` feature installs one handler for SIGINT, SIGTERM *and*
-//! SIGHUP, without telling them apart, and std has no signal API; so SIGHUP shuts respd down
-//! (after the final save) instead of reloading. The shipped unit file therefore has no
-//! `ExecReload=`; use CONFIG SET for the directives that can change at run time.
+//! # Reload on SIGHUP
+//! SIGHUP re-reads the config file and applies the directives that may change at run time
+//! (see `reload` in `src/main.rs`), between `RELOADING=1` (with `MONOTONIC_USEC=`) and
+//! `READY=1`, so the unit's `ExecReload=/bin/kill -HUP $MAINPID` works as systemd expects.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};

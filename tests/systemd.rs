@@ -278,3 +278,72 @@ LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" "$@""#;
         "{log}"
     );
 }
+
+#[test]
+fn sighup_reloads_runtime_directives_and_reports_reloading() {
+    let notify = NotifySocket::new("reload");
+    let dir = workdir("reload");
+    let conf = dir.join("respd.conf");
+    std::fs::write(&conf, "hz 10\nmaxclients 100\ndatabases 16\n").unwrap();
+    let port = common::free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_respd"))
+        .arg(&conf)
+        .args([
+            "--supervised",
+            "systemd",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        // The command line wins over the file, before and after a reload.
+        .args(["--timeout", "7"])
+        .env("NOTIFY_SOCKET", &notify.path)
+        .env_remove("WATCHDOG_USEC")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _child = KillOnDrop(child);
+    notify.wait_for("READY=1", Duration::from_secs(10));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut conn = RawConn::connect(addr);
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"maxclients"]),
+        b"*2\r\n$10\r\nmaxclients\r\n$3\r\n100\r\n"
+    );
+
+    std::fs::write(&conf, "hz 25\nmaxclients 200\ndatabases 32\ntimeout 99\n").unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_, reloading) = notify.wait_for("RELOADING=1", Duration::from_secs(10));
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    notify.wait_for("READY=1", Duration::from_secs(10));
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"maxclients"]),
+        b"*2\r\n$10\r\nmaxclients\r\n$3\r\n200\r\n"
+    );
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"hz"]),
+        b"*2\r\n$2\r\nhz\r\n$2\r\n25\r\n"
+    );
+    // Immutable: needs a restart.
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"databases"]),
+        b"*2\r\n$9\r\ndatabases\r\n$2\r\n16\r\n"
+    );
+    // The command line still wins.
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"GET", b"timeout"]),
+        b"*2\r\n$7\r\ntimeout\r\n$1\r\n7\r\n"
+    );
+    // And the server is still serving.
+    assert_eq!(conn.cmd(&[b"PING"]), b"+PONG\r\n");
+}
