@@ -496,10 +496,22 @@ pub fn free_port() -> u16 {
         }
         panic!("no free port in RESPD_TEST_PORTS={range}");
     }
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("ask the kernel for a free port")
+    // Not port 0: the kernel hands out the same ephemeral ports to everyone, so a port it
+    // gave us and we released may go to any other socket (respd's own loopback pairs, a
+    // client) before the server we start binds it. Ports below Linux's ephemeral range
+    // (32768 and up) are never handed out that way; start at a per-process offset so that
+    // test binaries running one after another do not retry the same ports.
+    const LO: u16 = 21000;
+    const SPAN: u16 = 11000;
+    let start = (std::process::id() % SPAN as u32) as u16;
+    for _ in 0..SPAN {
+        let port =
+            LO + (start.wrapping_add(NEXT_PORT_OFFSET.fetch_add(1, Ordering::Relaxed))) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LO} and {}", LO + SPAN - 1)
 }
 
 /// A real `redis-server` (7.0 is the reference) on a free loopback port, killed when dropped.
