@@ -138,15 +138,9 @@ fn lookup_string<'a>(
     db: &'a Db,
     key: &[u8],
 ) -> Result<Option<Cow<'a, [u8]>>, CmdError> {
-    match db.get_value(key, ctx.now_ms) {
-        Some(value) => {
-            ctx.client.stats.hits += 1;
-            string_bytes(value).map(Some)
-        }
-        None => {
-            ctx.client.stats.misses += 1;
-            Ok(None)
-        }
+    match ctx.lookup_read(db, key) {
+        Some(value) => string_bytes(value).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -384,20 +384,11 @@ fn parse_db_index(arg: &[u8], db_count: usize) -> Result<usize, CmdError> {
     Ok(n as usize)
 }
 
-/// Records a read lookup's outcome for INFO's keyspace_hits / keyspace_misses.
-fn count_lookup(ctx: &mut Ctx, found: bool) {
-    if found {
-        ctx.client.stats.hits += 1;
-    } else {
-        ctx.client.stats.misses += 1;
-    }
-}
-
 /// Looks a key up the way Redis's read commands with `LOOKUP_NOTOUCH` do: counts a hit or a
 /// miss, leaves the access time alone.
 fn lookup_read_notouch<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Option<&'d Entry> {
     let entry = db.peek(key, ctx.now_ms);
-    count_lookup(ctx, entry.is_some());
+    ctx.count_lookup(entry.is_some());
     entry
 }
 
@@ -457,7 +448,7 @@ pub fn touch(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let mut count = 0;
     for key in argv.iter().skip(1) {
         let found = db.get(key, ctx.now_ms).is_some();
-        count_lookup(ctx, found);
+        ctx.count_lookup(found);
         count += found as i64;
     }
     reply.int(count);
@@ -803,7 +794,7 @@ pub fn copy(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
         .db_mut(from)
         .get_mut(src_key, now)
         .map(|e| (e.value.clone(), e.expire_at()));
-    count_lookup(ctx, source.is_some());
+    ctx.count_lookup(source.is_some());
     let Some((value, expire_at)) = source else {
         reply.int(0);
         return Ok(());

@@ -282,13 +282,7 @@ pub fn encoding(hash: &Hash) -> &'static str {
 /// Redis `lookupKeyRead` + `checkType`: the hash at `key` for a read command (`None` if
 /// missing), counting a keyspace hit or miss. `WrongType` for a key of another type.
 fn lookup_read<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d Hash>, CmdError> {
-    let found = db.get_value(key, ctx.now_ms);
-    if found.is_some() {
-        ctx.client.stats.hits += 1;
-    } else {
-        ctx.client.stats.misses += 1;
-    }
-    match found {
+    match ctx.lookup_read(db, key) {
         None => Ok(None),
         Some(Value::Hash(h)) => Ok(Some(h)),
         Some(_) => Err(CmdError::WrongType),

@@ -340,13 +340,7 @@ impl End {
 ///
 /// Errors: `WrongType` if the key holds another type.
 fn list_read<'a>(ctx: &mut Ctx, db: &'a Db, key: &[u8]) -> Result<Option<&'a List>, CmdError> {
-    let found = db.get_value(key, ctx.now_ms);
-    if found.is_some() {
-        ctx.client.stats.hits += 1;
-    } else {
-        ctx.client.stats.misses += 1;
-    }
-    match found {
+    match ctx.lookup_read(db, key) {
         None => Ok(None),
         Some(Value::List(list)) => Ok(Some(list)),
         Some(_) => Err(CmdError::WrongType),

@@ -244,6 +244,27 @@ pub struct Ctx<'a> {
     pub in_exec: bool,
 }
 
+impl Ctx<'_> {
+    /// Records a read lookup's outcome for INFO's `keyspace_hits` / `keyspace_misses`.
+    pub fn count_lookup(&mut self, found: bool) {
+        if found {
+            self.client.stats.hits += 1;
+        } else {
+            self.client.stats.misses += 1;
+        }
+    }
+
+    /// Redis `lookupKeyRead`: the live value at `key` (an expired key is missing), counting a
+    /// keyspace hit or miss and refreshing the access time. Every read command's lookup goes
+    /// through here, so the INFO counters are kept in one place; the type check is the
+    /// caller's (Redis `checkType`).
+    pub fn lookup_read<'d>(&mut self, db: &'d Db, key: &[u8]) -> Option<&'d crate::store::Value> {
+        let found = db.get_value(key, self.now_ms);
+        self.count_lookup(found.is_some());
+        found
+    }
+}
+
 /// A read-only command on the selected database (read lock).
 pub type ReadFn = fn(&mut Ctx, &Db, &Argv, &mut Reply) -> CmdResult;
 /// A command that may modify the selected database (write lock).

@@ -314,15 +314,9 @@ fn as_set(value: &Value) -> Result<&Members, CmdError> {
 /// Redis `lookupKeyRead` + `checkType`: an expired key is missing, the lookup counts a
 /// keyspace hit or miss and refreshes the access time.
 fn lookup_read<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d Members>, CmdError> {
-    match db.get_value(key, ctx.now_ms) {
-        Some(value) => {
-            ctx.client.stats.hits += 1;
-            as_set(value).map(Some)
-        }
-        None => {
-            ctx.client.stats.misses += 1;
-            Ok(None)
-        }
+    match ctx.lookup_read(db, key) {
+        Some(value) => as_set(value).map(Some),
+        None => Ok(None),
     }
 }
 

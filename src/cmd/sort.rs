@@ -483,13 +483,7 @@ fn lookup_by_pattern<'a>(
 
 /// Redis `lookupKeyRead`: the live value at `key`, counting a keyspace hit or miss.
 fn lookup_read<'a>(ctx: &mut Ctx, db: &'a Db, key: &[u8]) -> Option<&'a Value> {
-    let found = db.get_value(key, ctx.now_ms);
-    if found.is_some() {
-        ctx.client.stats.hits += 1;
-    } else {
-        ctx.client.stats.misses += 1;
-    }
-    found
+    ctx.lookup_read(db, key)
 }
 
 /// Reads a sort score as Redis does: C `strtod` over the value as a C string, which must be

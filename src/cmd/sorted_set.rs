@@ -174,19 +174,10 @@ const ERR_NOT_POSITIVE: CmdError = CmdError::msg("ERR value is out of range, mus
 /// Looks a sorted set up for reading (Redis `lookupKeyRead` + `checkType`): counts a keyspace
 /// hit or miss; `WrongType` for a key of another type.
 fn read_zset<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d ZSet>, CmdError> {
-    match db.get_value(key, ctx.now_ms) {
-        None => {
-            ctx.client.stats.misses += 1;
-            Ok(None)
-        }
-        Some(Value::ZSet(z)) => {
-            ctx.client.stats.hits += 1;
-            Ok(Some(z))
-        }
-        Some(_) => {
-            ctx.client.stats.hits += 1;
-            Err(CmdError::WrongType)
-        }
+    match ctx.lookup_read(db, key) {
+        None => Ok(None),
+        Some(Value::ZSet(z)) => Ok(Some(z)),
+        Some(_) => Err(CmdError::WrongType),
     }
 }
 
@@ -1299,12 +1290,7 @@ fn parse_set_op<'d>(
     let setnum = setnum as usize;
     let mut sources = Vec::with_capacity(setnum);
     for key in argv.iter().skip(numkeys_idx + 1).take(setnum) {
-        let found = db.get_value(key, ctx.now_ms);
-        if found.is_some() {
-            ctx.client.stats.hits += 1;
-        } else {
-            ctx.client.stats.misses += 1;
-        }
+        let found = ctx.lookup_read(db, key);
         sources.push(match found {
             None => Source::Missing,
             Some(Value::ZSet(z)) => Source::ZSet(z),

@@ -370,25 +370,15 @@ fn bytes_mut(value: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
 /// Redis `lookupKeyRead` on the read path: an expired key is missing, and the lookup counts
 /// as a keyspace hit or miss.
 fn lookup_read<'a>(ctx: &mut Ctx, db: &'a Db, key: &[u8]) -> Option<&'a Value> {
-    let found = db.get_value(key, ctx.now_ms);
-    count_lookup(ctx, found.is_some());
-    found
+    ctx.lookup_read(db, key)
 }
 
 /// Redis `lookupKeyRead` from a write command (GETSET, GETDEL, GETEX, SET ... GET): as
 /// [`lookup_read`], but an expired key is deleted on the way, as on a Redis master.
 fn lookup_read_mut<'a>(ctx: &mut Ctx, db: &'a mut Db, key: &[u8]) -> Option<&'a mut Value> {
     let found = db.get_value_mut(key, ctx.now_ms);
-    count_lookup(ctx, found.is_some());
+    ctx.count_lookup(found.is_some());
     found
-}
-
-fn count_lookup(ctx: &mut Ctx, hit: bool) {
-    if hit {
-        ctx.client.stats.hits += 1;
-    } else {
-        ctx.client.stats.misses += 1;
-    }
 }
 
 /// Redis `checkStringLength`: refuses a string that would grow past `proto-max-bulk-len`.
