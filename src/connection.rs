@@ -403,6 +403,10 @@ impl<'a> Connection<'a> {
                 }
             }
         }
+        // appendfsync always: no reply of the batch leaves before its writes are on disk. One
+        // wait per batch, not per command, as Redis fsyncs once per event-loop turn before it
+        // writes replies: sixteen pipelined SETs cost one fsync, not sixteen.
+        crate::persistence::aof::wait_durable(self.shared);
         // Keep only the unparsed tail (Redis `sdsrange(querybuf, qb_pos, -1)`).
         self.query.drain(..pos);
         if self.query.is_empty() && self.query.capacity() > REPLY_BUFFER_KEEP {

@@ -596,12 +596,9 @@ pub fn run_command(
             }
             result
         }
-        None => {
-            let result = call(ctx, spec, argv, reply);
-            // appendfsync always: the reply waits until the record is on disk.
-            crate::persistence::aof::wait_durable(ctx.shared);
-            result
-        }
+        // appendfsync always: the replies wait until the records are on disk, once per
+        // batch; the connection calls `aof::wait_durable` before it sends them.
+        None => call(ctx, spec, argv, reply),
     };
     match &result {
         // The dirty counter behind save points: one per successful write command (see

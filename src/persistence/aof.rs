@@ -41,9 +41,10 @@
 //! Against a power cut: `always` makes the writer wait, after the keyspace lock is released
 //! and before its reply is sent, until an `fdatasync` covering its record has completed
 //! ([`wait_durable`]). Writers that arrive while one fsync runs are covered by the next one,
-//! so concurrent clients share fsyncs (a simple group commit); a single client still pays one
-//! fsync per write command. `everysec` fsyncs from the cron thread once a second; `no` never
-//! fsyncs.
+//! so concurrent clients share fsyncs (a simple group commit). The wait comes once per batch of
+//! pipelined commands, just before the batch's replies are sent (Redis likewise fsyncs once per
+//! event-loop turn): a client pays one fsync per round trip, however many writes it pipelined.
+//! `everysec` fsyncs from the cron thread once a second; `no` never fsyncs.
 //!
 //! A failed write is cut back out of the file (so no partial record is followed by whole
 //! ones). With `always` a failed write or fsync stops the server, as in Redis: the reply
@@ -562,7 +563,7 @@ pub fn relog_keys(ctx: &crate::cmd::Ctx, db_index: usize, db: &Db, keys: &[Vec<u
 }
 
 /// With `appendfsync always`: returns once every record appended so far is on disk. Called
-/// after the command ran and its lock was released, before the reply is sent.
+/// once per batch of commands, with no lock held, before the batch's replies are sent.
 #[inline]
 pub fn wait_durable(shared: &Shared) {
     let aof = &shared.persistence.aof;
