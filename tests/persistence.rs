@@ -31,7 +31,7 @@ type Picture = BTreeMap<(usize, Vec<u8>), (Shape, Option<u64>)>;
 fn shape(v: &Value) -> Shape {
     match v {
         Value::Int(n) => Shape::Str(n.to_string().into_bytes()),
-        Value::Str(s) => Shape::Str(s.clone()),
+        Value::Str(s) => Shape::Str(s.to_vec()),
         Value::List(l) => Shape::List(l.iter().cloned().collect()),
         Value::Set(s) => {
             let mut m: Vec<Vec<u8>> = s.keys().cloned().collect();
@@ -264,21 +264,21 @@ fn sample_keyspace(now: u64) -> Keyspace {
     ] {
         db.set(format!("int:{n}").as_bytes(), Value::Int(n), now);
     }
-    db.set(b"empty", Value::Str(Vec::new()), now);
+    db.set(b"empty", Value::Str(Vec::new().into()), now);
     db.set(
         b"\x00\xff\r\nbinary key",
-        Value::Str((0..=255u8).collect()),
+        Value::Str((0..=255u8).collect::<Vec<u8>>().into()),
         now,
     );
     db.set(
         b"compressible",
-        Value::Str(b"0123456789".repeat(10_000)),
+        Value::Str(b"0123456789".repeat(10_000).into()),
         now,
     );
     let noise: Vec<u8> = (0..100_000u64)
         .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8)
         .collect();
-    db.set(b"noise", Value::Str(noise), now);
+    db.set(b"noise", Value::Str(noise.into()), now);
     db.set(
         b"list:small",
         Value::List(VecDeque::from(vec![b("a"), b("12"), Vec::new()])),
@@ -294,7 +294,9 @@ fn sample_keyspace(now: u64) -> Keyspace {
         now,
     );
     let set = |members: Vec<Vec<u8>>| {
-        Value::Set(members.into_iter().map(|m| (m, ())).collect::<Dict<_, _>>())
+        Value::Set(Box::new(
+            members.into_iter().map(|m| (m, ())).collect::<Dict<_, _>>(),
+        ))
     };
     db.set(
         b"set:ints",
@@ -315,11 +317,11 @@ fn sample_keyspace(now: u64) -> Keyspace {
     h.insert(b("field"), b("value"));
     h.insert(b("n"), b("42"));
     h.insert(b"\x00bin".to_vec(), vec![7u8; 1000]);
-    db.set_with_expire(b"hash", Value::Hash(h), Some(now + 5_000), now);
+    db.set_with_expire(b"hash", Value::Hash(Box::new(h)), Some(now + 5_000), now);
     let big: Dict<Vec<u8>, Vec<u8>> = (0..2000)
         .map(|i| (format!("f{i}").into_bytes(), format!("v{i}").into_bytes()))
         .collect();
-    db.set(b"hash:big", Value::Hash(big), now);
+    db.set(b"hash:big", Value::Hash(Box::new(big)), now);
     let mut z = ZSet::new();
     for (m, s) in [
         ("a", 1.0),
@@ -331,12 +333,12 @@ fn sample_keyspace(now: u64) -> Keyspace {
     ] {
         z.insert(m.as_bytes(), s);
     }
-    db.set(b"zset", Value::ZSet(z), now);
+    db.set(b"zset", Value::ZSet(Box::new(z)), now);
     let mut z = ZSet::new();
     for i in 0..3000 {
         z.insert(format!("member{i}").as_bytes(), i as f64 / 7.0);
     }
-    db.set(b"zset:big", Value::ZSet(z), now);
+    db.set(b"zset:big", Value::ZSet(Box::new(z)), now);
     ks
 }
 

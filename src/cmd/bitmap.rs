@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use super::string::string_bytes;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::protocol::{Argv, Reply};
-use crate::store::{Db, Value};
+use crate::store::{Db, SmallBytes, Value};
 use crate::util::{eq_ci, parse_i64, push_i64};
 
 const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
@@ -155,7 +155,11 @@ fn string_for_bit_write<'a>(
 ) -> Result<&'a mut Vec<u8>, CmdError> {
     let needed = (max_bit >> 3) as usize + 1;
     if db.get_value_mut(key, ctx.now_ms).is_none() {
-        db.set(key, Value::Str(vec![0; needed]), ctx.now_ms);
+        db.set(
+            key,
+            Value::Str(SmallBytes::Heap(vec![0; needed])),
+            ctx.now_ms,
+        );
     }
     let value = db
         .get_value_mut(key, ctx.now_ms)
@@ -163,11 +167,12 @@ fn string_for_bit_write<'a>(
     if let Value::Int(n) = *value {
         let mut digits = Vec::with_capacity(needed.max(20));
         push_i64(&mut digits, n);
-        *value = Value::Str(digits);
+        *value = Value::Str(SmallBytes::Heap(digits));
     }
     let Value::Str(bytes) = value else {
         return Err(CmdError::WrongType);
     };
+    let bytes = bytes.to_mut();
     if bytes.len() < needed {
         bytes.resize(needed, 0);
     }
@@ -491,7 +496,7 @@ pub fn bitop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         return Ok(());
     }
     let len = result.len();
-    db.set(dest, Value::Str(result), ctx.now_ms);
+    db.set(dest, Value::Str(result.into()), ctx.now_ms);
     reply.int(len as i64);
     Ok(())
 }

@@ -313,7 +313,7 @@ fn lookup_write_or_create<'d>(
     key: &[u8],
 ) -> Result<&'d mut Hash, CmdError> {
     if lookup_write(ctx, db, key)?.is_none() {
-        db.set(key, Value::Hash(Dict::new()), ctx.now_ms);
+        db.set(key, Value::Hash(Box::default()), ctx.now_ms);
     }
     match db.get_value_mut(key, ctx.now_ms) {
         Some(Value::Hash(h)) => Ok(h),

@@ -383,7 +383,7 @@ fn arg_in_range(arg: &[u8], min: i64, max: i64, message: &'static str) -> Result
 pub fn sadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let key = &argv[1];
     if lookup_write(ctx, db, key)?.is_none() {
-        db.set(key, Value::Set(Members::new()), ctx.now_ms);
+        db.set(key, Value::Set(Box::default()), ctx.now_ms);
     }
     let members = lookup_write(ctx, db, key)?.ok_or(CmdError::WrongType)?;
     let mut added = 0;
@@ -697,7 +697,7 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         None => {
             let mut dst_set = Members::new();
             dst_set.insert(member.to_vec(), ());
-            db.set(dst, Value::Set(dst_set), ctx.now_ms);
+            db.set(dst, Value::Set(Box::new(dst_set)), ctx.now_ms);
         }
     }
     reply.int(1);
@@ -789,7 +789,7 @@ fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], result: Members, reply: &mut
     if n == 0 {
         db.delete(dst, ctx.now_ms);
     } else {
-        db.set(dst, Value::Set(result), ctx.now_ms);
+        db.set(dst, Value::Set(Box::new(result)), ctx.now_ms);
     }
     reply.int(n as i64);
 }

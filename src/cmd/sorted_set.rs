@@ -208,7 +208,7 @@ fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], mut z: ZSet) -> usize {
         db.delete(dst, ctx.now_ms);
     } else {
         z.reset_encoding();
-        db.set(dst, Value::ZSet(z), ctx.now_ms);
+        db.set(dst, Value::ZSet(Box::new(z)), ctx.now_ms);
     }
     n
 }
@@ -445,7 +445,7 @@ fn zadd_generic(
     if exists || !f.xx {
         if !exists {
             // Every pair is added to a new key (XX is ruled out), so it is never left empty.
-            db.set(key, Value::ZSet(ZSet::new()), ctx.now_ms);
+            db.set(key, Value::ZSet(Box::default()), ctx.now_ms);
         }
         let z = write_zset(ctx, db, key)?.expect("just checked or created");
         for (score, member) in pairs {
@@ -1744,7 +1744,7 @@ mod tests {
             .store
             .write()
             .db_mut(0)
-            .set(key, Value::Set(set), now);
+            .set(key, Value::Set(Box::new(set)), now);
     }
 
     #[test]

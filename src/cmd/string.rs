@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::protocol::{Argv, Reply};
-use crate::store::{Db, Value};
+use crate::store::{Db, SmallBytes, Value};
 use crate::util::{eq_ci, parse_i64, push_i64, LongDouble};
 
 const RW_FAST: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
@@ -359,10 +359,10 @@ fn bytes_mut(value: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
     if let Value::Int(n) = *value {
         let mut out = Vec::with_capacity(24);
         push_i64(&mut out, n);
-        *value = Value::Str(out);
+        *value = Value::Str(SmallBytes::Heap(out));
     }
     match value {
-        Value::Str(s) => Ok(s),
+        Value::Str(s) => Ok(s.to_mut()),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -889,7 +889,7 @@ pub fn setrange(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
                 let mut bytes = vec![0u8; offset as usize];
                 bytes.extend_from_slice(patch);
                 let len = bytes.len();
-                db.set(key, Value::Str(bytes), ctx.now_ms);
+                db.set(key, Value::Str(bytes.into()), ctx.now_ms);
                 len
             }
         }
@@ -1013,8 +1013,8 @@ pub fn incrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
     let text = sum.to_human();
     reply.bulk(&text);
     match current {
-        Some(slot) => *slot = Value::Str(text),
-        None => db.set(key, Value::Str(text), ctx.now_ms),
+        Some(slot) => *slot = Value::Str(text.into()),
+        None => db.set(key, Value::Str(text.into()), ctx.now_ms),
     }
     Ok(())
 }

@@ -819,7 +819,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             for _ in 0..n {
                 set.insert(r.string()?, ());
             }
-            non_empty(r, Value::Set(set))?
+            non_empty(r, Value::Set(Box::new(set)))?
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count()?;
@@ -837,7 +837,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 z.insert(&member, score);
             }
             z.reset_encoding();
-            non_empty(r, Value::ZSet(z))?
+            non_empty(r, Value::ZSet(Box::new(z)))?
         }
         TYPE_HASH => {
             let n = r.count()?;
@@ -847,7 +847,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 let v = r.string()?;
                 h.insert(f, v);
             }
-            non_empty(r, Value::Hash(h))?
+            non_empty(r, Value::Hash(Box::new(h)))?
         }
         TYPE_SET_INTSET => {
             let blob_at = r.pos;
@@ -857,7 +857,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 .into_iter()
                 .map(|n| (n.to_string().into_bytes(), ()))
                 .collect();
-            non_empty(r, Value::Set(set))?
+            non_empty(r, Value::Set(Box::new(set)))?
         }
         TYPE_LIST_ZIPLIST | TYPE_ZSET_ZIPLIST | TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK
         | TYPE_ZSET_LISTPACK | 20 => {
@@ -871,7 +871,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             };
             let value = match t {
                 TYPE_LIST_ZIPLIST => Value::List(items.into()),
-                20 => Value::Set(items.into_iter().map(|m| (m, ())).collect()),
+                20 => Value::Set(Box::new(items.into_iter().map(|m| (m, ())).collect())),
                 TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
                     if items.len() % 2 != 0 {
                         return Err(bad_blob(blob_at, "hash listpack (odd entry count)"));
@@ -881,7 +881,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                     while let (Some(f), Some(v)) = (it.next(), it.next()) {
                         h.insert(f, v);
                     }
-                    Value::Hash(h)
+                    Value::Hash(Box::new(h))
                 }
                 _ => {
                     if items.len() % 2 != 0 {
@@ -896,7 +896,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                         z.insert(&m, score);
                     }
                     z.reset_encoding();
-                    Value::ZSet(z)
+                    Value::ZSet(Box::new(z))
                 }
             };
             non_empty(r, value)?
@@ -932,7 +932,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             let blob_at = r.pos;
             let blob = r.string()?;
             let pairs = decode_zipmap(&blob).ok_or_else(|| bad_blob(blob_at, "zipmap"))?;
-            non_empty(r, Value::Hash(pairs.into_iter().collect()))?
+            non_empty(r, Value::Hash(Box::new(pairs.into_iter().collect())))?
         }
         _ => return unsupported(r),
     })

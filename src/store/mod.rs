@@ -21,6 +21,7 @@
 
 pub mod dict;
 pub mod expire;
+pub mod small_bytes;
 pub mod zset;
 
 use std::collections::{HashMap, VecDeque};
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use dict::Dict;
+pub use small_bytes::SmallBytes;
 pub use zset::ZSet;
 
 /// Number of logical databases (Redis `databases` default).
@@ -43,20 +45,25 @@ pub type Key = Vec<u8>;
 /// Strings have two representations, mirroring Redis's encodings: an integer that fits an
 /// `i64` in canonical form is kept as a number (`OBJECT ENCODING` "int"), anything else as
 /// bytes ("embstr" up to 44 bytes, "raw" above, as Redis reports them).
+///
+/// A `Value` sits inside every keyspace node, so its size is paid once per key. The hash, set
+/// and sorted-set variants are boxed (their tables are large and live on the heap anyway), which
+/// keeps every `Value` at 40 bytes, set by the list variant; a sorted set held inline made each
+/// one 136 bytes, strings included.
 #[derive(Debug, Clone)]
 pub enum Value {
     /// A string holding a canonical 64-bit integer.
     Int(i64),
-    /// A string of arbitrary bytes.
-    Str(Vec<u8>),
+    /// A string of arbitrary bytes (short ones kept inline, see [`SmallBytes`]).
+    Str(SmallBytes),
     /// A list.
     List(VecDeque<Vec<u8>>),
     /// A hash of field → value.
-    Hash(Dict<Vec<u8>, Vec<u8>>),
+    Hash(Box<Dict<Vec<u8>, Vec<u8>>>),
     /// A set of members.
-    Set(Dict<Vec<u8>, ()>),
+    Set(Box<Dict<Vec<u8>, ()>>),
     /// A sorted set: members ordered by score.
-    ZSet(ZSet),
+    ZSet(Box<ZSet>),
 }
 
 /// Redis `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`: strings up to this length report "embstr".
@@ -71,7 +78,7 @@ impl Value {
                 return Value::Int(n);
             }
         }
-        Value::Str(bytes)
+        Value::Str(SmallBytes::from_vec(bytes))
     }
 
     /// Builds a string value from a slice.
@@ -81,7 +88,7 @@ impl Value {
                 return Value::Int(n);
             }
         }
-        Value::Str(bytes.to_vec())
+        Value::Str(SmallBytes::from_slice(bytes))
     }
 
     /// The name TYPE reports.
@@ -120,7 +127,7 @@ impl Value {
     pub fn approx_bytes(&self) -> usize {
         match self {
             Value::Int(_) => 0,
-            Value::Str(s) => s.capacity(),
+            Value::Str(s) => s.heap_capacity(),
             Value::List(l) => l.iter().map(|e| e.capacity() + 24).sum(),
             Value::Hash(h) => h
                 .iter()
