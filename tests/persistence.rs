@@ -52,7 +52,7 @@ fn picture(ks: &Keyspace) -> Picture {
     let mut out = BTreeMap::new();
     for (i, db) in ks.dbs().iter().enumerate() {
         for (k, e) in db.iter() {
-            out.insert((i, k.clone()), (shape(&e.value), e.expire_at()));
+            out.insert((i, k.to_vec()), (shape(&e.value), e.expire_at()));
         }
     }
     out
@@ -176,7 +176,7 @@ fn expired_keys_are_skipped_at_load() {
     )
     .unwrap();
     assert_eq!((stats.keys_loaded, stats.keys_expired), (24, 1));
-    assert!(ks.db(0).iter().all(|(k, _)| k.as_slice() != b"ttlkey"));
+    assert!(ks.db(0).iter().all(|(k, _)| k != b"ttlkey"));
 }
 
 #[test]

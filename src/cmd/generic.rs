@@ -473,7 +473,7 @@ fn key_matches(pattern: &[u8], key: &[u8]) -> bool {
 /// has passed are left out (but not deleted: this runs under the read lock).
 pub fn keys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let pattern = &argv[1];
-    let found: Vec<&Key> = db
+    let found: Vec<&[u8]> = db
         .iter()
         .filter(|(k, e)| key_matches(pattern, k) && !e.is_expired(ctx.now_ms))
         .map(|(k, _)| k)
@@ -538,7 +538,7 @@ pub fn scan_keys(
     mut cursor: u64,
     count: usize,
     now_ms: u64,
-    mut keep: impl FnMut(&Key, &Entry) -> bool,
+    mut keep: impl FnMut(&[u8], &Entry) -> bool,
 ) -> (u64, Vec<Key>) {
     let mut found = Vec::new();
     let mut visited = 0usize;
@@ -547,7 +547,7 @@ pub fn scan_keys(
         cursor = db.scan(cursor, |key, entry| {
             visited += 1;
             if keep(key, entry) && !entry.is_expired(now_ms) {
-                found.push(key.clone());
+                found.push(key.to_vec());
             }
         });
         if cursor == 0 || budget == 0 || visited >= count {
@@ -1239,7 +1239,7 @@ mod tests {
                 } else {
                     let victims: Vec<Key> = db
                         .iter()
-                        .map(|(k, _)| k.clone())
+                        .map(|(k, _)| k.to_vec())
                         .filter(|k| !k.starts_with(b"stable:"))
                         .take(200)
                         .collect();

@@ -222,7 +222,7 @@ fn snapshot(ks: &Keyspace, now: u64) -> Vec<Vec<(Vec<u8>, Entry)>> {
         .map(|db| {
             db.iter()
                 .filter(|(_, e)| !e.is_expired(now))
-                .map(|(k, e)| (k.clone(), e.clone()))
+                .map(|(k, e)| (k.to_vec(), e.clone()))
                 .collect()
         })
         .collect()

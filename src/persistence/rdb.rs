@@ -449,7 +449,12 @@ pub fn write_keyspace<W: Write>(
     let mut w = Writer::new(out, options);
     w.header(now_ms, used_mem)?;
     for (index, db) in dbs.iter().enumerate() {
-        write_db(&mut w, index, || db.iter().map(|(k, e)| (k, e)), now_ms)?;
+        write_db(
+            &mut w,
+            index,
+            || db.iter().map(|(k, e)| (k.as_slice(), e)),
+            now_ms,
+        )?;
     }
     w.finish()
 }
@@ -457,7 +462,7 @@ pub fn write_keyspace<W: Write>(
 /// Writes one database's keys; nothing at all for an empty database (as Redis does).
 ///
 /// `entries` is called twice: once to count the keys for RESIZEDB, once to write them.
-pub fn write_db<'a, W: Write, I: Iterator<Item = (&'a Vec<u8>, &'a Entry)>>(
+pub fn write_db<'a, W: Write, I: Iterator<Item = (&'a [u8], &'a Entry)>>(
     w: &mut Writer<W>,
     index: usize,
     entries: impl Fn() -> I,

@@ -949,8 +949,8 @@ mod tests {
     #[test]
     fn keyspace_node_stays_small_with_the_chain_fields_in_front() {
         // The README's memory figures and the cache-line argument on `Node` rely on these.
-        type KeyspaceNode = Node<Vec<u8>, crate::store::Entry>;
-        assert_eq!(std::mem::size_of::<KeyspaceNode>(), 96);
+        type KeyspaceNode = Node<crate::store::SmallBytes, crate::store::Entry>;
+        assert_eq!(std::mem::size_of::<KeyspaceNode>(), 104);
         assert_eq!(std::mem::offset_of!(KeyspaceNode, hash), 0);
         assert_eq!(std::mem::offset_of!(KeyspaceNode, next), 8);
         assert_eq!(std::mem::offset_of!(KeyspaceNode, key), 16);

@@ -37,7 +37,8 @@ pub use zset::ZSet;
 /// Number of logical databases (Redis `databases` default).
 pub const DEFAULT_DATABASES: usize = 16;
 
-/// Key bytes. Keys are binary safe.
+/// Key bytes. Keys are binary safe. (Inside a [`Db`] they are stored as [`SmallBytes`], inline
+/// when short; this owned form is what commands pass around.)
 pub type Key = Vec<u8>;
 
 /// A value of any Redis type.
@@ -198,10 +199,10 @@ impl Entry {
 /// One logical database (SELECT n).
 #[derive(Debug, Default)]
 pub struct Db {
-    entries: Dict<Key, Entry>,
+    entries: Dict<SmallBytes, Entry>,
     /// The keys that have a TTL: a sampling index for the active expiry cycle (Redis keeps the
     /// same set as `db->expires`). The deadline itself lives in the [`Entry`].
-    expires: Dict<Key, ()>,
+    expires: Dict<SmallBytes, ()>,
     /// Keys deleted because their TTL passed (INFO `expired_keys`).
     pub expired_count: u64,
     /// WATCHed keys → the "dirty" flag of every client watching them (Redis
@@ -422,14 +423,14 @@ impl Db {
                 had
             }
             None => {
-                self.entries.insert(key.to_vec(), entry);
+                self.entries.insert(SmallBytes::from_slice(key), entry);
                 self.signal_created(key);
                 false
             }
         };
         match (had_ttl, expire_at != 0) {
             (false, true) => {
-                self.expires.insert(key.to_vec(), ());
+                self.expires.insert(SmallBytes::from_slice(key), ());
             }
             (true, false) => {
                 self.expires.remove(key);
@@ -447,7 +448,7 @@ impl Db {
         entry.expire_at = expire_at.unwrap_or(0);
         match (had, expire_at.is_some()) {
             (false, true) => {
-                self.expires.insert(key.to_vec(), ());
+                self.expires.insert(SmallBytes::from_slice(key), ());
             }
             (true, false) => {
                 self.expires.remove(key);
@@ -497,9 +498,9 @@ impl Db {
             }
         }
         if ttl {
-            self.expires.insert(key.clone(), ());
+            self.expires.insert(SmallBytes::from_slice(&key), ());
         }
-        self.entries.insert(key, entry);
+        self.entries.insert(key.into(), entry);
     }
 
     /// Deletes every key (FLUSHDB).
@@ -510,19 +511,19 @@ impl Db {
     }
 
     /// All entries, including logically expired ones the caller must filter with `now_ms`.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
-        self.entries.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.entries.iter().map(|(k, e)| (k.as_slice(), e))
     }
 
     /// One step of a SCAN over the keys (Redis `dictScan` cursor semantics): calls `f` for
     /// every entry in the visited buckets and returns the next cursor, 0 when done.
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&Key, &Entry)) -> u64 {
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
         self.entries.scan(cursor, |k, e| f(k, e))
     }
 
     /// A random live key (RANDOMKEY), or None if there are none. Gives up on a database that
     /// holds only expired keys after a bounded number of tries, as Redis does.
-    pub fn random_key(&self, now_ms: u64) -> Option<&Key> {
+    pub fn random_key(&self, now_ms: u64) -> Option<&[u8]> {
         for _ in 0..100 {
             let (k, e) = self.entries.random_entry()?;
             if !e.is_expired(now_ms) {
@@ -539,7 +540,7 @@ impl Db {
             .expires
             .sample(count)
             .into_iter()
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_vec())
             .collect();
         let mut expired = 0;
         for key in &sampled {
@@ -555,13 +556,13 @@ impl Db {
         let per_key = std::mem::size_of::<Entry>() + std::mem::size_of::<Key>() + 16;
         self.entries
             .iter()
-            .map(|(k, e)| k.capacity() + e.value.approx_bytes() + per_key)
+            .map(|(k, e)| k.heap_capacity() + e.value.approx_bytes() + per_key)
             .sum::<usize>()
             + self.entries.bucket_count() * 8
             + self
                 .expires
                 .iter()
-                .map(|(k, _)| k.capacity() + 40)
+                .map(|(k, _)| k.heap_capacity() + 40)
                 .sum::<usize>()
     }
 }

