@@ -64,6 +64,8 @@ pub mod server;
 pub mod store;
 pub mod sys;
 pub mod systemd;
+#[cfg(test)]
+mod test_support;
 pub mod util;
 
 pub use config::Config;

@@ -1669,35 +1669,12 @@ mod tests {
     //! group, so they are put in the store directly), RESP3 reply shapes and the rules random
     //! replies must follow. Expected bytes were recorded from Redis 7.0.15.
 
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::io::Read;
+    use std::net::TcpStream;
 
     use super::*;
-    use crate::config::Config;
-    use crate::server::{self, ServerHandle};
-
-    fn start() -> (ServerHandle, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let handle = server::start(vec![listener], Config::default()).unwrap();
-        let stream = TcpStream::connect(handle.local_addr()).unwrap();
-        (handle, stream)
-    }
-
-    fn send(stream: &mut TcpStream, args: &[&str]) {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out += &format!("${}\r\n{a}\r\n", a.len());
-        }
-        stream.write_all(out.as_bytes()).unwrap();
-    }
-
-    /// Sends one command and checks that the reply is exactly `expected`.
-    fn expect(stream: &mut TcpStream, args: &[&str], expected: &str) {
-        send(stream, args);
-        let mut buf = vec![0u8; expected.len()];
-        stream.read_exact(&mut buf).unwrap();
-        assert_eq!(String::from_utf8_lossy(&buf), expected, "{args:?}");
-    }
+    use crate::server::ServerHandle;
+    use crate::test_support::{expect, send, start};
 
     /// Sends one command and returns its RESP2 reply parsed as a flat list of bulk strings
     /// (the shape of ZRANDMEMBER and ZSCAN replies), with `$` headers dropped.

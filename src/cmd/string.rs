@@ -1195,53 +1195,9 @@ mod tests {
     //! the keyspace hit/miss counters. Expected bytes were recorded from Redis 7.0.15.
 
     use std::collections::VecDeque;
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
 
-    use crate::config::Config;
-    use crate::server::{self, ServerHandle};
     use crate::store::Value;
-
-    fn start() -> (ServerHandle, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let handle = server::start(vec![listener], Config::default()).unwrap();
-        let stream = TcpStream::connect(handle.local_addr()).unwrap();
-        (handle, stream)
-    }
-
-    /// Sends one command and returns its whole reply.
-    fn call(stream: &mut TcpStream, args: &[&str]) -> String {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out += &format!("${}\r\n{a}\r\n", a.len());
-        }
-        stream.write_all(out.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while complete(&buf, 0).is_none() {
-            let n = stream.read(&mut chunk).unwrap();
-            assert!(n > 0, "connection closed");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        String::from_utf8(buf).unwrap()
-    }
-
-    /// End of the RESP2 reply starting at `pos`, if it is all there.
-    fn complete(buf: &[u8], pos: usize) -> Option<usize> {
-        let line_end = pos + buf.get(pos..)?.windows(2).position(|w| w == b"\r\n")?;
-        let n: i64 = std::str::from_utf8(&buf[pos + 1..line_end])
-            .ok()?
-            .parse()
-            .unwrap_or(0);
-        match buf[pos] {
-            b'$' if n >= 0 => {
-                let end = line_end + 2 + n as usize + 2;
-                (buf.len() >= end).then_some(end)
-            }
-            b'*' => (0..n.max(0)).try_fold(line_end + 2, |at, _| complete(buf, at)),
-            _ => Some(line_end + 2),
-        }
-    }
+    use crate::test_support::{call, start};
 
     const WRONGTYPE: &str =
         "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
