@@ -580,7 +580,8 @@ pub fn set_generic(
             None => reply.null(),
         }
     }
-    let found = db.get(key, ctx.now_ms).is_some();
+    // Only NX and XX need to know whether the key exists; a plain SET does not look.
+    let found = (options.nx || options.xx) && db.get(key, ctx.now_ms).is_some();
     if (options.nx && found) || (options.xx && !found) {
         if !options.get {
             (replies.abort)(reply);

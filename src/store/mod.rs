@@ -416,14 +416,10 @@ impl Db {
     fn insert_entry(&mut self, key: &[u8], value: Value, expire_at: u64, now_ms: u64) {
         self.touch_watched(key);
         let entry = Entry::new(value, expire_at, now_ms);
-        let had_ttl = match self.entries.get_mut(key) {
-            Some(existing) => {
-                let had = existing.expire_at != 0;
-                *existing = entry;
-                had
-            }
+        // One hash and one chain walk, whether the key is new or replaced.
+        let had_ttl = match self.entries.insert(SmallBytes::from_slice(key), entry) {
+            Some(old) => old.expire_at != 0,
             None => {
-                self.entries.insert(SmallBytes::from_slice(key), entry);
                 self.signal_created(key);
                 false
             }
