@@ -9,47 +9,26 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{show, RawConn, RedisServer, TestServer};
-
-/// Sends a command (space-separated words) and returns the raw reply bytes.
-fn call(conn: &mut RawConn, words: &str) -> Vec<u8> {
-    let args: Vec<&[u8]> = words.split(' ').map(str::as_bytes).collect();
-    conn.cmd(&args)
-}
+use common::{keyspace_hits_and_misses, show, RawConn, RedisServer, TestServer};
 
 #[test]
 fn bitfield_overflow_fail_is_a_resp3_null() {
     let check = |addr: SocketAddr| {
         let mut c = RawConn::connect(addr);
-        call(&mut c, "DEL bf3");
-        call(&mut c, "HELLO 3");
-        let reply = call(
-            &mut c,
-            "BITFIELD bf3 OVERFLOW FAIL INCRBY u8 0 300 GET u8 0",
-        );
+        c.words("DEL bf3");
+        c.words("HELLO 3");
+        let reply = c.words("BITFIELD bf3 OVERFLOW FAIL INCRBY u8 0 300 GET u8 0");
         assert_eq!(show(&reply), show(b"*2\r\n_\r\n:0\r\n"));
-        call(&mut c, "HELLO 2");
-        let reply = call(&mut c, "BITFIELD bf3 OVERFLOW FAIL INCRBY u8 0 300");
+        c.words("HELLO 2");
+        let reply = c.words("BITFIELD bf3 OVERFLOW FAIL INCRBY u8 0 300");
         assert_eq!(show(&reply), show(b"*1\r\n$-1\r\n"));
-        call(&mut c, "DEL bf3");
+        c.words("DEL bf3");
     };
     check(TestServer::start().addr());
     match RedisServer::shared() {
         Some(redis) => check(redis.addr()),
         None => println!("SKIPPED: RESP3 null against redis-server (not installed)"),
     }
-}
-
-/// `keyspace_hits` and `keyspace_misses` from INFO stats.
-fn hits_and_misses(c: &mut RawConn) -> (u64, u64) {
-    let info = String::from_utf8_lossy(&call(c, "INFO stats")).into_owned();
-    let field = |name: &str| -> u64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in INFO"))
-    };
-    (field("keyspace_hits:"), field("keyspace_misses:"))
 }
 
 #[test]
@@ -73,13 +52,13 @@ fn keyspace_hits_and_misses_follow_redis() {
     ];
     let run = |addr: SocketAddr| {
         let mut c = RawConn::connect(addr);
-        call(&mut c, "DEL b nokey dest");
-        let before = hits_and_misses(&mut c);
+        c.words("DEL b nokey dest");
+        let before = keyspace_hits_and_misses(&mut c);
         for cmd in commands {
-            call(&mut c, cmd);
+            c.words(cmd);
         }
-        let after = hits_and_misses(&mut c);
-        call(&mut c, "DEL b dest");
+        let after = keyspace_hits_and_misses(&mut c);
+        c.words("DEL b dest");
         (after.0 - before.0, after.1 - before.1)
     };
     let respd = TestServer::start();

@@ -82,8 +82,7 @@ fn decode(buf: &[u8]) -> Resp {
 
 /// Sends a command (space-separated words) and decodes its reply.
 fn call(conn: &mut RawConn, words: &str) -> Resp {
-    let args: Vec<&[u8]> = words.split(' ').map(str::as_bytes).collect();
-    decode(&conn.cmd(&args))
+    decode(&conn.words(words))
 }
 
 /// Runs `check` against respd, then against a real Redis if there is one.
@@ -341,19 +340,6 @@ fn resp3_reply_types() {
     });
 }
 
-/// `keyspace_hits` and `keyspace_misses` from INFO stats.
-fn hits_and_misses(c: &mut RawConn) -> (u64, u64) {
-    let info = call(c, "INFO stats");
-    let text = String::from_utf8_lossy(info.bytes()).into_owned();
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in INFO"))
-    };
-    (field("keyspace_hits:"), field("keyspace_misses:"))
-}
-
 #[test]
 fn keyspace_hits_and_misses_follow_redis() {
     let commands = [
@@ -382,11 +368,11 @@ fn keyspace_hits_and_misses_follow_redis() {
     let run = |addr: SocketAddr| {
         let mut c = RawConn::connect(addr);
         call(&mut c, "DEL h nokey");
-        let before = hits_and_misses(&mut c);
+        let before = common::keyspace_hits_and_misses(&mut c);
         for cmd in commands {
             call(&mut c, cmd);
         }
-        let after = hits_and_misses(&mut c);
+        let after = common::keyspace_hits_and_misses(&mut c);
         call(&mut c, "DEL h");
         (after.0 - before.0, after.1 - before.1)
     };

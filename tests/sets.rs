@@ -9,12 +9,6 @@ use std::collections::HashSet;
 
 use common::{parse_reply, show, RawConn, TestServer};
 
-/// Sends one command given as space-separated words.
-fn cmd(conn: &mut RawConn, line: &str) -> Vec<u8> {
-    let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-    conn.cmd(&args)
-}
-
 /// The elements of an aggregate reply of bulk strings (`*n` or `~n`), as byte strings.
 fn elements(reply: &[u8]) -> Vec<Vec<u8>> {
     let parsed = parse_reply(reply, 0)
@@ -39,9 +33,9 @@ fn server_with_sets(n: usize) -> (TestServer, RawConn) {
     let server = TestServer::start();
     let mut conn = server.conn();
     let words: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
-    cmd(&mut conn, &format!("sadd s {}", words.join(" ")));
+    conn.words(&format!("sadd s {}", words.join(" ")));
     let ints: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    cmd(&mut conn, &format!("sadd i {}", ints.join(" ")));
+    conn.words(&format!("sadd i {}", ints.join(" ")));
     (server, conn)
 }
 
@@ -49,40 +43,40 @@ fn server_with_sets(n: usize) -> (TestServer, RawConn) {
 fn srandmember_positive_count_gives_distinct_members() {
     let (_server, mut conn) = server_with_sets(30);
     for key in ["s", "i"] {
-        let all: HashSet<Vec<u8>> = elements(&cmd(&mut conn, &format!("smembers {key}")))
+        let all: HashSet<Vec<u8>> = elements(&conn.words(&format!("smembers {key}")))
             .into_iter()
             .collect();
         // 1, few of many (picked one by one), most of the set (shuffled), all but one.
         for count in [1usize, 2, 5, 10, 11, 20, 29] {
-            let got = elements(&cmd(&mut conn, &format!("srandmember {key} {count}")));
+            let got = elements(&conn.words(&format!("srandmember {key} {count}")));
             assert_eq!(got.len(), count, "{key} {count}");
             let distinct: HashSet<Vec<u8>> = got.into_iter().collect();
             assert_eq!(distinct.len(), count, "{key} {count}: repeated members");
             assert!(distinct.is_subset(&all), "{key} {count}: not from the set");
         }
         for count in [30, 31, 1000] {
-            let got = elements(&cmd(&mut conn, &format!("srandmember {key} {count}")));
+            let got = elements(&conn.words(&format!("srandmember {key} {count}")));
             assert_eq!(got.into_iter().collect::<HashSet<_>>(), all);
         }
-        assert_eq!(cmd(&mut conn, &format!("scard {key}")), b":30\r\n");
+        assert_eq!(conn.words(&format!("scard {key}")), b":30\r\n");
     }
 }
 
 #[test]
 fn srandmember_negative_count_may_repeat() {
     let (_server, mut conn) = server_with_sets(5);
-    let got = elements(&cmd(&mut conn, "srandmember s -100"));
+    let got = elements(&conn.words("srandmember s -100"));
     assert_eq!(got.len(), 100);
     let distinct: HashSet<&Vec<u8>> = got.iter().collect();
     assert!(distinct.len() <= 5);
     // 100 independent draws from 5 members: every member shows up (fails with p < 1e-9).
     assert_eq!(distinct.len(), 5);
-    let got = elements(&cmd(&mut conn, "srandmember s -1"));
+    let got = elements(&conn.words("srandmember s -1"));
     assert_eq!(got.len(), 1);
-    assert_eq!(cmd(&mut conn, "srandmember s 0"), b"*0\r\n");
-    let one = cmd(&mut conn, "srandmember i");
+    assert_eq!(conn.words("srandmember s 0"), b"*0\r\n");
+    let one = conn.words("srandmember i");
     assert!(one.starts_with(b"$1\r\n"), "{}", show(&one));
-    assert_eq!(cmd(&mut conn, "scard s"), b":5\r\n");
+    assert_eq!(conn.words("scard s"), b":5\r\n");
 }
 
 #[test]
@@ -91,46 +85,46 @@ fn spop_removes_exactly_what_it_returns() {
     for key in ["s", "i"] {
         let mut popped = HashSet::new();
         for count in [1usize, 3, 10, 20] {
-            let got = elements(&cmd(&mut conn, &format!("spop {key} {count}")));
+            let got = elements(&conn.words(&format!("spop {key} {count}")));
             assert_eq!(got.len(), count, "{key} {count}");
             for member in got {
                 let m = String::from_utf8(member.clone()).unwrap();
-                assert_eq!(cmd(&mut conn, &format!("sismember {key} {m}")), b":0\r\n");
+                assert_eq!(conn.words(&format!("sismember {key} {m}")), b":0\r\n");
                 assert!(popped.insert(member), "{key}: {m} popped twice");
             }
         }
-        let single = cmd(&mut conn, &format!("spop {key}"));
+        let single = conn.words(&format!("spop {key}"));
         assert!(single.starts_with(b"$"), "{}", show(&single));
-        assert_eq!(cmd(&mut conn, &format!("scard {key}")), b":5\r\n");
+        assert_eq!(conn.words(&format!("scard {key}")), b":5\r\n");
         // More than what is left: the rest, and the key is deleted.
-        let rest = elements(&cmd(&mut conn, &format!("spop {key} 6")));
+        let rest = elements(&conn.words(&format!("spop {key} 6")));
         assert_eq!(rest.len(), 5);
         assert!(rest.iter().all(|m| !popped.contains(m)));
-        assert_eq!(cmd(&mut conn, &format!("exists {key}")), b":0\r\n");
+        assert_eq!(conn.words(&format!("exists {key}")), b":0\r\n");
     }
-    assert_eq!(cmd(&mut conn, "spop s"), b"$-1\r\n");
-    assert_eq!(cmd(&mut conn, "spop s 3"), b"*0\r\n");
+    assert_eq!(conn.words("spop s"), b"$-1\r\n");
+    assert_eq!(conn.words("spop s 3"), b"*0\r\n");
 }
 
 #[test]
 fn spop_of_the_last_member_deletes_the_key() {
     let server = TestServer::start();
     let mut conn = server.conn();
-    cmd(&mut conn, "sadd k a b");
-    let first = cmd(&mut conn, "spop k");
-    let second = cmd(&mut conn, "spop k");
+    conn.words("sadd k a b");
+    let first = conn.words("spop k");
+    let second = conn.words("spop k");
     let mut both = [first, second];
     both.sort();
     assert_eq!(both, [b"$1\r\na\r\n".to_vec(), b"$1\r\nb\r\n".to_vec()]);
-    assert_eq!(cmd(&mut conn, "exists k"), b":0\r\n");
+    assert_eq!(conn.words("exists k"), b":0\r\n");
 }
 
 #[test]
 fn resp3_reply_types_match_redis() {
     let server = TestServer::start();
     let mut conn = server.conn();
-    cmd(&mut conn, "hello 3");
-    cmd(&mut conn, "sadd i 3 1 2");
+    conn.words("hello 3");
+    conn.words("sadd i 3 1 2");
     // Recorded from redis-server 7.0.15 after HELLO 3. Intsets answer in ascending order.
     let expected: &[(&str, &[u8])] = &[
         ("smembers i", b"~3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"),
@@ -159,13 +153,13 @@ fn resp3_reply_types_match_redis() {
         ("spop i 5", b"~3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n"),
     ];
     for (line, want) in expected {
-        let got = cmd(&mut conn, line);
+        let got = conn.words(line);
         assert_eq!(show(&got), show(want), "{line}");
     }
-    cmd(&mut conn, "sadd i 1 2 3");
-    let two = cmd(&mut conn, "spop i 2");
+    conn.words("sadd i 1 2 3");
+    let two = conn.words("spop i 2");
     assert!(two.starts_with(b"~2\r\n"), "{}", show(&two));
-    let two = cmd(&mut conn, "srandmember i -2");
+    let two = conn.words("srandmember i -2");
     assert!(two.starts_with(b"*2\r\n"), "{}", show(&two));
 }
 
@@ -174,19 +168,19 @@ fn sscan_returns_every_member_of_a_hash_table_set() {
     let server = TestServer::start();
     let mut conn = server.conn();
     let words: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
-    cmd(&mut conn, &format!("sadd s {}", words.join(" ")));
+    conn.words(&format!("sadd s {}", words.join(" ")));
     let mut seen = HashSet::new();
     let mut cursor = b"0".to_vec();
     for round in 0.. {
         assert!(round < 10_000, "SSCAN does not finish");
         let c = String::from_utf8(cursor.clone()).unwrap();
-        let reply = cmd(&mut conn, &format!("sscan s {c} count 7"));
+        let reply = conn.words(&format!("sscan s {c} count 7"));
         let parsed = parse_reply(&reply, 0).unwrap().unwrap();
         let parts = parsed.elements.unwrap();
         cursor = elements(&[b"*1\r\n", &reply[parts[0].0..parts[0].1]].concat()).remove(0);
         seen.extend(elements(&reply[parts[1].0..parts[1].1]));
         // Adding and removing other members meanwhile must not hide the original ones.
-        cmd(&mut conn, &format!("sadd s extra{round}"));
+        conn.words(&format!("sadd s extra{round}"));
         if cursor == b"0" {
             break;
         }
@@ -225,9 +219,9 @@ fn keyspace_hits_and_misses_follow_redis() {
         "spop nokey 2",
         "smembers str",
     ] {
-        cmd(&mut conn, line);
+        conn.words(line);
     }
-    cmd(&mut conn, "ping");
+    conn.words("ping");
     let totals = server.handle().shared().totals();
     // Counted by redis-server 7.0.15 (INFO stats) for the same sequence.
     assert_eq!(totals.hits, 16);

@@ -182,6 +182,12 @@ impl RawConn {
         self.reply().expect("reply to command")
     }
 
+    /// Sends one command written as space-separated words (`"SET k v"`); returns the reply.
+    pub fn words(&mut self, line: &str) -> Vec<u8> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        self.cmd(&args)
+    }
+
     /// Reads one complete reply (its exact bytes).
     pub fn reply(&mut self) -> io::Result<Vec<u8>> {
         self.reader.reply()
@@ -637,4 +643,16 @@ pub fn skip_note(what: &str) {
         io::stderr(),
         "SKIPPED: redis-server not found (install redis-server 7.0 or set REDIS_SERVER=/path): {what}"
     );
+}
+
+/// `keyspace_hits` and `keyspace_misses` from `INFO stats`.
+pub fn keyspace_hits_and_misses(c: &mut RawConn) -> (u64, u64) {
+    let info = String::from_utf8_lossy(&c.words("INFO stats")).into_owned();
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in INFO"))
+    };
+    (field("keyspace_hits:"), field("keyspace_misses:"))
 }
