@@ -102,16 +102,9 @@ fn redis_benchmark(addr: SocketAddr, depth: usize, requests: usize) -> Option<f6
     line.split(',').nth(1)?.trim_matches('"').parse().ok()
 }
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> io::Result<()> {
-    let rounds = env_or("RESPD_FLOOR_ROUNDS", 5);
-    let requests = env_or("RESPD_FLOOR_REQUESTS", 60_000);
+    let rounds = common::env_or("RESPD_FLOOR_ROUNDS", 5usize).max(1);
+    let requests = common::env_or("RESPD_FLOOR_REQUESTS", 60_000usize).max(1);
     println!(
         "design_floor: redis-benchmark -t ping_mbulk -c 50, depths 1 and 16, {rounds} rounds (alternating)"
     );
@@ -131,16 +124,7 @@ fn main() -> io::Result<()> {
         addr: start_floor_server()?,
     };
     let (_respd_handle, respd) = common::start_respd()?;
-    let redis = match common::start_redis() {
-        Ok(r) => {
-            println!("comparing with {} on {}", r.version, r.target.addr);
-            Some(r)
-        }
-        Err(why) => {
-            common::no_redis_note(&why);
-            None
-        }
-    };
+    let redis = common::start_redis_or_say_why();
     let mut targets = vec![&floor, &respd];
     if let Some(r) = &redis {
         targets.push(&r.target);

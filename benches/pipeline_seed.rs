@@ -75,26 +75,13 @@ fn check(counter: &ReplyCounter) -> io::Result<()> {
 }
 
 fn main() -> io::Result<()> {
-    let rounds: usize = std::env::var("RESPD_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(5);
+    let rounds = common::env_or("RESPD_BENCH_ROUNDS", 5usize).max(1);
 
     println!("pipeline_seed: {COUNT} PINGs one by one vs. pipelined; median of {rounds} alternating rounds");
     println!("{}", common::machine_line());
 
     let (_respd, respd_target) = common::start_respd()?;
-    let redis = match common::start_redis() {
-        Ok(r) => {
-            println!("comparing with {} on {}", r.version, r.target.addr);
-            Some(r)
-        }
-        Err(why) => {
-            common::no_redis_note(&why);
-            None
-        }
-    };
+    let redis = common::start_redis_or_say_why();
     let mut targets: Vec<&Target> = vec![&respd_target];
     if let Some(r) = &redis {
         targets.push(&r.target);

@@ -190,16 +190,6 @@ struct Settings {
     depths: Vec<usize>,
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
-            eprintln!("ignoring {name}={v:?}: not a valid value");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
 fn env_list(name: &str, default: &str) -> Vec<String> {
     std::env::var(name)
         .unwrap_or_else(|_| default.to_string())
@@ -245,10 +235,10 @@ impl Settings {
             eprintln!("note: rpop without lpush pops an empty list (nil replies)");
         }
         Settings {
-            rounds: env_or("RESPD_BENCH_ROUNDS", 3usize).max(1),
-            scale: env_or("RESPD_BENCH_SCALE", 1.0f64).max(0.0001),
-            clients: env_or("RESPD_BENCH_CLIENTS", 50usize).max(1),
-            keyspace: env_or("RESPD_BENCH_KEYSPACE", 100_000u64),
+            rounds: common::env_or("RESPD_BENCH_ROUNDS", 3usize).max(1),
+            scale: common::env_or("RESPD_BENCH_SCALE", 1.0f64).max(0.0001),
+            clients: common::env_or("RESPD_BENCH_CLIENTS", 50usize).max(1),
+            keyspace: common::env_or("RESPD_BENCH_KEYSPACE", 100_000u64),
             commands,
             deep_commands: command_list("RESPD_BENCH_DEEP_COMMANDS", &deep),
             depths: env_list("RESPD_BENCH_DEPTHS", "1,16,1000")
@@ -493,16 +483,7 @@ fn main() -> io::Result<()> {
     println!("{}", common::machine_line());
 
     let (respd_handle, respd_target) = common::start_respd()?;
-    let redis = match common::start_redis() {
-        Ok(r) => {
-            println!("comparing with {} on {}", r.version, r.target.addr);
-            Some(r)
-        }
-        Err(why) => {
-            common::no_redis_note(&why);
-            None
-        }
-    };
+    let redis = common::start_redis_or_say_why();
     let mut targets: Vec<&Target> = vec![&respd_target];
     if let Some(r) = &redis {
         targets.push(&r.target);

@@ -335,6 +335,33 @@ pub fn machine_line() -> String {
     format!("host {host}, {cpus} cpus ({model})")
 }
 
+/// [`start_redis`], printing which Redis the run compares with, or saying loudly why there is
+/// none ([`no_redis_note`]).
+pub fn start_redis_or_say_why() -> Option<RedisServer> {
+    match start_redis() {
+        Ok(r) => {
+            println!("comparing with {} on {}", r.version, r.target.addr);
+            Some(r)
+        }
+        Err(why) => {
+            no_redis_note(&why);
+            None
+        }
+    }
+}
+
+/// A setting from the environment, or `default` when it is unset (or unparsable, which is
+/// reported).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match env::var(name) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            eprintln!("ignoring {name}={v:?}: not a valid value");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
 /// Says loudly that there is no Redis to compare with, so nobody mistakes a respd-only run
 /// for a comparison.
 pub fn no_redis_note(why: &str) {
