@@ -24,11 +24,9 @@ fn bitfield_overflow_fail_is_a_resp3_null() {
         assert_eq!(show(&reply), show(b"*1\r\n$-1\r\n"));
         c.words("DEL bf3");
     };
-    check(TestServer::start().addr());
-    match RedisServer::shared() {
-        Some(redis) => check(redis.addr()),
-        None => println!("SKIPPED: RESP3 null against redis-server (not installed)"),
-    }
+    common::on_respd_and_redis("bitfield_overflow_fail_is_a_resp3_null", |_, addr| {
+        check(addr)
+    });
 }
 
 #[test]

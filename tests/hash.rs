@@ -87,12 +87,7 @@ fn call(conn: &mut RawConn, words: &str) -> Resp {
 
 /// Runs `check` against respd, then against a real Redis if there is one.
 fn on_both(name: &str, check: impl Fn(SocketAddr)) {
-    let respd = TestServer::start();
-    check(respd.addr());
-    match RedisServer::shared() {
-        Some(redis) => check(redis.addr()),
-        None => println!("SKIPPED: {name} against redis-server (not installed)"),
-    }
+    common::on_respd_and_redis(name, |_, addr| check(addr));
 }
 
 /// Fills `key` with fields f0..f{n-1} holding v0..v{n-1} and returns that map.

@@ -20,7 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{encode, show, RawConn, RedisServer, TestServer};
+use common::{encode, show, RawConn, TestServer};
 
 /// The bound on every big pipeline test: generous for a debug build, finite for a deadlock.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -122,32 +122,18 @@ fn server_with_value() -> (TestServer, Vec<u8>) {
 #[test]
 fn netcat_example_is_byte_exact() {
     // (printf "PING\r\nPING\r\nPING\r\n"; sleep 1) | nc localhost 6379
-    let server = TestServer::start();
-    let redis = RedisServer::shared();
-    if redis.is_none() {
-        common::skip_note("netcat_example_is_byte_exact: respd only");
-    }
-    let mut addrs = vec![("respd", server.addr())];
-    addrs.extend(redis.as_ref().map(|r| ("redis", r.addr())));
-    for (name, addr) in addrs {
+    common::on_respd_and_redis("netcat_example_is_byte_exact", |name, addr| {
         let mut conn = RawConn::connect(addr);
         conn.send(b"PING\r\nPING\r\nPING\r\n");
         let got = conn.read_bytes(21);
         assert_eq!(show(&got), show(b"+PONG\r\n+PONG\r\n+PONG\r\n"), "{name}");
         conn.expect_silence(Duration::from_millis(100));
-    }
+    });
 }
 
 #[test]
 fn four_pipelined_incr_answer_one_to_four() {
-    let server = TestServer::start();
-    let redis = RedisServer::shared();
-    if redis.is_none() {
-        common::skip_note("four_pipelined_incr_answer_one_to_four: respd only");
-    }
-    let mut addrs = vec![("respd", server.addr())];
-    addrs.extend(redis.as_ref().map(|r| ("redis", r.addr())));
-    for (name, addr) in addrs {
+    common::on_respd_and_redis("four_pipelined_incr_answer_one_to_four", |name, addr| {
         let mut conn = RawConn::connect(addr);
         let key = b"pipelining-test-X";
         conn.cmd(&[b"DEL", key]);
@@ -157,7 +143,7 @@ fn four_pipelined_incr_answer_one_to_four() {
         assert_eq!(show(&got), show(b":1\r\n:2\r\n:3\r\n:4\r\n"), "{name}");
         conn.expect_silence(Duration::from_millis(50));
         conn.cmd(&[b"DEL", key]);
-    }
+    });
 }
 
 #[test]

@@ -656,3 +656,15 @@ pub fn keyspace_hits_and_misses(c: &mut RawConn) -> (u64, u64) {
     };
     (field("keyspace_hits:"), field("keyspace_misses:"))
 }
+
+/// Runs `check` against a fresh in-process respd, then against the shared redis-server when
+/// there is one (saying so loudly when there is not). `check` gets `"respd"` or `"redis"`, for
+/// its assertion messages, and the server's address.
+pub fn on_respd_and_redis(test: &str, check: impl Fn(&str, SocketAddr)) {
+    let respd = TestServer::start();
+    check("respd", respd.addr());
+    match RedisServer::shared() {
+        Some(redis) => check("redis", redis.addr()),
+        None => skip_note(&format!("{test}: checked against respd only")),
+    }
+}
