@@ -414,6 +414,8 @@ pub struct UnbalancedQuotes;
 /// `\xHH`; `'...'` understands only `\'`; a closing quote must be followed by a space or the
 /// end of the line.
 pub fn split_args(line: &[u8], argv: &mut Argv) -> Result<(), UnbalancedQuotes> {
+    // sdssplitargs reads a C string: a NUL byte is the end of the line, quotes open or not.
+    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
     let mut i = 0;
     let mut current: Vec<u8> = Vec::new();
     loop {
@@ -482,7 +484,7 @@ pub fn split_args(line: &[u8], argv: &mut Argv) -> Result<(), UnbalancedQuotes> 
                     break;
                 }
                 match line[i] {
-                    c if is_space(c) => break,
+                    c if ends_bare_word(c) => break,
                     b'"' => in_double = true,
                     b'\'' => in_single = true,
                     c => current.push(c),
@@ -494,9 +496,18 @@ pub fn split_args(line: &[u8], argv: &mut Argv) -> Result<(), UnbalancedQuotes> 
     }
 }
 
-/// C's `isspace` in the "C" locale, which is what sdssplitargs uses.
+/// C's `isspace` in the "C" locale, which is what sdssplitargs uses to skip the blanks
+/// between arguments and to check what follows a closing quote.
 fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// The bytes that end an unquoted argument. sdssplitargs lists only these four (and NUL)
+/// here, not all of `isspace`: a vertical tab or form feed inside a bare word is part of it,
+/// so `SET a\x0bb c` sets the key "a\x0bb", although the same bytes *between* arguments are
+/// skipped as blanks. Odd, but it is what Redis 7.0 does, and so what clients see.
+fn ends_bare_word(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 fn hex_value(c: u8) -> u8 {
@@ -768,5 +779,27 @@ mod tests {
         assert!(split(b"\"abc").is_err());
         assert!(split(b"'abc\"").is_err());
         assert!(split(b"'abc'x").is_err());
+    }
+
+    #[test]
+    fn split_args_keeps_vertical_tab_and_form_feed_inside_bare_words() {
+        let split = |s: &[u8]| {
+            let mut a = Argv::new();
+            split_args(s, &mut a).map(|_| a.iter().map(|x| x.to_vec()).collect::<Vec<_>>())
+        };
+        // Inside a word they are ordinary bytes; between words they are blanks.
+        assert_eq!(
+            split(b"SET a\x0bb c").unwrap(),
+            vec![b"SET".to_vec(), b"a\x0bb".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(
+            split(b"\x0c SET\x0c").unwrap(),
+            vec![b"SET\x0c".to_vec()]
+        );
+        // After a closing quote, though, they count as the space that must follow it.
+        assert_eq!(split(b"\"q\"\x0b1").unwrap(), args(&["q", "1"]));
+        // A NUL ends the line, as it ends the C string sdssplitargs reads.
+        assert_eq!(split(b"get a\0b c").unwrap(), args(&["get", "a"]));
+        assert!(split(b"get \"a\0b\" c").is_err());
     }
 }
