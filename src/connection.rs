@@ -136,6 +136,8 @@ struct CachedLimits {
     generation: u64,
     query_buffer: u64,
     output: crate::config::OutputLimit,
+    /// `proto-max-bulk-len`: the parser checks it at each `$N` it reads.
+    max_bulk_len: u64,
 }
 
 impl CachedLimits {
@@ -146,6 +148,7 @@ impl CachedLimits {
             generation,
             query_buffer: config.client_query_buffer_limit,
             output: config.normal_output_limit(),
+            max_bulk_len: config.proto_max_bulk_len,
         }
     }
 
@@ -265,20 +268,20 @@ impl Drop for Registration<'_> {
 
 impl<'a> Connection<'a> {
     fn new(stream: TcpStream, shared: &'a Shared, handle: Arc<ClientHandle>) -> Self {
-        let limits = Limits {
-            max_bulk_len: shared.config.read().proto_max_bulk_len,
-        };
+        let limits = CachedLimits::load(shared);
         Connection {
             stream,
             shared,
             client: Client::new(handle),
-            parser: Parser::new(limits),
+            parser: Parser::new(Limits {
+                max_bulk_len: limits.max_bulk_len,
+            }),
             query: Vec::new(),
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             argv: Argv::new(),
             reply: Reply::new(),
             output: OutputQueue::default(),
-            limits: CachedLimits::load(shared),
+            limits,
             net_in: 0,
             net_out: 0,
         }
@@ -384,6 +387,12 @@ impl<'a> Connection<'a> {
     /// Parses and executes every complete command in the query buffer (Redis
     /// `processInputBuffer`). Stops early when the client must be closed.
     fn process_query_buffer(&mut self) {
+        // CONFIG SET proto-max-bulk-len applies to connections already open, from the next
+        // `$N` line on, as in Redis (which reads the global at each bulk header).
+        let limits = self.limits.current(self.shared);
+        self.parser.set_limits(Limits {
+            max_bulk_len: limits.max_bulk_len,
+        });
         let mut pos = 0;
         // A blocked client's next commands wait until its blocking command has answered
         // (Redis does not process the query buffer of a blocked client either).
@@ -412,7 +421,13 @@ impl<'a> Connection<'a> {
         if self.query.is_empty() && self.query.capacity() > REPLY_BUFFER_KEEP {
             self.query = Vec::new();
         }
-        self.argv.shrink_if_larger_than(REPLY_BUFFER_KEEP);
+        // A huge command must not pin its memory for the life of the connection, but only a
+        // finished one may be let go: while the parser is inside a multibulk request, `argv`
+        // holds the arguments already read (their bytes are gone from the query buffer), and
+        // dropping them would run the rest of the request as a command of its own.
+        if !self.parser.in_request() {
+            self.argv.shrink_if_larger_than(REPLY_BUFFER_KEEP);
+        }
     }
 
     /// Sends the batch's replies without blocking; queues what the kernel does not take.

@@ -544,3 +544,104 @@ fn requests_split_at_every_byte_are_parsed_once() {
     assert_eq!(conn.reply().unwrap(), b"+PONG\r\n");
     conn.expect_silence(Duration::from_millis(50));
 }
+
+/// A request far larger than one read arrives over many batches. Between batches the
+/// connection drops spare memory of big finished commands; it once dropped the arguments of
+/// the command still being read, so `SADD myset DEL DEL … victim` lost its head and the rest
+/// ran as `DEL DEL … victim`. Nothing may be lost, and nothing may run that was not sent.
+#[test]
+fn command_over_a_megabyte_keeps_its_first_arguments() {
+    let _heavy = heavy();
+    let s = Servers::start("command_over_a_megabyte_keeps_its_first_arguments");
+    let members = 400_000;
+    let mut request = format!("*{}\r\n$4\r\nSADD\r\n$12\r\nbig:trustset\r\n", members + 3).into_bytes();
+    for _ in 0..members {
+        request.extend_from_slice(b"$3\r\nDEL\r\n");
+    }
+    request.extend_from_slice(b"$10\r\nbig:victim\r\n");
+    assert!(request.len() > 3_500_000);
+    for (name, addr) in s.targets() {
+        let mut conn = RawConn::connect(addr);
+        conn.cmd(&[b"DEL", b"big:trustset", b"big:victim"]);
+        assert_eq!(conn.cmd(&[b"SET", b"big:victim", b"precious data"]), b"+OK\r\n");
+        conn.send(&request);
+        assert_eq!(show(&conn.reply().unwrap()), show(b":2\r\n"), "{name}: SADD of two distinct members");
+        assert_eq!(
+            conn.cmd(&[b"GET", b"big:victim"]),
+            b"$13\r\nprecious data\r\n",
+            "{name}: the string key survives"
+        );
+        assert_eq!(conn.cmd(&[b"SCARD", b"big:trustset"]), b":2\r\n", "{name}");
+        conn.cmd(&[b"DEL", b"big:trustset", b"big:victim"]);
+    }
+}
+
+/// The same defect seen through a long RPUSH and through an HSET of large values: every
+/// element arrives, and no value is taken for a command name.
+#[test]
+fn long_rpush_and_large_hset_arrive_whole() {
+    let _heavy = heavy();
+    let s = Servers::start("long_rpush_and_large_hset_arrive_whole");
+    let elements: Vec<Vec<u8>> = (0..200_000)
+        .map(|i| format!("element-{i}").into_bytes())
+        .collect();
+    let mut rpush: Vec<&[u8]> = vec![b"RPUSH", b"big:list"];
+    rpush.extend(elements.iter().map(|e| e.as_slice()));
+    let value = vec![b'v'; 700 * 1024];
+    let hset = encode(&[b"HSET", b"big:hash", b"f1", &value, b"f2", &value, b"f3", &value]);
+    for (name, addr) in s.targets() {
+        let mut conn = RawConn::connect(addr);
+        conn.cmd(&[b"DEL", b"big:list", b"big:hash"]);
+        assert_eq!(show(&conn.cmd(&rpush)), show(b":200000\r\n"), "{name}: RPUSH");
+        assert_eq!(
+            conn.cmd(&[b"LINDEX", b"big:list", b"0"]),
+            b"$9\r\nelement-0\r\n",
+            "{name}: the first element is there"
+        );
+        conn.send(&hset);
+        assert_eq!(show(&conn.reply().unwrap()), show(b":3\r\n"), "{name}: HSET");
+        assert_eq!(conn.cmd(&[b"HSTRLEN", b"big:hash", b"f1"]), b":716800\r\n", "{name}");
+        conn.cmd(&[b"DEL", b"big:list", b"big:hash"]);
+    }
+}
+
+/// `CONFIG SET proto-max-bulk-len` binds connections that are already open, from their next
+/// bulk header on, as in Redis.
+#[test]
+fn lowered_proto_max_bulk_len_applies_to_open_connections() {
+    let _heavy = heavy();
+    let respd = TestServer::start();
+    let redis = RedisServer::start().map(Arc::new);
+    let s = Servers::with(
+        respd,
+        redis,
+        "lowered_proto_max_bulk_len_applies_to_open_connections",
+    );
+    for (name, addr) in s.targets() {
+        let mut old = RawConn::connect(addr);
+        assert_eq!(old.cmd(&[b"PING"]), b"+PONG\r\n", "{name}");
+        let mut admin = RawConn::connect(addr);
+        assert_eq!(
+            admin.cmd(&[b"CONFIG", b"SET", b"proto-max-bulk-len", b"1mb"]),
+            b"+OK\r\n",
+            "{name}"
+        );
+        let _ = old.try_send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2097152\r\n");
+        assert_eq!(
+            show(&old.reply().unwrap()),
+            show(b"-ERR Protocol error: invalid bulk length\r\n"),
+            "{name}: a 2 MB bulk on a connection opened before the change"
+        );
+        assert!(old.is_closed_within(Duration::from_secs(5)), "{name}");
+    }
+}
+
+/// sdssplitargs ends a bare word only at space, tab, CR or LF: a vertical tab or form feed
+/// inside one is part of the argument (between arguments they are skipped as blanks).
+#[test]
+fn inline_vertical_tab_and_form_feed_do_not_split_words() {
+    let s = Servers::start("inline_vertical_tab_and_form_feed_do_not_split_words");
+    s.answers(b"ECHO a\x0bb\r\n", &[b"$3\r\na\x0bb\r\n"]);
+    s.answers(b"\x0cECHO\x0c c\x0cd \x0b\r\n", &[b"-ERR unknown command 'ECHO\x0c', with args beginning with: 'c\x0cd' \r\n"]);
+    s.answers(b"ECHO \"q\"\x0b\r\n", &[b"$1\r\nq\r\n"]);
+}
