@@ -990,11 +990,29 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Applies one directive with its arguments (a config file line, already split).
+    ///
+    /// A multi-word directive given one non-empty argument has it split again, quotes and
+    /// all, as Redis's `loadServerConfigFromString` does: that is how a command line word
+    /// such as `--bind "127.0.0.1 -::1"` or `--client-output-buffer-limit "normal 10mb 5mb 2"`
+    /// (one argument holding every value) means the same as the config file line. An empty
+    /// argument is left alone, so `save ""` still means "no save points".
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
         let spec =
             lookup(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
         if !spec.multi_arg && args.len() != 1 {
             return Err("Bad directive or wrong number of arguments".into());
+        }
+        if let [single] = args {
+            if spec.multi_arg && !single.is_empty() {
+                let mut words = Argv::new();
+                split_args(single.as_bytes(), &mut words)
+                    .map_err(|_| "Unbalanced quotes in configuration line".to_string())?;
+                let words: Vec<String> = words
+                    .iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                return (spec.set)(self, &words);
+            }
         }
         (spec.set)(self, args)
     }

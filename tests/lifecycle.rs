@@ -378,3 +378,68 @@ fn command_line_directives_take_the_words_up_to_the_next_option() {
         b"*2\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n"
     );
 }
+
+/// `--bind "127.0.0.1 -::1"`: one argument holding several values means what the config file
+/// line `bind 127.0.0.1 -::1` means, as with redis-server (its loader splits the one argument
+/// of a multi-word directive again). A single word holding name and value (`"--hz 20"`) works
+/// too. Checked against redis-server given the same arguments.
+#[test]
+fn a_single_argument_may_hold_several_values() {
+    let port = common::free_port();
+    let args = [
+        "--bind",
+        "127.0.0.1 -::1",
+        "--client-output-buffer-limit",
+        "normal 10mb 5mb 2",
+        "--hz 20",
+        "--save",
+        "",
+    ];
+    let child = respd()
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start respd");
+    let mut guard = KillOnDrop(Some(child));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if let Some(status) = guard.0.as_mut().unwrap().try_wait().unwrap() {
+            let out = guard.0.take().unwrap().wait_with_output().unwrap();
+            panic!("respd exited with {status}: {}", text(&out.stderr));
+        }
+        assert!(Instant::now() < deadline, "respd did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut servers = vec![("respd", RawConn::connect(addr))];
+    let redis = RedisServer::start_with(&args);
+    match &redis {
+        Some(r) => servers.push(("redis", r.conn())),
+        None => common::skip_note("a_single_argument_may_hold_several_values: respd only"),
+    }
+    for (name, mut conn) in servers {
+        assert_eq!(
+            show(&conn.cmd(&[b"CONFIG", b"GET", b"bind"])),
+            show(b"*2\r\n$4\r\nbind\r\n$14\r\n127.0.0.1 -::1\r\n"),
+            "{name}"
+        );
+        let limits = b"normal 10485760 5242880 2 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+        let mut expected = format!("*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n", limits.len()).into_bytes();
+        expected.extend_from_slice(limits);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(
+            show(&conn.cmd(&[b"CONFIG", b"GET", b"client-output-buffer-limit"])),
+            show(&expected),
+            "{name}"
+        );
+        assert_eq!(
+            show(&conn.cmd(&[b"CONFIG", b"GET", b"hz"])),
+            show(b"*2\r\n$2\r\nhz\r\n$2\r\n20\r\n"),
+            "{name}"
+        );
+    }
+}
+
