@@ -547,6 +547,7 @@ fn worker(first: TcpStream, receiver: &Receiver<TcpStream>, shared: &Arc<Shared>
 /// Background tasks, `hz` times a second (Redis `serverCron`).
 fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
     let mut last_ops_sample = Instant::now();
+    let mut idle = IdleClients::default();
     loop {
         let hz = shared.config.read().hz.max(1);
         match stop.recv_timeout(Duration::from_millis(1000 / u64::from(hz))) {
@@ -564,26 +565,64 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             shared.stats.sample_ops(shared.totals().commands);
             last_ops_sample = Instant::now();
         }
-        close_idle_clients(shared);
+        idle.close_idle_clients(shared);
         crate::persistence::cron(shared);
         // Last, so a ping also proves the tasks above got through (see crate::systemd).
         crate::systemd::watchdog_tick(shared);
     }
 }
 
-/// Closes clients idle longer than `timeout` seconds (0 = never), as Redis's
-/// `clientsCronHandleTimeout` does.
-fn close_idle_clients(shared: &Shared) {
-    let timeout = shared.config.read().timeout;
-    if timeout == 0 {
-        return;
-    }
-    let now = now_ms();
-    for client in shared.clients.all() {
-        let last = client.snapshot.lock().last_interaction_ms;
-        if now.saturating_sub(last) / 1000 > timeout {
-            crate::verbose!("Closing idle client id={}", client.id);
-            client.kill();
+/// The cron's memory for idle timeouts: when each client was last seen exempt.
+///
+/// Redis exempts subscribers and blocked clients from `timeout`, and a blocked client's
+/// reply, sent when its wait ends, counts as an interaction (Redis updates `lastinteraction`
+/// on writes too). respd's workers record only the time of the last command, so without this
+/// memory a client blocked for longer than `timeout` would look idle the moment its wait
+/// ended, and be closed before its reply went out.
+#[derive(Debug, Default)]
+struct IdleClients {
+    /// Client id → Unix ms when the cron last saw it subscribed or blocked.
+    last_exempt_ms: std::collections::HashMap<u64, u64>,
+}
+
+impl IdleClients {
+    /// Closes clients idle longer than `timeout` seconds (0 = never), as Redis's
+    /// `clientsCronHandleTimeout` does. Exempt, as there: clients subscribed to a channel or
+    /// pattern (Redis's `CLIENT_PUBSUB`, which RESP3 subscribers have too) and clients blocked
+    /// in BLPOP and friends (their own timeout, if any, ends the wait). respd has no replicas
+    /// or masters, Redis's other exemptions.
+    fn close_idle_clients(&mut self, shared: &Shared) {
+        let timeout = shared.config.read().timeout;
+        if timeout == 0 {
+            self.last_exempt_ms.clear();
+            return;
+        }
+        let now = now_ms();
+        // Rebuilt every round, so clients that left are forgotten.
+        let previous = std::mem::take(&mut self.last_exempt_ms);
+        for client in shared.clients.all() {
+            let (last_command, subscribed) = {
+                let snapshot = client.snapshot.lock();
+                (
+                    snapshot.last_interaction_ms,
+                    snapshot.sub + snapshot.psub > 0,
+                )
+            };
+            if subscribed || client.blocked_on.lock().is_some() {
+                self.last_exempt_ms.insert(client.id, now);
+                continue;
+            }
+            let last = match previous.get(&client.id) {
+                Some(&exempt_until) => {
+                    self.last_exempt_ms.insert(client.id, exempt_until);
+                    exempt_until.max(last_command)
+                }
+                None => last_command,
+            };
+            if now.saturating_sub(last) / 1000 > timeout {
+                crate::verbose!("Closing idle client id={}", client.id);
+                client.kill();
+            }
         }
     }
 }

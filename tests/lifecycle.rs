@@ -443,3 +443,48 @@ fn a_single_argument_may_hold_several_values() {
     }
 }
 
+/// `timeout` closes idle clients but not subscribers or clients blocked in BLPOP, as Redis's
+/// clientsCronHandleTimeout: the job pushed after the timeout still reaches the blocked
+/// client, and the message published after it still reaches the subscriber.
+#[test]
+fn timeout_spares_subscribers_and_blocked_clients() {
+    let server = TestServer::with_config(|c| c.timeout = 1);
+    let mut blocked = server.conn();
+    blocked.send(&encode(&[b"BLPOP", b"jobs", b"0"]));
+    let mut subscriber = server.conn();
+    assert_eq!(
+        subscriber.cmd(&[b"SUBSCRIBE", b"news"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    let mut resp3_subscriber = server.conn();
+    resp3_subscriber.cmd(&[b"HELLO", b"3"]);
+    assert_eq!(
+        resp3_subscriber.cmd(&[b"PSUBSCRIBE", b"ne*"]),
+        b">3\r\n$10\r\npsubscribe\r\n$3\r\nne*\r\n:1\r\n"
+    );
+    let mut idle = server.conn();
+    assert_eq!(idle.cmd(&[b"PING"]), b"+PONG\r\n");
+    // The idle client, whose last command came after the others', is closed first...
+    assert!(
+        idle.is_closed_within(Duration::from_secs(15)),
+        "an idle client outlived `timeout 1`"
+    );
+    // ...and a few more cron rounds pass.
+    thread::sleep(Duration::from_millis(600));
+    let mut other = server.conn();
+    assert_eq!(other.cmd(&[b"LPUSH", b"jobs", b"work"]), b":1\r\n");
+    assert_eq!(
+        show(&blocked.reply().expect("the blocked client was closed")),
+        show(b"*2\r\n$4\r\njobs\r\n$4\r\nwork\r\n")
+    );
+    assert_eq!(other.cmd(&[b"PUBLISH", b"news", b"hi"]), b":2\r\n");
+    assert_eq!(
+        show(&subscriber.reply().expect("the subscriber was closed")),
+        show(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n")
+    );
+    assert_eq!(
+        show(&resp3_subscriber.reply().expect("the RESP3 subscriber was closed")),
+        show(b">4\r\n$8\r\npmessage\r\n$3\r\nne*\r\n$4\r\nnews\r\n$2\r\nhi\r\n")
+    );
+}
+
