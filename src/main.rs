@@ -151,6 +151,10 @@ fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
                         Err(e) => warning!("SIGHUP: {} not changed: {e}", spec.name),
                     }
                 }
+                // A higher maxclients needs room in the open files limit, as at start.
+                if let Ok(maxclients) = server::adjust_open_files_limit(updated.maxclients) {
+                    updated.maxclients = maxclients;
+                }
                 respd::log::set_level(updated.loglevel);
                 shared.replace_config(updated);
                 respd::persistence::aof::config_changed(shared);
@@ -278,6 +282,15 @@ fn main() -> ExitCode {
     if let Err(message) = systemd::init(config.supervised) {
         warning!("{message}");
         return ExitCode::from(1);
+    }
+    // Room for maxclients in the open files limit, or a lower maxclients (Redis initServer).
+    let mut config = config;
+    match server::adjust_open_files_limit(config.maxclients) {
+        Ok(maxclients) => config.maxclients = maxclients,
+        Err(message) => {
+            warning!("{message}");
+            return ExitCode::from(1);
+        }
     }
     // Sockets passed by systemd (socket activation) that match `bind`/`port`, plus the rest.
     let listeners = match systemd::listeners(&config) {

@@ -187,3 +187,19 @@ fn the_debug_command_refusal_is_redis_text() {
     assert!(!ProtectedAction::Local.allows("::ffff:127.0.0.1".parse().unwrap()));
     assert!(ProtectedAction::Yes.allows(remote) && !ProtectedAction::No.allows(local));
 }
+
+/// CONFIG SET maxclients beyond what the open files limit can be raised to fails as Redis's
+/// updateMaxclients does, and leaves maxclients as it was. (The number suggested depends on
+/// the machine's limits, so only the text before it is compared.)
+#[test]
+fn maxclients_beyond_the_open_files_limit_is_refused() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    let before = config_get(&mut c, "maxclients");
+    let reply = String::from_utf8(c.cmd(&[b"CONFIG", b"SET", b"maxclients", b"400000"])).unwrap();
+    assert!(
+        reply.starts_with("-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with "),
+        "{reply:?}"
+    );
+    assert_eq!(config_get(&mut c, "maxclients"), before);
+}

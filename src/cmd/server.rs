@@ -426,8 +426,19 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         changes.push((name, spec, value));
     }
     let mut updated: Config = ctx.shared.config.read().clone();
+    let old_maxclients = updated.maxclients;
     for (name, spec, value) in &changes {
         (spec.set)(&mut updated, &config_args(spec, value)).map_err(|e| failed(name, &e))?;
+    }
+    // Redis updateMaxclients: a higher maxclients must fit in the open files limit.
+    if updated.maxclients != old_maxclients {
+        let fits = crate::server::adjust_open_files_limit(updated.maxclients).unwrap_or(0);
+        if fits != updated.maxclients {
+            return Err(failed(
+                b"maxclients",
+                &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
+            ));
+        }
     }
     crate::log::set_level(updated.loglevel);
     ctx.shared.replace_config(updated);
