@@ -190,11 +190,15 @@ fn split_command_line(args: &[String]) -> Result<(Option<String>, Vec<Directive>
             // appends it to the config text as is, where the line splitter separates them.
             let mut words = respd::protocol::Argv::new();
             let (name, inline_values) = match option.split_once('=') {
-                Some((n, v)) if !n.contains(char::is_whitespace) => (n.to_string(), vec![v.to_string()]),
+                Some((n, v)) if !n.contains(char::is_whitespace) => {
+                    (n.to_string(), vec![v.to_string()])
+                }
                 _ if option.contains(char::is_whitespace) => {
                     respd::protocol::parse::split_args(option.as_bytes(), &mut words)
                         .map_err(|_| format!("Unbalanced quotes in option '{word}'"))?;
-                    let mut words = words.iter().map(|w| String::from_utf8_lossy(w).into_owned());
+                    let mut words = words
+                        .iter()
+                        .map(|w| String::from_utf8_lossy(w).into_owned());
                     let name = words.next().unwrap_or_default();
                     (name, words.collect())
                 }

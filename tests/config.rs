@@ -28,49 +28,58 @@ fn config_get(conn: &mut RawConn, name: &str) -> Vec<u8> {
 fn dir_and_dbfilename_are_protected_by_default() {
     let tmp = std::env::temp_dir();
     let tmp = tmp.to_str().unwrap();
-    on_respd_and_redis("dir_and_dbfilename_are_protected_by_default", |name, addr| {
-        let mut c = RawConn::connect(addr);
-        let before = config_get(&mut c, "dir");
-        assert_eq!(
-            show(&c.cmd(&[b"CONFIG", b"SET", b"dir", tmp.as_bytes()])),
-            show(&protected_error("dir")),
-            "{name}"
-        );
-        assert_eq!(
-            show(&c.cmd(&[b"CONFIG", b"SET", b"dbfilename", b"authorized_keys"])),
-            show(&protected_error("dbfilename")),
-            "{name}"
-        );
-        assert_eq!(show(&config_get(&mut c, "dir")), show(&before), "{name}");
-        assert_eq!(
-            show(&config_get(&mut c, "dbfilename")),
-            show(b"*2\r\n$10\r\ndbfilename\r\n$8\r\ndump.rdb\r\n"),
-            "{name}"
-        );
-        // Several pairs are all or nothing: the refused one leaves the others unchanged.
-        let timeout_before = config_get(&mut c, "timeout");
-        assert_eq!(
-            show(&c.cmd(&[b"CONFIG", b"SET", b"timeout", b"77", b"dbfilename", b"x.rdb"])),
-            show(&protected_error("dbfilename")),
-            "{name}"
-        );
-        assert_eq!(
-            show(&config_get(&mut c, "timeout")),
-            show(&timeout_before),
-            "{name}"
-        );
-        // The switches themselves are fixed at start.
-        for switch in [
-            "enable-protected-configs",
-            "enable-debug-command",
-            "enable-module-command",
-        ] {
+    on_respd_and_redis(
+        "dir_and_dbfilename_are_protected_by_default",
+        |name, addr| {
+            let mut c = RawConn::connect(addr);
+            let before = config_get(&mut c, "dir");
             assert_eq!(
-                show(&config_get(&mut c, switch)),
-                show(format!("*2\r\n${}\r\n{switch}\r\n$2\r\nno\r\n", switch.len()).as_bytes()),
+                show(&c.cmd(&[b"CONFIG", b"SET", b"dir", tmp.as_bytes()])),
+                show(&protected_error("dir")),
                 "{name}"
             );
             assert_eq!(
+                show(&c.cmd(&[b"CONFIG", b"SET", b"dbfilename", b"authorized_keys"])),
+                show(&protected_error("dbfilename")),
+                "{name}"
+            );
+            assert_eq!(show(&config_get(&mut c, "dir")), show(&before), "{name}");
+            assert_eq!(
+                show(&config_get(&mut c, "dbfilename")),
+                show(b"*2\r\n$10\r\ndbfilename\r\n$8\r\ndump.rdb\r\n"),
+                "{name}"
+            );
+            // Several pairs are all or nothing: the refused one leaves the others unchanged.
+            let timeout_before = config_get(&mut c, "timeout");
+            assert_eq!(
+                show(&c.cmd(&[
+                    b"CONFIG",
+                    b"SET",
+                    b"timeout",
+                    b"77",
+                    b"dbfilename",
+                    b"x.rdb"
+                ])),
+                show(&protected_error("dbfilename")),
+                "{name}"
+            );
+            assert_eq!(
+                show(&config_get(&mut c, "timeout")),
+                show(&timeout_before),
+                "{name}"
+            );
+            // The switches themselves are fixed at start.
+            for switch in [
+                "enable-protected-configs",
+                "enable-debug-command",
+                "enable-module-command",
+            ] {
+                assert_eq!(
+                    show(&config_get(&mut c, switch)),
+                    show(format!("*2\r\n${}\r\n{switch}\r\n$2\r\nno\r\n", switch.len()).as_bytes()),
+                    "{name}"
+                );
+                assert_eq!(
                 show(&c.cmd(&[b"CONFIG", b"SET", switch.as_bytes(), b"yes"])),
                 show(
                     format!(
@@ -80,8 +89,9 @@ fn dir_and_dbfilename_are_protected_by_default() {
                 ),
                 "{name}"
             );
-        }
-    });
+            }
+        },
+    );
 }
 
 #[test]

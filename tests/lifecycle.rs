@@ -426,8 +426,13 @@ fn a_single_argument_may_hold_several_values() {
             show(b"*2\r\n$4\r\nbind\r\n$14\r\n127.0.0.1 -::1\r\n"),
             "{name}"
         );
-        let limits = b"normal 10485760 5242880 2 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-        let mut expected = format!("*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n", limits.len()).into_bytes();
+        let limits =
+            b"normal 10485760 5242880 2 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+        let mut expected = format!(
+            "*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n",
+            limits.len()
+        )
+        .into_bytes();
         expected.extend_from_slice(limits);
         expected.extend_from_slice(b"\r\n");
         assert_eq!(
@@ -483,7 +488,11 @@ fn timeout_spares_subscribers_and_blocked_clients() {
         show(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n")
     );
     assert_eq!(
-        show(&resp3_subscriber.reply().expect("the RESP3 subscriber was closed")),
+        show(
+            &resp3_subscriber
+                .reply()
+                .expect("the RESP3 subscriber was closed")
+        ),
         show(b">4\r\n$8\r\npmessage\r\n$3\r\nne*\r\n$4\r\nnews\r\n$2\r\nhi\r\n")
     );
 }
@@ -511,8 +520,12 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
             return;
         }
         wrapper.extend(
-            ["setpriv", "--inh-caps=-sys_resource", "--bounding-set=-sys_resource"]
-                .map(String::from),
+            [
+                "setpriv",
+                "--inh-caps=-sys_resource",
+                "--bounding-set=-sys_resource",
+            ]
+            .map(String::from),
         );
     }
     let port = common::free_port();
@@ -539,7 +552,10 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
     });
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !log.iter().any(|l: &String| l.contains("Ready to accept connections")) {
+    while !log
+        .iter()
+        .any(|l: &String| l.contains("Ready to accept connections"))
+    {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
             Ok(l) => log.push(l),
@@ -547,7 +563,8 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
         }
     }
     // (128 - 32 reserved) / 3 descriptors per client.
-    let expected_maxclients = (128 - respd::server::MIN_RESERVED_FDS) / respd::server::FDS_PER_CLIENT;
+    let expected_maxclients =
+        (128 - respd::server::MIN_RESERVED_FDS) / respd::server::FDS_PER_CLIENT;
     assert!(
         log.iter().any(|l| l.contains(&format!(
             "Current maximum open files is 128. maxclients has been reduced to {expected_maxclients} to compensate for low ulimit."
@@ -555,7 +572,9 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
         "{log:#?}"
     );
     assert!(
-        log.iter().any(|l| l.contains("You requested maxclients of 10000 requiring at least 30032 max file descriptors.")),
+        log.iter().any(|l| l.contains(
+            "You requested maxclients of 10000 requiring at least 30032 max file descriptors."
+        )),
         "{log:#?}"
     );
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -585,7 +604,10 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
         }
     }
     assert_eq!(pongs + refused, 200);
-    assert!(pongs >= 1 && refused >= 1, "{pongs} PONGs, {refused} refusals");
+    assert!(
+        pongs >= 1 && refused >= 1,
+        "{pongs} PONGs, {refused} refusals"
+    );
     // The admin connection still works.
     assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
     drop(clients);
@@ -597,5 +619,8 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
         .iter()
         .filter(|l| l.contains("Accepting client connection"))
         .count();
-    assert!(accept_errors <= 5, "{accept_errors} accept errors logged: {log:#?}");
+    assert!(
+        accept_errors <= 5,
+        "{accept_errors} accept errors logged: {log:#?}"
+    );
 }
