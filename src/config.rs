@@ -70,6 +70,74 @@ impl Supervised {
     }
 }
 
+/// Who may use an action that can write files or run code on the host: setting a protected
+/// directive with CONFIG SET (`enable-protected-configs`), DEBUG (`enable-debug-command`),
+/// MODULE (`enable-module-command`). Redis 7.0's `protected_action_enum`; all three default
+/// to `no`, and none can be changed while the server runs.
+///
+/// Why it exists: `CONFIG SET dir` plus `CONFIG SET dbfilename` plus `SAVE` lets anyone who
+/// reaches the port write a file of their choosing anywhere the server may write (an
+/// `authorized_keys`, a cron file). Only whoever writes the config file or the command line
+/// should be able to point the server's files somewhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectedAction {
+    /// Never allowed (the default).
+    No,
+    /// Allowed to every client.
+    Yes,
+    /// Allowed to clients connected from the loopback addresses only.
+    Local,
+}
+
+impl ProtectedAction {
+    fn name(self) -> &'static str {
+        match self {
+            ProtectedAction::No => "no",
+            ProtectedAction::Yes => "yes",
+            ProtectedAction::Local => "local",
+        }
+    }
+
+    fn parse(v: &str) -> Result<ProtectedAction, String> {
+        match v.to_ascii_lowercase().as_str() {
+            "no" => Ok(ProtectedAction::No),
+            "yes" => Ok(ProtectedAction::Yes),
+            "local" => Ok(ProtectedAction::Local),
+            _ => Err("argument(s) must be one of the following: no, yes, local".into()),
+        }
+    }
+
+    /// True if a client connected from `peer` may use the action (Redis
+    /// `allowProtectedAction`). "Local" is what Redis's `islocalClient` calls local: a peer
+    /// address of exactly 127.0.0.1 or ::1 (respd has no Unix sockets). Other 127/8
+    /// addresses and IPv4-mapped ::ffff:127.0.0.1 are not, as in Redis.
+    pub fn allows(self, peer: std::net::IpAddr) -> bool {
+        match self {
+            ProtectedAction::No => false,
+            ProtectedAction::Yes => true,
+            ProtectedAction::Local => {
+                peer == std::net::IpAddr::from([127, 0, 0, 1])
+                    || peer == std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }
+        }
+    }
+}
+
+/// The reply to DEBUG or MODULE when its `enable-*-command` directive does not allow the
+/// client (Redis `processCommand`). `command` is `"DEBUG"` or `"MODULE"`. respd has neither
+/// command yet; the dispatcher calls this when it gains them, right after the arity check:
+/// `if !config.enable_debug_command.allows(peer) { return Err(protected_command_error("DEBUG")) }`.
+pub fn protected_command_error(command: &str) -> String {
+    let option = if command == "DEBUG" {
+        "enable-debug-command"
+    } else {
+        "enable-module-command"
+    };
+    format!(
+        "ERR {command} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+    )
+}
+
 /// Output buffer limits for one class of clients (`client-output-buffer-limit`).
 /// Zero means "no limit", as in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -171,6 +239,12 @@ pub struct Config {
     pub thread_stack_size: u64,
     /// Supervision protocol (`supervised`, no).
     pub supervised: Supervised,
+    /// Who may CONFIG SET a protected directive (`enable-protected-configs`, no).
+    pub enable_protected_configs: ProtectedAction,
+    /// Who may run DEBUG (`enable-debug-command`, no).
+    pub enable_debug_command: ProtectedAction,
+    /// Who may run MODULE (`enable-module-command`, no).
+    pub enable_module_command: ProtectedAction,
     /// Absolute path of the config file the server was started with, empty if none. Not a
     /// directive: INFO `config_file` shows it and CONFIG REWRITE needs it.
     pub config_file: String,
@@ -209,6 +283,9 @@ impl Default for Config {
             pidfile: String::new(),
             thread_stack_size: 0,
             supervised: Supervised::No,
+            enable_protected_configs: ProtectedAction::No,
+            enable_debug_command: ProtectedAction::No,
+            enable_module_command: ProtectedAction::No,
             config_file: String::new(),
         };
         for spec in CONFIG_TABLE {
@@ -235,6 +312,9 @@ pub struct ConfigSpec {
     pub default: &'static str,
     /// True if CONFIG SET may change it while running.
     pub mutable: bool,
+    /// True if CONFIG SET may change it only when `enable-protected-configs` allows the
+    /// client (Redis's `PROTECTED_CONFIG` flag: the directives that choose where files go).
+    pub protected: bool,
     /// True if it takes several words (`bind a b`, `save 3600 1`).
     pub multi_arg: bool,
     /// One line of documentation (for --help, the manual page and the example config).
@@ -399,6 +479,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "6379",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "TCP port to listen on.",
         set: |c, a| {
@@ -412,6 +493,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "127.0.0.1 -::1",
         mutable: false,
+        protected: false,
         multi_arg: true,
         doc: "Addresses to listen on. A leading '-' makes an address optional (skipped if it cannot be bound).",
         set: |c, a| {
@@ -434,6 +516,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "511",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Listen backlog: connections the kernel queues before respd accepts them.",
         set: |c, a| {
@@ -447,6 +530,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "10000",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Most clients connected at once; the next one gets '-ERR max number of clients reached'.",
         set: |c, a| {
@@ -460,6 +544,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "0",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Close a client after this many idle seconds (0 = never).",
         set: |c, a| {
@@ -473,6 +558,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "300",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Send TCP keepalives to idle clients every this many seconds (0 = off).",
         set: |c, a| {
@@ -486,6 +572,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "notice",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Log verbosity: debug, verbose, notice, warning or nothing.",
         set: |c, a| {
@@ -508,6 +595,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "\"\"",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Log file path; empty logs to standard error (what systemd's journal collects).",
         set: |c, a| {
@@ -521,6 +609,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "16",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Number of logical databases (SELECT 0 to databases-1).",
         set: |c, a| {
@@ -534,6 +623,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "512mb",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Largest bulk string a client may send.",
         set: |c, a| {
@@ -547,6 +637,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "1gb",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Largest unparsed input one client may accumulate before it is disconnected.",
         set: |c, a| {
@@ -560,6 +651,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60",
         mutable: true,
+        protected: false,
         multi_arg: true,
         doc: "Per class (normal, replica, pubsub): hard limit, soft limit and soft seconds for queued replies; 0 disables a limit.",
         set: set_output_limits,
@@ -570,6 +662,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "10",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "How many times per second background tasks (active expiry) run.",
         set: |c, a| {
@@ -587,6 +680,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         // on), so that `cargo run` in a checkout never writes dump.rdb into it.
         default: "\"\"",
         mutable: true,
+        protected: false,
         multi_arg: true,
         doc: "Snapshot save points: pairs of <seconds> <changes>; a background save starts when both are reached. \"\" (the default) disables them; Redis's own default is 3600 1 300 100 60 10000.",
         set: set_save_points,
@@ -600,6 +694,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "./",
         mutable: true,
+        protected: true,
         multi_arg: false,
         doc: "Directory where the dump file (and its temporary files) are written.",
         set: |c, a| {
@@ -617,6 +712,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "dump.rdb",
         mutable: true,
+        protected: true,
         multi_arg: false,
         doc: "File name of the RDB dump inside dir.",
         set: |c, a| {
@@ -634,6 +730,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "yes",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Compress strings longer than 20 bytes in the dump with LZF.",
         set: |c, a| {
@@ -647,6 +744,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "yes",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Write a CRC64 checksum at the end of the dump and verify it when loading.",
         set: |c, a| {
@@ -660,6 +758,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "yes",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Refuse write commands (MISCONF error) while the last background save failed and save points are set.",
         set: |c, a| {
@@ -673,6 +772,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "no",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Log every write command to the append-only file, and load it at start instead of the dump.",
         set: |c, a| {
@@ -686,6 +786,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "everysec",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "When the append-only file is fsynced: always (before each reply), everysec, or no (left to the OS).",
         set: |c, a| {
@@ -704,6 +805,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "appendonly.aof",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "File name of the append-only file inside dir (one file, not Redis 7's appenddirname directory).",
         set: |c, a| {
@@ -721,6 +823,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "100",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Rewrite the append-only file when it grew by this percentage since the last rewrite; 0 disables.",
         set: |c, a| {
@@ -734,6 +837,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "64mb",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Smallest append-only file size at which an automatic rewrite may start.",
         set: |c, a| {
@@ -747,6 +851,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "yes",
         mutable: true,
+        protected: false,
         multi_arg: false,
         doc: "Load a truncated append-only file up to its last whole command (and cut the torn tail) instead of refusing to start.",
         set: |c, a| {
@@ -760,6 +865,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "\"\"",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Write the process id to this file at start and remove it at exit; empty for none.",
         set: |c, a| {
@@ -773,6 +879,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "256kb",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Stack size of each connection thread (respd only). Small stacks let thousands of clients fit in memory.",
         set: |c, a| {
@@ -786,6 +893,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "no",
         mutable: false,
+        protected: false,
         multi_arg: false,
         doc: "Supervision: 'systemd' speaks systemd's notify protocol (READY=1, STATUS, STOPPING=1, WATCHDOG=1) and fails to start without $NOTIFY_SOCKET; 'auto' does so only if $NOTIFY_SOCKET is set; 'no' does not.",
         set: |c, a| {
@@ -800,6 +908,48 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             Ok(())
         },
         get: |c| c.supervised.name().into(),
+    },
+    ConfigSpec {
+        name: "enable-protected-configs",
+        aliases: &[],
+        default: "no",
+        mutable: false,
+        protected: false,
+        multi_arg: false,
+        doc: "Who may change the protected directives (dir, dbfilename) with CONFIG SET: no, yes, or local (clients on 127.0.0.1 or ::1).",
+        set: |c, a| {
+            c.enable_protected_configs = ProtectedAction::parse(one(a)?)?;
+            Ok(())
+        },
+        get: |c| c.enable_protected_configs.name().into(),
+    },
+    ConfigSpec {
+        name: "enable-debug-command",
+        aliases: &[],
+        default: "no",
+        mutable: false,
+        protected: false,
+        multi_arg: false,
+        doc: "Who may run DEBUG: no, yes, or local. Accepted for redis.conf compatibility; respd has no DEBUG command.",
+        set: |c, a| {
+            c.enable_debug_command = ProtectedAction::parse(one(a)?)?;
+            Ok(())
+        },
+        get: |c| c.enable_debug_command.name().into(),
+    },
+    ConfigSpec {
+        name: "enable-module-command",
+        aliases: &[],
+        default: "no",
+        mutable: false,
+        protected: false,
+        multi_arg: false,
+        doc: "Who may run MODULE: no, yes, or local. Accepted for redis.conf compatibility; respd loads no modules.",
+        set: |c, a| {
+            c.enable_module_command = ProtectedAction::parse(one(a)?)?;
+            Ok(())
+        },
+        get: |c| c.enable_module_command.name().into(),
     },
 ];
 
@@ -840,11 +990,29 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Applies one directive with its arguments (a config file line, already split).
+    ///
+    /// A multi-word directive given one non-empty argument has it split again, quotes and
+    /// all, as Redis's `loadServerConfigFromString` does: that is how a command line word
+    /// such as `--bind "127.0.0.1 -::1"` or `--client-output-buffer-limit "normal 10mb 5mb 2"`
+    /// (one argument holding every value) means the same as the config file line. An empty
+    /// argument is left alone, so `save ""` still means "no save points".
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
         let spec =
             lookup(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
         if !spec.multi_arg && args.len() != 1 {
             return Err("Bad directive or wrong number of arguments".into());
+        }
+        if let [single] = args {
+            if spec.multi_arg && !single.is_empty() {
+                let mut words = Argv::new();
+                split_args(single.as_bytes(), &mut words)
+                    .map_err(|_| "Unbalanced quotes in configuration line".to_string())?;
+                let words: Vec<String> = words
+                    .iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                return (spec.set)(self, &words);
+            }
         }
         (spec.set)(self, args)
     }

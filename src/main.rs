@@ -151,6 +151,10 @@ fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
                         Err(e) => warning!("SIGHUP: {} not changed: {e}", spec.name),
                     }
                 }
+                // A higher maxclients needs room in the open files limit, as at start.
+                if let Ok(maxclients) = server::adjust_open_files_limit(updated.maxclients) {
+                    updated.maxclients = maxclients;
+                }
                 respd::log::set_level(updated.loglevel);
                 shared.replace_config(updated);
                 respd::persistence::aof::config_changed(shared);
@@ -182,19 +186,30 @@ fn split_command_line(args: &[String]) -> Result<(Option<String>, Vec<Directive>
     let mut directives: Vec<Directive> = Vec::new();
     for word in words {
         if let Some(option) = word.strip_prefix("--") {
-            let (name, inline_value) = match option.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (option, None),
+            // One word may hold the name and its values (`"--port 6380"`): redis-server
+            // appends it to the config text as is, where the line splitter separates them.
+            let mut words = respd::protocol::Argv::new();
+            let (name, inline_values) = match option.split_once('=') {
+                Some((n, v)) if !n.contains(char::is_whitespace) => {
+                    (n.to_string(), vec![v.to_string()])
+                }
+                _ if option.contains(char::is_whitespace) => {
+                    respd::protocol::parse::split_args(option.as_bytes(), &mut words)
+                        .map_err(|_| format!("Unbalanced quotes in option '{word}'"))?;
+                    let mut words = words
+                        .iter()
+                        .map(|w| String::from_utf8_lossy(w).into_owned());
+                    let name = words.next().unwrap_or_default();
+                    (name, words.collect())
+                }
+                _ => (option.to_string(), Vec::new()),
             };
-            if respd::config::lookup(name).is_none() {
+            if respd::config::lookup(&name).is_none() {
                 return Err(format!(
                     "Unknown option '--{name}': not a respd directive (see respd --help)"
                 ));
             }
-            directives.push((
-                name.to_ascii_lowercase(),
-                inline_value.into_iter().collect(),
-            ));
+            directives.push((name.to_ascii_lowercase(), inline_values));
         } else if let Some((_, values)) = directives.last_mut() {
             values.push(word.clone());
         } else {
@@ -271,6 +286,15 @@ fn main() -> ExitCode {
     if let Err(message) = systemd::init(config.supervised) {
         warning!("{message}");
         return ExitCode::from(1);
+    }
+    // Room for maxclients in the open files limit, or a lower maxclients (Redis initServer).
+    let mut config = config;
+    match server::adjust_open_files_limit(config.maxclients) {
+        Ok(maxclients) => config.maxclients = maxclients,
+        Err(message) => {
+            warning!("{message}");
+            return ExitCode::from(1);
+        }
     }
     // Sockets passed by systemd (socket activation) that match `bind`/`port`, plus the rest.
     let listeners = match systemd::listeners(&config) {

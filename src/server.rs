@@ -37,6 +37,19 @@ const IDLE_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Samples kept for `instantaneous_ops_per_sec` (Redis `STATS_METRIC_SAMPLES`).
 const OPS_SAMPLES: usize = 16;
+/// File descriptors kept for everything but clients: listeners, the log, the dump and AOF
+/// files and their temporary files, the standard streams (Redis `CONFIG_MIN_RESERVED_FDS`).
+pub const MIN_RESERVED_FDS: u64 = 32;
+/// File descriptors one client may hold in respd: its socket, the duplicate the client
+/// registry keeps to wake or kill it from other threads, and the `eventfd` a subscriber or
+/// blocked client waits on. A Redis client holds one, so for the same `maxclients` respd asks
+/// for about three times as many descriptors.
+pub const FDS_PER_CLIENT: u64 = 3;
+/// How long the accept loop pauses after running out of file descriptors: the next accept
+/// cannot succeed before a client leaves, and retrying at once only spins.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Accept errors are logged at most this often (the rest are counted in the next line).
+const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Server-wide counters (INFO stats).
 #[derive(Debug, Default)]
@@ -361,6 +374,70 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
+/// Makes room for `maxclients` clients in the open files limit, or lowers `maxclients` to what
+/// fits, and returns the `maxclients` to use. Redis's `adjustOpenFilesLimit`, with respd's
+/// own cost per client ([`FDS_PER_CLIENT`]).
+///
+/// If the soft limit is too low, it tries to set the soft and hard limits to what is needed,
+/// and failing that to values 16 lower each time, down to the current limit (an unprivileged
+/// process can raise its soft limit up to the hard one). Lowering `maxclients` is logged as
+/// three warnings, raising the limit as a notice, with Redis's wording. Without this, clients
+/// past the limit would be accepted by the kernel and then left without any reply while the
+/// accept loop failed with "Too many open files".
+///
+/// `Err` (with the message to log) when not even [`MIN_RESERVED_FDS`] fit: the server cannot
+/// start.
+pub fn adjust_open_files_limit(maxclients: usize) -> Result<usize, String> {
+    let maxfiles = (maxclients as u64)
+        .saturating_mul(FDS_PER_CLIENT)
+        .saturating_add(MIN_RESERVED_FDS);
+    let (oldlimit, _) = crate::sys::open_files_limit();
+    if oldlimit >= maxfiles {
+        return Ok(maxclients);
+    }
+    let mut bestlimit = maxfiles;
+    let mut setrlimit_error = None;
+    const DECREMENT: u64 = 16;
+    while bestlimit > oldlimit {
+        match crate::sys::set_open_files_limit(bestlimit) {
+            Ok(()) => break,
+            Err(e) => setrlimit_error = Some(e),
+        }
+        if bestlimit < DECREMENT {
+            bestlimit = oldlimit;
+            break;
+        }
+        bestlimit -= DECREMENT;
+    }
+    // Every try failed: the limit we started with still holds.
+    let bestlimit = bestlimit.max(oldlimit);
+    if bestlimit >= maxfiles {
+        crate::notice!(
+            "Increased maximum number of open files to {maxfiles} (it was originally set to {oldlimit})."
+        );
+        return Ok(maxclients);
+    }
+    if bestlimit <= MIN_RESERVED_FDS {
+        return Err(format!(
+            "Your current 'ulimit -n' of {oldlimit} is not enough for the server to start. Please increase your open file limit to at least {maxfiles}. Exiting."
+        ));
+    }
+    let reduced = ((bestlimit - MIN_RESERVED_FDS) / FDS_PER_CLIENT).max(1) as usize;
+    let reason = setrlimit_error
+        .map(|e| crate::sys::strerror(&e))
+        .unwrap_or_default();
+    crate::warning!(
+        "You requested maxclients of {maxclients} requiring at least {maxfiles} max file descriptors."
+    );
+    crate::warning!(
+        "Server can't set maximum open files to {maxfiles} because of OS error: {reason}."
+    );
+    crate::warning!(
+        "Current maximum open files is {bestlimit}. maxclients has been reduced to {reduced} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."
+    );
+    Ok(reduced)
+}
+
 /// Starts serving on already bound listeners (tests pass `127.0.0.1:0` listeners; `main` passes
 /// [`bind_all`]'s). Returns at once; the server runs on its own threads.
 pub fn start(listeners: Vec<TcpListener>, config: Config) -> io::Result<ServerHandle> {
@@ -439,14 +516,33 @@ fn random_run_id() -> String {
 
 /// Accepts connections until shutdown, enforcing `maxclients`.
 fn accept_loop(listener: &TcpListener, pool: &WorkerPool, shared: &Arc<Shared>) {
+    // Failures since the last logged one, and when that was: an accept that fails for lack
+    // of file descriptors fails again at once, and one line per try would flood the log.
+    let mut unlogged_failures = 0u64;
+    let mut last_logged: Option<Instant> = None;
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(_) if shared.is_stopping() => return,
             Err(e) => {
-                // Out of file descriptors and similar: back off instead of spinning.
-                crate::warning!("Accepting client connection: {e}");
-                thread::sleep(Duration::from_millis(10));
+                if last_logged.map_or(true, |t| t.elapsed() >= ACCEPT_ERROR_LOG_INTERVAL) {
+                    if unlogged_failures > 0 {
+                        crate::warning!(
+                            "Accepting client connection: {e} ({unlogged_failures} more failures not logged)"
+                        );
+                    } else {
+                        crate::warning!("Accepting client connection: {e}");
+                    }
+                    unlogged_failures = 0;
+                    last_logged = Some(Instant::now());
+                } else {
+                    unlogged_failures += 1;
+                }
+                // Out of file descriptors: nothing can be accepted until a client leaves.
+                // Other errors (a connection reset before it was accepted) are one-offs.
+                if crate::sys::is_resource_exhaustion(&e) {
+                    thread::sleep(ACCEPT_BACKOFF);
+                }
                 continue;
             }
         };
@@ -547,6 +643,7 @@ fn worker(first: TcpStream, receiver: &Receiver<TcpStream>, shared: &Arc<Shared>
 /// Background tasks, `hz` times a second (Redis `serverCron`).
 fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
     let mut last_ops_sample = Instant::now();
+    let mut idle = IdleClients::default();
     loop {
         let hz = shared.config.read().hz.max(1);
         match stop.recv_timeout(Duration::from_millis(1000 / u64::from(hz))) {
@@ -564,26 +661,64 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             shared.stats.sample_ops(shared.totals().commands);
             last_ops_sample = Instant::now();
         }
-        close_idle_clients(shared);
+        idle.close_idle_clients(shared);
         crate::persistence::cron(shared);
         // Last, so a ping also proves the tasks above got through (see crate::systemd).
         crate::systemd::watchdog_tick(shared);
     }
 }
 
-/// Closes clients idle longer than `timeout` seconds (0 = never), as Redis's
-/// `clientsCronHandleTimeout` does.
-fn close_idle_clients(shared: &Shared) {
-    let timeout = shared.config.read().timeout;
-    if timeout == 0 {
-        return;
-    }
-    let now = now_ms();
-    for client in shared.clients.all() {
-        let last = client.snapshot.lock().last_interaction_ms;
-        if now.saturating_sub(last) / 1000 > timeout {
-            crate::verbose!("Closing idle client id={}", client.id);
-            client.kill();
+/// The cron's memory for idle timeouts: when each client was last seen exempt.
+///
+/// Redis exempts subscribers and blocked clients from `timeout`, and a blocked client's
+/// reply, sent when its wait ends, counts as an interaction (Redis updates `lastinteraction`
+/// on writes too). respd's workers record only the time of the last command, so without this
+/// memory a client blocked for longer than `timeout` would look idle the moment its wait
+/// ended, and be closed before its reply went out.
+#[derive(Debug, Default)]
+struct IdleClients {
+    /// Client id → Unix ms when the cron last saw it subscribed or blocked.
+    last_exempt_ms: std::collections::HashMap<u64, u64>,
+}
+
+impl IdleClients {
+    /// Closes clients idle longer than `timeout` seconds (0 = never), as Redis's
+    /// `clientsCronHandleTimeout` does. Exempt, as there: clients subscribed to a channel or
+    /// pattern (Redis's `CLIENT_PUBSUB`, which RESP3 subscribers have too) and clients blocked
+    /// in BLPOP and friends (their own timeout, if any, ends the wait). respd has no replicas
+    /// or masters, Redis's other exemptions.
+    fn close_idle_clients(&mut self, shared: &Shared) {
+        let timeout = shared.config.read().timeout;
+        if timeout == 0 {
+            self.last_exempt_ms.clear();
+            return;
+        }
+        let now = now_ms();
+        // Rebuilt every round, so clients that left are forgotten.
+        let previous = std::mem::take(&mut self.last_exempt_ms);
+        for client in shared.clients.all() {
+            let (last_command, subscribed) = {
+                let snapshot = client.snapshot.lock();
+                (
+                    snapshot.last_interaction_ms,
+                    snapshot.sub + snapshot.psub > 0,
+                )
+            };
+            if subscribed || client.blocked_on.lock().is_some() {
+                self.last_exempt_ms.insert(client.id, now);
+                continue;
+            }
+            let last = match previous.get(&client.id) {
+                Some(&exempt_until) => {
+                    self.last_exempt_ms.insert(client.id, exempt_until);
+                    exempt_until.max(last_command)
+                }
+                None => last_command,
+            };
+            if now.saturating_sub(last) / 1000 > timeout {
+                crate::verbose!("Closing idle client id={}", client.id);
+                client.kill();
+            }
         }
     }
 }

@@ -19,6 +19,10 @@
 //! worker waits on its socket *and* a [`Waker`] (an `eventfd`, a counter the kernel can poll),
 //! so it sleeps until either has something for it. Ordinary clients never create one.
 //!
+//! And one process setting: the open files limit (`getrlimit`/`setrlimit` on
+//! `RLIMIT_NOFILE`), which decides how many clients can be served at all (see
+//! [`crate::server::adjust_open_files_limit`]).
+//!
 //! All calls go through `rustix`, which wraps the system calls safely. The one exception is
 //! [`take_inherited_fds`] (systemd socket activation): turning a file descriptor *number* that
 //! another process left open for us into an owned socket is a promise no library can check,
@@ -99,6 +103,53 @@ pub fn wait(
         readable: revents.contains(PollFlags::IN) || trouble,
         writable: revents.contains(PollFlags::OUT) || trouble,
     })
+}
+
+/// The open files limit (`RLIMIT_NOFILE`): (soft, hard), `u64::MAX` meaning unlimited.
+pub fn open_files_limit() -> (u64, u64) {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    )
+}
+
+/// Sets both the soft and the hard open files limit to `limit`, as Redis's
+/// `adjustOpenFilesLimit` does. Raising the hard limit needs privileges (`CAP_SYS_RESOURCE`);
+/// lowering it cannot be undone by this process.
+pub fn set_open_files_limit(limit: u64) -> io::Result<()> {
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(limit),
+            maximum: Some(limit),
+        },
+    )?;
+    Ok(())
+}
+
+/// True for the accept errors that mean "out of file descriptors or kernel memory": retrying
+/// at once cannot succeed, so the accept loop backs off.
+pub fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(rustix::io::Errno::from_raw_os_error),
+        Some(
+            rustix::io::Errno::MFILE
+                | rustix::io::Errno::NFILE
+                | rustix::io::Errno::NOBUFS
+                | rustix::io::Errno::NOMEM
+        )
+    )
+}
+
+/// An OS error as C's `strerror` words it ("Operation not permitted"), without the
+/// " (os error 1)" std adds, for log lines that repeat Redis's.
+pub fn strerror(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// CLOCK_MONOTONIC in microseconds, the clock systemd's `MONOTONIC_USEC=` is read against.

@@ -378,3 +378,249 @@ fn command_line_directives_take_the_words_up_to_the_next_option() {
         b"*2\r\n$4\r\nbind\r\n$9\r\n127.0.0.1\r\n"
     );
 }
+
+/// `--bind "127.0.0.1 -::1"`: one argument holding several values means what the config file
+/// line `bind 127.0.0.1 -::1` means, as with redis-server (its loader splits the one argument
+/// of a multi-word directive again). A single word holding name and value (`"--hz 20"`) works
+/// too. Checked against redis-server given the same arguments.
+#[test]
+fn a_single_argument_may_hold_several_values() {
+    let port = common::free_port();
+    let args = [
+        "--bind",
+        "127.0.0.1 -::1",
+        "--client-output-buffer-limit",
+        "normal 10mb 5mb 2",
+        "--hz 20",
+        "--save",
+        "",
+    ];
+    let child = respd()
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start respd");
+    let mut guard = KillOnDrop(Some(child));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        if let Some(status) = guard.0.as_mut().unwrap().try_wait().unwrap() {
+            let out = guard.0.take().unwrap().wait_with_output().unwrap();
+            panic!("respd exited with {status}: {}", text(&out.stderr));
+        }
+        assert!(Instant::now() < deadline, "respd did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut servers = vec![("respd", RawConn::connect(addr))];
+    let redis = RedisServer::start_with(&args);
+    match &redis {
+        Some(r) => servers.push(("redis", r.conn())),
+        None => common::skip_note("a_single_argument_may_hold_several_values: respd only"),
+    }
+    for (name, mut conn) in servers {
+        assert_eq!(
+            show(&conn.cmd(&[b"CONFIG", b"GET", b"bind"])),
+            show(b"*2\r\n$4\r\nbind\r\n$14\r\n127.0.0.1 -::1\r\n"),
+            "{name}"
+        );
+        let limits =
+            b"normal 10485760 5242880 2 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+        let mut expected = format!(
+            "*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n",
+            limits.len()
+        )
+        .into_bytes();
+        expected.extend_from_slice(limits);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(
+            show(&conn.cmd(&[b"CONFIG", b"GET", b"client-output-buffer-limit"])),
+            show(&expected),
+            "{name}"
+        );
+        assert_eq!(
+            show(&conn.cmd(&[b"CONFIG", b"GET", b"hz"])),
+            show(b"*2\r\n$2\r\nhz\r\n$2\r\n20\r\n"),
+            "{name}"
+        );
+    }
+}
+
+/// `timeout` closes idle clients but not subscribers or clients blocked in BLPOP, as Redis's
+/// clientsCronHandleTimeout: the job pushed after the timeout still reaches the blocked
+/// client, and the message published after it still reaches the subscriber.
+#[test]
+fn timeout_spares_subscribers_and_blocked_clients() {
+    let server = TestServer::with_config(|c| c.timeout = 1);
+    let mut blocked = server.conn();
+    blocked.send(&encode(&[b"BLPOP", b"jobs", b"0"]));
+    let mut subscriber = server.conn();
+    assert_eq!(
+        subscriber.cmd(&[b"SUBSCRIBE", b"news"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+    );
+    let mut resp3_subscriber = server.conn();
+    resp3_subscriber.cmd(&[b"HELLO", b"3"]);
+    assert_eq!(
+        resp3_subscriber.cmd(&[b"PSUBSCRIBE", b"ne*"]),
+        b">3\r\n$10\r\npsubscribe\r\n$3\r\nne*\r\n:1\r\n"
+    );
+    let mut idle = server.conn();
+    assert_eq!(idle.cmd(&[b"PING"]), b"+PONG\r\n");
+    // The idle client, whose last command came after the others', is closed first...
+    assert!(
+        idle.is_closed_within(Duration::from_secs(15)),
+        "an idle client outlived `timeout 1`"
+    );
+    // ...and a few more cron rounds pass.
+    thread::sleep(Duration::from_millis(600));
+    let mut other = server.conn();
+    assert_eq!(other.cmd(&[b"LPUSH", b"jobs", b"work"]), b":1\r\n");
+    assert_eq!(
+        show(&blocked.reply().expect("the blocked client was closed")),
+        show(b"*2\r\n$4\r\njobs\r\n$4\r\nwork\r\n")
+    );
+    assert_eq!(other.cmd(&[b"PUBLISH", b"news", b"hi"]), b":2\r\n");
+    assert_eq!(
+        show(&subscriber.reply().expect("the subscriber was closed")),
+        show(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n")
+    );
+    assert_eq!(
+        show(
+            &resp3_subscriber
+                .reply()
+                .expect("the RESP3 subscriber was closed")
+        ),
+        show(b">4\r\n$8\r\npmessage\r\n$3\r\nne*\r\n$4\r\nnews\r\n$2\r\nhi\r\n")
+    );
+}
+
+/// True if this process runs as root (`id -u` says 0).
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// With `ulimit -n 128`, respd cannot hold 10000 clients: it lowers maxclients to what fits
+/// and logs why, as Redis's adjustOpenFilesLimit. Then 200 clients each get an answer, a
+/// PONG or the max clients error, instead of sitting unaccepted while the accept loop fails
+/// with "Too many open files" (and logs it every few milliseconds).
+#[test]
+fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
+    // root could raise the limit again; drop that privilege (CAP_SYS_RESOURCE) for respd.
+    let mut wrapper: Vec<String> = Vec::new();
+    if running_as_root() {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            eprintln!("SKIPPED: a_low_open_files_limit...: running as root without setpriv(1), which is needed to keep respd from raising its limit");
+            return;
+        }
+        wrapper.extend(
+            [
+                "setpriv",
+                "--inh-caps=-sys_resource",
+                "--bounding-set=-sys_resource",
+            ]
+            .map(String::from),
+        );
+    }
+    let port = common::free_port();
+    let child = Command::new("sh")
+        .args(["-c", "ulimit -n 128 && exec \"$@\"", "sh"])
+        .args(&wrapper)
+        .arg(env!("CARGO_BIN_EXE_respd"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start respd under sh");
+    let mut guard = KillOnDrop(Some(child));
+    let (tx, lines) = mpsc::channel::<String>();
+    let stderr = guard.0.as_mut().unwrap().stderr.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log
+        .iter()
+        .any(|l: &String| l.contains("Ready to accept connections"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) => log.push(l),
+            Err(_) => panic!("respd did not start; log: {log:#?}"),
+        }
+    }
+    // (128 - 32 reserved) / 3 descriptors per client.
+    let expected_maxclients =
+        (128 - respd::server::MIN_RESERVED_FDS) / respd::server::FDS_PER_CLIENT;
+    assert!(
+        log.iter().any(|l| l.contains(&format!(
+            "Current maximum open files is 128. maxclients has been reduced to {expected_maxclients} to compensate for low ulimit."
+        ))),
+        "{log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains(
+            "You requested maxclients of 10000 requiring at least 30032 max file descriptors."
+        )),
+        "{log:#?}"
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut admin = RawConn::connect(addr);
+    let value = expected_maxclients.to_string();
+    assert_eq!(
+        show(&admin.cmd(&[b"CONFIG", b"GET", b"maxclients"])),
+        show(format!("*2\r\n$10\r\nmaxclients\r\n${}\r\n{value}\r\n", value.len()).as_bytes())
+    );
+
+    let mut clients: Vec<RawConn> = (0..200).map(|_| RawConn::connect(addr)).collect();
+    for c in &mut clients {
+        let _ = c.try_send(&encode(&[b"PING"]));
+    }
+    // Every client must answer within the overall deadline; a silent one fails the test.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut pongs, mut refused) = (0, 0);
+    for (i, c) in clients.iter_mut().enumerate() {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100));
+        c.stream().set_read_timeout(Some(left)).unwrap();
+        match c.reply() {
+            Ok(r) if r == b"+PONG\r\n" => pongs += 1,
+            Ok(r) if r == MAX_CLIENTS_ERROR => refused += 1,
+            other => panic!("client {i}: {other:?} ({pongs} PONGs, {refused} refusals so far)"),
+        }
+    }
+    assert_eq!(pongs + refused, 200);
+    assert!(
+        pongs >= 1 && refused >= 1,
+        "{pongs} PONGs, {refused} refusals"
+    );
+    // The admin connection still works.
+    assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
+    drop(clients);
+    thread::sleep(Duration::from_millis(200));
+    while let Ok(l) = lines.try_recv() {
+        log.push(l);
+    }
+    let accept_errors = log
+        .iter()
+        .filter(|l| l.contains("Accepting client connection"))
+        .count();
+    assert!(
+        accept_errors <= 5,
+        "{accept_errors} accept errors logged: {log:#?}"
+    );
+}

@@ -384,7 +384,9 @@ fn config_args(spec: &ConfigSpec, value: &[u8]) -> Vec<String> {
 /// Errors, the first problem winning: `Syntax` (odd number of arguments),
 /// `ERR Unknown option or number of arguments for CONFIG SET - '<name>'`,
 /// `ERR CONFIG SET failed (possibly related to argument '<name>') - <reason>` where the reason
-/// is `can't set immutable config`, `duplicate parameter` or the directive's parse error.
+/// is `can't set immutable config`, `can't set protected config` (`dir` or `dbfilename` while
+/// `enable-protected-configs` is `no`, or `local` and the client is not on 127.0.0.1 or ::1),
+/// `duplicate parameter` or the directive's parse error.
 pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() % 2 != 0 {
         return Err(CmdError::Syntax);
@@ -395,6 +397,12 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
             String::from_utf8_lossy(name)
         ))
     };
+    let protected_allowed = ctx
+        .shared
+        .config
+        .read()
+        .enable_protected_configs
+        .allows(ctx.client.handle.addr.ip());
     let mut changes: Vec<(&[u8], &'static ConfigSpec, &[u8])> = Vec::new();
     for pair in (2..argv.len()).step_by(2) {
         let (name, value) = (&argv[pair], &argv[pair + 1]);
@@ -407,14 +415,30 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         if !spec.mutable {
             return Err(failed(name, "can't set immutable config"));
         }
+        // Redis configSetCommand: the directives that choose where files are written need
+        // enable-protected-configs, which only the config file or command line can grant.
+        if spec.protected && !protected_allowed {
+            return Err(failed(name, "can't set protected config"));
+        }
         if changes.iter().any(|(_, s, _)| std::ptr::eq(*s, spec)) {
             return Err(failed(name, "duplicate parameter"));
         }
         changes.push((name, spec, value));
     }
     let mut updated: Config = ctx.shared.config.read().clone();
+    let old_maxclients = updated.maxclients;
     for (name, spec, value) in &changes {
         (spec.set)(&mut updated, &config_args(spec, value)).map_err(|e| failed(name, &e))?;
+    }
+    // Redis updateMaxclients: a higher maxclients must fit in the open files limit.
+    if updated.maxclients != old_maxclients {
+        let fits = crate::server::adjust_open_files_limit(updated.maxclients).unwrap_or(0);
+        if fits != updated.maxclients {
+            return Err(failed(
+                b"maxclients",
+                &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
+            ));
+        }
     }
     crate::log::set_level(updated.loglevel);
     ctx.shared.replace_config(updated);
