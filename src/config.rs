@@ -16,6 +16,7 @@
 //! Each directive's default is written as the text a config file would hold and is applied
 //! through the same setter as everything else, so there is one parser per directive.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::protocol::parse::split_args;
@@ -248,6 +249,9 @@ pub struct Config {
     /// Absolute path of the config file the server was started with, empty if none. Not a
     /// directive: INFO `config_file` shows it and CONFIG REWRITE needs it.
     pub config_file: String,
+    /// The values of the directives without a field of their own (most of them accepted for
+    /// compatibility only), by name, as CONFIG GET shows them.
+    pub kept: BTreeMap<&'static str, String>,
 }
 
 impl Default for Config {
@@ -287,6 +291,7 @@ impl Default for Config {
             enable_debug_command: ProtectedAction::No,
             enable_module_command: ProtectedAction::No,
             config_file: String::new(),
+            kept: BTreeMap::new(),
         };
         for spec in CONFIG_TABLE {
             let mut args = Argv::new();
@@ -295,7 +300,7 @@ impl Default for Config {
                 .iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
-            (spec.set)(&mut config, &args)
+            spec.set_value(&mut config, &args)
                 .unwrap_or_else(|e| panic!("default of {} is invalid: {e}", spec.name));
         }
         config
@@ -317,12 +322,386 @@ pub struct ConfigSpec {
     pub protected: bool,
     /// True if it takes several words (`bind a b`, `save 3600 1`).
     pub multi_arg: bool,
+    /// True if a CONFIG GET glob never lists it: only its exact name finds it (Redis's
+    /// `HIDDEN_CONFIG`, the testing aids such as `key-load-delay`).
+    pub hidden: bool,
+    /// The type of its value, for the directives whose value is kept as text
+    /// ([`Effect::Ignored`]) and for the manual page.
+    pub kind: Kind,
+    /// Whether respd acts on it, or accepts it only so a redis.conf keeps working.
+    pub effect: Effect,
     /// One line of documentation (for --help, the manual page and the example config).
     pub doc: &'static str,
     /// Parses and stores a value; the error is Redis's wording of the problem.
-    pub set: fn(&mut Config, &[String]) -> Result<(), String>,
+    pub set: fn(&ConfigSpec, &mut Config, &[String]) -> Result<(), String>,
     /// Renders the current value as CONFIG GET shows it.
-    pub get: fn(&Config) -> String,
+    pub get: fn(&ConfigSpec, &Config) -> String,
+}
+
+/// What respd does with a directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// respd acts on it: it has a field of [`Config`] that the server reads.
+    Acts,
+    /// Accepted for compatibility, no effect: the value is checked as Redis checks it, kept,
+    /// and shown by CONFIG GET, and changes nothing (cluster, replication, TLS, eviction...).
+    Ignored,
+    /// As [`Effect::Ignored`], and a value other than the default is logged as a warning at
+    /// start, because someone who sets it expects something respd does not do (a password,
+    /// a memory limit, running in the background).
+    IgnoredWarn,
+}
+
+/// The type of a directive's value, with Redis's parsing rules and error texts
+/// (`config.c`: `boolConfigSet`, `numericParseString`, `numericBoundaryCheck`,
+/// `enumConfigSet`, `stringConfigSet`).
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// `yes` or `no`.
+    Bool,
+    /// A signed integer within bounds.
+    Int {
+        /// Smallest value allowed.
+        min: i64,
+        /// Largest value allowed.
+        max: i64,
+    },
+    /// An unsigned integer: a negative number wraps around as in C and fails the bounds.
+    UInt {
+        /// Smallest value allowed.
+        min: u64,
+        /// Largest value allowed.
+        max: u64,
+    },
+    /// A memory amount with an optional unit (`k`, `kb`, `m`, `mb`, `g`, `gb`), shown in bytes.
+    Memory {
+        /// Smallest value allowed.
+        min: u64,
+        /// Largest value allowed.
+        max: u64,
+    },
+    /// A memory amount, or a percentage (`10%`) of `maxmemory`.
+    MemoryOrPercent {
+        /// Largest percentage allowed.
+        max_percent: i64,
+    },
+    /// An octal number (permissions).
+    Octal {
+        /// Largest value allowed.
+        max: u64,
+    },
+    /// One name of a list, case-insensitively; CONFIG GET shows the first name with the value.
+    Enum(&'static [(&'static str, u32)]),
+    /// Several names of a list whose values are OR-ed (`shutdown-on-sigterm save now`).
+    Flags(&'static [(&'static str, u32)]),
+    /// Any text, `""` for none.
+    Str,
+    /// Its own syntax, checked by this function (which stores the value as Redis shows it).
+    Special(fn(&[String]) -> Result<String, String>),
+    /// A directive respd acts on, parsed by its own `set`.
+    Typed,
+}
+
+/// The part of an entry shared by the directives respd acts on (`..ACTING`).
+const ACTING: ConfigSpec = ConfigSpec {
+    name: "",
+    aliases: &[],
+    default: "",
+    mutable: false,
+    protected: false,
+    multi_arg: false,
+    hidden: false,
+    kind: Kind::Typed,
+    effect: Effect::Acts,
+    doc: "",
+    set: |_, _, _| Ok(()),
+    get: |_, _| String::new(),
+};
+
+/// An entry for a directive whose value is kept as text in [`Config::kept`].
+const fn compat(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: Kind,
+    default: &'static str,
+    mutable: bool,
+    effect: Effect,
+    doc: &'static str,
+) -> ConfigSpec {
+    ConfigSpec {
+        name,
+        aliases,
+        default,
+        mutable,
+        protected: false,
+        multi_arg: false,
+        hidden: false,
+        kind,
+        effect,
+        doc,
+        set: set_kept,
+        get: get_kept,
+    }
+}
+
+impl ConfigSpec {
+    const fn multi_arg(mut self) -> Self {
+        self.multi_arg = true;
+        self
+    }
+
+    const fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
+    /// Parses `args` and stores the value in `config`, or says why not (Redis's words).
+    pub fn set_value(&self, config: &mut Config, args: &[String]) -> Result<(), String> {
+        (self.set)(self, config, args)
+    }
+
+    /// The current value in `config`, as CONFIG GET shows it.
+    pub fn get_value(&self, config: &Config) -> String {
+        (self.get)(self, config)
+    }
+
+    /// True if respd does nothing with the directive (see [`Effect`]).
+    pub fn no_effect(&self) -> bool {
+        self.effect != Effect::Acts
+    }
+}
+
+/// Parses a value of a kept directive by its [`Kind`] into the text CONFIG GET shows.
+fn set_kept(spec: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<(), String> {
+    let value = match spec.kind {
+        Kind::Special(check) => check(args)?,
+        Kind::Flags(names) => {
+            let mut bits = 0;
+            if args.is_empty() {
+                return Err(enum_error(names));
+            }
+            for arg in args {
+                let matched: Vec<u32> = names
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(arg))
+                    .map(|(_, v)| *v)
+                    .collect();
+                if matched.is_empty() {
+                    return Err(enum_error(names));
+                }
+                bits |= matched.iter().fold(0, |a, b| a | b);
+            }
+            // Redis isValidShutdownOnSigFlags (the only flags directives).
+            if bits & 1 != 0 && bits & 2 != 0 {
+                return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
+            }
+            flags_name(names, bits)
+        }
+        _ => parse_kind(spec.kind, one(args)?)?,
+    };
+    c.kept.insert(spec.name, value);
+    Ok(())
+}
+
+fn get_kept(spec: &ConfigSpec, c: &Config) -> String {
+    c.kept.get(spec.name).cloned().unwrap_or_default()
+}
+
+/// Redis `enumConfigSet`'s error: every name of the list.
+fn enum_error(names: &[(&str, u32)]) -> String {
+    let list: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+    format!(
+        "argument(s) must be one of the following: {}",
+        list.join(", ")
+    )
+}
+
+/// Redis `configEnumGetName` for bit flags: the exact match if there is one, else the
+/// names of the bits set, in table order.
+fn flags_name(names: &[(&str, u32)], bits: u32) -> String {
+    if let Some((n, _)) = names.iter().find(|(_, v)| *v == bits) {
+        return n.to_string();
+    }
+    let mut left = bits;
+    let mut out = Vec::new();
+    for (n, v) in names {
+        if *v != 0 && v & left == *v {
+            out.push(*n);
+            left &= !v;
+        }
+    }
+    if out.is_empty() || left != 0 {
+        return "unknown".into();
+    }
+    out.join(" ")
+}
+
+/// Parses one value of a single-word kind into the text CONFIG GET shows.
+fn parse_kind(kind: Kind, v: &str) -> Result<String, String> {
+    let bounds_u = |n: u64, min: u64, max: u64| {
+        if n < min || n > max {
+            Err(format!(
+                "argument must be between {min} and {max} inclusive"
+            ))
+        } else {
+            Ok(n.to_string())
+        }
+    };
+    match kind {
+        Kind::Bool => parse_bool(v).map(yes_no),
+        Kind::Int { min, max } => parse_int(v, min, max).map(|n| n.to_string()),
+        // The value is read as a signed number and compared as unsigned, as Redis does: -1
+        // becomes 18446744073709551615 and fails the upper bound.
+        Kind::UInt { min, max } => {
+            let n = crate::util::parse_i64(v.as_bytes())
+                .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+            bounds_u(n as u64, min, max)
+        }
+        Kind::Memory { min, max } => {
+            let n = parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?;
+            bounds_u(n, min, max)
+        }
+        Kind::MemoryOrPercent { max_percent } => {
+            if let Some(n) = parse_memory(v) {
+                return Ok(n.to_string());
+            }
+            let percent = v
+                .strip_suffix('%')
+                .filter(|d| !d.is_empty())
+                .and_then(|d| crate::util::parse_i64(d.as_bytes()))
+                .filter(|&p| p >= 0)
+                .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+            if percent > max_percent {
+                return Err(format!(
+                    "percentage argument must be less or equal to {max_percent}"
+                ));
+            }
+            // Redis keeps a percentage as a negative number, and 0% is plain 0.
+            Ok(if percent == 0 {
+                "0".into()
+            } else {
+                format!("{percent}%")
+            })
+        }
+        Kind::Octal { max } => {
+            let n = u64::from_str_radix(v, 8)
+                .ok()
+                .filter(|_| !v.starts_with('+'))
+                .ok_or_else(|| "argument couldn't be parsed as an octal number".to_string())?;
+            if n > max {
+                return Err(format!("argument must be between 0 and {max:o} inclusive"));
+            }
+            Ok(format!("{n:o}"))
+        }
+        Kind::Enum(names) => {
+            let value = names
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(v))
+                .map(|(_, value)| *value)
+                .ok_or_else(|| enum_error(names))?;
+            // CONFIG GET shows the first name with that value (oom-score-adj: yes = relative).
+            Ok(names
+                .iter()
+                .find(|(_, x)| *x == value)
+                .map(|(n, _)| n.to_string())
+                .unwrap_or_default())
+        }
+        Kind::Str => Ok(v.to_string()),
+        Kind::Flags(_) | Kind::Special(_) | Kind::Typed => Ok(v.to_string()),
+    }
+}
+
+/// `oom-score-adj-values <master> <replica> <bgchild>` (Redis `setConfigOOMScoreAdjValuesOption`).
+fn set_oom_score_adj_values(args: &[String]) -> Result<String, String> {
+    if args.len() != 3 {
+        return Err("wrong number of arguments".into());
+    }
+    let mut values = Vec::new();
+    for a in args {
+        match crate::util::parse_i64(a.as_bytes()).filter(|n| (-2000..=2000).contains(n)) {
+            Some(n) => values.push(n.to_string()),
+            None => {
+                return Err(
+                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000.".into(),
+                )
+            }
+        }
+    }
+    Ok(values.join(" "))
+}
+
+/// `notify-keyspace-events <classes>`, shown the way Redis's `keyspaceEventsFlagsToString`
+/// writes it back (`KEA` is shown `AKE`).
+fn set_notify_keyspace_events(args: &[String]) -> Result<String, String> {
+    let [classes] = args else {
+        return Err("wrong number of arguments".into());
+    };
+    // Bit order of Redis's NOTIFY_* flags; 'A' is every class but K, E and m.
+    const CLASSES: &str = "KEg$lshzxetmdn";
+    let mut flags = 0u32;
+    for c in classes.chars() {
+        if c == 'A' {
+            flags |= "g$lshzxetd"
+                .chars()
+                .map(|a| 1 << CLASSES.find(a).unwrap_or(0))
+                .sum::<u32>();
+            continue;
+        }
+        match CLASSES.find(c) {
+            Some(bit) => flags |= 1 << bit,
+            None => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }
+    }
+    let bit = |c: char| flags & (1 << CLASSES.find(c).unwrap_or(0)) != 0;
+    let mut out = String::new();
+    if "g$lshzxetd".chars().all(bit) {
+        out.push('A');
+    } else {
+        out.extend("g$lshzxetdn".chars().filter(|&c| bit(c)));
+    }
+    out.extend("KEm".chars().filter(|&c| bit(c)));
+    Ok(out)
+}
+
+/// `replicaof <host> <port>` or `replicaof no one` (Redis `setConfigReplicaOfOption`).
+fn set_replicaof(args: &[String]) -> Result<String, String> {
+    let [host, port] = args else {
+        return Err("wrong number of arguments".into());
+    };
+    if host.eq_ignore_ascii_case("no") && port.eq_ignore_ascii_case("one") {
+        return Ok(String::new());
+    }
+    match crate::util::parse_i64(port.as_bytes()).filter(|p| (0..=65535).contains(p)) {
+        Some(p) => Ok(format!("{host} {p}")),
+        None => Err("Invalid master port".into()),
+    }
+}
+
+/// `latency-tracking-info-percentiles <p> ...`, each between 0 and 100, shown as Redis's
+/// `%f` with the trailing zeros cut (`99.9`).
+fn set_latency_percentiles(args: &[String]) -> Result<String, String> {
+    let args: &[String] = if matches!(args, [a] if a.is_empty()) {
+        &[]
+    } else {
+        args
+    };
+    let mut out = Vec::new();
+    for a in args {
+        let p: f64 = a
+            .parse()
+            .ok()
+            .filter(|p: &f64| p.is_finite())
+            .ok_or_else(|| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .into(),
+            );
+        }
+        let text = format!("{p:.6}");
+        out.push(text.trim_end_matches('0').trim_end_matches('.').to_string());
+    }
+    Ok(out.join(" "))
 }
 
 impl fmt::Debug for ConfigSpec {
@@ -403,7 +782,7 @@ fn yes_no(b: bool) -> String {
 /// `save <seconds> <changes> [<seconds> <changes> ...]`, or `save ""` for none. Each setting
 /// replaces the whole list (Redis appends when several `save` lines appear in a config file;
 /// respd wants them on one line).
-fn set_save_points(c: &mut Config, args: &[String]) -> Result<(), String> {
+fn set_save_points(_: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<(), String> {
     let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
     if words.len() % 2 != 0 {
         return Err("Invalid save parameters".into());
@@ -420,7 +799,7 @@ fn set_save_points(c: &mut Config, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn set_output_limits(c: &mut Config, args: &[String]) -> Result<(), String> {
+fn set_output_limits(_: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<(), String> {
     if args.is_empty() || args.len() % 4 != 0 {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
@@ -457,7 +836,7 @@ fn set_output_limits(c: &mut Config, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn get_output_limits(c: &Config) -> String {
+fn get_output_limits(_: &ConfigSpec, c: &Config) -> String {
     let f = |name: &str, l: &OutputLimit| {
         format!(
             "{name} {} {} {}",
@@ -472,6 +851,48 @@ fn get_output_limits(c: &Config) -> String {
     )
 }
 
+// The value lists of the enum directives, as in Redis's config.c (`configEnum`); the numbers
+// only tell which names mean the same value.
+const ACL_PUBSUB_DEFAULT_ENUM: &[(&str, u32)] = &[("allchannels", 0), ("resetchannels", 1)];
+const CLUSTER_PREFERRED_ENDPOINT_TYPE_ENUM: &[(&str, u32)] =
+    &[("ip", 0), ("hostname", 1), ("unknown-endpoint", 2)];
+const MAXMEMORY_POLICY_ENUM: &[(&str, u32)] = &[
+    ("volatile-lru", 0),
+    ("volatile-lfu", 1),
+    ("volatile-random", 2),
+    ("volatile-ttl", 3),
+    ("allkeys-lru", 4),
+    ("allkeys-lfu", 5),
+    ("allkeys-random", 6),
+    ("noeviction", 7),
+];
+const OOM_SCORE_ADJ_ENUM: &[(&str, u32)] =
+    &[("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2)];
+const PROPAGATION_ERROR_BEHAVIOR_ENUM: &[(&str, u32)] =
+    &[("ignore", 0), ("panic", 1), ("panic-on-replicas", 2)];
+const REPL_DISKLESS_LOAD_ENUM: &[(&str, u32)] =
+    &[("disabled", 0), ("on-empty-db", 1), ("swapdb", 2)];
+const SANITIZE_DUMP_PAYLOAD_ENUM: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("clients", 2)];
+const SHUTDOWN_ON_SIG_ENUM: &[(&str, u32)] = &[
+    ("default", 0),
+    ("save", 1),
+    ("nosave", 2),
+    ("now", 4),
+    ("force", 8),
+];
+const SYSLOG_FACILITY_ENUM: &[(&str, u32)] = &[
+    ("user", 0),
+    ("local0", 1),
+    ("local1", 2),
+    ("local2", 3),
+    ("local3", 4),
+    ("local4", 5),
+    ("local5", 6),
+    ("local6", 7),
+    ("local7", 8),
+];
+const TLS_AUTH_CLIENTS_ENUM: &[(&str, u32)] = &[("no", 0), ("yes", 1), ("optional", 2)];
+
 /// Every directive respd understands.
 pub static CONFIG_TABLE: &[ConfigSpec] = &[
     ConfigSpec {
@@ -482,11 +903,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "TCP port to listen on.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.port = parse_int(one(a)?, 0, 65535)? as u16;
             Ok(())
         },
-        get: |c| c.port.to_string(),
+        get: |_, c| c.port.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "bind",
@@ -496,7 +918,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: true,
         doc: "Addresses to listen on. A leading '-' makes an address optional (skipped if it cannot be bound).",
-        set: |c, a| {
+        set: |_, c, a| {
             if a.is_empty() {
                 return Err("wrong number of arguments".into());
             }
@@ -509,7 +931,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             c.bind = a.to_vec();
             Ok(())
         },
-        get: |c| c.bind.join(" "),
+        get: |_, c| c.bind.join(" "),
+        ..ACTING
     },
     ConfigSpec {
         name: "tcp-backlog",
@@ -519,11 +942,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Listen backlog: connections the kernel queues before respd accepts them.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.tcp_backlog = parse_int(one(a)?, 0, i32::MAX as i64)? as u32;
             Ok(())
         },
-        get: |c| c.tcp_backlog.to_string(),
+        get: |_, c| c.tcp_backlog.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "maxclients",
@@ -533,11 +957,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Most clients connected at once; the next one gets '-ERR max number of clients reached'.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.maxclients = parse_int(one(a)?, 1, u32::MAX as i64)? as usize;
             Ok(())
         },
-        get: |c| c.maxclients.to_string(),
+        get: |_, c| c.maxclients.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "timeout",
@@ -547,11 +972,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Close a client after this many idle seconds (0 = never).",
-        set: |c, a| {
+        set: |_, c, a| {
             c.timeout = parse_int(one(a)?, 0, i32::MAX as i64)? as u64;
             Ok(())
         },
-        get: |c| c.timeout.to_string(),
+        get: |_, c| c.timeout.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "tcp-keepalive",
@@ -561,11 +987,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Send TCP keepalives to idle clients every this many seconds (0 = off).",
-        set: |c, a| {
+        set: |_, c, a| {
             c.tcp_keepalive = parse_int(one(a)?, 0, i32::MAX as i64)? as u64;
             Ok(())
         },
-        get: |c| c.tcp_keepalive.to_string(),
+        get: |_, c| c.tcp_keepalive.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "loglevel",
@@ -575,7 +1002,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Log verbosity: debug, verbose, notice, warning or nothing.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.loglevel = match one(a)?.to_ascii_lowercase().as_str() {
                 "debug" => LogLevel::Debug,
                 "verbose" => LogLevel::Verbose,
@@ -588,7 +1015,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             };
             Ok(())
         },
-        get: |c| c.loglevel.name().into(),
+        get: |_, c| c.loglevel.name().into(),
+        ..ACTING
     },
     ConfigSpec {
         name: "logfile",
@@ -598,11 +1026,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Log file path; empty logs to standard error (what systemd's journal collects).",
-        set: |c, a| {
+        set: |_, c, a| {
             c.logfile = one(a)?.to_string();
             Ok(())
         },
-        get: |c| c.logfile.clone(),
+        get: |_, c| c.logfile.clone(),
+        ..ACTING
     },
     ConfigSpec {
         name: "databases",
@@ -612,11 +1041,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Number of logical databases (SELECT 0 to databases-1).",
-        set: |c, a| {
+        set: |_, c, a| {
             c.databases = parse_int(one(a)?, 1, i32::MAX as i64)? as usize;
             Ok(())
         },
-        get: |c| c.databases.to_string(),
+        get: |_, c| c.databases.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "proto-max-bulk-len",
@@ -626,11 +1056,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Largest bulk string a client may send.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.proto_max_bulk_len = parse_mem_arg(one(a)?, 1024 * 1024, i64::MAX as u64)?;
             Ok(())
         },
-        get: |c| c.proto_max_bulk_len.to_string(),
+        get: |_, c| c.proto_max_bulk_len.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "client-query-buffer-limit",
@@ -640,11 +1071,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Largest unparsed input one client may accumulate before it is disconnected.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.client_query_buffer_limit = parse_mem_arg(one(a)?, 1024 * 1024, i64::MAX as u64)?;
             Ok(())
         },
-        get: |c| c.client_query_buffer_limit.to_string(),
+        get: |_, c| c.client_query_buffer_limit.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "client-output-buffer-limit",
@@ -656,6 +1088,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         doc: "Per class (normal, replica, pubsub): hard limit, soft limit and soft seconds for queued replies; 0 disables a limit.",
         set: set_output_limits,
         get: get_output_limits,
+        ..ACTING
     },
     ConfigSpec {
         name: "hz",
@@ -665,12 +1098,13 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "How many times per second background tasks (active expiry) run.",
-        set: |c, a| {
+        set: |_, c, a| {
             // Redis clamps out-of-range values instead of refusing them.
             c.hz = parse_int(one(a)?, i32::MIN as i64, i32::MAX as i64)?.clamp(1, 500) as u32;
             Ok(())
         },
-        get: |c| c.hz.to_string(),
+        get: |_, c| c.hz.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "save",
@@ -684,10 +1118,11 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         multi_arg: true,
         doc: "Snapshot save points: pairs of <seconds> <changes>; a background save starts when both are reached. \"\" (the default) disables them; Redis's own default is 3600 1 300 100 60 10000.",
         set: set_save_points,
-        get: |c| {
+        get: |_, c| {
             let pairs: Vec<String> = c.save.iter().map(|(s, n)| format!("{s} {n}")).collect();
             pairs.join(" ")
         },
+        ..ACTING
     },
     ConfigSpec {
         name: "dir",
@@ -697,7 +1132,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: true,
         multi_arg: false,
         doc: "Directory where the dump file (and its temporary files) are written.",
-        set: |c, a| {
+        set: |_, c, a| {
             let dir = one(a)?;
             if !std::path::Path::new(dir).is_dir() {
                 return Err("No such file or directory".into());
@@ -705,7 +1140,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             c.dir = dir.to_string();
             Ok(())
         },
-        get: |c| c.dir.clone(),
+        get: |_, c| c.dir.clone(),
+        ..ACTING
     },
     ConfigSpec {
         name: "dbfilename",
@@ -715,7 +1151,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: true,
         multi_arg: false,
         doc: "File name of the RDB dump inside dir.",
-        set: |c, a| {
+        set: |_, c, a| {
             let name = one(a)?;
             if name.contains('/') || name.is_empty() {
                 return Err("dbfilename can't be a path, just a filename".into());
@@ -723,7 +1159,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             c.dbfilename = name.to_string();
             Ok(())
         },
-        get: |c| c.dbfilename.clone(),
+        get: |_, c| c.dbfilename.clone(),
+        ..ACTING
     },
     ConfigSpec {
         name: "rdbcompression",
@@ -733,11 +1170,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Compress strings longer than 20 bytes in the dump with LZF.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.rdbcompression = parse_bool(one(a)?)?;
             Ok(())
         },
-        get: |c| yes_no(c.rdbcompression),
+        get: |_, c| yes_no(c.rdbcompression),
+        ..ACTING
     },
     ConfigSpec {
         name: "rdbchecksum",
@@ -747,11 +1185,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Write a CRC64 checksum at the end of the dump and verify it when loading.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.rdbchecksum = parse_bool(one(a)?)?;
             Ok(())
         },
-        get: |c| yes_no(c.rdbchecksum),
+        get: |_, c| yes_no(c.rdbchecksum),
+        ..ACTING
     },
     ConfigSpec {
         name: "stop-writes-on-bgsave-error",
@@ -761,11 +1200,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Refuse write commands (MISCONF error) while the last background save failed and save points are set.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.stop_writes_on_bgsave_error = parse_bool(one(a)?)?;
             Ok(())
         },
-        get: |c| yes_no(c.stop_writes_on_bgsave_error),
+        get: |_, c| yes_no(c.stop_writes_on_bgsave_error),
+        ..ACTING
     },
     ConfigSpec {
         name: "appendonly",
@@ -775,11 +1215,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Log every write command to the append-only file, and load it at start instead of the dump.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.appendonly = parse_bool(one(a)?)?;
             Ok(())
         },
-        get: |c| yes_no(c.appendonly),
+        get: |_, c| yes_no(c.appendonly),
+        ..ACTING
     },
     ConfigSpec {
         name: "appendfsync",
@@ -789,7 +1230,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "When the append-only file is fsynced: always (before each reply), everysec, or no (left to the OS).",
-        set: |c, a| {
+        set: |_, c, a| {
             c.appendfsync = match one(a)?.to_ascii_lowercase().as_str() {
                 "always" => AppendFsync::Always,
                 "everysec" => AppendFsync::EverySec,
@@ -798,7 +1239,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             };
             Ok(())
         },
-        get: |c| c.appendfsync.name().into(),
+        get: |_, c| c.appendfsync.name().into(),
+        ..ACTING
     },
     ConfigSpec {
         name: "appendfilename",
@@ -808,7 +1250,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "File name of the append-only file inside dir (one file, not Redis 7's appenddirname directory).",
-        set: |c, a| {
+        set: |_, c, a| {
             let name = one(a)?;
             if name.contains('/') || name.is_empty() {
                 return Err("appendfilename can't be a path, just a filename".into());
@@ -816,7 +1258,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             c.appendfilename = name.to_string();
             Ok(())
         },
-        get: |c| c.appendfilename.clone(),
+        get: |_, c| c.appendfilename.clone(),
+        ..ACTING
     },
     ConfigSpec {
         name: "auto-aof-rewrite-percentage",
@@ -826,11 +1269,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Rewrite the append-only file when it grew by this percentage since the last rewrite; 0 disables.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.auto_aof_rewrite_percentage = parse_int(one(a)?, 0, i32::MAX as i64)? as u64;
             Ok(())
         },
-        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+        get: |_, c| c.auto_aof_rewrite_percentage.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "auto-aof-rewrite-min-size",
@@ -840,11 +1284,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Smallest append-only file size at which an automatic rewrite may start.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.auto_aof_rewrite_min_size = parse_mem_arg(one(a)?, 0, i64::MAX as u64)?;
             Ok(())
         },
-        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+        get: |_, c| c.auto_aof_rewrite_min_size.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "aof-load-truncated",
@@ -854,11 +1299,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Load a truncated append-only file up to its last whole command (and cut the torn tail) instead of refusing to start.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.aof_load_truncated = parse_bool(one(a)?)?;
             Ok(())
         },
-        get: |c| yes_no(c.aof_load_truncated),
+        get: |_, c| yes_no(c.aof_load_truncated),
+        ..ACTING
     },
     ConfigSpec {
         name: "pidfile",
@@ -868,11 +1314,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Write the process id to this file at start and remove it at exit; empty for none.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.pidfile = one(a)?.to_string();
             Ok(())
         },
-        get: |c| c.pidfile.clone(),
+        get: |_, c| c.pidfile.clone(),
+        ..ACTING
     },
     ConfigSpec {
         name: "thread-stack-size",
@@ -882,11 +1329,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Stack size of each connection thread (respd only). Small stacks let thousands of clients fit in memory.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.thread_stack_size = parse_mem_arg(one(a)?, 64 * 1024, 1 << 30)?;
             Ok(())
         },
-        get: |c| c.thread_stack_size.to_string(),
+        get: |_, c| c.thread_stack_size.to_string(),
+        ..ACTING
     },
     ConfigSpec {
         name: "supervised",
@@ -896,7 +1344,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Supervision: 'systemd' speaks systemd's notify protocol (READY=1, STATUS, STOPPING=1, WATCHDOG=1) and fails to start without $NOTIFY_SOCKET; 'auto' does so only if $NOTIFY_SOCKET is set; 'no' does not.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.supervised = match one(a)?.to_ascii_lowercase().as_str() {
                 "no" => Supervised::No,
                 "auto" => Supervised::Auto,
@@ -907,7 +1355,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
             };
             Ok(())
         },
-        get: |c| c.supervised.name().into(),
+        get: |_, c| c.supervised.name().into(),
+        ..ACTING
     },
     ConfigSpec {
         name: "enable-protected-configs",
@@ -917,11 +1366,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Who may change the protected directives (dir, dbfilename) with CONFIG SET: no, yes, or local (clients on 127.0.0.1 or ::1).",
-        set: |c, a| {
+        set: |_, c, a| {
             c.enable_protected_configs = ProtectedAction::parse(one(a)?)?;
             Ok(())
         },
-        get: |c| c.enable_protected_configs.name().into(),
+        get: |_, c| c.enable_protected_configs.name().into(),
+        ..ACTING
     },
     ConfigSpec {
         name: "enable-debug-command",
@@ -931,11 +1381,12 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Who may run DEBUG: no, yes, or local. Accepted for redis.conf compatibility; respd has no DEBUG command.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.enable_debug_command = ProtectedAction::parse(one(a)?)?;
             Ok(())
         },
-        get: |c| c.enable_debug_command.name().into(),
+        get: |_, c| c.enable_debug_command.name().into(),
+        ..ACTING
     },
     ConfigSpec {
         name: "enable-module-command",
@@ -945,12 +1396,170 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         protected: false,
         multi_arg: false,
         doc: "Who may run MODULE: no, yes, or local. Accepted for redis.conf compatibility; respd loads no modules.",
-        set: |c, a| {
+        set: |_, c, a| {
             c.enable_module_command = ProtectedAction::parse(one(a)?)?;
             Ok(())
         },
-        get: |c| c.enable_module_command.name().into(),
+        get: |_, c| c.enable_module_command.name().into(),
+        ..ACTING
     },
+    // Every other directive of Redis 7.0.15 (config.c static_configs[]), in its order.
+    compat("daemonize", &[], Kind::Bool, "no", false, Effect::IgnoredWarn, "Run in the background. respd always stays in the foreground (what systemd and other supervisors expect): 'yes' is accepted and ignored with a warning."),
+    compat("io-threads-do-reads", &[], Kind::Bool, "no", false, Effect::Ignored, "Whether I/O threads also read. See io-threads."),
+    compat("always-show-logo", &[], Kind::Bool, "no", false, Effect::Acts, "Print the start banner (with the Port and PID lines) even when the log is not a terminal."),
+    compat("protected-mode", &[], Kind::Bool, "yes", true, Effect::Ignored, "Refuse non-loopback clients when no password is set. respd relies on bind instead."),
+    compat("rdb-del-sync-files", &[], Kind::Bool, "no", true, Effect::Ignored, "Delete RDB files made only for replication. respd has no replication."),
+    compat("activerehashing", &[], Kind::Bool, "yes", true, Effect::Ignored, "Incremental rehashing of the main table. respd's tables resize on their own."),
+    compat("set-proc-title", &[], Kind::Bool, "yes", false, Effect::Ignored, "Rewrite the process title. respd leaves it."),
+    compat("dynamic-hz", &[], Kind::Bool, "yes", true, Effect::Ignored, "Raise hz with many clients. respd keeps hz as set."),
+    compat("lazyfree-lazy-eviction", &[], Kind::Bool, "no", true, Effect::Ignored, "Free values in a background thread. respd frees inline."),
+    compat("lazyfree-lazy-expire", &[], Kind::Bool, "no", true, Effect::Ignored, "Free values in a background thread. respd frees inline."),
+    compat("lazyfree-lazy-server-del", &[], Kind::Bool, "no", true, Effect::Ignored, "Free values in a background thread. respd frees inline."),
+    compat("lazyfree-lazy-user-del", &[], Kind::Bool, "no", true, Effect::Ignored, "Free values in a background thread. respd frees inline."),
+    compat("lazyfree-lazy-user-flush", &[], Kind::Bool, "no", true, Effect::Ignored, "Free values in a background thread. respd frees inline."),
+    compat("repl-disable-tcp-nodelay", &[], Kind::Bool, "no", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("repl-diskless-sync", &[], Kind::Bool, "yes", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("aof-rewrite-incremental-fsync", &[], Kind::Bool, "yes", true, Effect::Ignored, "fsync the AOF every 4 MB while rewriting. respd fsyncs once at the end."),
+    compat("no-appendfsync-on-rewrite", &[], Kind::Bool, "no", true, Effect::Ignored, "Skip AOF fsyncs while a rewrite runs. respd does not."),
+    compat("cluster-require-full-coverage", &[], Kind::Bool, "yes", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("rdb-save-incremental-fsync", &[], Kind::Bool, "yes", true, Effect::Ignored, "fsync the dump every 4 MB while saving. respd fsyncs once at the end."),
+    compat("aof-use-rdb-preamble", &[], Kind::Bool, "yes", true, Effect::Ignored, "Start rewritten AOFs with an RDB snapshot. respd rewrites to commands."),
+    compat("aof-timestamp-enabled", &[], Kind::Bool, "no", true, Effect::Ignored, "Write timestamp annotations to the AOF. Not written by respd."),
+    compat("cluster-replica-no-failover", &["cluster-slave-no-failover"], Kind::Bool, "no", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("replica-lazy-flush", &["slave-lazy-flush"], Kind::Bool, "no", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("replica-serve-stale-data", &["slave-serve-stale-data"], Kind::Bool, "yes", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("replica-read-only", &["slave-read-only"], Kind::Bool, "yes", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("replica-ignore-maxmemory", &["slave-ignore-maxmemory"], Kind::Bool, "yes", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("jemalloc-bg-thread", &[], Kind::Bool, "yes", true, Effect::Ignored, "jemalloc's background purge thread. respd uses the system allocator."),
+    compat("activedefrag", &[], Kind::Bool, "no", true, Effect::IgnoredWarn, "Active defragmentation. respd has no defragmenter."),
+    compat("syslog-enabled", &[], Kind::Bool, "no", false, Effect::IgnoredWarn, "Log to syslog. respd logs to the logfile or standard output."),
+    compat("cluster-enabled", &[], Kind::Bool, "no", false, Effect::IgnoredWarn, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-allow-reads-when-down", &[], Kind::Bool, "no", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-allow-pubsubshard-when-down", &[], Kind::Bool, "yes", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("crash-log-enabled", &[], Kind::Bool, "yes", true, Effect::Ignored, "Write a crash report on a fatal signal. Not done by respd."),
+    compat("crash-memcheck-enabled", &[], Kind::Bool, "yes", true, Effect::Ignored, "Memory test after a crash. Not done by respd."),
+    compat("use-exit-on-panic", &[], Kind::Bool, "no", true, Effect::Ignored, "Exit instead of abort on panic (testing aid).").hidden(),
+    compat("disable-thp", &[], Kind::Bool, "yes", false, Effect::Ignored, "Turn transparent huge pages off for the process. Not done by respd."),
+    compat("cluster-allow-replica-migration", &[], Kind::Bool, "yes", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("replica-announced", &[], Kind::Bool, "yes", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("latency-tracking", &[], Kind::Bool, "yes", true, Effect::Ignored, "Per-command latency histograms for INFO latencystats. Not kept by respd."),
+    compat("aof-disable-auto-gc", &[], Kind::Bool, "no", true, Effect::Ignored, "Keep old AOF history files. respd has one AOF file."),
+    compat("replica-ignore-disk-write-errors", &[], Kind::Bool, "no", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("aclfile", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "File of ACL users. respd has no ACLs."),
+    compat("unixsocket", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "Path of a Unix socket to listen on. respd listens on TCP only."),
+    compat("replica-announce-ip", &["slave-announce-ip"], Kind::Str, "\"\"", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("masteruser", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "User for the master. respd has no replication."),
+    compat("cluster-announce-ip", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-config-file", &[], Kind::Str, "nodes.conf", false, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-announce-hostname", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("syslog-ident", &[], Kind::Str, "redis", false, Effect::Ignored, "Syslog identity. See syslog-enabled."),
+    compat("appenddirname", &[], Kind::Str, "appendonlydir", false, Effect::Ignored, "Directory of Redis 7's multi-part AOF. respd writes one file, appendfilename, in dir."),
+    compat("server_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of the main thread. Not set by respd."),
+    compat("bio_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of background threads. Not set by respd."),
+    compat("aof_rewrite_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of the AOF rewrite child. Not set by respd."),
+    compat("bgsave_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of the save child. Not set by respd."),
+    compat("ignore-warnings", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Start-up warnings to silence. respd has none of Redis's."),
+    compat("proc-title-template", &[], Kind::Str, "\"{title} {listen-addr} {server-mode}\"", true, Effect::Ignored, "Process title template. See set-proc-title."),
+    compat("bind-source-addr", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Source address of outgoing connections. respd makes none."),
+    compat("masterauth", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password for the master. respd has no replication."),
+    compat("requirepass", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password clients must AUTH with. respd has no authentication: a password set here is not enforced (warned at start)."),
+    compat("syslog-facility", &[], Kind::Enum(SYSLOG_FACILITY_ENUM), "local0", false, Effect::Ignored, "Syslog facility. See syslog-enabled."),
+    compat("repl-diskless-load", &[], Kind::Enum(REPL_DISKLESS_LOAD_ENUM), "disabled", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("maxmemory-policy", &[], Kind::Enum(MAXMEMORY_POLICY_ENUM), "noeviction", true, Effect::IgnoredWarn, "What to evict at maxmemory. respd does not evict."),
+    compat("oom-score-adj", &[], Kind::Enum(OOM_SCORE_ADJ_ENUM), "no", true, Effect::IgnoredWarn, "Set the process's oom_score_adj. Not done by respd."),
+    compat("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULT_ENUM), "resetchannels", true, Effect::Ignored, "Default channel permissions of new ACL users. respd has no ACLs."),
+    compat("sanitize-dump-payload", &[], Kind::Enum(SANITIZE_DUMP_PAYLOAD_ENUM), "no", true, Effect::Ignored, "Deep checks of RESTORE payloads. respd has no RESTORE."),
+    compat("cluster-preferred-endpoint-type", &[], Kind::Enum(CLUSTER_PREFERRED_ENDPOINT_TYPE_ENUM), "ip", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("propagation-error-behavior", &[], Kind::Enum(PROPAGATION_ERROR_BEHAVIOR_ENUM), "ignore", true, Effect::Ignored, "What to do when a replicated command fails. respd has no replication."),
+    compat("shutdown-on-sigint", &[], Kind::Flags(SHUTDOWN_ON_SIG_ENUM), "default", true, Effect::IgnoredWarn, "Save behaviour on SIGINT (default, save, nosave, now, force). respd saves at SIGINT when save points are set.").multi_arg(),
+    compat("shutdown-on-sigterm", &[], Kind::Flags(SHUTDOWN_ON_SIG_ENUM), "default", true, Effect::IgnoredWarn, "Save behaviour on SIGTERM (default, save, nosave, now, force). respd saves at SIGTERM when save points are set.").multi_arg(),
+    compat("io-threads", &[], Kind::Int { min: 1, max: 128 }, "1", false, Effect::IgnoredWarn, "Threads for socket I/O. respd uses one thread per connection instead."),
+    compat("cluster-replica-validity-factor", &["cluster-slave-validity-factor"], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("list-max-listpack-size", &["list-max-ziplist-size"], Kind::Int { min: -2147483648, max: 2147483647 }, "-2", true, Effect::Ignored, "Largest listpack node of a list (negative: -1 to -5 for 4 KB to 64 KB). respd lists have no listpack nodes."),
+    compat("cluster-migration-barrier", &[], Kind::Int { min: 0, max: 2147483647 }, "1", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("active-defrag-cycle-min", &[], Kind::Int { min: 1, max: 99 }, "1", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
+    compat("active-defrag-cycle-max", &[], Kind::Int { min: 1, max: 99 }, "25", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
+    compat("active-defrag-threshold-lower", &[], Kind::Int { min: 0, max: 1000 }, "10", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
+    compat("active-defrag-threshold-upper", &[], Kind::Int { min: 0, max: 1000 }, "100", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
+    compat("lfu-log-factor", &[], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "LFU counter logarithm factor. respd has no LFU."),
+    compat("lfu-decay-time", &[], Kind::Int { min: 0, max: 2147483647 }, "1", true, Effect::Ignored, "LFU counter decay minutes. respd has no LFU."),
+    compat("replica-priority", &["slave-priority"], Kind::Int { min: 0, max: 2147483647 }, "100", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("repl-diskless-sync-delay", &[], Kind::Int { min: 0, max: 2147483647 }, "5", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("maxmemory-samples", &[], Kind::Int { min: 1, max: 2147483647 }, "5", true, Effect::Ignored, "Keys sampled per eviction. respd does not evict."),
+    compat("maxmemory-eviction-tenacity", &[], Kind::Int { min: 0, max: 100 }, "10", true, Effect::Ignored, "Eviction effort. respd does not evict."),
+    compat("replica-announce-port", &["slave-announce-port"], Kind::Int { min: 0, max: 65535 }, "0", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("cluster-port", &[], Kind::Int { min: 0, max: 65535 }, "0", false, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-announce-bus-port", &[], Kind::Int { min: 0, max: 65535 }, "0", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-announce-port", &[], Kind::Int { min: 0, max: 65535 }, "0", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("cluster-announce-tls-port", &[], Kind::Int { min: 0, max: 65535 }, "0", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("repl-timeout", &[], Kind::Int { min: 1, max: 2147483647 }, "60", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("repl-ping-replica-period", &["repl-ping-slave-period"], Kind::Int { min: 1, max: 2147483647 }, "10", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("list-compress-depth", &[], Kind::Int { min: 0, max: 2147483647 }, "0", true, Effect::Ignored, "List nodes left uncompressed at each end. respd does not compress lists."),
+    compat("rdb-key-save-delay", &[], Kind::Int { min: -2147483648, max: 2147483647 }, "0", true, Effect::Ignored, "Microseconds to sleep per key while saving (testing aid). Not honoured by respd.").hidden(),
+    compat("key-load-delay", &[], Kind::Int { min: -2147483648, max: 2147483647 }, "0", true, Effect::Ignored, "Microseconds to sleep per key while loading (testing aid). Not honoured by respd.").hidden(),
+    compat("active-expire-effort", &[], Kind::Int { min: 1, max: 10 }, "1", true, Effect::Ignored, "Effort of active expiry (1-10). respd's expiry cycle has a fixed effort."),
+    compat("min-replicas-to-write", &["min-slaves-to-write"], Kind::Int { min: 0, max: 2147483647 }, "0", true, Effect::IgnoredWarn, "Replication setting. respd has no replication."),
+    compat("min-replicas-max-lag", &["min-slaves-max-lag"], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("watchdog-period", &[], Kind::Int { min: 0, max: 2147483647 }, "0", true, Effect::Ignored, "Software watchdog period (debugging aid). Not used by respd.").hidden(),
+    compat("shutdown-timeout", &[], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "Seconds SHUTDOWN waits for replicas. respd has no replicas."),
+    compat("repl-diskless-sync-max-replicas", &[], Kind::Int { min: 0, max: 2147483647 }, "0", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("unixsocketperm", &[], Kind::Octal { max: 0o777 }, "0", false, Effect::Ignored, "Permissions of the Unix socket (octal). respd has no Unix socket."),
+    compat("socket-mark-id", &[], Kind::UInt { min: 0, max: 4294967295 }, "0", false, Effect::Ignored, "SO_MARK of listening sockets. Not set by respd."),
+    compat("active-defrag-max-scan-fields", &[], Kind::Int { min: 1, max: 9223372036854775807 }, "1000", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
+    compat("slowlog-max-len", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "128", true, Effect::Ignored, "Length of the slow log. respd keeps no slow log."),
+    compat("acllog-max-len", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "128", true, Effect::Ignored, "Length of the ACL LOG. respd has no ACLs."),
+    compat("busy-reply-threshold", &["lua-time-limit"], Kind::Int { min: 0, max: 9223372036854775807 }, "5000", true, Effect::Ignored, "Milliseconds a script may run before other clients get BUSY (lua-time-limit). respd has no scripting."),
+    compat("cluster-node-timeout", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "15000", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("slowlog-log-slower-than", &[], Kind::Int { min: -1, max: 9223372036854775807 }, "10000", true, Effect::Ignored, "Microseconds above which a command goes to the slow log. respd keeps no slow log."),
+    compat("latency-monitor-threshold", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "0", true, Effect::Ignored, "Milliseconds above which an event goes to the latency monitor. respd has no latency monitor."),
+    compat("stream-node-max-entries", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "100", true, Effect::Ignored, "Most entries of a stream node. respd has no streams."),
+    compat("repl-backlog-size", &[], Kind::Memory { min: 1, max: 9223372036854775807 }, "1048576", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("maxmemory", &[], Kind::Memory { min: 0, max: 18446744073709551615 }, "0", true, Effect::IgnoredWarn, "Memory limit for the dataset. respd does not enforce it (no eviction)."),
+    compat("cluster-link-sendbuf-limit", &[], Kind::Memory { min: 0, max: 18446744073709551615 }, "0", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
+    compat("hash-max-listpack-entries", &["hash-max-ziplist-entries"], Kind::UInt { min: 0, max: 9223372036854775807 }, "512", true, Effect::Acts, "Most fields of a hash OBJECT ENCODING reports as listpack."),
+    compat("set-max-intset-entries", &[], Kind::UInt { min: 0, max: 9223372036854775807 }, "512", true, Effect::Acts, "Most members of an all-integer set that is an intset (OBJECT ENCODING, member order)."),
+    compat("zset-max-listpack-entries", &["zset-max-ziplist-entries"], Kind::UInt { min: 0, max: 9223372036854775807 }, "128", true, Effect::Acts, "Most members of a sorted set OBJECT ENCODING reports as listpack."),
+    compat("active-defrag-ignore-bytes", &[], Kind::Memory { min: 1, max: 9223372036854775807 }, "104857600", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
+    compat("hash-max-listpack-value", &["hash-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest field or value of a hash OBJECT ENCODING reports as listpack."),
+    compat("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "4096", true, Effect::Ignored, "Largest stream node. respd has no streams."),
+    compat("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest member of a sorted set OBJECT ENCODING reports as listpack."),
+    compat("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "3000", true, Effect::Ignored, "Largest sparse HyperLogLog. respd has no HyperLogLog."),
+    compat("tracking-table-max-keys", &[], Kind::UInt { min: 0, max: 9223372036854775807 }, "1000000", true, Effect::Ignored, "Keys tracked for client-side caching. respd has no CLIENT TRACKING."),
+    compat("maxmemory-clients", &[], Kind::MemoryOrPercent { max_percent: 100 }, "0", true, Effect::IgnoredWarn, "Memory limit for all clients together (bytes or a percentage of maxmemory). respd has no client eviction."),
+    compat("repl-backlog-ttl", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "3600", true, Effect::Ignored, "Replication setting. respd has no replication."),
+    compat("loading-process-events-interval-bytes", &[], Kind::Int { min: 1024, max: 2147483647 }, "2097152", true, Effect::Ignored, "How often loading serves events. respd answers LOADING from other threads.").hidden(),
+    compat("tls-port", &[], Kind::Int { min: 0, max: 65535 }, "0", true, Effect::IgnoredWarn, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-session-cache-size", &[], Kind::Int { min: 0, max: 2147483647 }, "20480", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-session-cache-timeout", &[], Kind::Int { min: 0, max: 2147483647 }, "300", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-cluster", &[], Kind::Bool, "no", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-replication", &[], Kind::Bool, "no", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-auth-clients", &[], Kind::Enum(TLS_AUTH_CLIENTS_ENUM), "yes", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-prefer-server-ciphers", &[], Kind::Bool, "no", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-session-caching", &[], Kind::Bool, "yes", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-cert-file", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-key-file", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-key-file-pass", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-client-cert-file", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-client-key-file", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-client-key-file-pass", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-dh-params-file", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-ca-cert-file", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-ca-cert-dir", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-protocols", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-ciphers", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("tls-ciphersuites", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
+    compat("oom-score-adj-values", &[], Kind::Special(set_oom_score_adj_values), "0 200 800", true, Effect::Ignored, "oom_score_adj values for master, replica and background child. Not used by respd.").multi_arg(),
+    compat("notify-keyspace-events", &[], Kind::Special(set_notify_keyspace_events), "\"\"", true, Effect::IgnoredWarn, "Classes of keyspace events published on Pub/Sub (K, E, g, $, l, s, h, z, x, e, t, m, d, n, A). Stored as Redis normalises it; respd publishes no keyspace events."),
+    compat("replicaof", &["slaveof"], Kind::Special(set_replicaof), "no one", false, Effect::IgnoredWarn, "Become a replica of <host> <port>. respd has no replication.").multi_arg(),
+    compat("latency-tracking-info-percentiles", &[], Kind::Special(set_latency_percentiles), "50 99 99.9", true, Effect::Ignored, "Percentiles INFO latencystats reports. Not kept by respd.").multi_arg(),
+];
+
+/// Directives Redis 7.0 no longer has but still skips in a config file
+/// (`loadServerConfigFromString`'s `deprecated_configs`).
+const DEPRECATED: &[&str] = &[
+    "list-max-ziplist-entries",
+    "list-max-ziplist-value",
+    "lua-replicate-commands",
 ];
 
 /// Finds a directive by name or alias, case-insensitively.
@@ -958,6 +1567,61 @@ pub fn lookup(name: &str) -> Option<&'static ConfigSpec> {
     CONFIG_TABLE.iter().find(|s| {
         s.name.eq_ignore_ascii_case(name) || s.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
     })
+}
+
+/// The encoding thresholds (`hash-max-listpack-*`, `set-max-intset-entries`,
+/// `zset-max-listpack-*`) where the data types read them.
+///
+/// The data types decide what OBJECT ENCODING reports (and, for sets, the member order) from
+/// a value alone, without the configuration at hand, so the thresholds are published here
+/// whenever a configuration takes effect (at start and on CONFIG SET). They are process-wide:
+/// several servers in one process (the tests) share them, as they would share Redis's globals.
+pub mod encoding_limits {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static HASH_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+    static HASH_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+    static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+    static ZSET_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
+    static ZSET_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+
+    /// Makes `config`'s thresholds the ones the data types use.
+    pub fn publish(config: &super::Config) {
+        let set = |cell: &AtomicUsize, name: &str| {
+            let n = usize::try_from(config.kept_u64(name)).unwrap_or(usize::MAX);
+            cell.store(n, Ordering::Relaxed);
+        };
+        set(&HASH_MAX_LISTPACK_ENTRIES, "hash-max-listpack-entries");
+        set(&HASH_MAX_LISTPACK_VALUE, "hash-max-listpack-value");
+        set(&SET_MAX_INTSET_ENTRIES, "set-max-intset-entries");
+        set(&ZSET_MAX_LISTPACK_ENTRIES, "zset-max-listpack-entries");
+        set(&ZSET_MAX_LISTPACK_VALUE, "zset-max-listpack-value");
+    }
+
+    /// `hash-max-listpack-entries` (512).
+    pub fn hash_max_listpack_entries() -> usize {
+        HASH_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed)
+    }
+
+    /// `hash-max-listpack-value` (64).
+    pub fn hash_max_listpack_value() -> usize {
+        HASH_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
+    }
+
+    /// `set-max-intset-entries` (512).
+    pub fn set_max_intset_entries() -> usize {
+        SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed)
+    }
+
+    /// `zset-max-listpack-entries` (128).
+    pub fn zset_max_listpack_entries() -> usize {
+        ZSET_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed)
+    }
+
+    /// `zset-max-listpack-value` (64).
+    pub fn zset_max_listpack_value() -> usize {
+        ZSET_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
+    }
 }
 
 /// A config file or command line problem, reported before the server starts.
@@ -996,11 +1660,21 @@ impl Config {
     /// such as `--bind "127.0.0.1 -::1"` or `--client-output-buffer-limit "normal 10mb 5mb 2"`
     /// (one argument holding every value) means the same as the config file line. An empty
     /// argument is left alone, so `save ""` still means "no save points".
+    ///
+    /// Errors are Redis's: an unknown name is "Bad directive or wrong number of arguments", a
+    /// known single-value directive with another number of values "wrong number of
+    /// arguments". The directives Redis 7.0 dropped but still skips in a config file
+    /// (`list-max-ziplist-entries`, `list-max-ziplist-value`, `lua-replicate-commands`, each
+    /// with one value) are skipped here too.
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
-        let spec =
-            lookup(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
-        if !spec.multi_arg && args.len() != 1 {
+        let Some(spec) = lookup(name) else {
+            if args.len() == 1 && DEPRECATED.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+                return Ok(());
+            }
             return Err("Bad directive or wrong number of arguments".into());
+        };
+        if !spec.multi_arg && args.len() != 1 {
+            return Err("wrong number of arguments".into());
         }
         if let [single] = args {
             if spec.multi_arg && !single.is_empty() {
@@ -1011,10 +1685,10 @@ impl Config {
                     .iter()
                     .map(|w| String::from_utf8_lossy(w).into_owned())
                     .collect();
-                return (spec.set)(self, &words);
+                return spec.set_value(self, &words);
             }
         }
-        (spec.set)(self, args)
+        spec.set_value(self, args)
     }
 
     /// Applies a whole config file's text (redis.conf syntax). `origin` names it in errors.
@@ -1042,6 +1716,33 @@ impl Config {
             self.apply(name, args).map_err(error)?;
         }
         Ok(())
+    }
+
+    /// A kept directive's value as a number (the encoding thresholds); 0 if it is not one.
+    pub fn kept_u64(&self, name: &str) -> u64 {
+        self.kept
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// True if the start banner is printed whatever the log is (`always-show-logo`).
+    pub fn always_show_logo(&self) -> bool {
+        self.kept.get("always-show-logo").map(String::as_str) == Some("yes")
+    }
+
+    /// The directives accepted for compatibility only ([`Effect::IgnoredWarn`]) that are set
+    /// to something other than their default, with their values: what the start warns about.
+    pub fn ignored_settings(&self) -> Vec<(&'static str, String)> {
+        let defaults = Config::default();
+        CONFIG_TABLE
+            .iter()
+            .filter(|spec| spec.effect == Effect::IgnoredWarn)
+            .filter_map(|spec| {
+                let value = spec.get_value(self);
+                (value != spec.get_value(&defaults)).then_some((spec.name, value))
+            })
+            .collect()
     }
 
     /// The output limit that applies to normal clients.

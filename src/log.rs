@@ -1,8 +1,10 @@
 //! Redis-style log lines: `pid:M 25 Nov 2026 19:36:27.123 * message`.
 //!
 //! Counterpart of Redis `serverLog` (`server.c`). The level marks are Redis's: `.` debug,
-//! `-` verbose, `*` notice, `#` warning. Lines go to standard error by default, which is what
-//! systemd's journal collects, or to the `logfile`.
+//! `-` verbose, `*` notice, `#` warning. Lines go to standard output when `logfile` is empty
+//! (the default), as Redis's do (systemd's journal collects it; Redis's own test suite reads
+//! it), or are appended to the `logfile`. Errors that stop the start before the log is set up
+//! (a bad config file) go to standard error, as in Redis.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -21,7 +23,7 @@ pub fn set_level(level: LogLevel) {
     LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
-/// Sends log lines to `path` (appending), or to standard error if `path` is empty.
+/// Sends log lines to `path` (appending), or to standard output if `path` is empty.
 pub fn set_file(path: &str) -> std::io::Result<()> {
     let mut file = FILE.lock();
     *file = if path.is_empty() {
@@ -55,13 +57,28 @@ pub fn log(level: LogLevel, message: &str) {
         mark,
         message
     );
+    write_out(&line);
+}
+
+/// Writes `text` as it is, without the pid/time/level prefix, if `level` is enabled (Redis's
+/// `LL_RAW`, which the start banner uses).
+pub fn raw(level: LogLevel, text: &str) {
+    if enabled(level) {
+        write_out(text);
+    }
+}
+
+fn write_out(text: &str) {
     let mut file = FILE.lock();
     match file.as_mut() {
         Some(f) => {
-            let _ = f.write_all(line.as_bytes());
+            let _ = f.write_all(text.as_bytes());
         }
         None => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            // One write per line, flushed: the log is read while the server runs.
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
         }
     }
 }

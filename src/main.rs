@@ -128,7 +128,7 @@ fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
                 let mut updated = shared.config.read().clone();
                 let (mut changed, mut restart) = (Vec::new(), Vec::new());
                 for spec in CONFIG_TABLE {
-                    let (now, wanted) = ((spec.get)(&updated), (spec.get)(&fresh));
+                    let (now, wanted) = (spec.get_value(&updated), spec.get_value(&fresh));
                     if now == wanted {
                         continue;
                     }
@@ -146,7 +146,7 @@ fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
                     } else {
                         vec![wanted.clone()]
                     };
-                    match (spec.set)(&mut updated, &words) {
+                    match spec.set_value(&mut updated, &words) {
                         Ok(()) => changed.push(spec.name),
                         Err(e) => warning!("SIGHUP: {} not changed: {e}", spec.name),
                     }
@@ -169,6 +169,46 @@ fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
         },
     }
     systemd::notify("READY=1\nSTATUS=Ready to accept connections");
+}
+
+/// Warns about the directives respd accepts but ignores when they are set to something a
+/// user would expect to matter (Redis's own `requirepass`, `maxmemory`, `daemonize yes`...).
+fn warn_about_ignored_settings(config: &Config) {
+    for (name, value) in config.ignored_settings() {
+        if name == "daemonize" {
+            warning!("daemonize {value}: respd always runs in the foreground (let systemd or another supervisor put it in the background); the directive is ignored");
+        } else {
+            warning!("'{name} {value}' is accepted for compatibility with Redis but has no effect in respd (see respd.conf(5), COMPATIBILITY DIRECTIVES)");
+        }
+    }
+}
+
+/// The start banner, with Redis's `Port:` and `PID:` lines (tools find the process by the
+/// latter), printed when `always-show-logo` is yes or the log is a terminal, as Redis does;
+/// otherwise Redis's one-line "Running mode" notice.
+fn show_banner(config: &Config, port: u16) {
+    use std::io::IsTerminal;
+    let to_terminal = config.logfile.is_empty() && std::io::stdout().is_terminal();
+    if !(config.always_show_logo() || to_terminal) {
+        notice!("Running mode=standalone, port={port}.");
+        return;
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let pid = std::process::id();
+    let banner = format!(
+        "
+      .-------------.
+      |  r e s p d  |     respd {version} (Redis 7.0 compatible) 64 bit
+      |-------------|
+      |  > SET k v  |     Running in standalone mode
+      |  < +OK      |     Port: {port}
+      |  > GET k    |     PID: {pid}
+      |  < \"v\"      |
+      '-------------'     one thread per connection, blocking I/O
+
+"
+    );
+    respd::log::raw(respd::config::LogLevel::Notice, &banner);
 }
 
 /// A directive given on the command line, with its words.
@@ -240,6 +280,8 @@ fn main() -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );
+    notice!("Configuration loaded");
+    warn_about_ignored_settings(&config);
 
     // The signal handlers go in first, before the (possibly long) load: a SIGTERM at any
     // point of the start must mean "shut down cleanly", never the default action of dying on
@@ -301,6 +343,8 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             warning!("{e}");
+            // Redis's words, which tools (Redis's own test suite) look for to retry elsewhere.
+            warning!("Failed listening on port {} (TCP), aborting.", config.port);
             return ExitCode::from(1);
         }
     };
@@ -351,6 +395,8 @@ fn main() -> ExitCode {
         }
     });
     handle.shared().persistence.note_load(&load_stats);
+    let port = handle.local_addrs().first().map_or(0, |a| a.port());
+    show_banner(&handle.shared().config.read(), port);
     for addr in handle.local_addrs() {
         notice!("Listening on {addr}");
     }

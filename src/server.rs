@@ -197,6 +197,7 @@ pub struct Totals {
 impl Shared {
     /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
     pub fn replace_config(&self, config: Config) {
+        crate::config::encoding_limits::publish(&config);
         *self.config.write() = config;
         self.config_generation.fetch_add(1, Ordering::Release);
     }
@@ -460,6 +461,7 @@ pub fn start_with(
         // Tests bind with std (backlog 128); raise it to tcp-backlog.
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
+    crate::config::encoding_limits::publish(&config);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();
     let shared = Arc::new(Shared {

@@ -192,7 +192,7 @@ fn respd_conf_parses_and_its_commented_lines_are_the_defaults() {
         // directive is shipped at its default.
         if let Some((_, value)) = EXAMPLE_SETTINGS.iter().find(|(name, _)| *name == spec.name) {
             assert_eq!(
-                (spec.get)(&as_shipped),
+                spec.get_value(&as_shipped),
                 *value,
                 "respd.conf should set `{}`",
                 spec.name
@@ -200,8 +200,8 @@ fn respd_conf_parses_and_its_commented_lines_are_the_defaults() {
             continue;
         }
         assert_eq!(
-            (spec.get)(&config),
-            (spec.get)(&as_shipped),
+            spec.get_value(&config),
+            spec.get_value(&as_shipped),
             "respd.conf: `{}` as written is not the default",
             spec.name
         );

@@ -554,7 +554,8 @@ fn command_over_a_megabyte_keeps_its_first_arguments() {
     let _heavy = heavy();
     let s = Servers::start("command_over_a_megabyte_keeps_its_first_arguments");
     let members = 400_000;
-    let mut request = format!("*{}\r\n$4\r\nSADD\r\n$12\r\nbig:trustset\r\n", members + 3).into_bytes();
+    let mut request =
+        format!("*{}\r\n$4\r\nSADD\r\n$12\r\nbig:trustset\r\n", members + 3).into_bytes();
     for _ in 0..members {
         request.extend_from_slice(b"$3\r\nDEL\r\n");
     }
@@ -563,9 +564,16 @@ fn command_over_a_megabyte_keeps_its_first_arguments() {
     for (name, addr) in s.targets() {
         let mut conn = RawConn::connect(addr);
         conn.cmd(&[b"DEL", b"big:trustset", b"big:victim"]);
-        assert_eq!(conn.cmd(&[b"SET", b"big:victim", b"precious data"]), b"+OK\r\n");
+        assert_eq!(
+            conn.cmd(&[b"SET", b"big:victim", b"precious data"]),
+            b"+OK\r\n"
+        );
         conn.send(&request);
-        assert_eq!(show(&conn.reply().unwrap()), show(b":2\r\n"), "{name}: SADD of two distinct members");
+        assert_eq!(
+            show(&conn.reply().unwrap()),
+            show(b":2\r\n"),
+            "{name}: SADD of two distinct members"
+        );
         assert_eq!(
             conn.cmd(&[b"GET", b"big:victim"]),
             b"$13\r\nprecious data\r\n",
@@ -588,19 +596,40 @@ fn long_rpush_and_large_hset_arrive_whole() {
     let mut rpush: Vec<&[u8]> = vec![b"RPUSH", b"big:list"];
     rpush.extend(elements.iter().map(|e| e.as_slice()));
     let value = vec![b'v'; 700 * 1024];
-    let hset = encode(&[b"HSET", b"big:hash", b"f1", &value, b"f2", &value, b"f3", &value]);
+    let hset = encode(&[
+        b"HSET",
+        b"big:hash",
+        b"f1",
+        &value,
+        b"f2",
+        &value,
+        b"f3",
+        &value,
+    ]);
     for (name, addr) in s.targets() {
         let mut conn = RawConn::connect(addr);
         conn.cmd(&[b"DEL", b"big:list", b"big:hash"]);
-        assert_eq!(show(&conn.cmd(&rpush)), show(b":200000\r\n"), "{name}: RPUSH");
+        assert_eq!(
+            show(&conn.cmd(&rpush)),
+            show(b":200000\r\n"),
+            "{name}: RPUSH"
+        );
         assert_eq!(
             conn.cmd(&[b"LINDEX", b"big:list", b"0"]),
             b"$9\r\nelement-0\r\n",
             "{name}: the first element is there"
         );
         conn.send(&hset);
-        assert_eq!(show(&conn.reply().unwrap()), show(b":3\r\n"), "{name}: HSET");
-        assert_eq!(conn.cmd(&[b"HSTRLEN", b"big:hash", b"f1"]), b":716800\r\n", "{name}");
+        assert_eq!(
+            show(&conn.reply().unwrap()),
+            show(b":3\r\n"),
+            "{name}: HSET"
+        );
+        assert_eq!(
+            conn.cmd(&[b"HSTRLEN", b"big:hash", b"f1"]),
+            b":716800\r\n",
+            "{name}"
+        );
         conn.cmd(&[b"DEL", b"big:list", b"big:hash"]);
     }
 }
@@ -642,6 +671,9 @@ fn lowered_proto_max_bulk_len_applies_to_open_connections() {
 fn inline_vertical_tab_and_form_feed_do_not_split_words() {
     let s = Servers::start("inline_vertical_tab_and_form_feed_do_not_split_words");
     s.answers(b"ECHO a\x0bb\r\n", &[b"$3\r\na\x0bb\r\n"]);
-    s.answers(b"\x0cECHO\x0c c\x0cd \x0b\r\n", &[b"-ERR unknown command 'ECHO\x0c', with args beginning with: 'c\x0cd' \r\n"]);
+    s.answers(
+        b"\x0cECHO\x0c c\x0cd \x0b\r\n",
+        &[b"-ERR unknown command 'ECHO\x0c', with args beginning with: 'c\x0cd' \r\n"],
+    );
     s.answers(b"ECHO \"q\"\x0b\r\n", &[b"$1\r\nq\r\n"]);
 }

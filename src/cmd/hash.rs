@@ -268,10 +268,15 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// [`HASH_MAX_LISTPACK_VALUE`] bytes), `hashtable` otherwise. Computed from the hash as it is
 /// now; see the module docs for how that differs from Redis's one-way conversion.
 pub fn encoding(hash: &Hash) -> &'static str {
-    let small = hash.len() <= HASH_MAX_LISTPACK_ENTRIES
+    // The thresholds are the configured ones (defaults: the two constants above).
+    let (max_entries, max_value) = (
+        crate::config::encoding_limits::hash_max_listpack_entries(),
+        crate::config::encoding_limits::hash_max_listpack_value(),
+    );
+    let small = hash.len() <= max_entries
         && hash
             .iter()
-            .all(|(f, v)| f.len() <= HASH_MAX_LISTPACK_VALUE && v.len() <= HASH_MAX_LISTPACK_VALUE);
+            .all(|(f, v)| f.len() <= max_value && v.len() <= max_value);
     if small {
         "listpack"
     } else {

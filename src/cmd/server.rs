@@ -326,7 +326,8 @@ fn config_matches(pattern: &[u8], found: &mut Vec<(String, &'static ConfigSpec)>
         }
         return;
     }
-    for spec in CONFIG_TABLE {
+    // Hidden directives (testing aids) answer their exact name only, as in Redis.
+    for spec in CONFIG_TABLE.iter().filter(|spec| !spec.hidden) {
         for name in std::iter::once(&spec.name).chain(spec.aliases) {
             if !seen(found, name) && crate::glob::matches(pattern, name.as_bytes(), true) {
                 found.push((name.to_string(), spec));
@@ -350,7 +351,7 @@ pub fn config_get(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.map(found.len());
     for (name, spec) in found {
         reply.bulk(name.as_bytes());
-        reply.bulk((spec.get)(&config).as_bytes());
+        reply.bulk(spec.get_value(&config).as_bytes());
     }
     Ok(())
 }
@@ -427,8 +428,11 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     let mut updated: Config = ctx.shared.config.read().clone();
     let old_maxclients = updated.maxclients;
-    for (name, spec, value) in &changes {
-        (spec.set)(&mut updated, &config_args(spec, value)).map_err(|e| failed(name, &e))?;
+    for (_, spec, value) in &changes {
+        // A value Redis refuses names the directive by its own name, not the alias typed
+        // (configSetCommand reports `set_configs[i]->name`).
+        spec.set_value(&mut updated, &config_args(spec, value))
+            .map_err(|e| failed(spec.name.as_bytes(), &e))?;
     }
     // Redis updateMaxclients: a higher maxclients must fit in the open files limit.
     if updated.maxclients != old_maxclients {

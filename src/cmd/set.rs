@@ -281,7 +281,8 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// so `01`, `+1` and `1.0` are not integers). Decided from the current members only; see the
 /// module docs for the one case where Redis would disagree.
 pub fn is_intset(members: &Dict<Vec<u8>, ()>) -> bool {
-    members.len() <= SET_MAX_INTSET_ENTRIES && members.keys().all(|m| parse_i64(m).is_some())
+    members.len() <= crate::config::encoding_limits::set_max_intset_entries()
+        && members.keys().all(|m| parse_i64(m).is_some())
 }
 
 /// The members in the order Redis would send them: ascending numbers for an intset (it is a

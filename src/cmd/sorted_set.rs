@@ -25,7 +25,7 @@
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::glob;
 use crate::protocol::{Argv, Reply};
-use crate::store::zset::{LexBound, LexRange, ScoreRange, LISTPACK_MAX_ENTRIES};
+use crate::store::zset::{LexBound, LexRange, ScoreRange};
 use crate::store::{Db, Dict, Value, ZSet};
 use crate::util::{eq_ci, format_f64, parse_f64, parse_i64, random_u64};
 
@@ -1619,7 +1619,7 @@ pub fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let keep = |m: &[u8]| pattern.map_or(true, |p| glob::matches(p, m, false));
     let mut found: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = 0;
-    if z.is_listpack() && z.len() <= LISTPACK_MAX_ENTRIES {
+    if z.is_listpack() && z.len() <= crate::config::encoding_limits::zset_max_listpack_entries() {
         found.extend(
             z.iter()
                 .filter(|(m, _)| keep(m))

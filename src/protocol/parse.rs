@@ -792,10 +792,7 @@ mod tests {
             split(b"SET a\x0bb c").unwrap(),
             vec![b"SET".to_vec(), b"a\x0bb".to_vec(), b"c".to_vec()]
         );
-        assert_eq!(
-            split(b"\x0c SET\x0c").unwrap(),
-            vec![b"SET\x0c".to_vec()]
-        );
+        assert_eq!(split(b"\x0c SET\x0c").unwrap(), vec![b"SET\x0c".to_vec()]);
         // After a closing quote, though, they count as the space that must follow it.
         assert_eq!(split(b"\"q\"\x0b1").unwrap(), args(&["q", "1"]));
         // A NUL ends the line, as it ends the C string sdssplitargs reads.

@@ -34,6 +34,7 @@
 use std::cmp::Ordering;
 
 use super::Dict;
+use crate::config::encoding_limits;
 
 /// "No node" in a link.
 const NIL: usize = usize::MAX;
@@ -41,7 +42,9 @@ const NIL: usize = usize::MAX;
 const HEAD: usize = 0;
 /// Most levels a node can have (Redis `ZSKIPLIST_MAXLEVEL`).
 const MAX_LEVEL: usize = 32;
-/// Redis `zset-max-listpack-entries` default.
+
+/// Redis `zset-max-listpack-entries` default (the configured value is in
+/// [`encoding_limits`]).
 pub const LISTPACK_MAX_ENTRIES: usize = 128;
 /// Redis `zset-max-listpack-value` default.
 pub const LISTPACK_MAX_VALUE: usize = 64;
@@ -619,8 +622,11 @@ impl ZSet {
     /// Marks the encoding from the current contents, as Redis does for a freshly built
     /// destination set (ZUNIONSTORE, ZRANGESTORE...: `zsetConvertToListpackIfNeeded`).
     pub fn reset_encoding(&mut self) {
-        self.big = self.len() > LISTPACK_MAX_ENTRIES
-            || self.dict.keys().any(|m| m.len() > LISTPACK_MAX_VALUE);
+        self.big = self.len() > encoding_limits::zset_max_listpack_entries()
+            || self
+                .dict
+                .keys()
+                .any(|m| m.len() > encoding_limits::zset_max_listpack_value());
         if !self.big {
             let negative_zeros: Vec<Vec<u8>> = self
                 .dict
@@ -647,7 +653,10 @@ impl ZSet {
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
         debug_assert!(!score.is_nan());
         let is_new = !self.dict.contains_key(member);
-        if is_new && (member.len() > LISTPACK_MAX_VALUE || self.len() >= LISTPACK_MAX_ENTRIES) {
+        if is_new
+            && (member.len() > encoding_limits::zset_max_listpack_value()
+                || self.len() >= encoding_limits::zset_max_listpack_entries())
+        {
             self.big = true;
         }
         let score = if score == 0.0 && !self.big {
