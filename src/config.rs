@@ -1025,7 +1025,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: false,
         protected: false,
         multi_arg: false,
-        doc: "Log file path; empty logs to standard error (what systemd's journal collects).",
+        doc: "Log file path; empty logs to standard output, as Redis does (what systemd's journal collects).",
         set: |_, c, a| {
             c.logfile = one(a)?.to_string();
             Ok(())

@@ -278,11 +278,11 @@ fn sigterm_shuts_down_cleanly_with_a_client_connected() {
         .expect("start respd");
     let pid = child.id();
     let mut guard = KillOnDrop(Some(child));
-    // Log lines go to standard error; collect them on a thread, line by line.
+    // Log lines go to standard output (as Redis's); collect them on a thread, line by line.
     let (tx, lines) = mpsc::channel::<String>();
-    let stderr = guard.0.as_mut().unwrap().stderr.take().unwrap();
+    let stdout = guard.0.as_mut().unwrap().stdout.take().unwrap();
     thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
+        for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
                 break;
@@ -399,7 +399,7 @@ fn a_single_argument_may_hold_several_values() {
         .args(["--port", &port.to_string()])
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start respd");
@@ -409,7 +409,11 @@ fn a_single_argument_may_hold_several_values() {
     while std::net::TcpStream::connect(addr).is_err() {
         if let Some(status) = guard.0.as_mut().unwrap().try_wait().unwrap() {
             let out = guard.0.take().unwrap().wait_with_output().unwrap();
-            panic!("respd exited with {status}: {}", text(&out.stderr));
+            panic!(
+                "respd exited with {status}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
         }
         assert!(Instant::now() < deadline, "respd did not start");
         thread::sleep(Duration::from_millis(20));
@@ -535,15 +539,15 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
         .arg(env!("CARGO_BIN_EXE_respd"))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start respd under sh");
     let mut guard = KillOnDrop(Some(child));
     let (tx, lines) = mpsc::channel::<String>();
-    let stderr = guard.0.as_mut().unwrap().stderr.take().unwrap();
+    let stdout = guard.0.as_mut().unwrap().stdout.take().unwrap();
     thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
+        for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
                 break;

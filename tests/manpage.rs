@@ -11,8 +11,18 @@
 //!
 //! None of them may document a directive the table lacks, and respd.conf must parse, both as
 //! it is and with every directive line uncommented (which must give the defaults).
+//!
+//! The directives accepted for compatibility only ([`ConfigSpec::no_effect`]: cluster,
+//! replication, TLS...) are documented in one place instead, respd.conf.5's COMPATIBILITY
+//! DIRECTIVES section, which is generated from the table: this test compares it, and
+//! `RESPD_BLESS=1 cargo test --test manpage` writes it.
 
-use respd::config::CONFIG_TABLE;
+use respd::config::{ConfigSpec, Effect, CONFIG_TABLE};
+
+/// The directives respd acts on, which each page documents one by one.
+fn acting() -> impl Iterator<Item = &'static ConfigSpec> {
+    CONFIG_TABLE.iter().filter(|spec| !spec.no_effect())
+}
 
 /// A page's text with the roff escapes these pages use turned back into plain characters.
 fn plain_page(name: &str) -> String {
@@ -56,7 +66,7 @@ fn option_entries(page: &str) -> Vec<(String, String)> {
 fn every_directive_is_in_the_man_page() {
     let page = plain_page("respd.1");
     let entries = option_entries(&page);
-    for spec in CONFIG_TABLE {
+    for spec in acting() {
         let Some((_, body)) = entries.iter().find(|(name, _)| name == spec.name) else {
             panic!(
                 "man/respd.1 has no OPTIONS entry for `{}` (expected a line `.BI \\-\\-{} ...`)",
@@ -94,7 +104,7 @@ fn the_man_page_documents_no_unknown_directive() {
 fn every_directive_is_in_respd_conf_5() {
     let page = plain_page("respd.conf.5");
     let entries = entries(&page, "DIRECTIVES", "");
-    for spec in CONFIG_TABLE {
+    for spec in acting() {
         let Some((_, body)) = entries.iter().find(|(name, _)| name == spec.name) else {
             panic!(
                 "man/respd.conf.5 has no DIRECTIVES entry for `{}` (expected `.TP` then `.BI {} \" args\"`)",
@@ -150,7 +160,7 @@ fn conf_blocks(text: &str) -> Vec<(String, Vec<String>)> {
 #[test]
 fn respd_conf_lists_every_directive_with_its_default() {
     let blocks = conf_blocks(&example_conf());
-    for spec in CONFIG_TABLE {
+    for spec in acting() {
         let line = format!("{} {}", spec.name, spec.default);
         let Some((_, comments)) = blocks.iter().find(|(d, _)| *d == line) else {
             panic!("respd.conf has no block ending `#` / `# {line}`");
@@ -210,3 +220,59 @@ fn respd_conf_parses_and_its_commented_lines_are_the_defaults() {
 
 /// Directives the example respd.conf sets to something other than the default, on purpose.
 const EXAMPLE_SETTINGS: &[(&str, &str)] = &[("save", "3600 1 300 100 60 10000")];
+
+const COMPAT_BEGIN: &str = ".\\\" BEGIN generated from src/config.rs CONFIG_TABLE by tests/manpage.rs (RESPD_BLESS=1 cargo test --test manpage)\n";
+const COMPAT_END: &str = ".\\\" END generated\n";
+
+/// Roff text for a plain string: hyphens as `\-`, backslashes doubled.
+fn roff(text: &str) -> String {
+    text.replace('\\', "\\e").replace('-', "\\-")
+}
+
+/// The COMPATIBILITY DIRECTIVES entries, one `.TP` paragraph per directive accepted for
+/// compatibility only, in table order.
+fn compatibility_entries() -> String {
+    let mut out = String::new();
+    for spec in CONFIG_TABLE.iter().filter(|spec| spec.no_effect()) {
+        out.push_str(&format!(".TP\n.B {}\n", roff(spec.name)));
+        if !spec.aliases.is_empty() {
+            out.push_str(&format!(
+                "Also spelled {}.\n",
+                roff(&spec.aliases.join(", "))
+            ));
+        }
+        out.push_str(&format!("Default: {}.", roff(spec.default)));
+        if spec.mutable {
+            out.push_str(" (runtime)");
+        }
+        if spec.effect == Effect::IgnoredWarn {
+            out.push_str(" Warned about at start when set to another value.");
+        }
+        out.push_str(&format!("\n{}\n", roff(spec.doc)));
+    }
+    out
+}
+
+#[test]
+fn the_compatibility_section_is_generated_from_the_table() {
+    let path = format!("{}/man/respd.conf.5", env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(&path).unwrap();
+    let start = page
+        .find(COMPAT_BEGIN)
+        .unwrap_or_else(|| panic!("{path} has no line {COMPAT_BEGIN:?}"))
+        + COMPAT_BEGIN.len();
+    let end = start
+        + page[start..]
+            .find(COMPAT_END)
+            .unwrap_or_else(|| panic!("{path} has no line {COMPAT_END:?}"));
+    let wanted = compatibility_entries();
+    if std::env::var_os("RESPD_BLESS").is_some() {
+        let updated = format!("{}{wanted}{}", &page[..start], &page[end..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        page[start..end] == wanted,
+        "{path}: the COMPATIBILITY DIRECTIVES entries differ from CONFIG_TABLE; run RESPD_BLESS=1 cargo test --test manpage"
+    );
+}

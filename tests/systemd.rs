@@ -109,8 +109,9 @@ fn supervised_systemd_without_notify_socket_exits_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("NOTIFY_SOCKET"), "{stderr}");
+    // The refusal is logged, and the log is standard output.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("NOTIFY_SOCKET"), "{stdout}");
 }
 
 #[test]
