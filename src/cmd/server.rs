@@ -428,11 +428,16 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     let mut updated: Config = ctx.shared.config.read().clone();
     let old_maxclients = updated.maxclients;
-    for (_, spec, value) in &changes {
-        // A value Redis refuses names the directive by its own name, not the alias typed
-        // (configSetCommand reports `set_configs[i]->name`).
+    for (typed, spec, value) in &changes {
+        // A value Redis refuses is reported under the name (or alias) as Redis spells it,
+        // lowercase, whatever the case typed (configSetCommand's `set_configs[i]->name`).
+        let typed = String::from_utf8_lossy(typed);
+        let spelled = std::iter::once(&spec.name)
+            .chain(spec.aliases)
+            .find(|n| n.eq_ignore_ascii_case(&typed))
+            .unwrap_or(&spec.name);
         spec.set_value(&mut updated, &config_args(spec, value))
-            .map_err(|e| failed(spec.name.as_bytes(), &e))?;
+            .map_err(|e| failed(spelled.as_bytes(), &e))?;
     }
     // Redis updateMaxclients: a higher maxclients must fit in the open files limit.
     if updated.maxclients != old_maxclients {
