@@ -1774,7 +1774,7 @@ mod tests {
             }
         );
         assert_eq!(
-            get_output_limits(&c),
+            lookup("client-output-buffer-limit").unwrap().get_value(&c),
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
         );
     }
@@ -1808,5 +1808,47 @@ mod tests {
         assert_eq!(parse_memory("12"), Some(12));
         assert_eq!(parse_memory("-1"), None);
         assert_eq!(parse_memory("mb"), None);
+    }
+    #[test]
+    fn kept_directives_parse_as_redis_does() {
+        let mut c = Config::default();
+        let set = |c: &mut Config, line: &str| c.apply_text(line, "t").map_err(|e| e.reason);
+        assert_eq!(
+            set(&mut c, "daemonize maybe"),
+            Err("argument must be 'yes' or 'no'".into())
+        );
+        assert_eq!(
+            set(&mut c, "maxmemory 1x"),
+            Err("argument must be a memory value".into())
+        );
+        assert_eq!(
+            set(&mut c, "maxclients -1"),
+            Err("argument must be between 1 and 4294967295 inclusive".into())
+        );
+        assert_eq!(
+            set(&mut c, "unixsocketperm 999"),
+            Err("argument couldn't be parsed as an octal number".into())
+        );
+        assert_eq!(
+            set(&mut c, "port 1 2"),
+            Err("wrong number of arguments".into())
+        );
+        set(
+            &mut c,
+            "slave-serve-stale-data no\nmaxmemory-clients 5%\nnotify-keyspace-events KEA",
+        )
+        .unwrap();
+        set(&mut c, "slaveof 10.0.0.1 6380\nlist-max-ziplist-entries 5").unwrap();
+        let get = |c: &Config, name: &str| lookup(name).unwrap().get_value(c);
+        assert_eq!(get(&c, "replica-serve-stale-data"), "no");
+        assert_eq!(get(&c, "maxmemory-clients"), "5%");
+        assert_eq!(get(&c, "notify-keyspace-events"), "AKE");
+        assert_eq!(get(&c, "replicaof"), "10.0.0.1 6380");
+        assert_eq!(get(&Config::default(), "replicaof"), "");
+        let warned: Vec<&str> = c.ignored_settings().iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            warned,
+            ["maxmemory-clients", "notify-keyspace-events", "replicaof"]
+        );
     }
 }
