@@ -231,8 +231,9 @@ fn socket_activation_uses_matching_sockets_and_closes_the_others() {
     let wanted_addr = wanted.local_addr().unwrap();
     let unwanted_addr = unwanted.local_addr().unwrap();
     // The two listeners go in as standard input and output; the shell moves them to fds 3
-    // and 4, sets LISTEN_PID to its own pid (which `exec` hands on to respd) and runs respd.
-    let script = r#"exec 3<&0 4>&1 0</dev/null 1>/dev/null
+    // and 4, sets LISTEN_PID to its own pid (which `exec` hands on to respd) and runs respd
+    // with its standard output (the log) on the piped standard error.
+    let script = r#"exec 3<&0 4>&1 0</dev/null 1>&2
 LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" "$@""#;
     let mut command = Command::new("sh");
     command
