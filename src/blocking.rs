@@ -304,10 +304,18 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
             to,
             destination,
         } => {
-            // The destination must still be a list (or missing) for the move to happen.
+            // Nothing to serve unless the source has an element.
+            list_mut(db, key, now_ms)?;
+            // The destination must still be a list (or missing) for the move to happen. If it
+            // is not, the waiter gets WRONGTYPE and is unblocked, and the element stays where
+            // it is for the next waiter (mirrors serveClientBlockedOnList(): checkType()
+            // replies the error to the blocked client, which is then unblocked).
             match db.get_value(destination, now_ms) {
                 None | Some(Value::List(_)) => {}
-                Some(_) => return None,
+                Some(_) => {
+                    reply.error(&CmdError::WrongType.render("", &crate::protocol::Argv::new()));
+                    return Some(reply.take_bytes());
+                }
             }
             let list = list_mut(db, key, now_ms)?;
             let element = from.pop(list)?;

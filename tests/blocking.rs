@@ -218,3 +218,47 @@ fn many_producers_and_consumers_lose_and_duplicate_nothing() {
     }
     assert_eq!(total, PRODUCERS * PER_PRODUCER, "items were lost");
 }
+
+/// A BRPOPLPUSH / BLMOVE whose destination has become a non-list when an element arrives gets
+/// WRONGTYPE and is unblocked; the element stays in the source (Redis's own suite: "BRPOPLPUSH
+/// with wrong destination type", "BRPOPLPUSH maintains order of elements after failure").
+/// Checked on respd and on Redis.
+#[test]
+fn a_blocked_move_to_a_wrong_type_destination_fails_with_wrongtype() {
+    common::on_respd_and_redis(
+        "a_blocked_move_to_a_wrong_type_destination_fails_with_wrongtype",
+        |name, addr| {
+            let mut control = RawConn::connect(addr);
+            control.cmd(&[b"DEL", b"wt:src", b"wt:dst"]);
+            assert_eq!(control.cmd(&[b"SET", b"wt:dst", b"nolist"]), b"+OK\r\n");
+            let mut first = RawConn::connect(addr);
+            let mut second = RawConn::connect(addr);
+            first.send(&common::encode(&[
+                b"BRPOPLPUSH",
+                b"wt:src",
+                b"wt:dst",
+                b"0",
+            ]));
+            wait_blocked(&mut control, 1);
+            second.send(&common::encode(&[
+                b"BLMOVE", b"wt:src", b"wt:dst", b"LEFT", b"RIGHT", b"0",
+            ]));
+            wait_blocked(&mut control, 2);
+            assert_eq!(
+                control.cmd(&[b"RPUSH", b"wt:src", b"a", b"b", b"c"]),
+                b":3\r\n"
+            );
+            let wrongtype =
+                b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+            assert_eq!(first.reply().unwrap(), wrongtype, "{name}: first waiter");
+            assert_eq!(second.reply().unwrap(), wrongtype, "{name}: second waiter");
+            assert_eq!(
+                control.cmd(&[b"LRANGE", b"wt:src", b"0", b"-1"]),
+                b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+                "{name}: the elements stay, in order"
+            );
+            wait_blocked(&mut control, 0);
+            control.cmd(&[b"DEL", b"wt:src", b"wt:dst"]);
+        },
+    );
+}
