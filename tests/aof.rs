@@ -179,6 +179,31 @@ fn an_unfinished_multi_at_the_end_is_reverted() {
 }
 
 #[test]
+fn a_multi_inside_an_open_multi_keeps_what_was_queued() {
+    // A file a respd before one-record transactions could leave: a MULTI never closed (its
+    // EXEC did not complete), later records, then a whole transaction. Redis's loader queues
+    // on through the second MULTI and runs everything at its EXEC; dropping the first
+    // MULTI's commands would lose writes that were acknowledged.
+    let dir = TempDir::new("aof", "nested-multi");
+    let mut bytes = b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n".to_vec();
+    bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nd\r\n$1\r\n4\r\n");
+    bytes.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    bytes.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n*3\r\n$3\r\nSET\r\n$1\r\ne\r\n$1\r\n5\r\n");
+    std::fs::write(dir.aof(), &bytes).unwrap();
+    let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
+    for (key, value) in [("a", "1"), ("d", "4"), ("b", "2"), ("e", "5")] {
+        assert_eq!(
+            conn.cmd(&[b"GET", key.as_bytes()]),
+            format!("$1\r\n{value}\r\n").into_bytes(),
+            "{key}"
+        );
+    }
+    assert!(!dir.log().contains("Revert"), "{}", dir.log());
+    assert_eq!(std::fs::read(dir.aof()).unwrap()[..bytes.len()], bytes[..]);
+    kill9(&mut child);
+}
+
+#[test]
 fn garbage_in_the_middle_refuses_to_start_naming_file_and_offset() {
     let dir = TempDir::new("aof", "garbage");
     let mut bytes = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n".to_vec();

@@ -1134,7 +1134,15 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
             Parsed::Command(argv, next) => {
                 let name = &argv[0];
                 if eq_ci(name, "multi") {
-                    pending = Some((at, Vec::new()));
+                    // mirrors loadSingleAppendOnlyFile(): a MULTI inside an open one does
+                    // not drop the commands queued so far (they run at the next EXEC, as
+                    // Redis runs them); only the cut point moves to it, Redis's
+                    // `valid_before_multi`. respd never writes such a file: each
+                    // transaction goes in whole, with one write.
+                    match pending.as_mut() {
+                        Some((start, _)) => *start = at,
+                        None => pending = Some((at, Vec::new())),
+                    }
                 } else if eq_ci(name, "exec") {
                     for queued in pending.take().map(|(_, q)| q).unwrap_or_default() {
                         replay_one(shared, &mut client, &queued, &mut reply)
@@ -1169,8 +1177,13 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
             "!!! Warning: short read while loading the AOF file {}!!!",
             path.display()
         );
-        if pending.is_some() {
-            crate::warning!("Revert incomplete MULTI/EXEC transaction in AOF file");
+        if let Some((start, queued)) = pending.as_ref() {
+            // Only ever the file's tail: the EOF was reached inside this MULTI.
+            crate::warning!(
+                "Revert incomplete MULTI/EXEC transaction in AOF file {} ({} commands from byte offset {start})",
+                path.display(),
+                queued.len()
+            );
         }
         OpenOptions::new()
             .write(true)
