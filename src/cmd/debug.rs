@@ -46,17 +46,11 @@ pub fn debug(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         );
     }
     if argv.len() == 2 && eq_ci(sub, "help") {
-        let lines = [
-            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "PANIC",
-            "    Crash the server simulating a panic.",
-            "HELP",
-            "    Prints this help.",
-        ];
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        super::connection::reply_help(
+            reply,
+            "DEBUG",
+            &["PANIC", "    Crash the server simulating a panic."],
+        );
         return Ok(());
     }
     // Redis `addReplySubcommandSyntaxError`, as PUBSUB's handler words it too.
