@@ -17,7 +17,9 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use common::RawConn;
-use process::{info_field, kill9, respd_command_logging_to, start, start_command, TempDir};
+use process::{
+    info_field, kill9, respd_command_logging_to, start, start_command, KillOnDrop, TempDir,
+};
 
 /// Waits up to `limit` for the child to exit by itself.
 fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
@@ -71,7 +73,8 @@ fn a_panic_inside_exec_costs_no_acknowledged_write() {
         "--enable-debug-command",
         "yes",
     ];
-    let (mut child, mut conn, port) = start(&dir.0, &args);
+    let (child, mut conn, port) = start(&dir.0, &args);
+    let mut child = KillOnDrop(child);
     assert_eq!(conn.words("ZADD z 1 b 2 a"), b":2\r\n");
     assert_eq!(conn.words("SET before 0"), b"+OK\r\n");
     assert_eq!(conn.words("MULTI"), b"+OK\r\n");
@@ -89,13 +92,14 @@ fn a_panic_inside_exec_costs_no_acknowledged_write() {
             acknowledged.push((key, value));
         }
     }
-    let status = exit_within(&mut child, Duration::from_secs(10));
+    let status = exit_within(&mut child.0, Duration::from_secs(10));
     if status.is_none() {
-        kill9(&mut child);
+        kill9(&mut child.0);
     }
 
     // The supervisor's restart.
-    let (mut child, mut conn, _) = start(&dir.0, &args);
+    let (child, mut conn, _) = start(&dir.0, &args);
+    let mut child = KillOnDrop(child);
     for (key, value) in &acknowledged {
         assert_eq!(
             conn.cmd(&[b"GET", key.as_bytes()]),
@@ -110,10 +114,11 @@ fn a_panic_inside_exec_costs_no_acknowledged_write() {
     assert_eq!(conn.words("GET c"), b"$-1\r\n", "half a transaction");
     // The restarted server works and keeps what it acknowledges.
     assert_eq!(conn.words("SET d 4"), b"+OK\r\n");
-    kill9(&mut child);
-    let (mut child, mut conn, _) = start(&dir.0, &args);
+    kill9(&mut child.0);
+    let (child, mut conn, _) = start(&dir.0, &args);
+    let mut child = KillOnDrop(child);
     assert_eq!(conn.words("GET d"), bulk("4"));
-    kill9(&mut child);
+    kill9(&mut child.0);
 
     // The policy: a panic inside a command is a bug report and an exit with status 1.
     let status = status.expect("the server went on serving after a panic inside a command");
@@ -217,7 +222,8 @@ fn a_full_disk_refuses_writes_and_loses_no_acknowledged_one() {
         return;
     };
     let args = ["--appendonly", "yes", "--appendfsync", "everysec"];
-    let (mut child, mut conn) = disk.start(&args);
+    let (child, mut conn) = disk.start(&args);
+    let mut child = KillOnDrop(child);
     let port = disk.port;
     // A transaction queued before the disk fills, with a write in it.
     let mut tx = RawConn::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -282,9 +288,10 @@ fn a_full_disk_refuses_writes_and_loses_no_acknowledged_one() {
         "{text}"
     );
     assert!(text.contains("AOF write error looks solved"), "{text}");
-    kill9(&mut child);
+    kill9(&mut child.0);
 
-    let (mut child, mut conn) = disk.start(&args);
+    let (child, mut conn) = disk.start(&args);
+    let mut child = KillOnDrop(child);
     for key in &acknowledged {
         assert_eq!(
             conn.cmd(&[b"GET", key.as_bytes()]),
@@ -300,7 +307,7 @@ fn a_full_disk_refuses_writes_and_loses_no_acknowledged_one() {
         conn.words("DBSIZE"),
         format!(":{}\r\n", acknowledged.len() + 1).into_bytes()
     );
-    kill9(&mut child);
+    kill9(&mut child.0);
 }
 
 /// With `appendfsync always` a failed AOF write stops the server (Redis 7.0.15 exits too:
@@ -312,7 +319,8 @@ fn a_full_disk_with_appendfsync_always_exits_keeping_every_acknowledged_write() 
         return;
     };
     let args = ["--appendonly", "yes", "--appendfsync", "always"];
-    let (mut child, mut conn) = disk.start(&args);
+    let (child, mut conn) = disk.start(&args);
+    let mut child = KillOnDrop(child);
     let filler = disk.fill_leaving(48 * 1024);
     let value = "v".repeat(100);
     let mut acknowledged = 0;
@@ -331,7 +339,7 @@ fn a_full_disk_with_appendfsync_always_exits_keeping_every_acknowledged_write() 
         }
     }
     assert!(acknowledged > 0 && acknowledged < 4000, "{acknowledged}");
-    let status = exit_within(&mut child, Duration::from_secs(10)).expect("respd did not exit");
+    let status = exit_within(&mut child.0, Duration::from_secs(10)).expect("respd did not exit");
     assert_eq!(status.code(), Some(1), "{status}");
     let text = disk.log();
     assert!(
@@ -341,10 +349,11 @@ fn a_full_disk_with_appendfsync_always_exits_keeping_every_acknowledged_write() 
         "{text}"
     );
     std::fs::remove_file(filler).unwrap();
-    let (mut child, mut conn) = disk.start(&args);
+    let (child, mut conn) = disk.start(&args);
+    let mut child = KillOnDrop(child);
     for i in 0..acknowledged {
         let key = format!("key:{i}");
         assert_eq!(conn.cmd(&[b"GET", key.as_bytes()]), bulk(&value), "{key}");
     }
-    kill9(&mut child);
+    kill9(&mut child.0);
 }

@@ -88,6 +88,17 @@ pub fn start(dir: &Path, extra: &[&str]) -> (Child, RawConn, u16) {
     (child, conn, port)
 }
 
+/// A child respd that is killed when dropped, so a failing assertion does not leave it
+/// running (holding its port, its directory, a mount).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// SIGKILL, then reap.
 pub fn kill9(child: &mut Child) {
     child.kill().unwrap();
