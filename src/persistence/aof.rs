@@ -41,7 +41,8 @@
 //!
 //! # Durability
 //! Each record is written with one `write(2)` under the AOF mutex, before the reply is
-//! built, so a killed *process* never loses an acknowledged write with any `appendfsync`.
+//! built, so a killed *process* never loses an acknowledged write with any `appendfsync`
+//! (unless that write failed and is still waiting for the disk: see the next section).
 //! Against a power cut: `always` makes the writer wait, after the keyspace lock is released
 //! and before its reply is sent, until an `fdatasync` covering its record has completed
 //! ([`wait_durable`]). Writers that arrive while one fsync runs are covered by the next one,
@@ -60,7 +61,8 @@
 //! second. While they wait, [`write_error`] makes the dispatcher refuse write commands, PING
 //! and an EXEC with writes queued with `MISCONF Errors writing to the AOF file: <strerror>`
 //! (Redis `writeCommandsDeniedByDiskError`), so only the few commands already past that
-//! check when the write failed are acknowledged with records in memory; INFO shows
+//! check when the write failed are acknowledged with records in memory (a kill before the
+//! retry succeeds loses those, as it does in Redis); INFO shows
 //! `aof_last_write_status:err`. The first retry that succeeds logs "AOF write error looks
 //! solved" and writes are accepted again. A failed everysec fsync refuses writes the same
 //! way until an fsync succeeds (Redis `aof_bio_fsync_status`). Error lines are logged at
