@@ -452,23 +452,29 @@ pub fn exec_begin(shared: &Shared) {
 /// lock, so the transaction reaches the file whole, in its place among other writes.
 pub fn exec_done(shared: &Shared) {
     let aof = &shared.persistence.aof;
-    if !aof.on.load(Ordering::Relaxed) {
-        return;
+    if aof.on.load(Ordering::Relaxed) {
+        aof.write_transaction();
     }
-    let mut st = aof.state.lock();
-    let Some(records) = st.exec.take() else {
-        return; // no write in this transaction
-    };
-    let mut to_file = Vec::new();
-    let mut to_rewrite = Vec::new();
-    push_command(&mut to_file, [&b"MULTI"[..]].into_iter());
-    push_command(&mut to_rewrite, [&b"MULTI"[..]].into_iter());
-    for (db, body) in &records {
-        encode_record(&mut st, *db, body, &mut to_file, &mut to_rewrite);
+}
+
+impl Aof {
+    /// [`exec_done`]'s work: the kept records, wrapped in MULTI and EXEC, as one append.
+    fn write_transaction(&self) {
+        let mut st = self.state.lock();
+        let Some(records) = st.exec.take() else {
+            return; // no write in this transaction
+        };
+        let mut to_file = Vec::new();
+        let mut to_rewrite = Vec::new();
+        push_command(&mut to_file, [&b"MULTI"[..]].into_iter());
+        push_command(&mut to_rewrite, [&b"MULTI"[..]].into_iter());
+        for (db, body) in &records {
+            encode_record(&mut st, *db, body, &mut to_file, &mut to_rewrite);
+        }
+        push_command(&mut to_file, [&b"EXEC"[..]].into_iter());
+        push_command(&mut to_rewrite, [&b"EXEC"[..]].into_iter());
+        self.append(&mut st, &to_file, &to_rewrite);
     }
-    push_command(&mut to_file, [&b"EXEC"[..]].into_iter());
-    push_command(&mut to_rewrite, [&b"EXEC"[..]].into_iter());
-    aof.append(&mut st, &to_file, &to_rewrite);
 }
 
 /// Adds `body` (a record for database `db`) to the bytes bound for the file and for the
@@ -1426,6 +1432,67 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An AOF in `everysec` appending to `file`.
+    fn aof_on(file: File) -> Aof {
+        let aof = Aof::default();
+        aof.on.store(true, Ordering::Relaxed);
+        aof.policy
+            .store(policy_code(AppendFsync::EverySec), Ordering::Relaxed);
+        aof.state.lock().file = Some(Arc::new(file));
+        aof
+    }
+
+    fn set(key: &str) -> Vec<u8> {
+        let mut body = Vec::new();
+        push_command(&mut body, [&b"SET"[..], key.as_bytes(), b"v"].into_iter());
+        body
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_records_in_order_until_a_retry_succeeds() {
+        // /dev/full fails every write with ENOSPC, as a full disk does, without root.
+        let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
+            println!("SKIPPED: a_failed_write_keeps_the_records_in_order: no /dev/full");
+            return;
+        };
+        let aof = aof_on(full);
+        aof.append_record(0, set("a"), false);
+        assert_eq!(aof.write_errno.load(Ordering::Relaxed), ENOSPC);
+        // A transaction while the disk is full queues behind, as one record.
+        aof.append_record(0, set("b"), true);
+        aof.append_record(0, set("c"), true);
+        aof.write_transaction();
+        assert_eq!(aof.state.lock().size, 0, "nothing reached the full disk");
+        aof.retry_pending(); // still full
+        assert_eq!(aof.write_errno.load(Ordering::Relaxed), ENOSPC);
+
+        // Space comes back (another file stands in for the emptied disk).
+        let path = std::env::temp_dir().join(format!("respd-aof-unit-{}", std::process::id()));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        aof.state.lock().file = Some(Arc::new(file));
+        aof.retry_pending();
+        assert_eq!(aof.write_errno.load(Ordering::Relaxed), 0);
+        assert!(aof.state.lock().pending.is_empty());
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        let _ = fs::remove_file(&path);
+        let words: Vec<&str> = text
+            .split("\r\n")
+            .filter(|w| !w.starts_with(['*', '$']))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "SELECT", "0", "SET", "a", "v", "MULTI", "SET", "b", "v", "SET", "c", "v", "EXEC",
+                ""
+            ]
+        );
+    }
 
     fn render(argv: &[&str], now: u64) -> Vec<String> {
         let argv = Argv::from_args(argv.iter().copied());
