@@ -622,8 +622,11 @@ impl WorkerPool {
 fn worker(first: TcpStream, receiver: &Receiver<TcpStream>, shared: &Arc<Shared>) {
     let mut next = Some(first);
     while let Some(stream) = next.take() {
-        // A panic while serving one client must not take the worker (and its slot in
-        // `connected`) with it: log it and carry on with the next connection.
+        // A panic in the connection's own code (parsing, replies, socket I/O: no store lock
+        // held, nothing applied) must not take the worker (and its slot in `connected`)
+        // with it: log it, drop that client, carry on. A panic inside a command never gets
+        // here: it exits the process with a bug report before unwinding (see "When a
+        // command panics" in crate::cmd).
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             crate::connection::serve(stream, shared)
         }))

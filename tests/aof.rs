@@ -3,90 +3,21 @@
 //! AOF on over an existing dump (the data-loss trap Redis has).
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::RawConn;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("respd-aof-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    fn aof(&self) -> PathBuf {
-        self.0.join("appendonly.aof")
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.0.join("respd.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn respd_command(dir: &Path, port: u16, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_respd"));
-    cmd.args([
-        "--port",
-        &port.to_string(),
-        "--dir",
-        dir.to_str().unwrap(),
-        "--logfile",
-        dir.join("respd.log").to_str().unwrap(),
-    ])
-    .args(extra)
-    // --bind takes several values: it comes last.
-    .args(["--bind", "127.0.0.1"])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    cmd
-}
-
-/// Starts respd and connects once it listens.
-fn start(dir: &Path, extra: &[&str]) -> (Child, RawConn, u16) {
-    let port = common::free_port();
-    let child = respd_command(dir, port, extra)
-        .spawn()
-        .expect("start respd");
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "respd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, RawConn::connect(addr), port)
-}
-
-fn kill9(child: &mut Child) {
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
+use process::{info_field, kill9, respd_command, start, TempDir};
 
 fn int_reply(r: &[u8]) -> i64 {
     std::str::from_utf8(&r[1..r.len() - 2])
         .unwrap()
         .parse()
         .unwrap()
-}
-
-fn info_field(conn: &mut RawConn, name: &str) -> String {
-    let info = conn.cmd(&[b"INFO", b"persistence"]);
-    let text = String::from_utf8_lossy(&info).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 const AOF_ALWAYS: &[&str] = &["--appendonly", "yes", "--appendfsync", "always"];
@@ -148,7 +79,7 @@ fn check_sample(conn: &mut RawConn) {
 
 #[test]
 fn every_write_comes_back_after_kill_9() {
-    let dir = TempDir::new("restart");
+    let dir = TempDir::new("aof", "restart");
     let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
     assert_eq!(info_field(&mut conn, "aof_enabled"), "1");
     write_sample(&mut conn);
@@ -173,7 +104,7 @@ fn every_write_comes_back_after_kill_9() {
 
 #[test]
 fn appendfsync_always_keeps_every_acknowledged_write_through_kill_9() {
-    let dir = TempDir::new("crash");
+    let dir = TempDir::new("aof", "crash");
     let (mut child, _conn, port) = start(&dir.0, AOF_ALWAYS);
     let acked = Arc::new(AtomicU64::new(0));
     let writer = {
@@ -213,7 +144,7 @@ fn appendfsync_always_keeps_every_acknowledged_write_through_kill_9() {
 
 #[test]
 fn a_torn_last_record_is_cut_off_and_the_rest_loads() {
-    let dir = TempDir::new("torn");
+    let dir = TempDir::new("aof", "torn");
     let whole = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*5\r\n$4\r\nSADD\r\n$1\r\ns\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n";
     let mut bytes = whole.to_vec();
     bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\n12"); // torn
@@ -236,7 +167,7 @@ fn a_torn_last_record_is_cut_off_and_the_rest_loads() {
 
 #[test]
 fn an_unfinished_multi_at_the_end_is_reverted() {
-    let dir = TempDir::new("multi");
+    let dir = TempDir::new("aof", "multi");
     let mut bytes = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n".to_vec();
     bytes.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
     std::fs::write(dir.aof(), &bytes).unwrap();
@@ -248,8 +179,33 @@ fn an_unfinished_multi_at_the_end_is_reverted() {
 }
 
 #[test]
+fn a_multi_inside_an_open_multi_keeps_what_was_queued() {
+    // A file a respd before one-record transactions could leave: a MULTI never closed (its
+    // EXEC did not complete), later records, then a whole transaction. Redis's loader queues
+    // on through the second MULTI and runs everything at its EXEC; dropping the first
+    // MULTI's commands would lose writes that were acknowledged.
+    let dir = TempDir::new("aof", "nested-multi");
+    let mut bytes = b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n".to_vec();
+    bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nd\r\n$1\r\n4\r\n");
+    bytes.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    bytes.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n*3\r\n$3\r\nSET\r\n$1\r\ne\r\n$1\r\n5\r\n");
+    std::fs::write(dir.aof(), &bytes).unwrap();
+    let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
+    for (key, value) in [("a", "1"), ("d", "4"), ("b", "2"), ("e", "5")] {
+        assert_eq!(
+            conn.cmd(&[b"GET", key.as_bytes()]),
+            format!("$1\r\n{value}\r\n").into_bytes(),
+            "{key}"
+        );
+    }
+    assert!(!dir.log().contains("Revert"), "{}", dir.log());
+    assert_eq!(std::fs::read(dir.aof()).unwrap()[..bytes.len()], bytes[..]);
+    kill9(&mut child);
+}
+
+#[test]
 fn garbage_in_the_middle_refuses_to_start_naming_file_and_offset() {
-    let dir = TempDir::new("garbage");
+    let dir = TempDir::new("aof", "garbage");
     let mut bytes = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n".to_vec();
     bytes.extend_from_slice(b"hello\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n");
     std::fs::write(dir.aof(), &bytes).unwrap();
@@ -266,7 +222,7 @@ fn garbage_in_the_middle_refuses_to_start_naming_file_and_offset() {
 
 #[test]
 fn bgrewriteaof_gives_an_equivalent_smaller_file() {
-    let dir = TempDir::new("rewrite");
+    let dir = TempDir::new("aof", "rewrite");
     let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
     write_sample(&mut conn);
     for i in 0..200 {
@@ -307,7 +263,7 @@ fn bgrewriteaof_gives_an_equivalent_smaller_file() {
 
 #[test]
 fn turning_appendonly_on_over_a_dump_loads_the_dump_first() {
-    let dir = TempDir::new("toggle");
+    let dir = TempDir::new("aof", "toggle");
     let (mut child, mut conn, _) = start(&dir.0, &[]);
     write_sample(&mut conn);
     assert_eq!(conn.cmd(&[b"SAVE"]), b"+OK\r\n");
@@ -329,7 +285,7 @@ fn turning_appendonly_on_over_a_dump_loads_the_dump_first() {
 
 #[test]
 fn config_set_appendonly_yes_writes_the_file_from_memory() {
-    let dir = TempDir::new("config-set");
+    let dir = TempDir::new("aof", "config-set");
     let (mut child, mut conn, _) = start(&dir.0, &[]);
     write_sample(&mut conn);
     assert_eq!(
@@ -361,7 +317,7 @@ fn config_set_appendonly_yes_writes_the_file_from_memory() {
 
 #[test]
 fn spop_and_served_blocking_pops_replay_to_the_same_data() {
-    let dir = TempDir::new("pops");
+    let dir = TempDir::new("aof", "pops");
     let (mut child, mut conn, port) = start(&dir.0, AOF_ALWAYS);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     assert_eq!(
@@ -422,7 +378,7 @@ fn info_blocked(conn: &mut RawConn) -> u64 {
 
 #[test]
 fn the_file_is_rewritten_automatically_when_it_doubles() {
-    let dir = TempDir::new("auto");
+    let dir = TempDir::new("aof", "auto");
     let (mut child, mut conn, _) = start(
         &dir.0,
         &["--appendonly", "yes", "--auto-aof-rewrite-min-size", "2kb"],
@@ -451,7 +407,7 @@ fn the_file_is_rewritten_automatically_when_it_doubles() {
 
 #[test]
 fn replayed_keys_are_not_reported_idle_for_decades() {
-    let dir = TempDir::new("idle");
+    let dir = TempDir::new("aof", "idle");
     let (mut child, mut conn, _) = start(&dir.0, AOF_ALWAYS);
     assert_eq!(conn.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
     kill9(&mut child);
@@ -462,7 +418,7 @@ fn replayed_keys_are_not_reported_idle_for_decades() {
 
 #[test]
 fn a_kill_during_bgrewriteaof_keeps_the_data() {
-    let dir = TempDir::new("kill-rewrite");
+    let dir = TempDir::new("aof", "kill-rewrite");
     let (mut child, mut conn, _) = start(&dir.0, &["--appendonly", "yes"]);
     let n = 5000;
     let mut batch = Vec::new();

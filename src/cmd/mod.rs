@@ -13,9 +13,37 @@
 //! - COMMAND, COMMAND INFO / DOCS / COUNT / LIST output (flags are printed with Redis's names).
 //!
 //! No other list of command names exists in the code.
+//!
+//! # When a command panics
+//!
+//! A panic is a bug in respd. What matters is what it leaves behind, and the rule is:
+//!
+//! - **A panic while a command runs** (from [`run_command`] to the handler's return, queued
+//!   commands inside EXEC included, whatever lock is held) is Redis's "internal fault". The
+//!   handler may have changed part of the dataset and not the rest, and its AOF record is
+//!   not written (a transaction's records are written only once EXEC completes, see
+//!   [`crate::persistence::aof`]). Carrying on would serve, and log on top of, a dataset
+//!   the AOF cannot rebuild. So a panic hook, running on the panicking thread *before* the
+//!   stack unwinds and while the store lock is still held (no other command can see the
+//!   half-done change), logs a bug report — the command's name and argument count (not its
+//!   arguments, which may be private), the panic message and location, a backtrace — and
+//!   exits the process with status 1. The supervisor restarts it (systemd/respd.service
+//!   has `Restart=on-failure`), and the restart loads a whole AOF or dump: the writes
+//!   acknowledged before the panic are there, the command that panicked (never
+//!   acknowledged) is not. Redis aborts the same way (`serverPanic`, `bugReportEnd`); it
+//!   raises SIGABRT, respd exits 1, which systemd treats alike without a core dump per bug.
+//! - **A panic outside command execution** (parsing, the reply buffer, socket I/O in
+//!   [`crate::connection`]) touches only that connection's own state: no store lock is
+//!   held and nothing was applied. The worker's `catch_unwind` in [`crate::server`] logs it
+//!   and closes that one connection; the server goes on.
+//!
+//! parking_lot locks do not poison, so nothing else would have stopped other clients from
+//! using a half-changed dataset; the hook is what does. `DEBUG PANIC` (refused unless
+//! `enable-debug-command` allows it, as in Redis) triggers the first case on purpose.
 
 pub mod bitmap;
 pub mod connection;
+pub mod debug;
 pub mod error;
 pub mod generic;
 pub mod hash;
@@ -92,6 +120,9 @@ impl Flags {
     /// respd's own flag, never printed: allowed in the RESP2 subscribed context ((P)SUBSCRIBE,
     /// (P)UNSUBSCRIBE, PING, QUIT, RESET).
     pub const SUBSCRIBED_OK: Flags = Flags(1 << 30);
+    /// Redis's `protected` flag, hidden in COMMAND INFO as Redis hides it: the command runs
+    /// only where its `enable-*-command` directive allows (DEBUG).
+    pub const PROTECTED: Flags = Flags(1 << 29);
 
     const NAMES: &'static [(Flags, &'static str)] = &[
         (Flags::WRITE, "write"),
@@ -387,7 +418,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 14] {
+pub fn groups() -> [&'static [CommandSpec]; 15] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -403,6 +434,7 @@ pub fn groups() -> [&'static [CommandSpec]; 14] {
         bitmap::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
+        debug::COMMANDS,
     ]
 }
 
@@ -515,36 +547,52 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     if argv.is_empty() {
         return;
     }
+    let is_exec = |spec: Option<&CommandSpec>| spec.is_some_and(|s| s.name == "exec");
     let (spec, parent) = match resolve(argv) {
         Ok(found) => found,
         Err(message) => {
-            // Inside MULTI a refused command dooms the transaction (Redis `flagTransaction`).
-            if let Some(transaction) = client.multi.as_mut() {
-                transaction.aborted = true;
-            }
-            reply.error(&message);
-            return;
+            return reject(shared, client, is_exec(lookup(&argv[0])), &message, reply);
         }
     };
+    // mirrors processCommand(): DEBUG only where enable-debug-command allows it.
+    if spec.flags.contains(Flags::PROTECTED)
+        && !shared
+            .config
+            .read()
+            .enable_debug_command
+            .allows(client.handle.addr.ip())
+    {
+        let message = crate::config::protected_command_error("DEBUG");
+        return reject(shared, client, false, message.as_bytes(), reply);
+    }
+    // mirrors processCommand(): while the dataset cannot be persisted (a failed background
+    // save, an AOF write error), writes and PING are refused (Redis
+    // `writeCommandsDeniedByDiskError`), and so is an EXEC with writes queued.
+    let is_write = spec.flags.contains(Flags::WRITE)
+        || (is_exec(Some(spec))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::WRITE))));
+    if is_write || spec.name == "ping" {
+        if let Some(message) = crate::persistence::writes_denied(shared) {
+            return reject(shared, client, is_exec(Some(spec)), &message, reply);
+        }
+    }
     // mirrors processCommand(): in RESP2 a subscribed connection only carries Pub/Sub.
     if client.resp == 2
         && client.subscription_count() > 0
         && !spec.flags.contains(Flags::SUBSCRIBED_OK)
     {
         let name = full_name(spec, parent);
-        reply.error(format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context").as_bytes());
-        return;
-    }
-    // mirrors processCommand(): after a failed background save, writes (and PING) are refused
-    // while stop-writes-on-bgsave-error is on (Redis `writeCommandsDeniedByDiskError`).
-    if (spec.flags.contains(Flags::WRITE) || spec.name == "ping")
-        && crate::persistence::writes_denied(shared)
-    {
-        if let Some(transaction) = client.multi.as_mut() {
-            transaction.aborted = true;
-        }
-        reply.error(crate::persistence::MISCONF_ERROR);
-        return;
+        let message = format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
+        return reject(
+            shared,
+            client,
+            is_exec(Some(spec)),
+            message.as_bytes(),
+            reply,
+        );
     }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
@@ -571,6 +619,19 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     run_command(&mut ctx, spec, parent, argv, reply, None);
 }
 
+/// Answers `message` for a command refused before it runs (Redis `rejectCommand`). Inside
+/// MULTI the refusal dooms the transaction (`flagTransaction`), so EXEC will answer
+/// EXECABORT; a refused EXEC itself ends the transaction at once (`execCommandAbort`).
+fn reject(shared: &Shared, client: &mut Client, exec: bool, message: &[u8], reply: &mut Reply) {
+    if exec {
+        return transactions::exec_abort(shared, client, message, reply);
+    }
+    if let Some(transaction) = client.multi.as_mut() {
+        transaction.aborted = true;
+    }
+    reply.error(message);
+}
+
 /// Runs one resolved command and renders its error, if any. `held` is the keyspace when the
 /// caller already holds the write lock (EXEC); otherwise the handler's own lock is taken.
 pub fn run_command(
@@ -581,6 +642,7 @@ pub fn run_command(
     reply: &mut Reply,
     held: Option<&mut Keyspace>,
 ) {
+    let _running = RunningCommand::enter(spec, parent, argv.len());
     ctx.client.stats.commands += 1;
     ctx.client.last_command = match parent {
         Some(p) => (p.name, spec.name),
@@ -611,6 +673,94 @@ pub fn run_command(
         reply.truncate(mark);
         reply.error(&e.render(&full_name(spec, parent), argv));
     }
+}
+
+/// The command running on this thread, for the bug report if it panics (see "When a
+/// command panics" in the module docs).
+#[derive(Clone, Copy)]
+struct Running {
+    name: &'static str,
+    subcommand: Option<&'static str>,
+    argc: usize,
+    /// The command this one runs inside (EXEC for a queued command).
+    inside: Option<&'static str>,
+}
+
+thread_local! {
+    static RUNNING: std::cell::Cell<Option<Running>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks a command as running on this thread until dropped (nested for EXEC's commands).
+struct RunningCommand(Option<Running>);
+
+impl RunningCommand {
+    fn enter(
+        spec: &'static CommandSpec,
+        parent: Option<&'static CommandSpec>,
+        argc: usize,
+    ) -> Self {
+        static POLICY: std::sync::Once = std::sync::Once::new();
+        POLICY.call_once(install_panic_policy);
+        let previous = RUNNING.with(|r| r.get());
+        let (name, subcommand) = match parent {
+            Some(p) => (p.name, Some(spec.name)),
+            None => (spec.name, None),
+        };
+        let running = Running {
+            name,
+            subcommand,
+            argc,
+            inside: previous.map(|p| p.name),
+        };
+        RUNNING.with(|r| r.set(Some(running)));
+        RunningCommand(previous)
+    }
+}
+
+impl Drop for RunningCommand {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(self.0));
+    }
+}
+
+/// Installs the panic hook that turns a panic inside a command into a bug report and an
+/// exit (see the module docs). Panics elsewhere go to the hook that was there before.
+fn install_panic_policy() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let Some(running) = RUNNING.with(|r| r.get()) else {
+            return previous(info);
+        };
+        let mut command = running.name.to_string();
+        if let Some(sub) = running.subcommand {
+            command = format!("{command}|{sub}");
+        }
+        let inside = running
+            .inside
+            .map(|outer| format!(", inside '{outer}'"))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        crate::warning!("=== RESPD BUG REPORT START: Cut & paste starting from here ===");
+        crate::warning!("Guru Meditation: {message} #{location}");
+        crate::warning!(
+            "Command: '{command}' with {} arguments{inside}",
+            running.argc
+        );
+        crate::warning!("------ STACK TRACE ------\n{backtrace}");
+        crate::warning!("=== RESPD BUG REPORT END. Make sure to include from START to END. ===");
+        crate::warning!("The dataset may be half-changed by this command: exiting, so that a restart loads it whole from disk.");
+        std::process::exit(1);
+    }));
 }
 
 /// Calls a resolved command's handler under the right lock.

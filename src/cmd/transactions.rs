@@ -22,8 +22,9 @@
 use std::sync::atomic::Ordering;
 
 use super::{run_command, CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
-use crate::client::{MultiState, WatchState};
+use crate::client::{Client, MultiState, WatchState};
 use crate::protocol::{Argv, Reply};
+use crate::server::Shared;
 use crate::store::Keyspace;
 
 /// Flags shared by the transaction-control commands. `NO_QUEUE` (respd's own, never printed)
@@ -129,6 +130,8 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     };
     let shared = ctx.shared;
     let mut keyspace = shared.store.write();
+    // The AOF keeps this transaction's records aside and writes them as one record at the end.
+    crate::persistence::aof::exec_begin(shared);
     let watch_failed = ctx.client.watch.dirty.load(Ordering::Acquire)
         || watched_key_expired(&keyspace, &ctx.client.watch, ctx.now_ms);
     unwatch_all(&keyspace, &mut ctx.client.watch);
@@ -154,13 +157,27 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
         );
     }
     ctx.in_exec = false;
-    // Closes the MULTI the AOF opened for these commands, before the lock is released.
+    // Writes the transaction to the AOF as one MULTI ... EXEC record, now that it is whole,
+    // and before the lock is released so no other write can come between.
     crate::persistence::aof::exec_done(shared);
     // Blocked clients are served once the whole transaction is done, as in Redis (and the
     // keys that changes are logged to the AOF).
     let queued: Vec<&Argv> = transaction.queued.iter().map(|q| &q.argv).collect();
     super::serve_all_ready_keys_logged(ctx, &mut keyspace, &queued);
     Ok(())
+}
+
+/// Redis `execCommandAbort`: an EXEC refused before it runs (wrong arity, MISCONF, ...)
+/// discards the transaction and unwatches every key, inside MULTI or not, and answers
+/// EXECABORT with the refusal's text (without its `ERR `, which Redis adds only when it
+/// replies the error itself).
+pub fn exec_abort(shared: &Shared, client: &mut Client, message: &[u8], reply: &mut Reply) {
+    client.multi = None;
+    unwatch_all(&shared.store.read(), &mut client.watch);
+    let reason = message.strip_prefix(b"ERR ").unwrap_or(message);
+    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+    text.extend_from_slice(reason);
+    reply.error(&text);
 }
 
 /// ```text

@@ -27,8 +27,12 @@
 //!   that write, out of reach of the argv: the keys involved are logged by state (DEL, then
 //!   commands rebuilding them) right after, see [`keys_to_relog`];
 //! - a `SELECT` is written whenever the database differs from the file's current one;
-//! - the commands of one EXEC are wrapped in `MULTI` ... `EXEC`, so a replay applies all or
-//!   none of them (a file ending inside a MULTI is treated as truncated before it).
+//! - the commands of one EXEC are kept aside while it runs and written, once EXEC has run
+//!   them all, as one `MULTI` ... `EXEC` record with one `write(2)` ([`exec_done`], still
+//!   under the lock). So the file never holds a MULTI without its EXEC except when that last
+//!   write was torn, and a replay applies all of a transaction or none of it. The loader
+//!   drops a MULTI only when the file *ends* inside it (Redis `loadSingleAppendOnlyFile`),
+//!   which can then only be that torn tail.
 //!
 //! Keys removed by expiry are *not* logged as DEL (Redis does log them): the replay runs
 //! with its clock stopped at 0 (Redis does not expire keys while loading either), so every
@@ -37,7 +41,8 @@
 //!
 //! # Durability
 //! Each record is written with one `write(2)` under the AOF mutex, before the reply is
-//! built, so a killed *process* never loses an acknowledged write with any `appendfsync`.
+//! built, so a killed *process* never loses an acknowledged write with any `appendfsync`
+//! (unless that write failed and is still waiting for the disk: see the next section).
 //! Against a power cut: `always` makes the writer wait, after the keyspace lock is released
 //! and before its reply is sent, until an `fdatasync` covering its record has completed
 //! ([`wait_durable`]). Writers that arrive while one fsync runs are covered by the next one,
@@ -46,11 +51,22 @@
 //! event-loop turn): a client pays one fsync per round trip, however many writes it pipelined.
 //! `everysec` fsyncs from the cron thread once a second; `no` never fsyncs.
 //!
-//! A failed write is cut back out of the file (so no partial record is followed by whole
-//! ones). With `always` a failed write or fsync stops the server, as in Redis: the reply
-//! would otherwise claim a durability that is not there. With the other policies it is
-//! logged and INFO shows `aof_last_write_status:err`; unlike Redis, writes are not refused
-//! meanwhile.
+//! # When the disk says no
+//! Mirrors Redis 7.0.15's `flushAppendOnlyFile`. A torn write is cut back out of the file
+//! (`set_len`, Redis's `ftruncate`), so no partial record is ever followed by whole ones.
+//! With `always` a failed write or fsync stops the server (exit 1): the command has changed
+//! the dataset and its reply would claim a durability that is not there. With `everysec` and
+//! `no` the bytes that did not go in are kept, in order, in `State::pending` (Redis's
+//! `aof_buf`), records arriving meanwhile queue behind them, and the cron retries once a
+//! second. While they wait, [`write_error`] makes the dispatcher refuse write commands, PING
+//! and an EXEC with writes queued with `MISCONF Errors writing to the AOF file: <strerror>`
+//! (Redis `writeCommandsDeniedByDiskError`), so only the few commands already past that
+//! check when the write failed are acknowledged with records in memory (a kill before the
+//! retry succeeds loses those, as it does in Redis); INFO shows
+//! `aof_last_write_status:err`. The first retry that succeeds logs "AOF write error looks
+//! solved" and writes are accepted again. A failed everysec fsync refuses writes the same
+//! way until an fsync succeeds (Redis `aof_bio_fsync_status`). Error lines are logged at
+//! most once per 30 seconds, as Redis does: a full disk fails every write.
 //!
 //! Measured once on a release build, 2 shared cores, `redis-benchmark -t set -n 20000`
 //! (50 clients) against redis-server 7.0.15 with the same settings (noisy, single runs):
@@ -80,7 +96,7 @@ use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -100,6 +116,16 @@ const ITEMS_PER_CMD: usize = 64;
 /// passed, so no key is deleted half-way through the replay (a key SET with PXAT and later
 /// PERSISTed must survive even if the PXAT deadline is in the past by now).
 const REPLAY_CLOCK_MS: u64 = 0;
+
+/// At most one write-error log line this often (Redis `AOF_WRITE_LOG_ERROR_RATE`): a full
+/// disk fails every write, and the log must not fill what is left of it.
+const WRITE_ERROR_LOG_PERIOD_SECS: u64 = 30;
+
+/// `ENOSPC`, the error Redis records for a short write (the kernel reports none for it).
+const ENOSPC: i32 = 28;
+
+/// `EIO`, for an fsync error that carries no errno (std always has one on Linux).
+const EIO: i32 = 5;
 
 /// AOF state: what INFO persistence reports, the open file, the rewrite buffer.
 #[derive(Debug)]
@@ -124,7 +150,18 @@ pub struct Aof {
     last_rewrite_secs: AtomicI64,
     rewrites: AtomicU64,
     consecutive_failures: AtomicU64,
-    last_write_ok: AtomicBool,
+    /// The errno of the last failed write, 0 once a write succeeds again (Redis
+    /// `aof_last_write_status` and `aof_last_write_errno`). While it is set, records wait in
+    /// `State::pending` and write commands are refused with MISCONF.
+    write_errno: AtomicI32,
+    /// The errno of the last failed everysec fsync, 0 once one succeeds again (Redis
+    /// `aof_bio_fsync_status`). Also refuses writes.
+    fsync_errno: AtomicI32,
+    /// Unix ms of the last retry of the pending records (the cron retries once a second).
+    last_retry_ms: AtomicU64,
+    /// Unix seconds of the last write error logged (one line per
+    /// [`WRITE_ERROR_LOG_PERIOD_SECS`], as Redis `AOF_WRITE_LOG_ERROR_RATE`).
+    last_error_log_secs: AtomicU64,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
@@ -140,8 +177,12 @@ struct State {
     base_size: u64,
     /// Records made while a rewrite runs, appended to the new file before it replaces the old.
     rewrite: Option<RewriteBuffer>,
-    /// A MULTI was written for the EXEC running now; [`exec_done`] closes it.
-    in_multi: bool,
+    /// Records of the EXEC running now, with their database: written as one
+    /// `MULTI` ... `EXEC` record by [`exec_done`], once the transaction is complete.
+    exec: Option<Vec<(usize, Vec<u8>)>>,
+    /// Bytes a failed write could not put in the file, in order, retried from the cron
+    /// (Redis keeps them in `aof_buf`). Records arriving meanwhile queue behind them.
+    pending: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -166,7 +207,10 @@ impl Default for Aof {
             last_rewrite_secs: AtomicI64::new(-1),
             rewrites: AtomicU64::new(0),
             consecutive_failures: AtomicU64::new(0),
-            last_write_ok: AtomicBool::new(true),
+            write_errno: AtomicI32::new(0),
+            fsync_errno: AtomicI32::new(0),
+            last_retry_ms: AtomicU64::new(0),
+            last_error_log_secs: AtomicU64::new(0),
             thread: Mutex::new(None),
         }
     }
@@ -390,19 +434,85 @@ pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
     }
 }
 
-/// Closes the MULTI block of an EXEC that logged commands. Called by EXEC before it
-/// releases the keyspace lock.
+/// Starts an EXEC's records afresh. Called by EXEC once it holds the keyspace write lock.
+///
+/// Records of a transaction are kept aside until [`exec_done`], so the file never holds a
+/// MULTI whose EXEC is not written in the same `write(2)`. Nothing is left over from an
+/// earlier EXEC in practice (a panic inside one ends the process, see [`crate::cmd`]); if
+/// something were, it is dropped here rather than glued onto this transaction.
+pub fn exec_begin(shared: &Shared) {
+    let aof = &shared.persistence.aof;
+    if aof.on.load(Ordering::Relaxed) {
+        aof.state.lock().exec = None;
+    }
+}
+
+/// Writes the records of the EXEC that just ran as one `MULTI` ... `EXEC` record, in one
+/// `write(2)`. Called by EXEC after its last command and before it releases the keyspace
+/// lock, so the transaction reaches the file whole, in its place among other writes.
 pub fn exec_done(shared: &Shared) {
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
-        let mut st = aof.state.lock();
-        if st.in_multi {
-            st.in_multi = false;
-            let mut rec = Vec::new();
-            push_command(&mut rec, [&b"EXEC"[..]].into_iter());
-            aof.append(&mut st, &rec, &rec);
+        aof.write_transaction();
+    }
+}
+
+impl Aof {
+    /// [`exec_done`]'s work: the kept records, wrapped in MULTI and EXEC, as one append.
+    fn write_transaction(&self) {
+        let mut st = self.state.lock();
+        let Some(records) = st.exec.take() else {
+            return; // no write in this transaction
+        };
+        let mut to_file = Vec::new();
+        let mut to_rewrite = Vec::new();
+        push_command(&mut to_file, [&b"MULTI"[..]].into_iter());
+        push_command(&mut to_rewrite, [&b"MULTI"[..]].into_iter());
+        for (db, body) in &records {
+            encode_record(&mut st, *db, body, &mut to_file, &mut to_rewrite);
+        }
+        push_command(&mut to_file, [&b"EXEC"[..]].into_iter());
+        push_command(&mut to_rewrite, [&b"EXEC"[..]].into_iter());
+        self.append(&mut st, &to_file, &to_rewrite);
+    }
+}
+
+/// Adds `body` (a record for database `db`) to the bytes bound for the file and for the
+/// rewrite buffer, each with the SELECT it needs: the two may be in different databases.
+fn encode_record(
+    st: &mut State,
+    db: usize,
+    body: &[u8],
+    to_file: &mut Vec<u8>,
+    to_rewrite: &mut Vec<u8>,
+) {
+    if st.db != Some(db) {
+        push_select(to_file, db);
+        st.db = Some(db);
+    }
+    to_file.extend_from_slice(body);
+    if let Some(rw) = st.rewrite.as_mut() {
+        if rw.db != Some(db) {
+            push_select(to_rewrite, db);
+            rw.db = Some(db);
+        }
+        to_rewrite.extend_from_slice(body);
+    }
+}
+
+/// Writes `bytes` with as few `write(2)` calls as the kernel allows. Returns how many bytes
+/// went in, and the error that stopped it short.
+fn write_counting(mut file: &File, bytes: &[u8]) -> (usize, Option<io::Error>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match file.write(&bytes[written..]) {
+            Ok(0) => return (written, Some(io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Some(e)),
         }
     }
+    (written, None)
 }
 
 impl Aof {
@@ -418,33 +528,20 @@ impl Aof {
         };
         let mut body = Vec::with_capacity(64);
         push_command(&mut body, args.iter().copied());
-        self.append_record(db, &body, in_exec);
+        self.append_record(db, body, in_exec);
     }
 
-    /// Appends an encoded record for database `db`, with the MULTI and SELECT it needs.
-    fn append_record(&self, db: usize, body: &[u8], in_exec: bool) {
+    /// Appends an encoded record for database `db`, with the SELECT it needs; inside EXEC,
+    /// keeps it for [`exec_done`] instead.
+    fn append_record(&self, db: usize, body: Vec<u8>, in_exec: bool) {
         let mut st = self.state.lock();
-        let mut prefix = Vec::new();
-        if in_exec && !st.in_multi {
-            st.in_multi = true;
-            push_command(&mut prefix, [&b"MULTI"[..]].into_iter());
+        if in_exec {
+            st.exec.get_or_insert_with(Vec::new).push((db, body));
+            return;
         }
-        // The file and the rewrite buffer may be in different databases: each gets its own
-        // SELECT when needed.
-        let mut to_file = prefix.clone();
-        if st.db != Some(db) {
-            push_select(&mut to_file, db);
-            st.db = Some(db);
-        }
-        to_file.extend_from_slice(body);
-        let mut to_rewrite = prefix;
-        if let Some(rw) = st.rewrite.as_mut() {
-            if rw.db != Some(db) {
-                push_select(&mut to_rewrite, db);
-                rw.db = Some(db);
-            }
-        }
-        to_rewrite.extend_from_slice(body);
+        let mut to_file = Vec::new();
+        let mut to_rewrite = Vec::new();
+        encode_record(&mut st, db, &body, &mut to_file, &mut to_rewrite);
         self.append(&mut st, &to_file, &to_rewrite);
     }
 
@@ -452,28 +549,95 @@ impl Aof {
         if let Some(rw) = st.rewrite.as_mut() {
             rw.bytes.extend_from_slice(to_rewrite);
         }
-        if let Some(file) = st.file.as_ref() {
-            match (&**file).write_all(to_file) {
-                Ok(()) => {
-                    st.size += to_file.len() as u64;
-                    self.appended
-                        .fetch_add(to_file.len() as u64, Ordering::Release);
-                    self.last_write_ok.store(true, Ordering::Relaxed);
-                }
+        if st.file.is_none() {
+            return;
+        }
+        if !st.pending.is_empty() {
+            // Earlier records are still waiting for the disk: keep the file's order.
+            st.pending.extend_from_slice(to_file);
+            return;
+        }
+        if let Err(written) = self.write_out(st, to_file) {
+            st.pending = to_file[written..].to_vec();
+        }
+    }
+
+    /// One attempt to write `bytes` at the end of the file (Redis `flushAppendOnlyFile`).
+    /// On failure returns how many bytes stayed in the file (0 unless a torn write could not
+    /// be cut off); the caller keeps the rest. Then, with `appendfsync always`, the process
+    /// exits, as Redis does: the command has changed the dataset and its reply would claim a
+    /// durability that is not there. Otherwise the error is recorded, which makes
+    /// [`write_error`] refuse write commands with MISCONF until a retry succeeds.
+    fn write_out(&self, st: &mut State, bytes: &[u8]) -> Result<(), usize> {
+        let Some(file) = st.file.clone() else {
+            return Ok(());
+        };
+        let (mut written, error) = write_counting(&file, bytes);
+        let Some(error) = error else {
+            st.size += written as u64;
+            self.appended.fetch_add(written as u64, Ordering::Release);
+            if self.write_errno.swap(0, Ordering::Relaxed) != 0 {
+                crate::warning!("AOF write error looks solved, respd can write again.");
+            }
+            return Ok(());
+        };
+        let now_secs = now_ms() / 1000;
+        let last_log = self.last_error_log_secs.load(Ordering::Relaxed);
+        let can_log = now_secs.saturating_sub(last_log) > WRITE_ERROR_LOG_PERIOD_SECS
+            && self
+                .last_error_log_secs
+                .compare_exchange(last_log, now_secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        let errno = if written == 0 {
+            if can_log {
+                crate::warning!(
+                    "Error writing to the AOF file: {}",
+                    crate::sys::strerror(&error)
+                );
+            }
+            error.raw_os_error().unwrap_or(ENOSPC)
+        } else {
+            if can_log {
+                crate::warning!(
+                    "Short write while writing to the AOF file: (nwritten={written}, expected={})",
+                    bytes.len()
+                );
+            }
+            // A torn record followed by whole ones would be garbage in the middle of the
+            // file: cut it off. The handle appends (O_APPEND), so the next write lands at the
+            // new end.
+            match file.set_len(st.size) {
+                Ok(()) => written = 0,
                 Err(e) => {
-                    // A partial record would be garbage in the middle of the file once more
-                    // records follow: cut it off (Redis `flushAppendOnlyFile` does too).
-                    let _ = file.set_len(st.size);
-                    if self.policy.load(Ordering::Relaxed) == 0 {
-                        // The reply would claim durability that is not there: stop, as Redis.
-                        crate::warning!("Can't recover from AOF write error when the AOF fsync policy is 'always': {e}. Exiting...");
-                        std::process::exit(1);
-                    }
-                    if self.last_write_ok.swap(false, Ordering::Relaxed) {
-                        crate::warning!("Error writing to the AOF file: {e}");
+                    if can_log {
+                        crate::warning!("Could not remove short write from the append-only file.  respd may refuse to load the AOF the next time it starts.  ftruncate: {}", crate::sys::strerror(&e));
                     }
                 }
             }
+            ENOSPC
+        };
+        if self.policy.load(Ordering::Relaxed) == 0 {
+            crate::warning!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
+            std::process::exit(1);
+        }
+        st.size += written as u64;
+        self.appended.fetch_add(written as u64, Ordering::Release);
+        self.write_errno.store(errno, Ordering::Relaxed);
+        Err(written)
+    }
+
+    /// Writes the records a failed write left pending (Redis retries from `serverCron`
+    /// once a second). Success clears the error, and writes are accepted again.
+    fn retry_pending(&self) {
+        let mut st = self.state.lock();
+        if st.pending.is_empty() {
+            self.write_errno.store(0, Ordering::Relaxed);
+            return;
+        }
+        let pending = std::mem::take(&mut st.pending);
+        match self.write_out(&mut st, &pending) {
+            Ok(()) => {}
+            Err(written) => st.pending = pending[written..].to_vec(),
         }
     }
 
@@ -499,18 +663,39 @@ impl Aof {
             match file.sync_data() {
                 Ok(()) => {
                     self.synced.fetch_max(target, Ordering::AcqRel);
+                    self.fsync_errno.store(0, Ordering::Relaxed);
                 }
                 Err(e) => {
+                    let text = crate::sys::strerror(&e);
                     if self.policy.load(Ordering::Relaxed) == 0 {
-                        crate::warning!("Can't persist the AOF file with fsync policy 'always': {e}. Exiting...");
+                        crate::warning!("Can't persist AOF for fsync error when the AOF fsync policy is 'always': {text}. Exiting...");
                         std::process::exit(1);
                     }
-                    crate::warning!("Can't fsync the AOF file: {e}");
-                    self.last_write_ok.store(false, Ordering::Relaxed);
+                    let errno = e.raw_os_error().unwrap_or(EIO);
+                    if self.fsync_errno.swap(errno, Ordering::Relaxed) == 0 {
+                        crate::warning!("Fail to fsync the AOF file: {text}");
+                    }
                 }
             }
         }
         self.last_sync_ms.store(now_ms(), Ordering::Relaxed);
+    }
+}
+
+/// The errno of the AOF error that makes write commands fail with MISCONF, if any: a failed
+/// write whose records still wait, or a failed everysec fsync (Redis
+/// `writeCommandsDeniedByDiskError`'s AOF half). `None` when the AOF is off.
+pub fn write_error(shared: &Shared) -> Option<i32> {
+    let aof = &shared.persistence.aof;
+    if !aof.on.load(Ordering::Relaxed) {
+        return None;
+    }
+    match (
+        aof.write_errno.load(Ordering::Relaxed),
+        aof.fsync_errno.load(Ordering::Relaxed),
+    ) {
+        (0, 0) => None,
+        (0, errno) | (errno, _) => Some(errno),
     }
 }
 
@@ -559,7 +744,7 @@ pub fn relog_keys(ctx: &crate::cmd::Ctx, db_index: usize, db: &Db, keys: &[Vec<u
             rebuild_key(&mut body, key, entry);
         }
     }
-    aof.append_record(db_index, &body, false);
+    aof.append_record(db_index, body, false);
 }
 
 /// With `appendfsync always`: returns once every record appended so far is on disk. Called
@@ -769,6 +954,12 @@ fn rewrite_into_place(aof: &Aof, path: &Path, copy: &[Vec<(Vec<u8>, Entry)>]) ->
             // Everything appended so far is in the new, fsynced file.
             aof.synced
                 .fetch_max(aof.appended.load(Ordering::Acquire), Ordering::AcqRel);
+            // Records a failed write left waiting are in the new file too: their effects
+            // were in the copied dataset or their records in the rewrite buffer.
+            st.pending.clear();
+            if aof.write_errno.swap(0, Ordering::Relaxed) != 0 {
+                crate::warning!("AOF write error looks solved, respd can write again.");
+            }
         }
         Ok(())
     })();
@@ -888,8 +1079,11 @@ pub fn config_changed(shared: &Shared) {
             let mut st = aof.state.lock();
             st.file = None;
             st.db = None;
-            st.in_multi = false;
+            st.exec = None;
+            st.pending.clear();
         }
+        aof.write_errno.store(0, Ordering::Relaxed);
+        aof.fsync_errno.store(0, Ordering::Relaxed);
         aof.on.store(true, Ordering::Release);
         if start_rewrite(shared, &ks).is_err() {
             aof.on.store(false, Ordering::Release);
@@ -897,11 +1091,17 @@ pub fn config_changed(shared: &Shared) {
     } else if !want && on {
         let _ks = shared.store.write();
         aof.on.store(false, Ordering::Release);
+        // Last chance for records a failed write left waiting (Redis `stopAppendOnly`
+        // flushes too); then the errors no longer refuse writes, the AOF being off.
+        aof.retry_pending();
         let mut st = aof.state.lock();
         if let Some(file) = st.file.take() {
             let _ = file.sync_data();
         }
         st.rewrite = None;
+        st.pending.clear();
+        aof.write_errno.store(0, Ordering::Relaxed);
+        aof.fsync_errno.store(0, Ordering::Relaxed);
     }
 }
 
@@ -911,8 +1111,16 @@ pub fn cron(shared: &Shared) {
     if !aof.on.load(Ordering::Relaxed) {
         return;
     }
+    let now = now_ms();
+    // A failed write: retry once a second (Redis `serverCron`), until the disk takes it.
+    if aof.write_errno.load(Ordering::Relaxed) != 0
+        && now.saturating_sub(aof.last_retry_ms.load(Ordering::Relaxed)) >= 1000
+    {
+        aof.last_retry_ms.store(now, Ordering::Relaxed);
+        aof.retry_pending();
+    }
     if aof.policy.load(Ordering::Relaxed) == 1
-        && now_ms().saturating_sub(aof.last_sync_ms.load(Ordering::Relaxed)) >= 1000
+        && now.saturating_sub(aof.last_sync_ms.load(Ordering::Relaxed)) >= 1000
     {
         aof.sync();
     }
@@ -940,6 +1148,12 @@ pub fn cron(shared: &Shared) {
 pub fn shutdown(shared: &Shared) {
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Acquire) {
+        // Records a failed write left waiting get one more try (Redis
+        // `prepareForShutdown` flushes too); if the disk is still full they are lost.
+        aof.retry_pending();
+        if !aof.state.lock().pending.is_empty() {
+            crate::warning!("Error writing the AOF file before exiting: the writes accepted since the last write error are lost");
+        }
         aof.sync();
     }
 }
@@ -975,9 +1189,11 @@ pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
         "aof_rewrites_consecutive_failures",
         aof.consecutive_failures.load(Ordering::Relaxed).to_string(),
     );
+    // Redis prints err for a failed write and for a failed background fsync alike.
     put(
         "aof_last_write_status",
-        ok(aof.last_write_ok.load(Ordering::Relaxed)),
+        ok(aof.write_errno.load(Ordering::Relaxed) == 0
+            && aof.fsync_errno.load(Ordering::Relaxed) == 0),
     );
     put("aof_last_cow_size", "0".into());
     put("module_fork_in_progress", "0".into());
@@ -1134,7 +1350,15 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
             Parsed::Command(argv, next) => {
                 let name = &argv[0];
                 if eq_ci(name, "multi") {
-                    pending = Some((at, Vec::new()));
+                    // mirrors loadSingleAppendOnlyFile(): a MULTI inside an open one does
+                    // not drop the commands queued so far (they run at the next EXEC, as
+                    // Redis runs them); only the cut point moves to it, Redis's
+                    // `valid_before_multi`. respd never writes such a file: each
+                    // transaction goes in whole, with one write.
+                    match pending.as_mut() {
+                        Some((start, _)) => *start = at,
+                        None => pending = Some((at, Vec::new())),
+                    }
                 } else if eq_ci(name, "exec") {
                     for queued in pending.take().map(|(_, q)| q).unwrap_or_default() {
                         replay_one(shared, &mut client, &queued, &mut reply)
@@ -1169,8 +1393,13 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
             "!!! Warning: short read while loading the AOF file {}!!!",
             path.display()
         );
-        if pending.is_some() {
-            crate::warning!("Revert incomplete MULTI/EXEC transaction in AOF file");
+        if let Some((start, queued)) = pending.as_ref() {
+            // Only ever the file's tail: the EOF was reached inside this MULTI.
+            crate::warning!(
+                "Revert incomplete MULTI/EXEC transaction in AOF file {} ({} commands from byte offset {start})",
+                path.display(),
+                queued.len()
+            );
         }
         OpenOptions::new()
             .write(true)
@@ -1203,6 +1432,67 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An AOF in `everysec` appending to `file`.
+    fn aof_on(file: File) -> Aof {
+        let aof = Aof::default();
+        aof.on.store(true, Ordering::Relaxed);
+        aof.policy
+            .store(policy_code(AppendFsync::EverySec), Ordering::Relaxed);
+        aof.state.lock().file = Some(Arc::new(file));
+        aof
+    }
+
+    fn set(key: &str) -> Vec<u8> {
+        let mut body = Vec::new();
+        push_command(&mut body, [&b"SET"[..], key.as_bytes(), b"v"].into_iter());
+        body
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_records_in_order_until_a_retry_succeeds() {
+        // /dev/full fails every write with ENOSPC, as a full disk does, without root.
+        let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
+            println!("SKIPPED: a_failed_write_keeps_the_records_in_order: no /dev/full");
+            return;
+        };
+        let aof = aof_on(full);
+        aof.append_record(0, set("a"), false);
+        assert_eq!(aof.write_errno.load(Ordering::Relaxed), ENOSPC);
+        // A transaction while the disk is full queues behind, as one record.
+        aof.append_record(0, set("b"), true);
+        aof.append_record(0, set("c"), true);
+        aof.write_transaction();
+        assert_eq!(aof.state.lock().size, 0, "nothing reached the full disk");
+        aof.retry_pending(); // still full
+        assert_eq!(aof.write_errno.load(Ordering::Relaxed), ENOSPC);
+
+        // Space comes back (another file stands in for the emptied disk).
+        let path = std::env::temp_dir().join(format!("respd-aof-unit-{}", std::process::id()));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        aof.state.lock().file = Some(Arc::new(file));
+        aof.retry_pending();
+        assert_eq!(aof.write_errno.load(Ordering::Relaxed), 0);
+        assert!(aof.state.lock().pending.is_empty());
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        let _ = fs::remove_file(&path);
+        let words: Vec<&str> = text
+            .split("\r\n")
+            .filter(|w| !w.starts_with(['*', '$']))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "SELECT", "0", "SET", "a", "v", "MULTI", "SET", "b", "v", "SET", "c", "v", "EXEC",
+                ""
+            ]
+        );
+    }
 
     fn render(argv: &[&str], now: u64) -> Vec<String> {
         let argv = Argv::from_args(argv.iter().copied());

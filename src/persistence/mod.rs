@@ -346,13 +346,25 @@ pub fn cron(shared: &Shared) {
     }
 }
 
-/// Redis `writeCommandsDeniedByDiskError`: the MISCONF error when writes must be refused.
-pub fn writes_denied(shared: &Shared) -> bool {
-    if shared.persistence.last_bgsave_ok.load(Ordering::Relaxed) {
-        return false;
+/// Redis `writeCommandsDeniedByDiskError` and `writeCommandsGetDiskErrorMessage`: the
+/// MISCONF error write commands (and PING) are refused with while what they change could not
+/// be persisted: after a failed background save (with save points and
+/// stop-writes-on-bgsave-error), or while the AOF cannot be written or fsynced (see
+/// [`aof`]'s "Durability"). `None` when writes are accepted.
+pub fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
+    if !shared.persistence.last_bgsave_ok.load(Ordering::Relaxed) {
+        let c = shared.config.read();
+        if c.stop_writes_on_bgsave_error && !c.save.is_empty() {
+            return Some(MISCONF_ERROR.into());
+        }
     }
-    let c = shared.config.read();
-    c.stop_writes_on_bgsave_error && !c.save.is_empty()
+    let errno = aof::write_error(shared)?;
+    let text = crate::sys::strerror(&io::Error::from_raw_os_error(errno));
+    Some(
+        format!("MISCONF Errors writing to the AOF file: {text}")
+            .into_bytes()
+            .into(),
+    )
 }
 
 /// Loads the dump file at start, if there is one. A missing file is an empty dataset; any
