@@ -630,7 +630,7 @@ pub fn zcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 pub fn zlexcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let range = parse_lex_range(&argv[2], &argv[3])?;
     let n = read_zset(ctx, db, &argv[1])?.map_or(0, |z| z.count_in_lex_range(&range));
-    reply.int(n as i64);
+    reply.int(n);
     Ok(())
 }
 
@@ -878,10 +878,7 @@ fn zremrange_generic(
             .range_by_score(r, false, 0, None)
             .map(|(m, _)| m.to_vec())
             .collect(),
-        RangeSpec::Lex(r) => z
-            .range_by_lex(r, false, 0, None)
-            .map(|(m, _)| m.to_vec())
-            .collect(),
+        RangeSpec::Lex(r) => z.lex_range_to_remove(r).map(|(m, _)| m.to_vec()).collect(),
     };
     for m in &doomed {
         z.remove(m);
