@@ -295,21 +295,26 @@ pub(crate) fn reply_score(reply: &mut Reply, score: f64) {
 /// Replies with members, and their scores if `withscores`: a flat array in RESP2, an array of
 /// `[member, score]` pairs in RESP3.
 fn reply_members(reply: &mut Reply, items: &[(&[u8], f64)], withscores: bool) {
-    if !withscores {
-        reply.array(items.len());
-        for (m, _) in items {
-            reply.bulk(m);
-        }
-        return;
-    }
-    let nested = reply.is_resp3();
-    reply.array(if nested { items.len() } else { items.len() * 2 });
+    reply_members_header(reply, items.len(), withscores);
     for (m, s) in items {
-        if nested {
-            reply.array(2);
-        }
-        reply.bulk(m);
-        reply_score(reply, *s);
+        reply_member(reply, m, *s, withscores);
+    }
+}
+
+/// The array header for `n` members written by [`reply_member`].
+fn reply_members_header(reply: &mut Reply, n: usize, withscores: bool) {
+    let flat_pairs = withscores && !reply.is_resp3();
+    reply.array(if flat_pairs { n * 2 } else { n });
+}
+
+/// One member of a [`reply_members`] array.
+fn reply_member(reply: &mut Reply, member: &[u8], score: f64, withscores: bool) {
+    if withscores && reply.is_resp3() {
+        reply.array(2);
+    }
+    reply.bulk(member);
+    if withscores {
+        reply_score(reply, score);
     }
 }
 
@@ -1558,12 +1563,19 @@ pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
         return Ok(());
     };
     let count = l.unsigned_abs() as usize;
+    if l < 0 {
+        // Independent draws, written as they are made: the count comes from the client, so
+        // nothing is sized from it up front (Redis streams this case too). A count in the
+        // billions still makes a reply that large, as in Redis.
+        reply_members_header(reply, count, withscores);
+        for _ in 0..count {
+            let (m, s) = z.get_by_rank(random_below(z.len())).expect("in range");
+            reply_member(reply, m, s, withscores);
+        }
+        return Ok(());
+    }
     let items: Vec<(&[u8], f64)> = if count == 0 || z.is_empty() {
         Vec::new()
-    } else if l < 0 {
-        (0..count)
-            .map(|_| z.get_by_rank(random_below(z.len())).expect("in range"))
-            .collect()
     } else if count >= z.len() {
         // The whole set; Redis 7.0 happens to list it from the highest score down.
         z.range_by_rank(0, z.len() - 1, true).collect()
