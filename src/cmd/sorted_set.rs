@@ -739,20 +739,26 @@ fn parse_range_request(
 
 /// The elements a range request selects, in reply order.
 fn collect_range<'z>(z: &'z ZSet, req: &RangeRequest) -> Vec<(&'z [u8], f64)> {
-    // A negative offset selects nothing (Redis skips "offset" elements counting down from a
-    // negative number, which never reaches zero); a negative limit means "no limit".
-    if req.offset < 0 {
-        return Vec::new();
-    }
-    let offset = req.offset as usize;
+    // For a score or lex range, a negative offset selects nothing (Redis skips "offset"
+    // elements counting down from a negative number, which never reaches zero) and a negative
+    // limit means "no limit". A rank range ignores LIMIT: parsing refuses it there unless the
+    // count is -1, and then Redis's rank code never looks at the offset, whatever its sign
+    // (`ZRANGE z 1 -1 LIMIT -2 -1` is ranks 1 to -1).
+    let offset = usize::try_from(req.offset).ok();
     let limit = usize::try_from(req.limit).ok();
     match &req.spec {
         RangeSpec::Rank(start, end) => match clamp_rank_range(*start, *end, z.len()) {
             Some((s, e)) => z.range_by_rank(s, e, req.reverse).collect(),
             None => Vec::new(),
         },
-        RangeSpec::Score(r) => z.range_by_score(r, req.reverse, offset, limit).collect(),
-        RangeSpec::Lex(r) => z.range_by_lex(r, req.reverse, offset, limit).collect(),
+        RangeSpec::Score(r) => match offset {
+            Some(offset) => z.range_by_score(r, req.reverse, offset, limit).collect(),
+            None => Vec::new(),
+        },
+        RangeSpec::Lex(r) => match offset {
+            Some(offset) => z.range_by_lex(r, req.reverse, offset, limit).collect(),
+            None => Vec::new(),
+        },
     }
 }
 
