@@ -232,16 +232,14 @@ pub fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```text
 /// SELECT index
 /// ```
-/// `+OK`. Errors: `NotInteger` (wording "value is not an integer or out of range"),
+/// `+OK`. Errors: `NotInteger` (wording "value is not an integer or out of range"), `ERR value
+/// is out of range, value must between -2147483648 and 2147483647` (beyond a C `int`),
 /// `DbIndexOutOfRange`.
 pub fn select(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let index = parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
     // The count comes from the config, not the store: SELECT may run inside EXEC, which
     // already holds the keyspace lock.
-    if index < 0 || index as usize >= ctx.shared.config.read().databases {
-        return Err(CmdError::DbIndexOutOfRange);
-    }
-    ctx.client.db = index as usize;
+    let databases = ctx.shared.config.read().databases;
+    ctx.client.db = super::generic::parse_db_index(&argv[1], databases)?;
     reply.ok();
     Ok(())
 }
