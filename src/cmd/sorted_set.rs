@@ -240,8 +240,13 @@ fn parse_range_float(s: &[u8]) -> Option<f64> {
 
 /// Parses `min max` of a score range: a number includes itself, `(number` excludes it;
 /// `-inf` / `+inf` work as numbers. Errors: `ERR min or max is not a float`.
+///
+/// Redis reads each bound as a C string (`zslParseRange` hands it to `strtod` and then wants
+/// the terminating NUL), so a bound ends at its first NUL byte: `"3\x00junk"` is 3 and
+/// `"\x00"` is the empty string, 0.
 fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
     fn bound(arg: &[u8]) -> Option<(f64, bool)> {
+        let arg = arg.split(|&b| b == 0).next().unwrap_or_default();
         match arg.first() {
             Some(b'(') => parse_range_float(&arg[1..]).map(|d| (d, true)),
             _ => parse_range_float(arg).map(|d| (d, false)),
