@@ -976,24 +976,31 @@ fn sort_keys(line: &[&[u8]]) -> Vec<usize> {
 /// ```text
 /// COMMAND HELP
 /// ```
-/// An array of simple strings describing the subcommands.
+/// An array of simple strings: Redis 7.0.15's text, word for word (GETKEYSANDFLAGS included,
+/// which respd does not have).
 pub fn command_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "COMMAND",
         &[
             "(no subcommand)",
-            "    Reply the details of every command.",
+            "    Return details about all Redis commands.",
             "COUNT",
-            "    Reply the number of commands.",
-            "LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <pattern>)]",
-            "    Reply the names of the commands, subcommands included.",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
             "INFO [<command-name> ...]",
-            "    Reply the details of the commands named, or of every command.",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "DOCS [<command-name> ...]",
-            "    Reply the documentation of the commands named, or of every command.",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "GETKEYS <full-command>",
-            "    Reply the key arguments of a command line.",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
     Ok(())
