@@ -232,16 +232,14 @@ pub fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```text
 /// SELECT index
 /// ```
-/// `+OK`. Errors: `NotInteger` (wording "value is not an integer or out of range"),
+/// `+OK`. Errors: `NotInteger` (wording "value is not an integer or out of range"), `ERR value
+/// is out of range, value must between -2147483648 and 2147483647` (beyond a C `int`),
 /// `DbIndexOutOfRange`.
 pub fn select(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let index = parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
     // The count comes from the config, not the store: SELECT may run inside EXEC, which
     // already holds the keyspace lock.
-    if index < 0 || index as usize >= ctx.shared.config.read().databases {
-        return Err(CmdError::DbIndexOutOfRange);
-    }
-    ctx.client.db = index as usize;
+    let databases = ctx.shared.config.read().databases;
+    ctx.client.db = super::generic::parse_db_index(&argv[1], databases)?;
     reply.ok();
     Ok(())
 }
@@ -732,34 +730,58 @@ pub fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
 /// ```text
 /// CLIENT HELP
 /// ```
-/// An array of simple strings describing the subcommands respd implements.
+/// An array of simple strings: Redis 7.0.15's text, word for word, subcommands respd lacks
+/// (CACHING, PAUSE, TRACKING...) included, so that the reply is the one Redis gives.
 pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "CLIENT",
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
-            "    Reply this connection's name, or null.",
+            "    Return the name of the current connection.",
             "ID",
-            "    Reply this connection's numeric id.",
+            "    Return the ID of the current connection.",
             "INFO",
-            "    Reply this connection's CLIENT LIST line.",
+            "    Return information about the current client connection.",
             "KILL <ip:port>",
-            "    Close the client connected from <ip:port>.",
+            "    Kill connection made from <ip:port>.",
             "KILL <option> <value> [<option> <value> [...]]",
-            "    Close every client matching all the filters given:",
-            "    * ID <client-id>",
-            "    * ADDR <ip:port>       (the client's address)",
-            "    * LADDR <ip:port>      (the local address it connected to)",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
             "    * USER <username>",
-            "    * SKIPME (YES|NO)      (spare this connection; YES by default)",
-            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <client-id> ...]",
-            "    Reply one line per connected client.",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
-            "    Name this connection (printable characters, no spaces).",
+            "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "NO-EVICT (ON|OFF)",
-            "    Accepted for compatibility; respd never evicts clients.",
+            "    Protect current client connection from eviction.",
         ],
     );
     Ok(())

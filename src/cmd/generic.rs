@@ -370,10 +370,10 @@ const SAME_OBJECT: CmdError = CmdError::msg("ERR source and destination objects 
 const NOT_AN_INT: CmdError =
     CmdError::msg("ERR value is out of range, value must between -2147483648 and 2147483647");
 
-/// Parses a database index the way MOVE and COPY ... DB do: a 64-bit integer first
-/// (`NotInteger`), then it must fit a C `int` (a different message), then an existing database
-/// (`DbIndexOutOfRange`).
-fn parse_db_index(arg: &[u8], db_count: usize) -> Result<usize, CmdError> {
+/// Parses a database index the way SELECT, MOVE and COPY ... DB do: a 64-bit integer first
+/// (`NotInteger`), then it must fit a C `int` (a different message, from
+/// `getIntFromObjectOrReply`), then an existing database (`DbIndexOutOfRange`).
+pub(crate) fn parse_db_index(arg: &[u8], db_count: usize) -> Result<usize, CmdError> {
     let n = parse_i64(arg).ok_or(CmdError::NotInteger)?;
     if n < i32::MIN as i64 || n > i32::MAX as i64 {
         return Err(NOT_AN_INT);

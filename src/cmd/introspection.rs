@@ -791,11 +791,13 @@ pub fn command_list(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```text
 /// COMMAND GETKEYS command [arg [arg ...]]
 /// ```
-/// An array of the key arguments of the given command line, found with the command's
-/// first/last/step.
+/// An array of the key arguments of the given command line: found with the command's
+/// first/last/step, or, for the commands whose keys those cannot describe, as Redis finds them
+/// (see [`variable_keys`]).
 ///
 /// Errors: `ERR Invalid command specified`, `ERR The command has no key arguments`,
-/// `ERR Invalid number of arguments specified for command`.
+/// `ERR Invalid number of arguments specified for command`, `ERR Invalid arguments specified
+/// for command` (no key found, such as a bad `numkeys`).
 pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(mut spec) = lookup(&argv[2]) else {
         return Err(CmdError::msg("ERR Invalid command specified"));
@@ -806,51 +808,199 @@ pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdRes
             None => return Err(CmdError::msg("ERR Invalid command specified")),
         }
     }
-    if spec.keys.first == 0 {
+    let line: Vec<&[u8]> = argv.iter().skip(2).collect();
+    let rule = variable_keys(spec.name);
+    if spec.keys.first == 0 && rule.is_none() {
         return Err(CmdError::msg("ERR The command has no key arguments"));
     }
-    let argc = argv.len() - 2;
-    if !spec.arity_ok(argc) {
+    if !spec.arity_ok(line.len()) {
         return Err(CmdError::msg(
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let KeySpec { first, last, step } = spec.keys;
-    let last = if last < 0 { argc as i32 + last } else { last };
-    let mut keys = Vec::new();
-    let mut i = first;
-    while i <= last && (i as usize) < argc {
-        keys.push(&argv[2 + i as usize]);
-        i += step.max(1);
+    let positions = match rule {
+        Some(rule) => rule.positions(&line),
+        None => {
+            let KeySpec { first, last, step } = spec.keys;
+            let argc = line.len() as i32;
+            let last = if last < 0 { argc + last } else { last };
+            (first..=last.min(argc - 1))
+                .step_by(step.max(1) as usize)
+                .map(|i| i as usize)
+                .collect()
+        }
+    };
+    if positions.is_empty() {
+        return Err(CmdError::msg("ERR Invalid arguments specified for command"));
     }
-    reply.array(keys.len());
-    for key in keys {
-        reply.bulk(key);
+    reply.array(positions.len());
+    for i in positions {
+        reply.bulk(line[i]);
     }
     Ok(())
+}
+
+/// How Redis finds the keys of a command whose key positions depend on its arguments.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum VariableKeys {
+    /// `numkeys` at this index, then that many keys (ZUNION, ZINTERCARD, SINTERCARD, LMPOP,
+    /// ZMPOP at 1; BLMPOP, BZMPOP at 2); with `store`, a destination key at index 1 comes
+    /// first (ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, numkeys at 2).
+    NumKeys { at: usize, store: bool },
+    /// SORT: the key, then the last `STORE` destination (`sortGetKeys`).
+    Sort,
+}
+
+/// The commands respd has whose keys first/last/step cannot describe. Redis 7.0 declares
+/// them with "keynum" or "unknown" key specs plus a `getkeys_proc`; respd's table has only
+/// first/last/step, so the rules live here.
+fn variable_keys(name: &str) -> Option<VariableKeys> {
+    use VariableKeys::*;
+    Some(match name {
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
+            NumKeys {
+                at: 1,
+                store: false,
+            }
+        }
+        "blmpop" | "bzmpop" => NumKeys {
+            at: 2,
+            store: false,
+        },
+        "zunionstore" | "zinterstore" | "zdiffstore" => NumKeys { at: 2, store: true },
+        "sort" => Sort,
+        _ => return None,
+    })
+}
+
+impl VariableKeys {
+    /// Indexes into `line` (the command name at 0) of its keys, in Redis's order; empty when
+    /// Redis finds none.
+    fn positions(self, line: &[&[u8]]) -> Vec<usize> {
+        match self {
+            VariableKeys::Sort => sort_keys(line),
+            VariableKeys::NumKeys { at, store } => {
+                numkeys_spec(line, at, store).unwrap_or_else(|| numkeys_fallback(line, at, store))
+            }
+        }
+    }
+}
+
+/// The "keynum" key spec (`getKeysUsingKeySpecs`): `numkeys` must be a plain non-negative
+/// integer, and the keys it announces must all be there; `None` otherwise. Redis takes the
+/// count as a C `int`, so a count past 2^31 wraps, and the announced keys are then whatever
+/// the wrapped count says.
+fn numkeys_spec(line: &[&[u8]], at: usize, store: bool) -> Option<Vec<usize>> {
+    let argc = line.len() as i32;
+    let numkeys = crate::util::parse_i64(line.get(at)?).filter(|&n| n >= 0)?;
+    let first = at as i32 + 1;
+    let last = first.wrapping_add(numkeys as i32).wrapping_sub(1);
+    if last >= argc || last < first || first >= argc {
+        return None;
+    }
+    let dest = store.then_some(1);
+    Some(
+        dest.into_iter()
+            .chain(first as usize..=last as usize)
+            .collect(),
+    )
+}
+
+/// When the key spec fails, Redis asks the command's `getkeys_proc` (`genericGetKeys`): the
+/// count is read with C `atoi`, must be at least 1 and fit the arguments left, and a
+/// destination comes after the sources.
+fn numkeys_fallback(line: &[&[u8]], at: usize, store: bool) -> Vec<usize> {
+    let num = c_atoi(line[at]) as i64;
+    let first = at + 1;
+    if num < 1 || num > (line.len() - first) as i64 {
+        return Vec::new();
+    }
+    let dest = store.then_some(1);
+    (first..first + num as usize).chain(dest).collect()
+}
+
+/// C `atoi` as glibc computes it: leading white space, a sign, digits up to the first
+/// non-digit; the value saturates to a `long` (`strtol`) and is then cut to an `int`.
+fn c_atoi(arg: &[u8]) -> i32 {
+    let mut rest = arg;
+    while let [b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r', tail @ ..] = rest {
+        rest = tail;
+    }
+    let negative = rest.first() == Some(&b'-');
+    if let [b'+' | b'-', tail @ ..] = rest {
+        rest = tail;
+    }
+    let mut value: i64 = 0;
+    for &b in rest.iter().take_while(|b| b.is_ascii_digit()) {
+        let digit = i64::from(b - b'0');
+        value = match value.checked_mul(10).and_then(|v| {
+            if negative {
+                v.checked_sub(digit)
+            } else {
+                v.checked_add(digit)
+            }
+        }) {
+            Some(v) => v,
+            None if negative => i64::MIN,
+            None => i64::MAX,
+        };
+        if value == i64::MIN || value == i64::MAX {
+            break;
+        }
+    }
+    value as i32
+}
+
+/// SORT's keys as Redis's `sortGetKeys` finds them: the sorted key, then the argument after
+/// the last `STORE`. Options are skipped with their arguments (LIMIT two, GET and BY one),
+/// but the destination after STORE is itself read as a possible option next, as Redis does.
+fn sort_keys(line: &[&[u8]]) -> Vec<usize> {
+    let mut keys = vec![1];
+    let mut store = None;
+    let mut i = 2;
+    while i < line.len() {
+        let arg = line[i];
+        if eq_ci(arg, "limit") {
+            i += 2;
+        } else if eq_ci(arg, "store") && i + 1 < line.len() {
+            store = Some(i + 1);
+        } else if eq_ci(arg, "get") || eq_ci(arg, "by") {
+            i += 1;
+        }
+        i += 1;
+    }
+    keys.extend(store);
+    keys
 }
 
 /// ```text
 /// COMMAND HELP
 /// ```
-/// An array of simple strings describing the subcommands.
+/// An array of simple strings: Redis 7.0.15's text, word for word (GETKEYSANDFLAGS included,
+/// which respd does not have).
 pub fn command_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "COMMAND",
         &[
             "(no subcommand)",
-            "    Reply the details of every command.",
+            "    Return details about all Redis commands.",
             "COUNT",
-            "    Reply the number of commands.",
-            "LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <pattern>)]",
-            "    Reply the names of the commands, subcommands included.",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
             "INFO [<command-name> ...]",
-            "    Reply the details of the commands named, or of every command.",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "DOCS [<command-name> ...]",
-            "    Reply the documentation of the commands named, or of every command.",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "GETKEYS <full-command>",
-            "    Reply the key arguments of a command line.",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     );
     Ok(())

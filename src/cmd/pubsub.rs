@@ -230,22 +230,25 @@ pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResul
 /// ```text
 /// PUBSUB HELP
 /// ```
+/// An array of simple strings, Redis 7.0.15's own (SHARDCHANNELS and SHARDNUMSUB included,
+/// which respd does not have: a client comparing the text sees Redis's).
 pub fn pubsub_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let lines: &[&str] = &[
-        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "CHANNELS [<pattern>]",
-        "    Return the currently active channels matching a <pattern> (default: '*').",
-        "NUMPAT",
-        "    Return number of subscriptions to patterns.",
-        "NUMSUB [<channel> ...]",
-        "    Return the number of subscribers for the specified channels, excluding",
-        "    pattern subscriptions(default: no channels).",
-        "HELP",
-        "    Prints this help.",
-    ];
-    reply.array(lines.len());
-    for l in lines {
-        reply.simple(l);
-    }
+    super::connection::reply_help(
+        reply,
+        "PUBSUB",
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    );
     Ok(())
 }

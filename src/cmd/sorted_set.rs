@@ -240,8 +240,13 @@ fn parse_range_float(s: &[u8]) -> Option<f64> {
 
 /// Parses `min max` of a score range: a number includes itself, `(number` excludes it;
 /// `-inf` / `+inf` work as numbers. Errors: `ERR min or max is not a float`.
+///
+/// Redis reads each bound as a C string (`zslParseRange` hands it to `strtod` and then wants
+/// the terminating NUL), so a bound ends at its first NUL byte: `"3\x00junk"` is 3 and
+/// `"\x00"` is the empty string, 0.
 fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
     fn bound(arg: &[u8]) -> Option<(f64, bool)> {
+        let arg = arg.split(|&b| b == 0).next().unwrap_or_default();
         match arg.first() {
             Some(b'(') => parse_range_float(&arg[1..]).map(|d| (d, true)),
             _ => parse_range_float(arg).map(|d| (d, false)),
@@ -295,21 +300,26 @@ pub(crate) fn reply_score(reply: &mut Reply, score: f64) {
 /// Replies with members, and their scores if `withscores`: a flat array in RESP2, an array of
 /// `[member, score]` pairs in RESP3.
 fn reply_members(reply: &mut Reply, items: &[(&[u8], f64)], withscores: bool) {
-    if !withscores {
-        reply.array(items.len());
-        for (m, _) in items {
-            reply.bulk(m);
-        }
-        return;
-    }
-    let nested = reply.is_resp3();
-    reply.array(if nested { items.len() } else { items.len() * 2 });
+    reply_members_header(reply, items.len(), withscores);
     for (m, s) in items {
-        if nested {
-            reply.array(2);
-        }
-        reply.bulk(m);
-        reply_score(reply, *s);
+        reply_member(reply, m, *s, withscores);
+    }
+}
+
+/// The array header for `n` members written by [`reply_member`].
+fn reply_members_header(reply: &mut Reply, n: usize, withscores: bool) {
+    let flat_pairs = withscores && !reply.is_resp3();
+    reply.array(if flat_pairs { n * 2 } else { n });
+}
+
+/// One member of a [`reply_members`] array.
+fn reply_member(reply: &mut Reply, member: &[u8], score: f64, withscores: bool) {
+    if withscores && reply.is_resp3() {
+        reply.array(2);
+    }
+    reply.bulk(member);
+    if withscores {
+        reply_score(reply, score);
     }
 }
 
@@ -630,7 +640,7 @@ pub fn zcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 pub fn zlexcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let range = parse_lex_range(&argv[2], &argv[3])?;
     let n = read_zset(ctx, db, &argv[1])?.map_or(0, |z| z.count_in_lex_range(&range));
-    reply.int(n as i64);
+    reply.int(n);
     Ok(())
 }
 
@@ -734,20 +744,26 @@ fn parse_range_request(
 
 /// The elements a range request selects, in reply order.
 fn collect_range<'z>(z: &'z ZSet, req: &RangeRequest) -> Vec<(&'z [u8], f64)> {
-    // A negative offset selects nothing (Redis skips "offset" elements counting down from a
-    // negative number, which never reaches zero); a negative limit means "no limit".
-    if req.offset < 0 {
-        return Vec::new();
-    }
-    let offset = req.offset as usize;
+    // For a score or lex range, a negative offset selects nothing (Redis skips "offset"
+    // elements counting down from a negative number, which never reaches zero) and a negative
+    // limit means "no limit". A rank range ignores LIMIT: parsing refuses it there unless the
+    // count is -1, and then Redis's rank code never looks at the offset, whatever its sign
+    // (`ZRANGE z 1 -1 LIMIT -2 -1` is ranks 1 to -1).
+    let offset = usize::try_from(req.offset).ok();
     let limit = usize::try_from(req.limit).ok();
     match &req.spec {
         RangeSpec::Rank(start, end) => match clamp_rank_range(*start, *end, z.len()) {
             Some((s, e)) => z.range_by_rank(s, e, req.reverse).collect(),
             None => Vec::new(),
         },
-        RangeSpec::Score(r) => z.range_by_score(r, req.reverse, offset, limit).collect(),
-        RangeSpec::Lex(r) => z.range_by_lex(r, req.reverse, offset, limit).collect(),
+        RangeSpec::Score(r) => match offset {
+            Some(offset) => z.range_by_score(r, req.reverse, offset, limit).collect(),
+            None => Vec::new(),
+        },
+        RangeSpec::Lex(r) => match offset {
+            Some(offset) => z.range_by_lex(r, req.reverse, offset, limit).collect(),
+            None => Vec::new(),
+        },
     }
 }
 
@@ -878,10 +894,7 @@ fn zremrange_generic(
             .range_by_score(r, false, 0, None)
             .map(|(m, _)| m.to_vec())
             .collect(),
-        RangeSpec::Lex(r) => z
-            .range_by_lex(r, false, 0, None)
-            .map(|(m, _)| m.to_vec())
-            .collect(),
+        RangeSpec::Lex(r) => z.lex_range_to_remove(r).map(|(m, _)| m.to_vec()).collect(),
     };
     for m in &doomed {
         z.remove(m);
@@ -1561,12 +1574,19 @@ pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
         return Ok(());
     };
     let count = l.unsigned_abs() as usize;
+    if l < 0 {
+        // Independent draws, written as they are made: the count comes from the client, so
+        // nothing is sized from it up front (Redis streams this case too). A count in the
+        // billions still makes a reply that large, as in Redis.
+        reply_members_header(reply, count, withscores);
+        for _ in 0..count {
+            let (m, s) = z.get_by_rank(random_below(z.len())).expect("in range");
+            reply_member(reply, m, s, withscores);
+        }
+        return Ok(());
+    }
     let items: Vec<(&[u8], f64)> = if count == 0 || z.is_empty() {
         Vec::new()
-    } else if l < 0 {
-        (0..count)
-            .map(|_| z.get_by_rank(random_below(z.len())).expect("in range"))
-            .collect()
     } else if count >= z.len() {
         // The whole set; Redis 7.0 happens to list it from the highest score down.
         z.range_by_rank(0, z.len() - 1, true).collect()

@@ -513,11 +513,40 @@ impl SkipList {
         }
     }
 
-    fn first_in_lex_range(&self, r: &LexRange) -> usize {
-        if r.is_empty() {
+    /// True if the set's two ends leave room for a member in `r` (Redis `zslIsInLexRange` and
+    /// `zzlIsInLexRange`): the range itself is not empty, the last member is at or above
+    /// `min` and the first at or below `max`. Lex ranges assume every score is equal; when
+    /// they are not, member order is not byte order, and this check is what Redis answers
+    /// with, so it is kept even where a full scan would find a member in range.
+    fn may_hold_lex_range(&self, r: &LexRange) -> bool {
+        let (first, last) = (self.first(), self.tail);
+        !r.is_empty()
+            && last != NIL
+            && r.above_min(&self.nodes[last].member)
+            && first != NIL
+            && r.below_max(&self.nodes[first].member)
+    }
+
+    /// The node a forward lex walk starts at, or NIL.
+    ///
+    /// `listpack` picks the scan Redis uses for a small set (`zzlFirstInLexRange`: the first
+    /// member at or above `min`, from the front); otherwise the skiplist descent
+    /// (`zslFirstInLexRange`: the node after the last one a top-down walk finds below `min`).
+    /// Both then refuse a start above `max`. When scores differ the two can disagree, and
+    /// the descent's answer depends on the random node levels, in Redis as here.
+    fn first_in_lex_range(&self, r: &LexRange, listpack: bool) -> usize {
+        if !self.may_hold_lex_range(r) {
             return NIL;
         }
-        let x = self.fwd(self.last_where(|n| !r.above_min(&n.member)), 0);
+        let x = if listpack {
+            let mut x = self.first();
+            while x != NIL && !r.above_min(&self.nodes[x].member) {
+                x = self.fwd(x, 0);
+            }
+            x
+        } else {
+            self.fwd(self.last_where(|n| !r.above_min(&n.member)), 0)
+        };
         if x != NIL && r.below_max(&self.nodes[x].member) {
             x
         } else {
@@ -525,12 +554,24 @@ impl SkipList {
         }
     }
 
-    fn last_in_lex_range(&self, r: &LexRange) -> usize {
-        if r.is_empty() {
+    /// The node a backward lex walk starts at, or NIL: the mirror of
+    /// [`SkipList::first_in_lex_range`] (`zzlLastInLexRange` scans from the back for the
+    /// first member at or below `max`; `zslLastInLexRange` descends while at or below `max`),
+    /// refusing a start below `min`.
+    fn last_in_lex_range(&self, r: &LexRange, listpack: bool) -> usize {
+        if !self.may_hold_lex_range(r) {
             return NIL;
         }
-        let x = self.last_where(|n| r.below_max(&n.member));
-        if x != HEAD && r.above_min(&self.nodes[x].member) {
+        let x = if listpack {
+            let mut x = self.tail;
+            while x != NIL && !r.below_max(&self.nodes[x].member) {
+                x = unlink(self.nodes[x].backward);
+            }
+            x
+        } else {
+            self.last_where(|n| r.below_max(&n.member))
+        };
+        if x != NIL && x != HEAD && r.above_min(&self.nodes[x].member) {
             x
         } else {
             NIL
@@ -756,8 +797,13 @@ impl ZSet {
             .take(limit.unwrap_or(usize::MAX))
     }
 
-    /// Pairs whose member is in `range` (byte order; meaningful when all scores are equal),
-    /// with the same `reverse` / `offset` / `limit` rules as [`ZSet::range_by_score`].
+    /// Pairs in the lex `range`, ascending (or descending with `reverse`), skipping the first
+    /// `offset` and returning at most `limit` (`None`: no limit).
+    ///
+    /// A lex range is meaningful when all scores are equal. Otherwise Redis's result is
+    /// "undefined" but still a fixed walk, reproduced step for step (`genericZrangebylexCommand`):
+    /// find the start, step over `offset` nodes without looking at them, then return nodes
+    /// until one is past the far end (`max` going forward, `min` going back).
     pub fn range_by_lex(
         &self,
         range: &LexRange,
@@ -766,15 +812,21 @@ impl ZSet {
         limit: Option<usize>,
     ) -> impl Iterator<Item = (&[u8], f64)> {
         let start = if reverse {
-            self.list.last_in_lex_range(range)
+            self.list.last_in_lex_range(range, self.is_listpack())
         } else {
-            self.list.first_in_lex_range(range)
+            self.list.first_in_lex_range(range, self.is_listpack())
         };
         let range = range.clone();
         self.iter_from(start, reverse)
-            .take_while(move |(m, _)| range.contains(m))
             .skip(offset)
             .take(limit.unwrap_or(usize::MAX))
+            .take_while(move |(m, _)| {
+                if reverse {
+                    range.above_min(m)
+                } else {
+                    range.below_max(m)
+                }
+            })
     }
 
     /// Number of members whose score is in `range`, in O(log n) from two ranks.
@@ -784,17 +836,54 @@ impl ZSet {
             return 0;
         }
         let last = self.list.last_in_score_range(range);
-        self.node_rank(last) - self.node_rank(first) + 1
+        // Scores are ordered, so `last` is never before `first`.
+        (self.node_rank(last) + 1).saturating_sub(self.node_rank(first))
     }
 
-    /// Number of members in the lex `range`, in O(log n) from two ranks.
-    pub fn count_in_lex_range(&self, range: &LexRange) -> usize {
-        let first = self.list.first_in_lex_range(range);
+    /// ZLEXCOUNT's answer for the lex `range`.
+    ///
+    /// A small set counts from the first member in range while members stay at or below
+    /// `max`, as Redis's listpack code does. A large one subtracts ranks, in O(log n), the way
+    /// Redis's skiplist code does (`zlexcountCommand`): with scores that differ, the last
+    /// member found can come before the first, and Redis then replies with its unsigned
+    /// difference read as a signed number, which may be negative; that is reproduced.
+    pub fn count_in_lex_range(&self, range: &LexRange) -> i64 {
+        let listpack = self.is_listpack();
+        let first = self.list.first_in_lex_range(range, listpack);
         if first == NIL {
             return 0;
         }
-        let last = self.list.last_in_lex_range(range);
-        self.node_rank(last) - self.node_rank(first) + 1
+        if listpack {
+            return self
+                .iter_from(first, false)
+                .take_while(|(m, _)| range.below_max(m))
+                .count() as i64;
+        }
+        let len = self.len() as u64;
+        let mut count = len.wrapping_sub(self.node_rank(first) as u64 - 1);
+        let last = self.list.last_in_lex_range(range, false);
+        if last != NIL {
+            count = count.wrapping_sub(len - self.node_rank(last) as u64);
+        }
+        count as i64
+    }
+
+    /// The pairs ZREMRANGEBYLEX removes for the lex `range`, ascending.
+    ///
+    /// Redis removes from the start of a forward walk while members stay at or below `max`.
+    /// Its skiplist version (`zslDeleteRangeByLex`) finds that start by descent alone, without
+    /// the "both ends" check the listpack version (`zzlDeleteRangeByLex`) makes first; the
+    /// two agree unless scores differ.
+    pub fn lex_range_to_remove(&self, range: &LexRange) -> impl Iterator<Item = (&[u8], f64)> {
+        let start = if self.is_listpack() {
+            self.list.first_in_lex_range(range, true)
+        } else {
+            self.list
+                .fwd(self.list.last_where(|n| !range.above_min(&n.member)), 0)
+        };
+        let range = range.clone();
+        self.iter_from(start, false)
+            .take_while(move |(m, _)| range.below_max(m))
     }
 
     fn node_rank(&self, x: usize) -> usize {
@@ -971,6 +1060,187 @@ mod tests {
                 pairs(z.range_by_score(&range, true, 1, Some(3))),
                 rev_range.into_iter().skip(1).take(3).collect::<Vec<_>>()
             );
+        }
+    }
+
+    /// A small xorshift generator for the randomized tests.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
+    fn lex(s: &str) -> LexBound {
+        match s.as_bytes() {
+            b"-" => LexBound::NegInf,
+            b"+" => LexBound::PosInf,
+            [b'[', rest @ ..] => LexBound::Inclusive(rest.to_vec()),
+            [b'(', rest @ ..] => LexBound::Exclusive(rest.to_vec()),
+            _ => panic!("bad lex bound {s}"),
+        }
+    }
+
+    fn lex_range(min: &str, max: &str) -> LexRange {
+        LexRange {
+            min: lex(min),
+            max: lex(max),
+        }
+    }
+
+    /// `ZADD z 1 b 2 a` then `ZLEXCOUNT z [b +` used to subtract ranks the wrong way round
+    /// whenever the node levels sent the descent past `b`. Levels are random, so build the
+    /// set many times. Redis (listpack) answers 0: its last member, `a`, is below `[b`.
+    #[test]
+    fn lex_count_with_differing_scores_does_not_underflow() {
+        for _ in 0..2000 {
+            let mut z = ZSet::new();
+            z.insert(b"b", 1.0);
+            z.insert(b"a", 2.0);
+            assert_eq!(z.count_in_lex_range(&lex_range("[b", "+")), 0);
+            assert_eq!(z.count_in_lex_range(&lex_range("-", "+")), 2);
+            assert_eq!(
+                z.range_by_lex(&lex_range("[b", "+"), false, 0, None)
+                    .count(),
+                0
+            );
+            assert_eq!(
+                z.range_by_lex(&lex_range("-", "[a"), true, 0, None).count(),
+                0
+            );
+            assert_eq!(z.lex_range_to_remove(&lex_range("[b", "+")).count(), 0);
+        }
+    }
+
+    /// Redis's listpack walks over a plain list in skiplist order (`zzlFirstInLexRange`,
+    /// `zzlLastInLexRange`, `genericZrangebylexCommand`, `zlexcountCommand`), written out
+    /// over a `Vec` as the model for small sets.
+    struct ListpackModel<'a>(&'a [(Vec<u8>, f64)]);
+
+    impl ListpackModel<'_> {
+        fn may_hold(&self, r: &LexRange) -> bool {
+            !r.is_empty()
+                && self.0.last().is_some_and(|(m, _)| r.above_min(m))
+                && self.0.first().is_some_and(|(m, _)| r.below_max(m))
+        }
+
+        fn first(&self, r: &LexRange) -> Option<usize> {
+            if !self.may_hold(r) {
+                return None;
+            }
+            let i = self.0.iter().position(|(m, _)| r.above_min(m))?;
+            r.below_max(&self.0[i].0).then_some(i)
+        }
+
+        fn last(&self, r: &LexRange) -> Option<usize> {
+            if !self.may_hold(r) {
+                return None;
+            }
+            let i = self.0.iter().rposition(|(m, _)| r.below_max(m))?;
+            r.above_min(&self.0[i].0).then_some(i)
+        }
+
+        fn range(&self, r: &LexRange, reverse: bool, offset: usize, limit: usize) -> Vec<Vec<u8>> {
+            let mut out = Vec::new();
+            let Some(start) = (if reverse { self.last(r) } else { self.first(r) }) else {
+                return out;
+            };
+            let mut i = start as i64
+                + if reverse {
+                    -(offset as i64)
+                } else {
+                    offset as i64
+                };
+            while out.len() < limit && i >= 0 && (i as usize) < self.0.len() {
+                let m = &self.0[i as usize].0;
+                if (reverse && !r.above_min(m)) || (!reverse && !r.below_max(m)) {
+                    break;
+                }
+                out.push(m.clone());
+                i += if reverse { -1 } else { 1 };
+            }
+            out
+        }
+    }
+
+    /// Random sets and lex ranges: where the answer is defined (all scores equal) it must be
+    /// the members in range; a small set with differing scores must follow Redis's listpack
+    /// walks; a large one (Redis's skiplist, whose answer hangs on random levels) must at
+    /// least never panic.
+    #[test]
+    fn lex_ranges_randomized_against_models() {
+        let mut rand = xorshift(0x2545_f491_4f6c_dd1d);
+        let bound = |rand: &mut dyn FnMut(u64) -> u64| -> String {
+            match rand(8) {
+                0 => "-".into(),
+                1 => "+".into(),
+                k => format!(
+                    "{}{}",
+                    if k % 2 == 0 { "[" } else { "(" },
+                    (b'a' + rand(12) as u8) as char
+                ),
+            }
+        };
+        for round in 0..600 {
+            let same_scores = round % 2 == 0;
+            let size = if round % 5 == 0 {
+                130 + rand(60)
+            } else {
+                rand(14)
+            };
+            let mut z = ZSet::new();
+            for _ in 0..size {
+                let len = 1 + rand(if size > 128 { 4 } else { 2 }) as usize;
+                let m: Vec<u8> = (0..len).map(|_| b'a' + rand(12) as u8).collect();
+                z.insert(&m, if same_scores { 0.0 } else { rand(5) as f64 });
+            }
+            let flat: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            for _ in 0..20 {
+                let r = lex_range(&bound(&mut rand), &bound(&mut rand));
+                let (offset, limit) = (rand(4) as usize, 1 + rand(6) as usize);
+                let names = |it: &mut dyn Iterator<Item = (&[u8], f64)>| -> Vec<Vec<u8>> {
+                    it.map(|(m, _)| m.to_vec()).collect()
+                };
+                let fwd = names(&mut z.range_by_lex(&r, false, offset, Some(limit)));
+                let rev = names(&mut z.range_by_lex(&r, true, offset, Some(limit)));
+                let count = z.count_in_lex_range(&r);
+                let removed = names(&mut z.lex_range_to_remove(&r));
+                if same_scores {
+                    let want: Vec<Vec<u8>> = flat
+                        .iter()
+                        .filter(|(m, _)| r.contains(m))
+                        .map(|(m, _)| m.clone())
+                        .collect();
+                    assert_eq!(count, want.len() as i64, "{r:?}");
+                    assert_eq!(
+                        fwd,
+                        want.iter()
+                            .skip(offset)
+                            .take(limit)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    );
+                    assert_eq!(
+                        rev,
+                        want.iter()
+                            .rev()
+                            .skip(offset)
+                            .take(limit)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    );
+                    assert_eq!(removed, want);
+                } else if z.is_listpack() {
+                    let model = ListpackModel(&flat);
+                    let all = model.range(&r, false, 0, usize::MAX);
+                    assert_eq!(count, all.len() as i64, "{r:?} {flat:?}");
+                    assert_eq!(fwd, model.range(&r, false, offset, limit), "{r:?} {flat:?}");
+                    assert_eq!(rev, model.range(&r, true, offset, limit), "{r:?} {flat:?}");
+                    assert_eq!(removed, all);
+                }
+            }
         }
     }
 
