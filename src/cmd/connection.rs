@@ -282,10 +282,11 @@ pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
             set_client_name(ctx, &argv[j + 1])?;
             j += 2;
         } else {
-            return Err(CmdError::owned(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(option)
-            )));
+            return Err(CmdError::quoting(
+                "ERR Syntax error in HELLO option '",
+                option,
+                "'",
+            ));
         }
     }
     ctx.client.resp = protocol;
@@ -448,10 +449,7 @@ fn parse_client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     {
         Ok(ClientType::Other)
     } else {
-        Err(CmdError::owned(format!(
-            "ERR Unknown client type '{}'",
-            String::from_utf8_lossy(name)
-        )))
+        Err(CmdError::quoting("ERR Unknown client type '", name, "'"))
     }
 }
 
@@ -657,10 +655,7 @@ pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
             filter.laddr = Some(value.to_vec());
         } else if eq_ci(option, "user") {
             if value != b"default" {
-                return Err(CmdError::owned(format!(
-                    "ERR No such user '{}'",
-                    String::from_utf8_lossy(value)
-                )));
+                return Err(CmdError::quoting("ERR No such user '", value, "'"));
             }
         } else if eq_ci(option, "skipme") {
             filter.skip_me = if eq_ci(value, "yes") {

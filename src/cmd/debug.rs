@@ -54,8 +54,5 @@ pub fn debug(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         return Ok(());
     }
     // Redis `addReplySubcommandSyntaxError`, as PUBSUB's handler words it too.
-    Err(CmdError::owned(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(&sub[..sub.len().min(128)])
-    )))
+    Err(CmdError::SubcommandSyntax)
 }

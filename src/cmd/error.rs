@@ -42,8 +42,15 @@ pub enum CmdError {
     NotPositive,
     /// `ERR numkeys should be greater than 0` (LMPOP, ZMPOP, SINTERCARD, ...).
     NumkeysNotPositive,
+    /// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`
+    /// (Redis `addReplySubcommandSyntaxError`, for handlers that check a subcommand's
+    /// arguments themselves).
+    SubcommandSyntax,
     /// Any other message, starting with its error code (`ERR ...`, `NOPROTO ...`).
     Message(Cow<'static, str>),
+    /// A message that quotes the client's own bytes. Redis echoes them as sent, so they need
+    /// not be UTF-8 and must not be turned into replacement characters on the way.
+    Quoting(Vec<u8>),
 }
 
 impl CmdError {
@@ -55,6 +62,16 @@ impl CmdError {
     /// An error with a formatted message (must start with an error code).
     pub fn owned(text: String) -> CmdError {
         CmdError::Message(Cow::Owned(text))
+    }
+
+    /// `<before><quoted><after>`: an error quoting the client's bytes exactly, e.g.
+    /// `CmdError::quoting("ERR Syntax error in HELLO option '", option, "'")`.
+    pub fn quoting(before: &str, quoted: &[u8], after: &str) -> CmdError {
+        let mut text = Vec::with_capacity(before.len() + quoted.len() + after.len());
+        text.extend_from_slice(before.as_bytes());
+        text.extend_from_slice(quoted);
+        text.extend_from_slice(after.as_bytes());
+        CmdError::Quoting(text)
     }
 
     /// The error line without the leading `-` and trailing CRLF.
@@ -85,20 +102,32 @@ impl CmdError {
             CmdError::NotPositive => b"ERR value is out of range, must be positive".to_vec(),
             CmdError::NumkeysNotPositive => b"ERR numkeys should be greater than 0".to_vec(),
             CmdError::UnknownSubcommand => {
-                let container = full_name
-                    .split('|')
-                    .next()
-                    .unwrap_or(full_name)
-                    .to_ascii_uppercase();
-                let sub = argv.get(1).unwrap_or(b"");
-                let mut out = b"ERR unknown subcommand '".to_vec();
-                out.extend_from_slice(&sub[..sub.len().min(128)]);
-                out.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
-                out
+                subcommand_error("ERR unknown subcommand '", full_name, argv)
             }
+            CmdError::SubcommandSyntax => subcommand_error(
+                "ERR unknown subcommand or wrong number of arguments for '",
+                full_name,
+                argv,
+            ),
             CmdError::Message(text) => text.as_bytes().to_vec(),
+            CmdError::Quoting(text) => text.clone(),
         }
     }
+}
+
+/// `<start><argv[1], at most 128 bytes>'. Try <CONTAINER> HELP.`: the two subcommand errors
+/// differ only in their opening words.
+fn subcommand_error(start: &str, full_name: &str, argv: &crate::protocol::Argv) -> Vec<u8> {
+    let container = full_name
+        .split('|')
+        .next()
+        .unwrap_or(full_name)
+        .to_ascii_uppercase();
+    let sub = argv.get(1).unwrap_or(b"");
+    let mut out = start.as_bytes().to_vec();
+    out.extend_from_slice(&sub[..sub.len().min(128)]);
+    out.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+    out
 }
 
 #[cfg(test)]

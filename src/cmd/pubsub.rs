@@ -192,10 +192,7 @@ pub fn publish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 pub fn pubsub_channels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() > 3 {
         // Redis checks this one in the handler, with its generic subcommand wording.
-        return Err(CmdError::owned(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(&argv[1])
-        )));
+        return Err(CmdError::SubcommandSyntax);
     }
     let channels = ctx.shared.pubsub.channels(argv.get(2));
     reply.array(channels.len());

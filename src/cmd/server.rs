@@ -393,10 +393,11 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let failed = |name: &[u8], reason: &str| {
-        CmdError::owned(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{}') - {reason}",
-            String::from_utf8_lossy(name)
-        ))
+        CmdError::quoting(
+            "ERR CONFIG SET failed (possibly related to argument '",
+            name,
+            &format!("') - {reason}"),
+        )
     };
     let protected_allowed = ctx
         .shared
@@ -408,10 +409,11 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     for pair in (2..argv.len()).step_by(2) {
         let (name, value) = (&argv[pair], &argv[pair + 1]);
         let Some(spec) = config::lookup(&String::from_utf8_lossy(name)) else {
-            return Err(CmdError::owned(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-                String::from_utf8_lossy(name)
-            )));
+            return Err(CmdError::quoting(
+                "ERR Unknown option or number of arguments for CONFIG SET - '",
+                name,
+                "'",
+            ));
         };
         if !spec.mutable {
             return Err(failed(name, "can't set immutable config"));
