@@ -482,6 +482,14 @@ pub fn rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Resident memory of process `pid` in bytes (`VmRSS` in /proc/<pid>/status), if readable.
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Ports handed out to real servers. `RESPD_TEST_PORTS=lo-hi` confines them to a range
 /// (shared machines); otherwise the kernel picks a free ephemeral port.
 static NEXT_PORT_OFFSET: AtomicU16 = AtomicU16::new(0);
@@ -609,6 +617,16 @@ impl RedisServer {
     /// A new raw connection to it.
     pub fn conn(&self) -> RawConn {
         RawConn::connect(self.addr())
+    }
+
+    /// Its process id (for [`rss_of`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True if the process has exited (it is reaped then).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 }
 
