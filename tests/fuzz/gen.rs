@@ -2,6 +2,8 @@
 //! and the generators for each kind of case (valid commands, pipelines, MULTI blocks, inline
 //! lines, mutated frames, random bytes).
 //!
+//! (Values over 1 MB come from the `big` kind only.)
+//!
 //! Everything is a pure function of `(seed, case index)`, so any case can be regenerated from
 //! the two numbers the fuzzer prints.
 //!
@@ -127,7 +129,8 @@ const SCORE_RANGES: &[&str] = &[
 ];
 /// Lex ranges (ZLEXCOUNT, ZRANGEBYLEX, ...).
 const LEX_RANGES: &[&str] = &[
-    "-", "+", "[a", "(a", "[b", "(c", "[", "(", "a", "", "[\x00", "(zz", "[zzz", "--", "++",
+    "-", "+", "[a", "(a", "[b", "(b", "[c", "(c", "[d", "(d", "[e", "-", "+", "[", "(", "a",
+    "", "[\x00", "(zz", "[zzz", "--", "++",
     "-a", "+a", "[1", "(\x7f",
 ];
 /// Offsets for SETRANGE/SETBIT/GETBIT/BITFIELD: small, or out of range — never just below
@@ -170,7 +173,7 @@ const CONFIG_NAMES: &[&str] = &[
 /// Command templates, one command per line: words separated by spaces. A word is a unit;
 /// `?unit` is optional, `*unit` repeats 0-3 times, `+unit` 1-4 times. A unit is
 /// alternatives separated by `|`, each alternative tokens joined by `:`. Tokens: `K` key,
-/// `V` value, `M` member, `I` integer, `F` float, `Z` score range, `R` lex range, `O` offset,
+/// `V` value, `M` member, `I` integer, `F` float, `G` valid score, `Z` score range, `R` lex range, `O` offset,
 /// `C` random-member count, `E` expiry, `T` timeout, `P` pattern, `B` bit, `BT` bitfield
 /// type, `N` small count, `CN` command name, `CF` config name, `S` anything; other words are
 /// literals.
@@ -389,9 +392,13 @@ fn ps(rng: &mut Rng, items: &[&str]) -> Vec<u8> {
 }
 
 fn token(rng: &mut Rng, tok: &str) -> Vec<u8> {
+    token_in(rng, tok, KEYS)
+}
+
+fn token_in(rng: &mut Rng, tok: &str, keys: &[&str]) -> Vec<u8> {
     let s = |x: &str| x.as_bytes().to_vec();
     match tok {
-        "K" => ps(rng, KEYS),
+        "K" => ps(rng, keys),
         "V" => rng.pick(VALUES).to_vec(),
         "M" => rng.pick(MEMBERS).to_vec(),
         "I" => {
@@ -403,6 +410,7 @@ fn token(rng: &mut Rng, tok: &str) -> Vec<u8> {
         }
         "N" => rng.range(0, 5).to_string().into_bytes(),
         "F" => ps(rng, FLOATS),
+        "G" => ps(rng, &["0", "1", "2", "3", "-1", "1.5", "10", "-inf", "inf", "2.5"]),
         "Z" => ps(rng, SCORE_RANGES),
         "R" => ps(rng, LEX_RANGES),
         "O" => ps(rng, OFFSETS),
@@ -440,6 +448,11 @@ fn s_junk(rng: &mut Rng, max: usize) -> Vec<u8> {
 
 /// Expands one template into an argv.
 pub fn expand(rng: &mut Rng, template: &str) -> Vec<Vec<u8>> {
+    expand_in(rng, template, KEYS)
+}
+
+/// Like [`expand`], with keys drawn from `keys` only.
+fn expand_in(rng: &mut Rng, template: &str, keys: &[&str]) -> Vec<Vec<u8>> {
     let mut argv = Vec::new();
     for word in template.split(' ') {
         let (reps, unit) = match word.as_bytes()[0] {
@@ -452,7 +465,7 @@ pub fn expand(rng: &mut Rng, template: &str) -> Vec<Vec<u8>> {
             let alts: Vec<&str> = unit.split('|').collect();
             let alt = rng.pick(&alts);
             for tok in alt.split(':') {
-                argv.push(token(rng, tok));
+                argv.push(token_in(rng, tok, keys));
             }
         }
     }
@@ -515,7 +528,7 @@ fn populate(rng: &mut Rng) -> Vec<Piece> {
                 "ZADD K 0 a 0 b 0 c 0 d",
                 // Different scores, so that score order and lex order disagree (the lex-range
                 // commands assume equal scores; what they do otherwise must still match).
-                "ZADD K F a F b F c F d",
+                "ZADD K G a G b G c G d",
                 "HSET K a V b V c V",
                 "HSET K +M:V",
                 "SETBIT K O 1",
@@ -750,18 +763,85 @@ fn multi_case(rng: &mut Rng) -> Vec<Piece> {
     pieces
 }
 
+/// Large arguments: over Redis's 32 KB "big argument" threshold (PROTO_MBULK_BIG_ARG), a
+/// multibulk over 1 MB, sometimes split over inline and multibulk frames.
+fn big_case(rng: &mut Rng) -> Vec<Piece> {
+    let key = ps(rng, KEYS);
+    let len = *rng.pick(&[32 * 1024 - 2, 32 * 1024, 100_000, 1 << 20, (1 << 20) + 17, 2_500_000]);
+    let fill = if rng.chance(50) { b'x' } else { rng.next() as u8 };
+    let value = vec![fill; len];
+    let mut pieces = vec![Piece::Cmd(vec![b"SET".to_vec(), key.clone(), value])];
+    if rng.chance(50) {
+        let n = rng.range(2, 70);
+        let mut argv = vec![b"RPUSH".to_vec(), b"k5".to_vec()];
+        for i in 0..n {
+            argv.push(vec![b'a' + (i % 26) as u8; 20_000]);
+        }
+        pieces.push(Piece::Cmd(argv));
+        pieces.push(Piece::Cmd(vec![b"LLEN".to_vec(), b"k5".to_vec()]));
+    }
+    for _ in 0..rng.range(1, 4) {
+        let t = *rng.pick(&[
+            "STRLEN K",
+            "GETRANGE K I I",
+            "APPEND K V",
+            "SETRANGE K O V",
+            "BITCOUNT K",
+            "GET K",
+            "LRANGE K -2 -1",
+        ]);
+        pieces.push(Piece::Cmd(expand(rng, t)));
+    }
+    pieces
+}
+
+/// Data types and the commands of each, by name, for focused cases.
+const FAMILIES: &[(&str, &[&str])] = &[
+    ("ZADD k0 G a G b G c G d G e", &["Z", "BZ", "SORT"]),
+    ("ZADD k0 0 a 0 b 0 c 0 d", &["Z", "BZ"]),
+    ("HSET k0 a V b V c V d V", &["H"]),
+    ("SADD k0 a b c 1 2 3", &["SADD", "SREM", "SCARD", "SIS", "SMIS", "SMEM", "SPOP", "SRAND", "SMOVE", "SINTER", "SUNION", "SDIFF", "SSCAN", "SORT"]),
+    ("RPUSH k0 a b c 1 2 3 a", &["L", "RPUSH", "RPOP", "BL", "BR", "SORT"]),
+    ("SET k0 V", &["GET", "SET", "INCR", "DECR", "APPEND", "STRLEN", "BIT", "LCS", "MGET", "MSET", "PSETEX", "SUBSTR"]),
+];
+
+/// A case on one or two keys and one data type: the key is filled first, then commands of
+/// that type only, so that deep paths (ranks, lex ranges, limits, encodings) are reached.
+fn focused_case(rng: &mut Rng) -> Vec<Piece> {
+    let (fill, prefixes) = *rng.pick(FAMILIES);
+    let keys: &[&str] = &["k0", "k1"];
+    let mut pieces = vec![Piece::Cmd(expand_in(rng, fill, keys))];
+    if rng.chance(30) {
+        pieces.push(Piece::Cmd(expand_in(rng, &fill.replace("k0", "k1"), keys)));
+    }
+    let family: Vec<&str> = TEMPLATES
+        .iter()
+        .copied()
+        .filter(|t| prefixes.iter().any(|p| t.starts_with(p)))
+        .collect();
+    for _ in 0..rng.range(2, 8) {
+        let t = *rng.pick(&family);
+        if t.starts_with('B') && !t.starts_with("BIT") && rng.chance(70) {
+            continue; // blocking: rarer, as in `command`
+        }
+        pieces.push(Piece::Cmd(expand_in(rng, t, keys)));
+    }
+    pieces
+}
+
 /// Generates case `index` of `seed`.
 pub fn case(seed: u64, index: u64) -> Case {
     let mut rng = Rng::for_case(seed, index);
     let roll = rng.below(100);
     let (kind, pieces) = match roll {
-        0..=44 => {
+        0..=29 => {
             let mut p = if rng.chance(60) { populate(&mut rng) } else { Vec::new() };
             for _ in 0..rng.range(1, 10) {
                 p.push(Piece::Cmd(command(&mut rng, true)));
             }
             ("commands", p)
         }
+        30..=44 => ("focused", focused_case(&mut rng)),
         45..=49 => {
             let mut p = populate(&mut rng);
             for _ in 0..rng.range(50, 300) {
@@ -772,7 +852,8 @@ pub fn case(seed: u64, index: u64) -> Case {
         50..=64 => ("multi", multi_case(&mut rng)),
         65..=74 => ("inline", inline_case(&mut rng)),
         75..=89 => ("mutated", mutated_case(&mut rng)),
-        _ => ("random-bytes", vec![Piece::Raw(random_bytes(&mut rng))]),
+        90..=97 => ("random-bytes", vec![Piece::Raw(random_bytes(&mut rng))]),
+        _ => ("big", big_case(&mut rng)),
     };
     Case { kind, pieces }
 }

@@ -298,8 +298,3 @@ impl Taint {
         }
     }
 }
-
-/// respd's reply says it does not know the command (or subcommand).
-pub fn unknown_command(reply: &[u8]) -> bool {
-    reply.starts_with(b"-ERR unknown command") || reply.starts_with(b"-ERR unknown subcommand")
-}

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::free_port;
+use crate::common::{free_port, ping};
 
 /// A respd process on a loopback port, killed when dropped.
 pub struct Respd {
@@ -106,17 +106,6 @@ impl Drop for Respd {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut c) = Conn::connect(SocketAddr::from(([127, 0, 0, 1], port))) else {
-        return false;
-    };
-    if c.send(b"PING\r\n").is_err() {
-        return false;
-    }
-    let r = c.read_until(&|b: &[u8]| b.ends_with(b"\r\n"), Instant::now() + Duration::from_millis(500));
-    r.bytes == b"+PONG\r\n"
 }
 
 /// What came back from one server for one case.
