@@ -10,7 +10,8 @@
 //! - **unordered** replies (SMEMBERS, HKEYS, HVALS, KEYS, SINTER, SUNION, SDIFF, PUBSUB
 //!   CHANNELS, SORT ... BY nosort): the same multiset; HGETALL and CONFIG GET as a multiset of
 //!   pairs; SCAN-like replies as a multiset once both cursors say 0, otherwise by shape;
-//! - **volatile** replies (INFO, TIME, LASTSAVE, CLIENT LIST/INFO/ID, OBJECT IDLETIME/FREQ,
+//! - **SORT ... ALPHA BY**: ties keep no defined order, so a multiset (with LIMIT, a count);
+//! - **volatile** replies (INFO, TIME, LASTSAVE, CLIENT LIST/INFO/ID, OBJECT IDLETIME/FREQ/REFCOUNT,
 //!   COMMAND/COMMAND COUNT/LIST/DOCS without a name, which list commands respd does not have):
 //!   the same reply type only;
 //! - **clocks** (TTL, PTTL, EXPIRETIME, PEXPIRETIME): integers within a second;
@@ -135,6 +136,11 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "SMEMBERS" | "HKEYS" | "HVALS" | "KEYS" | "SINTER" | "SUNION" | "SDIFF"
         | "PUBSUB CHANNELS" => Rule::Unordered,
         "SORT" | "SORT_RO" if has("nosort") => Rule::Unordered,
+        // With ALPHA and BY, Redis's sortCompare() returns 0 for ties (missing or equal
+        // weights) and the order of tied elements is whatever the unstable sort left: compare
+        // the elements as a multiset, or only the count when LIMIT picks among them.
+        "SORT" | "SORT_RO" if has("alpha") && has("by") && has("limit") => Rule::Random,
+        "SORT" | "SORT_RO" if has("alpha") && has("by") => Rule::Unordered,
         "HGETALL" | "CONFIG GET" => Rule::UnorderedPairs,
         // A cursor other than 0 is opaque (Redis's encodes a hash-table position, respd's is
         // its own): where it leads is the implementation's business.
@@ -145,6 +151,9 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "INFO" | "TIME" | "LASTSAVE" | "CLIENT LIST" | "CLIENT INFO" | "CLIENT ID"
         | "OBJECT IDLETIME" | "OBJECT FREQ" | "COMMAND" | "COMMAND COUNT" | "COMMAND LIST"
         | "MEMORY USAGE" => Rule::Volatile,
+        // Reference counts show Redis's memory sharing (shared integers, the argv a MULTI
+        // queue still holds), not a behaviour a client can rely on.
+        "OBJECT REFCOUNT" => Rule::Volatile,
         "COMMAND DOCS" | "COMMAND INFO" if argv.len() == 2 => Rule::Volatile,
         "TTL" | "EXPIRETIME" => Rule::Clock(1),
         "PTTL" | "PEXPIRETIME" => Rule::Clock(1000),
@@ -292,7 +301,7 @@ impl Taint {
             return;
         }
         let random_write = n == "SPOP" && respd_reply.first() != Some(&b'-');
-        let random_store = (n == "SORT") && rule_for(argv) == Rule::Unordered;
+        let random_store = n == "SORT" && matches!(rule_for(argv), Rule::Unordered | Rule::Random);
         if random_write || random_store || self.covers(argv) {
             self.taint(argv);
         }
