@@ -60,7 +60,12 @@ const RSS_SLACK: u64 = 64 << 20;
 
 const SENTINEL: &[u8] = b"fz-sentinel-9f3b";
 fn sentinel_reply() -> Vec<u8> {
-    format!("${}\r\n{}\r\n", SENTINEL.len(), String::from_utf8_lossy(SENTINEL)).into_bytes()
+    format!(
+        "${}\r\n{}\r\n",
+        SENTINEL.len(),
+        String::from_utf8_lossy(SENTINEL)
+    )
+    .into_bytes()
 }
 
 /// What kind of outcome a case had. The ones that fail the test come first.
@@ -145,7 +150,13 @@ impl Outcome {
     /// A looser identity used while shrinking, where arguments (and so echoed text) change.
     fn shrink_key(&self) -> String {
         let head = |b: &[u8]| blur(b).chars().take(14).collect::<String>();
-        format!("{} | {} | {} | {}", self.class.label(), self.command, head(&self.respd), head(&self.redis))
+        format!(
+            "{} | {} | {} | {}",
+            self.class.label(),
+            self.command,
+            head(&self.respd),
+            head(&self.redis)
+        )
     }
 }
 
@@ -248,7 +259,9 @@ impl Fuzzer {
     /// respd's reply: an "unknown command" error for RPUSH is a bug, not a gap.
     fn mentions_unimplemented(&self, argv: &[Vec<u8>]) -> bool {
         let lower = |a: &[u8]| String::from_utf8_lossy(a).to_lowercase();
-        let Some(first) = argv.first() else { return false };
+        let Some(first) = argv.first() else {
+            return false;
+        };
         let cmd = lower(first);
         if self.redis_only.contains(&cmd) {
             return true;
@@ -258,7 +271,11 @@ impl Fuzzer {
                 return true;
             }
         }
-        cmd == "command" && argv.iter().skip(2).any(|a| self.redis_only.contains(&lower(a)))
+        cmd == "command"
+            && argv
+                .iter()
+                .skip(2)
+                .any(|a| self.redis_only.contains(&lower(a)))
     }
 
     fn restart_respd(&mut self) {
@@ -296,7 +313,8 @@ impl Fuzzer {
         }
         let structured = case.structured();
         let mut bytes = Vec::new();
-        let mut commands: Vec<Vec<Vec<u8>>> = vec![vec![b"RESET".to_vec()], vec![b"FLUSHALL".to_vec()]];
+        let mut commands: Vec<Vec<Vec<u8>>> =
+            vec![vec![b"RESET".to_vec()], vec![b"FLUSHALL".to_vec()]];
         for c in &commands {
             bytes.extend(Piece::Cmd(c.clone()).bytes());
         }
@@ -344,16 +362,31 @@ impl Fuzzer {
         let respd_sent = respd_connected && self.respd_conn.as_mut().unwrap().send(&bytes).is_ok();
 
         let t0 = Instant::now();
-        let redis_wait = if structured { Duration::from_secs(10) } else { RAW_WAIT };
+        let redis_wait = if structured {
+            Duration::from_secs(10)
+        } else {
+            RAW_WAIT
+        };
         let redis = redis_conn.read_until(&done, Instant::now() + redis_wait);
-        let respd_wait = if redis.done || redis.closed { HANG } else { RAW_EXTRA };
+        let respd_wait = if redis.done || redis.closed {
+            HANG
+        } else {
+            RAW_EXTRA
+        };
         let respd = match (&mut self.respd_conn, respd_sent) {
             (Some(c), true) => c.read_until(&done, Instant::now() + respd_wait),
-            _ => Received { closed: true, ..Received::default() },
+            _ => Received {
+                closed: true,
+                ..Received::default()
+            },
         };
 
         if std::env::var_os("FUZZ_TRACE").is_some() && !redis.done && !redis.closed {
-            eprintln!("incomplete: {} {}", case.kind, show(&bytes[..bytes.len().min(300)]));
+            eprintln!(
+                "incomplete: {} {}",
+                case.kind,
+                show(&bytes[..bytes.len().min(300)])
+            );
         }
         if std::env::var_os("FUZZ_TRACE_ALL").is_some() {
             eprintln!(
@@ -364,7 +397,11 @@ impl Fuzzer {
             );
         }
         // A clean exchange keeps its connections; anything else starts over next time.
-        let clean = |r: &Received| r.done && !r.closed && count_replies(&r.bytes) == Some(expected_or(structured, expected, &r.bytes));
+        let clean = |r: &Received| {
+            r.done
+                && !r.closed
+                && count_replies(&r.bytes) == Some(expected_or(structured, expected, &r.bytes))
+        };
         if !clean(&redis) || !clean(&respd) {
             self.respd_conn = None;
             self.redis_conn = None;
@@ -403,16 +440,25 @@ impl Fuzzer {
             // A hung respd may be stuck for good: check it still answers, else restart it.
             if !Conn::connect(self.respd.addr()).map_or(false, |mut c| {
                 c.send(b"PING\r\n").is_ok()
-                    && c.read_until(&|b: &[u8]| b.ends_with(b"\r\n"), Instant::now() + HANG).bytes == b"+PONG\r\n"
+                    && c.read_until(&|b: &[u8]| b.ends_with(b"\r\n"), Instant::now() + HANG)
+                        .bytes
+                        == b"+PONG\r\n"
             }) {
-                outcome.note.push_str(" (respd no longer answers PING: restarted)");
+                outcome
+                    .note
+                    .push_str(" (respd no longer answers PING: restarted)");
                 self.restart_respd();
             }
         }
         outcome
     }
 
-    fn compare_structured(&self, commands: &[Vec<Vec<u8>>], respd: &Received, redis: &Received) -> Outcome {
+    fn compare_structured(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+        respd: &Received,
+        redis: &Received,
+    ) -> Outcome {
         let a = split_replies(&respd.bytes);
         let b = split_replies(&redis.bytes);
         let mut out = Outcome::same();
@@ -425,7 +471,12 @@ impl Fuzzer {
             let argv = &commands[i];
             let cname = name(argv);
             let (ra, rb) = (&a[i], &b[i]);
-            if in_multi && !matches!(cname.as_str(), "EXEC" | "DISCARD" | "MULTI" | "WATCH" | "RESET") {
+            if in_multi
+                && !matches!(
+                    cname.as_str(),
+                    "EXEC" | "DISCARD" | "MULTI" | "WATCH" | "RESET"
+                )
+            {
                 if rb == b"+QUEUED\r\n" {
                     queued.push(argv.clone());
                 }
@@ -448,7 +499,14 @@ impl Fuzzer {
                 "EXEC" | "DISCARD" if in_multi && !rb.starts_with(b"-ERR wrong number") => {
                     in_multi = false;
                     if cname == "EXEC" {
-                        if let Some(o) = self.compare_exec(&queued, ra, rb, multi_unimplemented, &mut taint, &mut out) {
+                        if let Some(o) = self.compare_exec(
+                            &queued,
+                            ra,
+                            rb,
+                            multi_unimplemented,
+                            &mut taint,
+                            &mut out,
+                        ) {
                             return at(o, i);
                         }
                         continue;
@@ -461,7 +519,13 @@ impl Fuzzer {
             }
         }
         if a.len() < b.len() {
-            let class = if respd.closed { Class::RespdClosed } else if !respd.done { Class::Hang } else { Class::ReplyDiffers };
+            let class = if respd.closed {
+                Class::RespdClosed
+            } else if !respd.done {
+                Class::Hang
+            } else {
+                Class::ReplyDiffers
+            };
             out.class = class;
             out.command = commands.get(a.len()).map(|c| name(c)).unwrap_or_default();
             out.respd = respd.bytes[respd.bytes.len().saturating_sub(200)..].to_vec();
@@ -471,13 +535,20 @@ impl Fuzzer {
         }
         if a.len() > b.len() {
             out.class = Class::ReplyDiffers;
-            out.command = commands.get(b.len()).map(|c| name(c)).unwrap_or("<extra>".into());
+            out.command = commands
+                .get(b.len())
+                .map(|c| name(c))
+                .unwrap_or("<extra>".into());
             out.respd = a[b.len()].clone();
             out.note = format!("respd sent {} replies, redis {}", a.len(), b.len());
             return at(out, b.len());
         }
         if respd.closed != redis.closed {
-            out.class = if respd.closed { Class::RespdClosed } else { Class::RespdStayedOpen };
+            out.class = if respd.closed {
+                Class::RespdClosed
+            } else {
+                Class::RespdStayedOpen
+            };
             out.command = commands.last().map(|c| name(c)).unwrap_or_default();
             return out;
         }
@@ -488,7 +559,14 @@ impl Fuzzer {
     }
 
     /// Compares one reply pair; `Some` on an unexplained difference.
-    fn compare_one(&self, argv: &[Vec<u8>], ra: &[u8], rb: &[u8], taint: &mut Taint, out: &mut Outcome) -> Option<Outcome> {
+    fn compare_one(
+        &self,
+        argv: &[Vec<u8>],
+        ra: &[u8],
+        rb: &[u8],
+        taint: &mut Taint,
+        out: &mut Outcome,
+    ) -> Option<Outcome> {
         let rule = rule_for(argv);
         if !agree(rule, ra, rb) {
             if self.mentions_unimplemented(argv) {
@@ -522,7 +600,8 @@ impl Fuzzer {
             return None;
         }
         if multi_unimplemented {
-            out.unimplemented.push("EXEC (after an unimplemented command)".into());
+            out.unimplemented
+                .push("EXEC (after an unimplemented command)".into());
             for q in queued {
                 taint.taint(q);
             }
@@ -601,18 +680,29 @@ fn compare_stream(respd: &Received, redis: &Received) -> Outcome {
     if respd.bytes != redis.bytes {
         let a = split_replies(&respd.bytes);
         let b = split_replies(&redis.bytes);
-        let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let i = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
         out.class = Class::ReplyDiffers;
         out.respd = a.get(i).cloned().unwrap_or_default();
         out.redis = b.get(i).cloned().unwrap_or_default();
         if out.respd.is_empty() && respd.closed && !redis.closed {
             out.class = Class::RespdClosed;
         }
-        out.note = format!("reply #{i} of the stream (respd closed: {}, redis closed: {})", respd.closed, redis.closed);
+        out.note = format!(
+            "reply #{i} of the stream (respd closed: {}, redis closed: {})",
+            respd.closed, redis.closed
+        );
         return out;
     }
     if respd.closed != redis.closed {
-        out.class = if respd.closed { Class::RespdClosed } else { Class::RespdStayedOpen };
+        out.class = if respd.closed {
+            Class::RespdClosed
+        } else {
+            Class::RespdStayedOpen
+        };
         out.respd = respd.bytes[respd.bytes.len().saturating_sub(80)..].to_vec();
         out.redis = out.respd.clone();
     }
@@ -623,7 +713,11 @@ fn compare_stream(respd: &Received, redis: &Received) -> Outcome {
 fn shrink(f: &mut Fuzzer, case: &Case, first: &Outcome) -> (Case, Outcome) {
     let key = first.shrink_key();
     let started = Instant::now();
-    let budget = if first.class == Class::Crashed { 40 } else { 200 };
+    let budget = if first.class == Class::Crashed {
+        40
+    } else {
+        200
+    };
     let mut runs = 0;
     let mut best = case.clone();
     let mut best_outcome = first.clone();
@@ -669,7 +763,9 @@ fn shrink(f: &mut Fuzzer, case: &Case, first: &Outcome) -> (Case, Outcome) {
     }
     // Cut chunks out of raw pieces.
     for pi in 0..best.pieces.len() {
-        let Piece::Raw(_) = &best.pieces[pi] else { continue };
+        let Piece::Raw(_) = &best.pieces[pi] else {
+            continue;
+        };
         let mut chunk = match &best.pieces[pi] {
             Piece::Raw(b) => (b.len() / 2).max(1),
             _ => 1,
@@ -677,7 +773,9 @@ fn shrink(f: &mut Fuzzer, case: &Case, first: &Outcome) -> (Case, Outcome) {
         while chunk >= 1 && within(runs) {
             let mut start = 0;
             loop {
-                let Piece::Raw(b) = &best.pieces[pi] else { break };
+                let Piece::Raw(b) = &best.pieces[pi] else {
+                    break;
+                };
                 if start + chunk > b.len() || !within(runs) || b.len() <= 1 {
                     break;
                 }
@@ -725,7 +823,11 @@ fn describe(case: &Case) -> String {
     }
     let _ = writeln!(s, "    bytes: {}", show(&bytes[..bytes.len().min(2000)]));
     if !case.structured() {
-        let _ = writeln!(s, "    then:  \"\\r\\nDISCARD\\r\\nECHO {}\\r\\n\" (the sentinel)", String::from_utf8_lossy(SENTINEL));
+        let _ = writeln!(
+            s,
+            "    then:  \"\\r\\nDISCARD\\r\\nECHO {}\\r\\n\" (the sentinel)",
+            String::from_utf8_lossy(SENTINEL)
+        );
     }
     s
 }
@@ -804,7 +906,10 @@ fn differential_fuzz() {
             if outcome.class == Class::RedisStalled {
                 println!("note: redis did not answer seed={seed} case={index} in time; skipped");
             }
-            if matches!(outcome.class, Class::Same | Class::Unimplemented | Class::RedisStalled) {
+            if matches!(
+                outcome.class,
+                Class::Same | Class::Unimplemented | Class::RedisStalled
+            ) {
                 continue;
             }
             let sig = outcome.signature();
@@ -832,7 +937,14 @@ fn differential_fuzz() {
             );
             findings.insert(
                 sig,
-                Finding { seed, index, kind: case.kind, outcome: small_outcome, repro, count: 1 },
+                Finding {
+                    seed,
+                    index,
+                    kind: case.kind,
+                    outcome: small_outcome,
+                    repro,
+                    count: 1,
+                },
             );
         }
     }
@@ -851,7 +963,10 @@ fn differential_fuzz() {
         shrink_time.as_secs_f64()
     );
     for (kind, (n, t)) in &by_kind {
-        println!("  {kind:<13} {n:>7} cases, {:.2} ms each", t.as_secs_f64() * 1000.0 / *n as f64);
+        println!(
+            "  {kind:<13} {n:>7} cases, {:.2} ms each",
+            t.as_secs_f64() * 1000.0 / *n as f64
+        );
     }
     for (class, n) in &counts {
         println!("  {:<18} {n}", class.label());
@@ -889,6 +1004,15 @@ fn differential_fuzz() {
         }
         std::fs::write(&path, md).expect("write FUZZ_REPORT");
     }
-    let failing: usize = counts.iter().filter(|(c, _)| c.fails()).map(|(_, n)| n).sum();
-    assert_eq!(failing, 0, "the fuzzer found {failing} failing cases ({} distinct); see FINDING lines above", findings.len());
+    let failing: usize = counts
+        .iter()
+        .filter(|(c, _)| c.fails())
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        failing,
+        0,
+        "the fuzzer found {failing} failing cases ({} distinct); see FINDING lines above",
+        findings.len()
+    );
 }

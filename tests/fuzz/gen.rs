@@ -102,71 +102,242 @@ pub fn is_key(arg: &[u8]) -> bool {
 }
 
 const MEMBERS: &[&[u8]] = &[
-    b"a", b"b", b"c", b"d", b"1", b"2", b"3", b"-1", b"10", b"3.5", b"", b"m\x00x", b"abc",
-    b"\xff\xfe", b"a b", b"0", b"zz",
+    b"a",
+    b"b",
+    b"c",
+    b"d",
+    b"1",
+    b"2",
+    b"3",
+    b"-1",
+    b"10",
+    b"3.5",
+    b"",
+    b"m\x00x",
+    b"abc",
+    b"\xff\xfe",
+    b"a b",
+    b"0",
+    b"zz",
 ];
 const VALUES: &[&[u8]] = &[
-    b"v", b"hello", b"", b"0", b"1", b"-1", b"42", b"3.0", b"1e5", b"nan", b"inf", b"-inf",
-    b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b" 1", b"1 ",
-    b"0x10", b"\xff\x00\r\n", b"01", b"-0", b"+1", b"1.5", b"abc\x00", b"17179869184",
+    b"v",
+    b"hello",
+    b"",
+    b"0",
+    b"1",
+    b"-1",
+    b"42",
+    b"3.0",
+    b"1e5",
+    b"nan",
+    b"inf",
+    b"-inf",
+    b"9223372036854775807",
+    b"-9223372036854775808",
+    b"9223372036854775808",
+    b" 1",
+    b"1 ",
+    b"0x10",
+    b"\xff\x00\r\n",
+    b"01",
+    b"-0",
+    b"+1",
+    b"1.5",
+    b"abc\x00",
+    b"17179869184",
 ];
-const INTS_SMALL: &[&str] = &["0", "1", "2", "3", "5", "-1", "-2", "-3", "10", "100", "-100"];
+const INTS_SMALL: &[&str] = &[
+    "0", "1", "2", "3", "5", "-1", "-2", "-3", "10", "100", "-100",
+];
 const INTS_ABSURD: &[&str] = &[
-    "2147483647", "2147483648", "-2147483648", "-2147483649", "4294967295", "4294967296",
-    "9223372036854775807", "-9223372036854775808", "9223372036854775808",
-    "-9223372036854775809", "", "abc", "1.5", "+1", "-0", "007", " 1", "1 ", "0x1f", "1e3",
-    "3\x00junk", "-", "18446744073709551615",
+    "2147483647",
+    "2147483648",
+    "-2147483648",
+    "-2147483649",
+    "4294967295",
+    "4294967296",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "",
+    "abc",
+    "1.5",
+    "+1",
+    "-0",
+    "007",
+    " 1",
+    "1 ",
+    "0x1f",
+    "1e3",
+    "3\x00junk",
+    "-",
+    "18446744073709551615",
 ];
 const FLOATS: &[&str] = &[
-    "0", "1", "-1", "1.5", "-2.5", "3", "10", "1e3", "-1e-3", "inf", "-inf", "+inf", "nan",
-    "NaN", "1e400", "-1e400", "", "abc", "3\x00junk", "0x10", "1.7976931348623157e308",
-    "9223372036854775807", " 1", "1 ", "(1", "5e-324", ".5", "1.",
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "-2.5",
+    "3",
+    "10",
+    "1e3",
+    "-1e-3",
+    "inf",
+    "-inf",
+    "+inf",
+    "nan",
+    "NaN",
+    "1e400",
+    "-1e400",
+    "",
+    "abc",
+    "3\x00junk",
+    "0x10",
+    "1.7976931348623157e308",
+    "9223372036854775807",
+    " 1",
+    "1 ",
+    "(1",
+    "5e-324",
+    ".5",
+    "1.",
 ];
 /// Score ranges (ZCOUNT, ZRANGEBYSCORE, ...).
 const SCORE_RANGES: &[&str] = &[
-    "-inf", "+inf", "inf", "0", "1", "(1", "(2", "3", "-1", "(-inf", "(+inf", "nan", "(nan",
-    "3\x00junk", "", "(", "1e400", "abc", "((1", "2.5", "( 1",
+    "-inf",
+    "+inf",
+    "inf",
+    "0",
+    "1",
+    "(1",
+    "(2",
+    "3",
+    "-1",
+    "(-inf",
+    "(+inf",
+    "nan",
+    "(nan",
+    "3\x00junk",
+    "",
+    "(",
+    "1e400",
+    "abc",
+    "((1",
+    "2.5",
+    "( 1",
 ];
 /// Lex ranges (ZLEXCOUNT, ZRANGEBYLEX, ...).
 const LEX_RANGES: &[&str] = &[
-    "-", "+", "[a", "(a", "[b", "(b", "[c", "(c", "[d", "(d", "[e", "-", "+", "[", "(", "a",
-    "", "[\x00", "(zz", "[zzz", "--", "++",
-    "-a", "+a", "[1", "(\x7f",
+    "-", "+", "[a", "(a", "[b", "(b", "[c", "(c", "[d", "(d", "[e", "-", "+", "[", "(", "a", "",
+    "[\x00", "(zz", "[zzz", "--", "++", "-a", "+a", "[1", "(\x7f",
 ];
 /// Offsets for SETRANGE/SETBIT/GETBIT/BITFIELD: small, or out of range — never just below
 /// the 512 MB limit (Redis would allocate it).
 const OFFSETS: &[&str] = &[
-    "0", "1", "7", "8", "15", "63", "100", "1000", "-1", "4294967296", "9223372036854775807",
-    "-9223372036854775808", "x", "1.5", "", "#1", "#-1", "#9223372036854775807",
+    "0",
+    "1",
+    "7",
+    "8",
+    "15",
+    "63",
+    "100",
+    "1000",
+    "-1",
+    "4294967296",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "x",
+    "1.5",
+    "",
+    "#1",
+    "#-1",
+    "#9223372036854775807",
 ];
 /// Counts for SRANDMEMBER/HRANDFIELD/ZRANDMEMBER: small, huge positive, or out of range
 /// (Redis returns |count| elements for a negative count; see the module doc).
 const RAND_COUNTS: &[&str] = &[
-    "0", "1", "2", "5", "20", "-1", "-2", "-5", "-20", "9223372036854775807",
-    "-9223372036854775808", "9223372036854775808", "4611686018427387904", "2147483648", "x",
-    "1.5", "", "-0", "-100000",
+    "0",
+    "1",
+    "2",
+    "5",
+    "20",
+    "-1",
+    "-2",
+    "-5",
+    "-20",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "4611686018427387904",
+    "2147483648",
+    "x",
+    "1.5",
+    "",
+    "-0",
+    "-100000",
 ];
 /// Expiry amounts: negative, zero, or far away — never a few milliseconds, which would expire
 /// during the case on one server and not the other.
 const EXPIRES: &[&str] = &[
-    "-1", "0", "-100", "100000", "9999999", "9223372036854775807", "-9223372036854775808",
-    "9223372036854775", "9223372036854776", "x", "", "1.5", "4102444800", "4102444800000",
+    "-1",
+    "0",
+    "-100",
+    "100000",
+    "9999999",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775",
+    "9223372036854776",
+    "x",
+    "",
+    "1.5",
+    "4102444800",
+    "4102444800000",
 ];
 /// Timeouts for blocking commands: short, negative or junk — never 0 (forever).
-const TIMEOUTS: &[&str] = &["0.01", "0.001", "0.001", "-1", "x", "0.001", "-0.5", "", "1e-3", "nan"];
-const PATTERNS: &[&str] = &[
-    "*", "k*", "k?", "k[0-2]", "k[^1]", "*->f", "nosort", "#", "k\\", "[", "[a-", "k[z-a]",
-    "\\*", "*2", "",
+const TIMEOUTS: &[&str] = &[
+    "0.01", "0.001", "0.001", "-1", "x", "0.001", "-0.5", "", "1e-3", "nan",
 ];
-const BITFIELD_TYPES: &[&str] = &["u8", "i8", "i64", "u63", "u64", "i65", "i0", "x", "u1", "i16"];
+const PATTERNS: &[&str] = &[
+    "*", "k*", "k?", "k[0-2]", "k[^1]", "*->f", "nosort", "#", "k\\", "[", "[a-", "k[z-a]", "\\*",
+    "*2", "",
+];
+const BITFIELD_TYPES: &[&str] = &[
+    "u8", "i8", "i64", "u63", "u64", "i65", "i0", "x", "u1", "i16",
+];
 const COMMAND_NAMES: &[&str] = &[
-    "get", "set", "sort", "zadd", "georadius", "blpop", "nosuch", "", "lmpop", "zunionstore",
-    "eval", "migrate", "xread", "object|encoding", "client",
+    "get",
+    "set",
+    "sort",
+    "zadd",
+    "georadius",
+    "blpop",
+    "nosuch",
+    "",
+    "lmpop",
+    "zunionstore",
+    "eval",
+    "migrate",
+    "xread",
+    "object|encoding",
+    "client",
 ];
 const CONFIG_NAMES: &[&str] = &[
     // Not `port`: the two servers listen on different ports.
-    "maxmemory", "bind", "proto-max-bulk-len", "nosuch", "maxclients", "timeout",
-    "save", "appendonly", "databases", "list-max-listpack-size", "hash-max-listpack-entries",
+    "maxmemory",
+    "bind",
+    "proto-max-bulk-len",
+    "nosuch",
+    "maxclients",
+    "timeout",
+    "save",
+    "appendonly",
+    "databases",
+    "list-max-listpack-size",
+    "hash-max-listpack-entries",
 ];
 
 /// Command templates, one command per line: words separated by spaces. A word is a unit;
@@ -409,7 +580,10 @@ fn token_in(rng: &mut Rng, tok: &str, keys: &[&str]) -> Vec<u8> {
         }
         "N" => rng.range(0, 5).to_string().into_bytes(),
         "F" => ps(rng, FLOATS),
-        "G" => ps(rng, &["0", "1", "2", "3", "-1", "1.5", "10", "-inf", "inf", "2.5"]),
+        "G" => ps(
+            rng,
+            &["0", "1", "2", "3", "-1", "1.5", "10", "-inf", "inf", "2.5"],
+        ),
         "Z" => ps(rng, SCORE_RANGES),
         "R" => ps(rng, LEX_RANGES),
         "O" => ps(rng, OFFSETS),
@@ -504,7 +678,13 @@ pub fn command(rng: &mut Rng, allow_unimplemented: bool) -> Vec<Vec<u8>> {
             // mixed-case command name
             let name: Vec<u8> = argv[0]
                 .iter()
-                .map(|&b| if rng.chance(50) { b.to_ascii_lowercase() } else { b })
+                .map(|&b| {
+                    if rng.chance(50) {
+                        b.to_ascii_lowercase()
+                    } else {
+                        b
+                    }
+                })
                 .collect();
             argv[0] = name;
         }
@@ -631,7 +811,10 @@ fn inline_case(rng: &mut Rng) -> Vec<Piece> {
                 line.extend_from_slice(b"\r\n");
                 pieces.push(Piece::Raw(line));
             }
-            1 => pieces.push(Piece::Raw(rng.pick::<&[u8]>(&[&b"\r\n"[..], b"\n", b" \r\n", b"\x00\r\n"]).to_vec())),
+            1 => pieces.push(Piece::Raw(
+                rng.pick::<&[u8]>(&[&b"\r\n"[..], b"\n", b" \r\n", b"\x00\r\n"])
+                    .to_vec(),
+            )),
             _ => {
                 let argv = deterministic_command(rng);
                 pieces.push(Piece::Raw(inline_line(rng, &argv)));
@@ -677,9 +860,21 @@ fn mutate(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
                         .position(|&c| c == b'\r')
                         .map_or(b.len(), |p| i + 1 + p);
                     let n: &[u8] = rng.pick::<&[u8]>(&[
-                        &b"-5"[..], b"-1", b"0", b"99999999999", b"1048577", b"2147483648",
-                        b"x", b"", b"+1", b" 1", b"1024", b"-2147483649", b"9223372036854775808",
-                        b"536870913", b"00",
+                        &b"-5"[..],
+                        b"-1",
+                        b"0",
+                        b"99999999999",
+                        b"1048577",
+                        b"2147483648",
+                        b"x",
+                        b"",
+                        b"+1",
+                        b" 1",
+                        b"1024",
+                        b"-2147483649",
+                        b"9223372036854775808",
+                        b"536870913",
+                        b"00",
                     ]);
                     b.splice(i + 1..end, n.iter().copied());
                 }
@@ -687,8 +882,16 @@ fn mutate(rng: &mut Rng, mut b: Vec<u8>) -> Vec<u8> {
             5 => {
                 let i = rng.below(b.len() + 1);
                 let junk: &[u8] = rng.pick::<&[u8]>(&[
-                    &b"*-5\r\n"[..], b"$99999999999\r\n", b"*1048577\r\n", b"\r\n", b"\x00",
-                    b"*0\r\n", b"*1\r\n$0\r\n\r\n", b"$-1\r\n", b"*3\r\n", b"+OK\r\n",
+                    &b"*-5\r\n"[..],
+                    b"$99999999999\r\n",
+                    b"*1048577\r\n",
+                    b"\r\n",
+                    b"\x00",
+                    b"*0\r\n",
+                    b"*1\r\n$0\r\n\r\n",
+                    b"$-1\r\n",
+                    b"*3\r\n",
+                    b"+OK\r\n",
                 ]);
                 b.splice(i..i, junk.iter().copied());
             }
@@ -769,8 +972,19 @@ fn multi_case(rng: &mut Rng) -> Vec<Piece> {
 /// multibulk over 1 MB, sometimes split over inline and multibulk frames.
 fn big_case(rng: &mut Rng) -> Vec<Piece> {
     let key = ps(rng, KEYS);
-    let len = *rng.pick(&[32 * 1024 - 2, 32 * 1024, 100_000, 1 << 20, (1 << 20) + 17, 2_500_000]);
-    let fill = if rng.chance(50) { b'x' } else { rng.next() as u8 };
+    let len = *rng.pick(&[
+        32 * 1024 - 2,
+        32 * 1024,
+        100_000,
+        1 << 20,
+        (1 << 20) + 17,
+        2_500_000,
+    ]);
+    let fill = if rng.chance(50) {
+        b'x'
+    } else {
+        rng.next() as u8
+    };
     let value = vec![fill; len];
     let mut pieces = vec![Piece::Cmd(vec![b"SET".to_vec(), key.clone(), value])];
     if rng.chance(50) {
@@ -802,9 +1016,24 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("ZADD k0 G a G b G c G d G e", &["Z", "BZ", "SORT"]),
     ("ZADD k0 0 a 0 b 0 c 0 d", &["Z", "BZ"]),
     ("HSET k0 a V b V c V d V", &["H"]),
-    ("SADD k0 a b c 1 2 3", &["SADD", "SREM", "SCARD", "SIS", "SMIS", "SMEM", "SPOP", "SRAND", "SMOVE", "SINTER", "SUNION", "SDIFF", "SSCAN", "SORT"]),
-    ("RPUSH k0 a b c 1 2 3 a", &["L", "RPUSH", "RPOP", "BL", "BR", "SORT"]),
-    ("SET k0 V", &["GET", "SET", "INCR", "DECR", "APPEND", "STRLEN", "BIT", "LCS", "MGET", "MSET", "PSETEX", "SUBSTR"]),
+    (
+        "SADD k0 a b c 1 2 3",
+        &[
+            "SADD", "SREM", "SCARD", "SIS", "SMIS", "SMEM", "SPOP", "SRAND", "SMOVE", "SINTER",
+            "SUNION", "SDIFF", "SSCAN", "SORT",
+        ],
+    ),
+    (
+        "RPUSH k0 a b c 1 2 3 a",
+        &["L", "RPUSH", "RPOP", "BL", "BR", "SORT"],
+    ),
+    (
+        "SET k0 V",
+        &[
+            "GET", "SET", "INCR", "DECR", "APPEND", "STRLEN", "BIT", "LCS", "MGET", "MSET",
+            "PSETEX", "SUBSTR",
+        ],
+    ),
 ];
 
 /// A case on one or two keys and one data type: the key is filled first, then commands of
@@ -837,7 +1066,11 @@ pub fn case(seed: u64, index: u64) -> Case {
     let roll = rng.below(100);
     let (kind, pieces) = match roll {
         0..=29 => {
-            let mut p = if rng.chance(60) { populate(&mut rng) } else { Vec::new() };
+            let mut p = if rng.chance(60) {
+                populate(&mut rng)
+            } else {
+                Vec::new()
+            };
             for _ in 0..rng.range(1, 10) {
                 p.push(Piece::Cmd(command(&mut rng, true)));
             }

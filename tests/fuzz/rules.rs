@@ -113,7 +113,9 @@ fn upper(arg: &[u8]) -> String {
 /// The command's name for reports: `ZADD`, or `CLIENT LIST` for a container.
 pub fn name(argv: &[Vec<u8>]) -> String {
     let first = argv.first().map(|a| upper(a)).unwrap_or_default();
-    let containers = ["CLIENT", "OBJECT", "COMMAND", "CONFIG", "PUBSUB", "MEMORY", "XINFO"];
+    let containers = [
+        "CLIENT", "OBJECT", "COMMAND", "CONFIG", "PUBSUB", "MEMORY", "XINFO",
+    ];
     if containers.contains(&first.as_str()) && argv.len() > 1 {
         let sub = upper(&argv[1]);
         if sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && sub.len() < 20 {
@@ -130,7 +132,11 @@ pub fn name(argv: &[Vec<u8>]) -> String {
 
 /// The rule for one command.
 pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
-    let has = |word: &str| argv.iter().skip(1).any(|a| a.eq_ignore_ascii_case(word.as_bytes()));
+    let has = |word: &str| {
+        argv.iter()
+            .skip(1)
+            .any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    };
     match name(argv).as_str() {
         "SRANDMEMBER" | "SPOP" | "RANDOMKEY" | "HRANDFIELD" | "ZRANDMEMBER" => Rule::Random,
         "SMEMBERS" | "HKEYS" | "HVALS" | "KEYS" | "SINTER" | "SUNION" | "SDIFF"

@@ -53,7 +53,12 @@ impl Respd {
                     break; // port taken meanwhile, most likely: try another
                 }
                 if ping(port) {
-                    return Respd { child, port, stderr, dir };
+                    return Respd {
+                        child,
+                        port,
+                        stderr,
+                        dir,
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -148,7 +153,9 @@ impl Conn {
             if now >= deadline {
                 return got;
             }
-            let _ = self.stream.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
+            let _ = self
+                .stream
+                .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))));
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     got.closed = true;
@@ -156,7 +163,11 @@ impl Conn {
                     return got;
                 }
                 Ok(n) => got.bytes.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     got.closed = true;
