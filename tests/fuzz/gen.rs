@@ -658,10 +658,14 @@ pub fn command(rng: &mut Rng, allow_unimplemented: bool) -> Vec<Vec<u8>> {
         template = rng.pick(TEMPLATES);
     }
     let mut argv = expand(rng, template);
-    let blocking = crate::rules::is_blocking(&argv);
+    // Blocking commands and commands with an expiry only lose arguments: an extra or replaced
+    // one could become a timeout of minutes, which both servers would honour, or an expiry of
+    // 1 ms, which fires during the case on one server only.
+    let timed = template
+        .split(|c| c == ' ' || c == '|' || c == ':')
+        .any(|t| t.trim_start_matches(['?', '*', '+']) == "E");
+    let blocking = crate::rules::is_blocking(&argv) || timed;
     match rng.below(100) {
-        // A blocking command only loses arguments: an extra or replaced one could become a
-        // timeout of minutes, which both servers would honour.
         _ if blocking && rng.chance(90) => {}
         _ if blocking => {
             argv.pop();

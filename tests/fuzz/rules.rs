@@ -10,7 +10,8 @@
 //! - **unordered** replies (SMEMBERS, HKEYS, HVALS, KEYS, SINTER, SUNION, SDIFF, PUBSUB
 //!   CHANNELS, SORT ... BY nosort): the same multiset; HGETALL and CONFIG GET as a multiset of
 //!   pairs; SCAN-like replies as a multiset once both cursors say 0, otherwise by shape;
-//! - **SORT ... ALPHA BY**: ties keep no defined order, so a multiset (with LIMIT, a count);
+//! - **SORT ... BY** a pattern without `*` (no sorting) or with ALPHA (ties unordered): a
+//!   multiset, or with LIMIT a count;
 //! - **volatile** replies (INFO, TIME, LASTSAVE, CLIENT LIST/INFO/ID, OBJECT IDLETIME/FREQ/REFCOUNT,
 //!   COMMAND/COMMAND COUNT/LIST/DOCS without a name, which list commands respd does not have):
 //!   the same reply type only;
@@ -141,12 +142,13 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "SRANDMEMBER" | "SPOP" | "RANDOMKEY" | "HRANDFIELD" | "ZRANDMEMBER" => Rule::Random,
         "SMEMBERS" | "HKEYS" | "HVALS" | "KEYS" | "SINTER" | "SUNION" | "SDIFF"
         | "PUBSUB CHANNELS" => Rule::Unordered,
-        "SORT" | "SORT_RO" if has("nosort") => Rule::Unordered,
-        // With ALPHA and BY, Redis's sortCompare() returns 0 for ties (missing or equal
-        // weights) and the order of tied elements is whatever the unstable sort left: compare
-        // the elements as a multiset, or only the count when LIMIT picks among them.
-        "SORT" | "SORT_RO" if has("alpha") && has("by") && has("limit") => Rule::Random,
-        "SORT" | "SORT_RO" if has("alpha") && has("by") => Rule::Unordered,
+        // SORT's order is undefined in two cases, both from Redis's sort.c: a BY pattern
+        // without '*' (`nosort` or any other) means "don't sort", so a set comes out in its
+        // own order; and under ALPHA with BY, sortCompare() returns 0 for ties (missing or
+        // equal weights), leaving them in whatever order the unstable sort chose. Then the
+        // elements are compared as a multiset, or only counted when LIMIT picks among them.
+        "SORT" | "SORT_RO" if sort_order_undefined(argv) && has("limit") => Rule::Random,
+        "SORT" | "SORT_RO" if sort_order_undefined(argv) => Rule::Unordered,
         "HGETALL" | "CONFIG GET" => Rule::UnorderedPairs,
         // A cursor other than 0 is opaque (Redis's encodes a hash-table position, respd's is
         // its own): where it leads is the implementation's business.
@@ -165,6 +167,18 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "PTTL" | "PEXPIRETIME" => Rule::Clock(1000),
         "HELLO" => Rule::Hello,
         _ => Rule::Exact,
+    }
+}
+
+fn sort_order_undefined(argv: &[Vec<u8>]) -> bool {
+    let by = argv
+        .iter()
+        .position(|a| a.eq_ignore_ascii_case(b"by"))
+        .and_then(|i| argv.get(i + 1));
+    let alpha = argv.iter().any(|a| a.eq_ignore_ascii_case(b"alpha"));
+    match by {
+        Some(pattern) => !pattern.contains(&b'*') || alpha,
+        None => false,
     }
 }
 
