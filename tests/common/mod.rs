@@ -476,7 +476,16 @@ impl RespReader<TcpStream> {
 
 /// Resident memory of this process in bytes (`VmRSS` in /proc/self/status), if readable.
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_rss("/proc/self/status")
+}
+
+/// Resident memory of process `pid` in bytes (`VmRSS` in /proc/<pid>/status), if readable.
+pub fn rss_of(pid: u32) -> Option<u64> {
+    vm_rss(&format!("/proc/{pid}/status"))
+}
+
+fn vm_rss(status_file: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
@@ -610,9 +619,20 @@ impl RedisServer {
     pub fn conn(&self) -> RawConn {
         RawConn::connect(self.addr())
     }
+
+    /// Its process id (for [`rss_of`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True if the process has exited (it is reaped then).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
 }
 
-fn ping(port: u16) -> bool {
+/// True if a server on 127.0.0.1:`port` answers `PING` with `+PONG` within half a second.
+pub fn ping(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(
         &SocketAddr::from(([127, 0, 0, 1], port)),
         Duration::from_millis(200),

@@ -1,0 +1,329 @@
+//! The comparison rules of the differential fuzzer: which replies may legitimately differ
+//! between respd and Redis, and how to compare them then.
+//!
+//! Rules are chosen by *command*, never by sample, so a real difference cannot hide behind a
+//! rule written for one reply:
+//!
+//! - **SCAN** with a cursor other than 0: by type only (cursors are opaque);
+//! - **random** replies (SRANDMEMBER, SPOP, RANDOMKEY, HRANDFIELD, ZRANDMEMBER): same type and
+//!   the same number of elements;
+//! - **unordered** replies (SMEMBERS, HKEYS, HVALS, KEYS, SINTER, SUNION, SDIFF, PUBSUB
+//!   CHANNELS, SORT ... BY nosort): the same multiset; HGETALL and CONFIG GET as a multiset of
+//!   pairs; SCAN-like replies as a multiset once both cursors say 0, otherwise by shape;
+//! - **SORT ... BY** a pattern without `*` (no sorting) or with ALPHA (ties unordered): a
+//!   multiset, or with LIMIT a count;
+//! - **volatile** replies (INFO, TIME, LASTSAVE, CLIENT LIST/INFO/ID, OBJECT IDLETIME/FREQ/REFCOUNT,
+//!   COMMAND/COMMAND COUNT/LIST/DOCS without a name, which list commands respd does not have):
+//!   the same reply type only;
+//! - **clocks** (TTL, PTTL, EXPIRETIME, PEXPIRETIME): integers within a second;
+//! - **HELLO**: everything but the connection id.
+//!
+//! Two more rules work across a case: a key that SPOP changed at random, or that a command
+//! respd does not implement wrote to, is *tainted*, and later replies about it (or about the
+//! whole key space) are compared by type only.
+
+use std::collections::BTreeSet;
+
+/// A parsed reply, kept close to the wire: the type byte and the payload.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Val {
+    /// `+`, `-`, `:`, `,`, `#`, `_`, `(`: the type byte and the line.
+    Line(u8, Vec<u8>),
+    /// `$`, `=`, `!`: the type byte and the payload (`None` for `$-1`).
+    Bulk(u8, Option<Vec<u8>>),
+    /// `*`, `~`, `>`, `%`: the type byte and the elements (maps flattened to 2n).
+    Agg(u8, Option<Vec<Val>>),
+}
+
+impl Val {
+    fn kind(&self) -> u8 {
+        match self {
+            Val::Line(t, _) | Val::Bulk(t, _) | Val::Agg(t, _) => *t,
+        }
+    }
+}
+
+/// Parses one complete reply (the bytes of exactly one reply, as split by
+/// `common::parse_reply`).
+pub fn parse(buf: &[u8]) -> Option<Val> {
+    let mut pos = 0;
+    let v = parse_at(buf, &mut pos)?;
+    Some(v)
+}
+
+fn parse_at(buf: &[u8], pos: &mut usize) -> Option<Val> {
+    let start = *pos;
+    let cr = buf[start..].windows(2).position(|w| w == b"\r\n")? + start;
+    let t = buf[start];
+    let line = buf[start + 1..cr].to_vec();
+    *pos = cr + 2;
+    let number = || -> Option<i64> { std::str::from_utf8(&line).ok()?.parse().ok() };
+    match t {
+        b'$' | b'=' | b'!' => {
+            let n = number()?;
+            if n < 0 {
+                return Some(Val::Bulk(t, None));
+            }
+            let end = *pos + n as usize;
+            let data = buf.get(*pos..end)?.to_vec();
+            *pos = end + 2;
+            Some(Val::Bulk(t, Some(data)))
+        }
+        b'*' | b'~' | b'>' | b'%' => {
+            let mut n = number()?;
+            if n < 0 {
+                return Some(Val::Agg(t, None));
+            }
+            if t == b'%' {
+                n *= 2;
+            }
+            let mut items = Vec::new();
+            for _ in 0..n {
+                items.push(parse_at(buf, pos)?);
+            }
+            Some(Val::Agg(t, Some(items)))
+        }
+        _ => Some(Val::Line(t, line)),
+    }
+}
+
+/// How two replies to the same command are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    Exact,
+    /// Same reply type only.
+    Volatile,
+    /// Same type, same number of elements.
+    Random,
+    /// The same multiset of elements.
+    Unordered,
+    /// The same multiset of (field, value) pairs.
+    UnorderedPairs,
+    /// SCAN-like `[cursor, elements]`; `true` when the elements are pairs.
+    Scan(bool),
+    /// Integers within this distance.
+    Clock(i64),
+    /// HELLO: all but the `id` field.
+    Hello,
+}
+
+fn upper(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).to_ascii_uppercase()
+}
+
+/// The command's name for reports: `ZADD`, or `CLIENT LIST` for a container.
+pub fn name(argv: &[Vec<u8>]) -> String {
+    let first = argv.first().map(|a| upper(a)).unwrap_or_default();
+    let containers = [
+        "CLIENT", "OBJECT", "COMMAND", "CONFIG", "PUBSUB", "MEMORY", "XINFO",
+    ];
+    if containers.contains(&first.as_str()) && argv.len() > 1 {
+        let sub = upper(&argv[1]);
+        if sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && sub.len() < 20 {
+            return format!("{first} {sub}");
+        }
+        return format!("{first} <junk>");
+    }
+    if first.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && first.len() < 20 {
+        first
+    } else {
+        "<junk>".to_string()
+    }
+}
+
+/// The rule for one command.
+pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
+    let has = |word: &str| {
+        argv.iter()
+            .skip(1)
+            .any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    match name(argv).as_str() {
+        "SRANDMEMBER" | "SPOP" | "RANDOMKEY" | "HRANDFIELD" | "ZRANDMEMBER" => Rule::Random,
+        "SMEMBERS" | "HKEYS" | "HVALS" | "KEYS" | "SINTER" | "SUNION" | "SDIFF"
+        | "PUBSUB CHANNELS" => Rule::Unordered,
+        // SORT's order is undefined in two cases, both from Redis's sort.c: a BY pattern
+        // without '*' (`nosort` or any other) means "don't sort", so a set comes out in its
+        // own order; and under ALPHA with BY, sortCompare() returns 0 for ties (missing or
+        // equal weights), leaving them in whatever order the unstable sort chose. Then the
+        // elements are compared as a multiset, or only counted when LIMIT picks among them.
+        "SORT" | "SORT_RO" if sort_order_undefined(argv) && has("limit") => Rule::Random,
+        "SORT" | "SORT_RO" if sort_order_undefined(argv) => Rule::Unordered,
+        "HGETALL" | "CONFIG GET" => Rule::UnorderedPairs,
+        // A cursor other than 0 is opaque (Redis's encodes a hash-table position, respd's is
+        // its own): where it leads is the implementation's business.
+        "SCAN" if argv.get(1).map_or(false, |c| c != b"0") => Rule::Volatile,
+        "SSCAN" | "HSCAN" | "ZSCAN" if argv.get(2).map_or(false, |c| c != b"0") => Rule::Volatile,
+        "SCAN" | "SSCAN" => Rule::Scan(false),
+        "HSCAN" | "ZSCAN" => Rule::Scan(true),
+        "INFO" | "TIME" | "LASTSAVE" | "CLIENT LIST" | "CLIENT INFO" | "CLIENT ID"
+        | "OBJECT IDLETIME" | "OBJECT FREQ" | "COMMAND" | "COMMAND COUNT" | "COMMAND LIST"
+        | "MEMORY USAGE" => Rule::Volatile,
+        // Reference counts show Redis's memory sharing (shared integers, the argv a MULTI
+        // queue still holds), not a behaviour a client can rely on.
+        "OBJECT REFCOUNT" => Rule::Volatile,
+        "COMMAND DOCS" | "COMMAND INFO" if argv.len() == 2 => Rule::Volatile,
+        "TTL" | "EXPIRETIME" => Rule::Clock(1),
+        "PTTL" | "PEXPIRETIME" => Rule::Clock(1000),
+        "HELLO" => Rule::Hello,
+        _ => Rule::Exact,
+    }
+}
+
+fn sort_order_undefined(argv: &[Vec<u8>]) -> bool {
+    let by = argv
+        .iter()
+        .position(|a| a.eq_ignore_ascii_case(b"by"))
+        .and_then(|i| argv.get(i + 1));
+    let alpha = argv.iter().any(|a| a.eq_ignore_ascii_case(b"alpha"));
+    match by {
+        Some(pattern) => !pattern.contains(&b'*') || alpha,
+        None => false,
+    }
+}
+
+/// Blocking commands (kept out of inline cases, where a block would stall the byte stream).
+pub fn is_blocking(argv: &[Vec<u8>]) -> bool {
+    name(argv).starts_with('B') && !name(argv).starts_with("BIT")
+}
+
+/// Commands whose reply depends on the whole key space, not on their key arguments.
+fn keyspace_wide(argv: &[Vec<u8>]) -> bool {
+    let n = name(argv);
+    matches!(
+        n.as_str(),
+        "DBSIZE" | "KEYS" | "SCAN" | "RANDOMKEY" | "SWAPDB" | "INFO" | "SORT" | "SORT_RO"
+    )
+}
+
+/// True if the two replies agree under `rule`.
+pub fn agree(rule: Rule, respd: &[u8], redis: &[u8]) -> bool {
+    if respd == redis {
+        return true;
+    }
+    let (Some(a), Some(b)) = (parse(respd), parse(redis)) else {
+        return false;
+    };
+    agree_val(rule, &a, &b)
+}
+
+fn agree_val(rule: Rule, a: &Val, b: &Val) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.kind() != b.kind() {
+        return false;
+    }
+    // Errors are never normalised: their text is part of the contract.
+    if a.kind() == b'-' || a.kind() == b'!' {
+        return false;
+    }
+    match rule {
+        Rule::Exact => false,
+        Rule::Volatile => true,
+        Rule::Random => match (a, b) {
+            (Val::Agg(_, Some(x)), Val::Agg(_, Some(y))) => x.len() == y.len(),
+            (Val::Agg(..), _) => false,
+            _ => true,
+        },
+        Rule::Unordered => sorted(a, 1) == sorted(b, 1),
+        Rule::UnorderedPairs => sorted(a, 2) == sorted(b, 2),
+        Rule::Scan(pairs) => match (a, b) {
+            (Val::Agg(_, Some(x)), Val::Agg(_, Some(y))) if x.len() == 2 && y.len() == 2 => {
+                let zero = Val::Bulk(b'$', Some(b"0".to_vec()));
+                if x[0] == zero && y[0] == zero {
+                    let group = if pairs { 2 } else { 1 };
+                    sorted(&x[1], group) == sorted(&y[1], group)
+                } else {
+                    // Cursors are the implementation's business; compare the shape.
+                    x[1].kind() == y[1].kind()
+                }
+            }
+            _ => false,
+        },
+        Rule::Clock(tolerance) => match (a, b) {
+            (Val::Line(b':', x), Val::Line(b':', y)) => {
+                let num = |v: &[u8]| std::str::from_utf8(v).ok()?.parse::<i64>().ok();
+                match (num(x), num(y)) {
+                    (Some(x), Some(y)) if x < 0 || y < 0 => x == y,
+                    (Some(x), Some(y)) => (x - y).abs() <= tolerance,
+                    _ => false,
+                }
+            }
+            _ => false,
+        },
+        Rule::Hello => without_id(a) == without_id(b),
+    }
+}
+
+fn sorted(v: &Val, group: usize) -> Option<Vec<Vec<Val>>> {
+    match v {
+        Val::Agg(_, Some(items)) => {
+            if items.len() % group != 0 {
+                return None;
+            }
+            let mut chunks: Vec<Vec<Val>> = items.chunks(group).map(|c| c.to_vec()).collect();
+            chunks.sort();
+            Some(chunks)
+        }
+        _ => None,
+    }
+}
+
+fn without_id(v: &Val) -> Val {
+    match v {
+        Val::Agg(t, Some(items)) => {
+            let mut items = items.clone();
+            for i in 0..items.len().saturating_sub(1) {
+                if items[i] == Val::Bulk(b'$', Some(b"id".to_vec())) {
+                    items[i + 1] = Val::Line(b':', b"0".to_vec());
+                }
+            }
+            Val::Agg(*t, Some(items))
+        }
+        other => other.clone(),
+    }
+}
+
+/// Keys whose contents differ between the servers for a legitimate reason.
+#[derive(Default, Clone)]
+pub struct Taint {
+    keys: BTreeSet<Vec<u8>>,
+    /// Some key has differed: key-space-wide replies (DBSIZE, KEYS, ...) may differ too.
+    any: bool,
+}
+
+impl Taint {
+    /// True if `argv`'s reply may legitimately differ because of earlier tainting.
+    pub fn covers(&self, argv: &[Vec<u8>]) -> bool {
+        (self.any && keyspace_wide(argv)) || argv.iter().skip(1).any(|a| self.keys.contains(a))
+    }
+
+    /// Marks every key argument of `argv` as tainted.
+    pub fn taint(&mut self, argv: &[Vec<u8>]) {
+        for a in argv.iter().skip(1) {
+            if crate::gen::is_key(a) {
+                self.keys.insert(a.clone());
+                self.any = true;
+            }
+        }
+        if keyspace_wide(argv) {
+            self.any = true;
+        }
+    }
+
+    /// Updates the taint after `argv` ran: FLUSHALL/FLUSHDB clear it; SPOP taints its key; a
+    /// command that touched a tainted key taints its other keys (a destination, say).
+    pub fn after(&mut self, argv: &[Vec<u8>], respd_reply: &[u8]) {
+        let n = name(argv);
+        if n == "FLUSHALL" || n == "FLUSHDB" {
+            *self = Taint::default();
+            return;
+        }
+        let random_write = n == "SPOP" && respd_reply.first() != Some(&b'-');
+        let random_store = n == "SORT" && matches!(rule_for(argv), Rule::Unordered | Rule::Random);
+        if random_write || random_store || self.covers(argv) {
+            self.taint(argv);
+        }
+    }
+}
