@@ -7,20 +7,25 @@
 //! [`CommandSpec`] rows, so a command added to a group file shows up in COMMAND, COMMAND INFO,
 //! COMMAND DOCS and COMMAND LIST with nothing else to update.
 //!
-//! # Where COMMAND differs from Redis
-//! The table holds name, arity, flags, first/last/step, group and the three doc strings, so:
-//! - ACL categories are derived from flags and group the way Redis derives its implicit ones
-//!   (`setImplicitACLCategories`), plus the group's data-type category. Categories Redis
-//!   declares by hand beyond those (for example `@dangerous` on SWAPDB or INFO, `@keyspace`
-//!   on DBSIZE and FLUSHDB) are missing.
-//! - Command tips (`nondeterministic_output`, `request_policy:...`) are always empty.
-//! - Key specs are derived from first/last/step: flags `RO access` for read-only commands,
-//!   `RW update` for the others, where Redis has finer flags (`RM delete` for DEL, `RW access
-//!   update variable_flags` for SET, ...).
-//! - COMMAND DOCS has summary, since, group and complexity, but no `arguments` or `history`.
+//! # Where COMMAND's data comes from
+//! Redis generates its command table from `src/commands/*.json`; respd keeps two halves:
+//! - the [`CommandSpec`] rows (name, arity, flags, first/last/step, group, handler), which
+//!   drive dispatch, and
+//! - [`super::command_docs::COMMAND_DOCS`], generated from those same JSON files by
+//!   `tools/gen-command-docs.py`: summary, since, complexity, doc flags, history, the
+//!   arguments tree, key specs, tips and the ACL categories Redis declares by hand.
+//!
+//! COMMAND INFO prints flags and arity from the row and the rest from the generated data;
+//! COMMAND DOCS prints the generated data. A unit test checks that the two halves agree
+//! (arity, flags, group, first/last/step) for every command, so they cannot drift.
+//!
+//! One difference is by design: a container lists only the subcommands respd implements
+//! (CLIENT without CLIENT PAUSE, ...), so a client never sees a subcommand that would answer
+//! "unknown subcommand".
 
 use std::fmt::Write as _;
 
+use super::command_docs::COMMAND_DOCS;
 use super::connection::{reply_help, REDIS_VERSION};
 use super::{
     all_commands, full_name, lookup, lookup_subcommand, CmdError, CmdResult, CommandSpec, Ctx,
@@ -519,32 +524,149 @@ const ACL_CATEGORIES: &[&str] = &[
     "scripting",
 ];
 
-/// The ACL categories of a command, derived as Redis derives its implicit ones: `@write`,
-/// `@read`, `@admin` + `@dangerous`, `@pubsub`, `@fast` (else `@slow`) and `@blocking` from
-/// the flags, and the data-type category from the group. Containers (CLIENT, CONFIG) get only
-/// `@slow`, as in Redis.
-pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
-    let mut cats: Vec<&'static str> = Vec::new();
+// ---------------------------------------------------------------------------------------------
+// The generated data's types (see tools/gen-command-docs.py and src/cmd/command_docs.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// What Redis's `src/commands/<name>.json` says about one command or subcommand; the
+/// fields COMMAND INFO and COMMAND DOCS print, with Redis's spelling of every flag.
+#[derive(Debug)]
+pub struct CommandDoc {
+    /// Full name: `get`, `client|list`.
+    pub name: &'static str,
+    /// One-line summary.
+    pub summary: Option<&'static str>,
+    /// The Redis version that introduced it.
+    pub since: Option<&'static str>,
+    /// Group, as COMMAND DOCS prints it (`sorted-set`).
+    pub group: &'static str,
+    /// Time complexity.
+    pub complexity: Option<&'static str>,
+    /// `deprecated`, `syscmd`.
+    pub doc_flags: &'static [&'static str],
+    /// The version that deprecated it.
+    pub deprecated_since: Option<&'static str>,
+    /// What to use instead of a deprecated command.
+    pub replaced_by: Option<&'static str>,
+    /// (version, change) pairs.
+    pub history: &'static [(&'static str, &'static str)],
+    /// Arity, which the command table must repeat.
+    pub arity: i32,
+    /// Command flags as in the JSON (lowercase), plus `movablekeys` where Redis computes it
+    /// (`populateCommandLegacyRangeSpec`); the command table must carry the same.
+    pub flags: &'static [&'static str],
+    /// The ACL categories Redis declares explicitly (the implicit ones come from the flags).
+    pub acl_categories: &'static [&'static str],
+    /// Command tips (`nondeterministic_output`, `request_policy:all_shards`, ...).
+    pub tips: &'static [&'static str],
+    /// Key specs.
+    pub key_specs: &'static [KeySpecDoc],
+    /// first/last/step as Redis derives them from the key specs; the command table must
+    /// hold the same.
+    pub legacy_keys: (i32, i32, i32),
+    /// The arguments tree.
+    pub arguments: &'static [Arg],
+}
+
+/// One key spec (Redis `keySpec`).
+#[derive(Debug)]
+pub struct KeySpecDoc {
+    /// Free-text notes.
+    pub notes: Option<&'static str>,
+    /// `RO`, `access`, ... in Redis's order.
+    pub flags: &'static [&'static str],
+    /// Where the search for keys starts.
+    pub begin_search: BeginSearch,
+    /// How keys are found from there.
+    pub find_keys: FindKeys,
+}
+
+/// A key spec's `begin_search`.
+#[derive(Debug)]
+pub enum BeginSearch {
+    /// Cannot be described.
+    Unknown,
+    /// At this argument index.
+    Index(i64),
+    /// After this keyword, searched from `startfrom` (negative: from the end).
+    Keyword(&'static str, i64),
+}
+
+/// A key spec's `find_keys`.
+#[derive(Debug)]
+pub enum FindKeys {
+    /// Cannot be described.
+    Unknown,
+    /// A range of keys.
+    Range {
+        /// Last key, relative to the first (negative: from the end).
+        lastkey: i64,
+        /// Distance between keys.
+        keystep: i64,
+        /// Fraction of the remaining arguments (0: all).
+        limit: i64,
+    },
+    /// A count of keys, then the keys.
+    Keynum {
+        /// Index of the count, relative to begin_search.
+        keynumidx: i64,
+        /// Index of the first key, relative to begin_search.
+        firstkey: i64,
+        /// Distance between keys.
+        keystep: i64,
+    },
+}
+
+/// One argument of a command (Redis `redisCommandArg`).
+#[derive(Debug)]
+pub struct Arg {
+    /// Name, lowercase.
+    pub name: &'static str,
+    /// `string`, `integer`, `double`, `key`, `pattern`, `unix-time`, `pure-token`, `oneof`,
+    /// `block`.
+    pub kind: &'static str,
+    /// The key spec this key argument belongs to, -1 for none.
+    pub key_spec_index: i64,
+    /// The token before it, uppercase.
+    pub token: Option<&'static str>,
+    /// Summary.
+    pub summary: Option<&'static str>,
+    /// The version that added it.
+    pub since: Option<&'static str>,
+    /// The version that deprecated it.
+    pub deprecated_since: Option<&'static str>,
+    /// `optional`, `multiple`, `multiple_token`.
+    pub flags: &'static [&'static str],
+    /// Sub-arguments of a `oneof` or `block`.
+    pub arguments: &'static [Arg],
+}
+
+/// The generated data of `get` or `client|list`.
+pub fn command_doc(full_name: &str) -> Option<&'static CommandDoc> {
+    COMMAND_DOCS
+        .binary_search_by(|d| d.name.cmp(full_name))
+        .ok()
+        .map(|i| &COMMAND_DOCS[i])
+}
+
+/// The generated data of a table row.
+fn doc_of(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Option<&'static CommandDoc> {
+    command_doc(&full_name(spec, parent))
+}
+
+/// The ACL categories of a command, as Redis computes them: the ones its JSON declares plus
+/// the implicit ones from the flags (`setImplicitACLCategories`: `@write`, `@read`, `@admin` +
+/// `@dangerous`, `@pubsub`, `@fast`, `@blocking`, and `@slow` when not `@fast`), in
+/// `ACLCommandCategories` order.
+pub fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<&'static str> {
+    let mut cats: Vec<&'static str> = doc_of(spec, parent)
+        .map(|d| d.acl_categories.to_vec())
+        .unwrap_or_default();
     let f = spec.flags;
-    if !matches!(spec.handler, Handler::Container) {
-        match spec.group {
-            Group::Generic => cats.push("keyspace"),
-            Group::String => cats.push("string"),
-            Group::List => cats.push("list"),
-            Group::Set => cats.push("set"),
-            Group::SortedSet => cats.push("sortedset"),
-            Group::Hash => cats.push("hash"),
-            Group::Bitmap => cats.push("bitmap"),
-            Group::Pubsub => cats.push("pubsub"),
-            Group::Transactions => cats.push("transaction"),
-            Group::Connection => cats.push("connection"),
-            Group::Server => {}
-        }
-    }
     if f.contains(Flags::WRITE) {
         cats.push("write");
     }
-    if f.contains(Flags::READONLY) {
+    if f.contains(Flags::READONLY) && !cats.contains(&"scripting") {
         cats.push("read");
     }
     if f.contains(Flags::ADMIN) {
@@ -553,14 +675,15 @@ pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
     if f.contains(Flags::PUBSUB) {
         cats.push("pubsub");
     }
+    if f.contains(Flags::FAST) {
+        cats.push("fast");
+    }
     if f.contains(Flags::BLOCKING) {
         cats.push("blocking");
     }
-    cats.push(if f.contains(Flags::FAST) {
-        "fast"
-    } else {
-        "slow"
-    });
+    if !cats.contains(&"fast") {
+        cats.push("slow");
+    }
     ACL_CATEGORIES
         .iter()
         .copied()
@@ -579,77 +702,154 @@ fn lookup_full_name(name: &[u8]) -> Option<(&'static CommandSpec, Option<&'stati
     }
 }
 
-/// Writes one COMMAND INFO entry: name, arity, flags, first key, last key, step, ACL
-/// categories, tips, key specs, subcommands (Redis `addReplyCommandInfo`).
-fn reply_command_info(reply: &mut Reply, spec: &CommandSpec, parent: Option<&CommandSpec>) {
-    reply.array(10);
-    reply.bulk(full_name(spec, parent).as_bytes());
-    reply.int(i64::from(spec.arity));
-    let flags: Vec<&str> = spec.flags.names().collect();
+/// The command flags COMMAND INFO prints, in Redis's order (`addReplyFlagsForCommand`).
+/// `may_replicate` and `protected` are hidden there on purpose, and so they are here.
+const PRINTED_FLAGS: &[(Flags, &str)] = &[
+    (Flags::WRITE, "write"),
+    (Flags::READONLY, "readonly"),
+    (Flags::DENYOOM, "denyoom"),
+    (Flags::ADMIN, "admin"),
+    (Flags::PUBSUB, "pubsub"),
+    (Flags::NOSCRIPT, "noscript"),
+    (Flags::BLOCKING, "blocking"),
+    (Flags::LOADING, "loading"),
+    (Flags::STALE, "stale"),
+    (Flags::SKIP_MONITOR, "skip_monitor"),
+    (Flags::SKIP_SLOWLOG, "skip_slowlog"),
+    (Flags::FAST, "fast"),
+    (Flags::NO_AUTH, "no_auth"),
+    (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (Flags::NO_ASYNC_LOADING, "no_async_loading"),
+    (Flags::NO_MULTI, "no_multi"),
+    (Flags::MOVABLEKEYS, "movablekeys"),
+    (Flags::ALLOW_BUSY, "allow_busy"),
+];
+
+/// Writes a set of simple strings (flags).
+fn reply_flag_set(reply: &mut Reply, flags: &[&str]) {
     reply.set(flags.len());
     for flag in flags {
         reply.simple(flag);
     }
+}
+
+/// Writes a set of bulk strings (tips).
+fn reply_bulk_set(reply: &mut Reply, items: &[&str]) {
+    reply.set(items.len());
+    for item in items {
+        reply.bulk(item.as_bytes());
+    }
+}
+
+/// Writes one COMMAND INFO entry: name, arity, flags, first key, last key, step, ACL
+/// categories, tips, key specs, subcommands (Redis `addReplyCommandInfo`).
+fn reply_command_info(reply: &mut Reply, spec: &CommandSpec, parent: Option<&CommandSpec>) {
+    let doc = doc_of(spec, parent);
+    reply.array(10);
+    reply.bulk(full_name(spec, parent).as_bytes());
+    reply.int(i64::from(spec.arity));
+    let flags: Vec<&str> = PRINTED_FLAGS
+        .iter()
+        .filter(|(f, _)| spec.flags.contains(*f))
+        .map(|(_, name)| *name)
+        .collect();
+    reply_flag_set(reply, &flags);
     reply.int(i64::from(spec.keys.first));
     reply.int(i64::from(spec.keys.last));
     reply.int(i64::from(spec.keys.step));
-    let cats = acl_categories(spec);
-    reply.set(cats.len());
-    for cat in cats {
-        reply.simple(&format!("@{cat}"));
+    let cats: Vec<String> = acl_categories(spec, parent)
+        .iter()
+        .map(|c| format!("@{c}"))
+        .collect();
+    reply_flag_set(reply, &cats.iter().map(String::as_str).collect::<Vec<_>>());
+    reply_bulk_set(reply, doc.map_or(&[], |d| d.tips));
+    reply_key_specs(reply, doc.map_or(&[], |d| d.key_specs));
+    // Redis answers an empty set for a command without subcommands, an array otherwise
+    // (addReplyCommandSubCommands).
+    if spec.subcommands.is_empty() {
+        reply.set(0);
+    } else {
+        reply.array(spec.subcommands.len());
     }
-    reply.set(0); // tips
-    reply_key_specs(reply, spec);
-    reply.set(spec.subcommands.len());
     for sub in spec.subcommands {
         reply_command_info(reply, sub, Some(spec));
     }
 }
 
-/// Writes the key specs derived from first/last/step (see the module docs).
-fn reply_key_specs(reply: &mut Reply, spec: &CommandSpec) {
-    let keys = spec.keys;
-    if keys.first == 0 {
-        reply.set(0);
-        return;
-    }
-    reply.set(1);
-    reply.map(3);
-    reply.bulk(b"flags");
-    let flags: &[&str] = if spec.flags.contains(Flags::READONLY) {
-        &["RO", "access"]
-    } else {
-        &["RW", "update"]
+/// Writes the key specs (Redis `addReplyCommandKeySpecs`).
+fn reply_key_specs(reply: &mut Reply, specs: &[KeySpecDoc]) {
+    let pair_bulk = |reply: &mut Reply, key: &str, value: &str| {
+        reply.bulk(key.as_bytes());
+        reply.bulk(value.as_bytes());
     };
-    reply.set(flags.len());
-    for f in flags {
-        reply.simple(f);
+    let pair_int = |reply: &mut Reply, key: &str, value: i64| {
+        reply.bulk(key.as_bytes());
+        reply.int(value);
+    };
+    reply.set(specs.len());
+    for ks in specs {
+        reply.map(3 + usize::from(ks.notes.is_some()));
+        if let Some(notes) = ks.notes {
+            pair_bulk(reply, "notes", notes);
+        }
+        reply.bulk(b"flags");
+        reply_flag_set(reply, ks.flags);
+        reply.bulk(b"begin_search");
+        reply.map(2);
+        match ks.begin_search {
+            BeginSearch::Unknown => {
+                pair_bulk(reply, "type", "unknown");
+                reply.bulk(b"spec");
+                reply.map(0);
+            }
+            BeginSearch::Index(pos) => {
+                pair_bulk(reply, "type", "index");
+                reply.bulk(b"spec");
+                reply.map(1);
+                pair_int(reply, "index", pos);
+            }
+            BeginSearch::Keyword(keyword, startfrom) => {
+                pair_bulk(reply, "type", "keyword");
+                reply.bulk(b"spec");
+                reply.map(2);
+                pair_bulk(reply, "keyword", keyword);
+                pair_int(reply, "startfrom", startfrom);
+            }
+        }
+        reply.bulk(b"find_keys");
+        reply.map(2);
+        match ks.find_keys {
+            FindKeys::Unknown => {
+                pair_bulk(reply, "type", "unknown");
+                reply.bulk(b"spec");
+                reply.map(0);
+            }
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                pair_bulk(reply, "type", "range");
+                reply.bulk(b"spec");
+                reply.map(3);
+                pair_int(reply, "lastkey", lastkey);
+                pair_int(reply, "keystep", keystep);
+                pair_int(reply, "limit", limit);
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                pair_bulk(reply, "type", "keynum");
+                reply.bulk(b"spec");
+                reply.map(3);
+                pair_int(reply, "keynumidx", keynumidx);
+                pair_int(reply, "firstkey", firstkey);
+                pair_int(reply, "keystep", keystep);
+            }
+        }
     }
-    reply.bulk(b"begin_search");
-    reply.map(2);
-    reply.bulk(b"type");
-    reply.bulk(b"index");
-    reply.bulk(b"spec");
-    reply.map(1);
-    reply.bulk(b"index");
-    reply.int(i64::from(keys.first));
-    reply.bulk(b"find_keys");
-    reply.map(2);
-    reply.bulk(b"type");
-    reply.bulk(b"range");
-    reply.bulk(b"spec");
-    reply.map(3);
-    reply.bulk(b"lastkey");
-    // Redis counts the last key from the first one; negative values count from the end.
-    reply.int(i64::from(if keys.last < 0 {
-        keys.last
-    } else {
-        keys.last - keys.first
-    }));
-    reply.bulk(b"keystep");
-    reply.int(i64::from(keys.step));
-    reply.bulk(b"limit");
-    reply.int(0);
 }
 
 /// ```text
@@ -693,26 +893,110 @@ pub fn command_info(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
     Ok(())
 }
 
-/// Writes one COMMAND DOCS value: summary, since, group, complexity, and for a container its
-/// subcommands' docs.
-fn reply_command_docs(reply: &mut Reply, spec: &CommandSpec) {
+/// Writes one COMMAND DOCS value (Redis `addReplyCommandDocs`): summary, since, group,
+/// complexity, doc_flags, deprecated_since, replaced_by, history, arguments, and for a
+/// container its subcommands' docs; absent fields are left out.
+fn reply_command_docs(reply: &mut Reply, spec: &CommandSpec, parent: Option<&CommandSpec>) {
+    let doc = doc_of(spec, parent);
+    let opt = |f: fn(&CommandDoc) -> Option<&'static str>| doc.and_then(f);
+    let summary = opt(|d| d.summary);
+    let since = opt(|d| d.since);
+    let complexity = opt(|d| d.complexity);
+    let deprecated_since = opt(|d| d.deprecated_since);
+    let replaced_by = opt(|d| d.replaced_by);
+    let doc_flags = doc.map_or(&[][..], |d| d.doc_flags);
+    let history = doc.map_or(&[][..], |d| d.history);
+    let arguments = doc.map_or(&[][..], |d| d.arguments);
     let has_subs = !spec.subcommands.is_empty();
-    reply.map(4 + usize::from(has_subs));
-    for (key, value) in [
-        ("summary", spec.summary),
-        ("since", spec.since),
-        ("group", spec.group.name()),
-        ("complexity", spec.complexity),
-    ] {
-        reply.bulk(key.as_bytes());
-        reply.bulk(value.as_bytes());
+    let len = 1
+        + [summary, since, complexity, deprecated_since, replaced_by]
+            .iter()
+            .filter(|v| v.is_some())
+            .count()
+        + usize::from(!doc_flags.is_empty())
+        + usize::from(!history.is_empty())
+        + usize::from(!arguments.is_empty())
+        + usize::from(has_subs);
+    reply.map(len);
+    let pair = |reply: &mut Reply, key: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            reply.bulk(key.as_bytes());
+            reply.bulk(value.as_bytes());
+        }
+    };
+    pair(reply, "summary", summary);
+    pair(reply, "since", since);
+    pair(reply, "group", Some(spec.group.name()));
+    pair(reply, "complexity", complexity);
+    if !doc_flags.is_empty() {
+        reply.bulk(b"doc_flags");
+        reply_flag_set(reply, doc_flags);
+    }
+    pair(reply, "deprecated_since", deprecated_since);
+    pair(reply, "replaced_by", replaced_by);
+    if !history.is_empty() {
+        reply.bulk(b"history");
+        reply.set(history.len());
+        for (version, change) in history {
+            reply.array(2);
+            reply.bulk(version.as_bytes());
+            reply.bulk(change.as_bytes());
+        }
+    }
+    if !arguments.is_empty() {
+        reply.bulk(b"arguments");
+        reply_arguments(reply, arguments);
     }
     if has_subs {
         reply.bulk(b"subcommands");
         reply.map(spec.subcommands.len());
         for sub in spec.subcommands {
             reply.bulk(full_name(sub, Some(spec)).as_bytes());
-            reply_command_docs(reply, sub);
+            reply_command_docs(reply, sub, Some(spec));
+        }
+    }
+}
+
+/// Writes an arguments tree (Redis `addReplyCommandArgList`).
+fn reply_arguments(reply: &mut Reply, args: &[Arg]) {
+    reply.array(args.len());
+    for arg in args {
+        let nested = matches!(arg.kind, "oneof" | "block");
+        let len = 2
+            + usize::from(arg.key_spec_index != -1)
+            + [arg.token, arg.summary, arg.since, arg.deprecated_since]
+                .iter()
+                .filter(|v| v.is_some())
+                .count()
+            + usize::from(!arg.flags.is_empty())
+            + usize::from(nested);
+        reply.map(len);
+        reply.bulk(b"name");
+        reply.bulk(arg.name.as_bytes());
+        reply.bulk(b"type");
+        reply.bulk(arg.kind.as_bytes());
+        if arg.key_spec_index != -1 {
+            reply.bulk(b"key_spec_index");
+            reply.int(arg.key_spec_index);
+        }
+        for (key, value) in [
+            ("token", arg.token),
+            ("summary", arg.summary),
+            ("since", arg.since),
+            ("deprecated_since", arg.deprecated_since),
+        ] {
+            if let Some(value) = value {
+                reply.bulk(key.as_bytes());
+                reply.bulk(value.as_bytes());
+            }
+        }
+        if !arg.flags.is_empty() {
+            reply.bulk(b"flags");
+            reply_flag_set(reply, arg.flags);
+        }
+        if nested {
+            reply.bulk(b"arguments");
+            reply_arguments(reply, arg.arguments);
         }
     }
 }
@@ -721,7 +1005,7 @@ fn reply_command_docs(reply: &mut Reply, spec: &CommandSpec) {
 /// COMMAND DOCS [command-name [command-name ...]]
 /// ```
 /// A map of command name to its documentation map; unknown names are left out; every
-/// command when no name is given. respd's docs have no `arguments`, `history` or `doc_flags`.
+/// command when no name is given.
 pub fn command_docs(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut found = Vec::new();
     if argv.len() == 2 {
@@ -732,7 +1016,7 @@ pub fn command_docs(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
     reply.map(found.len());
     for (spec, parent) in found {
         reply.bulk(full_name(spec, parent).as_bytes());
-        reply_command_docs(reply, spec);
+        reply_command_docs(reply, spec, parent);
     }
     Ok(())
 }
@@ -773,7 +1057,7 @@ pub fn command_list(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
             let keep = match &filter {
                 Filter::None => true,
                 Filter::Module => false,
-                Filter::Category(cat) => acl_categories(row).contains(&cat.as_str()),
+                Filter::Category(cat) => acl_categories(row, parent).contains(&cat.as_str()),
                 Filter::Pattern(p) => crate::glob::matches(p, name.as_bytes(), true),
             };
             if keep {
@@ -1021,15 +1305,103 @@ mod tests {
     }
 
     #[test]
-    fn acl_categories_are_derived_like_redis() {
+    fn acl_categories_are_computed_like_redis() {
         let get = lookup(b"get").unwrap();
-        assert_eq!(acl_categories(get), ["read", "string", "fast"]);
+        assert_eq!(acl_categories(get, None), ["read", "string", "fast"]);
         let client = lookup(b"client").unwrap();
-        assert_eq!(acl_categories(client), ["slow"]);
+        assert_eq!(acl_categories(client, None), ["slow"]);
         let kill = lookup_subcommand(client, b"kill").unwrap();
         assert_eq!(
-            acl_categories(kill),
+            acl_categories(kill, Some(client)),
             ["admin", "slow", "dangerous", "connection"]
+        );
+        // SORT's categories are declared by hand in Redis's sort.json.
+        let sort = lookup(b"sort").unwrap();
+        assert_eq!(
+            acl_categories(sort, None),
+            ["write", "set", "sortedset", "list", "slow", "dangerous"]
+        );
+    }
+
+    /// The command flags of a row under the names Redis's JSON files use (the hidden ones
+    /// included); respd's own flags (NO_QUEUE, SUBSCRIBED_OK) have no JSON name.
+    fn json_flags(flags: Flags) -> Vec<&'static str> {
+        let mut names: Vec<&str> = flags.names().collect();
+        if flags.contains(Flags::PROTECTED) {
+            names.push("protected");
+        }
+        names.sort_unstable();
+        names
+    }
+
+    /// The command table and the generated data (tools/gen-command-docs.py) describe the same
+    /// commands the same way: every row and subcommand row has generated data, and arity,
+    /// flags, group and first/last/step agree. Regenerate command_docs.rs (see its header)
+    /// when a row is added.
+    #[test]
+    fn command_table_agrees_with_generated_docs() {
+        let mut problems = Vec::new();
+        let mut rows = Vec::new();
+        for spec in all_commands() {
+            rows.push((spec, None));
+            rows.extend(spec.subcommands.iter().map(|s| (s, Some(spec))));
+        }
+        for (spec, parent) in &rows {
+            let name = full_name(spec, *parent);
+            let Some(doc) = command_doc(&name) else {
+                problems.push(format!(
+                    "{name}: no generated data; regenerate command_docs.rs"
+                ));
+                continue;
+            };
+            if doc.arity != spec.arity {
+                problems.push(format!(
+                    "{name}: arity {} in the table, {} in Redis",
+                    spec.arity, doc.arity
+                ));
+            }
+            // Flags Redis has and respd does not model: sentinel-only and cluster ones.
+            let mut redis: Vec<&str> = doc
+                .flags
+                .iter()
+                .copied()
+                .filter(|f| !matches!(*f, "sentinel" | "only_sentinel" | "touches_arbitrary_keys"))
+                .collect();
+            redis.sort_unstable();
+            let ours = json_flags(spec.flags);
+            if ours != redis {
+                problems.push(format!(
+                    "{name}: flags {ours:?} in the table, {redis:?} in Redis"
+                ));
+            }
+            if doc.group != spec.group.name() {
+                problems.push(format!(
+                    "{name}: group {} in the table, {} in Redis",
+                    spec.group.name(),
+                    doc.group
+                ));
+            }
+            let keys = (spec.keys.first, spec.keys.last, spec.keys.step);
+            if keys != doc.legacy_keys {
+                problems.push(format!(
+                    "{name}: first/last/step {keys:?} in the table, {:?} in Redis",
+                    doc.legacy_keys
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        // And nothing generated for a command respd does not have.
+        let names: Vec<String> = rows.iter().map(|(s, p)| full_name(s, *p)).collect();
+        for doc in COMMAND_DOCS {
+            assert!(
+                names.iter().any(|n| n == doc.name),
+                "{}: generated but not in the table",
+                doc.name
+            );
+        }
+        assert!(
+            COMMAND_DOCS.windows(2).all(|w| w[0].name < w[1].name),
+            "COMMAND_DOCS is not sorted"
         );
     }
 }

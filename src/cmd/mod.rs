@@ -42,6 +42,7 @@
 //! `enable-debug-command` allows it, as in Redis) triggers the first case on purpose.
 
 pub mod bitmap;
+pub mod command_docs;
 pub mod connection;
 pub mod debug;
 pub mod error;
