@@ -217,6 +217,8 @@ struct Fuzzer {
     redis_conn: Option<Conn>,
     /// Lowercase names (`geoadd`, `client|pause`) Redis has and respd does not.
     redis_only: BTreeSet<String>,
+    /// Lowercase names respd's `COMMAND LIST` prints (for [`rules::command_meta_view`]).
+    respd_names: BTreeSet<String>,
     rss_peak: (u64, u64),
 }
 
@@ -250,6 +252,7 @@ impl Fuzzer {
             respd_conn: None,
             redis_conn: None,
             redis_only: redis_names,
+            respd_names,
             rss_peak: (0, 0),
         }
     }
@@ -568,7 +571,14 @@ impl Fuzzer {
         out: &mut Outcome,
     ) -> Option<Outcome> {
         let rule = rule_for(argv);
-        if !agree(rule, ra, rb) {
+        let agreed = match rule {
+            Rule::CommandMeta => {
+                let sub = String::from_utf8_lossy(&argv[1]).to_string();
+                rules::agree_command_meta(&sub, ra, rb, &self.respd_names)
+            }
+            _ => agree(rule, ra, rb),
+        };
+        if !agreed {
             if self.mentions_unimplemented(argv) {
                 out.unimplemented.push(name(argv));
                 taint.taint(argv);

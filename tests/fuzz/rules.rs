@@ -16,7 +16,10 @@
 //!   COMMAND/COMMAND COUNT/LIST/DOCS without a name, which list commands respd does not have):
 //!   the same reply type only;
 //! - **clocks** (TTL, PTTL, EXPIRETIME, PEXPIRETIME): integers within a second;
-//! - **HELLO**: everything but the connection id.
+//! - **HELLO**: everything but the connection id;
+//! - **COMMAND INFO / COMMAND DOCS** naming commands: exact, once a container's subcommands
+//!   that respd does not implement are removed from Redis's reply (see
+//!   [`command_meta_view`]).
 //!
 //! Two more rules work across a case: a key that SPOP changed at random, or that a command
 //! respd does not implement wrote to, is *tainted*, and later replies about it (or about the
@@ -105,6 +108,9 @@ pub enum Rule {
     Clock(i64),
     /// HELLO: all but the `id` field.
     Hello,
+    /// COMMAND INFO / COMMAND DOCS with names: compared through [`command_meta_view`], which
+    /// needs respd's COMMAND LIST, so the caller does it ([`agree_command_meta`]).
+    CommandMeta,
 }
 
 fn upper(arg: &[u8]) -> String {
@@ -163,6 +169,7 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         // queue still holds), not a behaviour a client can rely on.
         "OBJECT REFCOUNT" => Rule::Volatile,
         "COMMAND DOCS" | "COMMAND INFO" if argv.len() == 2 => Rule::Volatile,
+        "COMMAND DOCS" | "COMMAND INFO" => Rule::CommandMeta,
         "TTL" | "EXPIRETIME" => Rule::Clock(1),
         "PTTL" | "PEXPIRETIME" => Rule::Clock(1000),
         "HELLO" => Rule::Hello,
@@ -219,7 +226,7 @@ fn agree_val(rule: Rule, a: &Val, b: &Val) -> bool {
         return false;
     }
     match rule {
-        Rule::Exact => false,
+        Rule::Exact | Rule::CommandMeta => false,
         Rule::Volatile => true,
         Rule::Random => match (a, b) {
             (Val::Agg(_, Some(x)), Val::Agg(_, Some(y))) => x.len() == y.len(),
@@ -254,6 +261,86 @@ fn agree_val(rule: Rule, a: &Val, b: &Val) -> bool {
         },
         Rule::Hello => without_id(a) == without_id(b),
     }
+}
+
+/// True if respd's and Redis's replies to a COMMAND INFO or COMMAND DOCS (`sub`: "INFO" or
+/// "DOCS") agree once both go through [`command_meta_view`].
+pub fn agree_command_meta(
+    sub: &str,
+    respd: &[u8],
+    redis: &[u8],
+    respd_names: &BTreeSet<String>,
+) -> bool {
+    if respd == redis {
+        return true;
+    }
+    match (parse(respd), parse(redis)) {
+        (Some(a), Some(b)) => {
+            command_meta_view(sub, &a, respd_names) == command_meta_view(sub, &b, respd_names)
+        }
+        _ => false,
+    }
+}
+
+/// A COMMAND INFO or COMMAND DOCS reply (`sub`: "INFO" or "DOCS") with two differences that
+/// are by design taken out, and nothing else:
+///
+/// - **A container's subcommand list may lack the subcommands respd does not implement.**
+///   respd lists only the subcommands it has (CLIENT without CLIENT PAUSE, say), so that a
+///   client never sees one that answers "unknown subcommand". So the subcommands whose full
+///   name (`client|pause`) is not in `respd_names`, respd's COMMAND LIST, are removed.
+///   A subcommand respd has but leaves out of the list is still a difference.
+/// - **Subcommands come in no defined order.** Redis lists them in the order of its
+///   subcommand dict, which depends on a hash seed drawn at startup, so two Redis processes
+///   disagree with each other; they are sorted by name here.
+pub fn command_meta_view(sub: &str, v: &Val, respd_names: &BTreeSet<String>) -> Val {
+    let name_of = |v: &Val| match v {
+        Val::Bulk(_, Some(b)) => String::from_utf8_lossy(b).to_lowercase(),
+        _ => String::new(),
+    };
+    let Val::Agg(t, Some(items)) = v else {
+        return v.clone();
+    };
+    let mut items = items.clone();
+    if sub.eq_ignore_ascii_case("INFO") {
+        // An array of entries; an entry's 10th element is the array of its subcommands'
+        // entries, each named by its first element.
+        for entry in items.iter_mut() {
+            if let Val::Agg(_, Some(fields)) = entry {
+                if let Some(Val::Agg(_, Some(subs))) = fields.get_mut(9) {
+                    subs.retain(|s| match s {
+                        Val::Agg(_, Some(f)) => {
+                            f.first().is_some_and(|n| respd_names.contains(&name_of(n)))
+                        }
+                        _ => true,
+                    });
+                    subs.sort();
+                }
+            }
+        }
+    } else {
+        // A map of name to docs (flattened); a doc map's "subcommands" value is again a map of
+        // name to docs.
+        for doc in items.iter_mut().skip(1).step_by(2) {
+            if let Val::Agg(_, Some(fields)) = doc {
+                for i in (0..fields.len().saturating_sub(1)).step_by(2) {
+                    if name_of(&fields[i]) != "subcommands" {
+                        continue;
+                    }
+                    if let Val::Agg(_, Some(subs)) = &mut fields[i + 1] {
+                        let mut pairs: Vec<(Val, Val)> = subs
+                            .chunks(2)
+                            .filter(|p| p.len() == 2 && respd_names.contains(&name_of(&p[0])))
+                            .map(|p| (p[0].clone(), p[1].clone()))
+                            .collect();
+                        pairs.sort();
+                        *subs = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                    }
+                }
+            }
+        }
+    }
+    Val::Agg(*t, Some(items))
 }
 
 fn sorted(v: &Val, group: usize) -> Option<Vec<Vec<Val>>> {
