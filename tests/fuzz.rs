@@ -847,7 +847,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn differential_fuzz() {
-    let Some(redis) = RedisServer::start() else {
+    let Some(redis) = RedisServer::start_with(&servers::FUZZ_MAXCLIENTS) else {
         common::skip_note("differential_fuzz: the fuzzer needs a reference server");
         return;
     };
