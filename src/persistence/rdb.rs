@@ -849,7 +849,10 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             let n = r.count()?;
             let mut set = Dict::with_capacity(n);
             for _ in 0..n {
-                set.insert(r.string()?, ());
+                // Redis rdbLoadObject refuses a repeated member (a corrupt dump or payload).
+                if set.insert(r.string()?, ()).is_some() {
+                    return r.err("Duplicate set members detected");
+                }
             }
             non_empty(r, Value::Set(Box::new(set)))?
         }
@@ -866,7 +869,9 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 if score.is_nan() {
                     return r.err("Zset with NAN score detected");
                 }
-                z.insert(&member, score);
+                if !z.insert(&member, score) {
+                    return r.err("Duplicate zset fields detected");
+                }
             }
             z.reset_encoding();
             non_empty(r, Value::ZSet(Box::new(z)))?
@@ -877,7 +882,15 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             for _ in 0..n {
                 let f = r.string()?;
                 let v = r.string()?;
-                h.insert(f, v);
+                // Redis rdbLoadObject looks for repeated fields only in a hash too large for
+                // a listpack; a small one it loads as is, keeping both copies (HLEN counts
+                // two). respd cannot hold that: the last value wins, and the load succeeds
+                // as in Redis.
+                if h.insert(f, v).is_some()
+                    && n > crate::config::encoding_limits::hash_max_listpack_entries()
+                {
+                    return r.err("Duplicate hash fields detected");
+                }
             }
             non_empty(r, Value::Hash(Box::new(h)))?
         }
