@@ -44,6 +44,7 @@
 pub mod bitmap;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod error;
 pub mod generic;
 pub mod hash;
@@ -418,13 +419,14 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 15] {
+pub fn groups() -> [&'static [CommandSpec]; 16] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         introspection::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
+        dump::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
         list::COMMANDS,

@@ -191,6 +191,14 @@ impl Entry {
         lru_clock(now_ms).saturating_sub(self.lru.load(Ordering::Relaxed)) as u64
     }
 
+    /// Sets the last access time to `idle` seconds before `now_ms` (RESTORE ... IDLETIME,
+    /// Redis `objectSetLRUOrLFU`). An idle time older than the clock's start saturates.
+    pub fn set_idle_seconds(&self, now_ms: u64, idle: u64) {
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        self.lru
+            .store(lru_clock(now_ms).saturating_sub(idle), Ordering::Relaxed);
+    }
+
     fn touch(&self, now_ms: u64) {
         self.lru.store(lru_clock(now_ms), Ordering::Relaxed);
     }
