@@ -166,19 +166,20 @@ pub fn restore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
     if opts.replace {
         db.delete(key, now);
     }
-    // Redis adds mstime() without an overflow check; saturating keeps the same outcome (a
-    // deadline far in the future) without wrapping.
+    // Redis adds mstime() to a relative TTL without an overflow check, and the sum wraps: a
+    // TTL near i64::MAX becomes a deadline in the past, so the key is not created (checked
+    // against Redis 7.0.15: `RESTORE k 9223372036854775807 <payload>` answers +OK, no key).
     let deadline = match (ttl, opts.absttl) {
         (0, _) => None,
-        (t, true) => Some(t as u64),
-        (t, false) => Some((t as u64).saturating_add(now)),
+        (t, true) => Some(t),
+        (t, false) => Some(t.wrapping_add(now as i64)),
     };
     // Redis `checkAlreadyExpired`: nothing is created.
-    if deadline.is_some_and(|at| at <= now) {
+    if deadline.is_some_and(|at| at <= now as i64) {
         reply.ok();
         return Ok(());
     }
-    db.set_with_expire(key, value, deadline, now);
+    db.set_with_expire(key, value, deadline.map(|at| at as u64), now);
     if let (Some(idle), Some(entry)) = (opts.idletime, db.peek(key, now)) {
         entry.set_idle_seconds(now, idle);
     }

@@ -761,7 +761,12 @@ pub fn load(data: &[u8], ks: &mut Keyspace, now_ms: u64, verify_checksum: bool) 
                 let value = r.string()?;
                 stats.aux.push((name, value));
             }
-            OP_EXPIRETIME_MS => expire_at = Some(u64::from_le_bytes(r.array()?)),
+            OP_EXPIRETIME_MS => {
+                // Signed, as Redis reads it (`rdbLoadMillisecondTime`): -1 means no expiry and
+                // any other negative deadline is in the past, so the key is dropped below.
+                let at = i64::from_le_bytes(r.array()?);
+                expire_at = (at != -1).then_some(at.max(0) as u64);
+            }
             OP_EXPIRETIME => {
                 expire_at = Some(u64::from(u32::from_le_bytes(r.array()?)) * 1000);
             }
