@@ -781,6 +781,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             let mut keyspace = ctx.shared.store.write();
             let db = keyspace.db_mut(db);
             let result = f(ctx, db, argv, reply);
+            db.settle_watched(result.is_ok());
             // Logged while the lock is held, so the AOF has the order the writes happened in.
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
@@ -801,6 +802,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let result = f(ctx, &mut keyspace, argv, reply);
+            settle_watched_all(&mut keyspace, &result);
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
             }
@@ -809,6 +811,14 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
         }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
+    }
+}
+
+/// [`crate::store::Db::settle_watched`] on every database, after a handler that sees them
+/// all (MOVE, COPY ... DB, EXEC's callees).
+fn settle_watched_all(keyspace: &mut Keyspace, result: &CmdResult) {
+    for db in keyspace.dbs_mut() {
+        db.settle_watched(result.is_ok());
     }
 }
 
@@ -844,9 +854,18 @@ pub fn call_locked(
     let db = ctx.client.db;
     match spec.handler {
         Handler::Read(f) => f(ctx, keyspace.db(db), argv, reply),
-        Handler::Write(f) => f(ctx, keyspace.db_mut(db), argv, reply),
+        Handler::Write(f) => {
+            let db = keyspace.db_mut(db);
+            let result = f(ctx, db, argv, reply);
+            db.settle_watched(result.is_ok());
+            result
+        }
         Handler::KeyspaceRead(f) => f(ctx, keyspace, argv, reply),
-        Handler::KeyspaceWrite(f) => f(ctx, keyspace, argv, reply),
+        Handler::KeyspaceWrite(f) => {
+            let result = f(ctx, keyspace, argv, reply);
+            settle_watched_all(keyspace, &result);
+            result
+        }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
     }

@@ -218,6 +218,12 @@ pub struct Db {
     /// EXEC fail. A mutex, because WATCH only needs the read lock; writers hold `&mut Db` and
     /// reach the map without locking (`Mutex::get_mut`).
     watchers: Mutex<HashMap<Key, Vec<Arc<AtomicBool>>>>,
+    /// Watched keys handed out by [`Db::get_mut`] during the running command, touched only
+    /// once the command succeeds ([`Db::settle_watched`]). Redis signals a key after the
+    /// command modified it, so a command that fails (WRONGTYPE, a bad argument, an
+    /// INCRBYFLOAT that would give infinity...) leaves the watchers alone. Empty unless
+    /// someone watches a key that a command looked up for writing.
+    maybe_modified: Vec<Key>,
     /// Clients blocked on each key, first come first served (Redis `db->blocking_keys`).
     blocked: HashMap<Key, VecDeque<Arc<crate::blocking::Waiter>>>,
     /// Keys with blocked clients that were created since the last serving (Redis
@@ -353,6 +359,21 @@ impl Db {
         }
     }
 
+    /// Ends a write command for WATCH: the keys it looked up for writing are touched if it
+    /// `succeeded`, forgotten otherwise (see `maybe_modified`). The dispatcher calls this
+    /// after every write handler, and blocking serving after popping for a waiter.
+    pub fn settle_watched(&mut self, succeeded: bool) {
+        if self.maybe_modified.is_empty() {
+            return;
+        }
+        let keys = std::mem::take(&mut self.maybe_modified);
+        if succeeded {
+            for key in &keys {
+                self.touch_watched(key);
+            }
+        }
+    }
+
     /// Marks `key` as modified for every client watching it (Redis `touchWatchedKey`).
     /// Costs one emptiness check when nobody watches anything.
     fn touch_watched(&mut self, key: &[u8]) {
@@ -367,12 +388,6 @@ impl Db {
         }
     }
 
-    /// Marks every watched key of this database as modified (FLUSHDB, FLUSHALL, SWAPDB).
-    pub fn touch_all_watched(&mut self) {
-        for flag in self.watchers.get_mut().values().flatten() {
-            flag.store(true, Ordering::Release);
-        }
-    }
 
     /// True when the key exists but its TTL has passed (it may not be deleted yet).
     pub fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
@@ -381,11 +396,20 @@ impl Db {
 
     /// Looks a key up for writing. An expired key is deleted and reported as missing.
     ///
-    /// Side effect: clients WATCHing the key see it as modified, since the caller may change
-    /// the value through the returned reference.
+    /// Side effect: clients WATCHing a key that exists will see it as modified if the
+    /// command succeeds ([`Db::settle_watched`]), since the caller may change the value
+    /// through the returned reference. A missing key is not touched: a write that finds
+    /// nothing (LPOP, LREM, RENAME of a missing key...) changes nothing, and Redis signals a
+    /// key only when a command modified it (`signalModifiedKey`).
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         self.expire_if_needed(key, now_ms);
-        self.touch_watched(key);
+        if !self.entries.contains_key(key) {
+            return None;
+        }
+        let watchers = self.watchers.get_mut();
+        if !watchers.is_empty() && watchers.contains_key(key) {
+            self.maybe_modified.push(key.to_vec());
+        }
         let entry = self.entries.get_mut(key)?;
         entry.touch(now_ms);
         Some(entry)
@@ -507,9 +531,13 @@ impl Db {
         self.entries.insert(key.into(), entry);
     }
 
-    /// Deletes every key (FLUSHDB).
-    pub fn clear(&mut self) {
-        self.touch_all_watched();
+    /// Deletes every key (FLUSHDB). Watchers of keys that were alive see a modification; a
+    /// key that had already expired was logically gone, so removing it changes nothing
+    /// (Redis 7.0 clears its watcher's "expired" mark instead of failing the EXEC).
+    pub fn clear(&mut self, now_ms: u64) {
+        touch_watched_where(self.watchers.get_mut(), |key| {
+            is_live(&self.entries, key, now_ms)
+        });
         self.entries = Dict::new();
         self.expires = Dict::new();
     }
@@ -571,6 +599,28 @@ impl Db {
     }
 }
 
+/// True when `key` is in `entries` and its TTL has not passed.
+fn is_live(entries: &Dict<SmallBytes, Entry>, key: &[u8], now_ms: u64) -> bool {
+    entries.get(key).is_some_and(|e| !e.is_expired(now_ms))
+}
+
+/// Marks as modified the watched keys for which `changed` is true (FLUSHDB, FLUSHALL,
+/// SWAPDB; Redis `touchAllWatchedKeysInDb`, which touches only keys that existed in the
+/// emptied database or exist in the one replacing it: flushing a key that was not there
+/// changes nothing).
+fn touch_watched_where(
+    watchers: &HashMap<Key, Vec<Arc<AtomicBool>>>,
+    changed: impl Fn(&[u8]) -> bool,
+) {
+    for (key, flags) in watchers {
+        if changed(key) {
+            for flag in flags {
+                flag.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
 /// All databases together: what one lock protects.
 #[derive(Debug)]
 pub struct Keyspace {
@@ -613,15 +663,19 @@ impl Keyspace {
     }
 
     /// Swaps the contents of two databases (SWAPDB).
-    pub fn swap(&mut self, a: usize, b: usize) {
+    pub fn swap(&mut self, a: usize, b: usize, now_ms: u64) {
         self.dbs.swap(a, b);
         if a != b {
             // Watchers belong to the database number, not to its contents (as in Redis), so
-            // they go back to where they were; and every one of them sees a modification.
+            // they go back to where they were. A watched key sees a modification if it is
+            // alive on either side (Redis `touchAllWatchedKeysInDb`); a key missing or
+            // already expired on both sides did not change.
             let (x, y) = self.two_dbs_mut(a, b);
             std::mem::swap(x.watchers.get_mut(), y.watchers.get_mut());
-            x.touch_all_watched();
-            y.touch_all_watched();
+            let (xe, ye) = (&x.entries, &y.entries);
+            let changed = |key: &[u8]| is_live(xe, key, now_ms) || is_live(ye, key, now_ms);
+            touch_watched_where(x.watchers.get_mut(), changed);
+            touch_watched_where(y.watchers.get_mut(), changed);
         }
     }
 
