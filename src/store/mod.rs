@@ -388,7 +388,6 @@ impl Db {
         }
     }
 
-
     /// True when the key exists but its TTL has passed (it may not be deleted yet).
     pub fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
         self.entries.get(key).is_some_and(|e| e.is_expired(now_ms))
