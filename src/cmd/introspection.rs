@@ -215,7 +215,7 @@ fn proc_file(path: &str) -> String {
 
 /// Resident set size from `/proc/self/statm` (second field, in pages). The page size is taken
 /// to be 4 KiB: std has no portable way to ask, and that is the size on every common Linux.
-fn rss_bytes() -> u64 {
+pub fn rss_bytes() -> u64 {
     proc_file("/proc/self/statm")
         .split_whitespace()
         .nth(1)
@@ -338,17 +338,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
         }
         "memory" => {
             // An estimate: respd uses the system allocator, which cannot report what it
-            // holds, so used_memory adds up the data and the clients' buffers.
-            let dataset: u64 = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
-            let clients: u64 = shared
-                .clients
-                .all()
-                .iter()
-                .map(|c| c.snapshot.lock().total_mem as u64)
-                .sum();
-            let used = dataset + clients;
-            let peak = stats.note_memory_use(used);
-            let rss = rss_bytes();
+            // holds; see crate::cmd::memory for how the figures are made.
+            let m = super::memory::MemoryOverhead::gather(ctx, ks);
+            let (used, peak, rss, dataset) = (m.total, m.peak, m.rss, m.dataset);
+            let clients = m.clients_normal;
             let total = total_system_memory();
             let percent = |part: u64, whole: u64| {
                 format!("{:.2}%", part as f64 * 100.0 / whole.max(1) as f64)
@@ -360,7 +353,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("used_memory_peak", peak.to_string());
             put("used_memory_peak_human", bytes_to_human(peak));
             put("used_memory_peak_perc", percent(used, peak));
-            put("used_memory_overhead", clients.to_string());
+            put("used_memory_overhead", m.overhead_total.to_string());
             put("used_memory_startup", "0".into());
             put("used_memory_dataset", dataset.to_string());
             put("used_memory_dataset_perc", percent(dataset, used));

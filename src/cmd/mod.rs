@@ -49,6 +49,7 @@ pub mod generic;
 pub mod hash;
 pub mod introspection;
 pub mod list;
+pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;
@@ -418,11 +419,12 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 15] {
+pub fn groups() -> [&'static [CommandSpec]; 16] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         introspection::COMMANDS,
+        memory::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
         transactions::COMMANDS,
