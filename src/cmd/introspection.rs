@@ -152,8 +152,9 @@ const DEFAULT_SECTIONS: &[&str] = &[
 /// argument) picks the usual ones, `all` and `everything` every section; unknown names are
 /// ignored. Never an error.
 ///
-/// Sections with nothing respd can report (modules, commandstats, errorstats, latencystats)
-/// print only their header.
+/// Every field of Redis 7.0 is there; those respd has no counterpart for (replication,
+/// scripting, allocator internals) read 0. The modules section prints only its header.
+/// commandstats, errorstats and latencystats come from [`super::stats`].
 pub fn info(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut wanted: Vec<&str> = Vec::new();
     let mut want = |name: &str| {

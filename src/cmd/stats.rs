@@ -204,14 +204,17 @@ impl CommandStats {
                     counter.fetch_add(n, Ordering::Relaxed);
                 }
             }
-            if !entry.durations.is_empty() {
-                let mut latency = c.latency.lock();
-                let histogram = latency.get_or_insert_with(|| Box::new([0; HISTOGRAM_LEN]));
-                for usec in entry.durations {
-                    histogram[bucket_of(usec)] += 1;
-                }
+        }
+        // Consecutive durations mostly belong to the same command: one lock per run of them.
+        let mut runs = batch.durations.chunk_by(|a, b| a.0 == b.0);
+        for run in &mut runs {
+            let mut latency = counters[run[0].0 as usize].latency.lock();
+            let histogram = latency.get_or_insert_with(|| Box::new([0; HISTOGRAM_LEN]));
+            for &(_, bucket) in run {
+                histogram[bucket as usize] += 1;
             }
         }
+        batch.durations.clear();
         if errors.is_empty() {
             return;
         }
@@ -308,13 +311,15 @@ struct BatchEntry {
     usec: u64,
     rejected: u64,
     failed: u64,
-    durations: Vec<u64>,
 }
 
 /// A client's per-command counts since its last publish (see the module docs).
 #[derive(Debug, Default)]
 pub struct CommandBatch {
     entries: Vec<BatchEntry>,
+    /// (command index, histogram bucket) of each tracked call, in call order. Both vectors
+    /// keep their capacity across batches, so a batch allocates nothing.
+    durations: Vec<(u32, u32)>,
 }
 
 impl CommandBatch {
@@ -340,7 +345,8 @@ impl CommandBatch {
         e.usec += usec;
         e.failed += u64::from(failed);
         if track {
-            e.durations.push(usec);
+            let index = e.index as u32;
+            self.durations.push((index, bucket_of(usec) as u32));
         }
     }
 
