@@ -31,10 +31,9 @@ fn field_names(addr: SocketAddr) -> Vec<String> {
         .into_iter()
         .map(|(k, _)| k)
         .filter(|k| {
-            !k.starts_with("cmdstat_")
-                && !k.starts_with("errorstat_")
-                && !k.starts_with("latency_percentiles_usec_")
-                && !(k.starts_with("db") && k[2..].chars().all(|c| c.is_ascii_digit()))
+            let per_run = ["cmdstat_", "errorstat_", "latency_percentiles_usec_"];
+            let is_db = k.starts_with("db") && k[2..].chars().all(|c| c.is_ascii_digit());
+            !(is_db || per_run.iter().any(|p| k.starts_with(p)))
         })
         .collect()
 }

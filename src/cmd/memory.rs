@@ -248,7 +248,7 @@ pub fn memory_stats(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Repl
         reply.bulk(b"overhead.hashtable.slot-to-keys");
         reply.int(0);
     }
-    let per_key = if m.keys > 0 { net_usage / m.keys } else { 0 };
+    let per_key = net_usage.checked_div(m.keys).unwrap_or(0);
     for (name, value) in [
         ("overhead.total", m.overhead_total),
         ("keys.count", m.keys),
