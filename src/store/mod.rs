@@ -21,6 +21,7 @@
 
 pub mod dict;
 pub mod expire;
+pub mod memory;
 pub mod small_bytes;
 pub mod zset;
 
@@ -122,21 +123,6 @@ impl Value {
     /// True for string values (either representation).
     pub fn is_string(&self) -> bool {
         matches!(self, Value::Int(_) | Value::Str(_))
-    }
-
-    /// An estimate of the heap bytes this value uses, for INFO's used_memory.
-    pub fn approx_bytes(&self) -> usize {
-        match self {
-            Value::Int(_) => 0,
-            Value::Str(s) => s.heap_capacity(),
-            Value::List(l) => l.iter().map(|e| e.capacity() + 24).sum(),
-            Value::Hash(h) => h
-                .iter()
-                .map(|(k, v)| k.capacity() + v.capacity() + 64)
-                .sum(),
-            Value::Set(s) => s.iter().map(|(k, _)| k.capacity() + 48).sum(),
-            Value::ZSet(z) => z.approx_bytes(),
-        }
     }
 }
 
@@ -580,21 +566,6 @@ impl Db {
             }
         }
         (sampled.len(), expired)
-    }
-
-    /// A rough count of the bytes this database uses (keys, values, table overhead).
-    pub fn approx_bytes(&self) -> usize {
-        let per_key = std::mem::size_of::<Entry>() + std::mem::size_of::<Key>() + 16;
-        self.entries
-            .iter()
-            .map(|(k, e)| k.heap_capacity() + e.value.approx_bytes() + per_key)
-            .sum::<usize>()
-            + self.entries.bucket_count() * 8
-            + self
-                .expires
-                .iter()
-                .map(|(k, _)| k.heap_capacity() + 40)
-                .sum::<usize>()
     }
 }
 
