@@ -421,7 +421,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 16] {
+pub fn groups() -> [&'static [CommandSpec]; 17] {
     [
         connection::COMMANDS,
         server::COMMANDS,
