@@ -249,6 +249,8 @@ pub fn serve_ready_keys(db: &mut Db, now_ms: u64) {
             waiter.finish(&reply);
         }
     }
+    // What was popped for the waiters changed those keys.
+    db.settle_watched(true);
 }
 
 /// Performs a waiter's operation on `key`, returning its reply, or None if the key cannot

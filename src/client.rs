@@ -74,6 +74,10 @@ pub struct ClientCounters {
     pub net_in: AtomicU64,
     /// Bytes sent to the client.
     pub net_out: AtomicU64,
+    /// Reads that brought data (INFO total_reads_processed).
+    pub reads: AtomicU64,
+    /// Sends of queued replies (INFO total_writes_processed).
+    pub writes: AtomicU64,
 }
 
 impl ClientCounters {
@@ -85,6 +89,8 @@ impl ClientCounters {
             &self.misses,
             &self.net_in,
             &self.net_out,
+            &self.reads,
+            &self.writes,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -303,6 +309,11 @@ pub struct Client {
     pub last_command: (&'static str, &'static str),
     /// This batch's counters.
     pub stats: BatchStats,
+    /// This batch's per-command counters (INFO commandstats).
+    pub command_stats: crate::cmd::stats::CommandBatch,
+    /// Error replies already charged to a command (Redis's `prev_err_count` in
+    /// `incrCommandStatsOnError`): a command failed when the reply's error count moved past it.
+    pub errors_seen: u64,
     /// Inside MULTI: the queued commands. `None` outside a transaction.
     pub multi: Option<MultiState>,
     /// Keys this client WATCHes, and the flag writers set when one of them changes.
@@ -364,6 +375,8 @@ impl Client {
             close_after_reply: false,
             last_command: ("NULL", ""),
             stats: BatchStats::default(),
+            command_stats: Default::default(),
+            errors_seen: 0,
             multi: None,
             watch: WatchState::default(),
             channels: BTreeSet::new(),

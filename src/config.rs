@@ -1442,7 +1442,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("disable-thp", &[], Kind::Bool, "yes", false, Effect::Ignored, "Turn transparent huge pages off for the process. Not done by respd."),
     compat("cluster-allow-replica-migration", &[], Kind::Bool, "yes", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("replica-announced", &[], Kind::Bool, "yes", true, Effect::Ignored, "Replication setting. respd has no replication."),
-    compat("latency-tracking", &[], Kind::Bool, "yes", true, Effect::Ignored, "Per-command latency histograms for INFO latencystats. Not kept by respd."),
+    compat("latency-tracking", &[], Kind::Bool, "yes", true, Effect::Acts, "Keep a latency histogram of every command for INFO latencystats."),
     compat("aof-disable-auto-gc", &[], Kind::Bool, "no", true, Effect::Ignored, "Keep old AOF history files. respd has one AOF file."),
     compat("replica-ignore-disk-write-errors", &[], Kind::Bool, "no", true, Effect::Ignored, "Replication setting. respd has no replication."),
     compat("aclfile", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "File of ACL users. respd has no ACLs."),
@@ -1551,7 +1551,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("oom-score-adj-values", &[], Kind::Special(set_oom_score_adj_values), "0 200 800", true, Effect::Ignored, "oom_score_adj values for master, replica and background child. Not used by respd.").multi_arg(),
     compat("notify-keyspace-events", &[], Kind::Special(set_notify_keyspace_events), "\"\"", true, Effect::IgnoredWarn, "Classes of keyspace events published on Pub/Sub (K, E, g, $, l, s, h, z, x, e, t, m, d, n, A). Stored as Redis normalises it; respd publishes no keyspace events."),
     compat("replicaof", &["slaveof"], Kind::Special(set_replicaof), "no one", false, Effect::IgnoredWarn, "Become a replica of <host> <port>. respd has no replication.").multi_arg(),
-    compat("latency-tracking-info-percentiles", &[], Kind::Special(set_latency_percentiles), "50 99 99.9", true, Effect::Ignored, "Percentiles INFO latencystats reports. Not kept by respd.").multi_arg(),
+    compat("latency-tracking-info-percentiles", &[], Kind::Special(set_latency_percentiles), "50 99 99.9", true, Effect::Acts, "The percentiles INFO latencystats reports.").multi_arg(),
 ];
 
 /// Directives Redis 7.0 no longer has but still skips in a config file

@@ -194,6 +194,9 @@ pub struct Connection<'a> {
     /// Bytes read and sent in this batch (INFO total_net_*).
     net_in: u64,
     net_out: u64,
+    /// Reads and reply sends since the last publish (INFO total_reads/writes_processed).
+    reads: u64,
+    writes: u64,
 }
 
 /// Serves one accepted socket until it closes. Runs on a worker thread.
@@ -284,6 +287,8 @@ impl<'a> Connection<'a> {
             limits,
             net_in: 0,
             net_out: 0,
+            reads: 0,
+            writes: 0,
         }
     }
 
@@ -367,6 +372,7 @@ impl<'a> Connection<'a> {
     fn on_ready(&mut self, ready: sys::Readiness, want_read: bool) -> io::Result<Option<Close>> {
         if ready.writable && !self.output.is_empty() {
             self.net_out += self.output.send(&self.stream)? as u64;
+            self.writes += 1;
         }
         if ready.readable && want_read {
             match sys::recv_nonblocking(&self.stream, &mut self.read_buf)? {
@@ -382,6 +388,7 @@ impl<'a> Connection<'a> {
     fn take_input(&mut self, n: usize) {
         self.query.extend_from_slice(&self.read_buf[..n]);
         self.net_in += n as u64;
+        self.reads += 1;
     }
 
     /// Parses and executes every complete command in the query buffer (Redis
@@ -447,11 +454,13 @@ impl<'a> Connection<'a> {
                 sent += n;
             }
             self.net_out += sent as u64;
+            self.writes += 1;
             self.output.push(&batch[sent..]);
         } else {
             // Older replies are still queued: keep the order, queue behind them.
             self.output.push(batch);
             self.net_out += self.output.send(&self.stream)? as u64;
+            self.writes += 1;
         }
         let buffer = self.reply.buffer_mut();
         buffer.clear();
@@ -494,12 +503,21 @@ impl<'a> Connection<'a> {
     fn publish_stats(&mut self) {
         let counters = &self.client.handle.counters;
         let batch = std::mem::take(&mut self.client.stats);
+        let mut errors = self.reply.take_error_codes();
+        if !self.client.command_stats.is_empty() || !errors.is_empty() {
+            self.shared
+                .stats
+                .commands
+                .publish(&mut self.client.command_stats, &mut errors);
+        }
         for (counter, n) in [
             (&counters.commands, batch.commands),
             (&counters.hits, batch.hits),
             (&counters.misses, batch.misses),
             (&counters.net_in, std::mem::take(&mut self.net_in)),
             (&counters.net_out, std::mem::take(&mut self.net_out)),
+            (&counters.reads, std::mem::take(&mut self.reads)),
+            (&counters.writes, std::mem::take(&mut self.writes)),
         ] {
             if n > 0 {
                 counter.fetch_add(n, Ordering::Relaxed);

@@ -70,6 +70,10 @@ pub struct Stats {
     pub total_net_output_bytes: AtomicU64,
     /// Keys removed by the active expiry cycle.
     pub expired_keys_active: AtomicU64,
+    /// Reads of departed clients (INFO total_reads_processed).
+    pub total_reads: AtomicU64,
+    /// Reply sends of departed clients (INFO total_writes_processed).
+    pub total_writes: AtomicU64,
     /// Clients closed for going over an output buffer limit.
     pub client_output_limit_disconnects: AtomicU64,
     /// Highest `used_memory` INFO has computed (INFO `used_memory_peak`). respd estimates
@@ -77,6 +81,8 @@ pub struct Stats {
     pub used_memory_peak: AtomicU64,
     /// Recent ops/sec samples.
     ops_samples: Mutex<OpsSampler>,
+    /// Per-command and per-error counters (INFO commandstats, errorstats, latencystats).
+    pub commands: crate::cmd::stats::CommandStats,
 }
 
 #[derive(Debug, Default)]
@@ -128,10 +134,13 @@ impl Stats {
             &self.total_net_output_bytes,
             &self.expired_keys_active,
             &self.client_output_limit_disconnects,
+            &self.total_reads,
+            &self.total_writes,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
         *self.ops_samples.lock() = OpsSampler::default();
+        self.commands.reset();
     }
 }
 
@@ -192,12 +201,17 @@ pub struct Totals {
     pub net_in: u64,
     /// total_net_output_bytes
     pub net_out: u64,
+    /// total_reads_processed
+    pub reads: u64,
+    /// total_writes_processed
+    pub writes: u64,
 }
 
 impl Shared {
     /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
     pub fn replace_config(&self, config: Config) {
         crate::config::encoding_limits::publish(&config);
+        self.stats.commands.configure(&config);
         *self.config.write() = config;
         self.config_generation.fetch_add(1, Ordering::Release);
     }
@@ -216,6 +230,8 @@ impl Shared {
             misses: s.keyspace_misses.load(Ordering::Relaxed),
             net_in: s.total_net_input_bytes.load(Ordering::Relaxed),
             net_out: s.total_net_output_bytes.load(Ordering::Relaxed),
+            reads: s.total_reads.load(Ordering::Relaxed),
+            writes: s.total_writes.load(Ordering::Relaxed),
         };
         for client in self.clients.all() {
             let c = &client.counters;
@@ -224,6 +240,8 @@ impl Shared {
             t.misses += c.misses.load(Ordering::Relaxed);
             t.net_in += c.net_in.load(Ordering::Relaxed);
             t.net_out += c.net_out.load(Ordering::Relaxed);
+            t.reads += c.reads.load(Ordering::Relaxed);
+            t.writes += c.writes.load(Ordering::Relaxed);
         }
         t
     }
@@ -241,6 +259,10 @@ impl Shared {
             .fetch_add(counters.net_in.load(Ordering::Relaxed), Ordering::Relaxed);
         s.total_net_output_bytes
             .fetch_add(counters.net_out.load(Ordering::Relaxed), Ordering::Relaxed);
+        s.total_reads
+            .fetch_add(counters.reads.load(Ordering::Relaxed), Ordering::Relaxed);
+        s.total_writes
+            .fetch_add(counters.writes.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Zeroes every counter, the connected clients' too (CONFIG RESETSTAT).
@@ -480,6 +502,7 @@ pub fn start_with(
         config_generation: AtomicU64::new(0),
         config: RwLock::new(config),
     });
+    shared.stats.commands.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;

@@ -924,9 +924,29 @@ pub fn format_f64(d: f64) -> String {
     }
 }
 
+/// The code of an error reply's text, as Redis's `afterErrorReply` takes it: the first word,
+/// if a space comes within the first 32 bytes, else `ERR`.
+pub fn error_code(text: &[u8]) -> &[u8] {
+    match memchr::memchr(b' ', &text[..text.len().min(31)]) {
+        Some(space) => &text[..space],
+        None => b"ERR",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_follow_redis() {
+        assert_eq!(error_code(b"ERR syntax error"), b"ERR");
+        assert_eq!(error_code(b"WRONGTYPE Operation"), b"WRONGTYPE");
+        assert_eq!(error_code(b"ERR"), b"ERR");
+        assert_eq!(
+            error_code(b"NOSCRIPTNOSCRIPTNOSCRIPTNOSCRIPTNOSCRIPT x"),
+            b"ERR"
+        );
+    }
 
     #[test]
     fn parse_i64_follows_string2ll() {

@@ -147,6 +147,21 @@ fn run(args: &[&str]) -> Output {
     }
 }
 
+/// The child's log lines, as they come, collected on a thread (respd logs to standard output,
+/// as Redis does, when no logfile is set).
+fn log_lines(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel::<String>();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// Kills (by its process id) a child the test started, if it is still running.
 struct KillOnDrop(Option<Child>);
 
@@ -279,16 +294,7 @@ fn sigterm_shuts_down_cleanly_with_a_client_connected() {
     let pid = child.id();
     let mut guard = KillOnDrop(Some(child));
     // Log lines go to standard output (as Redis's); collect them on a thread, line by line.
-    let (tx, lines) = mpsc::channel::<String>();
-    let stdout = guard.0.as_mut().unwrap().stdout.take().unwrap();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = log_lines(guard.0.as_mut().unwrap().stdout.take().unwrap());
     let mut log = Vec::new();
     let wait_for = |log: &mut Vec<String>, needle: &str, limit: Duration| {
         let deadline = Instant::now() + limit;
@@ -544,16 +550,7 @@ fn a_low_open_files_limit_lowers_maxclients_and_every_client_gets_an_answer() {
         .spawn()
         .expect("start respd under sh");
     let mut guard = KillOnDrop(Some(child));
-    let (tx, lines) = mpsc::channel::<String>();
-    let stdout = guard.0.as_mut().unwrap().stdout.take().unwrap();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = log_lines(guard.0.as_mut().unwrap().stdout.take().unwrap());
     let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !log

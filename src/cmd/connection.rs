@@ -348,14 +348,18 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// Integer: 1 if the client was blocked in a blocking command and is now released (with its
 /// timeout reply, or with `-UNBLOCKED client unblocked via CLIENT UNBLOCK` for ERROR), else 0.
 ///
-/// Errors: `NotInteger` for the id; "CLIENT UNBLOCK reason should be TIMEOUT or ERROR".
+/// Errors, in Redis's order (`clientCommand`): more than 4 arguments is `SubcommandSyntax`
+/// (the table's arity is only a minimum); then "CLIENT UNBLOCK reason should be TIMEOUT or
+/// ERROR"; then `NotInteger` for the id.
 pub fn client_unblock(
     ctx: &mut Ctx,
     keyspace: &mut crate::store::Keyspace,
     argv: &Argv,
     reply: &mut Reply,
 ) -> CmdResult {
-    let id = crate::util::parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
+    if argv.len() > 4 {
+        return Err(CmdError::SubcommandSyntax);
+    }
     let as_error = match argv.get(3) {
         None => false,
         Some(r) if crate::util::eq_ci(r, "timeout") => false,
@@ -366,9 +370,7 @@ pub fn client_unblock(
             ))
         }
     };
-    if argv.len() > 4 {
-        return Err(CmdError::Syntax);
-    }
+    let id = crate::util::parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     let waiter = u64::try_from(id)
         .ok()
         .and_then(|id| ctx.shared.clients.get(id))

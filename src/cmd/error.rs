@@ -124,8 +124,10 @@ fn subcommand_error(start: &str, full_name: &str, argv: &crate::protocol::Argv) 
         .unwrap_or(full_name)
         .to_ascii_uppercase();
     let sub = argv.get(1).unwrap_or(b"");
+    // Redis formats the subcommand with `%.128s` from a C string: it ends at a NUL byte too.
+    let sub = &sub[..memchr::memchr(0, sub).unwrap_or(sub.len()).min(128)];
     let mut out = start.as_bytes().to_vec();
-    out.extend_from_slice(&sub[..sub.len().min(128)]);
+    out.extend_from_slice(sub);
     out.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
     out
 }

@@ -988,14 +988,18 @@ fn ttl_generic(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply, unit: Uni
         reply.int(-1);
         return;
     };
+    // Redis clamps a negative result to 0 for both forms.
     let ms = if absolute {
         deadline as i64
     } else {
-        (deadline as i64 - ctx.now_ms as i64).max(0)
-    };
+        (deadline as i64).saturating_sub(ctx.now_ms as i64)
+    }
+    .max(0);
     reply.int(match unit {
         Unit::Milliseconds => ms,
-        Unit::Seconds => (ms + 500) / 1000,
+        // `(ms + 500) / 1000` without the addition, which overflows for a deadline near
+        // i64::MAX (PEXPIREAT k 9223372036854775807; Redis answers EXPIRETIME 9223372036854776).
+        Unit::Seconds => ms / 1000 + i64::from(ms % 1000 >= 500),
     });
 }
 

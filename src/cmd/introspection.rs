@@ -157,8 +157,9 @@ const DEFAULT_SECTIONS: &[&str] = &[
 /// argument) picks the usual ones, `all` and `everything` every section; unknown names are
 /// ignored. Never an error.
 ///
-/// Sections with nothing respd can report (modules, commandstats, errorstats, latencystats)
-/// print only their header.
+/// Every field of Redis 7.0 is there; those respd has no counterpart for (replication,
+/// scripting, allocator internals) read 0. The modules section prints only its header.
+/// commandstats, errorstats and latencystats come from [`super::stats`].
 pub fn info(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut wanted: Vec<&str> = Vec::new();
     let mut want = |name: &str| {
@@ -220,7 +221,7 @@ fn proc_file(path: &str) -> String {
 
 /// Resident set size from `/proc/self/statm` (second field, in pages). The page size is taken
 /// to be 4 KiB: std has no portable way to ask, and that is the size on every common Linux.
-fn rss_bytes() -> u64 {
+pub fn rss_bytes() -> u64 {
     proc_file("/proc/self/statm")
         .split_whitespace()
         .nth(1)
@@ -229,10 +230,20 @@ fn rss_bytes() -> u64 {
         * 4096
 }
 
-/// (user, system) CPU seconds from `/proc/self/stat`, fields 14 and 15, in clock ticks of
-/// 1/100 s (`USER_HZ`, fixed at 100 for user space on Linux).
+/// (user, system) CPU seconds of the whole process (see [`stat_cpu_seconds`]).
 fn cpu_seconds() -> (f64, f64) {
-    let stat = proc_file("/proc/self/stat");
+    stat_cpu_seconds("/proc/self/stat")
+}
+
+/// (user, system) CPU seconds of the calling thread.
+fn thread_cpu_seconds() -> (f64, f64) {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+/// (user, system) CPU seconds from a `/proc/.../stat` file, fields 14 and 15, in clock ticks of
+/// 1/100 s (`USER_HZ`, fixed at 100 for user space on Linux).
+fn stat_cpu_seconds(path: &str) -> (f64, f64) {
+    let stat = proc_file(path);
     // The command name (field 2) may contain spaces; fields after it start past the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -342,22 +353,19 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("clients_in_timeout_table", "0".into());
         }
         "memory" => {
-            // An estimate: respd uses the system allocator, which cannot report what it
-            // holds, so used_memory adds up the data and the clients' buffers.
-            let dataset: u64 = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
-            let clients: u64 = shared
-                .clients
-                .all()
-                .iter()
-                .map(|c| c.snapshot.lock().total_mem as u64)
-                .sum();
-            let used = dataset + clients;
-            let peak = stats.note_memory_use(used);
-            let rss = rss_bytes();
+            // Estimates: respd runs on the system allocator, which cannot report what it
+            // holds; see crate::cmd::memory for how each figure is made (MEMORY STATS shows
+            // the same ones). No scripting, functions, replication or cluster: those are 0.
+            let m = super::memory::MemoryOverhead::gather(ctx, ks);
+            let (used, peak, rss, dataset) = (m.total, m.peak, m.rss, m.dataset);
             let total = total_system_memory();
             let percent = |part: u64, whole: u64| {
                 format!("{:.2}%", part as f64 * 100.0 / whole.max(1) as f64)
             };
+            let ratio = |part: u64, whole: u64| format!("{:.2}", part as f64 / whole.max(1) as f64);
+            let diff = |part: u64, whole: u64| (part as i64 - whole as i64).to_string();
+            // As Redis derives them without jemalloc (cronUpdateMemoryStats).
+            let (allocated, active, resident) = (used, rss, rss);
             put("used_memory", used.to_string());
             put("used_memory_human", bytes_to_human(used));
             put("used_memory_rss", rss.to_string());
@@ -365,23 +373,54 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("used_memory_peak", peak.to_string());
             put("used_memory_peak_human", bytes_to_human(peak));
             put("used_memory_peak_perc", percent(used, peak));
-            put("used_memory_overhead", clients.to_string());
+            put("used_memory_overhead", m.overhead_total.to_string());
             put("used_memory_startup", "0".into());
             put("used_memory_dataset", dataset.to_string());
             put("used_memory_dataset_perc", percent(dataset, used));
+            put("allocator_allocated", allocated.to_string());
+            put("allocator_active", active.to_string());
+            put("allocator_resident", resident.to_string());
             put("total_system_memory", total.to_string());
             put("total_system_memory_human", bytes_to_human(total));
-            put("maxmemory", "0".into());
-            put("maxmemory_human", "0B".into());
-            put("maxmemory_policy", "noeviction".into());
-            put(
-                "mem_fragmentation_ratio",
-                format!("{:.2}", rss as f64 / used.max(1) as f64),
-            );
+            for (k, v) in [
+                ("used_memory_lua", "0"),
+                ("used_memory_vm_eval", "0"),
+                ("used_memory_lua_human", "0B"),
+                ("used_memory_scripts_eval", "0"),
+                ("number_of_cached_scripts", "0"),
+                ("number_of_functions", "0"),
+                ("number_of_libraries", "0"),
+                ("used_memory_vm_functions", "0"),
+                ("used_memory_vm_total", "0"),
+                ("used_memory_vm_total_human", "0B"),
+                ("used_memory_functions", "0"),
+                ("used_memory_scripts", "0"),
+                ("used_memory_scripts_human", "0B"),
+                ("maxmemory", "0"),
+                ("maxmemory_human", "0B"),
+                ("maxmemory_policy", "noeviction"),
+            ] {
+                put(k, v.into());
+            }
+            put("allocator_frag_ratio", ratio(active, allocated));
+            put("allocator_frag_bytes", diff(active, allocated));
+            put("allocator_rss_ratio", ratio(resident, active));
+            put("allocator_rss_bytes", diff(resident, active));
+            put("rss_overhead_ratio", ratio(rss, resident));
+            put("rss_overhead_bytes", diff(rss, resident));
+            put("mem_fragmentation_ratio", ratio(rss, used));
+            put("mem_fragmentation_bytes", diff(rss, used));
+            put("mem_not_counted_for_evict", "0".into());
+            put("mem_replication_backlog", "0".into());
+            put("mem_total_replication_buffers", "0".into());
             put("mem_clients_slaves", "0".into());
-            put("mem_clients_normal", clients.to_string());
+            put("mem_clients_normal", m.clients_normal.to_string());
+            put("mem_cluster_links", "0".into());
+            put("mem_aof_buffer", "0".into());
             put("mem_allocator", "libc".into());
+            put("active_defrag_running", "0".into());
             put("lazyfree_pending_objects", "0".into());
+            put("lazyfreed_objects", "0".into());
         }
         "persistence" => {
             // Snapshots report their real state; there is no AOF and no fork (cow) in respd.
@@ -457,8 +496,19 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("tracking_total_items", "0".into());
             put("tracking_total_prefixes", "0".into());
             put("unexpected_error_replies", "0".into());
-            put("total_error_replies", "0".into());
+            put(
+                "total_error_replies",
+                stats.commands.total_errors().to_string(),
+            );
             put("dump_payload_sanitizations", "0".into());
+            // respd reads and writes per batch, not per event-loop turn: these are counts of
+            // batches received and replies sent, near enough to Redis's meaning.
+            put("total_reads_processed", totals.reads.to_string());
+            put("total_writes_processed", totals.writes.to_string());
+            put("io_threaded_reads_processed", "0".into());
+            put("io_threaded_writes_processed", "0".into());
+            put("reply_buffer_shrinks", "0".into());
+            put("reply_buffer_expands", "0".into());
         }
         "replication" => {
             put("role", "master".into());
@@ -479,6 +529,51 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("used_cpu_user", format!("{user:.6}"));
             put("used_cpu_sys_children", "0.000000".into());
             put("used_cpu_user_children", "0.000000".into());
+            // respd has no main thread; the thread serving this INFO stands in for it.
+            let (user, sys) = thread_cpu_seconds();
+            put("used_cpu_sys_main_thread", format!("{sys:.6}"));
+            put("used_cpu_user_main_thread", format!("{user:.6}"));
+        }
+        "commandstats" => {
+            for c in stats.commands.figures(&[]) {
+                let per_call = c.usec as f64 / c.calls.max(1) as f64;
+                put(
+                    &format!("cmdstat_{}", c.name),
+                    format!(
+                        "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                        c.calls, c.usec, c.rejected, c.failed
+                    ),
+                );
+            }
+        }
+        "errorstats" => {
+            for (code, count) in stats.commands.error_counts() {
+                put(&format!("errorstat_{code}"), format!("count={count}"));
+            }
+        }
+        "latencystats" => {
+            let labels = shared
+                .config
+                .read()
+                .kept
+                .get("latency-tracking-info-percentiles")
+                .cloned()
+                .unwrap_or_default();
+            let labels: Vec<&str> = labels.split_whitespace().collect();
+            let wanted: Vec<f64> = labels.iter().filter_map(|p| p.parse().ok()).collect();
+            for c in stats.commands.figures(&wanted) {
+                if let Some(values) = c.percentiles {
+                    let text: Vec<String> = labels
+                        .iter()
+                        .zip(values)
+                        .map(|(label, usec)| format!("p{label}={usec}.000"))
+                        .collect();
+                    put(
+                        &format!("latency_percentiles_usec_{}", c.name),
+                        text.join(","),
+                    );
+                }
+            }
         }
         "cluster" => put("cluster_enabled", "0".into()),
         "keyspace" => {

@@ -45,17 +45,20 @@ pub mod bitmap;
 pub mod command_docs;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod error;
 pub mod generic;
 pub mod hash;
 pub mod introspection;
 pub mod list;
+pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
 pub mod sorted_set;
+pub mod stats;
 pub mod string;
 pub mod transactions;
 
@@ -419,13 +422,15 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 15] {
+pub fn groups() -> [&'static [CommandSpec]; 17] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         introspection::COMMANDS,
+        memory::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
+        dump::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
         list::COMMANDS,
@@ -552,7 +557,9 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     let (spec, parent) = match resolve(argv) {
         Ok(found) => found,
         Err(message) => {
-            return reject(shared, client, is_exec(lookup(&argv[0])), &message, reply);
+            let exec = is_exec(lookup(&argv[0]));
+            reject(shared, client, exec, &message, reply);
+            return charge_rejection(client, rejected_row(argv), reply);
         }
     };
     // mirrors processCommand(): DEBUG only where enable-debug-command allows it.
@@ -564,7 +571,8 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
             .allows(client.handle.addr.ip())
     {
         let message = crate::config::protected_command_error("DEBUG");
-        return reject(shared, client, false, message.as_bytes(), reply);
+        reject(shared, client, false, message.as_bytes(), reply);
+        return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
     // save, an AOF write error), writes and PING are refused (Redis
@@ -577,7 +585,8 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
                 .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::WRITE))));
     if is_write || spec.name == "ping" {
         if let Some(message) = crate::persistence::writes_denied(shared) {
-            return reject(shared, client, is_exec(Some(spec)), &message, reply);
+            reject(shared, client, is_exec(Some(spec)), &message, reply);
+            return charge_rejection(client, Some(spec), reply);
         }
     }
     // mirrors processCommand(): in RESP2 a subscribed connection only carries Pub/Sub.
@@ -587,19 +596,21 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     {
         let name = full_name(spec, parent);
         let message = format!("ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
-        return reject(
+        reject(
             shared,
             client,
             is_exec(Some(spec)),
             message.as_bytes(),
             reply,
         );
+        return charge_rejection(client, Some(spec), reply);
     }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
             if spec.flags.contains(Flags::NO_MULTI) {
                 transaction.aborted = true;
                 reply.error(b"ERR Command not allowed inside a transaction");
+                charge_rejection(client, Some(spec), reply);
             } else {
                 transaction.queued.push(crate::client::QueuedCommand {
                     spec,
@@ -618,6 +629,29 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
         in_exec: false,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
+}
+
+/// The row Redis charges a refusal to (its `c->cmd` at that point): the subcommand when the
+/// container's subcommand is known, the container when no subcommand was given, nothing for
+/// an unknown command or subcommand.
+fn rejected_row(argv: &Argv) -> Option<&'static CommandSpec> {
+    let spec = lookup(&argv[0])?;
+    if spec.subcommands.is_empty() || argv.len() < 2 {
+        return Some(spec);
+    }
+    lookup_subcommand(spec, &argv[1])
+}
+
+/// Counts a refusal in `spec`'s `rejected_calls` if an error was replied since the last
+/// command was charged (Redis `incrCommandStatsOnError(cmd, ERROR_COMMAND_REJECTED)`).
+fn charge_rejection(client: &mut Client, spec: Option<&'static CommandSpec>, reply: &Reply) {
+    let errors = reply.error_count();
+    if let Some(spec) = spec {
+        if errors > client.errors_seen {
+            client.command_stats.rejected(spec);
+        }
+    }
+    client.errors_seen = errors;
 }
 
 /// Answers `message` for a command refused before it runs (Redis `rejectCommand`). Inside
@@ -644,6 +678,7 @@ pub fn run_command(
     held: Option<&mut Keyspace>,
 ) {
     let _running = RunningCommand::enter(spec, parent, argv.len());
+    let started = std::time::Instant::now();
     ctx.client.stats.commands += 1;
     ctx.client.last_command = match parent {
         Some(p) => (p.name, spec.name),
@@ -674,6 +709,14 @@ pub fn run_command(
         reply.truncate(mark);
         reply.error(&e.render(&full_name(spec, parent), argv));
     }
+    // mirrors call(): a command failed if an error was replied since the last one charged
+    // (EXEC's queued commands charge their own errors first, so EXEC is not failed by them).
+    let usec = started.elapsed().as_micros() as u64;
+    let errors = reply.error_count();
+    let failed = errors > ctx.client.errors_seen;
+    ctx.client.errors_seen = errors;
+    let track = ctx.shared.stats.commands.tracks_latency();
+    ctx.client.command_stats.called(spec, usec, failed, track);
 }
 
 /// The command running on this thread, for the bug report if it panics (see "When a
@@ -780,6 +823,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             let mut keyspace = ctx.shared.store.write();
             let db = keyspace.db_mut(db);
             let result = f(ctx, db, argv, reply);
+            db.settle_watched(result.is_ok());
             // Logged while the lock is held, so the AOF has the order the writes happened in.
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
@@ -800,6 +844,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let result = f(ctx, &mut keyspace, argv, reply);
+            settle_watched_all(&mut keyspace, &result);
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
             }
@@ -808,6 +853,14 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
         }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
+    }
+}
+
+/// [`crate::store::Db::settle_watched`] on every database, after a handler that sees them
+/// all (MOVE, COPY ... DB, EXEC's callees).
+fn settle_watched_all(keyspace: &mut Keyspace, result: &CmdResult) {
+    for db in keyspace.dbs_mut() {
+        db.settle_watched(result.is_ok());
     }
 }
 
@@ -843,9 +896,18 @@ pub fn call_locked(
     let db = ctx.client.db;
     match spec.handler {
         Handler::Read(f) => f(ctx, keyspace.db(db), argv, reply),
-        Handler::Write(f) => f(ctx, keyspace.db_mut(db), argv, reply),
+        Handler::Write(f) => {
+            let db = keyspace.db_mut(db);
+            let result = f(ctx, db, argv, reply);
+            db.settle_watched(result.is_ok());
+            result
+        }
         Handler::KeyspaceRead(f) => f(ctx, keyspace, argv, reply),
-        Handler::KeyspaceWrite(f) => f(ctx, keyspace, argv, reply),
+        Handler::KeyspaceWrite(f) => {
+            let result = f(ctx, keyspace, argv, reply);
+            settle_watched_all(keyspace, &result);
+            result
+        }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
     }

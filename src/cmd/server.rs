@@ -193,9 +193,9 @@ fn check_flush_mode(argv: &Argv) -> CmdResult {
 /// FLUSHDB [ASYNC|SYNC]
 /// ```
 /// `+OK` once every key of the selected database is gone. Errors: `Syntax`.
-pub fn flushdb(_ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub fn flushdb(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     check_flush_mode(argv)?;
-    db.clear();
+    db.clear(ctx.now_ms);
     reply.ok();
     Ok(())
 }
@@ -204,10 +204,10 @@ pub fn flushdb(_ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
 /// FLUSHALL [ASYNC|SYNC]
 /// ```
 /// `+OK` once every database is empty. Errors: `Syntax`.
-pub fn flushall(_ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub fn flushall(ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
     check_flush_mode(argv)?;
     for db in ks.dbs_mut() {
-        db.clear();
+        db.clear(ctx.now_ms);
     }
     reply.ok();
     Ok(())
@@ -221,7 +221,7 @@ pub fn flushall(_ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Repl
 ///
 /// Errors: `ERR invalid first DB index` / `ERR invalid second DB index` (not an integer that
 /// fits a C int), `DbIndexOutOfRange`.
-pub fn swapdb(_ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub fn swapdb(ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let index = |arg: &[u8], which: &'static str| {
         parse_i64(arg)
             .and_then(|n| i32::try_from(n).ok())
@@ -234,7 +234,7 @@ pub fn swapdb(_ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply)
         return Err(CmdError::DbIndexOutOfRange);
     }
     if a != b {
-        ks.swap(a as usize, b as usize);
+        ks.swap(a as usize, b as usize, ctx.now_ms);
     }
     reply.ok();
     Ok(())

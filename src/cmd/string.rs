@@ -999,8 +999,10 @@ pub fn decrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// Errors: `WrongType`, `NotFloat` (the stored value or the increment), `NanOrInfinity`.
 pub fn incrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (key, incr) = (&argv[1], &argv[2]);
-    let current = db.get_value_mut(key, ctx.now_ms);
-    let value = match current.as_deref() {
+    // Read first, write only on success: a failed INCRBYFLOAT must not touch the key for
+    // WATCH (Redis signals the key only after it stored the new value).
+    db.expire_if_needed(key, ctx.now_ms);
+    let value = match db.get_value(key, ctx.now_ms) {
         None => LongDouble::ZERO,
         Some(Value::Int(n)) => LongDouble::from_i64(*n),
         Some(Value::Str(s)) => LongDouble::parse(s).ok_or(CmdError::NotFloat)?,
@@ -1013,7 +1015,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
     }
     let text = sum.to_human();
     reply.bulk(&text);
-    match current {
+    match db.get_value_mut(key, ctx.now_ms) {
         Some(slot) => *slot = Value::Str(text.into()),
         None => db.set(key, Value::Str(text.into()), ctx.now_ms),
     }

@@ -14,8 +14,9 @@
 //!
 //! WATCH is optimistic locking. Each client has one "dirty" flag; WATCH registers it on the
 //! watched keys in the database ([`crate::store::Db::watch`]), and every write path of the
-//! store sets the flags of a key it modifies, deletes or expires (FLUSHDB, FLUSHALL and SWAPDB
-//! set them all). EXEC checks the flag *after* taking the write lock, so no write can slip in
+//! store sets the flags of a key it modifies, deletes or expires; a key looked up for writing
+//! counts only if it existed and the command succeeded ([`crate::store::Db::settle_watched`]),
+//! and FLUSHDB, FLUSHALL and SWAPDB set the flags of watched keys that were alive. EXEC checks the flag *after* taking the write lock, so no write can slip in
 //! between the check and the execution. A set flag, or a watched key that expired since WATCH,
 //! makes EXEC answer a null array and run nothing.
 

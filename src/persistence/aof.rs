@@ -20,7 +20,8 @@
 //! - relative expiries become absolute, as Redis propagates them, so a replay a day later
 //!   gives the same deadlines: `SET .. EX/PX/EXAT` → `SET .. PXAT`, `SETEX`/`PSETEX` →
 //!   `SET .. PXAT`, `EXPIRE`/`PEXPIRE`/`EXPIREAT` → `PEXPIREAT`, `GETEX EX/PX/EXAT/PXAT` →
-//!   `PEXPIREAT`, `GETEX PERSIST` → `PERSIST`, a plain `GETEX` (a read) is not logged;
+//!   `PEXPIREAT`, `GETEX PERSIST` → `PERSIST`, a plain `GETEX` (a read) is not logged,
+//!   `RESTORE key <ttl> ...` → `RESTORE key <deadline> ... ABSTTL`;
 //! - SPOP (random) is logged as the SREM of the members its reply carries, so a replay
 //!   removes the same ones;
 //! - clients blocked in BLPOP, BLMOVE, BZPOPMIN... that a write serves change keys inside
@@ -393,6 +394,20 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
             let mut out = vec![Cow::Borrowed(&b"PEXPIREAT"[..]), arg(1), ms_arg(ms)];
             out.extend((3..argv.len()).map(arg));
             return Record::Rewritten(out);
+        }
+        return Record::AsIs;
+    }
+    // RESTORE with a relative TTL is logged with the deadline and ABSTTL (Redis
+    // `restoreCommand` rewrites its argv the same way).
+    if eq_ci(name, "restore") && argv.len() >= 4 {
+        let absttl = argv.iter().skip(4).any(|a| eq_ci(a, "absttl"));
+        if let (false, Some(ttl @ 1..)) = (absttl, parse_i64(&argv[2])) {
+            if let Some(ms) = ttl.checked_add(now as i64) {
+                let mut out: Vec<Cow<[u8]>> = (0..argv.len()).map(arg).collect();
+                out[2] = ms_arg(ms);
+                out.push(Cow::Borrowed(b"ABSTTL"));
+                return Record::Rewritten(out);
+            }
         }
         return Record::AsIs;
     }

@@ -193,7 +193,14 @@ pub fn lzf_compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
 }
 
 /// Expands an LZF blob into exactly `len` bytes; `None` if the blob is malformed.
+///
+/// A claimed `len` the input could never expand to is refused before anything is allocated:
+/// the longest chunk, a 3-byte back reference, yields 264 bytes, so no blob grows by more than
+/// 88 times. The length comes from the file (or from a RESTORE payload, i.e. from a client).
 pub fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
+    if len > input.len().saturating_mul(88) {
+        return None;
+    }
     let mut out: Vec<u8> = Vec::with_capacity(len);
     let mut i = 0;
     while i < input.len() {
@@ -350,45 +357,38 @@ impl<W: Write> Writer<W> {
             self.raw(&[OP_EXPIRETIME_MS])?;
             self.raw(&ms.to_le_bytes())?;
         }
+        let intset = set_as_intset(value);
+        self.raw(&[object_type(value, intset.is_some())])?;
+        self.string(key)?;
+        self.object(value, intset.as_deref())
+    }
+
+    /// A value's type byte and encoding, without a key: what DUMP serializes (Redis
+    /// `rdbSaveObjectType` + `rdbSaveObject`).
+    fn typed_object(&mut self, value: &Value) -> io::Result<()> {
+        let intset = set_as_intset(value);
+        self.raw(&[object_type(value, intset.is_some())])?;
+        self.object(value, intset.as_deref())
+    }
+
+    /// A value's encoding, after its type byte (and, in a file, its key). `intset` is the
+    /// sorted members of a set written as `RDB_TYPE_SET_INTSET` (see [`set_as_intset`]).
+    fn object(&mut self, value: &Value, intset: Option<&[i64]>) -> io::Result<()> {
         match value {
-            Value::Int(n) => {
-                self.raw(&[TYPE_STRING])?;
-                self.string(key)?;
-                self.i64_string(*n)
-            }
-            Value::Str(s) => {
-                self.raw(&[TYPE_STRING])?;
-                self.string(key)?;
-                self.string(s)
-            }
+            Value::Int(n) => self.i64_string(*n),
+            Value::Str(s) => self.string(s),
             Value::List(list) => {
-                self.raw(&[TYPE_LIST])?;
-                self.string(key)?;
                 self.len(list.len() as u64)?;
                 list.iter().try_for_each(|e| self.string(e))
             }
-            Value::Set(set) => {
-                let ints: Option<Vec<i64>> = (set.len() <= SET_MAX_INTSET_ENTRIES)
-                    .then(|| set.keys().map(|m| crate::util::parse_i64(m)).collect())
-                    .flatten();
-                match ints {
-                    Some(mut ints) => {
-                        self.raw(&[TYPE_SET_INTSET])?;
-                        self.string(key)?;
-                        ints.sort_unstable();
-                        self.string(&intset_bytes(&ints))
-                    }
-                    None => {
-                        self.raw(&[TYPE_SET])?;
-                        self.string(key)?;
-                        self.len(set.len() as u64)?;
-                        set.keys().try_for_each(|m| self.string(m))
-                    }
+            Value::Set(set) => match intset {
+                Some(ints) => self.string(&intset_bytes(ints)),
+                None => {
+                    self.len(set.len() as u64)?;
+                    set.keys().try_for_each(|m| self.string(m))
                 }
-            }
+            },
             Value::ZSet(z) => {
-                self.raw(&[TYPE_ZSET_2])?;
-                self.string(key)?;
                 self.len(z.len() as u64)?;
                 // Redis writes from the highest score down, so loading inserts at the head of
                 // its skiplist each time; the order does not matter to respd.
@@ -399,8 +399,6 @@ impl<W: Write> Writer<W> {
                 Ok(())
             }
             Value::Hash(h) => {
-                self.raw(&[TYPE_HASH])?;
-                self.string(key)?;
                 self.len(h.len() as u64)?;
                 h.iter().try_for_each(|(f, v)| {
                     self.string(f)?;
@@ -417,6 +415,35 @@ impl<W: Write> Writer<W> {
         self.out.write_all(&crc.to_le_bytes())?;
         Ok(self.out)
     }
+}
+
+/// The type byte a value is written with; `intset` tells a set written as an intset.
+fn object_type(value: &Value, intset: bool) -> u8 {
+    match value {
+        Value::Int(_) | Value::Str(_) => TYPE_STRING,
+        Value::List(_) => TYPE_LIST,
+        Value::Set(_) if intset => TYPE_SET_INTSET,
+        Value::Set(_) => TYPE_SET,
+        Value::ZSet(_) => TYPE_ZSET_2,
+        Value::Hash(_) => TYPE_HASH,
+    }
+}
+
+/// A set's members, sorted, when Redis would keep the set as an intset (every member an
+/// integer, at most `set-max-intset-entries` of them); `None` otherwise and for other types.
+fn set_as_intset(value: &Value) -> Option<Vec<i64>> {
+    let Value::Set(set) = value else {
+        return None;
+    };
+    if set.len() > SET_MAX_INTSET_ENTRIES {
+        return None;
+    }
+    let mut ints: Vec<i64> = set
+        .keys()
+        .map(|m| crate::util::parse_i64(m))
+        .collect::<Option<_>>()?;
+    ints.sort_unstable();
+    Some(ints)
 }
 
 /// An intset blob: encoding width, count, then the sorted values, all little endian.
@@ -734,7 +761,12 @@ pub fn load(data: &[u8], ks: &mut Keyspace, now_ms: u64, verify_checksum: bool) 
                 let value = r.string()?;
                 stats.aux.push((name, value));
             }
-            OP_EXPIRETIME_MS => expire_at = Some(u64::from_le_bytes(r.array()?)),
+            OP_EXPIRETIME_MS => {
+                // Signed, as Redis reads it (`rdbLoadMillisecondTime`): -1 means no expiry and
+                // any other negative deadline is in the past, so the key is dropped below.
+                let at = i64::from_le_bytes(r.array()?);
+                expire_at = (at != -1).then_some(at.max(0) as u64);
+            }
             OP_EXPIRETIME => {
                 expire_at = Some(u64::from(u32::from_le_bytes(r.array()?)) * 1000);
             }
@@ -822,7 +854,10 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             let n = r.count()?;
             let mut set = Dict::with_capacity(n);
             for _ in 0..n {
-                set.insert(r.string()?, ());
+                // Redis rdbLoadObject refuses a repeated member (a corrupt dump or payload).
+                if set.insert(r.string()?, ()).is_some() {
+                    return r.err("Duplicate set members detected");
+                }
             }
             non_empty(r, Value::Set(Box::new(set)))?
         }
@@ -839,7 +874,9 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 if score.is_nan() {
                     return r.err("Zset with NAN score detected");
                 }
-                z.insert(&member, score);
+                if !z.insert(&member, score) {
+                    return r.err("Duplicate zset fields detected");
+                }
             }
             z.reset_encoding();
             non_empty(r, Value::ZSet(Box::new(z)))?
@@ -850,7 +887,15 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             for _ in 0..n {
                 let f = r.string()?;
                 let v = r.string()?;
-                h.insert(f, v);
+                // Redis rdbLoadObject looks for repeated fields only in a hash too large for
+                // a listpack; a small one it loads as is, keeping both copies (HLEN counts
+                // two). respd cannot hold that: the last value wins, and the load succeeds
+                // as in Redis.
+                if h.insert(f, v).is_some()
+                    && n > crate::config::encoding_limits::hash_max_listpack_entries()
+                {
+                    return r.err("Duplicate hash fields detected");
+                }
             }
             non_empty(r, Value::Hash(Box::new(h)))?
         }
@@ -1142,6 +1187,71 @@ fn decode_zipmap(b: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         p += vlen + free;
         out.push((field, value));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DUMP / RESTORE payloads
+// ---------------------------------------------------------------------------------------------
+
+/// Why a RESTORE payload was refused; each maps to one of Redis's two replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadError {
+    /// Shorter than its footer, from a newer RDB version, or a checksum mismatch (Redis
+    /// `verifyDumpPayload`).
+    VersionOrChecksum,
+    /// The footer is fine but the value does not decode (Redis `rdbLoadObjectType` or
+    /// `rdbLoadObject` failed). The [`LoadError`] says why, for the log.
+    BadData(LoadError),
+}
+
+/// The bytes after the value: the RDB version (2 bytes) and the CRC64 (8 bytes).
+const PAYLOAD_FOOTER: usize = 10;
+
+/// Serializes a value as DUMP does (Redis `createDumpPayload`): its type byte and encoding
+/// exactly as in an RDB file, the RDB version as 2 bytes little endian, then the CRC64 of
+/// everything before it, 8 bytes little endian.
+pub fn dump_payload(value: &Value, compression: bool) -> Vec<u8> {
+    let options = WriteOptions {
+        compression,
+        checksum: false,
+    };
+    let mut w = Writer::new(Vec::new(), options);
+    w.typed_object(value).expect("writing to a Vec cannot fail");
+    let mut out = w.out;
+    out.extend_from_slice(&(RDB_VERSION as u16).to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes a DUMP payload back into a value (Redis `verifyDumpPayload`, then
+/// `rdbLoadObjectType` and `rdbLoadObject`). Bytes between the value and the footer are
+/// ignored, as Redis ignores them. Every length inside is checked against the payload's size
+/// before anything is allocated for it (see [`Reader::count`] and [`lzf_decompress`]).
+pub fn restore_payload(payload: &[u8]) -> Result<Value, PayloadError> {
+    let Some(body_len) = payload.len().checked_sub(PAYLOAD_FOOTER) else {
+        return Err(PayloadError::VersionOrChecksum);
+    };
+    let (body, footer) = payload.split_at(body_len);
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    if u32::from(version) > RDB_VERSION {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let stored = u64::from_le_bytes(footer[2..].try_into().expect("8 bytes"));
+    if crc64(0, &payload[..body_len + 2]) != stored {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let mut r = Reader { data: body, pos: 0 };
+    let t = r.u8().map_err(PayloadError::BadData)?;
+    // Redis `rdbIsObjectType`: the value types of RDB 10 (8 was never used). Opcodes such
+    // as EXPIRETIME or types of newer versions are not values here.
+    if !matches!(t, 0..=7 | 9..=TYPE_STREAM_LISTPACKS_2) {
+        return Err(PayloadError::BadData(LoadError {
+            offset: 0,
+            message: format!("Unknown object type {t}"),
+        }));
+    }
+    load_value(&mut r, t, b"", 0).map_err(PayloadError::BadData)
 }
 
 #[cfg(test)]

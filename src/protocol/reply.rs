@@ -17,6 +17,12 @@ use crate::util::push_i64;
 pub struct Reply {
     buf: Vec<u8>,
     resp3: bool,
+    /// Error replies written so far (never reset): commands compare it before and after
+    /// they run to know whether they failed (Redis `stat_total_error_replies`).
+    errors: u64,
+    /// Error codes written since [`Reply::take_error_codes`], with their counts (INFO
+    /// errorstats); a short list, since a batch rarely has more than one or two kinds.
+    error_codes: Vec<(Vec<u8>, u64)>,
 }
 
 impl Reply {
@@ -28,8 +34,8 @@ impl Reply {
     /// An empty buffer speaking RESP3 when `resp3` is true.
     pub fn with_protocol(resp3: bool) -> Self {
         Reply {
-            buf: Vec::new(),
             resp3,
+            ..Reply::default()
         }
     }
 
@@ -94,11 +100,12 @@ impl Reply {
     /// ...); if it does not, `ERR ` is put in front, as Redis's `addReplyError` does. CR and LF
     /// inside are replaced by spaces, so user input echoed in an error cannot break framing.
     pub fn error(&mut self, text: &[u8]) {
-        self.buf.push(b'-');
         // A bare code is an error too: SAVE's failure reply is just `-ERR` (Redis `shared.err`).
         let code_end = text.iter().position(|&c| c == b' ').unwrap_or(text.len());
         let has_code = text.first().is_some_and(|c| c.is_ascii_uppercase())
             && text[..code_end].iter().all(|c| c.is_ascii_uppercase());
+        self.count_error(text, has_code);
+        self.buf.push(b'-');
         if !has_code {
             self.buf.extend_from_slice(b"ERR ");
         }
@@ -107,6 +114,30 @@ impl Reply {
                 .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
         );
         self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Error replies written on this buffer since it was made.
+    pub fn error_count(&self) -> u64 {
+        self.errors
+    }
+
+    /// The error codes written since the last call, with their counts.
+    pub fn take_error_codes(&mut self) -> Vec<(Vec<u8>, u64)> {
+        std::mem::take(&mut self.error_codes)
+    }
+
+    /// Counts one error reply under its code (Redis `afterErrorReply`).
+    fn count_error(&mut self, text: &[u8], has_code: bool) {
+        self.errors += 1;
+        let code: &[u8] = if has_code {
+            crate::util::error_code(text)
+        } else {
+            b"ERR"
+        };
+        match self.error_codes.iter_mut().find(|(c, _)| c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.error_codes.push((code.to_vec(), 1)),
+        }
     }
 
     /// An integer: `:n`.

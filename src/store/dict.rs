@@ -177,6 +177,18 @@ impl<K, V> Dict<K, V> {
         self.buckets.len()
     }
 
+    /// Bytes one entry's node takes on the heap, as the allocator rounds it (key and value
+    /// themselves included only where they are stored inline in the node). For MEMORY USAGE
+    /// and INFO's memory estimate, see [`crate::store::memory`].
+    pub fn node_bytes() -> usize {
+        super::memory::malloc_size(std::mem::size_of::<Node<K, V>>())
+    }
+
+    /// Bytes the bucket array takes on the heap (Redis counts `dictSlots * sizeof(dictEntry*)`).
+    pub fn table_bytes(&self) -> usize {
+        super::memory::malloc_size(self.buckets.capacity() * std::mem::size_of::<Link<K, V>>())
+    }
+
     /// Removes every entry and frees the bucket array (like Redis's `dictEmpty`, used by
     /// `FLUSHDB`): a flushed database should give its memory back.
     pub fn clear(&mut self) {

@@ -21,6 +21,7 @@
 
 pub mod dict;
 pub mod expire;
+pub mod memory;
 pub mod small_bytes;
 pub mod zset;
 
@@ -123,21 +124,6 @@ impl Value {
     pub fn is_string(&self) -> bool {
         matches!(self, Value::Int(_) | Value::Str(_))
     }
-
-    /// An estimate of the heap bytes this value uses, for INFO's used_memory.
-    pub fn approx_bytes(&self) -> usize {
-        match self {
-            Value::Int(_) => 0,
-            Value::Str(s) => s.heap_capacity(),
-            Value::List(l) => l.iter().map(|e| e.capacity() + 24).sum(),
-            Value::Hash(h) => h
-                .iter()
-                .map(|(k, v)| k.capacity() + v.capacity() + 64)
-                .sum(),
-            Value::Set(s) => s.iter().map(|(k, _)| k.capacity() + 48).sum(),
-            Value::ZSet(z) => z.approx_bytes(),
-        }
-    }
 }
 
 /// Seconds-resolution clock used for OBJECT IDLETIME (Redis's LRU clock).
@@ -191,6 +177,14 @@ impl Entry {
         lru_clock(now_ms).saturating_sub(self.lru.load(Ordering::Relaxed)) as u64
     }
 
+    /// Sets the last access time to `idle` seconds before `now_ms` (RESTORE ... IDLETIME,
+    /// Redis `objectSetLRUOrLFU`). An idle time older than the clock's start saturates.
+    pub fn set_idle_seconds(&self, now_ms: u64, idle: u64) {
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        self.lru
+            .store(lru_clock(now_ms).saturating_sub(idle), Ordering::Relaxed);
+    }
+
     fn touch(&self, now_ms: u64) {
         self.lru.store(lru_clock(now_ms), Ordering::Relaxed);
     }
@@ -210,6 +204,12 @@ pub struct Db {
     /// EXEC fail. A mutex, because WATCH only needs the read lock; writers hold `&mut Db` and
     /// reach the map without locking (`Mutex::get_mut`).
     watchers: Mutex<HashMap<Key, Vec<Arc<AtomicBool>>>>,
+    /// Watched keys handed out by [`Db::get_mut`] during the running command, touched only
+    /// once the command succeeds ([`Db::settle_watched`]). Redis signals a key after the
+    /// command modified it, so a command that fails (WRONGTYPE, a bad argument, an
+    /// INCRBYFLOAT that would give infinity...) leaves the watchers alone. Empty unless
+    /// someone watches a key that a command looked up for writing.
+    maybe_modified: Vec<Key>,
     /// Clients blocked on each key, first come first served (Redis `db->blocking_keys`).
     blocked: HashMap<Key, VecDeque<Arc<crate::blocking::Waiter>>>,
     /// Keys with blocked clients that were created since the last serving (Redis
@@ -345,6 +345,21 @@ impl Db {
         }
     }
 
+    /// Ends a write command for WATCH: the keys it looked up for writing are touched if it
+    /// `succeeded`, forgotten otherwise (see `maybe_modified`). The dispatcher calls this
+    /// after every write handler, and blocking serving after popping for a waiter.
+    pub fn settle_watched(&mut self, succeeded: bool) {
+        if self.maybe_modified.is_empty() {
+            return;
+        }
+        let keys = std::mem::take(&mut self.maybe_modified);
+        if succeeded {
+            for key in &keys {
+                self.touch_watched(key);
+            }
+        }
+    }
+
     /// Marks `key` as modified for every client watching it (Redis `touchWatchedKey`).
     /// Costs one emptiness check when nobody watches anything.
     fn touch_watched(&mut self, key: &[u8]) {
@@ -359,13 +374,6 @@ impl Db {
         }
     }
 
-    /// Marks every watched key of this database as modified (FLUSHDB, FLUSHALL, SWAPDB).
-    pub fn touch_all_watched(&mut self) {
-        for flag in self.watchers.get_mut().values().flatten() {
-            flag.store(true, Ordering::Release);
-        }
-    }
-
     /// True when the key exists but its TTL has passed (it may not be deleted yet).
     pub fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
         self.entries.get(key).is_some_and(|e| e.is_expired(now_ms))
@@ -373,11 +381,20 @@ impl Db {
 
     /// Looks a key up for writing. An expired key is deleted and reported as missing.
     ///
-    /// Side effect: clients WATCHing the key see it as modified, since the caller may change
-    /// the value through the returned reference.
+    /// Side effect: clients WATCHing a key that exists will see it as modified if the
+    /// command succeeds ([`Db::settle_watched`]), since the caller may change the value
+    /// through the returned reference. A missing key is not touched: a write that finds
+    /// nothing (LPOP, LREM, RENAME of a missing key...) changes nothing, and Redis signals a
+    /// key only when a command modified it (`signalModifiedKey`).
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         self.expire_if_needed(key, now_ms);
-        self.touch_watched(key);
+        if !self.entries.contains_key(key) {
+            return None;
+        }
+        let watchers = self.watchers.get_mut();
+        if !watchers.is_empty() && watchers.contains_key(key) {
+            self.maybe_modified.push(key.to_vec());
+        }
         let entry = self.entries.get_mut(key)?;
         entry.touch(now_ms);
         Some(entry)
@@ -499,9 +516,13 @@ impl Db {
         self.entries.insert(key.into(), entry);
     }
 
-    /// Deletes every key (FLUSHDB).
-    pub fn clear(&mut self) {
-        self.touch_all_watched();
+    /// Deletes every key (FLUSHDB). Watchers of keys that were alive see a modification; a
+    /// key that had already expired was logically gone, so removing it changes nothing
+    /// (Redis 7.0 clears its watcher's "expired" mark instead of failing the EXEC).
+    pub fn clear(&mut self, now_ms: u64) {
+        touch_watched_where(self.watchers.get_mut(), |key| {
+            is_live(&self.entries, key, now_ms)
+        });
         self.entries = Dict::new();
         self.expires = Dict::new();
     }
@@ -546,20 +567,27 @@ impl Db {
         }
         (sampled.len(), expired)
     }
+}
 
-    /// A rough count of the bytes this database uses (keys, values, table overhead).
-    pub fn approx_bytes(&self) -> usize {
-        let per_key = std::mem::size_of::<Entry>() + std::mem::size_of::<Key>() + 16;
-        self.entries
-            .iter()
-            .map(|(k, e)| k.heap_capacity() + e.value.approx_bytes() + per_key)
-            .sum::<usize>()
-            + self.entries.bucket_count() * 8
-            + self
-                .expires
-                .iter()
-                .map(|(k, _)| k.heap_capacity() + 40)
-                .sum::<usize>()
+/// True when `key` is in `entries` and its TTL has not passed.
+fn is_live(entries: &Dict<SmallBytes, Entry>, key: &[u8], now_ms: u64) -> bool {
+    entries.get(key).is_some_and(|e| !e.is_expired(now_ms))
+}
+
+/// Marks as modified the watched keys for which `changed` is true (FLUSHDB, FLUSHALL,
+/// SWAPDB; Redis `touchAllWatchedKeysInDb`, which touches only keys that existed in the
+/// emptied database or exist in the one replacing it: flushing a key that was not there
+/// changes nothing).
+fn touch_watched_where(
+    watchers: &HashMap<Key, Vec<Arc<AtomicBool>>>,
+    changed: impl Fn(&[u8]) -> bool,
+) {
+    for (key, flags) in watchers {
+        if changed(key) {
+            for flag in flags {
+                flag.store(true, Ordering::Release);
+            }
+        }
     }
 }
 
@@ -605,15 +633,19 @@ impl Keyspace {
     }
 
     /// Swaps the contents of two databases (SWAPDB).
-    pub fn swap(&mut self, a: usize, b: usize) {
+    pub fn swap(&mut self, a: usize, b: usize, now_ms: u64) {
         self.dbs.swap(a, b);
         if a != b {
             // Watchers belong to the database number, not to its contents (as in Redis), so
-            // they go back to where they were; and every one of them sees a modification.
+            // they go back to where they were. A watched key sees a modification if it is
+            // alive on either side (Redis `touchAllWatchedKeysInDb`); a key missing or
+            // already expired on both sides did not change.
             let (x, y) = self.two_dbs_mut(a, b);
             std::mem::swap(x.watchers.get_mut(), y.watchers.get_mut());
-            x.touch_all_watched();
-            y.touch_all_watched();
+            let (xe, ye) = (&x.entries, &y.entries);
+            let changed = |key: &[u8]| is_live(xe, key, now_ms) || is_live(ye, key, now_ms);
+            touch_watched_where(x.watchers.get_mut(), changed);
+            touch_watched_where(y.watchers.get_mut(), changed);
         }
     }
 

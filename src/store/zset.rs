@@ -229,10 +229,6 @@ impl Levels {
             len,
         }
     }
-
-    fn len(&self) -> usize {
-        self.len
-    }
 }
 
 impl std::ops::Index<usize> for Levels {
@@ -911,13 +907,36 @@ impl ZSet {
         self.dict.scan(cursor, |m, s| f(m, *s))
     }
 
-    /// An estimate of the heap bytes used, for INFO's used_memory.
-    pub fn approx_bytes(&self) -> usize {
-        self.list
-            .nodes
-            .iter()
-            .map(|n| 2 * n.member.len() + n.levels.len() * 8 + 80)
-            .sum()
+    /// Heap bytes this sorted set takes, the `ZSet` itself included, with the per-member part
+    /// measured on the first `samples` members in score order and extrapolated to all of them
+    /// (Redis `objectComputeSize` walks the skiplist the same way). See
+    /// [`crate::store::memory`] for the model.
+    pub fn memory_usage(&self, samples: usize) -> usize {
+        use super::memory::malloc_size;
+        // Fixed part: the set itself, the dict's bucket array, the skiplist's node arena
+        // (nodes are slots of one Vec, not separate allocations) and its free list.
+        let fixed = malloc_size(std::mem::size_of::<ZSet>())
+            + self.dict.table_bytes()
+            + malloc_size(self.list.nodes.capacity() * std::mem::size_of::<Node>())
+            + malloc_size(self.list.free.capacity() * std::mem::size_of::<usize>());
+        // Per member: its dict node and the dict's copy of the member, and the skiplist
+        // node's own copy of the member and any levels spilled past the inline ones.
+        let per_member = |n: &Node| {
+            Dict::<Vec<u8>, f64>::node_bytes()
+                + malloc_size(n.member.len())
+                + malloc_size(n.member.len())
+                + malloc_size(n.levels.spill.len() * std::mem::size_of::<Level>())
+        };
+        let mut sampled = 0usize;
+        let mut bytes = 0usize;
+        let mut cur = self.list.first();
+        while cur != NIL && sampled < samples {
+            let node = &self.list.nodes[cur];
+            bytes += per_member(node);
+            sampled += 1;
+            cur = node.levels[0].forward();
+        }
+        fixed + super::memory::extrapolate(bytes, sampled, self.len())
     }
 }
 

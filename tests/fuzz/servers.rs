@@ -13,6 +13,13 @@ use std::time::{Duration, Instant};
 
 use crate::common::{free_port, ping};
 
+/// `maxclients` for both servers. Each lowers the default 10000 to what its open files limit
+/// allows, and respd may need up to three descriptors per client where Redis counts one
+/// (see respd's `server::FDS_PER_CLIENT`), so under a hard limit below about 30,000 the two
+/// would report different defaults. That is the file-descriptor budget, tested in
+/// tests/lifecycle.rs, not a command difference: the fuzzer gives both the same value.
+pub const FUZZ_MAXCLIENTS: [&str; 2] = ["--maxclients", "1000"];
+
 /// A respd process on a loopback port, killed when dropped.
 pub struct Respd {
     child: Child,
@@ -32,21 +39,27 @@ impl Respd {
             let mut child = Command::new(env!("CARGO_BIN_EXE_respd"))
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
+                .args(FUZZ_MAXCLIENTS)
                 .current_dir(&dir)
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("run respd");
+            // Both streams are watched: Rust's panic message goes to standard error, respd's
+            // log (and its bug report) to standard output when no logfile is set.
             let stderr = Arc::new(Mutex::new(Vec::new()));
-            let pipe = child.stderr.take().unwrap();
-            let lines = stderr.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    lines.lock().unwrap().push(line);
-                }
-            });
+            let out = child.stdout.take().unwrap();
+            let err = child.stderr.take().unwrap();
+            for pipe in [Box::new(out) as Box<dyn Read + Send>, Box::new(err)] {
+                let lines = stderr.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(pipe).lines() {
+                        let Ok(line) = line else { break };
+                        lines.lock().unwrap().push(line);
+                    }
+                });
+            }
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
