@@ -1475,7 +1475,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("shutdown-on-sigterm", &[], Kind::Flags(SHUTDOWN_ON_SIG_ENUM), "default", true, Effect::IgnoredWarn, "Save behaviour on SIGTERM (default, save, nosave, now, force). respd saves at SIGTERM when save points are set.").multi_arg(),
     compat("io-threads", &[], Kind::Int { min: 1, max: 128 }, "1", false, Effect::IgnoredWarn, "Threads for socket I/O. respd uses one thread per connection instead."),
     compat("cluster-replica-validity-factor", &["cluster-slave-validity-factor"], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
-    compat("list-max-listpack-size", &["list-max-ziplist-size"], Kind::Int { min: -2147483648, max: 2147483647 }, "-2", true, Effect::Ignored, "Largest listpack node of a list (negative: -1 to -5 for 4 KB to 64 KB). respd lists have no listpack nodes."),
+    compat("list-max-listpack-size", &["list-max-ziplist-size"], Kind::Int { min: -2147483648, max: 2147483647 }, "-2", true, Effect::Acts, "Largest listpack node of a list in DUMP and RDB files (negative: -1 to -5 for 4 KB to 64 KB; positive: a count of elements)."),
     compat("cluster-migration-barrier", &[], Kind::Int { min: 0, max: 2147483647 }, "1", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("active-defrag-cycle-min", &[], Kind::Int { min: 1, max: 99 }, "1", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
     compat("active-defrag-cycle-max", &[], Kind::Int { min: 1, max: 99 }, "25", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
@@ -1577,13 +1577,14 @@ pub fn lookup(name: &str) -> Option<&'static ConfigSpec> {
 /// whenever a configuration takes effect (at start and on CONFIG SET). They are process-wide:
 /// several servers in one process (the tests) share them, as they would share Redis's globals.
 pub mod encoding_limits {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
     static HASH_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
     static HASH_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
     static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
     static ZSET_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
     static ZSET_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+    static LIST_MAX_LISTPACK_SIZE: AtomicI64 = AtomicI64::new(-2);
 
     /// Makes `config`'s thresholds the ones the data types use.
     pub fn publish(config: &super::Config) {
@@ -1596,6 +1597,18 @@ pub mod encoding_limits {
         set(&SET_MAX_INTSET_ENTRIES, "set-max-intset-entries");
         set(&ZSET_MAX_LISTPACK_ENTRIES, "zset-max-listpack-entries");
         set(&ZSET_MAX_LISTPACK_VALUE, "zset-max-listpack-value");
+        let fill = config
+            .kept
+            .get("list-max-listpack-size")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-2);
+        LIST_MAX_LISTPACK_SIZE.store(fill, Ordering::Relaxed);
+    }
+
+    /// `list-max-listpack-size` (-2): how Redis splits a list into listpack nodes, which
+    /// respd reproduces when it writes a list to DUMP or RDB (see `persistence::rdb`).
+    pub fn list_max_listpack_size() -> i64 {
+        LIST_MAX_LISTPACK_SIZE.load(Ordering::Relaxed)
     }
 
     /// `hash-max-listpack-entries` (512).

@@ -315,3 +315,85 @@ fn restore_with_ttl_replays_from_the_aof_with_its_deadline() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A list built by RPUSH dumps to the same bytes as Redis 7.0's: `RDB_TYPE_LIST_QUICKLIST_2`
+/// with the same listpack nodes (split at 8 KB by the default `list-max-listpack-size -2`)
+/// and the same entry encodings for every integer width and string length class. Compression
+/// is off on both: LZF output is not part of the comparison (see the DUMP rule of
+/// tests/fuzz/rules.rs). Other node sizes are not set here: the size limits are process-wide
+/// and other tests' servers in this process would reset them (the split rule for every
+/// setting is unit-tested in respd's persistence::rdb).
+#[test]
+fn list_dumps_are_redis_bytes_for_lists_built_by_rpush() {
+    let Some(redis) = RedisServer::start() else {
+        skip_note("list DUMP bytes against Redis");
+        return;
+    };
+    let respd = TestServer::start();
+    let mut r = client_for(redis.addr());
+    let mut d = respd.client();
+    let element = |kind: usize, i: usize| -> String {
+        let ints = [
+            "0",
+            "127",
+            "128",
+            "-1",
+            "-4096",
+            "4095",
+            "4096",
+            "-32769",
+            "32767",
+            "8388607",
+            "-8388609",
+            "2147483648",
+            "-2147483649",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "-0",
+            "007",
+            "+5",
+            "",
+        ];
+        match kind {
+            0 => format!("e{i}"),
+            1 => ints[i % ints.len()].to_string(),
+            2 => "x".repeat([60, 63, 64, 100, 4095, 4096, 5000, 9000][i % 8]),
+            _ => match i % 3 {
+                0 => format!("e{i}"),
+                1 => ints[i % ints.len()].to_string(),
+                _ => "y".repeat(i % 300),
+            },
+        }
+    };
+    for c in [&mut r, &mut d] {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("rdbcompression")
+            .arg("no")
+            .query(c)
+            .unwrap();
+    }
+    {
+        let fill = "-2";
+        for kind in 0..4 {
+            for n in [1, 2, 100, 700, 1500, 3000] {
+                if kind == 2 && n > 100 {
+                    continue;
+                }
+                let items: Vec<String> = (0..n).map(|i| element(kind, i)).collect();
+                for c in [&mut r, &mut d] {
+                    let _: () = redis::cmd("DEL").arg("l").query(c).unwrap();
+                    for chunk in items.chunks(500) {
+                        let _: i64 = redis::cmd("RPUSH").arg("l").arg(chunk).query(c).unwrap();
+                    }
+                }
+                let ours: Vec<u8> = redis::cmd("DUMP").arg("l").query(&mut d).unwrap();
+                let theirs: Vec<u8> = redis::cmd("DUMP").arg("l").query(&mut r).unwrap();
+                assert!(
+                    ours == theirs,
+                    "fill {fill}, kind {kind}, {n} elements: respd's DUMP differs from Redis's"
+                );
+            }
+        }
+    }
+}

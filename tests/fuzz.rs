@@ -18,6 +18,11 @@
 //! counts per class are printed, and the test fails on any crash, panic, hang, memory overrun
 //! or unexplained difference.
 //!
+//! It runs in the default `cargo test`, bounded: seeds 1, 2 and 3 for 75 s in all (about 4,400
+//! cases with a debug build on a 2-core machine), so what CI sends is fixed by the seeds and
+//! the pace of the machine; any finding fails the test. Longer runs and other seeds are a
+//! matter of environment variables:
+//!
 //! ```sh
 //! cargo test --test fuzz -- --nocapture                 # default seeds, ~75 s
 //! FUZZ_SEED=7 FUZZ_SECONDS=600 cargo test --test fuzz -- --nocapture
@@ -116,7 +121,9 @@ struct Outcome {
     note: String,
     /// Commands classified as unimplemented on the way.
     unimplemented: Vec<String>,
-    tolerated: usize,
+    /// Replies that differ but agree under a rule, by rule (`Dump`, `Unordered`, ...; `taint`
+    /// for a key a random or unimplemented command changed).
+    tolerated: BTreeMap<String, usize>,
     /// Index in the case's pieces of the command whose reply differs, when known.
     piece: Option<usize>,
 }
@@ -130,7 +137,7 @@ impl Outcome {
             redis: Vec::new(),
             note: String::new(),
             unimplemented: Vec::new(),
-            tolerated: 0,
+            tolerated: BTreeMap::new(),
             piece: None,
         }
     }
@@ -583,12 +590,12 @@ impl Fuzzer {
                 out.unimplemented.push(name(argv));
                 taint.taint(argv);
             } else if taint.covers(argv) {
-                out.tolerated += 1;
+                *out.tolerated.entry("taint".into()).or_default() += 1;
             } else {
                 return Some(differs(out.clone(), name(argv), ra, rb));
             }
         } else if rule != Rule::Exact && ra != rb {
-            out.tolerated += 1;
+            *out.tolerated.entry(format!("{rule:?}")).or_default() += 1;
         }
         taint.after(argv, ra);
         None
@@ -856,7 +863,6 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 #[test]
-#[ignore = "known open findings remain (OBJECT ENCODING raw after in-place writes, DUMP list payload format); run with --ignored"]
 fn differential_fuzz() {
     let Some(redis) = RedisServer::start_with(&servers::FUZZ_MAXCLIENTS) else {
         common::skip_note("differential_fuzz: the fuzzer needs a reference server");
@@ -881,7 +887,7 @@ fn differential_fuzz() {
     let started = Instant::now();
     let mut counts: BTreeMap<Class, usize> = BTreeMap::new();
     let mut unimplemented: BTreeMap<String, usize> = BTreeMap::new();
-    let mut tolerated = 0usize;
+    let mut tolerated: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_kind: BTreeMap<&'static str, (usize, Duration)> = BTreeMap::new();
     let mut findings: BTreeMap<String, Finding> = BTreeMap::new();
     let mut sent = 0u64;
@@ -909,7 +915,9 @@ fn differential_fuzz() {
                     outcome = o;
                 }
             }
-            tolerated += outcome.tolerated;
+            for (rule, n) in &outcome.tolerated {
+                *tolerated.entry(rule.clone()).or_default() += n;
+            }
             for u in &outcome.unimplemented {
                 *unimplemented.entry(u.clone()).or_default() += 1;
             }
@@ -982,7 +990,10 @@ fn differential_fuzz() {
     for (class, n) in &counts {
         println!("  {:<18} {n}", class.label());
     }
-    println!("  tolerated by rule: {tolerated} replies");
+    println!(
+        "  tolerated by rule: {} replies {tolerated:?}",
+        tolerated.values().sum::<usize>()
+    );
     println!("  unimplemented commands seen: {unimplemented:?}");
     println!(
         "  peak RSS: respd {} MiB, redis {} MiB",

@@ -157,7 +157,7 @@ fn string_for_bit_write<'a>(
     if db.get_value_mut(key, ctx.now_ms).is_none() {
         db.set(
             key,
-            Value::Str(SmallBytes::Heap(vec![0; needed])),
+            Value::Str(SmallBytes::raw(vec![0; needed])),
             ctx.now_ms,
         );
     }
@@ -167,7 +167,7 @@ fn string_for_bit_write<'a>(
     if let Value::Int(n) = *value {
         let mut digits = Vec::with_capacity(needed.max(20));
         push_i64(&mut digits, n);
-        *value = Value::Str(SmallBytes::Heap(digits));
+        *value = Value::Str(SmallBytes::raw(digits));
     }
     let Value::Str(bytes) = value else {
         return Err(CmdError::WrongType);
@@ -496,7 +496,8 @@ pub fn bitop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         return Ok(());
     }
     let len = result.len();
-    db.set(dest, Value::Str(result.into()), ctx.now_ms);
+    // Redis stores the result buffer as it is (`createObject`): "raw" at any length.
+    db.set(dest, Value::Str(SmallBytes::raw(result)), ctx.now_ms);
     reply.int(len as i64);
     Ok(())
 }

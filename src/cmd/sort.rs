@@ -246,6 +246,11 @@ fn sort_generic<'a>(
             return Err(CmdError::WrongType);
         }
     }
+    // Redis `sortCommandGeneric` converts a sorted set to a skiplist before reading it, SORT_RO
+    // included, whatever is asked of it afterwards: OBJECT ENCODING shows it.
+    if let Some(Value::ZSet(z)) = value {
+        z.convert_to_skiplist();
+    }
     let mut dontsort = opts.dontsort;
     let mut alpha = opts.alpha;
     let mut by = opts.by;

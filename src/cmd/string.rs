@@ -6,7 +6,9 @@
 //! keeps the "int" and "raw"/"embstr" encodings: SET, MSET, SETNX... store a canonical integer
 //! as a number (Redis `tryObjectEncoding`), and INCR/DECR work on that number in place without
 //! formatting or parsing it. Commands that edit bytes (APPEND, SETRANGE) turn the value into
-//! bytes first, and INCRBYFLOAT stores its formatted result as bytes, as Redis does.
+//! bytes first, and INCRBYFLOAT stores its formatted result as bytes, as Redis does. Edited
+//! bytes are marked "raw" ([`SmallBytes::Raw`]): Redis's `dbUnshareStringValue` leaves them
+//! in that encoding whatever their length, where SET would pick "embstr" for 44 bytes or less.
 //!
 //! Shared bodies carry Redis's names: [`set_generic`] (SET, SETNX, SETEX, PSETEX),
 //! [`incr_generic`] (INCR, DECR, INCRBY, DECRBY), [`mset_generic`] (MSET, MSETNX) and
@@ -359,7 +361,7 @@ fn bytes_mut(value: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
     if let Value::Int(n) = *value {
         let mut out = Vec::with_capacity(24);
         push_i64(&mut out, n);
-        *value = Value::Str(SmallBytes::Heap(out));
+        *value = Value::Str(SmallBytes::raw(out));
     }
     match value {
         Value::Str(s) => Ok(s.to_mut()),
@@ -890,7 +892,9 @@ pub fn setrange(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
                 let mut bytes = vec![0u8; offset as usize];
                 bytes.extend_from_slice(patch);
                 let len = bytes.len();
-                db.set(key, Value::Str(bytes.into()), ctx.now_ms);
+                // Redis builds the new string in place (`createObject`), never as "embstr"
+                // or "int", whatever the bytes.
+                db.set(key, Value::Str(SmallBytes::raw(bytes)), ctx.now_ms);
                 len
             }
         }

@@ -19,8 +19,9 @@
 //! # Which encodings respd writes
 //! The simplest ones a Redis 7.0 loads, so the writer stays short: strings as integers when
 //! they fit 32 bits (as Redis does) or LZF-compressed above 20 bytes (`rdbcompression yes`),
-//! lists as `RDB_TYPE_LIST` (one string per element; Redis 7.0 still loads it into a
-//! quicklist), sets as `RDB_TYPE_SET_INTSET` when Redis would keep an intset and
+//! lists as `RDB_TYPE_LIST_QUICKLIST_2` split into listpack nodes exactly as Redis splits a
+//! list built by pushes (see [`quicklist_nodes`]), so a DUMP of such a list is byte for byte
+//! Redis's, sets as `RDB_TYPE_SET_INTSET` when Redis would keep an intset and
 //! `RDB_TYPE_SET` otherwise, sorted sets as `RDB_TYPE_ZSET_2` (binary doubles, no rounding),
 //! hashes as `RDB_TYPE_HASH`. Redis converts to its compact encodings on load by itself.
 //!
@@ -41,6 +42,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::config::encoding_limits;
 use crate::store::{Dict, Entry, Keyspace, Value, ZSet};
 
 /// The RDB version respd writes (Redis 7.0's `RDB_VERSION`).
@@ -89,6 +91,10 @@ const ENC_INT8: u8 = 0;
 const ENC_INT16: u8 = 1;
 const ENC_INT32: u8 = 2;
 const ENC_LZF: u8 = 3;
+
+/// Redis `QUICKLIST_NODE_CONTAINER_PACKED`: a quicklist node holding a listpack (the other
+/// kind, PLAIN, holds one element of 1 GB or more, which respd's 512 MB bulk limit rules out).
+const QUICKLIST_NODE_CONTAINER_PACKED: u64 = 2;
 
 /// Redis's `set-max-intset-entries` default: the largest set written as an intset.
 const SET_MAX_INTSET_ENTRIES: usize = 512;
@@ -378,8 +384,16 @@ impl<W: Write> Writer<W> {
             Value::Int(n) => self.i64_string(*n),
             Value::Str(s) => self.string(s),
             Value::List(list) => {
-                self.len(list.len() as u64)?;
-                list.iter().try_for_each(|e| self.string(e))
+                // Redis `rdbSaveObject` on a quicklist: the node count, then each node's
+                // container kind and its listpack as a string (LZF-compressed like any other).
+                let nodes = quicklist_nodes(list, encoding_limits::list_max_listpack_size());
+                self.len(nodes.len() as u64)?;
+                let mut rest = list.iter();
+                for count in nodes {
+                    self.len(QUICKLIST_NODE_CONTAINER_PACKED)?;
+                    self.string(&listpack(rest.by_ref().take(count)))?;
+                }
+                Ok(())
             }
             Value::Set(set) => match intset {
                 Some(ints) => self.string(&intset_bytes(ints)),
@@ -421,7 +435,7 @@ impl<W: Write> Writer<W> {
 fn object_type(value: &Value, intset: bool) -> u8 {
     match value {
         Value::Int(_) | Value::Str(_) => TYPE_STRING,
-        Value::List(_) => TYPE_LIST,
+        Value::List(_) => TYPE_LIST_QUICKLIST_2,
         Value::Set(_) if intset => TYPE_SET_INTSET,
         Value::Set(_) => TYPE_SET,
         Value::ZSet(_) => TYPE_ZSET_2,
@@ -1029,6 +1043,160 @@ pub fn decode_intset(b: &[u8]) -> Option<Vec<i64>> {
     )
 }
 
+// ---------------------------------------------------------------------------------------------
+// Listpacks and quicklist nodes (writing)
+// ---------------------------------------------------------------------------------------------
+
+/// Redis `lpStringToInt64`: the integer a listpack stores `s` as, if it is the canonical text
+/// of an `i64` (the same rule as `string2ll`).
+fn listpack_int(s: &[u8]) -> Option<i64> {
+    crate::util::parse_i64(s)
+}
+
+/// The size of one element's listpack entry without its back-length: Redis
+/// `lpEncodeGetType` (integers in 1, 2, 3, 4, 5 or 9 bytes; strings with a 1, 2 or 5-byte
+/// header).
+fn listpack_entry_len(s: &[u8]) -> usize {
+    match listpack_int(s) {
+        Some(0..=127) => 1,
+        Some(-4096..=4095) => 2,
+        Some(-32768..=32767) => 3,
+        Some(-8388608..=8388607) => 4,
+        Some(-2147483648..=2147483647) => 5,
+        Some(_) => 9,
+        None if s.len() < 64 => 1 + s.len(),
+        None if s.len() < 4096 => 2 + s.len(),
+        None => 5 + s.len(),
+    }
+}
+
+/// Bytes of a listpack entry's back-length for an entry of `len` bytes (Redis
+/// `lpEncodeBacklen`: 7 bits per byte).
+fn listpack_backlen_len(len: usize) -> usize {
+    match len {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    }
+}
+
+/// Appends one element's listpack entry: encoding, data, back-length (Redis `lpInsert` with
+/// `lpEncodeString` / `lpEncodeIntegerGetType` and `lpEncodeBacklen`).
+fn push_listpack_entry(out: &mut Vec<u8>, s: &[u8]) {
+    let start = out.len();
+    match listpack_int(s) {
+        Some(v @ 0..=127) => out.push(v as u8),
+        Some(v @ -4096..=4095) => {
+            let u = (v as u64) & 0x1FFF;
+            out.extend_from_slice(&[0xC0 | (u >> 8) as u8, u as u8]);
+        }
+        Some(v @ -32768..=32767) => {
+            out.push(0xF1);
+            out.extend_from_slice(&(v as i16).to_le_bytes());
+        }
+        Some(v @ -8388608..=8388607) => {
+            out.push(0xF2);
+            out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+        }
+        Some(v @ -2147483648..=2147483647) => {
+            out.push(0xF3);
+            out.extend_from_slice(&(v as i32).to_le_bytes());
+        }
+        Some(v) => {
+            out.push(0xF4);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        None if s.len() < 64 => {
+            out.push(0x80 | s.len() as u8);
+            out.extend_from_slice(s);
+        }
+        None if s.len() < 4096 => {
+            out.extend_from_slice(&[0xE0 | (s.len() >> 8) as u8, s.len() as u8]);
+            out.extend_from_slice(s);
+        }
+        None => {
+            out.push(0xF0);
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s);
+        }
+    }
+    let len = (out.len() - start) as u64;
+    // The back-length is read right to left: its first byte holds the highest 7 bits, and
+    // every byte but that first one has its top bit set.
+    let n = listpack_backlen_len(len as usize);
+    for i in (0..n).rev() {
+        let group = ((len >> (7 * i)) & 127) as u8;
+        out.push(if i == n - 1 { group } else { group | 128 });
+    }
+}
+
+/// A listpack holding `items`: total bytes (u32), element count (u16, 65535 meaning "count
+/// them"), the entries, and the 0xFF terminator (Redis `lpNew` + `lpAppend`).
+fn listpack<'a>(items: impl Iterator<Item = &'a Vec<u8>>) -> Vec<u8> {
+    let mut out = vec![0u8; LISTPACK_HEADER];
+    let mut count = 0usize;
+    for item in items {
+        push_listpack_entry(&mut out, item);
+        count += 1;
+    }
+    out.push(0xFF);
+    let total = out.len() as u32;
+    out[..4].copy_from_slice(&total.to_le_bytes());
+    out[4..6].copy_from_slice(&(count.min(65535) as u16).to_le_bytes());
+    out
+}
+
+/// Header bytes of a listpack (total size and count); with the terminator, an empty listpack
+/// is 7 bytes (`lpNew`).
+const LISTPACK_HEADER: usize = 6;
+
+/// How many elements go in each quicklist node when Redis builds `list` by pushing its
+/// elements to the tail one by one, with `list-max-listpack-size` = `fill`.
+///
+/// Redis 7.0 `_quicklistNodeAllowInsert`: an element joins the tail node if the node's bytes
+/// plus the element's length plus 8 (`SIZE_ESTIMATE_OVERHEAD`) stay within the size limit
+/// (`fill` -1 to -5: 4, 8, 16, 32 or 64 KB), or, for a positive `fill`, within 8 KB
+/// (`SIZE_SAFETY_LIMIT`) while the node holds fewer than `fill` elements; otherwise it starts
+/// a new node. The element's *length* is what counts, not its encoded size.
+///
+/// Redis's layout depends on the list's history (LPUSH fills nodes from the other end,
+/// LINSERT and LREM split and merge them); respd keeps only the elements, so it writes the
+/// layout of RPUSH, the common case. Any layout loads to the same list.
+pub fn quicklist_nodes(list: &VecDeque<Vec<u8>>, fill: i64) -> Vec<usize> {
+    const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+    const SIZE_SAFETY_LIMIT: usize = 8192;
+    const SIZE_ESTIMATE_OVERHEAD: usize = 8;
+    // quicklistSetFill clamps the setting to -5..=32767.
+    let fill = fill.clamp(-5, 1 << 15);
+    let mut nodes = Vec::new();
+    let (mut node_bytes, mut node_count) = (0usize, 0usize);
+    for item in list {
+        let new_size = node_bytes + item.len() + SIZE_ESTIMATE_OVERHEAD;
+        let fits = node_count > 0
+            && if fill < 0 {
+                new_size <= OPTIMIZATION_LEVEL[(-fill - 1) as usize]
+            } else {
+                new_size <= SIZE_SAFETY_LIMIT && (node_count as i64) < fill
+            };
+        if !fits {
+            if node_count > 0 {
+                nodes.push(node_count);
+            }
+            node_bytes = LISTPACK_HEADER + 1;
+            node_count = 0;
+        }
+        let entry = listpack_entry_len(item);
+        node_bytes += entry + listpack_backlen_len(entry);
+        node_count += 1;
+    }
+    if node_count > 0 {
+        nodes.push(node_count);
+    }
+    nodes
+}
+
 /// Reads a listpack's entries as strings (integers in decimal, as Redis returns them).
 ///
 /// Layout: u32 total bytes, u16 count (informational), entries, 0xFF. Each entry is an
@@ -1282,6 +1450,62 @@ mod tests {
             .map(|i| (i.wrapping_mul(0x9E3779B97F4A7C15) >> 56) as u8)
             .collect();
         assert!(lzf_compress(&noise, noise.len() - 4).is_none());
+    }
+
+    #[test]
+    fn listpack_writer_round_trips_every_entry_encoding() {
+        let mut items: Vec<Vec<u8>> = [
+            "0",
+            "127",
+            "128",
+            "-1",
+            "-4096",
+            "4095",
+            "4096",
+            "-32769",
+            "32767",
+            "8388607",
+            "-8388609",
+            "2147483648",
+            "-9223372036854775808",
+            "-0",
+            "007",
+            "",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        for len in [63, 64, 4095, 4096, 20000] {
+            items.push(vec![b'x'; len]);
+        }
+        let lp = listpack(items.iter());
+        assert_eq!(decode_listpack(&lp).unwrap(), items);
+        assert_eq!(u16::from_le_bytes([lp[4], lp[5]]) as usize, items.len());
+    }
+
+    #[test]
+    fn quicklist_nodes_split_as_redis_pushes_do() {
+        let list = |n: usize, len: usize| -> VecDeque<Vec<u8>> {
+            (0..n).map(|_| vec![b'a'; len]).collect()
+        };
+        // Entries of 100 bytes take 103 (2-byte header, 1-byte backlen); a node of k of them is 7 + 103k
+        // bytes, and the next one fits while 7 + 103k + 100 + 8 <= limit.
+        let per_node = |limit: usize| (limit - 7 - 108) / 103 + 1;
+        assert_eq!(quicklist_nodes(&list(1000, 100), -2)[0], per_node(8192));
+        assert_eq!(quicklist_nodes(&list(1000, 100), -1)[0], per_node(4096));
+        assert_eq!(quicklist_nodes(&list(1000, 100), -5)[0], per_node(65536));
+        assert_eq!(quicklist_nodes(&list(1000, 100), -9)[0], per_node(65536));
+        // Positive: a count, under the 8 KB safety limit; 0 means one element per node.
+        assert_eq!(quicklist_nodes(&list(10, 1), 3), vec![3, 3, 3, 1]);
+        assert_eq!(quicklist_nodes(&list(3, 1), 0), vec![1, 1, 1]);
+        assert_eq!(quicklist_nodes(&list(1000, 100), 1000)[0], per_node(8192));
+        // An element larger than any node still gets one of its own.
+        assert_eq!(quicklist_nodes(&list(2, 70000), -2), vec![1, 1]);
+        assert!(quicklist_nodes(&VecDeque::new(), -2).is_empty());
+        assert_eq!(
+            quicklist_nodes(&list(1000, 100), -2).iter().sum::<usize>(),
+            1000
+        );
     }
 
     #[test]

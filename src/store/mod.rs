@@ -46,7 +46,8 @@ pub type Key = Vec<u8>;
 ///
 /// Strings have two representations, mirroring Redis's encodings: an integer that fits an
 /// `i64` in canonical form is kept as a number (`OBJECT ENCODING` "int"), anything else as
-/// bytes ("embstr" up to 44 bytes, "raw" above, as Redis reports them).
+/// bytes ("embstr" up to 44 bytes, "raw" above, as Redis reports them; and "raw" at any length
+/// once edited in place, which the bytes remember: see [`SmallBytes::Raw`]).
 ///
 /// A `Value` sits inside every keyspace node, so its size is paid once per key. The hash, set
 /// and sorted-set variants are boxed (their tables are large and live on the heap anyway), which
@@ -108,7 +109,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
-            Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT => "embstr",
+            Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT && !s.is_raw() => "embstr",
             Value::Str(_) => "raw",
             Value::List(_) => "quicklist",
             Value::Hash(h) => crate::cmd::hash::encoding(h),

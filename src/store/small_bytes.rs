@@ -21,6 +21,12 @@
 //! The inline form is only a storage detail: everything reads a `SmallBytes` as a `&[u8]`
 //! (it derefs to one), and code that edits a string in place (APPEND, SETRANGE, SETBIT...) asks
 //! for a `&mut Vec<u8>` with [`SmallBytes::to_mut`], which moves inline bytes to the heap first.
+//!
+//! The one thing the form does remember is whether a string value was edited in place (or
+//! built by a command that writes into a fresh buffer, such as SETBIT on a missing key or
+//! BITOP): Redis reports those as "raw" whatever their length, where a value stored by SET
+//! reports "embstr" up to 44 bytes. That costs no memory: it is a third variant, [`SmallBytes::Raw`],
+//! holding the same vector as [`SmallBytes::Heap`]. Keys never take that form.
 
 use std::fmt;
 use std::ops::Deref;
@@ -42,8 +48,12 @@ pub enum SmallBytes {
         /// The bytes; only the first `len` mean anything.
         bytes: [u8; INLINE_CAPACITY],
     },
-    /// Longer strings, or strings that were edited in place.
+    /// Longer strings, stored as they were given.
     Heap(Vec<u8>),
+    /// A string value edited in place or built in place: Redis's "raw" encoding, which
+    /// OBJECT ENCODING reports for any length (Redis `dbUnshareStringValue` and the
+    /// `createObject(OBJ_STRING, ...)` calls of SETRANGE, SETBIT, BITOP).
+    Raw(Vec<u8>),
 }
 
 impl SmallBytes {
@@ -70,25 +80,41 @@ impl SmallBytes {
         }
     }
 
+    /// Takes a vector as a string built in place ("raw", see [`SmallBytes::Raw`]).
+    pub fn raw(bytes: Vec<u8>) -> SmallBytes {
+        SmallBytes::Raw(bytes)
+    }
+
+    /// True for a string edited or built in place (see [`SmallBytes::Raw`]).
+    pub fn is_raw(&self) -> bool {
+        matches!(self, SmallBytes::Raw(_))
+    }
+
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         match self {
             SmallBytes::Inline { len, bytes } => &bytes[..*len as usize],
-            SmallBytes::Heap(v) => v,
+            SmallBytes::Heap(v) | SmallBytes::Raw(v) => v,
         }
     }
 
     /// The bytes as a vector that may be edited in place; inline bytes move to the heap first
     /// (a string being appended to tends to keep growing, as Redis's "raw" encoding assumes).
+    /// From then on the string is [`SmallBytes::Raw`], as Redis's `dbUnshareStringValue`
+    /// leaves it.
     pub fn to_mut(&mut self) -> &mut Vec<u8> {
-        if let SmallBytes::Inline { len, bytes } = self {
-            let mut heap = Vec::with_capacity(*len as usize * 2);
-            heap.extend_from_slice(&bytes[..*len as usize]);
-            *self = SmallBytes::Heap(heap);
+        match self {
+            SmallBytes::Inline { len, bytes } => {
+                let mut heap = Vec::with_capacity(*len as usize * 2);
+                heap.extend_from_slice(&bytes[..*len as usize]);
+                *self = SmallBytes::Raw(heap);
+            }
+            SmallBytes::Heap(v) => *self = SmallBytes::Raw(std::mem::take(v)),
+            SmallBytes::Raw(_) => {}
         }
         match self {
-            SmallBytes::Heap(v) => v,
-            SmallBytes::Inline { .. } => unreachable!("moved to the heap just above"),
+            SmallBytes::Raw(v) => v,
+            _ => unreachable!("made raw just above"),
         }
     }
 
@@ -96,7 +122,7 @@ impl SmallBytes {
     pub fn into_vec(self) -> Vec<u8> {
         match self {
             SmallBytes::Inline { len, bytes } => bytes[..len as usize].to_vec(),
-            SmallBytes::Heap(v) => v,
+            SmallBytes::Heap(v) | SmallBytes::Raw(v) => v,
         }
     }
 
@@ -104,7 +130,7 @@ impl SmallBytes {
     pub fn heap_capacity(&self) -> usize {
         match self {
             SmallBytes::Inline { .. } => 0,
-            SmallBytes::Heap(v) => v.capacity(),
+            SmallBytes::Heap(v) | SmallBytes::Raw(v) => v.capacity(),
         }
     }
 }
@@ -186,12 +212,18 @@ mod tests {
     fn editing_in_place_moves_inline_bytes_to_the_heap_unchanged() {
         let mut s = SmallBytes::from_slice(b"abc");
         s.to_mut().extend_from_slice(b"def");
-        assert!(matches!(s, SmallBytes::Heap(_)));
+        assert!(matches!(s, SmallBytes::Raw(_)));
         assert_eq!(&*s, b"abcdef");
         // Binary bytes, NUL included, survive both forms.
         let binary = [0u8, 255, 13, 10, 0];
         let mut s = SmallBytes::from_slice(&binary);
         assert_eq!(s.to_mut().as_slice(), &binary);
         assert_eq!(SmallBytes::from_slice(&binary), s);
+        // A long string edited in place is raw too, and stays equal to its bytes.
+        let mut s = SmallBytes::from_slice(&[1u8; 40]);
+        assert!(!s.is_raw());
+        s.to_mut()[0] = 2;
+        assert!(s.is_raw());
+        assert_eq!(s.len(), 40);
     }
 }

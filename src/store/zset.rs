@@ -32,6 +32,7 @@
 //! returns a listpack-encoded set whole, in one call) behave the same.
 
 use std::cmp::Ordering;
+use std::sync::atomic::{self, AtomicBool};
 
 use super::Dict;
 use crate::config::encoding_limits;
@@ -580,12 +581,24 @@ impl SkipList {
 }
 
 /// A sorted set (see the module docs).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ZSet {
     dict: Dict<Vec<u8>, f64>,
     list: SkipList,
-    /// Whether Redis would have converted this set from listpack to skiplist by now.
-    big: bool,
+    /// Whether Redis would have converted this set from listpack to skiplist by now. Atomic
+    /// because SORT_RO converts the set it reads (see [`ZSet::convert_to_skiplist`]) and runs
+    /// under the read lock; only this flag changes, so relaxed ordering is enough.
+    big: AtomicBool,
+}
+
+impl Clone for ZSet {
+    fn clone(&self) -> Self {
+        ZSet {
+            dict: self.dict.clone(),
+            list: self.list.clone(),
+            big: AtomicBool::new(self.is_big()),
+        }
+    }
 }
 
 impl Default for ZSet {
@@ -626,7 +639,7 @@ impl ZSet {
         ZSet {
             dict: Dict::new(),
             list: SkipList::new(),
-            big: false,
+            big: AtomicBool::new(false),
         }
     }
 
@@ -644,7 +657,7 @@ impl ZSet {
     /// members or a member longer than 64 bytes, "skiplist" from then on (Redis does not
     /// convert back when the set shrinks).
     pub fn encoding(&self) -> &'static str {
-        if self.big {
+        if self.is_big() {
             "skiplist"
         } else {
             "listpack"
@@ -653,18 +666,31 @@ impl ZSet {
 
     /// True while Redis would keep this set as a listpack.
     pub fn is_listpack(&self) -> bool {
-        !self.big
+        !self.is_big()
+    }
+
+    fn is_big(&self) -> bool {
+        self.big.load(atomic::Ordering::Relaxed)
+    }
+
+    /// Redis `zsetConvert(zobj, OBJ_ENCODING_SKIPLIST)` as `sortCommandGeneric` calls it: SORT
+    /// and SORT_RO turn any sorted set they are given into a skiplist before reading it, and
+    /// Redis never converts back, so OBJECT ENCODING reports "skiplist" from then on. The
+    /// members and scores do not change (a listpack has already read `-0` back as `0`).
+    pub fn convert_to_skiplist(&self) {
+        self.big.store(true, atomic::Ordering::Relaxed);
     }
 
     /// Marks the encoding from the current contents, as Redis does for a freshly built
     /// destination set (ZUNIONSTORE, ZRANGESTORE...: `zsetConvertToListpackIfNeeded`).
     pub fn reset_encoding(&mut self) {
-        self.big = self.len() > encoding_limits::zset_max_listpack_entries()
+        let big = self.len() > encoding_limits::zset_max_listpack_entries()
             || self
                 .dict
                 .keys()
                 .any(|m| m.len() > encoding_limits::zset_max_listpack_value());
-        if !self.big {
+        *self.big.get_mut() = big;
+        if !big {
             let negative_zeros: Vec<Vec<u8>> = self
                 .dict
                 .iter()
@@ -694,9 +720,9 @@ impl ZSet {
             && (member.len() > encoding_limits::zset_max_listpack_value()
                 || self.len() >= encoding_limits::zset_max_listpack_entries())
         {
-            self.big = true;
+            *self.big.get_mut() = true;
         }
-        let score = if score == 0.0 && !self.big {
+        let score = if score == 0.0 && !self.is_big() {
             0.0
         } else {
             score
