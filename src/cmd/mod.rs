@@ -54,6 +54,7 @@ pub mod list;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -422,7 +423,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 17] {
+pub fn groups() -> [&'static [CommandSpec]; 18] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -440,6 +441,7 @@ pub fn groups() -> [&'static [CommandSpec]; 17] {
         bitmap::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
+        replication::COMMANDS,
         debug::COMMANDS,
     ]
 }

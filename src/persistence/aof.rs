@@ -439,14 +439,44 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
 // Appending
 // ---------------------------------------------------------------------------------------
 
-/// Logs one successful write command. Called with the keyspace write lock held (see the
-/// module docs for why). Costs one atomic load when the AOF is off.
+/// Propagates one successful write command: its record goes to the AOF and, the same bytes,
+/// to the replication stream ([`crate::replication::feed`]). Called with the keyspace write
+/// lock held (see the module docs for why). Costs two atomic loads when neither is on.
 #[inline]
 pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
-    let aof = &ctx.shared.persistence.aof;
-    if aof.on.load(Ordering::Relaxed) {
-        aof.feed_slow(ctx.client.db, argv, reply, ctx.now_ms, ctx.in_exec);
+    if propagating(ctx.shared) {
+        feed_slow(ctx, argv, reply);
     }
+}
+
+/// True when records are wanted: the AOF is on, or a replica attached.
+#[inline]
+fn propagating(shared: &Shared) -> bool {
+    shared.persistence.aof.on.load(Ordering::Relaxed) || crate::replication::active(shared)
+}
+
+/// Hands an encoded record for database `db` to the AOF and to the replicas.
+fn propagate(shared: &Shared, db: usize, body: Vec<u8>, in_exec: bool) {
+    crate::replication::feed(shared, db, &body, in_exec);
+    let aof = &shared.persistence.aof;
+    if aof.on.load(Ordering::Relaxed) {
+        aof.append_record(db, body, in_exec);
+    }
+}
+
+fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
+    let rewritten;
+    let args: Vec<&[u8]> = match translate(argv, reply, ctx.now_ms) {
+        Record::Skip => return,
+        Record::AsIs => argv.iter().collect(),
+        Record::Rewritten(v) => {
+            rewritten = v;
+            rewritten.iter().map(|c| c.as_ref()).collect()
+        }
+    };
+    let mut body = Vec::with_capacity(64);
+    push_command(&mut body, args.iter().copied());
+    propagate(ctx.shared, ctx.client.db, body, ctx.in_exec);
 }
 
 /// Starts an EXEC's records afresh. Called by EXEC once it holds the keyspace write lock.
@@ -456,6 +486,7 @@ pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
 /// earlier EXEC in practice (a panic inside one ends the process, see [`crate::cmd`]); if
 /// something were, it is dropped here rather than glued onto this transaction.
 pub fn exec_begin(shared: &Shared) {
+    crate::replication::exec_begin(shared);
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
         aof.state.lock().exec = None;
@@ -466,6 +497,7 @@ pub fn exec_begin(shared: &Shared) {
 /// `write(2)`. Called by EXEC after its last command and before it releases the keyspace
 /// lock, so the transaction reaches the file whole, in its place among other writes.
 pub fn exec_done(shared: &Shared) {
+    crate::replication::exec_done(shared);
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
         aof.write_transaction();
@@ -531,21 +563,6 @@ fn write_counting(mut file: &File, bytes: &[u8]) -> (usize, Option<io::Error>) {
 }
 
 impl Aof {
-    fn feed_slow(&self, db: usize, argv: &Argv, reply: &[u8], now: u64, in_exec: bool) {
-        let rewritten;
-        let args: Vec<&[u8]> = match translate(argv, reply, now) {
-            Record::Skip => return,
-            Record::AsIs => argv.iter().collect(),
-            Record::Rewritten(v) => {
-                rewritten = v;
-                rewritten.iter().map(|c| c.as_ref()).collect()
-            }
-        };
-        let mut body = Vec::with_capacity(64);
-        push_command(&mut body, args.iter().copied());
-        self.append_record(db, body, in_exec);
-    }
-
     /// Appends an encoded record for database `db`, with the SELECT it needs; inside EXEC,
     /// keeps it for [`exec_done`] instead.
     fn append_record(&self, db: usize, body: Vec<u8>, in_exec: bool) {
@@ -725,7 +742,7 @@ pub fn write_error(shared: &Shared) -> Option<i32> {
 /// that rebuild the key) is exact whatever the waiters did, and this path is rare.
 pub fn keys_to_relog(shared: &Shared, db: &Db, args: &[&Argv]) -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    if !shared.persistence.aof.on.load(Ordering::Relaxed) {
+    if !propagating(shared) {
         return keys;
     }
     for argv in args {
@@ -748,8 +765,7 @@ pub fn keys_to_relog(shared: &Shared, db: &Db, args: &[&Argv]) -> Vec<Vec<u8>> {
 /// Logs the state of `keys` (see [`keys_to_relog`]): DEL, then the commands that rebuild
 /// each key that still exists, with its deadline.
 pub fn relog_keys(ctx: &crate::cmd::Ctx, db_index: usize, db: &Db, keys: &[Vec<u8>]) {
-    let aof = &ctx.shared.persistence.aof;
-    if keys.is_empty() || !aof.on.load(Ordering::Relaxed) {
+    if keys.is_empty() || !propagating(ctx.shared) {
         return;
     }
     let mut body = Vec::new();
@@ -759,7 +775,7 @@ pub fn relog_keys(ctx: &crate::cmd::Ctx, db_index: usize, db: &Db, keys: &[Vec<u
             rebuild_key(&mut body, key, entry);
         }
     }
-    aof.append_record(db_index, body, false);
+    propagate(ctx.shared, db_index, body, false);
 }
 
 /// With `appendfsync always`: returns once every record appended so far is on disk. Called
