@@ -264,6 +264,9 @@ pub fn attach(
     psync: bool,
     now: u64,
 ) -> Attached {
+    // The waker must exist before the first delivery: a delivery with no waker wakes
+    // nobody, and the worker would sleep on the first records until the next ones.
+    let _ = handle.waker();
     let copy = crate::persistence::snapshot(ks, now);
     let backlog_size = backlog_size(shared);
     let mut st = shared.replication.state.lock();
