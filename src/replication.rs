@@ -159,7 +159,9 @@ pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
     }
     let mut st = shared.replication.state.lock();
     if in_exec {
-        st.exec.get_or_insert_with(Vec::new).push((db, body.to_vec()));
+        st.exec
+            .get_or_insert_with(Vec::new)
+            .push((db, body.to_vec()));
         return;
     }
     let mut out = Vec::with_capacity(body.len() + 24);
@@ -224,7 +226,8 @@ fn append(shared: &Shared, st: &mut State, bytes: &[u8]) {
     }
     let limit = shared.config.read().output_limit_replica;
     st.replicas.retain(|r| {
-        let pending = r.handle.deliver(bytes) as u64 + r.handle.queued_output.load(Ordering::Relaxed) as u64;
+        let pending =
+            r.handle.deliver(bytes) as u64 + r.handle.queued_output.load(Ordering::Relaxed) as u64;
         // The soft limit's time is checked by the replica's own connection loop; the hard
         // limit is checked here, where the bytes pile up.
         if limit.hard_bytes > 0 && pending > limit.hard_bytes {
@@ -351,7 +354,12 @@ fn kept_number(shared: &Shared, name: &str) -> Option<u64> {
 /// no timeout), and returns how many did (Redis `waitCommand`). Asks the replicas for an
 /// acknowledgement first (`REPLCONF GETACK *`).
 pub fn wait(shared: &Shared, target: u64, numreplicas: usize, timeout_ms: u64) -> usize {
-    let count = |st: &State| st.replicas.iter().filter(|r| r.ack_offset >= target).count();
+    let count = |st: &State| {
+        st.replicas
+            .iter()
+            .filter(|r| r.ack_offset >= target)
+            .count()
+    };
     let mut st = shared.replication.state.lock();
     if st.replicas.is_empty() || count(&st) >= numreplicas {
         return count(&st);

@@ -340,13 +340,40 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
         || reply.starts_with(b"_");
     let k = |s: &str| eq_ci(name, s);
     if nothing
-        && (["del", "unlink", "hdel", "srem", "zrem", "lrem", "persist", "expire", "pexpire"]
-            .iter()
-            .chain(&["expireat", "pexpireat", "getdel", "getex", "setnx", "hsetnx", "msetnx"])
-            .chain(&["blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax"])
-            .chain(&["lmpop", "blmpop", "zmpop", "bzmpop", "lpop", "rpop", "zpopmin"])
-            .chain(&["zpopmax", "lmove", "rpoplpush", "smove", "sadd", "lpushx", "rpushx"])
-            .any(|c| k(c)))
+        && ([
+            "del", "unlink", "hdel", "srem", "zrem", "lrem", "persist", "expire", "pexpire",
+        ]
+        .iter()
+        .chain(&[
+            "expireat",
+            "pexpireat",
+            "getdel",
+            "getex",
+            "setnx",
+            "hsetnx",
+            "msetnx",
+        ])
+        .chain(&[
+            "blpop",
+            "brpop",
+            "blmove",
+            "brpoplpush",
+            "bzpopmin",
+            "bzpopmax",
+        ])
+        .chain(&[
+            "lmpop", "blmpop", "zmpop", "bzmpop", "lpop", "rpop", "zpopmin",
+        ])
+        .chain(&[
+            "zpopmax",
+            "lmove",
+            "rpoplpush",
+            "smove",
+            "sadd",
+            "lpushx",
+            "rpushx",
+        ])
+        .any(|c| k(c)))
     {
         return Record::Skip;
     }
@@ -395,7 +422,11 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
         return Record::Rewritten(out);
     }
     if k("brpoplpush") {
-        return Record::Rewritten(vec![Cow::Borrowed(b"RPOPLPUSH"), Cow::Borrowed(&argv[1]), Cow::Borrowed(&argv[2])]);
+        return Record::Rewritten(vec![
+            Cow::Borrowed(b"RPOPLPUSH"),
+            Cow::Borrowed(&argv[1]),
+            Cow::Borrowed(&argv[2]),
+        ]);
     }
     if k("lmpop") || k("blmpop") || k("zmpop") || k("bzmpop") {
         // [B]LMPOP [timeout] numkeys key... LEFT|RIGHT|MIN|MAX [COUNT n]: propagated as
@@ -403,7 +434,9 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
         // `[key, [elements]]`.
         let first = if k("blmpop") || k("bzmpop") { 2 } else { 1 };
         let numkeys = parse_i64(&argv[first]).unwrap_or(0).max(0) as usize;
-        let side = argv.get(first + 1 + numkeys).map(|a| a.to_ascii_lowercase());
+        let side = argv
+            .get(first + 1 + numkeys)
+            .map(|a| a.to_ascii_lowercase());
         let cmd: &[u8] = match side.as_deref() {
             Some(b"left") => b"LPOP",
             Some(b"right") => b"RPOP",
@@ -463,7 +496,13 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
             // mirrors setGenericCommand(): with an expiry the whole command is propagated as
             // `SET key value PXAT ms`, whatever other options it had (NX, XX, GET).
             let at = out.iter().position(|a| a.as_ref() == b"PXAT").unwrap_or(3);
-            Record::Rewritten(vec![arg(0), arg(1), arg(2), Cow::Borrowed(b"PXAT"), out[at + 1].clone()])
+            Record::Rewritten(vec![
+                arg(0),
+                arg(1),
+                arg(2),
+                Cow::Borrowed(b"PXAT"),
+                out[at + 1].clone(),
+            ])
         } else {
             Record::AsIs
         };
