@@ -232,7 +232,14 @@ pub fn cancel_locked(
 
 /// Serves the waiters of every ready key of `db`. Call with the write lock held, after a write
 /// command (or a whole EXEC) has finished.
-pub fn serve_ready_keys(db: &mut Db, now_ms: u64) {
+///
+/// Returns what each service did as the command Redis propagates for it
+/// (`serveClientBlockedOnList` and friends): `LPOP key` / `RPOP key` for BLPOP / BRPOP,
+/// `LPOP key n` for BLMPOP (n the elements popped), `ZPOPMIN key [n]` for BZPOPMIN /
+/// BZMPOP, `LMOVE src dst from to` for BLMOVE and BRPOPLPUSH. The caller propagates them,
+/// in order, after the command that made the keys ready.
+pub fn serve_ready_keys(db: &mut Db, now_ms: u64) -> Vec<Vec<Vec<u8>>> {
+    let mut served = Vec::new();
     while let Some(key) = db.take_ready_key() {
         loop {
             let Some(waiter) = db.first_waiter(&key) else {
@@ -242,23 +249,54 @@ pub fn serve_ready_keys(db: &mut Db, now_ms: u64) {
                 db.unblock(&waiter);
                 continue;
             }
-            let Some(reply) = serve_one(&waiter, db, &key, now_ms) else {
+            let Some((reply, record)) = serve_one(&waiter, db, &key, now_ms) else {
                 break;
             };
             db.unblock(&waiter);
             waiter.finish(&reply);
+            served.extend(record);
         }
     }
     // What was popped for the waiters changed those keys.
     db.settle_watched(true);
+    served
 }
 
-/// Performs a waiter's operation on `key`, returning its reply, or None if the key cannot
-/// serve it (missing, emptied, wrong type).
-fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Vec<u8>> {
+fn end_name(end: End) -> &'static [u8] {
+    match end {
+        End::Head => b"LEFT",
+        End::Tail => b"RIGHT",
+    }
+}
+
+fn pop_name(end: End) -> &'static [u8] {
+    match end {
+        End::Head => b"LPOP",
+        End::Tail => b"RPOP",
+    }
+}
+
+fn zpop_name(max: bool) -> &'static [u8] {
+    if max {
+        b"ZPOPMAX"
+    } else {
+        b"ZPOPMIN"
+    }
+}
+
+/// Performs a waiter's operation on `key`, returning its reply and the command to propagate
+/// (none if it failed), or None if the key cannot serve it (missing, emptied, wrong type).
+fn serve_one(
+    waiter: &Waiter,
+    db: &mut Db,
+    key: &[u8],
+    now_ms: u64,
+) -> Option<(Vec<u8>, Option<Vec<Vec<u8>>>)> {
     let mut reply = Reply::with_protocol(waiter.resp3);
+    let record: Vec<Vec<u8>>;
     match &waiter.op {
         BlockedOp::Pop(end) => {
+            record = vec![pop_name(*end).to_vec(), key.to_vec()];
             let list = list_mut(db, key, now_ms)?;
             let element = end.pop(list)?;
             remove_if_empty(db, key, now_ms);
@@ -271,6 +309,11 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
             let n = (*count).min(list.len());
             let elements: Vec<Vec<u8>> = (0..n).filter_map(|_| end.pop(list)).collect();
             remove_if_empty(db, key, now_ms);
+            record = vec![
+                pop_name(*end).to_vec(),
+                key.to_vec(),
+                elements.len().to_string().into_bytes(),
+            ];
             reply.array(2);
             reply.bulk(key);
             reply.array(elements.len());
@@ -282,6 +325,7 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
             let z = zset_mut(db, key, now_ms)?;
             let (member, score) = z.pop(*max)?;
             remove_if_empty(db, key, now_ms);
+            record = vec![zpop_name(*max).to_vec(), key.to_vec()];
             reply.array(3);
             reply.bulk(key);
             reply.bulk(&member);
@@ -292,6 +336,11 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
             let n = (*count).min(z.len());
             let popped: Vec<(Vec<u8>, f64)> = (0..n).filter_map(|_| z.pop(*max)).collect();
             remove_if_empty(db, key, now_ms);
+            record = vec![
+                zpop_name(*max).to_vec(),
+                key.to_vec(),
+                popped.len().to_string().into_bytes(),
+            ];
             reply.array(2);
             reply.bulk(key);
             reply.array(popped.len());
@@ -316,7 +365,7 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
                 None | Some(Value::List(_)) => {}
                 Some(_) => {
                     reply.error(&CmdError::WrongType.render("", &crate::protocol::Argv::new()));
-                    return Some(reply.take_bytes());
+                    return Some((reply.take_bytes(), None));
                 }
             }
             let list = list_mut(db, key, now_ms)?;
@@ -335,9 +384,16 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Ve
                 }
             }
             reply.bulk(&element);
+            record = vec![
+                b"LMOVE".to_vec(),
+                key.to_vec(),
+                destination.to_vec(),
+                end_name(*from).to_vec(),
+                end_name(*to).to_vec(),
+            ];
         }
     }
-    Some(reply.take_bytes())
+    Some((reply.take_bytes(), Some(record)))
 }
 
 fn list_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Option<&'a mut List> {

@@ -130,6 +130,8 @@ pub struct ClientHandle {
     /// The wait of a client blocked in BLPOP and friends, for CLIENT UNBLOCK.
     pub blocked_on: Mutex<Option<Arc<crate::blocking::Waiter>>>,
     killed: AtomicBool,
+    /// Set once SYNC/PSYNC made this connection a replica (CLIENT LIST flag `S`).
+    pub is_replica: AtomicBool,
     /// A second handle on the socket, used only to shut it down from another thread.
     stream: TcpStream,
 }
@@ -140,6 +142,11 @@ impl ClientHandle {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// True once SYNC or PSYNC made this connection a replica.
+    pub fn is_replica(&self) -> bool {
+        self.is_replica.load(Ordering::Relaxed)
     }
 
     /// True once [`ClientHandle::kill`] was called.
@@ -238,6 +245,7 @@ impl ClientRegistry {
             pubsub_soft_since_ms: AtomicU64::new(0),
             blocked_on: Mutex::new(None),
             killed: AtomicBool::new(false),
+            is_replica: AtomicBool::new(false),
             stream: stream.try_clone()?,
         });
         self.clients.lock().insert(id, handle.clone());
@@ -324,6 +332,8 @@ pub struct Client {
     pub patterns: BTreeSet<Vec<u8>>,
     /// Set while the client waits in a blocking command (BLPOP...).
     pub blocked: Option<BlockedState>,
+    /// What REPLCONF said before SYNC (listening port, address).
+    pub replica_conf: crate::replication::ReplicaConf,
 }
 
 /// A client waiting in a blocking command.
@@ -382,6 +392,7 @@ impl Client {
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
             blocked: None,
+            replica_conf: Default::default(),
         }
     }
 
@@ -398,6 +409,6 @@ impl Client {
     /// True when another thread may hand this client something at any time, so its worker
     /// must wait on its waker as well as its socket.
     pub fn needs_waker(&self) -> bool {
-        self.subscription_count() > 0 || self.blocked.is_some()
+        self.subscription_count() > 0 || self.blocked.is_some() || self.handle.is_replica()
     }
 }

@@ -232,6 +232,9 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         crate::blocking::cancel(&shared.store, &blocked.waiter, None);
         *conn.client.handle.blocked_on.lock() = None;
     }
+    if conn.client.handle.is_replica() {
+        crate::replication::detach(shared, id);
+    }
     // Watched keys point at this client's flag; take them back before it goes.
     if !conn.client.watch.keys.is_empty() {
         crate::cmd::transactions::unwatch_all(&shared.store.read(), &mut conn.client.watch);

@@ -60,6 +60,7 @@ pub mod log;
 pub mod persistence;
 pub mod protocol;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod store;
 pub mod sys;

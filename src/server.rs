@@ -183,6 +183,8 @@ pub struct Shared {
     pub shutdown_requests: Sender<ShutdownRequest>,
     /// Snapshot state: dirty counter, background save, INFO persistence.
     pub persistence: Arc<crate::persistence::Persistence>,
+    /// Attached replicas, the stream offset and backlog (see [`crate::replication`]).
+    pub replication: crate::replication::Replication,
     stopping: AtomicBool,
     /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
     config_generation: AtomicU64,
@@ -494,6 +496,7 @@ pub fn start_with(
         started: Instant::now(),
         started_ms,
         persistence: crate::persistence::Persistence::new(started_ms),
+        replication: Default::default(),
         run_id: random_run_id(),
         port: addrs[0].port(),
         connected: AtomicUsize::new(0),
@@ -691,6 +694,7 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
         }
         idle.close_idle_clients(shared);
         crate::persistence::cron(shared);
+        crate::replication::cron(shared);
         // Last, so a ping also proves the tasks above got through (see crate::systemd).
         crate::systemd::watchdog_tick(shared);
     }

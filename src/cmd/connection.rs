@@ -482,6 +482,9 @@ fn own_snapshot(ctx: &Ctx, command: &str) -> ClientSnapshot {
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
     let mut flags = String::new();
+    if handle.is_replica() {
+        flags.push('S');
+    }
     if handle.blocked_on.lock().is_some() {
         flags.push('b');
     }

@@ -511,17 +511,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("reply_buffer_expands", "0".into());
         }
         "replication" => {
-            put("role", "master".into());
-            put("connected_slaves", "0".into());
-            put("master_failover_state", "no-failover".into());
-            put("master_replid", shared.run_id.clone());
-            put("master_replid2", "0".repeat(40));
-            put("master_repl_offset", "0".into());
-            put("second_repl_offset", "-1".into());
-            put("repl_backlog_active", "0".into());
-            put("repl_backlog_size", "1048576".into());
-            put("repl_backlog_first_byte_offset", "0".into());
-            put("repl_backlog_histlen", "0".into());
+            crate::replication::info_fields(shared, &mut put);
         }
         "cpu" => {
             let (user, sys) = cpu_seconds();

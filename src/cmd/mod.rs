@@ -54,6 +54,7 @@ pub mod list;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -422,7 +423,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 17] {
+pub fn groups() -> [&'static [CommandSpec]; 18] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -440,6 +441,7 @@ pub fn groups() -> [&'static [CommandSpec]; 17] {
         bitmap::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
+        replication::COMMANDS,
         debug::COMMANDS,
     ]
 }
@@ -829,10 +831,9 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
             }
             if db.has_ready_keys() {
-                // Blocked clients served here change keys behind the AOF's back: log them.
-                let relog = crate::persistence::aof::keys_to_relog(ctx.shared, db, &[argv]);
-                crate::blocking::serve_ready_keys(db, ctx.now_ms);
-                crate::persistence::aof::relog_keys(ctx, ctx.client.db, db, &relog);
+                // Blocked clients served here pop on their own behalf: propagate their pops.
+                let served = crate::blocking::serve_ready_keys(db, ctx.now_ms);
+                crate::persistence::aof::feed_served(ctx.shared, ctx.client.db, &served);
             }
             result
         }
@@ -848,7 +849,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
             }
-            serve_all_ready_keys_logged(ctx, &mut keyspace, &[argv]);
+            serve_all_ready_keys_logged(ctx, &mut keyspace);
             result
         }
         Handler::Conn(f) => f(ctx, argv, reply),
@@ -873,14 +874,13 @@ pub fn serve_all_ready_keys(keyspace: &mut Keyspace, now_ms: u64) {
     }
 }
 
-/// [`serve_all_ready_keys`], logging to the AOF the keys it changes (see
-/// [`crate::persistence::aof::keys_to_relog`]); `args` are the commands that just ran.
-pub fn serve_all_ready_keys_logged(ctx: &Ctx, keyspace: &mut Keyspace, args: &[&Argv]) {
+/// [`serve_all_ready_keys`], propagating the pops done for the served clients (see
+/// [`crate::persistence::aof::feed_served`]).
+pub fn serve_all_ready_keys_logged(ctx: &Ctx, keyspace: &mut Keyspace) {
     for (index, db) in keyspace.dbs_mut().iter_mut().enumerate() {
         if db.has_ready_keys() {
-            let relog = crate::persistence::aof::keys_to_relog(ctx.shared, db, args);
-            crate::blocking::serve_ready_keys(db, ctx.now_ms);
-            crate::persistence::aof::relog_keys(ctx, index, db, &relog);
+            let served = crate::blocking::serve_ready_keys(db, ctx.now_ms);
+            crate::persistence::aof::feed_served(ctx.shared, index, &served);
         }
     }
 }

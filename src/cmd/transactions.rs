@@ -162,9 +162,8 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     // and before the lock is released so no other write can come between.
     crate::persistence::aof::exec_done(shared);
     // Blocked clients are served once the whole transaction is done, as in Redis (and the
-    // keys that changes are logged to the AOF).
-    let queued: Vec<&Argv> = transaction.queued.iter().map(|q| &q.argv).collect();
-    super::serve_all_ready_keys_logged(ctx, &mut keyspace, &queued);
+    // pops done for them are propagated after the transaction).
+    super::serve_all_ready_keys_logged(ctx, &mut keyspace);
     Ok(())
 }
 

@@ -25,8 +25,9 @@
 //! - SPOP (random) is logged as the SREM of the members its reply carries, so a replay
 //!   removes the same ones;
 //! - clients blocked in BLPOP, BLMOVE, BZPOPMIN... that a write serves change keys inside
-//!   that write, out of reach of the argv: the keys involved are logged by state (DEL, then
-//!   commands rebuilding them) right after, see [`keys_to_relog`];
+//!   that write, out of reach of the argv: each service is logged right after as the
+//!   command Redis propagates for it (`LPOP key`, `LMOVE ...`, `ZPOPMIN key n`), see
+//!   [`feed_served`];
 //! - a `SELECT` is written whenever the database differs from the file's current one;
 //! - the commands of one EXEC are kept aside while it runs and written, once EXEC has run
 //!   them all, as one `MULTI` ... `EXEC` record with one `write(2)` ([`exec_done`], still
@@ -106,7 +107,7 @@ use parking_lot::Mutex;
 use crate::config::{AppendFsync, Config};
 use crate::protocol::{Argv, Reply};
 use crate::server::Shared;
-use crate::store::{Db, Entry, Keyspace, Value};
+use crate::store::{Entry, Keyspace, Value};
 use crate::util::{eq_ci, now_ms, parse_i64, push_i64};
 
 /// Items per command when a rewrite rebuilds a collection (Redis `AOF_REWRITE_ITEMS_PER_CMD`):
@@ -309,10 +310,144 @@ fn reply_bulks(mut reply: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// The key and the number of elements of an `[key, [elements]]` reply (LMPOP, ZMPOP).
+fn reply_key_and_count(reply: &[u8]) -> Option<(Vec<u8>, i64)> {
+    let key = reply_bulks(reply).into_iter().next()?.to_vec();
+    // Skip `*2\r\n$<len>\r\n<key>\r\n`, then read the inner array's length.
+    let nl = memchr::memchr(b'\n', reply)?;
+    let rest = &reply[nl + 1..];
+    let nl = memchr::memchr(b'\n', rest)?;
+    let rest = rest.get(nl + 1 + key.len() + 2..)?;
+    if !matches!(rest.first(), Some(b'*')) {
+        return None;
+    }
+    let nl = memchr::memchr(b'\r', rest)?;
+    let count = std::str::from_utf8(&rest[1..nl]).ok()?.parse().ok()?;
+    Some((key, count))
+}
+
 /// Rewrites relative expiries as absolute ones (see the module docs for the list), and
 /// SPOP (random) as the SREM of what it popped, read from its `reply`.
 fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
     let name = &argv[0];
+    // A command that changed nothing is not propagated (Redis propagates only when
+    // `server.dirty` moved): a removal or an expiry that answers 0, a pop that found nothing,
+    // a blocking command that blocked (its reply comes later, with its own record).
+    let nothing = reply.is_empty()
+        || reply == b":0\r\n"
+        || reply.starts_with(b"$-1")
+        || reply.starts_with(b"*-1")
+        || reply.starts_with(b"_");
+    let k = |s: &str| eq_ci(name, s);
+    if nothing
+        && ([
+            "del", "unlink", "hdel", "srem", "zrem", "lrem", "persist", "expire", "pexpire",
+        ]
+        .iter()
+        .chain(&[
+            "expireat",
+            "pexpireat",
+            "getdel",
+            "getex",
+            "setnx",
+            "hsetnx",
+            "msetnx",
+        ])
+        .chain(&[
+            "blpop",
+            "brpop",
+            "blmove",
+            "brpoplpush",
+            "bzpopmin",
+            "bzpopmax",
+        ])
+        .chain(&[
+            "lmpop", "blmpop", "zmpop", "bzmpop", "lpop", "rpop", "zpopmin",
+        ])
+        .chain(&[
+            "zpopmax",
+            "lmove",
+            "rpoplpush",
+            "smove",
+            "sadd",
+            "lpushx",
+            "rpushx",
+        ])
+        .any(|c| k(c)))
+    {
+        return Record::Skip;
+    }
+    // SET NX/XX that did not set (without GET, its reply is then null).
+    if k("set") && nothing && !argv.iter().skip(3).any(|a| eq_ci(a, "get")) {
+        return Record::Skip;
+    }
+    // mirrors incrbyfloatCommand(): the result is propagated, not the increment, so a
+    // replica cannot round differently.
+    if k("incrbyfloat") {
+        if let Some(value) = reply_bulks(reply).first() {
+            return Record::Rewritten(vec![
+                Cow::Borrowed(b"SET"),
+                Cow::Borrowed(&argv[1]),
+                Cow::Owned(value.to_vec()),
+                Cow::Borrowed(b"KEEPTTL"),
+            ]);
+        }
+    }
+    if k("getdel") {
+        return Record::Rewritten(vec![Cow::Borrowed(b"DEL"), Cow::Borrowed(&argv[1])]);
+    }
+    if k("getset") {
+        let mut out: Vec<Cow<[u8]>> = (0..argv.len()).map(|i| Cow::Borrowed(&argv[i])).collect();
+        out[0] = Cow::Borrowed(b"SET");
+        return Record::Rewritten(out);
+    }
+    // Served at once, blocking commands are propagated as their non-blocking form
+    // (Redis `blockingPopGenericCommand`, `blmpopGenericCommand`, `bzpopGenericCommand`).
+    if k("blpop") || k("brpop") || k("bzpopmin") || k("bzpopmax") {
+        let popped = reply_bulks(reply);
+        if let Some(key) = popped.first() {
+            let cmd: &[u8] = match name.to_ascii_lowercase().as_slice() {
+                b"blpop" => b"LPOP",
+                b"brpop" => b"RPOP",
+                b"bzpopmin" => b"ZPOPMIN",
+                _ => b"ZPOPMAX",
+            };
+            return Record::Rewritten(vec![Cow::Borrowed(cmd), Cow::Owned(key.to_vec())]);
+        }
+        return Record::Skip;
+    }
+    if k("blmove") {
+        let mut out: Vec<Cow<[u8]>> = (0..5).map(|i| Cow::Borrowed(&argv[i])).collect();
+        out[0] = Cow::Borrowed(b"LMOVE");
+        return Record::Rewritten(out);
+    }
+    if k("brpoplpush") {
+        return Record::Rewritten(vec![
+            Cow::Borrowed(b"RPOPLPUSH"),
+            Cow::Borrowed(&argv[1]),
+            Cow::Borrowed(&argv[2]),
+        ]);
+    }
+    if k("lmpop") || k("blmpop") || k("zmpop") || k("bzmpop") {
+        // [B]LMPOP [timeout] numkeys key... LEFT|RIGHT|MIN|MAX [COUNT n]: propagated as
+        // LPOP/RPOP/ZPOPMIN/ZPOPMAX key <popped>, the key and the count read from the reply
+        // `[key, [elements]]`.
+        let first = if k("blmpop") || k("bzmpop") { 2 } else { 1 };
+        let numkeys = parse_i64(&argv[first]).unwrap_or(0).max(0) as usize;
+        let side = argv
+            .get(first + 1 + numkeys)
+            .map(|a| a.to_ascii_lowercase());
+        let cmd: &[u8] = match side.as_deref() {
+            Some(b"left") => b"LPOP",
+            Some(b"right") => b"RPOP",
+            Some(b"min") => b"ZPOPMIN",
+            _ => b"ZPOPMAX",
+        };
+        if let Some((key, count)) = reply_key_and_count(reply) {
+            return Record::Rewritten(vec![Cow::Borrowed(cmd), Cow::Owned(key), ms_arg(count)]);
+        }
+        return Record::Skip;
+    }
     if eq_ci(name, "spop") {
         let popped = reply_bulks(reply);
         if popped.is_empty() {
@@ -336,6 +471,8 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
                     Some((1, true))
                 } else if eq_ci(a, "exat") {
                     Some((1000, false))
+                } else if eq_ci(a, "pxat") {
+                    Some((1, false))
                 } else {
                     None
                 }
@@ -356,7 +493,16 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
             }
         }
         return if changed {
-            Record::Rewritten(out)
+            // mirrors setGenericCommand(): with an expiry the whole command is propagated as
+            // `SET key value PXAT ms`, whatever other options it had (NX, XX, GET).
+            let at = out.iter().position(|a| a.as_ref() == b"PXAT").unwrap_or(3);
+            Record::Rewritten(vec![
+                arg(0),
+                arg(1),
+                arg(2),
+                Cow::Borrowed(b"PXAT"),
+                out[at + 1].clone(),
+            ])
         } else {
             Record::AsIs
         };
@@ -386,11 +532,20 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
         Some((1, true))
     } else if eq_ci(name, "expireat") {
         Some((1000, false))
+    } else if eq_ci(name, "pexpireat") {
+        Some((1, false))
     } else {
         None
     };
     if let Some((unit, rel)) = expire {
         if let Some(ms) = absolute(&argv[2], unit, rel, now) {
+            // mirrors expireGenericCommand(): a deadline already past deleted the key.
+            if ms <= now as i64 {
+                return Record::Rewritten(vec![Cow::Borrowed(b"DEL"), arg(1)]);
+            }
+            if eq_ci(name, "pexpireat") {
+                return Record::AsIs;
+            }
             let mut out = vec![Cow::Borrowed(&b"PEXPIREAT"[..]), arg(1), ms_arg(ms)];
             out.extend((3..argv.len()).map(arg));
             return Record::Rewritten(out);
@@ -427,6 +582,10 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
                 _ => None,
             };
             if let Some(ms) = unit.and_then(|(u, rel)| absolute(&argv[3], u, rel, now)) {
+                // mirrors getexCommand(): a deadline already past deleted the key.
+                if ms <= now as i64 {
+                    return Record::Rewritten(vec![Cow::Borrowed(b"DEL"), arg(1)]);
+                }
                 return Record::Rewritten(vec![Cow::Borrowed(b"PEXPIREAT"), arg(1), ms_arg(ms)]);
             }
         }
@@ -439,14 +598,44 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
 // Appending
 // ---------------------------------------------------------------------------------------
 
-/// Logs one successful write command. Called with the keyspace write lock held (see the
-/// module docs for why). Costs one atomic load when the AOF is off.
+/// Propagates one successful write command: its record goes to the AOF and, the same bytes,
+/// to the replication stream ([`crate::replication::feed`]). Called with the keyspace write
+/// lock held (see the module docs for why). Costs two atomic loads when neither is on.
 #[inline]
 pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
-    let aof = &ctx.shared.persistence.aof;
-    if aof.on.load(Ordering::Relaxed) {
-        aof.feed_slow(ctx.client.db, argv, reply, ctx.now_ms, ctx.in_exec);
+    if propagating(ctx.shared) {
+        feed_slow(ctx, argv, reply);
     }
+}
+
+/// True when records are wanted: the AOF is on, or a replica attached.
+#[inline]
+fn propagating(shared: &Shared) -> bool {
+    shared.persistence.aof.on.load(Ordering::Relaxed) || crate::replication::active(shared)
+}
+
+/// Hands an encoded record for database `db` to the AOF and to the replicas.
+fn propagate(shared: &Shared, db: usize, body: Vec<u8>, in_exec: bool) {
+    crate::replication::feed(shared, db, &body, in_exec);
+    let aof = &shared.persistence.aof;
+    if aof.on.load(Ordering::Relaxed) {
+        aof.append_record(db, body, in_exec);
+    }
+}
+
+fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
+    let rewritten;
+    let args: Vec<&[u8]> = match translate(argv, reply, ctx.now_ms) {
+        Record::Skip => return,
+        Record::AsIs => argv.iter().collect(),
+        Record::Rewritten(v) => {
+            rewritten = v;
+            rewritten.iter().map(|c| c.as_ref()).collect()
+        }
+    };
+    let mut body = Vec::with_capacity(64);
+    push_command(&mut body, args.iter().copied());
+    propagate(ctx.shared, ctx.client.db, body, ctx.in_exec);
 }
 
 /// Starts an EXEC's records afresh. Called by EXEC once it holds the keyspace write lock.
@@ -456,6 +645,7 @@ pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
 /// earlier EXEC in practice (a panic inside one ends the process, see [`crate::cmd`]); if
 /// something were, it is dropped here rather than glued onto this transaction.
 pub fn exec_begin(shared: &Shared) {
+    crate::replication::exec_begin(shared);
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
         aof.state.lock().exec = None;
@@ -466,6 +656,7 @@ pub fn exec_begin(shared: &Shared) {
 /// `write(2)`. Called by EXEC after its last command and before it releases the keyspace
 /// lock, so the transaction reaches the file whole, in its place among other writes.
 pub fn exec_done(shared: &Shared) {
+    crate::replication::exec_done(shared);
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
         aof.write_transaction();
@@ -531,21 +722,6 @@ fn write_counting(mut file: &File, bytes: &[u8]) -> (usize, Option<io::Error>) {
 }
 
 impl Aof {
-    fn feed_slow(&self, db: usize, argv: &Argv, reply: &[u8], now: u64, in_exec: bool) {
-        let rewritten;
-        let args: Vec<&[u8]> = match translate(argv, reply, now) {
-            Record::Skip => return,
-            Record::AsIs => argv.iter().collect(),
-            Record::Rewritten(v) => {
-                rewritten = v;
-                rewritten.iter().map(|c| c.as_ref()).collect()
-            }
-        };
-        let mut body = Vec::with_capacity(64);
-        push_command(&mut body, args.iter().copied());
-        self.append_record(db, body, in_exec);
-    }
-
     /// Appends an encoded record for database `db`, with the SELECT it needs; inside EXEC,
     /// keeps it for [`exec_done`] instead.
     fn append_record(&self, db: usize, body: Vec<u8>, in_exec: bool) {
@@ -714,52 +890,20 @@ pub fn write_error(shared: &Shared) -> Option<i32> {
     }
 }
 
-/// Keys of `db` about to be changed by serving blocked clients (BLPOP and friends): the
-/// command's arguments that have clients waiting on them, and the destination of a BLMOVE
-/// waiting first in line. Empty when the AOF is off. Called before
-/// [`crate::blocking::serve_ready_keys`]; pass the result to [`relog_keys`] after it.
-///
-/// Why: the pops done for a served waiter happen inside the pushing command, out of reach of
-/// [`feed`], and Redis's way (logging the served command as LPOP/LMOVE...) would need the
-/// waiter's result. Logging the *resulting state* of the keys involved (DEL, then commands
-/// that rebuild the key) is exact whatever the waiters did, and this path is rare.
-pub fn keys_to_relog(shared: &Shared, db: &Db, args: &[&Argv]) -> Vec<Vec<u8>> {
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    if !shared.persistence.aof.on.load(Ordering::Relaxed) {
-        return keys;
-    }
-    for argv in args {
-        for arg in argv.iter().skip(1) {
-            if let Some(waiter) = db.first_waiter(arg) {
-                if !keys.iter().any(|k| k == arg) {
-                    keys.push(arg.to_vec());
-                }
-                if let crate::blocking::BlockedOp::Move { destination, .. } = &waiter.op {
-                    if !keys.contains(destination) {
-                        keys.push(destination.clone());
-                    }
-                }
-            }
-        }
-    }
-    keys
-}
-
-/// Logs the state of `keys` (see [`keys_to_relog`]): DEL, then the commands that rebuild
-/// each key that still exists, with its deadline.
-pub fn relog_keys(ctx: &crate::cmd::Ctx, db_index: usize, db: &Db, keys: &[Vec<u8>]) {
-    let aof = &ctx.shared.persistence.aof;
-    if keys.is_empty() || !aof.on.load(Ordering::Relaxed) {
+/// Propagates the pops done for blocked clients (BLPOP and friends) that a write served,
+/// one record each, as returned by [`crate::blocking::serve_ready_keys`]: `LPOP key`,
+/// `LMOVE src dst LEFT RIGHT`... as Redis propagates them (`serveClientBlockedOnList`).
+/// Called right after the write that made the keys ready (after its EXEC for a
+/// transaction), still under the lock.
+pub fn feed_served(shared: &Shared, db_index: usize, served: &[Vec<Vec<u8>>]) {
+    if served.is_empty() || !propagating(shared) {
         return;
     }
-    let mut body = Vec::new();
-    for key in keys {
-        push_command(&mut body, [&b"DEL"[..], key].into_iter());
-        if let Some(entry) = db.peek(key, ctx.now_ms) {
-            rebuild_key(&mut body, key, entry);
-        }
+    for argv in served {
+        let mut body = Vec::new();
+        push_command(&mut body, argv.iter().map(|a| a.as_slice()));
+        propagate(shared, db_index, body, false);
     }
-    aof.append_record(db_index, body, false);
 }
 
 /// With `appendfsync always`: returns once every record appended so far is on disk. Called
@@ -1511,7 +1655,8 @@ mod tests {
 
     fn render(argv: &[&str], now: u64) -> Vec<String> {
         let argv = Argv::from_args(argv.iter().copied());
-        match translate(&argv, b"", now) {
+        // A reply that says the command did something (an empty one means it blocked).
+        match translate(&argv, b"+OK\r\n", now) {
             Record::AsIs => argv
                 .iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -1528,7 +1673,8 @@ mod tests {
     fn relative_expiries_become_absolute() {
         assert_eq!(
             render(&["set", "k", "v", "EX", "10", "NX"], 1000),
-            ["set", "k", "v", "PXAT", "11000", "NX"]
+            // As Redis setGenericCommand(): with an expiry, exactly `SET key value PXAT ms`.
+            ["set", "k", "v", "PXAT", "11000"]
         );
         assert_eq!(
             render(&["SET", "k", "v", "px", "5"], 1000),

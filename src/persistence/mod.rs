@@ -152,7 +152,8 @@ pub fn dump_path(config: &Config) -> PathBuf {
     Path::new(&config.dir).join(&config.dbfilename)
 }
 
-fn write_options(config: &Config) -> rdb::WriteOptions {
+/// The RDB writer options the config asks for (compression, checksum).
+pub fn write_options(config: &Config) -> rdb::WriteOptions {
     rdb::WriteOptions {
         compression: config.rdbcompression,
         checksum: config.rdbchecksum,
@@ -216,7 +217,7 @@ pub fn save(shared: &Shared, ks: &Keyspace) -> io::Result<()> {
 /// Copies every live entry of every database: the frozen view a background save writes. The
 /// caller holds the read lock for all databases at once (see the module docs for why one lock
 /// and not one per database).
-fn snapshot(ks: &Keyspace, now: u64) -> Vec<Vec<(Vec<u8>, Entry)>> {
+pub fn snapshot(ks: &Keyspace, now: u64) -> Vec<Vec<(Vec<u8>, Entry)>> {
     ks.dbs()
         .iter()
         .map(|db| {

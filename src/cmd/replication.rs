@@ -1,0 +1,217 @@
+//! Replication commands of a master: SYNC, PSYNC, REPLCONF, WAIT, ROLE.
+//!
+//! Counterpart of the command half of Redis `replication.c` (`syncCommand`,
+//! `replconfCommand`, `waitCommand`, `roleCommand`). The stream itself, the replicas and the
+//! backlog live in [`crate::replication`]. WAIT is in Redis's "generic" group, the others in
+//! "server".
+
+use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::protocol::{Argv, Reply};
+use crate::replication;
+use crate::util::{eq_ci, now_ms, parse_i64};
+
+/// The replication commands' table rows.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "sync",
+        1,
+        Flags::ADMIN
+            .union(Flags::NOSCRIPT)
+            .union(Flags::NO_ASYNC_LOADING)
+            .union(Flags::NO_MULTI),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(sync),
+    )
+    .doc("1.0.0", "Internal command used for replication", ""),
+    CommandSpec::new(
+        "psync",
+        -3,
+        Flags::ADMIN
+            .union(Flags::NOSCRIPT)
+            .union(Flags::NO_ASYNC_LOADING)
+            .union(Flags::NO_MULTI),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(sync),
+    )
+    .doc("2.8.0", "Internal command used for replication", ""),
+    CommandSpec::new(
+        "replconf",
+        -1,
+        Flags::ADMIN
+            .union(Flags::NOSCRIPT)
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::ALLOW_BUSY),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(replconf),
+    )
+    .doc(
+        "3.0.0",
+        "An internal command for configuring the replication stream",
+        "O(1)",
+    ),
+    CommandSpec::new(
+        "wait",
+        3,
+        Flags::NOSCRIPT,
+        KeySpec::NONE,
+        Group::Generic,
+        Handler::Conn(wait),
+    )
+    .doc(
+        "3.0.0",
+        "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
+        "O(1)",
+    ),
+    CommandSpec::new(
+        "role",
+        1,
+        Flags::NOSCRIPT
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::FAST),
+        KeySpec::NONE,
+        Group::Server,
+        Handler::Conn(role),
+    )
+    .doc(
+        "2.8.12",
+        "Return the role of the instance in the context of replication",
+        "O(1)",
+    ),
+];
+
+/// ```text
+/// SYNC
+/// PSYNC <replid> <offset>
+/// ```
+/// Makes this connection a replica: always a full resynchronization (PSYNC answers
+/// `+FULLRESYNC <replid> <offset>` first, SYNC nothing), then the dataset as an RDB bulk
+/// `$<len>\r\n<payload>` without a trailing CRLF, then the command stream (see
+/// [`crate::replication`]). A second SYNC on a replica connection is ignored, as in Redis.
+///
+/// The keyspace read lock is taken here rather than by the dispatcher because it must be
+/// released before the copy is serialized: only the copy and the registration need it.
+fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.client.handle.is_replica() {
+        return Ok(()); // mirrors syncCommand(): "ignore SYNC if already slave or in monitor mode"
+    }
+    let psync = eq_ci(&argv[0], "psync");
+    let now = now_ms();
+    let attached = {
+        let ks = ctx.shared.store.read();
+        replication::attach(
+            ctx.shared,
+            &ks,
+            &ctx.client.handle,
+            &ctx.client.replica_conf,
+            psync,
+            now,
+        )
+    };
+    let options = crate::persistence::write_options(&ctx.shared.config.read());
+    let mut rdb = Vec::new();
+    crate::persistence::rdb::write_keyspace(&mut rdb, options, &attached.copy, now, 0)
+        .map_err(|_| CmdError::msg("ERR"))?;
+    crate::notice!(
+        "Synchronization with replica {} succeeded",
+        ctx.client.handle.addr
+    );
+    reply.raw(&attached.preamble);
+    reply.raw(b"$");
+    reply.raw(rdb.len().to_string().as_bytes());
+    reply.raw(b"\r\n");
+    reply.raw(&rdb);
+    Ok(())
+}
+
+/// ```text
+/// REPLCONF [listening-port <port>] [ip-address <ip>] [capa <capa>] ...
+/// REPLCONF ACK <offset> | GETACK *
+/// ```
+/// `+OK` for the options (the port and address are shown in INFO replication and ROLE;
+/// capabilities are accepted and not needed: respd always sends a full sync with a length).
+/// ACK records a replica's offset and has no reply; GETACK, meant for a replica, has none
+/// either on a master. Errors: an odd number of arguments, a port that is not an integer, an
+/// unknown option (`Unrecognized REPLCONF option: <opt>`).
+fn replconf(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() % 2 == 0 {
+        return Err(CmdError::WrongArity);
+    }
+    let mut i = 1;
+    while i < argv.len() {
+        let (option, value) = (&argv[i], &argv[i + 1]);
+        if eq_ci(option, "listening-port") {
+            let port = parse_i64(value).ok_or(CmdError::NotInteger)?;
+            ctx.client.replica_conf.port = port as u16;
+        } else if eq_ci(option, "ip-address") {
+            ctx.client.replica_conf.ip = Some(String::from_utf8_lossy(value).into_owned());
+        } else if eq_ci(option, "capa")
+            || eq_ci(option, "rdb-only")
+            || eq_ci(option, "rdb-filter-only")
+        {
+            // Accepted; nothing changes for respd.
+        } else if eq_ci(option, "ack") {
+            // mirrors replconfCommand(): only a replica acks, and nothing is replied.
+            if ctx.client.handle.is_replica() {
+                if let Some(offset) = parse_i64(value) {
+                    replication::ack(ctx.shared, ctx.client.id(), offset.max(0) as u64);
+                }
+            }
+            return Ok(());
+        } else if eq_ci(option, "getack") {
+            return Ok(()); // a master has no master to answer
+        } else {
+            return Err(CmdError::quoting(
+                "ERR Unrecognized REPLCONF option: ",
+                option,
+                "",
+            ));
+        }
+        i += 2;
+    }
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// WAIT numreplicas timeout
+/// ```
+/// Integer reply: how many replicas acknowledged every write made so far, once
+/// `numreplicas` did or `timeout` ms passed (0: no timeout). With no replica, 0 at once.
+/// Errors: `NotInteger` for numreplicas, `timeout is not an integer or out of range`,
+/// `timeout is negative`.
+///
+/// The target is the whole stream so far, not just this connection's writes (Redis's
+/// `c->woff`): WAIT may wait a little longer than Redis, never less.
+fn wait(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let numreplicas = parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
+    let timeout = parse_i64(&argv[2]).ok_or(CmdError::msg(
+        "ERR timeout is not an integer or out of range",
+    ))?;
+    if timeout < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    let target = replication::offset(ctx.shared);
+    // Inside EXEC a client cannot block: count now (Redis checks CLIENT_DENY_BLOCKING).
+    let numreplicas = if ctx.in_exec {
+        0
+    } else {
+        numreplicas.max(0) as usize
+    };
+    let acked = replication::wait(ctx.shared, target, numreplicas, timeout as u64);
+    reply.int(acked as i64);
+    Ok(())
+}
+
+/// ```text
+/// ROLE
+/// ```
+/// `master`, the replication offset, and one `[ip, port, acked offset]` per replica.
+fn role(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    replication::role(ctx.shared, reply);
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! respd as a replication master: a fake replica (SYNC, then the raw stream) against respd
+//! and against redis-server doing the same writes, and a real redis-server attached with
+//! `--replicaof` that must end up with respd's data.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{show, skip_note, RawConn, RedisServer, TestServer};
+
+/// Sends `SYNC`, reads past the `$<len>` RDB payload, and returns the socket positioned at
+/// the first byte of the command stream.
+fn attach(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"SYNC\r\n").unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        s.read_exact(&mut byte).unwrap();
+        if byte[0] == b'\n' {
+            if line.first() == Some(&b'$') {
+                break;
+            }
+            line.clear(); // a bare newline is a keepalive
+        } else if byte[0] != b'\r' {
+            line.push(byte[0]);
+        }
+    }
+    let len: usize = std::str::from_utf8(&line[1..]).unwrap().parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    s.read_exact(&mut rdb).unwrap();
+    assert!(
+        rdb.starts_with(b"REDIS"),
+        "payload: {}",
+        show(&rdb[..len.min(16)])
+    );
+    s
+}
+
+/// Reads the stream until `until` appears in it (bounded by 5 s).
+fn read_stream_until(s: &mut TcpStream, until: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !out.windows(until.len()).any(|w| w == until) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Writes whose propagation is deterministic (no relative TTL, no random member).
+const SCRIPT: &[&str] = &[
+    "set foo bar",
+    "getdel foo",
+    "getdel foo",
+    "del nosuchkey",
+    "getset g 1",
+    "rpush mylist a b c d",
+    "lmpop 1 mylist left count 2",
+    "lmpop 1 nosuchlist left",
+    "blpop mylist 0",
+    "zadd z 1 a 2 b 3 c",
+    "zmpop 1 z max count 5",
+    "multi",
+    "incr n",
+    "incr n",
+    "exec",
+    "pexpireat g 1000",
+    "set last 1",
+];
+
+fn stream_of(addr: SocketAddr) -> Vec<u8> {
+    let mut replica = attach(addr);
+    let mut c = RawConn::connect(addr);
+    for line in SCRIPT {
+        c.words(line);
+    }
+    read_stream_until(&mut replica, b"$4\r\nlast\r\n$1\r\n1\r\n")
+}
+
+#[test]
+fn stream_matches_redis() {
+    let Some(redis) = RedisServer::start() else {
+        return skip_note("stream_matches_redis");
+    };
+    let server = TestServer::start();
+    let ours = stream_of(server.addr());
+    let theirs = stream_of(redis.addr());
+    // Command names are spelled as each client sent them (both servers propagate the argv);
+    // compare case-insensitively.
+    assert_eq!(
+        show(&ours.to_ascii_lowercase()),
+        show(&theirs.to_ascii_lowercase())
+    );
+}
+
+#[test]
+fn served_blocked_pop_is_propagated_as_a_pop() {
+    let server = TestServer::start();
+    let mut replica = attach(server.addr());
+    let mut waiter = RawConn::connect(server.addr());
+    waiter.send(&common::encode(&[
+        b"BLMPOP", b"0", b"1", b"l", b"LEFT", b"COUNT", b"5",
+    ]));
+    server.wait_for_clients(2, Duration::from_secs(5));
+    // Give the waiter time to block (bounded; the assertion does not depend on timing).
+    let mut c = RawConn::connect(server.addr());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !String::from_utf8_lossy(&c.words("client list")).contains("flags=b")
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.words("rpush l x y");
+    assert_eq!(
+        show(&waiter.reply().unwrap()),
+        show(b"*2\r\n$1\r\nl\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n")
+    );
+    c.words("set end 1");
+    let stream = read_stream_until(&mut replica, b"$3\r\nend\r\n$1\r\n1\r\n");
+    let expected =
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*4\r\n$5\r\nrpush\r\n$1\r\nl\r\n$1\r\nx\r\n$1\r\ny\r\n\
+*3\r\n$4\r\nLPOP\r\n$1\r\nl\r\n$1\r\n2\r\n*3\r\n$3\r\nset\r\n$3\r\nend\r\n$1\r\n1\r\n";
+    assert_eq!(show(&stream), show(expected));
+}
+
+#[test]
+fn replconf_and_role_and_wait_without_replicas() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    assert_eq!(c.words("replconf listening-port 1234"), b"+OK\r\n");
+    assert_eq!(c.words("replconf capa eof capa psync2"), b"+OK\r\n");
+    assert_eq!(
+        show(&c.words("replconf foo bar")),
+        show(b"-ERR Unrecognized REPLCONF option: foo\r\n")
+    );
+    assert_eq!(c.words("wait 0 0"), b":0\r\n");
+    assert_eq!(c.words("wait 1 10"), b":0\r\n");
+    assert_eq!(
+        show(&c.words("role")),
+        show(b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n")
+    );
+}
+
+#[test]
+fn real_redis_replica_gets_the_data() {
+    let server = TestServer::start();
+    let port = server.addr().port().to_string();
+    let mut c = server.conn();
+    c.words("set before-sync 1");
+    let Some(replica) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {
+        return skip_note("real_redis_replica_gets_the_data");
+    };
+    for line in [
+        "set s hello",
+        "rpush l a b c",
+        "hset h f v g w",
+        "sadd set x y",
+        "zadd z 1 a 2 b",
+        "set t v ex 1000",
+        "select 2",
+        "set in-db-2 yes",
+        "select 0",
+        "incrbyfloat f 1.5",
+    ] {
+        c.words(line);
+    }
+    assert_eq!(c.words("wait 1 5000"), b":1\r\n");
+    let info = String::from_utf8_lossy(&c.words("info replication")).into_owned();
+    assert!(info.contains("connected_slaves:1"), "{info}");
+    assert!(info.contains("state=online"), "{info}");
+    let mut r = replica.conn();
+    // Compared by value, per type: DUMP payloads may differ by encoding alone.
+    for read in [
+        "get before-sync",
+        "get s",
+        "lrange l 0 -1",
+        "hmget h f g",
+        "sort_ro set alpha",
+        "zrange z 0 -1 withscores",
+        "get t",
+        "get f",
+    ] {
+        assert_eq!(show(&r.words(read)), show(&c.words(read)), "{read}");
+    }
+    let ttl = String::from_utf8_lossy(&r.words("pttl t")).into_owned();
+    assert!(ttl.starts_with(":") && !ttl.starts_with(":-"), "{ttl}");
+    r.words("select 2");
+    assert_eq!(r.words("get in-db-2"), b"$3\r\nyes\r\n");
+}
