@@ -1833,9 +1833,6 @@ mod tests {
         assert_eq!(get(&c, "replicaof"), "10.0.0.1 6380");
         assert_eq!(get(&Config::default(), "replicaof"), "");
         let warned: Vec<&str> = c.ignored_settings().iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            warned,
-            ["maxmemory-clients", "replicaof"]
-        );
+        assert_eq!(warned, ["maxmemory-clients", "replicaof"]);
     }
 }

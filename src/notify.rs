@@ -58,7 +58,8 @@ pub const MODULE: u32 = 1 << 13;
 /// `n`: a key was added. Not part of `A`, as in Redis.
 pub const NEW: u32 = 1 << 14;
 /// `A`: every class but `m` and `n` (Redis `NOTIFY_ALL`).
-pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+pub const ALL: u32 =
+    GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
 /// The letter of each class, in the order `keyspaceEventsFlagsToString` writes them (the
 /// classes first, then `K`, `E`, `m`).

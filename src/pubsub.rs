@@ -121,7 +121,14 @@ impl PubSub {
         now_ms: u64,
         stats: &crate::server::Stats,
     ) -> usize {
-        publish_locked(&self.registry.lock(), channel, message, limit, now_ms, stats)
+        publish_locked(
+            &self.registry.lock(),
+            channel,
+            message,
+            limit,
+            now_ms,
+            stats,
+        )
     }
 
     /// Publishes the keyspace notifications queued in `notifier` (Redis `notifyKeyspaceEvent`

@@ -487,9 +487,7 @@ pub fn start_with(
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
     crate::config::encoding_limits::publish(&config);
-    keyspace
-        .notifier()
-        .configure(config.notify_keyspace_events);
+    keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();
     let shared = Arc::new(Shared {

@@ -709,18 +709,23 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         db.remove(src);
         db.notify(notify::GENERIC, "del", src);
     }
-    // "sadd" only if the member was not already in the destination (Redis's test "SMOVE
-    // only notify dstset when the addition is successful").
-    let added = match lookup_write(ctx, db, dst)? {
-        Some(dst_set) => dst_set.insert(member.to_vec(), ()).is_none(),
-        None => {
-            let mut dst_set = Members::new();
-            dst_set.insert(member.to_vec(), ());
-            db.set(dst, Value::Set(Box::new(dst_set)), ctx.now_ms);
-            true
+    // The destination counts as modified, for WATCH and for a "sadd" event, only if the
+    // member was new to it (Redis's test "SMOVE only notify dstset when the addition is
+    // successful"): a member already there leaves it untouched.
+    let already_there = db
+        .get_value(dst, ctx.now_ms)
+        .is_some_and(|v| as_set(v).is_ok_and(|s| s.contains_key(member)));
+    if !already_there {
+        match lookup_write(ctx, db, dst)? {
+            Some(dst_set) => {
+                dst_set.insert(member.to_vec(), ());
+            }
+            None => {
+                let mut dst_set = Members::new();
+                dst_set.insert(member.to_vec(), ());
+                db.set(dst, Value::Set(Box::new(dst_set)), ctx.now_ms);
+            }
         }
-    };
-    if added {
         db.notify(notify::SET, "sadd", dst);
     }
     reply.int(1);

@@ -732,7 +732,10 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
             db.notify(notify::GENERIC, "expire", key);
         }
         None if options.persist => {
-            if db.get(key, ctx.now_ms).is_some_and(|e| e.expire_at().is_some()) {
+            if db
+                .get(key, ctx.now_ms)
+                .is_some_and(|e| e.expire_at().is_some())
+            {
                 db.set_expire(key, None, ctx.now_ms);
                 db.notify(notify::GENERIC, "persist", key);
             }
