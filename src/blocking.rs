@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::client::{BlockedState, ClientHandle};
-use crate::cmd::list::{End, List};
+use crate::cmd::list::{delete_if_empty, elements_removed, End, List};
 use crate::cmd::{CmdError, CmdResult, Ctx};
 use crate::protocol::Reply;
 use crate::store::{Db, Key, Value};
@@ -299,7 +299,7 @@ fn serve_one(
             record = vec![pop_name(*end).to_vec(), key.to_vec()];
             let list = list_mut(db, key, now_ms)?;
             let element = end.pop(list)?;
-            remove_if_empty(db, key, now_ms);
+            elements_removed(db, key, *end);
             reply.array(2);
             reply.bulk(key);
             reply.bulk(&element);
@@ -308,7 +308,7 @@ fn serve_one(
             let list = list_mut(db, key, now_ms)?;
             let n = (*count).min(list.len());
             let elements: Vec<Vec<u8>> = (0..n).filter_map(|_| end.pop(list)).collect();
-            remove_if_empty(db, key, now_ms);
+            elements_removed(db, key, *end);
             record = vec![
                 pop_name(*end).to_vec(),
                 key.to_vec(),
@@ -324,7 +324,7 @@ fn serve_one(
         BlockedOp::ZPop { max } => {
             let z = zset_mut(db, key, now_ms)?;
             let (member, score) = z.pop(*max)?;
-            remove_if_empty(db, key, now_ms);
+            zset_elements_removed(db, key, *max);
             record = vec![zpop_name(*max).to_vec(), key.to_vec()];
             reply.array(3);
             reply.bulk(key);
@@ -335,7 +335,7 @@ fn serve_one(
             let z = zset_mut(db, key, now_ms)?;
             let n = (*count).min(z.len());
             let popped: Vec<(Vec<u8>, f64)> = (0..n).filter_map(|_| z.pop(*max)).collect();
-            remove_if_empty(db, key, now_ms);
+            zset_elements_removed(db, key, *max);
             record = vec![
                 zpop_name(*max).to_vec(),
                 key.to_vec(),
@@ -373,7 +373,6 @@ fn serve_one(
             if key == &destination[..] {
                 to.push(list, element.clone());
             } else {
-                remove_if_empty(db, key, now_ms);
                 match db.get_value_mut(destination, now_ms) {
                     Some(Value::List(dest)) => to.push(dest, element.clone()),
                     _ => db.set(
@@ -383,6 +382,10 @@ fn serve_one(
                     ),
                 }
             }
+            // mirrors serveClientBlockedOnList(): the push (lmoveHandlePush), then the pop,
+            // then the source's deletion if it is now empty
+            db.notify(crate::notify::LIST, to.push_event(), destination);
+            elements_removed(db, key, *from);
             reply.bulk(&element);
             record = vec![
                 b"LMOVE".to_vec(),
@@ -410,14 +413,10 @@ fn zset_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> Option<&'a mut crate
     }
 }
 
-/// Deletes `key` if serving emptied it (empty lists and sorted sets do not exist in Redis).
-fn remove_if_empty(db: &mut Db, key: &[u8], now_ms: u64) {
-    let empty = match db.get_value(key, now_ms) {
-        Some(Value::List(l)) => l.is_empty(),
-        Some(Value::ZSet(z)) => z.is_empty(),
-        _ => false,
-    };
-    if empty {
-        db.remove(key);
-    }
+/// After a served ZPOPMIN/ZPOPMAX: reports the pop and deletes the key if it is now empty
+/// (Redis `genericZpopCommand`).
+fn zset_elements_removed(db: &mut Db, key: &[u8], max: bool) {
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    db.notify(crate::notify::ZSET, event, key);
+    delete_if_empty(db, key);
 }

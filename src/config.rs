@@ -246,6 +246,9 @@ pub struct Config {
     pub enable_debug_command: ProtectedAction,
     /// Who may run MODULE (`enable-module-command`, no).
     pub enable_module_command: ProtectedAction,
+    /// Keyspace event classes published on Pub/Sub (`notify-keyspace-events`, none), as
+    /// [`crate::notify`] flags.
+    pub notify_keyspace_events: u32,
     /// Absolute path of the config file the server was started with, empty if none. Not a
     /// directive: INFO `config_file` shows it and CONFIG REWRITE needs it.
     pub config_file: String,
@@ -290,6 +293,7 @@ impl Default for Config {
             enable_protected_configs: ProtectedAction::No,
             enable_debug_command: ProtectedAction::No,
             enable_module_command: ProtectedAction::No,
+            notify_keyspace_events: 0,
             config_file: String::new(),
             kept: BTreeMap::new(),
         };
@@ -628,39 +632,6 @@ fn set_oom_score_adj_values(args: &[String]) -> Result<String, String> {
         }
     }
     Ok(values.join(" "))
-}
-
-/// `notify-keyspace-events <classes>`, shown the way Redis's `keyspaceEventsFlagsToString`
-/// writes it back (`KEA` is shown `AKE`).
-fn set_notify_keyspace_events(args: &[String]) -> Result<String, String> {
-    let [classes] = args else {
-        return Err("wrong number of arguments".into());
-    };
-    // Bit order of Redis's NOTIFY_* flags; 'A' is every class but K, E and m.
-    const CLASSES: &str = "KEg$lshzxetmdn";
-    let mut flags = 0u32;
-    for c in classes.chars() {
-        if c == 'A' {
-            flags |= "g$lshzxetd"
-                .chars()
-                .map(|a| 1 << CLASSES.find(a).unwrap_or(0))
-                .sum::<u32>();
-            continue;
-        }
-        match CLASSES.find(c) {
-            Some(bit) => flags |= 1 << bit,
-            None => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
-        }
-    }
-    let bit = |c: char| flags & (1 << CLASSES.find(c).unwrap_or(0)) != 0;
-    let mut out = String::new();
-    if "g$lshzxetd".chars().all(bit) {
-        out.push('A');
-    } else {
-        out.extend("g$lshzxetdn".chars().filter(|&c| bit(c)));
-    }
-    out.extend("KEm".chars().filter(|&c| bit(c)));
-    Ok(out)
 }
 
 /// `replicaof <host> <port>` or `replicaof no one` (Redis `setConfigReplicaOfOption`).
@@ -1549,7 +1520,23 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("tls-ciphers", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
     compat("tls-ciphersuites", &[], Kind::Str, "\"\"", true, Effect::Ignored, "TLS setting. respd speaks plain TCP only."),
     compat("oom-score-adj-values", &[], Kind::Special(set_oom_score_adj_values), "0 200 800", true, Effect::Ignored, "oom_score_adj values for master, replica and background child. Not used by respd.").multi_arg(),
-    compat("notify-keyspace-events", &[], Kind::Special(set_notify_keyspace_events), "\"\"", true, Effect::IgnoredWarn, "Classes of keyspace events published on Pub/Sub (K, E, g, $, l, s, h, z, x, e, t, m, d, n, A). Stored as Redis normalises it; respd publishes no keyspace events."),
+    ConfigSpec {
+        name: "notify-keyspace-events",
+        aliases: &[],
+        default: "\"\"",
+        mutable: true,
+        protected: false,
+        multi_arg: false,
+        doc: "Keyspace events published on Pub/Sub, one letter per class: K (__keyspace@<db>__ channels), E (__keyevent@<db>__ channels), g generic, $ string, l list, s set, h hash, z sorted set, x expired, e evicted, t stream, m key miss, d module, n new key, A (g$lshzxetd). Empty: none.",
+        // mirrors setConfigNotifyKeyspaceEventsOption() / getConfigNotifyKeyspaceEventsOption()
+        set: |_, c, a| {
+            c.notify_keyspace_events = crate::notify::flags_from_str(one(a)?)
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            Ok(())
+        },
+        get: |_, c| crate::notify::flags_to_string(c.notify_keyspace_events),
+        ..ACTING
+    },
     compat("replicaof", &["slaveof"], Kind::Special(set_replicaof), "no one", false, Effect::IgnoredWarn, "Become a replica of <host> <port>. respd has no replication.").multi_arg(),
     compat("latency-tracking-info-percentiles", &[], Kind::Special(set_latency_percentiles), "50 99 99.9", true, Effect::Acts, "The percentiles INFO latencystats reports.").multi_arg(),
 ];
@@ -1859,9 +1846,6 @@ mod tests {
         assert_eq!(get(&c, "replicaof"), "10.0.0.1 6380");
         assert_eq!(get(&Config::default(), "replicaof"), "");
         let warned: Vec<&str> = c.ignored_settings().iter().map(|(n, _)| *n).collect();
-        assert_eq!(
-            warned,
-            ["maxmemory-clients", "notify-keyspace-events", "replicaof"]
-        );
+        assert_eq!(warned, ["maxmemory-clients", "replicaof"]);
     }
 }

@@ -14,6 +14,7 @@
 //! | [`store`] | the keyspace: databases, values, expiry, the hash table | `db.c`, `dict.c`, `expire.c` |
 //! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
 //! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
+//! | [`notify`] | keyspace notifications: event classes and the queue of events to publish | `notify.c` |
 //! | [`persistence`] | RDB snapshots: the file format, SAVE/BGSAVE, load at start | `rdb.c` |
 //! | [`sys`] | the socket calls std lacks (non-blocking send, poll, listen backlog, adopting sockets passed by systemd) | `anet.c`, `ae.c` |
 //! | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |
@@ -57,6 +58,7 @@ pub mod config;
 pub mod connection;
 pub mod glob;
 pub mod log;
+pub mod notify;
 pub mod persistence;
 pub mod protocol;
 pub mod pubsub;

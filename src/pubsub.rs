@@ -121,38 +121,55 @@ impl PubSub {
         now_ms: u64,
         stats: &crate::server::Stats,
     ) -> usize {
-        let reg = self.registry.lock();
-        let mut receivers = 0;
-        if let Some(list) = reg.channels.get(channel) {
-            let mut encoded = Encoded {
-                resp2: None,
-                resp3: None,
+        publish_locked(
+            &self.registry.lock(),
+            channel,
+            message,
+            limit,
+            now_ms,
+            stats,
+        )
+    }
+
+    /// Publishes the keyspace notifications queued in `notifier` (Redis `notifyKeyspaceEvent`
+    /// calls `pubsubPublishMessage` once per channel): for each event, in order, the
+    /// `__keyspace@<db>__:<key>` message if `K` is set, then the `__keyevent@<db>__:<event>`
+    /// message if `E` is. Callers hold the keyspace lock, so batches of different commands
+    /// cannot overtake each other (see [`crate::notify`]). The registry is locked once per
+    /// batch; with no subscriber at all the events are dropped unread. `limit` is asked for
+    /// only when there is someone to deliver to.
+    pub fn publish_keyspace_events(
+        &self,
+        notifier: &crate::notify::Notifier,
+        limit: impl FnOnce() -> OutputLimit,
+        now_ms: u64,
+        stats: &crate::server::Stats,
+    ) {
+        notifier.drain(|channels, events| {
+            let reg = self.registry.lock();
+            if reg.channels.is_empty() && reg.patterns.is_empty() {
+                return;
+            }
+            let limit = limit();
+            let mut channel = Vec::new();
+            let prefixed = |channel: &mut Vec<u8>, kind: &str, db: usize, tail: &[u8]| {
+                channel.clear();
+                channel.extend_from_slice(kind.as_bytes());
+                channel.extend_from_slice(db.to_string().as_bytes());
+                channel.extend_from_slice(b"__:");
+                channel.extend_from_slice(tail);
             };
-            for client in list {
-                let bytes = encoded.get(client.resp3.load(Ordering::Relaxed), |r| {
-                    r.push(3);
-                    r.bulk(b"message");
-                    r.bulk(channel);
-                    r.bulk(message);
-                });
-                deliver_within_limit(client, bytes, limit, now_ms, stats);
-                receivers += 1;
+            for event in events {
+                if channels & crate::notify::KEYSPACE != 0 {
+                    prefixed(&mut channel, "__keyspace@", event.db, &event.key);
+                    publish_locked(&reg, &channel, event.name.as_bytes(), limit, now_ms, stats);
+                }
+                if channels & crate::notify::KEYEVENT != 0 {
+                    prefixed(&mut channel, "__keyevent@", event.db, event.name.as_bytes());
+                    publish_locked(&reg, &channel, &event.key, limit, now_ms, stats);
+                }
             }
-        }
-        for (pattern, client) in &reg.patterns {
-            if !crate::glob::matches(pattern, channel, false) {
-                continue;
-            }
-            let mut r = Reply::with_protocol(client.resp3.load(Ordering::Relaxed));
-            r.push(4);
-            r.bulk(b"pmessage");
-            r.bulk(pattern);
-            r.bulk(channel);
-            r.bulk(message);
-            deliver_within_limit(client, r.as_bytes(), limit, now_ms, stats);
-            receivers += 1;
-        }
-        receivers
+        });
     }
 
     /// Active channels (with at least one subscriber) matching `pattern`, or all of them.
@@ -188,6 +205,48 @@ impl PubSub {
     pub fn numpat(&self) -> usize {
         self.registry.lock().patterns.len()
     }
+}
+
+/// [`PubSub::publish`] with the registry already locked.
+fn publish_locked(
+    reg: &Registry,
+    channel: &[u8],
+    message: &[u8],
+    limit: OutputLimit,
+    now_ms: u64,
+    stats: &crate::server::Stats,
+) -> usize {
+    let mut receivers = 0;
+    if let Some(list) = reg.channels.get(channel) {
+        let mut encoded = Encoded {
+            resp2: None,
+            resp3: None,
+        };
+        for client in list {
+            let bytes = encoded.get(client.resp3.load(Ordering::Relaxed), |r| {
+                r.push(3);
+                r.bulk(b"message");
+                r.bulk(channel);
+                r.bulk(message);
+            });
+            deliver_within_limit(client, bytes, limit, now_ms, stats);
+            receivers += 1;
+        }
+    }
+    for (pattern, client) in &reg.patterns {
+        if !crate::glob::matches(pattern, channel, false) {
+            continue;
+        }
+        let mut r = Reply::with_protocol(client.resp3.load(Ordering::Relaxed));
+        r.push(4);
+        r.bulk(b"pmessage");
+        r.bulk(pattern);
+        r.bulk(channel);
+        r.bulk(message);
+        deliver_within_limit(client, r.as_bytes(), limit, now_ms, stats);
+        receivers += 1;
+    }
+    receivers
 }
 
 /// Hands `bytes` to a subscriber, or disconnects it if that would put it over the pub/sub

@@ -214,6 +214,9 @@ impl Shared {
     pub fn replace_config(&self, config: Config) {
         crate::config::encoding_limits::publish(&config);
         self.stats.commands.configure(&config);
+        self.store
+            .notifier()
+            .configure(config.notify_keyspace_events);
         *self.config.write() = config;
         self.config_generation.fetch_add(1, Ordering::Release);
     }
@@ -486,6 +489,7 @@ pub fn start_with(
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
     crate::config::encoding_limits::publish(&config);
+    keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();
     let shared = Arc::new(Shared {
@@ -682,6 +686,7 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             _ => return,
         }
         let expired = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        crate::cmd::publish_keyspace_events(shared, crate::util::now_ms());
         if expired > 0 {
             shared
                 .stats

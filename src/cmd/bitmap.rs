@@ -22,6 +22,7 @@ use std::borrow::Cow;
 
 use super::string::string_bytes;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, SmallBytes, Value};
 use crate::util::{eq_ci, parse_i64, push_i64};
@@ -310,6 +311,12 @@ pub fn setbit(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         Some(1) => true,
         _ => return Err(BIT_VALUE_ERR),
     };
+    // Redis reports "setbit" when the key was created or grown, or the bit flipped.
+    let needed = (offset >> 3) as usize + 1;
+    let grown = match db.get_value(&argv[1], ctx.now_ms) {
+        Some(value) if value.is_string() => crate::cmd::string::string_bytes(value)?.len() < needed,
+        _ => true,
+    };
     let bytes = string_for_bit_write(ctx, db, &argv[1], offset)?;
     let old = bit_at(bytes, offset);
     let mask = 0x80u8 >> (offset & 7);
@@ -318,6 +325,9 @@ pub fn setbit(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         *byte |= mask;
     } else {
         *byte &= !mask;
+    }
+    if grown || old != on {
+        db.notify(notify::STRING, "setbit", &argv[1]);
     }
     reply.int(i64::from(old));
     Ok(())
@@ -491,13 +501,16 @@ pub fn bitop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     };
     let dest = &argv[2];
     if result.is_empty() {
-        db.delete(dest, ctx.now_ms);
+        if db.delete(dest, ctx.now_ms) {
+            db.notify(notify::GENERIC, "del", dest);
+        }
         reply.int(0);
         return Ok(());
     }
     let len = result.len();
     // Redis stores the result buffer as it is (`createObject`): "raw" at any length.
     db.set(dest, Value::Str(SmallBytes::raw(result)), ctx.now_ms);
+    db.notify(notify::STRING, "set", dest);
     reply.int(len as i64);
     Ok(())
 }
@@ -734,7 +747,8 @@ fn signed_add(value: i64, incr: i64, bits: u32, overflow: Overflow) -> Result<i6
 
 /// Runs one SET or INCRBY on `bytes` and writes its reply: the old value for SET, the new one
 /// for INCRBY, null when OVERFLOW FAIL refuses it (then nothing is written).
-fn run_write_op(bytes: &mut [u8], op: &Op, reply: &mut Reply) {
+/// Returns true if the field was written (OVERFLOW FAIL may refuse).
+fn run_write_op(bytes: &mut [u8], op: &Op, reply: &mut Reply) -> bool {
     let FieldType { signed, bits } = op.ty;
     let (result, answer_old) = match op.kind {
         FieldOp::Set(v) => (v, true),
@@ -763,8 +777,12 @@ fn run_write_op(bytes: &mut [u8], op: &Op, reply: &mut Reply) {
         Some((store, answer)) => {
             set_field(bytes, op.offset, bits, store);
             reply.int(answer);
+            true
         }
-        None => reply.null(),
+        None => {
+            reply.null();
+            false
+        }
     }
 }
 
@@ -813,11 +831,18 @@ pub fn bitfield(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
     };
     let bytes = string_for_bit_write(ctx, db, &argv[1], highest_bit)?;
     reply.array(ops.len());
+    let mut changes = 0;
     for op in &ops {
         match op.kind {
             FieldOp::Get => run_get_op(Some(bytes), op, reply),
-            FieldOp::Set(_) | FieldOp::Incrby(_) => run_write_op(bytes, op, reply),
+            FieldOp::Set(_) | FieldOp::Incrby(_) => {
+                changes += usize::from(run_write_op(bytes, op, reply));
+            }
         }
+    }
+    // mirrors bitfieldGeneric(): "setbit" once if any field was written
+    if changes > 0 {
+        db.notify(notify::STRING, "setbit", &argv[1]);
     }
     Ok(())
 }

@@ -163,9 +163,7 @@ pub fn restore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         Err(PayloadError::VersionOrChecksum) => return Err(BAD_VERSION_OR_CHECKSUM),
         Err(PayloadError::BadData(_)) => return Err(BAD_DATA),
     };
-    if opts.replace {
-        db.delete(key, now);
-    }
+    let deleted = opts.replace && db.delete(key, now);
     // Redis adds mstime() to a relative TTL without an overflow check, and the sum wraps: a
     // TTL near i64::MAX becomes a deadline in the past, so the key is not created (checked
     // against Redis 7.0.15: `RESTORE k 9223372036854775807 <payload>` answers +OK, no key).
@@ -176,10 +174,14 @@ pub fn restore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
     };
     // Redis `checkAlreadyExpired`: nothing is created.
     if deadline.is_some_and(|at| at <= now as i64) {
+        if deleted {
+            db.notify(crate::notify::GENERIC, "del", key);
+        }
         reply.ok();
         return Ok(());
     }
     db.set_with_expire(key, value, deadline.map(|at| at as u64), now);
+    db.notify(crate::notify::GENERIC, "restore", key);
     if let (Some(idle), Some(entry)) = (opts.idletime, db.peek(key, now)) {
         entry.set_idle_seconds(now, idle);
     }

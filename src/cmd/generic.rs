@@ -19,6 +19,7 @@
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Entry, Key, Keyspace, Value};
 use crate::util::{eq_ci, parse_i64};
@@ -388,7 +389,7 @@ pub(crate) fn parse_db_index(arg: &[u8], db_count: usize) -> Result<usize, CmdEr
 /// miss, leaves the access time alone.
 fn lookup_read_notouch<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Option<&'d Entry> {
     let entry = db.peek(key, ctx.now_ms);
-    ctx.count_lookup(entry.is_some());
+    ctx.count_lookup(db, key, entry.is_some());
     entry
 }
 
@@ -407,7 +408,13 @@ pub fn del(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRes
     let removed = argv
         .iter()
         .skip(1)
-        .filter(|k| db.delete(k, ctx.now_ms))
+        .filter(|k| {
+            let deleted = db.delete(k, ctx.now_ms);
+            if deleted {
+                db.notify(notify::GENERIC, "del", k);
+            }
+            deleted
+        })
         .count();
     reply.int(removed as i64);
     Ok(())
@@ -448,7 +455,7 @@ pub fn touch(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let mut count = 0;
     for key in argv.iter().skip(1) {
         let found = db.get(key, ctx.now_ms).is_some();
-        ctx.count_lookup(found);
+        ctx.count_lookup(db, key, found);
         count += found as i64;
     }
     reply.int(count);
@@ -704,7 +711,12 @@ fn rename_generic(
         return Ok(());
     }
     let entry = db.take(src, now).expect("looked up above");
+    // Redis deletes an existing destination before adding the key anew (so "new" is
+    // reported even then), then reports "rename_from" and "rename_to".
+    db.remove(dst);
     db.insert(dst.to_vec(), entry);
+    db.notify(notify::GENERIC, "rename_from", src);
+    db.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         reply.int(1);
     } else {
@@ -754,6 +766,8 @@ pub fn move_(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Re
     }
     let entry = src.take(key, now).expect("looked up above");
     dst.insert(key.to_vec(), entry);
+    src.notify(notify::GENERIC, "move_from", key);
+    dst.notify(notify::GENERIC, "move_to", key);
     reply.int(1);
     Ok(())
 }
@@ -794,7 +808,7 @@ pub fn copy(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
         .db_mut(from)
         .get_mut(src_key, now)
         .map(|e| (e.value.clone(), e.expire_at()));
-    ctx.count_lookup(source.is_some());
+    ctx.count_lookup(keyspace.db(from), src_key, source.is_some());
     let Some((value, expire_at)) = source else {
         reply.int(0);
         return Ok(());
@@ -804,7 +818,10 @@ pub fn copy(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
         reply.int(0);
         return Ok(());
     }
+    // Redis deletes a replaced destination first, so the copy is always a new key.
+    dst.remove(dst_key);
     dst.set_with_expire(dst_key, value, expire_at, now);
+    dst.notify(notify::GENERIC, "copy_to", dst_key);
     reply.int(1);
     Ok(())
 }
@@ -930,10 +947,13 @@ fn expire_generic(
         reply.int(0);
         return Ok(());
     }
+    // mirrors expireGenericCommand(): a deadline already past deletes the key ("del")
     if when <= now as i64 {
         db.delete(key, now);
+        db.notify(notify::GENERIC, "del", key);
     } else {
         db.set_expire(key, Some(when as u64), now);
+        db.notify(notify::GENERIC, "expire", key);
     }
     reply.int(1);
     Ok(())
@@ -1052,6 +1072,7 @@ pub fn persist(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         .is_some_and(|e| e.expire_at().is_some());
     if had_ttl {
         db.set_expire(key, None, ctx.now_ms);
+        db.notify(notify::GENERIC, "persist", key);
     }
     reply.int(had_ttl as i64);
     Ok(())

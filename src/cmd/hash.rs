@@ -35,6 +35,7 @@ use std::collections::HashSet;
 use super::generic::parse_scan_cursor;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Dict, Value};
 use crate::util::{eq_ci, parse_i64, push_i64, random_u64, LongDouble};
@@ -356,6 +357,7 @@ fn hset_generic(ctx: &mut Ctx, db: &mut Db, argv: &Argv) -> Result<i64, CmdError
             created += 1;
         }
     }
+    db.notify(notify::HASH, "hset", &argv[1]);
     Ok(created)
 }
 
@@ -400,6 +402,7 @@ pub fn hsetnx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         return Ok(());
     }
     lookup_write_or_create(ctx, db, key)?.insert(field.to_vec(), argv[3].to_vec());
+    db.notify(notify::HASH, "hset", key);
     reply.int(1);
     Ok(())
 }
@@ -501,8 +504,13 @@ pub fn hdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         .skip(2)
         .filter(|field| hash.remove(*field).is_some())
         .count();
-    if hash.is_empty() {
-        db.remove(key);
+    let emptied = hash.is_empty();
+    if removed > 0 {
+        db.notify(notify::HASH, "hdel", key);
+        if emptied {
+            db.remove(key);
+            db.notify(notify::GENERIC, "del", key);
+        }
     }
     reply.int(removed as i64);
     Ok(())
@@ -605,6 +613,7 @@ pub fn hincrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
     let mut text = Vec::with_capacity(20);
     push_i64(&mut text, new);
     lookup_write_or_create(ctx, db, key)?.insert(field.to_vec(), text);
+    db.notify(notify::HASH, "hincrby", key);
     reply.int(new);
     Ok(())
 }
@@ -638,6 +647,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) 
     let text = sum.to_human();
     reply.bulk(&text);
     lookup_write_or_create(ctx, db, key)?.insert(field.to_vec(), text);
+    db.notify(notify::HASH, "hincrbyfloat", key);
     Ok(())
 }
 

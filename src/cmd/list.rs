@@ -31,6 +31,7 @@
 use std::collections::VecDeque;
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Value};
 use crate::util::{eq_ci, parse_i64};
@@ -333,6 +334,48 @@ impl End {
             End::Tail => list.pop_back(),
         }
     }
+
+    /// The keyspace event of a push at this end: `lpush` or `rpush`.
+    pub fn push_event(self) -> &'static str {
+        match self {
+            End::Head => "lpush",
+            End::Tail => "rpush",
+        }
+    }
+
+    /// The keyspace event of a pop at this end: `lpop` or `rpop`.
+    pub fn pop_event(self) -> &'static str {
+        match self {
+            End::Head => "lpop",
+            End::Tail => "rpop",
+        }
+    }
+}
+
+/// After elements were popped from `end` of the list at `key`: reports the pop, and deletes
+/// the key, reporting `del`, if the list is now empty (Redis `listElementsRemoved`).
+pub fn elements_removed(db: &mut Db, key: &[u8], end: End) {
+    db.notify(notify::LIST, end.pop_event(), key);
+    delete_if_empty(db, key);
+}
+
+/// Deletes `key`, reporting `del`, if it holds an empty list or sorted set: empty
+/// aggregates do not exist in Redis.
+pub fn delete_if_empty(db: &mut Db, key: &[u8]) {
+    let empty = match db.peek(key, 0) {
+        Some(entry) => match &entry.value {
+            Value::List(l) => l.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+            _ => false,
+        },
+        None => false,
+    };
+    if empty {
+        db.remove(key);
+        db.notify(notify::GENERIC, "del", key);
+    }
 }
 
 /// Redis `lookupKeyRead` + `checkType`: the list at `key`, `None` if the key is missing.
@@ -438,7 +481,10 @@ pub fn push_generic(
             }
             reply.int(list.len() as i64);
         }
-        None if only_if_exists => reply.int(0),
+        None if only_if_exists => {
+            reply.int(0);
+            return Ok(());
+        }
         None => {
             // The arity (at least one element) guarantees the new list is not empty.
             let mut list = List::with_capacity(argv.len() - 2);
@@ -449,6 +495,7 @@ pub fn push_generic(
             db.set(key, Value::List(list), ctx.now_ms);
         }
     }
+    db.notify(notify::LIST, end.push_event(), key);
     Ok(())
 }
 
@@ -527,6 +574,11 @@ pub fn pop_generic(
             let element = end.pop(list).expect("stored lists are never empty");
             reply.bulk(&element);
         }
+        Some(0) => {
+            // mirrors popGenericCommand()'s fast exit: nothing popped, nothing reported
+            reply.array(0);
+            return Ok(());
+        }
         Some(count) => {
             let n = count.min(list.len());
             reply.array(n);
@@ -536,9 +588,7 @@ pub fn pop_generic(
             }
         }
     }
-    if list.is_empty() {
-        db.remove(key);
-    }
+    elements_removed(db, key, end);
     Ok(())
 }
 
@@ -587,9 +637,7 @@ pub fn mpop_generic(
             let element = end.pop(list).expect("n is at most the length");
             reply.bulk(&element);
         }
-        if list.is_empty() {
-            db.remove(key);
-        }
+        elements_removed(db, key, end);
         return Ok(());
     }
     reply.null_array();
@@ -689,9 +737,7 @@ fn blocking_pop_generic(
             continue;
         };
         let element = end.pop(list).expect("stored lists are never empty");
-        if list.is_empty() {
-            db.remove(key);
-        }
+        elements_removed(db, key, end);
         reply.array(2);
         reply.bulk(key);
         reply.bulk(&element);
@@ -951,6 +997,7 @@ pub fn lset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         return Err(CmdError::msg("ERR index out of range"));
     };
     list[i] = argv[3].to_vec();
+    db.notify(notify::LIST, "lset", &argv[1]);
     reply.ok();
     Ok(())
 }
@@ -979,6 +1026,7 @@ pub fn linsert(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         Some(i) => {
             list.insert(if after { i + 1 } else { i }, argv[4].to_vec());
             reply.int(list.len() as i64);
+            db.notify(notify::LIST, "linsert", &argv[1]);
         }
         None => reply.int(-1),
     }
@@ -1015,9 +1063,10 @@ pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         seen += 1;
         seen <= keep_first || seen > keep_first + remove
     });
-    if list.is_empty() {
-        db.remove(key);
+    if remove > 0 {
+        db.notify(notify::LIST, "lrem", key);
     }
+    delete_if_empty(db, key);
     reply.int(remove as i64);
     Ok(())
 }
@@ -1041,9 +1090,8 @@ pub fn ltrim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
             }
             None => list.clear(),
         }
-        if list.is_empty() {
-            db.remove(key);
-        }
+        db.notify(notify::LIST, "ltrim", key);
+        delete_if_empty(db, key);
     }
     reply.ok();
     Ok(())
@@ -1086,12 +1134,7 @@ pub fn lmove_generic(
     reply.bulk(&element);
     if source == destination {
         to.push(list, element);
-        return Ok(());
-    }
-    if list.is_empty() {
-        db.remove(source);
-    }
-    if destination_exists {
+    } else if destination_exists {
         let list = list_write(ctx, db, destination)?.expect("checked above");
         to.push(list, element);
     } else {
@@ -1101,6 +1144,10 @@ pub fn lmove_generic(
             ctx.now_ms,
         );
     }
+    // mirrors lmoveGenericCommand(): the push is reported first (lmoveHandlePush), then the
+    // pop, then the source's deletion if it is now empty
+    db.notify(notify::LIST, to.push_event(), destination);
+    elements_removed(db, source, from);
     Ok(())
 }
 

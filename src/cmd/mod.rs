@@ -281,12 +281,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Records a read lookup's outcome for INFO's `keyspace_hits` / `keyspace_misses`.
-    pub fn count_lookup(&mut self, found: bool) {
+    /// Records a read lookup of `key` for INFO's `keyspace_hits` / `keyspace_misses`, and
+    /// reports a miss as a `keymiss` keyspace event (Redis `lookupKey` does both).
+    pub fn count_lookup(&mut self, db: &Db, key: &[u8], found: bool) {
         if found {
             self.client.stats.hits += 1;
         } else {
             self.client.stats.misses += 1;
+            db.notify(crate::notify::KEY_MISS, "keymiss", key);
         }
     }
 
@@ -296,7 +298,7 @@ impl Ctx<'_> {
     /// caller's (Redis `checkType`).
     pub fn lookup_read<'d>(&mut self, db: &'d Db, key: &[u8]) -> Option<&'d crate::store::Value> {
         let found = db.get_value(key, self.now_ms);
-        self.count_lookup(found.is_some());
+        self.count_lookup(db, key, found.is_some());
         found
     }
 }
@@ -700,6 +702,9 @@ pub fn run_command(
         // batch; the connection calls `aof::wait_durable` before it sends them.
         None => call(ctx, spec, argv, reply),
     };
+    // Redis publishes each keyspace event as it happens; respd queues them while the
+    // keyspace lock is held and delivers them here, in order, before the reply goes out.
+    publish_keyspace_events(ctx.shared, ctx.now_ms);
     match &result {
         // The dirty counter behind save points: one per successful write command (see
         // crate::persistence for how this differs from Redis's per-change count).
@@ -719,6 +724,17 @@ pub fn run_command(
     ctx.client.errors_seen = errors;
     let track = ctx.shared.stats.commands.tracks_latency();
     ctx.client.command_stats.called(spec, usec, failed, track);
+}
+
+/// Delivers the keyspace notifications queued so far (see [`crate::notify`]): after every
+/// command, and after the active expiry cycle. Costs one atomic load when none is queued.
+pub fn publish_keyspace_events(shared: &Shared, now_ms: u64) {
+    shared.pubsub.publish_keyspace_events(
+        shared.store.notifier(),
+        || shared.config.read().output_limit_pubsub,
+        now_ms,
+        &shared.stats,
+    );
 }
 
 /// The command running on this thread, for the bug report if it panics (see "When a

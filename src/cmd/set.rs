@@ -34,6 +34,7 @@ use std::collections::HashSet;
 use super::generic::parse_scan_cursor;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Dict, Value};
 use crate::util::{eq_ci, parse_i64, random_u64};
@@ -394,6 +395,9 @@ pub fn sadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
             added += 1;
         }
     }
+    if added > 0 {
+        db.notify(notify::SET, "sadd", key);
+    }
     reply.int(added);
     Ok(())
 }
@@ -420,8 +424,13 @@ pub fn srem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
             }
         }
     }
-    if members.is_empty() {
-        db.remove(key);
+    let emptied = members.is_empty();
+    if removed > 0 {
+        db.notify(notify::SET, "srem", key);
+        if emptied {
+            db.remove(key);
+            db.notify(notify::GENERIC, "del", key);
+        }
     }
     reply.int(removed);
     Ok(())
@@ -504,8 +513,11 @@ pub fn spop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
             };
             let member = random_member(members).to_vec();
             members.remove(&member);
-            if members.is_empty() {
+            let emptied = members.is_empty();
+            db.notify(notify::SET, "spop", key);
+            if emptied {
                 db.remove(key);
+                db.notify(notify::GENERIC, "del", key);
             }
             reply.bulk(&member);
             Ok(())
@@ -528,7 +540,7 @@ fn spop_with_count(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
         i64::MAX,
         "ERR value is out of range, must be positive",
     )? as u64;
-    let Some(members) = lookup_write(ctx, db, key)? else {
+    let Some(_members) = lookup_write(ctx, db, key)? else {
         reply.set(0);
         return Ok(());
     };
@@ -536,9 +548,12 @@ fn spop_with_count(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
         reply.set(0);
         return Ok(());
     }
+    db.notify(notify::SET, "spop", key);
+    let members = lookup_write(ctx, db, key)?.ok_or(CmdError::WrongType)?;
     if count >= members.len() as u64 {
         reply_members(reply, members);
         db.remove(key);
+        db.notify(notify::GENERIC, "del", key);
         return Ok(());
     }
     reply.set(count as usize);
@@ -688,18 +703,30 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         reply.int(0);
         return Ok(());
     }
-    if src_set.is_empty() {
+    let emptied = src_set.is_empty();
+    db.notify(notify::SET, "srem", src);
+    if emptied {
         db.remove(src);
+        db.notify(notify::GENERIC, "del", src);
     }
-    match lookup_write(ctx, db, dst)? {
-        Some(dst_set) => {
-            dst_set.insert(member.to_vec(), ());
+    // The destination counts as modified, for WATCH and for a "sadd" event, only if the
+    // member was new to it (Redis's test "SMOVE only notify dstset when the addition is
+    // successful"): a member already there leaves it untouched.
+    let already_there = db
+        .get_value(dst, ctx.now_ms)
+        .is_some_and(|v| as_set(v).is_ok_and(|s| s.contains_key(member)));
+    if !already_there {
+        match lookup_write(ctx, db, dst)? {
+            Some(dst_set) => {
+                dst_set.insert(member.to_vec(), ());
+            }
+            None => {
+                let mut dst_set = Members::new();
+                dst_set.insert(member.to_vec(), ());
+                db.set(dst, Value::Set(Box::new(dst_set)), ctx.now_ms);
+            }
         }
-        None => {
-            let mut dst_set = Members::new();
-            dst_set.insert(member.to_vec(), ());
-            db.set(dst, Value::Set(Box::new(dst_set)), ctx.now_ms);
-        }
+        db.notify(notify::SET, "sadd", dst);
     }
     reply.int(1);
     Ok(())
@@ -785,12 +812,25 @@ pub fn sintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// Stores `result` under `dst` and replies with its size, or deletes `dst` when the result is
 /// empty (Redis never stores an empty set). The destination's old value and TTL are
 /// discarded, whatever its type.
-fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], result: Members, reply: &mut Reply) {
+///
+/// Reports `event` (`sinterstore`, `sunionstore`, `sdiffstore`) for a stored result, `del`
+/// for a destination deleted.
+fn store_result(
+    ctx: &Ctx,
+    db: &mut Db,
+    dst: &[u8],
+    result: Members,
+    event: &'static str,
+    reply: &mut Reply,
+) {
     let n = result.len();
     if n == 0 {
-        db.delete(dst, ctx.now_ms);
+        if db.delete(dst, ctx.now_ms) {
+            db.notify(notify::GENERIC, "del", dst);
+        }
     } else {
         db.set(dst, Value::Set(Box::new(result)), ctx.now_ms);
+        db.notify(notify::SET, event, dst);
     }
     reply.int(n as i64);
 }
@@ -821,7 +861,7 @@ fn compute_store(
 /// written then.
 pub fn sinterstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let result = compute_store(ctx, db, argv, |sets| intersect(sets, 0))?;
-    store_result(ctx, db, &argv[1], result, reply);
+    store_result(ctx, db, &argv[1], result, "sinterstore", reply);
     Ok(())
 }
 
@@ -877,7 +917,7 @@ pub fn sunion(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// Errors: `WrongType` for a source key.
 pub fn sunionstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let result = compute_store(ctx, db, argv, union)?;
-    store_result(ctx, db, &argv[1], result, reply);
+    store_result(ctx, db, &argv[1], result, "sunionstore", reply);
     Ok(())
 }
 
@@ -901,7 +941,7 @@ pub fn sdiff(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// Errors: `WrongType` for a source key.
 pub fn sdiffstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let result = compute_store(ctx, db, argv, difference)?;
-    store_result(ctx, db, &argv[1], result, reply);
+    store_result(ctx, db, &argv[1], result, "sdiffstore", reply);
     Ok(())
 }
 

@@ -109,7 +109,9 @@ pub fn sort(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         Some(destination) => {
             let count = output.len();
             if count == 0 {
-                db.delete(destination, ctx.now_ms);
+                if db.delete(destination, ctx.now_ms) {
+                    db.notify(crate::notify::GENERIC, "del", destination);
+                }
             } else {
                 // A GET whose key is missing stores an empty string: a list cannot hold nil.
                 let list: VecDeque<Vec<u8>> = output
@@ -118,6 +120,7 @@ pub fn sort(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
                     .collect();
                 // Like SET, STORE replaces any value and drops its TTL.
                 db.set(destination, Value::List(list), ctx.now_ms);
+                db.notify(crate::notify::LIST, "sortstore", destination);
             }
             reply.int(count as i64);
         }

@@ -24,6 +24,7 @@
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::glob;
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::zset::{LexBound, LexRange, ScoreRange};
 use crate::store::{Db, Dict, Value, ZSet};
@@ -190,25 +191,36 @@ fn write_zset<'d>(ctx: &Ctx, db: &'d mut Db, key: &[u8]) -> Result<Option<&'d mu
     }
 }
 
-/// Deletes `key` if the sorted set it holds is now empty: Redis never keeps an empty
-/// collection.
-fn delete_if_empty(ctx: &Ctx, db: &mut Db, key: &[u8]) {
-    if let Some(Value::ZSet(z)) = db.get_value(key, ctx.now_ms) {
-        if z.is_empty() {
-            db.remove(key);
-        }
+/// After members were removed from the sorted set at `key`: reports `event`, then deletes
+/// the key, reporting `del`, if it is now empty (Redis never keeps an empty collection).
+fn members_removed(db: &mut Db, key: &[u8], event: &'static str) {
+    db.notify(notify::ZSET, event, key);
+    crate::cmd::list::delete_if_empty(db, key);
+}
+
+/// The event of a ZPOPMIN / ZPOPMAX (blocking or not, Redis `genericZpopCommand`).
+fn pop_event(max: bool) -> &'static str {
+    if max {
+        "zpopmax"
+    } else {
+        "zpopmin"
     }
 }
 
 /// Stores a computed sorted set at `dst` (dropping any TTL), or deletes `dst` when the result
 /// is empty, as ZUNIONSTORE and ZRANGESTORE do. Returns the stored size.
-fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], mut z: ZSet) -> usize {
+///
+/// Reports `event` for a stored result, `del` for a destination deleted.
+fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], mut z: ZSet, event: &'static str) -> usize {
     let n = z.len();
     if n == 0 {
-        db.delete(dst, ctx.now_ms);
+        if db.delete(dst, ctx.now_ms) {
+            db.notify(notify::GENERIC, "del", dst);
+        }
     } else {
         z.reset_encoding();
         db.set(dst, Value::ZSet(Box::new(z)), ctx.now_ms);
+        db.notify(notify::ZSET, event, dst);
     }
     n
 }
@@ -473,6 +485,10 @@ fn zadd_generic(
             };
         }
     }
+    // mirrors zaddGenericCommand(): reported only if something changed
+    if added > 0 || updated > 0 {
+        db.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     if f.incr {
         match last {
             Some(s) => reply_score(reply, s),
@@ -534,7 +550,9 @@ pub fn zrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         .skip(2)
         .filter(|m| z.remove(m).is_some())
         .count();
-    delete_if_empty(ctx, db, key);
+    if removed > 0 {
+        members_removed(db, key, "zrem");
+    }
     reply.int(removed as i64);
     Ok(())
 }
@@ -854,7 +872,7 @@ pub fn zrangestore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
             out.insert(m, s);
         }
     }
-    let n = store_result(ctx, db, &argv[1], out);
+    let n = store_result(ctx, db, &argv[1], out, "zrangestore");
     reply.int(n as i64);
     Ok(())
 }
@@ -899,7 +917,14 @@ fn zremrange_generic(
     for m in &doomed {
         z.remove(m);
     }
-    delete_if_empty(ctx, db, key);
+    if !doomed.is_empty() {
+        let event = match by {
+            RangeBy::Score => "zremrangebyscore",
+            RangeBy::Lex => "zremrangebylex",
+            _ => "zremrangebyrank",
+        };
+        members_removed(db, key, event);
+    }
     reply.int(doomed.len() as i64);
     Ok(())
 }
@@ -998,7 +1023,7 @@ fn zpop_generic(
         reply.bulk(&m);
         reply_score(reply, s);
     }
-    delete_if_empty(ctx, db, key);
+    members_removed(db, key, pop_event(max));
     Ok(())
 }
 
@@ -1135,7 +1160,7 @@ fn blocking_zpop_generic(
             continue;
         };
         let (member, score) = z.pop(max).expect("stored sorted sets are never empty");
-        delete_if_empty(ctx, db, key);
+        members_removed(db, key, pop_event(max));
         reply.array(3);
         reply.bulk(key);
         reply.bulk(&member);
@@ -1419,13 +1444,13 @@ fn zset_op_generic(
     reply: &mut Reply,
     op: SetOp,
     dst: &[u8],
-    name: &str,
+    name: &'static str,
 ) -> CmdResult {
     let result = {
         let (sources, args) = parse_set_op(ctx, db, argv, 2, op, &OpOutput::Store, name)?;
         compute_set_op(&sources, &args, op, 0)
     };
-    let n = store_result(ctx, db, dst, result);
+    let n = store_result(ctx, db, dst, result, name);
     reply.int(n as i64);
     Ok(())
 }

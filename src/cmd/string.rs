@@ -21,6 +21,7 @@
 use std::borrow::Cow;
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
+use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, SmallBytes, Value};
 use crate::util::{eq_ci, parse_i64, push_i64, LongDouble};
@@ -378,9 +379,13 @@ fn lookup_read<'a>(ctx: &mut Ctx, db: &'a Db, key: &[u8]) -> Option<&'a Value> {
 /// Redis `lookupKeyRead` from a write command (GETSET, GETDEL, GETEX, SET ... GET): as
 /// [`lookup_read`], but an expired key is deleted on the way, as on a Redis master.
 fn lookup_read_mut<'a>(ctx: &mut Ctx, db: &'a mut Db, key: &[u8]) -> Option<&'a mut Value> {
-    let found = db.get_value_mut(key, ctx.now_ms);
-    ctx.count_lookup(found.is_some());
-    found
+    db.expire_if_needed(key, ctx.now_ms);
+    let found = db.contains(key, ctx.now_ms);
+    ctx.count_lookup(db, key, found);
+    if !found {
+        return None;
+    }
+    db.get_value_mut(key, ctx.now_ms)
 }
 
 /// Redis `checkStringLength`: refuses a string that would grow past `proto-max-bulk-len`.
@@ -598,6 +603,11 @@ pub fn set_generic(
     } else {
         db.set(key, value, ctx.now_ms);
     }
+    // mirrors setGenericCommand(): "set", then "expire" when a TTL came with it
+    db.notify(notify::STRING, "set", key);
+    if expire_at.is_some() {
+        db.notify(notify::GENERIC, "expire", key);
+    }
     if !options.get {
         (replies.ok)(reply);
     }
@@ -664,6 +674,7 @@ pub fn getset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         None => reply.null(),
     }
     db.set(&argv[1], Value::from_slice(&argv[2]), ctx.now_ms);
+    db.notify(notify::STRING, "set", &argv[1]);
     Ok(())
 }
 
@@ -681,6 +692,7 @@ pub fn getdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         }
     }
     db.remove(&argv[1]);
+    db.notify(notify::GENERIC, "del", &argv[1]);
     Ok(())
 }
 
@@ -715,12 +727,20 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         // Redis `checkAlreadyExpired`: a deadline already reached deletes the key now.
         Some(at) if absolute && at <= ctx.now_ms => {
             db.remove(key);
+            db.notify(notify::GENERIC, "del", key);
         }
         Some(at) => {
             db.set_expire(key, Some(at), ctx.now_ms);
+            db.notify(notify::GENERIC, "expire", key);
         }
         None if options.persist => {
-            db.set_expire(key, None, ctx.now_ms);
+            if db
+                .get(key, ctx.now_ms)
+                .is_some_and(|e| e.expire_at().is_some())
+            {
+                db.set_expire(key, None, ctx.now_ms);
+                db.notify(notify::GENERIC, "persist", key);
+            }
         }
         None => {}
     }
@@ -764,6 +784,7 @@ pub fn mset_generic(
     }
     for (key, value) in pairs() {
         db.set(key, Value::from_slice(value), ctx.now_ms);
+        db.notify(notify::STRING, "set", key);
     }
     if nx {
         reply.int(1);
@@ -813,6 +834,7 @@ pub fn append(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
             bytes.len()
         }
     };
+    db.notify(notify::STRING, "append", key);
     reply.int(len as i64);
     Ok(())
 }
@@ -914,6 +936,10 @@ pub fn setrange(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
             }
         }
     };
+    // mirrors setrangeCommand(): an empty patch changes nothing and reports nothing
+    if !patch.is_empty() {
+        db.notify(notify::STRING, "setrange", key);
+    }
     reply.int(len as i64);
     Ok(())
 }
@@ -952,6 +978,8 @@ pub fn incr_generic(
             incr
         }
     };
+    // INCR, DECR, INCRBY and DECRBY all report "incrby" (Redis incrDecrCommand).
+    db.notify(notify::STRING, "incrby", key);
     reply.int(result);
     Ok(())
 }
@@ -1023,6 +1051,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
         Some(slot) => *slot = Value::Str(text.into()),
         None => db.set(key, Value::Str(text.into()), ctx.now_ms),
     }
+    db.notify(notify::STRING, "incrbyfloat", key);
     Ok(())
 }
 

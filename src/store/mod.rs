@@ -216,6 +216,10 @@ pub struct Db {
     /// Keys with blocked clients that were created since the last serving (Redis
     /// `server.ready_keys`); see [`crate::blocking`].
     ready: Vec<Key>,
+    /// This database's number (SELECT n), for the channels of keyspace notifications.
+    index: usize,
+    /// Where keyspace notifications go; one queue for all the databases of a keyspace.
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Db {
@@ -267,13 +271,34 @@ impl Db {
         self.peek(key, now_ms).is_some()
     }
 
-    /// Deletes the key if its TTL has passed. Returns true if it was deleted.
-    /// Every write path calls this first, so writers never see expired keys.
+    /// This database's number.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Reports keyspace event `name` of `class` (a [`crate::notify`] constant) on `key` of
+    /// this database (Redis `notifyKeyspaceEvent`). Costs an atomic load when the class is
+    /// not enabled.
+    #[inline]
+    pub fn notify(&self, class: u32, name: &'static str, key: &[u8]) {
+        self.notifier.notify(self.index, class, name, key);
+    }
+
+    /// True if events of `class` are published (see [`crate::notify::Notifier::wants`]).
+    #[inline]
+    pub fn notifies(&self, class: u32) -> bool {
+        self.notifier.wants(class)
+    }
+
+    /// Deletes the key if its TTL has passed, reporting `expired`. Returns true if it was
+    /// deleted. Every write path calls this first, so writers never see expired keys.
     pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
         match self.entries.get(key) {
             Some(e) if e.is_expired(now_ms) => {
                 self.remove(key);
                 self.expired_count += 1;
+                // mirrors deleteExpiredKeyAndPropagate()
+                self.notify(crate::notify::EXPIRED, "expired", key);
                 true
             }
             _ => false,
@@ -337,7 +362,9 @@ impl Db {
 
     /// Notes that `key` was just created: if clients wait for it, it is ready to serve them
     /// (Redis `signalKeyAsReady`, called from `dbAdd`).
+    /// A key was added (Redis `dbAdd`): wakes clients blocked on it and reports `new`.
     fn signal_created(&mut self, key: &[u8]) {
+        self.notify(crate::notify::NEW, "new", key);
         if !self.blocked.is_empty()
             && self.blocked.contains_key(key)
             && !self.ready.iter().any(|k| k == key)
@@ -596,14 +623,28 @@ fn touch_watched_where(
 #[derive(Debug)]
 pub struct Keyspace {
     dbs: Vec<Db>,
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Keyspace {
     /// `n` empty databases.
     pub fn new(n: usize) -> Keyspace {
+        let notifier = Arc::new(crate::notify::Notifier::default());
         Keyspace {
-            dbs: (0..n).map(|_| Db::new()).collect(),
+            dbs: (0..n)
+                .map(|index| Db {
+                    index,
+                    notifier: notifier.clone(),
+                    ..Db::default()
+                })
+                .collect(),
+            notifier,
         }
+    }
+
+    /// The queue of keyspace notifications of every database.
+    pub fn notifier(&self) -> &Arc<crate::notify::Notifier> {
+        &self.notifier
     }
 
     /// Number of databases.
@@ -636,6 +677,9 @@ impl Keyspace {
     /// Swaps the contents of two databases (SWAPDB).
     pub fn swap(&mut self, a: usize, b: usize, now_ms: u64) {
         self.dbs.swap(a, b);
+        // A database's number stays with its place, not its contents.
+        self.dbs[a].index = a;
+        self.dbs[b].index = b;
         if a != b {
             // Watchers belong to the database number, not to its contents (as in Redis), so
             // they go back to where they were. A watched key sees a modification if it is
@@ -665,21 +709,27 @@ impl Keyspace {
 #[derive(Debug)]
 pub struct Store {
     keyspace: RwLock<Keyspace>,
+    /// The keyspace's notification queue, reachable without the lock.
+    notifier: Arc<crate::notify::Notifier>,
 }
 
 impl Store {
     /// A store with `databases` empty databases.
     pub fn new(databases: usize) -> Store {
-        Store {
-            keyspace: RwLock::new(Keyspace::new(databases)),
-        }
+        Store::from_keyspace(Keyspace::new(databases))
     }
 
     /// A store around an existing keyspace (one loaded from a dump).
     pub fn from_keyspace(keyspace: Keyspace) -> Store {
         Store {
+            notifier: keyspace.notifier.clone(),
             keyspace: RwLock::new(keyspace),
         }
+    }
+
+    /// The keyspace's notification queue (see [`crate::notify`]).
+    pub fn notifier(&self) -> &crate::notify::Notifier {
+        &self.notifier
     }
 
     /// Takes the read lock.
