@@ -61,6 +61,8 @@ struct RewriteState {
     rewritten: HashSet<String>,
     /// True until a signature line is in the file or has been appended.
     needs_signature: bool,
+    /// Append every directive, at its default or not (DEBUG CONFIG-REWRITE-FORCE-ALL).
+    force_write: bool,
 }
 
 impl RewriteState {
@@ -135,7 +137,7 @@ impl RewriteState {
                 self.option_lines.remove(option);
             }
             self.lines[at] = line;
-        } else if force {
+        } else if force || self.force_write {
             if self.needs_signature {
                 self.lines.push(SIGNATURE.as_bytes().to_vec());
                 self.needs_signature = false;
@@ -300,9 +302,11 @@ fn rewrite_directive(
 }
 
 /// The rewritten text of the config file at `path` for the running `config` (steps 1 to 4
-/// of the module doc, without the write).
-pub fn rewritten_content(path: &Path, config: &Config) -> io::Result<Vec<u8>> {
+/// of the module doc, without the write). `force_all` appends every directive that has a
+/// value, defaults included.
+pub fn rewritten_content(path: &Path, config: &Config, force_all: bool) -> io::Result<Vec<u8>> {
     let mut state = RewriteState::read(path)?;
+    state.force_write = force_all;
     let defaults = Config::default();
     for spec in CONFIG_TABLE {
         rewrite_directive(&mut state, spec, config, &defaults);
@@ -312,11 +316,13 @@ pub fn rewritten_content(path: &Path, config: &Config) -> io::Result<Vec<u8>> {
 }
 
 /// CONFIG REWRITE: rewrites the config file `config.config_file` in place (Redis
-/// `rewriteConfig`). The error is the one of the step that failed, which CONFIG REWRITE
+/// `rewriteConfig`); with `force_all`, every directive is written even at its default
+/// (DEBUG CONFIG-REWRITE-FORCE-ALL, which the test suite uses to check that everything
+/// written reads back). The error is the one of the step that failed, which CONFIG REWRITE
 /// reports as `ERR Rewriting config file: <strerror>`.
-pub fn rewrite_config(config: &Config) -> io::Result<()> {
+pub fn rewrite_config(config: &Config, force_all: bool) -> io::Result<()> {
     let path = Path::new(&config.config_file);
-    let content = rewritten_content(path, config)?;
+    let content = rewritten_content(path, config, force_all)?;
     overwrite_file(path, &content)
 }
 
@@ -379,7 +385,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.conf");
         fs::write(&path, old).unwrap();
-        let text = rewritten_content(&path, config).unwrap();
+        let text = rewritten_content(&path, config, false).unwrap();
         let _ = fs::remove_dir_all(&dir);
         String::from_utf8(text).unwrap()
     }

@@ -431,3 +431,32 @@ fn rewrite_without_a_config_file_and_with_arguments_answers_as_redis() {
         show(b"-ERR The server is running without a config file\r\n")
     );
 }
+
+/// The suite's "CONFIG REWRITE sanity": a file with every directive written, defaults
+/// included, must start the server again with the same CONFIG GET * answers.
+#[test]
+fn a_file_with_every_directive_reads_back_the_same() {
+    let dir = scratch("force-all");
+    let server = Started::start(
+        env!("CARGO_BIN_EXE_respd"),
+        &dir,
+        "port {PORT}\nbind 127.0.0.1\nenable-debug-command yes\nmaxclients 1000\n",
+    );
+    config_set(&server, "maxmemory-clients", "5%");
+    config_set(&server, "save", "60 1 30 2");
+    let reply = server.conn().cmd(&[b"DEBUG", b"CONFIG-REWRITE-FORCE-ALL"]);
+    assert_eq!(show(&reply), show(b"+OK\r\n"));
+    let text = std::fs::read_to_string(server.file()).unwrap();
+    assert!(
+        text.contains("\nactiverehashing yes\n"),
+        "defaults are written: {text}"
+    );
+    let before = config_get_all(&server);
+    let port = server.port;
+    server.stop();
+    let again = Started::run(env!("CARGO_BIN_EXE_respd"), &dir, port)
+        .expect("respd starts from a file with every directive");
+    assert_eq!(config_get_all(&again), before);
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -500,7 +500,7 @@ pub fn config_rewrite(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResu
             "ERR The server is running without a config file",
         ));
     }
-    if let Err(e) = crate::config_rewrite::rewrite_config(&config) {
+    if let Err(e) = crate::config_rewrite::rewrite_config(&config, false) {
         let reason = crate::sys::strerror(&e);
         crate::warning!("CONFIG REWRITE failed: {reason}");
         return Err(CmdError::owned(format!(
