@@ -252,6 +252,10 @@ pub struct Config {
     /// Absolute path of the config file the server was started with, empty if none. Not a
     /// directive: INFO `config_file` shows it and CONFIG REWRITE needs it.
     pub config_file: String,
+    /// While the config file and the command line are read: whether a `save` line was
+    /// applied already (later ones then add save points, see `set_save_points`). `None` once
+    /// they are read, and for CONFIG SET.
+    pub save_lines_read: Option<bool>,
     /// The values of the directives without a field of their own (most of them accepted for
     /// compatibility only), by name, as CONFIG GET shows them.
     pub kept: BTreeMap<&'static str, String>,
@@ -295,6 +299,7 @@ impl Default for Config {
             enable_module_command: ProtectedAction::No,
             notify_keyspace_events: 0,
             config_file: String::new(),
+            save_lines_read: None,
             kept: BTreeMap::new(),
         };
         for spec in CONFIG_TABLE {
@@ -334,6 +339,8 @@ pub struct ConfigSpec {
     pub kind: Kind,
     /// Whether respd acts on it, or accepts it only so a redis.conf keeps working.
     pub effect: Effect,
+    /// How CONFIG REWRITE writes it back (see [`crate::config_rewrite`]).
+    pub rewrite: RewriteAs,
     /// One line of documentation (for --help, the manual page and the example config).
     pub doc: &'static str,
     /// Parses and stores a value; the error is Redis's wording of the problem.
@@ -354,6 +361,43 @@ pub enum Effect {
     /// start, because someone who sets it expects something respd does not do (a password,
     /// a memory limit, running in the background).
     IgnoredWarn,
+}
+
+/// How CONFIG REWRITE writes a directive, after the `rewrite` function Redis's `config.c`
+/// gives each type (`boolConfigRewrite`, `numericConfigRewrite`, `rewriteConfigSaveOption`...).
+///
+/// Unless said otherwise, a directive's line is written where the file already has one, and
+/// appended only when the value is not the default (Redis's `force`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteAs {
+    /// `name <value>` with the value as CONFIG GET shows it: yes/no, numbers, octal numbers,
+    /// enum names, several flag names (`rewriteConfigYesNoOption`, `...NumericalOption`,
+    /// `...OctalOption`, `...EnumOption`).
+    Value,
+    /// A memory amount in the largest unit that divides it, `1gb`, `64mb`, `3kb`, else bytes
+    /// (`rewriteConfigBytesOption`); a percentage stays `10%` (`rewriteConfigPercentOption`).
+    Memory,
+    /// A string, always in double quotes with C escapes (`rewriteConfigStringOption`, whose
+    /// `sdscatrepr` writes `logfile ""`).
+    Quoted,
+    /// A string whose empty value means "none" (Redis's `EMPTY_STRING_IS_NULL`, default NULL):
+    /// written whenever set, and its lines removed when empty.
+    QuotedOrAbsent,
+    /// Written whenever set, unquoted, and its lines removed when empty (`replicaof`,
+    /// `rewriteConfigReplicaOfOption`).
+    ValueOrAbsent,
+    /// Always written, even at its default, `""` for none (`latency-tracking-info-percentiles`).
+    Always,
+    /// One `save <seconds> <changes>` line per save point, or `save ""`; always written
+    /// (`rewriteConfigSaveOption`).
+    Save,
+    /// The absolute path of the directory, quoted; always written (`rewriteConfigDirOption`).
+    Dir,
+    /// `bind <addr> ...`, its lines removed at the default (`rewriteConfigBindOption`).
+    Bind,
+    /// One line per client class, normal, replica, pubsub, with memory units
+    /// (`rewriteConfigClientOutputBufferLimitOption`).
+    OutputBufferLimits,
 }
 
 /// The type of a directive's value, with Redis's parsing rules and error texts
@@ -417,6 +461,7 @@ const ACTING: ConfigSpec = ConfigSpec {
     hidden: false,
     kind: Kind::Typed,
     effect: Effect::Acts,
+    rewrite: RewriteAs::Value,
     doc: "",
     set: |_, _, _| Ok(()),
     get: |_, _| String::new(),
@@ -442,6 +487,16 @@ const fn compat(
         hidden: false,
         kind,
         effect,
+        // Redis's strings without a default (NULL) are the ones whose empty value means none;
+        // aclfile and ignore-warnings, default "", are set back with `.rewrite_as(Quoted)`.
+        rewrite: match kind {
+            Kind::Memory { .. } | Kind::MemoryOrPercent { .. } => RewriteAs::Memory,
+            Kind::Str if default.is_empty() || matches!(default.as_bytes(), b"\"\"") => {
+                RewriteAs::QuotedOrAbsent
+            }
+            Kind::Str => RewriteAs::Quoted,
+            _ => RewriteAs::Value,
+        },
         doc,
         set: set_kept,
         get: get_kept,
@@ -456,6 +511,11 @@ impl ConfigSpec {
 
     const fn hidden(mut self) -> Self {
         self.hidden = true;
+        self
+    }
+
+    const fn rewrite_as(mut self, rewrite: RewriteAs) -> Self {
+        self.rewrite = rewrite;
         self
     }
 
@@ -750,9 +810,11 @@ fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
 
-/// `save <seconds> <changes> [<seconds> <changes> ...]`, or `save ""` for none. Each setting
-/// replaces the whole list (Redis appends when several `save` lines appear in a config file;
-/// respd wants them on one line).
+/// `save <seconds> <changes> [<seconds> <changes> ...]`, or `save ""` for none
+/// (Redis `setConfigSaveOption`). CONFIG SET replaces the whole list. While a config file and
+/// the command line are read, the first `save` line replaces the default list and later ones
+/// add to it, so `save 900 1` and `save 300 10` on two lines (what CONFIG REWRITE writes) mean
+/// both points; `save ""` empties the list at any point.
 fn set_save_points(_: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<(), String> {
     let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
     if words.len() % 2 != 0 {
@@ -760,14 +822,55 @@ fn set_save_points(_: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<()
     }
     let mut points = Vec::new();
     for pair in words.chunks(2) {
-        let parse = |w: &str| {
+        let parse = |w: &str, min: u64| {
             crate::util::parse_u64(w.as_bytes())
+                .filter(|&n| n >= min)
                 .ok_or_else(|| "Invalid save parameters".to_string())
         };
-        points.push((parse(pair[0])?, parse(pair[1])?));
+        // Seconds at least 1, changes at least 0.
+        points.push((parse(pair[0], 1)?, parse(pair[1], 0)?));
     }
-    c.save = points;
+    match c.save_lines_read {
+        Some(true) if !points.is_empty() => c.save.extend(points),
+        Some(_) => {
+            c.save = points;
+            c.save_lines_read = Some(true);
+        }
+        None => c.save = points,
+    }
     Ok(())
+}
+
+/// `dir` as an absolute path with symbolic links resolved, as Redis's `getcwd` shows it; the
+/// path as set if it cannot be resolved (the directory was removed since).
+pub fn absolute_dir(dir: &str) -> String {
+    std::fs::canonicalize(dir)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| dir.to_string())
+}
+
+/// The absolute path Redis remembers for the config file (`getAbsolutePath`): an absolute
+/// path as given, else the working directory joined with it, each leading `../` taking one
+/// directory off the working directory. Symbolic links are not resolved, so CONFIG REWRITE
+/// replaces a link with a file, as Redis does. `None` if the working directory is unknown.
+pub fn absolute_path(path: &str) -> Option<String> {
+    let path = path.trim_matches([' ', '\r', '\n', '\t']);
+    if path.starts_with('/') {
+        return Some(path.to_string());
+    }
+    let mut base = std::env::current_dir().ok()?.to_string_lossy().into_owned();
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    let mut rest = path;
+    while let Some(tail) = rest.strip_prefix("../") {
+        rest = tail;
+        if base.len() > 1 {
+            let cut = base[..base.len() - 1].rfind('/').map_or(0, |i| i + 1);
+            base.truncate(cut);
+        }
+    }
+    Some(base + rest)
 }
 
 fn set_output_limits(_: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<(), String> {
@@ -888,6 +991,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: false,
         protected: false,
         multi_arg: true,
+        rewrite: RewriteAs::Bind,
         doc: "Addresses to listen on. A leading '-' makes an address optional (skipped if it cannot be bound).",
         set: |_, c, a| {
             if a.is_empty() {
@@ -996,6 +1100,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: false,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::Quoted,
         doc: "Log file path; empty logs to standard output, as Redis does (what systemd's journal collects).",
         set: |_, c, a| {
             c.logfile = one(a)?.to_string();
@@ -1026,6 +1131,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::Memory,
         doc: "Largest bulk string a client may send.",
         set: |_, c, a| {
             c.proto_max_bulk_len = parse_mem_arg(one(a)?, 1024 * 1024, i64::MAX as u64)?;
@@ -1041,6 +1147,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::Memory,
         doc: "Largest unparsed input one client may accumulate before it is disconnected.",
         set: |_, c, a| {
             c.client_query_buffer_limit = parse_mem_arg(one(a)?, 1024 * 1024, i64::MAX as u64)?;
@@ -1056,6 +1163,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: false,
         multi_arg: true,
+        rewrite: RewriteAs::OutputBufferLimits,
         doc: "Per class (normal, replica, pubsub): hard limit, soft limit and soft seconds for queued replies; 0 disables a limit.",
         set: set_output_limits,
         get: get_output_limits,
@@ -1087,6 +1195,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: false,
         multi_arg: true,
+        rewrite: RewriteAs::Save,
         doc: "Snapshot save points: pairs of <seconds> <changes>; a background save starts when both are reached. \"\" (the default) disables them; Redis's own default is 3600 1 300 100 60 10000.",
         set: set_save_points,
         get: |_, c| {
@@ -1102,16 +1211,26 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: true,
         multi_arg: false,
+        rewrite: RewriteAs::Dir,
         doc: "Directory where the dump file (and its temporary files) are written.",
+        // Redis chdir()s into the directory, so a relative dir is relative to the previous
+        // one and CONFIG GET shows the absolute path (getcwd). respd keeps its working
+        // directory and does the same with paths.
         set: |_, c, a| {
             let dir = one(a)?;
-            if !std::path::Path::new(dir).is_dir() {
-                return Err("No such file or directory".into());
+            let joined = match c.dir.as_str() {
+                "" | "." | "./" => std::path::PathBuf::from(dir),
+                current => std::path::Path::new(current).join(dir),
+            };
+            match std::fs::metadata(&joined) {
+                Err(e) => return Err(crate::sys::strerror(&e)),
+                Ok(m) if !m.is_dir() => return Err("Not a directory".into()),
+                Ok(_) => {}
             }
-            c.dir = dir.to_string();
+            c.dir = joined.to_string_lossy().into_owned();
             Ok(())
         },
-        get: |_, c| c.dir.clone(),
+        get: |_, c| absolute_dir(&c.dir),
         ..ACTING
     },
     ConfigSpec {
@@ -1121,6 +1240,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: true,
         multi_arg: false,
+        rewrite: RewriteAs::Quoted,
         doc: "File name of the RDB dump inside dir.",
         set: |_, c, a| {
             let name = one(a)?;
@@ -1220,6 +1340,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: false,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::Quoted,
         doc: "File name of the append-only file inside dir (one file, not Redis 7's appenddirname directory).",
         set: |_, c, a| {
             let name = one(a)?;
@@ -1254,6 +1375,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: true,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::Memory,
         doc: "Smallest append-only file size at which an automatic rewrite may start.",
         set: |_, c, a| {
             c.auto_aof_rewrite_min_size = parse_mem_arg(one(a)?, 0, i64::MAX as u64)?;
@@ -1284,6 +1406,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: false,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::QuotedOrAbsent,
         doc: "Write the process id to this file at start and remove it at exit; empty for none.",
         set: |_, c, a| {
             c.pidfile = one(a)?.to_string();
@@ -1299,6 +1422,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         mutable: false,
         protected: false,
         multi_arg: false,
+        rewrite: RewriteAs::Memory,
         doc: "Stack size of each connection thread (respd only). Small stacks let thousands of clients fit in memory.",
         set: |_, c, a| {
             c.thread_stack_size = parse_mem_arg(one(a)?, 64 * 1024, 1 << 30)?;
@@ -1416,7 +1540,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("latency-tracking", &[], Kind::Bool, "yes", true, Effect::Acts, "Keep a latency histogram of every command for INFO latencystats."),
     compat("aof-disable-auto-gc", &[], Kind::Bool, "no", true, Effect::Ignored, "Keep old AOF history files. respd has one AOF file."),
     compat("replica-ignore-disk-write-errors", &[], Kind::Bool, "no", true, Effect::Ignored, "Replication setting. respd has no replication."),
-    compat("aclfile", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "File of ACL users. respd has no ACLs."),
+    compat("aclfile", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "File of ACL users. respd has no ACLs.").rewrite_as(RewriteAs::Quoted),
     compat("unixsocket", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "Path of a Unix socket to listen on. respd listens on TCP only."),
     compat("replica-announce-ip", &["slave-announce-ip"], Kind::Str, "\"\"", true, Effect::Ignored, "Replication setting. respd has no replication."),
     compat("masteruser", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "User for the master. respd has no replication."),
@@ -1429,7 +1553,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("bio_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of background threads. Not set by respd."),
     compat("aof_rewrite_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of the AOF rewrite child. Not set by respd."),
     compat("bgsave_cpulist", &[], Kind::Str, "\"\"", false, Effect::Ignored, "CPU affinity of the save child. Not set by respd."),
-    compat("ignore-warnings", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Start-up warnings to silence. respd has none of Redis's."),
+    compat("ignore-warnings", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Start-up warnings to silence. respd has none of Redis's.").rewrite_as(RewriteAs::Quoted),
     compat("proc-title-template", &[], Kind::Str, "\"{title} {listen-addr} {server-mode}\"", true, Effect::Ignored, "Process title template. See set-proc-title."),
     compat("bind-source-addr", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Source address of outgoing connections. respd makes none."),
     compat("masterauth", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password for the master. respd has no replication."),
@@ -1536,9 +1660,10 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         },
         get: |_, c| crate::notify::flags_to_string(c.notify_keyspace_events),
         ..ACTING
-    },
-    compat("replicaof", &["slaveof"], Kind::Special(set_replicaof), "no one", false, Effect::IgnoredWarn, "Become a replica of <host> <port>. respd has no replication.").multi_arg(),
-    compat("latency-tracking-info-percentiles", &[], Kind::Special(set_latency_percentiles), "50 99 99.9", true, Effect::Acts, "The percentiles INFO latencystats reports.").multi_arg(),
+    }
+    .rewrite_as(RewriteAs::Quoted),
+    compat("replicaof", &["slaveof"], Kind::Special(set_replicaof), "no one", false, Effect::IgnoredWarn, "Become a replica of <host> <port>. respd has no replication.").multi_arg().rewrite_as(RewriteAs::ValueOrAbsent),
+    compat("latency-tracking-info-percentiles", &[], Kind::Special(set_latency_percentiles), "50 99 99.9", true, Effect::Acts, "The percentiles INFO latencystats reports.").multi_arg().rewrite_as(RewriteAs::Always),
 ];
 
 /// Directives Redis 7.0 no longer has but still skips in a config file
@@ -1692,7 +1817,11 @@ impl Config {
     }
 
     /// Applies a whole config file's text (redis.conf syntax). `origin` names it in errors.
+    ///
+    /// Reading starts the config file mode of `save` (see [`Config::save_lines_read`]); the
+    /// caller ends it with [`Config::finish_reading`] after the command line's directives.
     pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        self.save_lines_read.get_or_insert(false);
         for (i, raw_line) in text.lines().enumerate() {
             let line = raw_line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -1716,6 +1845,12 @@ impl Config {
             self.apply(name, args).map_err(error)?;
         }
         Ok(())
+    }
+
+    /// Ends the reading of a config file and command line: from now on a `save` replaces
+    /// the save points.
+    pub fn finish_reading(&mut self) {
+        self.save_lines_read = None;
     }
 
     /// A kept directive's value as a number (the encoding thresholds); 0 if it is not one.

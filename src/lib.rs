@@ -15,6 +15,7 @@
 //! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
 //! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
 //! | [`notify`] | keyspace notifications: event classes and the queue of events to publish | `notify.c` |
+//! | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
 //! | [`persistence`] | RDB snapshots: the file format, SAVE/BGSAVE, load at start | `rdb.c` |
 //! | [`sys`] | the socket calls std lacks (non-blocking send, poll, listen backlog, adopting sockets passed by systemd) | `anet.c`, `ae.c` |
 //! | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |
@@ -55,6 +56,7 @@ pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod config_rewrite;
 pub mod connection;
 pub mod glob;
 pub mod log;

@@ -81,6 +81,9 @@ struct CommandLine {
 /// Defaults, then the config file, then the command line options (later ones win).
 fn build_config(command_line: &CommandLine) -> Result<Config, String> {
     let mut config = Config::default();
+    // The file and the command line are read as one text, as redis-server does (a `save`
+    // given on both adds points; see Config::save_lines_read).
+    config.save_lines_read = Some(false);
     if let Some(path) = &command_line.config_file {
         let text = if path == "-" {
             std::io::read_to_string(std::io::stdin())
@@ -91,10 +94,9 @@ fn build_config(command_line: &CommandLine) -> Result<Config, String> {
         };
         config.apply_text(&text, path).map_err(|e| e.to_string())?;
         if path != "-" {
-            // INFO config_file shows it and CONFIG REWRITE needs it, as an absolute path.
-            config.config_file = std::fs::canonicalize(path)
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| path.clone());
+            // INFO config_file shows it and CONFIG REWRITE writes it, as an absolute path
+            // made the way Redis makes it (symbolic links kept).
+            config.config_file = respd::config::absolute_path(path).unwrap_or_else(|| path.clone());
         }
     }
     for (name, values) in &command_line.directives {
@@ -107,6 +109,7 @@ fn build_config(command_line: &CommandLine) -> Result<Config, String> {
             .to_string()
         })?;
     }
+    config.finish_reading();
     Ok(config)
 }
 

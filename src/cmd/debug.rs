@@ -1,9 +1,10 @@
-//! DEBUG: the one subcommand respd has, PANIC.
+//! DEBUG: the subcommands respd has, PANIC and CONFIG-REWRITE-FORCE-ALL.
 //!
 //! Counterpart of Redis `src/debug.c` (`debugCommand`). Redis's DEBUG has dozens of
 //! subcommands for its test suite; respd implements PANIC, which exists to check what a
 //! panic inside a command does to the dataset and the AOF (see "When a command panics" in
-//! [`super`]), and HELP. Like every DEBUG in Redis 7.0 it is refused unless
+//! [`super`]), CONFIG-REWRITE-FORCE-ALL, which the suite uses to check that a config file
+//! holding every directive reads back, and HELP. Like every DEBUG in Redis 7.0 it is refused unless
 //! `enable-debug-command` allows the client (the dispatcher checks the `PROTECTED` flag).
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
@@ -31,14 +32,34 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
 
 /// ```text
 /// DEBUG PANIC
+/// DEBUG CONFIG-REWRITE-FORCE-ALL
 /// DEBUG HELP
 /// ```
 /// PANIC never replies: it panics inside the command, which logs a bug report and exits the
-/// process with status 1. HELP lists the subcommands. Errors: Redis's "unknown subcommand or
+/// process with status 1. CONFIG-REWRITE-FORCE-ALL is CONFIG REWRITE writing every directive,
+/// defaults included: `+OK`, or `ERR CONFIG-REWRITE-FORCE-ALL failed: <strerror>`. HELP lists
+/// the subcommands (Redis's HELP lists neither test aid). Errors: Redis's "unknown subcommand or
 /// wrong number of arguments" for anything else.
 /// Checked against Redis 7.0.15 (`serverPanic("DEBUG PANIC called at Unix time ...")`).
-pub fn debug(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub fn debug(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sub = &argv[1];
+    if argv.len() == 2 && eq_ci(sub, "config-rewrite-force-all") {
+        let config = ctx.shared.config.read().clone();
+        // Without a config file Redis passes a NULL path to fopen(), which fails with EFAULT.
+        let outcome = if config.config_file.is_empty() {
+            Err(std::io::Error::from_raw_os_error(14))
+        } else {
+            crate::config_rewrite::rewrite_config(&config, true)
+        };
+        if let Err(e) = outcome {
+            return Err(CmdError::owned(format!(
+                "ERR CONFIG-REWRITE-FORCE-ALL failed: {}",
+                crate::sys::strerror(&e)
+            )));
+        }
+        reply.ok();
+        return Ok(());
+    }
     if argv.len() == 2 && eq_ci(sub, "panic") {
         panic!(
             "DEBUG PANIC called at Unix time {}",

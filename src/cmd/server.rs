@@ -429,6 +429,8 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         changes.push((name, spec, value));
     }
     let mut updated: Config = ctx.shared.config.read().clone();
+    // CONFIG SET save replaces the save points (the config file's adding rule is over).
+    updated.finish_reading();
     let old_maxclients = updated.maxclients;
     for (typed, spec, value) in &changes {
         // A value Redis refuses is reported under the name (or alias) as Redis spells it,
@@ -485,18 +487,29 @@ pub fn config_resetstat(
 /// ```text
 /// CONFIG REWRITE
 /// ```
-/// Always an error: `ERR The server is running without a config file` when respd was started
-/// without one (Redis's reply), otherwise `ERR Rewriting config file: ...` since respd cannot
-/// rewrite config files yet.
-pub fn config_rewrite(ctx: &mut Ctx, _argv: &Argv, _reply: &mut Reply) -> CmdResult {
-    if ctx.shared.config.read().config_file.is_empty() {
+/// `+OK` once the config file the server was started with holds the running configuration,
+/// its comments and order kept (see [`crate::config_rewrite`]). Errors:
+/// `ERR The server is running without a config file` (started without one, or with `-`,
+/// standard input), `ERR Rewriting config file: <strerror>` when the file cannot be read or
+/// written (Redis `configRewriteCommand`, which logs both outcomes as warnings).
+pub fn config_rewrite(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    // A copy, so that the lock is not held while the file is written.
+    let config = ctx.shared.config.read().clone();
+    if config.config_file.is_empty() {
         return Err(CmdError::msg(
             "ERR The server is running without a config file",
         ));
     }
-    Err(CmdError::msg(
-        "ERR Rewriting config file: not supported by respd yet",
-    ))
+    if let Err(e) = crate::config_rewrite::rewrite_config(&config, false) {
+        let reason = crate::sys::strerror(&e);
+        crate::warning!("CONFIG REWRITE failed: {reason}");
+        return Err(CmdError::owned(format!(
+            "ERR Rewriting config file: {reason}"
+        )));
+    }
+    crate::warning!("CONFIG REWRITE executed with success.");
+    reply.ok();
+    Ok(())
 }
 
 /// ```text
@@ -515,7 +528,7 @@ pub fn config_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult
             "RESETSTAT",
             "    Zero the counters INFO reports.",
             "REWRITE",
-            "    Not supported yet: replies an error.",
+            "    Rewrite the configuration file.",
         ],
     );
     Ok(())
