@@ -715,7 +715,7 @@ pub fn write_error(shared: &Shared) -> Option<i32> {
 }
 
 /// Keys of `db` about to be changed by serving blocked clients (BLPOP and friends): the
-/// command's arguments that have clients waiting on them, and the destination of a BLMOVE
+/// command's arguments and the ready keys that have clients waiting on them, and the destination of a BLMOVE
 /// waiting first in line. Empty when the AOF is off. Called before
 /// [`crate::blocking::serve_ready_keys`]; pass the result to [`relog_keys`] after it.
 ///
@@ -728,16 +728,16 @@ pub fn keys_to_relog(shared: &Shared, db: &Db, args: &[&Argv]) -> Vec<Vec<u8>> {
     if !shared.persistence.aof.on.load(Ordering::Relaxed) {
         return keys;
     }
-    for argv in args {
-        for arg in argv.iter().skip(1) {
-            if let Some(waiter) = db.first_waiter(arg) {
-                if !keys.iter().any(|k| k == arg) {
-                    keys.push(arg.to_vec());
-                }
-                if let crate::blocking::BlockedOp::Move { destination, .. } = &waiter.op {
-                    if !keys.contains(destination) {
-                        keys.push(destination.clone());
-                    }
+    // The ready keys count too: SWAPDB readies keys that are not among its arguments.
+    let candidates = args.iter().flat_map(|argv| argv.iter().skip(1));
+    for arg in candidates.chain(db.ready_keys().iter().map(Vec::as_slice)) {
+        if let Some(waiter) = db.first_waiter(arg) {
+            if !keys.iter().any(|k| k == arg) {
+                keys.push(arg.to_vec());
+            }
+            if let crate::blocking::BlockedOp::Move { destination, .. } = &waiter.op {
+                if !keys.contains(destination) {
+                    keys.push(destination.clone());
                 }
             }
         }

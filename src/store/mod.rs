@@ -345,6 +345,23 @@ impl Db {
         }
     }
 
+    /// Marks ready every key with blocked clients that exists now (after SWAPDB brought in
+    /// other contents). The serving step checks type and expiry, as it does for any key.
+    fn signal_blocked_keys_present(&mut self) {
+        let present: Vec<Key> = (self.blocked.keys())
+            .filter(|key| self.entries.contains_key(key.as_slice()))
+            .cloned()
+            .collect();
+        for key in present {
+            self.signal_created(&key);
+        }
+    }
+
+    /// Keys waiting to be served to blocked clients (see [`Db::take_ready_key`]).
+    pub fn ready_keys(&self) -> &[Key] {
+        &self.ready
+    }
+
     /// Ends a write command for WATCH: the keys it looked up for writing are touched if it
     /// `succeeded`, forgotten otherwise (see `maybe_modified`). The dispatcher calls this
     /// after every write handler, and blocking serving after popping for a waiter.
@@ -646,6 +663,12 @@ impl Keyspace {
             let changed = |key: &[u8]| is_live(xe, key, now_ms) || is_live(ye, key, now_ms);
             touch_watched_where(x.watchers.get_mut(), changed);
             touch_watched_where(y.watchers.get_mut(), changed);
+            // Blocked clients stay in their database number too; a key they wait for that
+            // the swap brought in is ready to serve them (Redis `scanDatabaseForReadyKeys`).
+            std::mem::swap(&mut x.blocked, &mut y.blocked);
+            std::mem::swap(&mut x.ready, &mut y.ready);
+            x.signal_blocked_keys_present();
+            y.signal_blocked_keys_present();
         }
     }
 
