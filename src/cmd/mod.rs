@@ -66,7 +66,7 @@ use std::sync::OnceLock;
 
 pub use error::{CmdError, CmdResult};
 
-use crate::client::Client;
+use crate::client::{Client, ReplyMode};
 use crate::protocol::{Argv, Reply};
 use crate::server::Shared;
 use crate::store::{Db, Keyspace};
@@ -543,7 +543,8 @@ pub fn resolve(
     Ok((spec, None))
 }
 
-/// Runs one command and appends its reply (Redis `processCommand` + `call`).
+/// Runs one command and appends its reply (Redis `processCommand` + `call`), unless CLIENT
+/// REPLY silences it.
 ///
 /// Order of checks, as in Redis: unknown command, arity, then the handler, under the lock its
 /// [`Handler`] kind asks for. The lock is held for this one command only and released before
@@ -552,6 +553,24 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     if argv.is_empty() {
         return;
     }
+    let mark = reply.len();
+    client.reply_is_push = false;
+    dispatch_command(shared, client, argv, reply);
+    // mirrors prepareClientToWrite(): nothing is sent while replies are off or skipped, pushes
+    // excepted; the mode is read after the command, so CLIENT REPLY ON's own +OK goes out.
+    if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) && !client.reply_is_push {
+        reply.truncate(mark);
+    }
+    // mirrors resetClient(): SKIP applies to the command after CLIENT REPLY SKIP only.
+    client.reply_mode = match client.reply_mode {
+        ReplyMode::SkipNext => ReplyMode::Skip,
+        ReplyMode::Skip => ReplyMode::On,
+        mode => mode,
+    };
+}
+
+/// [`dispatch`] without the CLIENT REPLY filter.
+fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut Reply) {
     let is_exec = |spec: Option<&CommandSpec>| spec.is_some_and(|s| s.name == "exec");
     let (spec, parent) = match resolve(argv) {
         Ok(found) => found,
