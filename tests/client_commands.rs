@@ -72,8 +72,14 @@ fn client_reply_off_on_skip_match_redis() {
     let ours = pipeline_until_marker(respd.addr(), CLIENT_REPLY_SCRIPT);
     // What must hold whether or not Redis is here to compare with.
     let text = String::from_utf8_lossy(&ours).to_string();
-    assert!(!text.contains("$1\r\na\r\n") && !text.contains("$1\r\nc\r\n"), "{text:?}");
-    assert!(text.contains("$1\r\nb\r\n") && text.contains("$1\r\nd\r\n"), "{text:?}");
+    assert!(
+        !text.contains("$1\r\na\r\n") && !text.contains("$1\r\nc\r\n"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("$1\r\nb\r\n") && text.contains("$1\r\nd\r\n"),
+        "{text:?}"
+    );
     assert!(text.contains("subscribe\r\n$2\r\nch\r\n"), "{text:?}");
     let Some(redis) = RedisServer::start() else {
         skip_note("client_reply_off_on_skip_match_redis");

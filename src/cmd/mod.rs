@@ -276,6 +276,11 @@ pub struct Ctx<'a> {
     /// True while EXEC runs queued commands: blocking commands must then answer at once
     /// (with their timeout reply) instead of blocking, as in Redis.
     pub in_exec: bool,
+    /// How many changes the running write command made, for the dirty counter behind save
+    /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
+    /// counts one per successful write command; the commands that Redis counts only when
+    /// something changed (SETBIT, BITFIELD) say how many.
+    pub changes: Option<u64>,
 }
 
 impl Ctx<'_> {
@@ -645,6 +650,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         shared,
         client,
         in_exec: false,
+        changes: None,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
 }
@@ -703,6 +709,7 @@ pub fn run_command(
         None => (spec.name, ""),
     };
     let mark = reply.len();
+    ctx.changes = None;
     let result = match held {
         Some(keyspace) => {
             let result = call_locked(ctx, keyspace, spec, argv, reply);
@@ -717,9 +724,11 @@ pub fn run_command(
         None => call(ctx, spec, argv, reply),
     };
     match &result {
-        // The dirty counter behind save points: one per successful write command (see
-        // crate::persistence for how this differs from Redis's per-change count).
-        Ok(()) if spec.flags.contains(Flags::WRITE) => ctx.shared.persistence.note_write(),
+        // The dirty counter behind save points: one per successful write command unless it
+        // said otherwise (see crate::persistence for how this differs from Redis's count).
+        Ok(()) if spec.flags.contains(Flags::WRITE) => {
+            (ctx.shared.persistence).note_writes(ctx.changes.unwrap_or(1))
+        }
         _ => {}
     }
     if let Err(e) = result {
