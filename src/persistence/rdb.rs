@@ -41,6 +41,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cmd::set::Set;
 use crate::store::{Dict, Entry, Keyspace, Value, ZSet};
 
 /// The RDB version respd writes (Redis 7.0's `RDB_VERSION`).
@@ -89,9 +90,6 @@ const ENC_INT8: u8 = 0;
 const ENC_INT16: u8 = 1;
 const ENC_INT32: u8 = 2;
 const ENC_LZF: u8 = 3;
-
-/// Redis's `set-max-intset-entries` default: the largest set written as an intset.
-const SET_MAX_INTSET_ENTRIES: usize = 512;
 
 // ---------------------------------------------------------------------------------------------
 // CRC64
@@ -429,13 +427,13 @@ fn object_type(value: &Value, intset: bool) -> u8 {
     }
 }
 
-/// A set's members, sorted, when Redis would keep the set as an intset (every member an
-/// integer, at most `set-max-intset-entries` of them); `None` otherwise and for other types.
+/// A set's members, sorted, when Redis would hold the set as an intset (see
+/// [`Set::is_intset`]); `None` otherwise and for other types.
 fn set_as_intset(value: &Value) -> Option<Vec<i64>> {
     let Value::Set(set) = value else {
         return None;
     };
-    if set.len() > SET_MAX_INTSET_ENTRIES {
+    if !set.is_intset() {
         return None;
     }
     let mut ints: Vec<i64> = set
@@ -859,7 +857,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                     return r.err("Duplicate set members detected");
                 }
             }
-            non_empty(r, Value::Set(Box::new(set)))?
+            non_empty(r, Value::Set(Box::new(Set::from_members(set))))?
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count()?;
@@ -907,7 +905,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 .into_iter()
                 .map(|n| (n.to_string().into_bytes(), ()))
                 .collect();
-            non_empty(r, Value::Set(Box::new(set)))?
+            non_empty(r, Value::Set(Box::new(Set::from_members(set))))?
         }
         TYPE_LIST_ZIPLIST | TYPE_ZSET_ZIPLIST | TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK
         | TYPE_ZSET_LISTPACK | 20 => {
@@ -921,7 +919,10 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             };
             let value = match t {
                 TYPE_LIST_ZIPLIST => Value::List(items.into()),
-                20 => Value::Set(Box::new(items.into_iter().map(|m| (m, ())).collect())),
+                20 => {
+                    let members = items.into_iter().map(|m| (m, ())).collect();
+                    Value::Set(Box::new(Set::from_members(members)))
+                }
                 TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
                     if items.len() % 2 != 0 {
                         return Err(bad_blob(blob_at, "hash listpack (odd entry count)"));

@@ -63,7 +63,7 @@ pub enum Value {
     /// A hash of field → value.
     Hash(Box<Dict<Vec<u8>, Vec<u8>>>),
     /// A set of members.
-    Set(Box<Dict<Vec<u8>, ()>>),
+    Set(Box<crate::cmd::set::Set>),
     /// A sorted set: members ordered by score.
     ZSet(Box<ZSet>),
 }
@@ -114,7 +114,7 @@ impl Value {
             Value::Hash(h) => crate::cmd::hash::encoding(h),
             // Redis 7.0 keeps small all-integer sets as an "intset"; respd decides from the
             // current members (Redis never converts back; see crate::cmd::set).
-            Value::Set(s) if crate::cmd::set::is_intset(s) => "intset",
+            Value::Set(s) if s.is_intset() => "intset",
             Value::Set(_) => "hashtable",
             Value::ZSet(z) => z.encoding(),
         }
