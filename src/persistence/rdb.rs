@@ -41,6 +41,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cmd::hash::Hash;
 use crate::cmd::set::Set;
 use crate::store::{Dict, Entry, Keyspace, Value, ZSet};
 
@@ -881,7 +882,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
         }
         TYPE_HASH => {
             let n = r.count()?;
-            let mut h = Dict::with_capacity(n);
+            let mut h = Hash::default();
             for _ in 0..n {
                 let f = r.string()?;
                 let v = r.string()?;
@@ -927,7 +928,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                     if items.len() % 2 != 0 {
                         return Err(bad_blob(blob_at, "hash listpack (odd entry count)"));
                     }
-                    let mut h = Dict::with_capacity(items.len() / 2);
+                    let mut h = Hash::default();
                     let mut it = items.into_iter();
                     while let (Some(f), Some(v)) = (it.next(), it.next()) {
                         h.insert(f, v);
@@ -983,7 +984,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             let blob_at = r.pos;
             let blob = r.string()?;
             let pairs = decode_zipmap(&blob).ok_or_else(|| bad_blob(blob_at, "zipmap"))?;
-            non_empty(r, Value::Hash(Box::new(pairs.into_iter().collect())))?
+            non_empty(r, Value::Hash(Box::new(Hash::from_pairs(pairs))))?
         }
         _ => return unsupported(r),
     })

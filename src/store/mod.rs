@@ -61,7 +61,7 @@ pub enum Value {
     /// A list.
     List(VecDeque<Vec<u8>>),
     /// A hash of field → value.
-    Hash(Box<Dict<Vec<u8>, Vec<u8>>>),
+    Hash(Box<crate::cmd::hash::Hash>),
     /// A set of members.
     Set(Box<crate::cmd::set::Set>),
     /// A sorted set: members ordered by score.
