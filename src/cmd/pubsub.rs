@@ -224,7 +224,7 @@ pub fn pubsub_numsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```text
 /// PUBSUB NUMPAT
 /// ```
-/// Integer: pattern subscriptions of all clients.
+/// Integer: the number of distinct patterns clients are subscribed to.
 pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(ctx.shared.pubsub.numpat() as i64);
     Ok(())
