@@ -584,7 +584,7 @@ pub fn hdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let removed = argv
         .iter()
         .skip(2)
-        .filter(|field| hash.remove(*field).is_some())
+        .filter(|field| hash.remove(field).is_some())
         .count();
     if hash.is_empty() {
         db.remove(key);

@@ -416,7 +416,8 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
                 "'",
             ));
         };
-        if !spec.mutable && !(spec.listener && sets_value_in_force(ctx, spec, value)) {
+        let settable = spec.mutable || (spec.listener && sets_value_in_force(ctx, spec, value));
+        if !settable {
             return Err(failed(name, "can't set immutable config"));
         }
         // Redis configSetCommand: the directives that choose where files are written need
