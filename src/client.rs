@@ -334,6 +334,30 @@ pub struct Client {
     pub blocked: Option<BlockedState>,
     /// What REPLCONF said before SYNC (listening port, address).
     pub replica_conf: crate::replication::ReplicaConf,
+    /// CLIENT REPLY ON|OFF|SKIP: whether replies are sent.
+    pub reply_mode: ReplyMode,
+    /// Set by a command whose reply is a push (the Pub/Sub subscription confirmations), which
+    /// CLIENT REPLY OFF does not silence (Redis's `CLIENT_PUSHING`). Reset before each command.
+    pub reply_is_push: bool,
+    /// The query buffer while a batch of commands runs: its length, counting the commands
+    /// already executed, and its capacity. CLIENT LIST's `qbuf`/`qbuf-free` for the calling
+    /// client (Redis trims its query buffer only after the whole batch).
+    pub query_buffer: (usize, usize),
+}
+
+/// What happens to a client's replies (CLIENT REPLY), with Redis's flag for each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    #[default]
+    On,
+    /// No reply is sent until CLIENT REPLY ON (`CLIENT_REPLY_OFF`).
+    Off,
+    /// CLIENT REPLY SKIP just ran: the next command's reply is dropped
+    /// (`CLIENT_REPLY_SKIP_NEXT`).
+    SkipNext,
+    /// The running command's reply is dropped (`CLIENT_REPLY_SKIP`).
+    Skip,
 }
 
 /// A client waiting in a blocking command.
@@ -393,6 +417,9 @@ impl Client {
             patterns: BTreeSet::new(),
             blocked: None,
             replica_conf: Default::default(),
+            reply_mode: ReplyMode::On,
+            reply_is_push: false,
+            query_buffer: (0, 0),
         }
     }
 

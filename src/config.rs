@@ -334,6 +334,11 @@ pub struct ConfigSpec {
     /// True if a CONFIG GET glob never lists it: only its exact name finds it (Redis's
     /// `HIDDEN_CONFIG`, the testing aids such as `key-load-delay`).
     pub hidden: bool,
+    /// True for the directives that choose the listening sockets (`port`, `bind`). Redis
+    /// reopens its sockets when CONFIG SET changes them; respd cannot, so they are not
+    /// `mutable`, but CONFIG SET accepts the value already in force, which changes nothing in
+    /// Redis either (Redis's test suite sets every directive to its own value).
+    pub listener: bool,
     /// The type of its value, for the directives whose value is kept as text
     /// ([`Effect::Ignored`]) and for the manual page.
     pub kind: Kind,
@@ -459,6 +464,7 @@ const ACTING: ConfigSpec = ConfigSpec {
     protected: false,
     multi_arg: false,
     hidden: false,
+    listener: false,
     kind: Kind::Typed,
     effect: Effect::Acts,
     rewrite: RewriteAs::Value,
@@ -485,6 +491,7 @@ const fn compat(
         protected: false,
         multi_arg: false,
         hidden: false,
+        listener: false,
         kind,
         effect,
         // Redis's strings without a default (NULL) are the ones whose empty value means none;
@@ -974,6 +981,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "6379",
         mutable: false,
+        listener: true,
         protected: false,
         multi_arg: false,
         doc: "TCP port to listen on.",
@@ -989,6 +997,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         aliases: &[],
         default: "127.0.0.1 -::1",
         mutable: false,
+        listener: true,
         protected: false,
         multi_arg: true,
         rewrite: RewriteAs::Bind,
@@ -1419,7 +1428,9 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         name: "thread-stack-size",
         aliases: &[],
         default: "256kb",
-        mutable: false,
+        // Read each time a worker thread starts, so a change applies to the threads the pool
+        // starts afterwards.
+        mutable: true,
         protected: false,
         multi_arg: false,
         rewrite: RewriteAs::Memory,

@@ -404,6 +404,7 @@ impl<'a> Connection<'a> {
             max_bulk_len: limits.max_bulk_len,
         });
         let mut pos = 0;
+        self.client.query_buffer = (self.query.len(), self.query.capacity());
         // A blocked client's next commands wait until its blocking command has answered
         // (Redis does not process the query buffer of a blocked client either).
         while !self.client.close_after_reply && self.client.blocked.is_none() {

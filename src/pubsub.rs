@@ -201,9 +201,20 @@ impl PubSub {
         reg.patterns.retain(|(_, c)| c.id != client_id);
     }
 
-    /// Number of pattern subscriptions, all clients together.
+    /// Number of distinct patterns with at least one subscriber (PUBSUB NUMPAT, INFO
+    /// `pubsub_patterns`: the size of Redis's `server.pubsub_patterns`, keyed by pattern), so
+    /// two clients on the same pattern count once.
     pub fn numpat(&self) -> usize {
-        self.registry.lock().patterns.len()
+        let reg = self.registry.lock();
+        let mut patterns: Vec<&[u8]> = reg.patterns.iter().map(|(p, _)| p.as_slice()).collect();
+        patterns.sort_unstable();
+        patterns.dedup();
+        patterns.len()
+    }
+
+    /// Number of channels with at least one subscriber (INFO `pubsub_channels`).
+    pub fn numchannels(&self) -> usize {
+        self.registry.lock().channels.len()
     }
 }
 

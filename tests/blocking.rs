@@ -262,3 +262,41 @@ fn a_blocked_move_to_a_wrong_type_destination_fails_with_wrongtype() {
         },
     );
 }
+
+#[test]
+fn swapdb_serves_a_client_blocked_in_the_database_that_gets_the_key() {
+    // Redis list.tcl "SWAPDB awakes blocked client": blocked clients stay with their database
+    // number, and SWAPDB serves those whose key arrives with the other contents.
+    let server = TestServer::start();
+    let mut waiter = server.conn();
+    let mut control = server.conn();
+    assert_eq!(control.cmd(&[b"SELECT", b"1"]), b"+OK\r\n");
+    assert_eq!(control.cmd(&[b"RPUSH", b"k", b"hello"]), b":1\r\n");
+    assert_eq!(waiter.cmd(&[b"SELECT", b"9"]), b"+OK\r\n");
+    waiter.send(&common::encode(&[b"BRPOP", b"k", b"5"]));
+    wait_blocked(&mut control, 1);
+    assert_eq!(control.cmd(&[b"SWAPDB", b"1", b"9"]), b"+OK\r\n");
+    assert_eq!(waiter.reply().unwrap(), b"*2\r\n$1\r\nk\r\n$5\r\nhello\r\n");
+    wait_blocked(&mut control, 0);
+    // The element was popped from database 9, which now holds what database 1 had.
+    assert_eq!(control.cmd(&[b"SELECT", b"9"]), b"+OK\r\n");
+    assert_eq!(control.cmd(&[b"EXISTS", b"k"]), b":0\r\n");
+}
+
+#[test]
+fn swapdb_leaves_a_client_blocked_when_no_key_arrives() {
+    let server = TestServer::start();
+    let mut waiter = server.conn();
+    let mut control = server.conn();
+    assert_eq!(waiter.cmd(&[b"SELECT", b"9"]), b"+OK\r\n");
+    waiter.send(&common::encode(&[b"BLPOP", b"k", b"0"]));
+    wait_blocked(&mut control, 1);
+    assert_eq!(control.cmd(&[b"SWAPDB", b"1", b"9"]), b"+OK\r\n");
+    wait_blocked(&mut control, 1);
+    // Still waiting in database 9, not in 1: a push to database 1 does not serve it.
+    assert_eq!(control.cmd(&[b"SELECT", b"1"]), b"+OK\r\n");
+    assert_eq!(control.cmd(&[b"RPUSH", b"k", b"a"]), b":1\r\n");
+    assert_eq!(control.cmd(&[b"SELECT", b"9"]), b"+OK\r\n");
+    assert_eq!(control.cmd(&[b"RPUSH", b"k", b"b"]), b":1\r\n");
+    assert_eq!(waiter.reply().unwrap(), b"*2\r\n$1\r\nk\r\n$1\r\nb\r\n");
+}

@@ -213,3 +213,54 @@ fn maxclients_beyond_the_open_files_limit_is_refused() {
     );
     assert_eq!(config_get(&mut c, "maxclients"), before);
 }
+
+/// The value CONFIG GET shows for `name`, as text.
+fn config_value(conn: &mut RawConn, name: &str) -> String {
+    let reply = String::from_utf8(config_get(conn, name)).unwrap();
+    // *2 $len name $len value
+    reply.split("\r\n").nth(4).unwrap_or_default().to_string()
+}
+
+#[test]
+fn config_set_takes_every_directive_at_its_own_value() {
+    // introspection.tcl "CONFIG sanity" sets every directive CONFIG GET * lists (but a few
+    // it skips) to the value it already has, and expects +OK for each: port and bind too,
+    // which Redis may change at run time and respd may not.
+    on_respd_and_redis(
+        "config_set_takes_every_directive_at_its_own_value",
+        |who, addr| {
+            let mut c = RawConn::connect(addr);
+            for name in ["port", "bind"] {
+                let value = config_value(&mut c, name);
+                assert_eq!(
+                    show(&c.cmd(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()])),
+                    show(b"+OK\r\n"),
+                    "{who}: CONFIG SET {name} {value}"
+                );
+                assert_eq!(config_value(&mut c, name), value, "{who}");
+            }
+        },
+    );
+    // Another port is refused in respd (Redis would move its listening socket).
+    let respd = TestServer::start();
+    let mut c = respd.conn();
+    let port = config_value(&mut c, "port");
+    let other = if port == "1" { "2" } else { "1" };
+    assert_eq!(
+        show(&c.cmd(&[b"CONFIG", b"SET", b"port", other.as_bytes()])),
+        show(b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n")
+    );
+    // A malformed value is refused the same way, never parsed into a change.
+    assert_eq!(
+        show(&c.cmd(&[b"CONFIG", b"SET", b"port", b"abc"])),
+        show(b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n")
+    );
+    // thread-stack-size (respd only) applies to threads started afterwards.
+    assert_eq!(
+        c.cmd(&[b"CONFIG", b"SET", b"thread-stack-size", b"512kb"]),
+        b"+OK\r\n"
+    );
+    assert_eq!(config_value(&mut c, "thread-stack-size"), "524288");
+    let mut later = respd.conn();
+    assert_eq!(later.cmd(&[b"PING"]), b"+PONG\r\n");
+}

@@ -170,3 +170,47 @@ fn a_disconnected_subscriber_leaves_the_registry() {
     assert_eq!(c.cmd(&[b"PUBSUB", b"NUMPAT"]), b":0\r\n");
     assert_eq!(c.cmd(&[b"PUBLISH", b"c", b"x"]), b":0\r\n");
 }
+
+/// `name:value` from INFO `section`.
+fn info_field(c: &mut RawConn, section: &[u8], name: &str) -> String {
+    let info = String::from_utf8(c.cmd(&[b"INFO", section])).unwrap();
+    let prefix = format!("{name}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {name} in INFO"))
+}
+
+#[test]
+fn numpat_counts_distinct_patterns_and_info_counts_subscriptions() {
+    // pubsub.tcl "NUMPATs returns the number of unique patterns": two clients on foo* count
+    // once, as in Redis's server.pubsub_patterns (keyed by pattern).
+    let check = |addr: std::net::SocketAddr| {
+        let (mut a, mut b, mut c) = (
+            RawConn::connect(addr),
+            RawConn::connect(addr),
+            RawConn::connect(addr),
+        );
+        a.cmd(&[b"PSUBSCRIBE", b"foo*", b"bar*"]);
+        a.reply().unwrap();
+        b.cmd(&[b"PSUBSCRIBE", b"foo*", b"baz*"]);
+        b.reply().unwrap();
+        a.cmd(&[b"SUBSCRIBE", b"ch1"]);
+        b.cmd(&[b"SUBSCRIBE", b"ch1"]);
+        b.cmd(&[b"SUBSCRIBE", b"ch2"]);
+        let got = (
+            c.cmd(&[b"PUBSUB", b"NUMPAT"]),
+            info_field(&mut c, b"stats", "pubsub_patterns"),
+            info_field(&mut c, b"stats", "pubsub_channels"),
+        );
+        (String::from_utf8_lossy(&got.0).to_string(), got.1, got.2)
+    };
+    let respd = TestServer::start();
+    let ours = check(respd.addr());
+    assert_eq!(ours, (":3\r\n".into(), "3".into(), "2".into()));
+    // A private Redis: the shared one may carry other tests' subscriptions.
+    match common::RedisServer::start() {
+        Some(redis) => assert_eq!(check(redis.addr()), ours),
+        None => common::skip_note("numpat_counts_distinct_patterns_and_info_counts_subscriptions"),
+    }
+}

@@ -146,16 +146,18 @@ fn lookup_string<'a>(
 }
 
 /// Redis `lookupStringForBitCommand`: the bytes of the string at `key`, created if missing and
-/// grown with zero bytes so that bit `max_bit` exists. An integer value becomes its decimal
-/// bytes first. The TTL is kept. Errors: `WrongType` (checked before anything is created).
+/// grown with zero bytes so that bit `max_bit` exists, and whether that creating or growing
+/// changed the key. An integer value becomes its decimal bytes first. The TTL is kept.
+/// Errors: `WrongType` (checked before anything is created).
 fn string_for_bit_write<'a>(
     ctx: &Ctx,
     db: &'a mut Db,
     key: &[u8],
     max_bit: u64,
-) -> Result<&'a mut Vec<u8>, CmdError> {
+) -> Result<(&'a mut Vec<u8>, bool), CmdError> {
     let needed = (max_bit >> 3) as usize + 1;
-    if db.get_value_mut(key, ctx.now_ms).is_none() {
+    let created = db.get_value_mut(key, ctx.now_ms).is_none();
+    if created {
         db.set(
             key,
             Value::Str(SmallBytes::raw(vec![0; needed])),
@@ -174,10 +176,11 @@ fn string_for_bit_write<'a>(
         return Err(CmdError::WrongType);
     };
     let bytes = bytes.to_mut();
-    if bytes.len() < needed {
+    let grown = bytes.len() < needed;
+    if grown {
         bytes.resize(needed, 0);
     }
-    Ok(bytes)
+    Ok((bytes, created || grown))
 }
 
 /// Redis `getBitOffsetFromArgument`: a bit offset, from 0 to (`proto-max-bulk-len` * 8) - 1
@@ -311,14 +314,10 @@ pub fn setbit(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         Some(1) => true,
         _ => return Err(BIT_VALUE_ERR),
     };
-    // Redis reports "setbit" when the key was created or grown, or the bit flipped.
-    let needed = (offset >> 3) as usize + 1;
-    let grown = match db.get_value(&argv[1], ctx.now_ms) {
-        Some(value) if value.is_string() => crate::cmd::string::string_bytes(value)?.len() < needed,
-        _ => true,
-    };
-    let bytes = string_for_bit_write(ctx, db, &argv[1], offset)?;
+    let (bytes, grown) = string_for_bit_write(ctx, db, &argv[1], offset)?;
     let old = bit_at(bytes, offset);
+    // mirrors setbitCommand(): a change only if the key was created or grown, or the bit flips.
+    ctx.changes = Some(u64::from(grown || old != on));
     let mask = 0x80u8 >> (offset & 7);
     let byte = &mut bytes[(offset >> 3) as usize];
     if on {
@@ -746,8 +745,8 @@ fn signed_add(value: i64, incr: i64, bits: u32, overflow: Overflow) -> Result<i6
 }
 
 /// Runs one SET or INCRBY on `bytes` and writes its reply: the old value for SET, the new one
-/// for INCRBY, null when OVERFLOW FAIL refuses it (then nothing is written).
-/// Returns true if the field was written (OVERFLOW FAIL may refuse).
+/// for INCRBY, null when OVERFLOW FAIL refuses it (then nothing is written). Returns true if
+/// the field's bits changed.
 fn run_write_op(bytes: &mut [u8], op: &Op, reply: &mut Reply) -> bool {
     let FieldType { signed, bits } = op.ty;
     let (result, answer_old) = match op.kind {
@@ -775,9 +774,10 @@ fn run_write_op(bytes: &mut [u8], op: &Op, reply: &mut Reply) -> bool {
     };
     match outcome {
         Some((store, answer)) => {
+            let before = get_unsigned(bytes, op.offset, bits);
             set_field(bytes, op.offset, bits, store);
             reply.int(answer);
-            true
+            get_unsigned(bytes, op.offset, bits) != before
         }
         None => {
             reply.null();
@@ -829,21 +829,25 @@ pub fn bitfield(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
         // Only GETs: a read, as BITFIELD_RO.
         return run_gets(ctx, db, argv, &ops, reply);
     };
-    let bytes = string_for_bit_write(ctx, db, &argv[1], highest_bit)?;
+    let (bytes, grown) = string_for_bit_write(ctx, db, &argv[1], highest_bit)?;
     reply.array(ops.len());
+    // mirrors bitfieldGeneric(): a write counts as a change if the key was created or grown,
+    // or if the field's value changed; "setbit" is reported once if anything changed.
     let mut changes = 0;
     for op in &ops {
         match op.kind {
             FieldOp::Get => run_get_op(Some(bytes), op, reply),
             FieldOp::Set(_) | FieldOp::Incrby(_) => {
-                changes += usize::from(run_write_op(bytes, op, reply));
+                if run_write_op(bytes, op, reply) || grown {
+                    changes += 1;
+                }
             }
         }
     }
-    // mirrors bitfieldGeneric(): "setbit" once if any field was written
     if changes > 0 {
         db.notify(notify::STRING, "setbit", &argv[1]);
     }
+    ctx.changes = Some(changes);
     Ok(())
 }
 

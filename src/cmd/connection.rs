@@ -14,7 +14,7 @@
 //! instead, so it shows `cmd=client|list` as Redis does.
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
-use crate::client::{ClientHandle, ClientSnapshot};
+use crate::client::{ClientHandle, ClientSnapshot, ReplyMode};
 use crate::protocol::{Argv, Reply};
 use crate::util::{eq_ci, parse_i64};
 
@@ -47,7 +47,7 @@ const fn client_sub(name: &'static str, arity: i32, flags: Flags, f: super::Conn
 }
 
 /// CLIENT's subcommands. Missing from Redis 7.0's list: CACHING, GETREDIR, PAUSE, UNPAUSE,
-/// REPLY, TRACKING, TRACKINGINFO and UNBLOCK (they answer "unknown subcommand").
+/// TRACKING and TRACKINGINFO (they answer "unknown subcommand").
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     client_sub("id", 2, CLIENT_FLAGS, client_id).doc(
         "5.0.0",
@@ -82,6 +82,11 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     client_sub("no-evict", 3, CLIENT_ADMIN_FLAGS, client_no_evict).doc(
         "7.0.0",
         "Set client eviction mode for the current connection",
+        "O(1)",
+    ),
+    client_sub("reply", 3, CLIENT_FLAGS, client_reply).doc(
+        "3.2.0",
+        "Instruct the server whether to reply to commands",
         "O(1)",
     ),
     // The keyspace write lock, not Conn: ending a wait must be atomic with serving it, and
@@ -337,6 +342,7 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     ctx.client.db = 0;
     ctx.client.name.clear();
     ctx.client.resp = 2;
+    ctx.client.reply_mode = ReplyMode::On;
     reply.set_resp3(false);
     reply.simple("RESET");
     Ok(())
@@ -471,6 +477,7 @@ fn own_snapshot(ctx: &Ctx, command: &str) -> ClientSnapshot {
         .map_or(-1, |m| m.queued.len() as i64);
     snap.sub = ctx.client.channels.len();
     snap.psub = ctx.client.patterns.len();
+    (snap.query_buffer_len, snap.query_buffer_capacity) = ctx.client.query_buffer;
     snap
 }
 
@@ -698,6 +705,32 @@ fn kill_matching(ctx: &mut Ctx, filter: &KillFilter) -> usize {
         killed += 1;
     }
     killed
+}
+
+/// ```text
+/// CLIENT REPLY ON|OFF|SKIP
+/// ```
+/// ON: `+OK`, and replies are sent again. OFF: no reply, to this or any later command until
+/// ON. SKIP: no reply, to this and to the next command (ignored while replies are off).
+/// Pub/Sub confirmations and messages are pushes and are sent anyway, as in Redis. The
+/// silencing itself happens in [`super::dispatch`].
+///
+/// Errors: `Syntax`.
+pub fn client_reply(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let mode = &mut ctx.client.reply_mode;
+    if eq_ci(&argv[2], "on") {
+        *mode = ReplyMode::On;
+        reply.ok();
+    } else if eq_ci(&argv[2], "off") {
+        *mode = ReplyMode::Off;
+    } else if eq_ci(&argv[2], "skip") {
+        if *mode != ReplyMode::Off {
+            *mode = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
 }
 
 /// ```text

@@ -2,21 +2,17 @@
 //!
 //! Counterpart of Redis `src/t_hash.c`, checked against Redis 7.0.15.
 //!
-//! A hash is stored as a [`Dict`] of field → value bytes ([`Value::Hash`]). Redis keeps small
-//! hashes in a *listpack* (one flat byte array, fields in insertion order) and converts them to
-//! a hash table once they grow past `hash-max-listpack-entries` (512) fields or hold a field or
-//! value longer than `hash-max-listpack-value` (64) bytes. respd always uses the table, but two
-//! things clients can see depend on the listpack, so they are reproduced from the size rule in
-//! [`encoding`]:
+//! A hash ([`Value::Hash`]) is a [`Hash`]: a [`Dict`] of field → value bytes, plus what Redis's
+//! encoding would show. Redis keeps small hashes in a *listpack* (one flat byte array, fields
+//! in insertion order) and converts them to a hash table, for good, once an add brings more
+//! than `hash-max-listpack-entries` (512) fields or a field or value longer than
+//! `hash-max-listpack-value` (64) bytes (`hashTypeSet`). respd always uses the table, but three
+//! things clients can see depend on the listpack, so [`Hash`] applies the same rule on every
+//! add and, while it holds, keeps the insertion order:
 //! - OBJECT ENCODING reports `listpack` or `hashtable`;
-//! - HSCAN returns a small hash whole, in one call, with cursor 0.
-//!
-//! What is not reproduced: Redis never converts a hash back to a listpack, so a hash that once
-//! held 513 fields, or one long value, stays `hashtable` there after it shrinks, while respd
-//! reports `listpack` again (the [`Value::Hash`] variant has no room to remember the
-//! conversion). And a listpack keeps insertion order, so Redis lists the fields of a small
-//! hash (HKEYS, HGETALL, HSCAN) in the order they were added; respd lists them in table order.
-//! Clients must not rely on either order; Redis documents both as unordered.
+//! - HKEYS, HVALS, HGETALL and HSCAN list a listpack hash's fields in insertion order, as
+//!   Redis does (a hash table's order is the table's; Redis documents both as unordered);
+//! - HSCAN returns a listpack hash whole, in one call, with cursor 0.
 //!
 //! # Lookups
 //! As in Redis, read commands (HGET, HMGET, HLEN, HGETALL, HSCAN, ...) use a *read* lookup,
@@ -40,8 +36,108 @@ use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Dict, Value};
 use crate::util::{eq_ci, parse_i64, push_i64, random_u64, LongDouble};
 
-/// A hash value: field → value.
-pub type Hash = Dict<Vec<u8>, Vec<u8>>;
+/// The fields of a hash: field → value.
+pub type Fields = Dict<Vec<u8>, Vec<u8>>;
+
+/// A hash value: its fields, and, while Redis would keep it in a listpack, their insertion
+/// order (see the module docs). Lookups go through `Deref` to the fields; adding and removing
+/// go through [`Hash::insert`] and [`Hash::remove`], and [`Hash::iter`], [`Hash::keys`] and
+/// [`Hash::values`] follow the listpack order, so every reader lists fields as Redis would.
+#[derive(Debug, Clone)]
+pub struct Hash {
+    fields: Fields,
+    /// The fields in insertion order while the hash is a listpack; `None` once Redis would
+    /// have converted it to a hash table (it never converts back).
+    listpack: Option<Vec<Vec<u8>>>,
+}
+
+impl Default for Hash {
+    /// An empty hash: a listpack, as Redis creates every hash (`createHashObject`).
+    fn default() -> Hash {
+        Hash {
+            fields: Fields::new(),
+            listpack: Some(Vec::new()),
+        }
+    }
+}
+
+impl Hash {
+    /// A hash of `pairs` added in order, as a dump is loaded.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Hash {
+        let mut hash = Hash::default();
+        for (field, value) in pairs {
+            hash.insert(field, value);
+        }
+        hash
+    }
+
+    /// True while Redis would keep this hash in a listpack.
+    pub fn is_listpack(&self) -> bool {
+        self.listpack.is_some()
+    }
+
+    /// Sets `field` to `value`, returning the old value. An existing field keeps its place.
+    /// Converts to a hash table as Redis's `hashTypeSet` does: a field or value longer than
+    /// `hash-max-listpack-value`, or more fields than `hash-max-listpack-entries`.
+    pub fn insert(&mut self, field: Vec<u8>, value: Vec<u8>) -> Option<Vec<u8>> {
+        let max_value = crate::config::encoding_limits::hash_max_listpack_value();
+        if field.len() > max_value || value.len() > max_value {
+            self.listpack = None;
+        }
+        let added = !self.fields.contains_key(&field);
+        if added {
+            if let Some(order) = &mut self.listpack {
+                order.push(field.clone());
+            }
+        }
+        let old = self.fields.insert(field, value);
+        if self.fields.len() > crate::config::encoding_limits::hash_max_listpack_entries() {
+            self.listpack = None;
+        }
+        old
+    }
+
+    /// Removes `field`, returning its value. The encoding stays what it was.
+    pub fn remove(&mut self, field: &[u8]) -> Option<Vec<u8>> {
+        let old = self.fields.remove(field)?;
+        if let Some(order) = &mut self.listpack {
+            if let Some(at) = order.iter().position(|f| f == field) {
+                order.remove(at);
+            }
+        }
+        Some(old)
+    }
+
+    /// Every (field, value), in listpack order while the hash is a listpack.
+    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> + '_ {
+        let (ordered, table) = match &self.listpack {
+            Some(order) => (Some(order.iter()), None),
+            None => (None, Some(self.fields.iter())),
+        };
+        let ordered = ordered
+            .into_iter()
+            .flatten()
+            .filter_map(|f| self.fields.get_key_value(f));
+        ordered.chain(table.into_iter().flatten())
+    }
+
+    /// Every field, in [`Hash::iter`]'s order.
+    pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> + '_ {
+        self.iter().map(|(f, _)| f)
+    }
+
+    /// Every value, in [`Hash::iter`]'s order.
+    pub fn values(&self) -> impl Iterator<Item = &Vec<u8>> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+}
+
+impl std::ops::Deref for Hash {
+    type Target = Fields;
+    fn deref(&self) -> &Fields {
+        &self.fields
+    }
+}
 
 /// Copies of field/value pairs (what an HSCAN step collects).
 type OwnedEntries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -265,20 +361,9 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ---------------------------------------------------------------------------------------------
 
 /// The name OBJECT ENCODING reports for a hash: `listpack` while Redis would still keep it in
-/// a listpack (at most [`HASH_MAX_LISTPACK_ENTRIES`] fields, no field or value longer than
-/// [`HASH_MAX_LISTPACK_VALUE`] bytes), `hashtable` otherwise. Computed from the hash as it is
-/// now; see the module docs for how that differs from Redis's one-way conversion.
+/// a listpack (see [`Hash::insert`]), `hashtable` once it would have converted it.
 pub fn encoding(hash: &Hash) -> &'static str {
-    // The thresholds are the configured ones (defaults: the two constants above).
-    let (max_entries, max_value) = (
-        crate::config::encoding_limits::hash_max_listpack_entries(),
-        crate::config::encoding_limits::hash_max_listpack_value(),
-    );
-    let small = hash.len() <= max_entries
-        && hash
-            .iter()
-            .all(|(f, v)| f.len() <= max_value && v.len() <= max_value);
-    if small {
+    if hash.is_listpack() {
         "listpack"
     } else {
         "hashtable"
@@ -502,7 +587,7 @@ pub fn hdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let removed = argv
         .iter()
         .skip(2)
-        .filter(|field| hash.remove(*field).is_some())
+        .filter(|field| hash.remove(field).is_some())
         .count();
     let emptied = hash.is_empty();
     if removed > 0 {
@@ -878,9 +963,7 @@ mod tests {
     use super::*;
 
     fn hash_of(n: usize, value_len: usize) -> Hash {
-        (0..n)
-            .map(|i| (format!("f{i}").into_bytes(), vec![b'v'; value_len]))
-            .collect()
+        Hash::from_pairs((0..n).map(|i| (format!("f{i}").into_bytes(), vec![b'v'; value_len])))
     }
 
     #[test]
@@ -892,6 +975,27 @@ mod tests {
         let mut long_field = hash_of(1, 1);
         long_field.insert(vec![b'x'; 65], b"1".to_vec());
         assert_eq!(encoding(&long_field), "hashtable");
+        // Redis never converts back.
+        long_field.remove(&[b'x'; 65]);
+        assert_eq!(encoding(&long_field), "hashtable");
+        let mut shrunk = hash_of(513, 1);
+        shrunk.remove(b"f0");
+        assert_eq!(encoding(&shrunk), "hashtable");
+    }
+
+    #[test]
+    fn a_listpack_lists_fields_in_insertion_order() {
+        let mut hash = Hash::default();
+        for f in ["z", "a", "m", "b"] {
+            hash.insert(f.as_bytes().to_vec(), b"1".to_vec());
+        }
+        hash.insert(b"a".to_vec(), b"2".to_vec()); // an update keeps its place
+        hash.remove(b"m");
+        hash.insert(b"m".to_vec(), b"3".to_vec()); // re-added: at the end
+        let order: Vec<&[u8]> = hash.keys().map(|f| f.as_slice()).collect();
+        assert_eq!(order, [&b"z"[..], b"a", b"b", b"m"]);
+        let values: Vec<&[u8]> = hash.values().map(|v| v.as_slice()).collect();
+        assert_eq!(values, [&b"1"[..], b"2", b"1", b"3"]);
     }
 
     #[test]

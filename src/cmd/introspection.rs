@@ -479,8 +479,11 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("current_eviction_exceeded_time", "0".into());
             put("keyspace_hits", totals.hits.to_string());
             put("keyspace_misses", totals.misses.to_string());
-            put("pubsub_channels", "0".into());
-            put("pubsub_patterns", "0".into());
+            put(
+                "pubsub_channels",
+                ctx.shared.pubsub.numchannels().to_string(),
+            );
+            put("pubsub_patterns", ctx.shared.pubsub.numpat().to_string());
             put("pubsubshard_channels", "0".into());
             put("latest_fork_usec", "0".into());
             put("total_forks", "0".into());

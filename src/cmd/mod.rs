@@ -68,7 +68,7 @@ use std::sync::OnceLock;
 
 pub use error::{CmdError, CmdResult};
 
-use crate::client::Client;
+use crate::client::{Client, ReplyMode};
 use crate::protocol::{Argv, Reply};
 use crate::server::Shared;
 use crate::store::{Db, Keyspace};
@@ -278,6 +278,11 @@ pub struct Ctx<'a> {
     /// True while EXEC runs queued commands: blocking commands must then answer at once
     /// (with their timeout reply) instead of blocking, as in Redis.
     pub in_exec: bool,
+    /// How many changes the running write command made, for the dirty counter behind save
+    /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
+    /// counts one per successful write command; the commands that Redis counts only when
+    /// something changed (SETBIT, BITFIELD) say how many.
+    pub changes: Option<u64>,
 }
 
 impl Ctx<'_> {
@@ -548,7 +553,8 @@ pub fn resolve(
     Ok((spec, None))
 }
 
-/// Runs one command and appends its reply (Redis `processCommand` + `call`).
+/// Runs one command and appends its reply (Redis `processCommand` + `call`), unless CLIENT
+/// REPLY silences it.
 ///
 /// Order of checks, as in Redis: unknown command, arity, then the handler, under the lock its
 /// [`Handler`] kind asks for. The lock is held for this one command only and released before
@@ -557,6 +563,24 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     if argv.is_empty() {
         return;
     }
+    let mark = reply.len();
+    client.reply_is_push = false;
+    dispatch_command(shared, client, argv, reply);
+    // mirrors prepareClientToWrite(): nothing is sent while replies are off or skipped, pushes
+    // excepted; the mode is read after the command, so CLIENT REPLY ON's own +OK goes out.
+    if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) && !client.reply_is_push {
+        reply.truncate(mark);
+    }
+    // mirrors resetClient(): SKIP applies to the command after CLIENT REPLY SKIP only.
+    client.reply_mode = match client.reply_mode {
+        ReplyMode::SkipNext => ReplyMode::Skip,
+        ReplyMode::Skip => ReplyMode::On,
+        mode => mode,
+    };
+}
+
+/// [`dispatch`] without the CLIENT REPLY filter.
+fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut Reply) {
     let is_exec = |spec: Option<&CommandSpec>| spec.is_some_and(|s| s.name == "exec");
     let (spec, parent) = match resolve(argv) {
         Ok(found) => found,
@@ -631,6 +655,7 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
         shared,
         client,
         in_exec: false,
+        changes: None,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
 }
@@ -689,6 +714,7 @@ pub fn run_command(
         None => (spec.name, ""),
     };
     let mark = reply.len();
+    ctx.changes = None;
     let result = match held {
         Some(keyspace) => {
             let result = call_locked(ctx, keyspace, spec, argv, reply);
@@ -706,9 +732,11 @@ pub fn run_command(
     // keyspace lock is held and delivers them here, in order, before the reply goes out.
     publish_keyspace_events(ctx.shared, ctx.now_ms);
     match &result {
-        // The dirty counter behind save points: one per successful write command (see
-        // crate::persistence for how this differs from Redis's per-change count).
-        Ok(()) if spec.flags.contains(Flags::WRITE) => ctx.shared.persistence.note_write(),
+        // The dirty counter behind save points: one per successful write command unless it
+        // said otherwise (see crate::persistence for how this differs from Redis's count).
+        Ok(()) if spec.flags.contains(Flags::WRITE) => {
+            (ctx.shared.persistence).note_writes(ctx.changes.unwrap_or(1))
+        }
         _ => {}
     }
     if let Err(e) = result {

@@ -60,7 +60,9 @@ fn prepare_for_messages(ctx: &mut Ctx) -> CmdResult {
     Ok(())
 }
 
-/// One confirmation: `[kind, name, subscription count]` (a push in RESP3).
+/// One confirmation: `[kind, name, subscription count]` (a push in RESP3). The commands that
+/// send them set `reply_is_push`, so that CLIENT REPLY OFF does not hide them (Redis sends
+/// them with `CLIENT_PUSHING`, in RESP2 too).
 fn confirm(reply: &mut Reply, kind: &[u8], name: Option<&[u8]>, count: usize) {
     reply.push(3);
     reply.bulk(kind);
@@ -76,6 +78,7 @@ fn confirm(reply: &mut Reply, kind: &[u8], name: Option<&[u8]>, count: usize) {
 /// ```
 /// One `subscribe` confirmation per channel, with the client's subscription count.
 pub fn subscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.client.reply_is_push = true;
     prepare_for_messages(ctx)?;
     for channel in argv.iter().skip(1) {
         if ctx.client.channels.insert(channel.to_vec()) {
@@ -97,6 +100,7 @@ pub fn subscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// One `unsubscribe` confirmation per channel (all of the client's channels when none is
 /// given; a single one with a null channel if it had none).
 pub fn unsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.client.reply_is_push = true;
     let channels: Vec<Vec<u8>> = if argv.len() > 1 {
         argv.iter().skip(1).map(|c| c.to_vec()).collect()
     } else {
@@ -124,6 +128,7 @@ pub fn unsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// One `psubscribe` confirmation per pattern.
 pub fn psubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.client.reply_is_push = true;
     prepare_for_messages(ctx)?;
     for pattern in argv.iter().skip(1) {
         if ctx.client.patterns.insert(pattern.to_vec()) {
@@ -144,6 +149,7 @@ pub fn psubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// One `punsubscribe` confirmation per pattern (all of them when none is given).
 pub fn punsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.client.reply_is_push = true;
     let patterns: Vec<Vec<u8>> = if argv.len() > 1 {
         argv.iter().skip(1).map(|c| c.to_vec()).collect()
     } else {
@@ -218,7 +224,7 @@ pub fn pubsub_numsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```text
 /// PUBSUB NUMPAT
 /// ```
-/// Integer: pattern subscriptions of all clients.
+/// Integer: the number of distinct patterns clients are subscribed to.
 pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(ctx.shared.pubsub.numpat() as i64);
     Ok(())

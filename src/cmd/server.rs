@@ -385,7 +385,8 @@ fn config_args(spec: &ConfigSpec, value: &[u8]) -> Vec<String> {
 /// Errors, the first problem winning: `Syntax` (odd number of arguments),
 /// `ERR Unknown option or number of arguments for CONFIG SET - '<name>'`,
 /// `ERR CONFIG SET failed (possibly related to argument '<name>') - <reason>` where the reason
-/// is `can't set immutable config`, `can't set protected config` (`dir` or `dbfilename` while
+/// is `can't set immutable config` (`port` and `bind` are taken at the value in force, a no-op
+/// as in Redis, see [`ConfigSpec::listener`]), `can't set protected config` (`dir` or `dbfilename` while
 /// `enable-protected-configs` is `no`, or `local` and the client is not on 127.0.0.1 or ::1),
 /// `duplicate parameter` or the directive's parse error.
 pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
@@ -415,7 +416,8 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
                 "'",
             ));
         };
-        if !spec.mutable {
+        let settable = spec.mutable || (spec.listener && sets_value_in_force(ctx, spec, value));
+        if !settable {
             return Err(failed(name, "can't set immutable config"));
         }
         // Redis configSetCommand: the directives that choose where files are written need
@@ -459,6 +461,15 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     crate::persistence::aof::config_changed(ctx.shared);
     reply.ok();
     Ok(())
+}
+
+/// True if CONFIG SET of `value` would leave `spec` as it is (see [`ConfigSpec::listener`]).
+fn sets_value_in_force(ctx: &Ctx, spec: &ConfigSpec, value: &[u8]) -> bool {
+    let current = ctx.shared.config.read().clone();
+    let mut updated = current.clone();
+    spec.set_value(&mut updated, &config_args(spec, value))
+        .is_ok()
+        && spec.get_value(&updated) == spec.get_value(&current)
 }
 
 /// ```text

@@ -3,19 +3,18 @@
 //!
 //! Counterpart of Redis `src/t_set.c`, checked against Redis 7.0.15.
 //!
-//! A set value is a [`Dict`] of members with no values ([`Value::Set`]). Redis 7.0 has two
-//! encodings for sets: an *intset* (a sorted array of integers) while every member is an
-//! integer and there are at most `set-max-intset-entries` (512) of them, and a hash table
-//! otherwise. respd always uses the hash table, but three things clients can see depend on the
-//! encoding, so they are reproduced from the members ([`is_intset`]):
+//! A set value ([`Value::Set`]) is a [`Set`]: a [`Dict`] of members with no values, and the
+//! encoding Redis would have chosen. Redis 7.0 has two encodings for sets: an *intset* (a
+//! sorted array of integers) while every member added was an integer and there were at most
+//! `set-max-intset-entries` (512) of them, and a hash table otherwise. Redis converts an intset
+//! when an add breaks either rule (`setTypeAdd`) and never converts back, so a set that once
+//! held `a` stays `hashtable` after `a` is removed. respd always uses the hash table, but three
+//! things clients can see depend on the encoding, so [`Set`] applies the same rule on every
+//! add and remembers the outcome ([`Set::is_intset`]):
 //! - `OBJECT ENCODING` reports `intset` or `hashtable`;
 //! - an intset is iterated in ascending numeric order, so SMEMBERS, SINTER, SUNION, SDIFF and
 //!   SSCAN of such a set answer in that order here too, byte for byte;
 //! - SSCAN of an intset returns every member in one call, with cursor 0, whatever the cursor.
-//!
-//! The one difference: Redis never converts a hash table back to an intset, so a set that
-//! once held `a` (or 513 integers) stays `hashtable` after `a` is removed. respd looks only at
-//! the current members and would say `intset`. A `Value::Set` carries no history to tell.
 //!
 //! Rules shared by every command here, as in Redis:
 //! - a key holding another type is `WRONGTYPE`; multi-key commands look their keys up from left
@@ -40,7 +39,67 @@ use crate::store::{Db, Dict, Value};
 use crate::util::{eq_ci, parse_i64, random_u64};
 
 /// The members of a set.
-type Members = Dict<Vec<u8>, ()>;
+pub type Members = Dict<Vec<u8>, ()>;
+
+/// A set value: its members, and whether Redis would hold them in a hash table rather than an
+/// intset (see the module docs). Reading goes through `Deref` to the members; adding and
+/// removing go through [`Set::insert`] and [`Set::remove`], which keep the encoding right.
+#[derive(Debug, Clone, Default)]
+pub struct Set {
+    members: Members,
+    /// Redis converted (or created) the set as a hash table: it never goes back.
+    hashtable: bool,
+}
+
+impl Set {
+    /// A set of `members` built as Redis builds a new set by adding them one by one to an
+    /// intset (SINTERSTORE, SUNIONSTORE, loading a dump): an intset if every member is an
+    /// integer and they fit in `set-max-intset-entries`.
+    pub fn from_members(members: Members) -> Set {
+        let hashtable = members.len() > crate::config::encoding_limits::set_max_intset_entries()
+            || !members.keys().all(|m| is_intset_member(m));
+        Set { members, hashtable }
+    }
+
+    /// True while Redis would keep this set as an intset.
+    pub fn is_intset(&self) -> bool {
+        !self.hashtable
+    }
+
+    /// Adds `member`; false if it was already there. Converts the encoding as Redis's
+    /// `setTypeAdd` does: a member that is not an integer, or one member too many.
+    pub fn insert(&mut self, member: Vec<u8>) -> bool {
+        if self.members.contains_key(&member) {
+            return false;
+        }
+        if !self.hashtable
+            && (!is_intset_member(&member)
+                || self.members.len() >= crate::config::encoding_limits::set_max_intset_entries())
+        {
+            self.hashtable = true;
+        }
+        self.members.insert(member, ());
+        true
+    }
+
+    /// Removes `member`; false if it was not there. The encoding stays what it was.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        self.members.remove(member).is_some()
+    }
+}
+
+impl std::ops::Deref for Set {
+    type Target = Members;
+    fn deref(&self) -> &Members {
+        &self.members
+    }
+}
+
+/// True if an intset can hold `member`: an integer in Redis's canonical form (`string2ll`:
+/// so `01`, `+1` and `1.0` are not integers).
+fn is_intset_member(member: &[u8]) -> bool {
+    parse_i64(member).is_some()
+}
 
 /// Redis's `set-max-intset-entries` default: the most members an intset may hold.
 pub const SET_MAX_INTSET_ENTRIES: usize = 512;
@@ -277,20 +336,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 // Helpers: encoding, lookups, replies, randomness
 // ---------------------------------------------------------------------------------------------
 
-/// True if Redis 7.0 would keep these members as an intset: at most
-/// [`SET_MAX_INTSET_ENTRIES`] of them, each an integer in Redis's canonical form (`string2ll`:
-/// so `01`, `+1` and `1.0` are not integers). Decided from the current members only; see the
-/// module docs for the one case where Redis would disagree.
-pub fn is_intset(members: &Dict<Vec<u8>, ()>) -> bool {
-    members.len() <= crate::config::encoding_limits::set_max_intset_entries()
-        && members.keys().all(|m| parse_i64(m).is_some())
-}
-
 /// The members in the order Redis would send them: ascending numbers for an intset (it is a
 /// sorted array there), the table's own order otherwise.
-fn ordered(members: &Members) -> Vec<&[u8]> {
+fn ordered(members: &Set) -> Vec<&[u8]> {
     let mut out: Vec<&[u8]> = members.keys().map(|m| m.as_slice()).collect();
-    if is_intset(members) {
+    if members.is_intset() {
         // Every member parsed in is_intset, so the unwrap cannot fail.
         out.sort_by_key(|m| parse_i64(m).unwrap_or(0));
     }
@@ -298,7 +348,7 @@ fn ordered(members: &Members) -> Vec<&[u8]> {
 }
 
 /// Replies with a whole set: a RESP3 set (`~`), an array in RESP2.
-fn reply_members(reply: &mut Reply, members: &Members) {
+fn reply_members(reply: &mut Reply, members: &Set) {
     reply.set(members.len());
     for m in ordered(members) {
         reply.bulk(m);
@@ -306,7 +356,7 @@ fn reply_members(reply: &mut Reply, members: &Members) {
 }
 
 /// The set inside a value, or `WRONGTYPE` (Redis `checkType`).
-fn as_set(value: &Value) -> Result<&Members, CmdError> {
+fn as_set(value: &Value) -> Result<&Set, CmdError> {
     match value {
         Value::Set(members) => Ok(members),
         _ => Err(CmdError::WrongType),
@@ -315,7 +365,7 @@ fn as_set(value: &Value) -> Result<&Members, CmdError> {
 
 /// Redis `lookupKeyRead` + `checkType`: an expired key is missing, the lookup counts a
 /// keyspace hit or miss and refreshes the access time.
-fn lookup_read<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d Members>, CmdError> {
+fn lookup_read<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d Set>, CmdError> {
     match ctx.lookup_read(db, key) {
         Some(value) => as_set(value).map(Some),
         None => Ok(None),
@@ -328,7 +378,7 @@ fn lookup_write<'d>(
     ctx: &Ctx,
     db: &'d mut Db,
     key: &[u8],
-) -> Result<Option<&'d mut Members>, CmdError> {
+) -> Result<Option<&'d mut Set>, CmdError> {
     match db.get_value_mut(key, ctx.now_ms) {
         Some(Value::Set(members)) => Ok(Some(members)),
         Some(_) => Err(CmdError::WrongType),
@@ -344,7 +394,7 @@ fn lookup_all<'d, 'a>(
     ctx: &mut Ctx,
     db: &'d Db,
     keys: impl Iterator<Item = &'a [u8]>,
-) -> Result<Vec<Option<&'d Members>>, CmdError> {
+) -> Result<Vec<Option<&'d Set>>, CmdError> {
     keys.map(|key| lookup_read(ctx, db, key)).collect()
 }
 
@@ -391,7 +441,7 @@ pub fn sadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let mut added = 0;
     for member in argv.iter().skip(2) {
         if !members.contains_key(member) {
-            members.insert(member.to_vec(), ());
+            members.insert(member.to_vec());
             added += 1;
         }
     }
@@ -417,7 +467,7 @@ pub fn srem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     };
     let mut removed = 0;
     for member in argv.iter().skip(2) {
-        if members.remove(member).is_some() {
+        if members.remove(member) {
             removed += 1;
             if members.is_empty() {
                 break;
@@ -699,7 +749,7 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     }
 
     let src_set = lookup_write(ctx, db, src)?.ok_or(CmdError::WrongType)?;
-    if src_set.remove(member).is_none() {
+    if !src_set.remove(member) {
         reply.int(0);
         return Ok(());
     }
@@ -718,11 +768,11 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     if !already_there {
         match lookup_write(ctx, db, dst)? {
             Some(dst_set) => {
-                dst_set.insert(member.to_vec(), ());
+                dst_set.insert(member.to_vec());
             }
             None => {
-                let mut dst_set = Members::new();
-                dst_set.insert(member.to_vec(), ());
+                let mut dst_set = Set::default();
+                dst_set.insert(member.to_vec());
                 db.set(dst, Value::Set(Box::new(dst_set)), ctx.now_ms);
             }
         }
@@ -741,9 +791,9 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
 /// Walks the smallest set and keeps the members every other set has, as Redis does after
 /// sorting the sets by size. Stops once `limit` members are found (0: no limit), which is
 /// what makes `SINTERCARD ... LIMIT` cheap.
-fn intersect(sets: &[Option<&Members>], limit: usize) -> Members {
+fn intersect(sets: &[Option<&Set>], limit: usize) -> Members {
     let mut out = Members::new();
-    let Some(mut sets) = sets.iter().copied().collect::<Option<Vec<&Members>>>() else {
+    let Some(mut sets) = sets.iter().copied().collect::<Option<Vec<&Set>>>() else {
         return out;
     };
     sets.sort_by_key(|s| s.len());
@@ -767,7 +817,7 @@ fn intersect(sets: &[Option<&Members>], limit: usize) -> Members {
 /// Errors: `WrongType` (every key is type-checked, even after a missing one).
 pub fn sinter(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sets = lookup_all(ctx, db, argv.iter().skip(1))?;
-    reply_members(reply, &intersect(&sets, 0));
+    reply_members(reply, &Set::from_members(intersect(&sets, 0)));
     Ok(())
 }
 
@@ -829,7 +879,11 @@ fn store_result(
             db.notify(notify::GENERIC, "del", dst);
         }
     } else {
-        db.set(dst, Value::Set(Box::new(result)), ctx.now_ms);
+        db.set(
+            dst,
+            Value::Set(Box::new(Set::from_members(result))),
+            ctx.now_ms,
+        );
         db.notify(notify::SET, event, dst);
     }
     reply.int(n as i64);
@@ -842,7 +896,7 @@ fn compute_store(
     ctx: &mut Ctx,
     db: &mut Db,
     argv: &Argv,
-    op: fn(&[Option<&Members>]) -> Members,
+    op: fn(&[Option<&Set>]) -> Members,
 ) -> Result<Members, CmdError> {
     for key in argv.iter().skip(2) {
         db.expire_if_needed(key, ctx.now_ms);
@@ -870,7 +924,7 @@ pub fn sinterstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
 // ---------------------------------------------------------------------------------------------
 
 /// The union of `sets` (missing keys add nothing).
-fn union(sets: &[Option<&Members>]) -> Members {
+fn union(sets: &[Option<&Set>]) -> Members {
     let mut out = Members::new();
     for set in sets.iter().flatten() {
         for member in set.keys() {
@@ -884,7 +938,7 @@ fn union(sets: &[Option<&Members>]) -> Members {
 
 /// The members of the first set that are in none of the others. A missing first key gives
 /// an empty result; missing later keys subtract nothing.
-fn difference(sets: &[Option<&Members>]) -> Members {
+fn difference(sets: &[Option<&Set>]) -> Members {
     let mut out = Members::new();
     let Some((Some(first), others)) = sets.split_first() else {
         return out;
@@ -905,7 +959,7 @@ fn difference(sets: &[Option<&Members>]) -> Members {
 /// Errors: `WrongType`.
 pub fn sunion(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sets = lookup_all(ctx, db, argv.iter().skip(1))?;
-    reply_members(reply, &union(&sets));
+    reply_members(reply, &Set::from_members(union(&sets)));
     Ok(())
 }
 
@@ -929,7 +983,7 @@ pub fn sunionstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
 /// Errors: `WrongType` (every key is type-checked, even when the first is missing).
 pub fn sdiff(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sets = lookup_all(ctx, db, argv.iter().skip(1))?;
-    reply_members(reply, &difference(&sets));
+    reply_members(reply, &Set::from_members(difference(&sets)));
     Ok(())
 }
 
@@ -990,7 +1044,7 @@ pub fn sscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let options = super::generic::ScanOptions::parse(argv, 3, false)?;
     let (count, pattern) = (options.count, options.pattern);
 
-    let (next, visited) = if is_intset(members) {
+    let (next, visited) = if members.is_intset() {
         (
             0,
             ordered(members).into_iter().map(<[u8]>::to_vec).collect(),
@@ -1019,24 +1073,34 @@ mod tests {
 
     #[test]
     fn intset_rule_and_order() {
-        let mut set = Members::new();
+        let mut set = Set::default();
         for m in ["10", "-3", "2"] {
-            set.insert(m.as_bytes().to_vec(), ());
+            set.insert(m.as_bytes().to_vec());
         }
-        assert!(is_intset(&set));
+        assert!(set.is_intset());
         assert_eq!(ordered(&set), vec![&b"-3"[..], b"2", b"10"]);
         // Not canonical integers, as string2ll sees them.
         for odd in ["01", "+1", "-0", " 1", "1.0", "9223372036854775808"] {
             let mut s = set.clone();
-            s.insert(odd.as_bytes().to_vec(), ());
-            assert!(!is_intset(&s), "{odd}");
+            s.insert(odd.as_bytes().to_vec());
+            assert!(!s.is_intset(), "{odd}");
+            // Redis never converts back.
+            s.remove(odd.as_bytes());
+            assert!(!s.is_intset(), "{odd}");
         }
         let full: Members = (0..SET_MAX_INTSET_ENTRIES)
             .map(|i| (i.to_string().into_bytes(), ()))
             .collect();
-        assert!(is_intset(&full));
+        let full = Set::from_members(full);
+        assert!(full.is_intset());
         let mut over = full.clone();
-        over.insert(b"-1".to_vec(), ());
-        assert!(!is_intset(&over));
+        over.insert(b"-1".to_vec());
+        assert!(!over.is_intset());
+        over.remove(b"-1");
+        assert!(!over.is_intset());
+        // Re-adding a member already there changes nothing.
+        let mut same = full.clone();
+        assert!(!same.insert(b"0".to_vec()));
+        assert!(same.is_intset());
     }
 }

@@ -410,7 +410,7 @@ fn load_elements(
         Some(Value::ZSet(z)) => z.iter().map(|(m, _)| item(m)).collect(),
         Some(Value::Set(s)) => {
             let mut members: Vec<&[u8]> = s.keys().map(Vec::as_slice).collect();
-            if super::set::is_intset(s) {
+            if s.is_intset() {
                 // Redis keeps small all-integer sets sorted; see crate::cmd::set.
                 members.sort_by_key(|m| parse_i64(m).unwrap_or(0));
             }

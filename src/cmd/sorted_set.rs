@@ -1761,12 +1761,11 @@ mod tests {
             set.insert(m.as_bytes().to_vec(), ());
         }
         let now = crate::util::now_ms();
-        handle
-            .shared()
-            .store
-            .write()
-            .db_mut(0)
-            .set(key, Value::Set(Box::new(set)), now);
+        handle.shared().store.write().db_mut(0).set(
+            key,
+            Value::Set(Box::new(crate::cmd::set::Set::from_members(set))),
+            now,
+        );
     }
 
     #[test]

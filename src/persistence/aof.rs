@@ -1476,6 +1476,7 @@ fn replay_one(
         client,
         // Blocking commands answer at once, as inside EXEC.
         in_exec: true,
+        changes: None,
     };
     crate::cmd::run_command(&mut ctx, spec, parent, argv, reply, None);
     reply.truncate(0);

@@ -27,7 +27,9 @@
 //! # The dirty counter
 //! Redis counts changes (`server.dirty`, incremented by each modification a command makes).
 //! respd counts *successful commands flagged `write`* instead, in [`crate::cmd::run_command`]:
-//! a MSET of ten keys counts one, a DEL of a missing key counts one. Save points compare this
+//! a MSET of ten keys counts one, a DEL of a missing key counts one. A command may state its
+//! count instead ([`crate::cmd::Ctx::changes`]): SETBIT and BITFIELD do, as Redis's test
+//! suite checks that they count only the bits they changed. Save points compare this
 //! count with their `<changes>`; the difference from Redis only shifts when a save point fires.
 
 pub mod aof;
@@ -107,9 +109,9 @@ impl Persistence {
         })
     }
 
-    /// Counts one successful write command.
-    pub fn note_write(&self) {
-        self.dirty.fetch_add(1, Ordering::Relaxed);
+    /// Counts `changes` changes of a successful write command.
+    pub fn note_writes(&self, changes: u64) {
+        self.dirty.fetch_add(changes, Ordering::Relaxed);
     }
 
     /// Unix seconds of the last successful save (LASTSAVE).

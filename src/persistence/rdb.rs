@@ -42,6 +42,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::cmd::hash::Hash;
+use crate::cmd::set::Set;
 use crate::config::encoding_limits;
 use crate::store::{Dict, Entry, Keyspace, Value, ZSet};
 
@@ -95,9 +97,6 @@ const ENC_LZF: u8 = 3;
 /// Redis `QUICKLIST_NODE_CONTAINER_PACKED`: a quicklist node holding a listpack (the other
 /// kind, PLAIN, holds one element of 1 GB or more, which respd's 512 MB bulk limit rules out).
 const QUICKLIST_NODE_CONTAINER_PACKED: u64 = 2;
-
-/// Redis's `set-max-intset-entries` default: the largest set written as an intset.
-const SET_MAX_INTSET_ENTRIES: usize = 512;
 
 // ---------------------------------------------------------------------------------------------
 // CRC64
@@ -443,13 +442,13 @@ fn object_type(value: &Value, intset: bool) -> u8 {
     }
 }
 
-/// A set's members, sorted, when Redis would keep the set as an intset (every member an
-/// integer, at most `set-max-intset-entries` of them); `None` otherwise and for other types.
+/// A set's members, sorted, when Redis would hold the set as an intset (see
+/// [`Set::is_intset`]); `None` otherwise and for other types.
 fn set_as_intset(value: &Value) -> Option<Vec<i64>> {
     let Value::Set(set) = value else {
         return None;
     };
-    if set.len() > SET_MAX_INTSET_ENTRIES {
+    if !set.is_intset() {
         return None;
     }
     let mut ints: Vec<i64> = set
@@ -873,7 +872,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                     return r.err("Duplicate set members detected");
                 }
             }
-            non_empty(r, Value::Set(Box::new(set)))?
+            non_empty(r, Value::Set(Box::new(Set::from_members(set))))?
         }
         TYPE_ZSET | TYPE_ZSET_2 => {
             let n = r.count()?;
@@ -897,7 +896,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
         }
         TYPE_HASH => {
             let n = r.count()?;
-            let mut h = Dict::with_capacity(n);
+            let mut h = Hash::default();
             for _ in 0..n {
                 let f = r.string()?;
                 let v = r.string()?;
@@ -921,7 +920,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 .into_iter()
                 .map(|n| (n.to_string().into_bytes(), ()))
                 .collect();
-            non_empty(r, Value::Set(Box::new(set)))?
+            non_empty(r, Value::Set(Box::new(Set::from_members(set))))?
         }
         TYPE_LIST_ZIPLIST | TYPE_ZSET_ZIPLIST | TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK
         | TYPE_ZSET_LISTPACK | 20 => {
@@ -935,12 +934,15 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             };
             let value = match t {
                 TYPE_LIST_ZIPLIST => Value::List(items.into()),
-                20 => Value::Set(Box::new(items.into_iter().map(|m| (m, ())).collect())),
+                20 => {
+                    let members = items.into_iter().map(|m| (m, ())).collect();
+                    Value::Set(Box::new(Set::from_members(members)))
+                }
                 TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
                     if items.len() % 2 != 0 {
                         return Err(bad_blob(blob_at, "hash listpack (odd entry count)"));
                     }
-                    let mut h = Dict::with_capacity(items.len() / 2);
+                    let mut h = Hash::default();
                     let mut it = items.into_iter();
                     while let (Some(f), Some(v)) = (it.next(), it.next()) {
                         h.insert(f, v);
@@ -996,7 +998,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
             let blob_at = r.pos;
             let blob = r.string()?;
             let pairs = decode_zipmap(&blob).ok_or_else(|| bad_blob(blob_at, "zipmap"))?;
-            non_empty(r, Value::Hash(Box::new(pairs.into_iter().collect())))?
+            non_empty(r, Value::Hash(Box::new(Hash::from_pairs(pairs))))?
         }
         _ => return unsupported(r),
     })

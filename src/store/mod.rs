@@ -62,9 +62,9 @@ pub enum Value {
     /// A list.
     List(VecDeque<Vec<u8>>),
     /// A hash of field → value.
-    Hash(Box<Dict<Vec<u8>, Vec<u8>>>),
+    Hash(Box<crate::cmd::hash::Hash>),
     /// A set of members.
-    Set(Box<Dict<Vec<u8>, ()>>),
+    Set(Box<crate::cmd::set::Set>),
     /// A sorted set: members ordered by score.
     ZSet(Box<ZSet>),
 }
@@ -115,7 +115,7 @@ impl Value {
             Value::Hash(h) => crate::cmd::hash::encoding(h),
             // Redis 7.0 keeps small all-integer sets as an "intset"; respd decides from the
             // current members (Redis never converts back; see crate::cmd::set).
-            Value::Set(s) if crate::cmd::set::is_intset(s) => "intset",
+            Value::Set(s) if s.is_intset() => "intset",
             Value::Set(_) => "hashtable",
             Value::ZSet(z) => z.encoding(),
         }
@@ -371,6 +371,23 @@ impl Db {
         {
             self.ready.insert(0, key.to_vec());
         }
+    }
+
+    /// Marks ready every key with blocked clients that exists now (after SWAPDB brought in
+    /// other contents). The serving step checks type and expiry, as it does for any key.
+    fn signal_blocked_keys_present(&mut self) {
+        let present: Vec<Key> = (self.blocked.keys())
+            .filter(|key| self.entries.contains_key(key.as_slice()))
+            .cloned()
+            .collect();
+        for key in present {
+            self.signal_created(&key);
+        }
+    }
+
+    /// Keys waiting to be served to blocked clients (see [`Db::take_ready_key`]).
+    pub fn ready_keys(&self) -> &[Key] {
+        &self.ready
     }
 
     /// Ends a write command for WATCH: the keys it looked up for writing are touched if it
@@ -691,6 +708,12 @@ impl Keyspace {
             let changed = |key: &[u8]| is_live(xe, key, now_ms) || is_live(ye, key, now_ms);
             touch_watched_where(x.watchers.get_mut(), changed);
             touch_watched_where(y.watchers.get_mut(), changed);
+            // Blocked clients stay in their database number too; a key they wait for that
+            // the swap brought in is ready to serve them (Redis `scanDatabaseForReadyKeys`).
+            std::mem::swap(&mut x.blocked, &mut y.blocked);
+            std::mem::swap(&mut x.ready, &mut y.ready);
+            x.signal_blocked_keys_present();
+            y.signal_blocked_keys_present();
         }
     }
 
