@@ -533,6 +533,9 @@ pub fn free_port() -> u16 {
 pub struct RedisServer {
     child: Child,
     port: u16,
+    /// The server's working directory, removed on drop: a redis-server writes files there
+    /// (a replica's dump.rdb), which must not land in the checkout.
+    dir: std::path::PathBuf,
 }
 
 impl RedisServer {
@@ -564,7 +567,10 @@ impl RedisServer {
         let binary = RedisServer::binary()?;
         for _attempt in 0..5 {
             let port = free_port();
+            let dir = std::env::temp_dir().join(format!("respd-test-redis-{port}"));
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             let mut child = Command::new(&binary)
+                .current_dir(&dir)
                 .args(["--port", &port.to_string()])
                 .args(["--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
@@ -581,12 +587,13 @@ impl RedisServer {
                     break; // exited: most likely the port was taken meanwhile; try another
                 }
                 if ping(port) {
-                    return Some(RedisServer { child, port });
+                    return Some(RedisServer { child, port, dir });
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&dir);
         }
         panic!("{binary} did not start answering PING");
     }
@@ -652,6 +659,7 @@ impl Drop for RedisServer {
         // Child::kill signals exactly this process id.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
