@@ -614,6 +614,46 @@ fn save_bgsave_lastsave_and_info() {
     assert_eq!(conn.cmd(&[b"SET", b"c", b"3"]), b"+OK\r\n");
 }
 
+/// Redis's flushAllDataAndResetRDB(): with save points, FLUSHALL saves the empty dataset at
+/// once (so a restart cannot bring the keys back) and the dirty counter is 0 afterwards;
+/// without save points nothing is written and the flush counts as a change.
+#[test]
+fn flushall_with_save_points_saves_and_resets_the_dirty_counter() {
+    let dir = TempDir::new("flushall");
+    let path = dir.0.to_str().unwrap().to_string();
+    let server = TestServer::with_config(|c| {
+        c.dir = path.clone();
+        c.save = vec![(3600, 1)];
+    });
+    let mut conn = server.conn();
+    let changes = |conn: &mut RawConn| -> String {
+        let text = String::from_utf8(conn.cmd(&[b"INFO", b"persistence"])).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(conn.cmd(&[b"SET", b"a", b"1"]), b"+OK\r\n");
+    assert_eq!(conn.cmd(&[b"SAVE"]), b"+OK\r\n");
+    assert_eq!(
+        picture(&load(&std::fs::read(dir.dump()).unwrap()).unwrap()).len(),
+        1
+    );
+    assert_eq!(conn.cmd(&[b"SET", b"b", b"2"]), b"+OK\r\n");
+    assert_eq!(changes(&mut conn), "1");
+    assert_eq!(conn.cmd(&[b"FLUSHALL"]), b"+OK\r\n");
+    assert_eq!(changes(&mut conn), "0");
+    assert_eq!(
+        picture(&load(&std::fs::read(dir.dump()).unwrap()).unwrap()).len(),
+        0
+    );
+
+    assert_eq!(conn.cmd(&[b"CONFIG", b"SET", b"save", b""]), b"+OK\r\n");
+    assert_eq!(conn.cmd(&[b"SET", b"c", b"3"]), b"+OK\r\n");
+    assert_eq!(conn.cmd(&[b"FLUSHALL"]), b"+OK\r\n");
+    assert_eq!(changes(&mut conn), "2");
+}
+
 fn spawn_respd(dir: &Path, port: u16) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_respd"))
         .args([
