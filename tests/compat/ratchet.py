@@ -11,7 +11,12 @@ unit, as the suite runner keeps them) and:
   - prints the tests that passed but are not listed yet, so the change that made them pass
     can add them (`--update` appends them to the list; removing a line is a deliberate edit).
 
-Usage:  ratchet.py LOG_DIR PASSING_FILE [--update]
+A run may have several log directories: the suite in external mode (against one respd) and
+in internal mode (the suite starts respd itself, per unit, with its own config files). A
+directory given as DIR=PREFIX names its units PREFIX + unit, so `internal:unit/type/list`
+and `unit/type/list` are listed apart.
+
+Usage:  ratchet.py LOG_DIR[=PREFIX]... PASSING_FILE [--update]
 """
 
 import os
@@ -24,7 +29,7 @@ OK_LINE = re.compile(r"^\[ok\]: (.*?)(?: \(\d+ ms\))?$")
 SINGLE = re.compile(r"--single (\S+)")
 
 
-def passes_in(log_dir):
+def passes_in(log_dir, prefix=""):
     """{(unit, test name)}: every test reported [ok] in the logs of one run."""
     passed = set()
     for entry in sorted(os.listdir(log_dir)):
@@ -44,7 +49,7 @@ def passes_in(log_dir):
         for line in lines:
             found = OK_LINE.match(line)
             if found:
-                passed.add((unit, found.group(1)))
+                passed.add((prefix + unit, found.group(1)))
     return passed
 
 
@@ -66,17 +71,25 @@ def read_list(path):
 def write_list(path, tests):
     with open(path, "w", encoding="utf-8") as f:
         f.write("# Tests of Redis 7.0.15's suite that respd passes (external mode, default and\n")
-        f.write("# extended sets). CI fails when one of them fails; see tests/compat/ratchet.py.\n")
+        f.write("# extended sets; internal: units run in internal mode). CI fails when one of\n")
+        f.write("# them fails; see tests/compat/ratchet.py.\n")
         for unit, name in sorted(tests):
             f.write(f"{unit}\t{name}\n")
 
 
 def main(argv):
-    if len(argv) not in (3, 4) or (len(argv) == 4 and argv[3] != "--update"):
+    args = argv[1:]
+    update = args[-1:] == ["--update"]
+    if update:
+        args = args[:-1]
+    if len(args) < 2 or any(a.startswith("--") for a in args):
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    log_dir, list_path = argv[1], argv[2]
-    passed = passes_in(log_dir)
+    list_path = args[-1]
+    passed = set()
+    for spec in args[:-1]:
+        log_dir, _, prefix = spec.partition("=")
+        passed |= passes_in(log_dir, prefix)
     listed = read_list(list_path)
     lost = sorted(listed - passed)
     new = sorted(passed - listed)
@@ -86,10 +99,10 @@ def main(argv):
         print(f"LOST: {unit}: {name}")
     print(f"compat ratchet: {len(passed)} tests passed, {len(listed)} listed, "
           f"{len(lost)} listed tests failed, {len(new)} new passes")
-    if len(argv) == 4:
+    if update:
         write_list(list_path, listed | passed)
         print(f"compat ratchet: {list_path} now lists {len(listed | passed)} tests")
-    if new and len(argv) == 3:
+    if new and not update:
         print("compat ratchet: add the new passes with --update (after checking they are steady)")
     # The plain closing line CI summaries look for: listed tests that passed, and that failed.
     if lost:
