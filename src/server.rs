@@ -688,11 +688,12 @@ pub fn start_with(
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;
-    shared
-        .listeners
-        .active
-        .lock()
-        .extend(listeners.into_iter().map(|l| Listening::serve(l, &shared)).collect::<io::Result<Vec<_>>>()?);
+    shared.listeners.active.lock().extend(
+        listeners
+            .into_iter()
+            .map(|l| Listening::serve(l, &shared))
+            .collect::<io::Result<Vec<_>>>()?,
+    );
     let (cron_stop, cron_rx) = bounded(1);
     let cron_shared = shared.clone();
     let cron_thread = thread::Builder::new()

@@ -56,7 +56,11 @@ fn config_set_port_moves_the_listener_and_keeps_open_connections() {
                 "{who}"
             );
             let new = at([127, 0, 0, 1], port);
-            assert_eq!(text(&ping_on(new)), "+PONG\r\n", "{who}: the new port serves");
+            assert_eq!(
+                text(&ping_on(new)),
+                "+PONG\r\n",
+                "{who}: the new port serves"
+            );
             assert!(refuses(old), "{who}: the old port {old} still accepts");
             assert_eq!(
                 text(&existing.cmd(&[b"PING"])),
@@ -65,7 +69,13 @@ fn config_set_port_moves_the_listener_and_keeps_open_connections() {
             );
             assert_eq!(
                 text(&config_get(&mut existing, "port")),
-                text(format!("*2\r\n$4\r\nport\r\n${}\r\n{port}\r\n", port.to_string().len()).as_bytes()),
+                text(
+                    format!(
+                        "*2\r\n$4\r\nport\r\n${}\r\n{port}\r\n",
+                        port.to_string().len()
+                    )
+                    .as_bytes()
+                ),
                 "{who}"
             );
             let info = existing.cmd(&[b"INFO", b"server"]);
@@ -84,27 +94,40 @@ fn config_set_port_in_use_rolls_back_every_value() {
     // is restored, maxclients (whose apply succeeded before port's) included.
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port().to_string();
-    let names = ["maxmemory", "maxclients", "port", "client-query-buffer-limit", "timeout"];
+    let names = [
+        "maxmemory",
+        "maxclients",
+        "port",
+        "client-query-buffer-limit",
+        "timeout",
+    ];
     let values = ["10000001", "77", busy_port.as_str(), "10m", "33"];
-    on_respd_and_own_redis("config_set_port_in_use_rolls_back_every_value", |who, addr| {
-        let mut c = RawConn::connect(addr);
-        let before: Vec<Vec<u8>> = names.iter().map(|n| config_get(&mut c, n)).collect();
-        let mut argv: Vec<&[u8]> = vec![b"CONFIG", b"SET"];
-        for (name, value) in names.iter().zip(values) {
-            argv.push(name.as_bytes());
-            argv.push(value.as_bytes());
-        }
-        assert_eq!(
+    on_respd_and_own_redis(
+        "config_set_port_in_use_rolls_back_every_value",
+        |who, addr| {
+            let mut c = RawConn::connect(addr);
+            let before: Vec<Vec<u8>> = names.iter().map(|n| config_get(&mut c, n)).collect();
+            let mut argv: Vec<&[u8]> = vec![b"CONFIG", b"SET"];
+            for (name, value) in names.iter().zip(values) {
+                argv.push(name.as_bytes());
+                argv.push(value.as_bytes());
+            }
+            assert_eq!(
             text(&c.cmd(&argv)),
             "-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.\r\n",
             "{who}"
         );
-        for (name, was) in names.iter().zip(&before) {
-            assert_eq!(text(&config_get(&mut c, name)), text(was), "{who}: {name}");
-        }
-        assert_eq!(text(&ping_on(addr)), "+PONG\r\n", "{who}: still served on {addr}");
-        assert_eq!(text(&c.cmd(&[b"PING"])), "+PONG\r\n", "{who}");
-    });
+            for (name, was) in names.iter().zip(&before) {
+                assert_eq!(text(&config_get(&mut c, name)), text(was), "{who}: {name}");
+            }
+            assert_eq!(
+                text(&ping_on(addr)),
+                "+PONG\r\n",
+                "{who}: still served on {addr}"
+            );
+            assert_eq!(text(&c.cmd(&[b"PING"])), "+PONG\r\n", "{who}");
+        },
+    );
     drop(busy);
 }
 
