@@ -310,7 +310,10 @@ impl Shared {
             next.push(match slot {
                 Slot::Kept(addr) => Next::Kept(addr),
                 Slot::Bound(listener) => match Listening::serve(listener, &me) {
-                    Ok(started) => Next::Started(started),
+                    Ok(started) => {
+                        crate::notice!("Listening on {}", started.addr);
+                        Next::Started(started)
+                    }
                     Err(e) => {
                         for started in next {
                             if let Next::Started(l) = started {
