@@ -334,10 +334,9 @@ pub struct ConfigSpec {
     /// True if a CONFIG GET glob never lists it: only its exact name finds it (Redis's
     /// `HIDDEN_CONFIG`, the testing aids such as `key-load-delay`).
     pub hidden: bool,
-    /// True for the directives that choose the listening sockets (`port`, `bind`). Redis
-    /// reopens its sockets when CONFIG SET changes them; respd cannot, so they are not
-    /// `mutable`, but CONFIG SET accepts the value already in force, which changes nothing in
-    /// Redis either (Redis's test suite sets every directive to its own value).
+    /// True for the directives that choose the listening sockets (`port`, `bind`): a new
+    /// value takes effect by binding new sockets and closing the old ones (Redis's
+    /// `updatePort` and `applyBind`; see [`crate::server::Listeners::bind_for`]).
     pub listener: bool,
     /// The type of its value, for the directives whose value is kept as text
     /// ([`Effect::Ignored`]) and for the manual page.
@@ -980,7 +979,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         name: "port",
         aliases: &[],
         default: "6379",
-        mutable: false,
+        mutable: true,
         listener: true,
         protected: false,
         multi_arg: false,
@@ -996,7 +995,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
         name: "bind",
         aliases: &[],
         default: "127.0.0.1 -::1",
-        mutable: false,
+        mutable: true,
         listener: true,
         protected: false,
         multi_arg: true,

@@ -154,6 +154,26 @@ fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
                         Err(e) => warning!("SIGHUP: {} not changed: {e}", spec.name),
                     }
                 }
+                // New listening sockets, as CONFIG SET binds them; if they cannot be had,
+                // the old ones stay, and so do `port` and `bind`.
+                let running = shared.config.read().clone();
+                if updated.port != running.port || updated.bind != running.bind {
+                    let moved = if systemd::sockets_passed() {
+                        Err("the sockets were passed by systemd socket activation".to_string())
+                    } else {
+                        shared
+                            .listeners
+                            .bind_for(&updated)
+                            .and_then(|new| shared.serve_listeners(new))
+                            .map_err(|e| e.to_string())
+                    };
+                    if let Err(why) = moved {
+                        warning!("SIGHUP: port and bind not changed: {why}");
+                        updated.port = running.port;
+                        updated.bind = running.bind;
+                        changed.retain(|name| !matches!(*name, "port" | "bind"));
+                    }
+                }
                 // A higher maxclients needs room in the open files limit, as at start.
                 if let Ok(maxclients) = server::adjust_open_files_limit(updated.maxclients) {
                     updated.maxclients = maxclients;
@@ -400,7 +420,7 @@ fn main() -> ExitCode {
     handle.shared().persistence.note_load(&load_stats);
     let port = handle.local_addrs().first().map_or(0, |a| a.port());
     show_banner(&handle.shared().config.read(), port);
-    for addr in handle.local_addrs() {
+    for addr in &handle.local_addrs() {
         notice!("Listening on {addr}");
     }
     notice!("Ready to accept connections tcp");

@@ -4,7 +4,8 @@
 //! blocking threads instead of an event loop:
 //!
 //! - one **accept thread** per listening socket hands each new socket to a worker over a
-//!   `crossbeam-channel`;
+//!   `crossbeam-channel`. The sockets and their threads live in [`Listeners`], in the shared
+//!   state, so that CONFIG SET `port` or `bind` can move them while the server runs;
 //! - a **worker** serves one connection until it closes (see [`crate::connection`]), then waits
 //!   for the next socket. The channel has no buffer: a hand-off succeeds only if a worker is
 //!   idle and waiting, and when none is, the accept thread starts a new one. So the pool grows on
@@ -18,13 +19,13 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use crate::client::ClientRegistry;
 use crate::config::Config;
@@ -175,8 +176,15 @@ pub struct Shared {
     pub started_ms: u64,
     /// A random 40-hex-digit id of this run (INFO run_id).
     pub run_id: String,
-    /// The TCP port actually listened on.
-    pub port: u16,
+    /// The TCP port actually listened on (INFO `tcp_port`); see [`Shared::port`].
+    port: AtomicU16,
+    /// The listening sockets and their accept threads.
+    pub listeners: Listeners,
+    /// The idle workers waiting for a connection (see the module docs).
+    pool: WorkerPool,
+    /// This very `Shared`, for the threads a command starts (accept threads, after CONFIG SET
+    /// `port`): they need an `Arc` of their own, and commands only get a reference.
+    me: Weak<Shared>,
     /// Sockets accepted and not yet closed (checked against `maxclients`).
     pub connected: AtomicUsize,
     /// Where SHUTDOWN and signals ask the main thread to stop.
@@ -281,14 +289,165 @@ impl Shared {
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
+
+    /// The TCP port listened on: the first listening socket's (INFO `tcp_port`).
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    /// Serves `new` sockets, bound by [`Listeners::bind_for`], in place of the old ones: the
+    /// second half of CONFIG SET `port` / `bind` (Redis `changeListenPort`, `changeBindAddr`).
+    /// Each new socket gets its accept thread; then each old socket that is not kept is shut
+    /// down, which wakes its accept thread out of `accept`, and closed once that thread has
+    /// ended, so the old port refuses connections by the time this returns. Connections
+    /// already accepted stay open, as in Redis.
+    pub fn serve_listeners(&self, new: NewListeners<'_>) -> io::Result<()> {
+        let me = self.me.upgrade().expect("the server outlives its commands");
+        let NewListeners { mut active, slots } = new;
+        // New accept threads first: if one cannot start, the old sockets are still served.
+        let mut next: Vec<Next> = Vec::with_capacity(slots.len());
+        for slot in slots {
+            next.push(match slot {
+                Slot::Kept(addr) => Next::Kept(addr),
+                Slot::Bound(listener) => match Listening::serve(listener, &me) {
+                    Ok(started) => {
+                        crate::notice!("Listening on {}", started.addr);
+                        Next::Started(started)
+                    }
+                    Err(e) => {
+                        for started in next {
+                            if let Next::Started(l) = started {
+                                l.close();
+                            }
+                        }
+                        return Err(e);
+                    }
+                },
+            });
+        }
+        let mut old: Vec<Option<Listening>> = active.drain(..).map(Some).collect();
+        let next: Vec<Listening> = next
+            .into_iter()
+            .map(|n| match n {
+                Next::Started(l) => l,
+                Next::Kept(addr) => old
+                    .iter_mut()
+                    .find_map(|l| l.take_if(|l| l.addr == addr))
+                    .expect("kept from the active sockets"),
+            })
+            .collect();
+        for listening in old.into_iter().flatten() {
+            crate::notice!("No longer listening on {}", listening.addr);
+            listening.close();
+        }
+        self.port.store(next[0].addr.port(), Ordering::Relaxed);
+        *active = next;
+        Ok(())
+    }
+}
+
+/// The listening sockets, each with its accept thread (Redis `server.ipfd`).
+#[derive(Debug, Default)]
+pub struct Listeners {
+    active: Mutex<Vec<Listening>>,
+}
+
+/// One listening socket and the thread accepting on it.
+#[derive(Debug)]
+struct Listening {
+    socket: Arc<TcpListener>,
+    addr: SocketAddr,
+    /// Set before the socket is shut down, so its accept thread takes the failing `accept`
+    /// for the end rather than for a passing error.
+    retired: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Listening {
+    /// Starts the accept thread of `listener`.
+    fn serve(listener: TcpListener, shared: &Arc<Shared>) -> io::Result<Listening> {
+        let addr = listener.local_addr()?;
+        let socket = Arc::new(listener);
+        let retired = Arc::new(AtomicBool::new(false));
+        let (s, r, sh) = (socket.clone(), retired.clone(), shared.clone());
+        let thread = thread::Builder::new()
+            .name("respd-accept".into())
+            .spawn(move || accept_loop(&s, &r, &sh))?;
+        Ok(Listening {
+            socket,
+            addr,
+            retired,
+            thread,
+        })
+    }
+
+    /// Stops accepting and closes the socket: connections still in its backlog are refused.
+    fn close(self) {
+        self.retired.store(true, Ordering::Release);
+        crate::sys::wake_listener(&self.socket);
+        let _ = self.thread.join();
+        // The last reference: dropping it closes the socket.
+        drop(self.socket);
+    }
+}
+
+/// What one configured address becomes when the listeners are moved.
+#[derive(Debug)]
+enum Slot {
+    /// Already listened on: the running socket is kept, with its backlog and thread.
+    Kept(SocketAddr),
+    /// Newly bound.
+    Bound(TcpListener),
+}
+
+/// A socket of the new set while it is being assembled.
+enum Next {
+    Started(Listening),
+    Kept(SocketAddr),
+}
+
+/// Sockets bound for a new `bind` / `port` and not served yet (see [`Listeners::bind_for`]).
+/// Dropping it closes the new sockets and changes nothing; [`Shared::serve_listeners`]
+/// switches to them. It holds the listeners' lock, so two CONFIG SETs cannot interleave.
+#[derive(Debug)]
+pub struct NewListeners<'a> {
+    active: MutexGuard<'a, Vec<Listening>>,
+    slots: Vec<Slot>,
+}
+
+impl Listeners {
+    /// The addresses listened on, in `bind` order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.active.lock().iter().map(|l| l.addr).collect()
+    }
+
+    /// The first half of moving the listeners: binds every address `config` asks for that is
+    /// not listened on already, before anything is closed, so that a failure (a port in use)
+    /// leaves the server as it was. Redis closes its sockets first and binds the old ones
+    /// again when the new ones fail; binding first gets the same outcome without a moment
+    /// when the old port refuses connections. A socket already listening on a wanted address
+    /// is kept rather than bound twice, which would fail.
+    ///
+    /// `Err` carries the log line saying which address failed.
+    pub fn bind_for(&self, config: &Config) -> io::Result<NewListeners<'_>> {
+        let active = self.active.lock();
+        let listening: Vec<SocketAddr> = active.iter().map(|l| l.addr).collect();
+        let slots = bind_configured(config, &listening)?;
+        Ok(NewListeners { active, slots })
+    }
+
+    /// Closes every socket (shutdown).
+    fn close_all(&self) {
+        let all = std::mem::take(&mut *self.active.lock());
+        for listening in all {
+            listening.close();
+        }
+    }
 }
 
 /// A running server: its addresses, and the handle to stop it.
 pub struct ServerHandle {
     shared: Arc<Shared>,
-    addrs: Vec<SocketAddr>,
-    listeners: Vec<Arc<TcpListener>>,
-    accept_threads: Vec<JoinHandle<()>>,
     cron_stop: Sender<()>,
     cron_thread: Option<JoinHandle<()>>,
     requests: Receiver<ShutdownRequest>,
@@ -297,12 +456,12 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// The first listening address (tests bind port 0 and read the real port here).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.local_addrs()[0]
     }
 
-    /// Every listening address.
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
+    /// Every listening address (CONFIG SET `port` and `bind` change them).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.shared.listeners.addrs()
     }
 
     /// The shared state (for tests and benches).
@@ -329,12 +488,8 @@ impl ServerHandle {
         if self.shared.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
-        for listener in &self.listeners {
-            crate::sys::wake_listener(listener);
-        }
-        for t in self.accept_threads.drain(..) {
-            let _ = t.join();
-        }
+        self.shared.listeners.close_all();
+        self.shared.pool.close();
         let _ = self.cron_stop.send(());
         if let Some(t) = self.cron_thread.take() {
             let _ = t.join();
@@ -361,7 +516,21 @@ impl Drop for ServerHandle {
 /// leading `-` is skipped if it cannot be bound (Redis's "optional address" syntax, used for
 /// `-::1` on hosts without IPv6).
 pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
-    let mut listeners = Vec::new();
+    Ok(bind_configured(config, &[])?
+        .into_iter()
+        .filter_map(|slot| match slot {
+            Slot::Bound(listener) => Some(listener),
+            Slot::Kept(_) => None,
+        })
+        .collect())
+}
+
+/// [`bind_all`], but an address in `listening` (the sockets already served) is not bound
+/// again: it comes back as [`Slot::Kept`]. With port 0 every address is bound afresh.
+fn bind_configured(config: &Config, listening: &[SocketAddr]) -> io::Result<Vec<Slot>> {
+    let mut slots = Vec::new();
+    // With port 0, every listener after the first reuses the port the first one got.
+    let mut port = config.port;
     for entry in &config.bind {
         let (optional, addr) = match entry.strip_prefix('-') {
             Some(a) => (true, a),
@@ -377,13 +546,18 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
                 )
             })?
         };
-        // With port 0, every listener after the first reuses the port the first one got.
-        let port = match (config.port, listeners.first()) {
-            (0, Some(l)) => TcpListener::local_addr(l)?.port(),
-            (p, _) => p,
-        };
-        match crate::sys::bind_listener(SocketAddr::new(ip, port), config.tcp_backlog) {
-            Ok(l) => listeners.push(l),
+        let wanted = SocketAddr::new(ip, port);
+        if port != 0 && listening.contains(&wanted) {
+            slots.push(Slot::Kept(wanted));
+            continue;
+        }
+        match crate::sys::bind_listener(wanted, config.tcp_backlog) {
+            Ok(l) => {
+                if port == 0 {
+                    port = l.local_addr()?.port();
+                }
+                slots.push(Slot::Bound(l));
+            }
             Err(e) if optional => crate::verbose!("Skipping optional bind address {addr}: {e}"),
             Err(e) => {
                 return Err(io::Error::new(
@@ -393,13 +567,13 @@ pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
             }
         }
     }
-    if listeners.is_empty() {
+    if slots.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::AddrNotAvailable,
             "Failed listening on any of the configured addresses",
         ));
     }
-    Ok(listeners)
+    Ok(slots)
 }
 
 /// Makes room for `maxclients` clients in the open files limit, or lowers `maxclients` to what
@@ -480,10 +654,11 @@ pub fn start_with(
     config: Config,
     keyspace: crate::store::Keyspace,
 ) -> io::Result<ServerHandle> {
-    let addrs = listeners
-        .iter()
-        .map(|l| l.local_addr())
-        .collect::<io::Result<Vec<_>>>()?;
+    let first_port = listeners
+        .first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no listening socket"))?
+        .local_addr()?
+        .port();
     for listener in &listeners {
         // Tests bind with std (backlog 128); raise it to tcp-backlog.
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
@@ -492,7 +667,7 @@ pub fn start_with(
     keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();
-    let shared = Arc::new(Shared {
+    let shared = Arc::new_cyclic(|me| Shared {
         store: Store::from_keyspace(keyspace),
         stats: Stats::default(),
         clients: ClientRegistry::new(),
@@ -502,7 +677,10 @@ pub fn start_with(
         persistence: crate::persistence::Persistence::new(started_ms),
         replication: Default::default(),
         run_id: random_run_id(),
-        port: addrs[0].port(),
+        port: AtomicU16::new(first_port),
+        listeners: Listeners::default(),
+        pool: WorkerPool::new(),
+        me: me.clone(),
         connected: AtomicUsize::new(0),
         shutdown_requests: request_tx,
         stopping: AtomicBool::new(false),
@@ -513,17 +691,12 @@ pub fn start_with(
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;
-    let pool = Arc::new(WorkerPool::new(shared.clone()));
-    let listeners: Vec<Arc<TcpListener>> = listeners.into_iter().map(Arc::new).collect();
-    let mut accept_threads = Vec::new();
-    for listener in &listeners {
-        let (listener, pool, shared) = (listener.clone(), pool.clone(), shared.clone());
-        accept_threads.push(
-            thread::Builder::new()
-                .name("respd-accept".into())
-                .spawn(move || accept_loop(&listener, &pool, &shared))?,
-        );
-    }
+    shared.listeners.active.lock().extend(
+        listeners
+            .into_iter()
+            .map(|l| Listening::serve(l, &shared))
+            .collect::<io::Result<Vec<_>>>()?,
+    );
     let (cron_stop, cron_rx) = bounded(1);
     let cron_shared = shared.clone();
     let cron_thread = thread::Builder::new()
@@ -531,9 +704,6 @@ pub fn start_with(
         .spawn(move || cron(&cron_shared, &cron_rx))?;
     Ok(ServerHandle {
         shared,
-        addrs,
-        listeners,
-        accept_threads,
         cron_stop,
         cron_thread: Some(cron_thread),
         requests: request_rx,
@@ -546,8 +716,9 @@ fn random_run_id() -> String {
         .collect()
 }
 
-/// Accepts connections until shutdown, enforcing `maxclients`.
-fn accept_loop(listener: &TcpListener, pool: &WorkerPool, shared: &Arc<Shared>) {
+/// Accepts connections until shutdown or until the socket is `retired` (CONFIG SET `port`),
+/// enforcing `maxclients`.
+fn accept_loop(listener: &TcpListener, retired: &AtomicBool, shared: &Arc<Shared>) {
     // Failures since the last logged one, and when that was: an accept that fails for lack
     // of file descriptors fails again at once, and one line per try would flood the log.
     let mut unlogged_failures = 0u64;
@@ -555,7 +726,7 @@ fn accept_loop(listener: &TcpListener, pool: &WorkerPool, shared: &Arc<Shared>) 
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
-            Err(_) if shared.is_stopping() => return,
+            Err(_) if shared.is_stopping() || retired.load(Ordering::Acquire) => return,
             Err(e) => {
                 if last_logged.map_or(true, |t| t.elapsed() >= ACCEPT_ERROR_LOG_INTERVAL) {
                     if unlogged_failures > 0 {
@@ -591,7 +762,7 @@ fn accept_loop(listener: &TcpListener, pool: &WorkerPool, shared: &Arc<Shared>) 
             continue;
         }
         shared.connected.fetch_add(1, Ordering::AcqRel);
-        pool.hand_off(stream);
+        shared.pool.hand_off(stream, shared);
     }
 }
 
@@ -607,43 +778,52 @@ fn reject(stream: TcpStream, shared: &Shared) {
 }
 
 /// The pool of connection threads. See the module docs for how it grows.
+#[derive(Debug)]
 struct WorkerPool {
-    sender: Sender<TcpStream>,
+    /// Taken at shutdown: dropping the only sender ends every idle worker's wait at once.
+    sender: Mutex<Option<Sender<TcpStream>>>,
     receiver: Receiver<TcpStream>,
-    shared: Arc<Shared>,
 }
 
 impl WorkerPool {
-    fn new(shared: Arc<Shared>) -> WorkerPool {
+    fn new() -> WorkerPool {
         // Zero capacity: a send succeeds only when an idle worker is waiting in recv.
         let (sender, receiver) = bounded(0);
         WorkerPool {
-            sender,
+            sender: Mutex::new(Some(sender)),
             receiver,
-            shared,
         }
     }
 
-    fn hand_off(&self, stream: TcpStream) {
-        match self.sender.try_send(stream) {
+    fn hand_off(&self, stream: TcpStream, shared: &Arc<Shared>) {
+        let sent = match &*self.sender.lock() {
+            Some(sender) => sender.try_send(stream),
+            None => Err(TrySendError::Disconnected(stream)),
+        };
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(stream)) | Err(TrySendError::Disconnected(stream)) => {
-                self.spawn_worker(stream)
+                self.spawn_worker(stream, shared)
             }
         }
     }
 
-    fn spawn_worker(&self, first: TcpStream) {
+    /// Ends the wait of every idle worker (shutdown).
+    fn close(&self) {
+        self.sender.lock().take();
+    }
+
+    fn spawn_worker(&self, first: TcpStream, shared: &Arc<Shared>) {
         let receiver = self.receiver.clone();
-        let shared = self.shared.clone();
         let stack = shared.config.read().thread_stack_size as usize;
+        let worker_shared = shared.clone();
         let spawned = thread::Builder::new()
             .name("respd-conn".into())
             .stack_size(stack)
-            .spawn(move || worker(first, &receiver, &shared));
+            .spawn(move || worker(first, &receiver, &worker_shared));
         if let Err(e) = spawned {
             crate::warning!("Cannot start a connection thread: {e}");
-            self.shared.connected.fetch_sub(1, Ordering::AcqRel);
+            shared.connected.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

@@ -40,6 +40,10 @@
 //! configuration names and systemd did not pass. A socket unit and a config file that
 //! disagree thus never leave a port silently open that the operator did not configure.
 //!
+//! Sockets passed this way stay for the life of the process: CONFIG SET `port` or `bind`
+//! is refused with `can't change the sockets passed by systemd socket activation` (see
+//! [`sockets_passed`]), and SIGHUP leaves them as they are; change the socket unit instead.
+//!
 //! # Reload on SIGHUP
 //! SIGHUP re-reads the config file and applies the directives that may change at run time
 //! (see `reload` in `src/main.rs`), between `RELOADING=1` (with `MONOTONIC_USEC=`) and
@@ -49,7 +53,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -107,6 +111,8 @@ struct Watchdog {
 }
 
 /// Set once by [`init`]; `None` inside means "not supervised".
+/// Set once systemd has passed listening sockets (socket activation); see [`sockets_passed`].
+static SOCKETS_PASSED: AtomicBool = AtomicBool::new(false);
 static NOTIFIER: OnceLock<Option<Notifier>> = OnceLock::new();
 static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
 
@@ -235,6 +241,15 @@ pub fn while_loading<T>(load: impl FnOnce() -> T) -> T {
     })
 }
 
+/// True if respd serves sockets systemd passed (socket activation). CONFIG SET `port` and
+/// `bind` (and SIGHUP) then leave the sockets alone: systemd keeps its own copy of each
+/// socket open and listening, so closing ours would not free the port, and connections to
+/// it would wait in a backlog nobody accepts from, until the next start. The socket unit
+/// is where the addresses are changed.
+pub fn sockets_passed() -> bool {
+    SOCKETS_PASSED.load(Ordering::Relaxed)
+}
+
 /// The address a `bind` entry stands for (`-` prefix dropped, `*` = every IPv4 address).
 fn bind_ip(entry: &str) -> Option<IpAddr> {
     let bare = entry.strip_prefix('-').unwrap_or(entry);
@@ -262,6 +277,7 @@ pub fn listeners(config: &Config) -> io::Result<Vec<TcpListener>> {
     if inherited.is_empty() {
         return crate::server::bind_all(config);
     }
+    SOCKETS_PASSED.store(true, Ordering::Relaxed);
     let mut kept: Vec<(TcpListener, SocketAddr)> = Vec::new();
     for fd in inherited {
         let number = fd.as_raw_fd();

@@ -264,6 +264,24 @@ LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" "$@""#;
         TcpStream::connect(unwanted_addr).is_err(),
         "the socket that matches no bind address was closed"
     );
+    // The passed sockets stay for the life of the process: CONFIG SET refuses to move
+    // them (systemd keeps its own copy listening), and accepts the value in force.
+    let mut conn = RawConn::connect(wanted_addr);
+    let other = common::free_port().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&conn.cmd(&[b"CONFIG", b"SET", b"port", other.as_bytes()])),
+        "-ERR CONFIG SET failed (possibly related to argument 'port') - can't change the sockets passed by systemd socket activation\r\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&conn.cmd(&[b"CONFIG", b"SET", b"bind", b"127.0.0.1 127.0.0.2"])),
+        "-ERR CONFIG SET failed (possibly related to argument 'bind') - can't change the sockets passed by systemd socket activation\r\n"
+    );
+    let port = wanted_addr.port().to_string();
+    assert_eq!(
+        conn.cmd(&[b"CONFIG", b"SET", b"port", port.as_bytes()]),
+        b"+OK\r\n"
+    );
+    assert_eq!(RawConn::connect(wanted_addr).cmd(&[b"PING"]), b"+PONG\r\n");
     child.0.kill().unwrap();
     let out = std::mem::replace(&mut child.0, Command::new("true").spawn().unwrap());
     let log = String::from_utf8_lossy(&out.wait_with_output().unwrap().stderr).into_owned();

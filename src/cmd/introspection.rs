@@ -310,7 +310,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("process_id", std::process::id().to_string());
             put("process_supervised", "no".into());
             put("run_id", shared.run_id.clone());
-            put("tcp_port", shared.port.to_string());
+            put("tcp_port", shared.port().to_string());
             put("server_time_usec", (ctx.now_ms * 1000).to_string());
             put("uptime_in_seconds", uptime.to_string());
             put("uptime_in_days", (uptime / 86400).to_string());

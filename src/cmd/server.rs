@@ -384,9 +384,11 @@ fn config_args(spec: &ConfigSpec, value: &[u8]) -> Vec<String> {
 /// ```
 /// `+OK` after every pair is applied, or an error and no change at all: the values are set
 /// on a copy of the configuration that replaces the running one only if all of them parse
-/// (Redis 7.0 restores its backup instead; the outcome is the same).
+/// and apply (Redis 7.0 restores its backup instead; the outcome is the same).
 ///
-/// Effects on the running server: `loglevel` at once; `maxclients`, `timeout`, `hz`,
+/// Effects on the running server: `port` and `bind` at once: the new sockets are bound
+/// before the old ones are closed, so a port in use fails the command and changes nothing,
+/// and connections already open stay open, as in Redis; `loglevel` at once; `maxclients`, `timeout`, `hz`,
 /// `tcp-keepalive`, `client-output-buffer-limit` and `client-query-buffer-limit` are read
 /// where they are used, so they apply from the next check on; `proto-max-bulk-len` is read when
 /// a client connects, so it applies to new connections only.
@@ -394,10 +396,12 @@ fn config_args(spec: &ConfigSpec, value: &[u8]) -> Vec<String> {
 /// Errors, the first problem winning: `Syntax` (odd number of arguments),
 /// `ERR Unknown option or number of arguments for CONFIG SET - '<name>'`,
 /// `ERR CONFIG SET failed (possibly related to argument '<name>') - <reason>` where the reason
-/// is `can't set immutable config` (`port` and `bind` are taken at the value in force, a no-op
-/// as in Redis, see [`ConfigSpec::listener`]), `can't set protected config` (`dir` or `dbfilename` while
+/// is `can't set immutable config`, `can't set protected config` (`dir` or `dbfilename` while
 /// `enable-protected-configs` is `no`, or `local` and the client is not on 127.0.0.1 or ::1),
-/// `duplicate parameter` or the directive's parse error.
+/// `duplicate parameter`, the directive's parse error, or what applying it met:
+/// `Unable to listen on this port. Check server logs.` (`port`), `Failed to bind to specified
+/// addresses.` (`bind`), `can't change the sockets passed by systemd socket activation`
+/// (either, respd only), `The operating system is not able to handle ...` (`maxclients`).
 pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() % 2 != 0 {
         return Err(CmdError::Syntax);
@@ -425,8 +429,7 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
                 "'",
             ));
         };
-        let settable = spec.mutable || (spec.listener && sets_value_in_force(ctx, spec, value));
-        if !settable {
+        if !spec.mutable {
             return Err(failed(name, "can't set immutable config"));
         }
         // Redis configSetCommand: the directives that choose where files are written need
@@ -439,10 +442,10 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         }
         changes.push((name, spec, value));
     }
-    let mut updated: Config = ctx.shared.config.read().clone();
+    let before: Config = ctx.shared.config.read().clone();
+    let mut updated = before.clone();
     // CONFIG SET save replaces the save points (the config file's adding rule is over).
     updated.finish_reading();
-    let old_maxclients = updated.maxclients;
     for (typed, spec, value) in &changes {
         // A value Redis refuses is reported under the name (or alias) as Redis spells it,
         // lowercase, whatever the case typed (configSetCommand's `set_configs[i]->name`).
@@ -454,15 +457,37 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         spec.set_value(&mut updated, &config_args(spec, value))
             .map_err(|e| failed(spelled.as_bytes(), &e))?;
     }
-    // Redis updateMaxclients: a higher maxclients must fit in the open files limit.
-    if updated.maxclients != old_maxclients {
-        let fits = crate::server::adjust_open_files_limit(updated.maxclients).unwrap_or(0);
-        if fits != updated.maxclients {
-            return Err(failed(
-                b"maxclients",
-                &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
-            ));
+    // Redis's apply functions, run for the directives whose value changed, in the order they
+    // were given; the first that fails names its directive in the error. Redis then sets
+    // every value back and applies them again; here nothing has been changed yet: the new
+    // sockets are only bound, and served below once every check has passed.
+    let mut new_listeners = None;
+    for (_, spec, _) in &changes {
+        if spec.get_value(&updated) == spec.get_value(&before) {
+            continue;
         }
+        if spec.listener && new_listeners.is_none() {
+            new_listeners = Some(bind_listeners(ctx, spec, &updated).map_err(|reason| {
+                crate::warning!("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.", spec.name);
+                failed(spec.name.as_bytes(), reason)
+            })?);
+        }
+        // Redis updateMaxclients: a higher maxclients must fit in the open files limit.
+        if spec.name == "maxclients" {
+            let fits = crate::server::adjust_open_files_limit(updated.maxclients).unwrap_or(0);
+            if fits != updated.maxclients {
+                return Err(failed(
+                    b"maxclients",
+                    &format!("The operating system is not able to handle the specified number of clients, try with {fits}"),
+                ));
+            }
+        }
+    }
+    if let Some(new_listeners) = new_listeners {
+        ctx.shared.serve_listeners(new_listeners).map_err(|e| {
+            crate::warning!("Cannot start an accept thread: {e}");
+            failed(b"port", PORT_APPLY_FAILED)
+        })?;
     }
     crate::log::set_level(updated.loglevel);
     ctx.shared.replace_config(updated);
@@ -472,13 +497,33 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-/// True if CONFIG SET of `value` would leave `spec` as it is (see [`ConfigSpec::listener`]).
-fn sets_value_in_force(ctx: &Ctx, spec: &ConfigSpec, value: &[u8]) -> bool {
-    let current = ctx.shared.config.read().clone();
-    let mut updated = current.clone();
-    spec.set_value(&mut updated, &config_args(spec, value))
-        .is_ok()
-        && spec.get_value(&updated) == spec.get_value(&current)
+/// Why a new `port` could not be listened on (Redis `updatePort`).
+const PORT_APPLY_FAILED: &str = "Unable to listen on this port. Check server logs.";
+/// Why a new `bind` could not be listened on (Redis `applyBind`).
+const BIND_APPLY_FAILED: &str = "Failed to bind to specified addresses.";
+/// Why `port` and `bind` cannot change under socket activation (respd only; see
+/// [`crate::systemd::sockets_passed`]).
+const SOCKETS_PASSED: &str = "can't change the sockets passed by systemd socket activation";
+
+/// The first half of applying a new `port` or `bind` (`spec`, the first of them given):
+/// binds the sockets `updated` asks for, or says why not in Redis's words for `spec`, after
+/// logging which address failed (Redis's `listenToPort` warning).
+fn bind_listeners<'a>(
+    ctx: &Ctx<'a>,
+    spec: &ConfigSpec,
+    updated: &Config,
+) -> Result<crate::server::NewListeners<'a>, &'static str> {
+    if crate::systemd::sockets_passed() {
+        return Err(SOCKETS_PASSED);
+    }
+    ctx.shared.listeners.bind_for(updated).map_err(|e| {
+        crate::warning!("Warning: {e}");
+        if spec.name == "port" {
+            PORT_APPLY_FAILED
+        } else {
+            BIND_APPLY_FAILED
+        }
+    })
 }
 
 /// ```text
