@@ -1570,7 +1570,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("requirepass", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password clients must AUTH with. respd has no authentication: a password set here is not enforced (warned at start)."),
     compat("syslog-facility", &[], Kind::Enum(SYSLOG_FACILITY_ENUM), "local0", false, Effect::Ignored, "Syslog facility. See syslog-enabled."),
     compat("repl-diskless-load", &[], Kind::Enum(REPL_DISKLESS_LOAD_ENUM), "disabled", true, Effect::Ignored, "Replication setting. respd serves replicas but is never one itself."),
-    compat("maxmemory-policy", &[], Kind::Enum(MAXMEMORY_POLICY_ENUM), "noeviction", true, Effect::IgnoredWarn, "What to evict at maxmemory. respd does not evict."),
+    compat("maxmemory-policy", &[], Kind::Enum(MAXMEMORY_POLICY_ENUM), "noeviction", true, Effect::IgnoredWarn, "What to evict at maxmemory. respd does not evict; under an LFU policy keys count their accesses (OBJECT FREQ)."),
     compat("oom-score-adj", &[], Kind::Enum(OOM_SCORE_ADJ_ENUM), "no", true, Effect::IgnoredWarn, "Set the process's oom_score_adj. Not done by respd."),
     compat("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULT_ENUM), "resetchannels", true, Effect::Ignored, "Default channel permissions of new ACL users. respd has no ACLs."),
     compat("sanitize-dump-payload", &[], Kind::Enum(SANITIZE_DUMP_PAYLOAD_ENUM), "no", true, Effect::Ignored, "Deep checks of RESTORE payloads. respd has no RESTORE."),
@@ -1586,8 +1586,8 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("active-defrag-cycle-max", &[], Kind::Int { min: 1, max: 99 }, "25", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
     compat("active-defrag-threshold-lower", &[], Kind::Int { min: 0, max: 1000 }, "10", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
     compat("active-defrag-threshold-upper", &[], Kind::Int { min: 0, max: 1000 }, "100", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
-    compat("lfu-log-factor", &[], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "LFU counter logarithm factor. respd has no LFU."),
-    compat("lfu-decay-time", &[], Kind::Int { min: 0, max: 2147483647 }, "1", true, Effect::Ignored, "LFU counter decay minutes. respd has no LFU."),
+    compat("lfu-log-factor", &[], Kind::Int { min: 0, max: 2147483647 }, "10", true, Effect::Ignored, "LFU counter logarithm factor: how slowly OBJECT FREQ grows under an LFU maxmemory-policy. respd evicts nothing."),
+    compat("lfu-decay-time", &[], Kind::Int { min: 0, max: 2147483647 }, "1", true, Effect::Ignored, "LFU counter decay minutes: OBJECT FREQ loses one per period. respd evicts nothing."),
     compat("replica-priority", &["slave-priority"], Kind::Int { min: 0, max: 2147483647 }, "100", true, Effect::Ignored, "Replication setting. respd serves replicas but is never one itself."),
     compat("repl-diskless-sync-delay", &[], Kind::Int { min: 0, max: 2147483647 }, "5", true, Effect::Ignored, "Replication setting. respd serves replicas but does not use this setting."),
     compat("maxmemory-samples", &[], Kind::Int { min: 1, max: 2147483647 }, "5", true, Effect::Ignored, "Keys sampled per eviction. respd does not evict."),
@@ -1869,6 +1869,17 @@ impl Config {
             .get(name)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Makes this configuration's access tracking the one keys use (see
+    /// [`crate::store::access`]): an LFU `maxmemory-policy` turns each key's access time into
+    /// an access counter, with `lfu-log-factor` and `lfu-decay-time`.
+    pub fn publish_access_tracking(&self) {
+        let policy = self.kept.get("maxmemory-policy").map(String::as_str);
+        let lfu = matches!(policy, Some("allkeys-lfu" | "volatile-lfu"));
+        let factor = u32::try_from(self.kept_u64("lfu-log-factor")).unwrap_or(u32::MAX);
+        let decay = u32::try_from(self.kept_u64("lfu-decay-time")).unwrap_or(u32::MAX);
+        crate::store::access::configure(lfu, factor, decay);
     }
 
     /// True if the start banner is printed whatever the log is (`always-show-logo`).

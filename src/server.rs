@@ -221,6 +221,7 @@ impl Shared {
     /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
     pub fn replace_config(&self, config: Config) {
         crate::config::encoding_limits::publish(&config);
+        config.publish_access_tracking();
         self.stats.commands.configure(&config);
         self.store
             .notifier()
@@ -664,6 +665,7 @@ pub fn start_with(
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
     crate::config::encoding_limits::publish(&config);
+    config.publish_access_tracking();
     keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();

@@ -26,7 +26,7 @@
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::persistence::rdb::{self, PayloadError};
 use crate::protocol::{Argv, Reply};
-use crate::store::Db;
+use crate::store::{access, Db};
 use crate::util::{eq_ci, parse_i64};
 
 /// DUMP and RESTORE's rows of the command table (Redis puts them in the generic group).
@@ -97,14 +97,13 @@ struct RestoreOptions {
     replace: bool,
     absttl: bool,
     idletime: Option<u64>,
+    freq: Option<u8>,
 }
 
 /// Parses RESTORE's options in Redis's order of checks: IDLETIME and FREQ exclude each
 /// other (the second one given is a syntax error), and each value is checked as it is read.
-/// FREQ is validated and then ignored: respd has no LFU eviction, so no frequency counter.
 fn parse_restore_options(argv: &Argv) -> Result<RestoreOptions, CmdError> {
     let mut opts = RestoreOptions::default();
-    let mut freq_given = false;
     let mut i = 4;
     while i < argv.len() {
         let has_value = i + 1 < argv.len();
@@ -112,16 +111,13 @@ fn parse_restore_options(argv: &Argv) -> Result<RestoreOptions, CmdError> {
             opts.replace = true;
         } else if eq_ci(&argv[i], "absttl") {
             opts.absttl = true;
-        } else if eq_ci(&argv[i], "idletime") && has_value && !freq_given {
+        } else if eq_ci(&argv[i], "idletime") && has_value && opts.freq.is_none() {
             let idle = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
             opts.idletime = Some(u64::try_from(idle).map_err(|_| NEGATIVE_IDLETIME)?);
             i += 1;
         } else if eq_ci(&argv[i], "freq") && has_value && opts.idletime.is_none() {
             let freq = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
-            if !(0..=255).contains(&freq) {
-                return Err(BAD_FREQ);
-            }
-            freq_given = true;
+            opts.freq = Some(u8::try_from(freq).map_err(|_| BAD_FREQ)?);
             i += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -182,8 +178,15 @@ pub fn restore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
     }
     db.set_with_expire(key, value, deadline.map(|at| at as u64), now);
     db.notify(crate::notify::GENERIC, "restore", key);
-    if let (Some(idle), Some(entry)) = (opts.idletime, db.peek(key, now)) {
-        entry.set_idle_seconds(now, idle);
+    // mirrors objectSetLRUOrLFU(): FREQ counts under an LFU policy, IDLETIME under any other
+    // (the key keeps one or the other, see store::access); the one that does not apply is
+    // ignored.
+    if let Some(entry) = db.peek(key, now) {
+        match (access::lfu_enabled(), opts.freq, opts.idletime) {
+            (true, Some(freq), _) => entry.set_access_counter(now, freq),
+            (false, _, Some(idle)) => entry.set_idle_seconds(now, idle),
+            _ => {}
+        }
     }
     reply.ok();
     Ok(())

@@ -21,7 +21,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpe
 use crate::glob;
 use crate::notify;
 use crate::protocol::{Argv, Reply};
-use crate::store::{Db, Entry, Key, Keyspace, Value};
+use crate::store::{access, Db, Entry, Key, Keyspace, Value};
 use crate::util::{eq_ci, parse_i64};
 
 /// The generic group's rows of the command table. Flags, arity and key positions are Redis
@@ -1130,30 +1130,44 @@ pub fn object_refcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -
 /// OBJECT IDLETIME key
 /// ```
 /// Integer: seconds since the key was last read or written, or null if it does not exist.
+/// Under an LFU `maxmemory-policy` the key keeps an access counter instead of a time (see
+/// `store::access`), so Redis's error.
 pub fn object_idletime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    match object_lookup(ctx, db, argv) {
-        Some(entry) => reply.int(entry.idle_seconds(ctx.now_ms) as i64),
-        None => reply.null(),
+    let Some(entry) = object_lookup(ctx, db, argv) else {
+        reply.null();
+        return Ok(());
+    };
+    if access::lfu_enabled() {
+        return Err(CmdError::msg(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+             when switching between policies at runtime LRU and LFU data will take some time \
+             to adjust.",
+        ));
     }
+    reply.int(entry.idle_seconds(ctx.now_ms) as i64);
     Ok(())
 }
 
 /// ```text
 /// OBJECT FREQ key
 /// ```
-/// Null if the key does not exist. Otherwise always an error: Redis tracks access frequency
-/// only under an LFU `maxmemory-policy`, and respd has no eviction policies, so it answers
-/// with Redis's error for the non-LFU case.
+/// Integer: the key's logarithmic access counter (Redis `LFUDecrAndReturn`), or null if the
+/// key does not exist. Only an LFU `maxmemory-policy` keeps the counter; otherwise Redis's
+/// error. respd evicts nothing, but it counts as Redis does (see `store::access`).
 pub fn object_freq(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    if object_lookup(ctx, db, argv).is_none() {
+    let Some(entry) = object_lookup(ctx, db, argv) else {
         reply.null();
         return Ok(());
+    };
+    if !access::lfu_enabled() {
+        return Err(CmdError::msg(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+             note that when switching between policies at runtime LRU and LFU data will take \
+             some time to adjust.",
+        ));
     }
-    Err(CmdError::msg(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
-         note that when switching between policies at runtime LRU and LFU data will take some \
-         time to adjust.",
-    ))
+    reply.int(i64::from(entry.access_counter(ctx.now_ms)));
+    Ok(())
 }
 
 /// OBJECT HELP's lines, as Redis 7.0 prints them.

@@ -19,6 +19,7 @@
 //! - *actively*: [`expire`] runs a background cycle that samples keys with a TTL and deletes
 //!   the expired ones, so memory comes back even for keys nobody reads again.
 
+pub mod access;
 pub mod dict;
 pub mod expire;
 pub mod memory;
@@ -127,10 +128,7 @@ impl Value {
     }
 }
 
-/// Seconds-resolution clock used for OBJECT IDLETIME (Redis's LRU clock).
-pub fn lru_clock(now_ms: u64) -> u32 {
-    (now_ms / 1000) as u32
-}
+pub use access::lru_clock;
 
 /// One key's value and metadata.
 #[derive(Debug)]
@@ -139,8 +137,9 @@ pub struct Entry {
     pub value: Value,
     /// Deadline in Unix milliseconds; 0 means no TTL.
     expire_at: u64,
-    /// Last access time in seconds (OBJECT IDLETIME). Atomic so that readers holding only the
-    /// read lock can still record the access.
+    /// Last access time in seconds (OBJECT IDLETIME), or under an LFU policy the access
+    /// counter (see [`access`]). Atomic so that readers holding only the read lock can still
+    /// record the access.
     lru: AtomicU32,
 }
 
@@ -159,7 +158,7 @@ impl Entry {
         Entry {
             value,
             expire_at,
-            lru: AtomicU32::new(lru_clock(now_ms)),
+            lru: AtomicU32::new(access::initial(now_ms)),
         }
     }
 
@@ -186,8 +185,23 @@ impl Entry {
             .store(lru_clock(now_ms).saturating_sub(idle), Ordering::Relaxed);
     }
 
+    /// The access counter (OBJECT FREQ under an LFU policy), decayed to `now_ms`.
+    pub fn access_counter(&self, now_ms: u64) -> u32 {
+        access::counter(self.lru.load(Ordering::Relaxed), now_ms)
+    }
+
+    /// Sets the access counter (RESTORE ... FREQ under an LFU policy).
+    pub fn set_access_counter(&self, now_ms: u64, freq: u8) {
+        self.lru
+            .store(access::with_counter(freq, now_ms), Ordering::Relaxed);
+    }
+
     fn touch(&self, now_ms: u64) {
-        self.lru.store(lru_clock(now_ms), Ordering::Relaxed);
+        // Two readers touching at once may lose one increment, as an approximate counter
+        // allows (Redis has a single thread; respd's readers share the read lock).
+        let field = self.lru.load(Ordering::Relaxed);
+        self.lru
+            .store(access::touched(field, now_ms), Ordering::Relaxed);
     }
 }
 
