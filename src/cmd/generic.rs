@@ -803,18 +803,22 @@ pub fn copy(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
 
     let now = ctx.now_ms;
     // Redis reads the source with a read lookup (a hit or a miss, the access time refreshed),
-    // which on a primary also deletes it if expired: get_mut does the same under our write lock.
-    let source = keyspace
-        .db_mut(from)
-        .get_mut(src_key, now)
-        .map(|e| (e.value.clone(), e.expire_at()));
+    // which on a primary also deletes it if expired. A read, not `get_mut`: COPY never
+    // modifies its source, so a client WATCHing it must not see it touched (Redis signals
+    // only the destination, and only when it writes it).
+    let src_db = keyspace.db_mut(from);
+    src_db.expire_if_needed(src_key, now);
+    let source = src_db.get(src_key, now).map(|e| (e.value.clone(), e.expire_at()));
     ctx.count_lookup(keyspace.db(from), src_key, source.is_some());
     let Some((value, expire_at)) = source else {
         reply.int(0);
         return Ok(());
     };
+    // Redis `lookupKeyWrite` on the destination: expires it, touches nothing for WATCH (a
+    // refused COPY leaves it as it was).
     let dst = keyspace.db_mut(to);
-    if dst.get_mut(dst_key, now).is_some() && !replace {
+    dst.expire_if_needed(dst_key, now);
+    if dst.get(dst_key, now).is_some() && !replace {
         reply.int(0);
         return Ok(());
     }
