@@ -501,7 +501,7 @@ pub fn keys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// or a value above `u64::MAX` is refused; and the empty string is cursor 0 (`strtoul` reads no
 /// digits, and the "rest of the input" it points at is then empty).
 pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
-    let s = &arg[..memchr::memchr(0, arg).unwrap_or(arg.len())];
+    let s = crate::util::c_str(arg);
     if s.is_empty() {
         return Some(0);
     }
@@ -889,7 +889,7 @@ fn parse_expire_conditions(argv: &Argv) -> Result<ExpireConditions, ExpireOption
 /// option is a C string (it ends at a NUL byte), and CR/LF are trimmed from the end of the
 /// message (the ones in the middle become spaces when the error is written).
 fn unsupported_option_message(opt: &[u8]) -> Vec<u8> {
-    let opt = &opt[..memchr::memchr(0, opt).unwrap_or(opt.len())];
+    let opt = crate::util::c_str(opt);
     let mut msg = b"ERR Unsupported option ".to_vec();
     msg.extend_from_slice(opt);
     while msg.last().is_some_and(|&c| c == b'\r' || c == b'\n') {
