@@ -808,7 +808,9 @@ pub fn copy(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
     // only the destination, and only when it writes it).
     let src_db = keyspace.db_mut(from);
     src_db.expire_if_needed(src_key, now);
-    let source = src_db.get(src_key, now).map(|e| (e.value.clone(), e.expire_at()));
+    let source = src_db
+        .get(src_key, now)
+        .map(|e| (e.value.clone(), e.expire_at()));
     ctx.count_lookup(keyspace.db(from), src_key, source.is_some());
     let Some((value, expire_at)) = source else {
         reply.int(0);

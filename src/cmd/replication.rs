@@ -111,7 +111,9 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let psync = eq_ci(&argv[0], "psync");
     // Redis compares with strcasecmp(), so the word ends at a NUL byte.
     if psync && argv.len() > 3 && eq_ci(c_str(&argv[3]), "failover") {
-        return Err(CmdError::msg("ERR PSYNC FAILOVER can't be sent to a master."));
+        return Err(CmdError::msg(
+            "ERR PSYNC FAILOVER can't be sent to a master.",
+        ));
     }
     if !reply.is_empty() || ctx.client.handle.pending_output() > 0 {
         return Err(CmdError::msg(
