@@ -138,6 +138,12 @@ pub fn push_usize(out: &mut Vec<u8>, v: usize) {
     push_i64(out, v as i64)
 }
 
+/// The bytes a C string function sees in an argument: everything before its first NUL byte.
+/// Redis hands many arguments to `strtod`, `strchr` or a `%s` format, where a NUL ends them.
+pub fn c_str(bytes: &[u8]) -> &[u8] {
+    &bytes[..memchr::memchr(0, bytes).unwrap_or(bytes.len())]
+}
+
 /// Case-insensitive ASCII comparison of an argument with a keyword (`NX`, `WITHSCORES`, ...).
 pub fn eq_ci(arg: &[u8], keyword: &str) -> bool {
     arg.eq_ignore_ascii_case(keyword.as_bytes())

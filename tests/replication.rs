@@ -195,3 +195,48 @@ fn real_redis_replica_gets_the_data() {
     r.words("select 2");
     assert_eq!(r.words("get in-db-2"), b"$3\r\nyes\r\n");
 }
+
+/// SYNC and PSYNC refusals, in the order of Redis's syncCommand: a PSYNC FAILOVER to a master,
+/// replies still pending (earlier commands of the same batch), a PSYNC offset that is not an
+/// integer; inside MULTI both are refused at queueing time. None of them turns the connection
+/// into a replica: the PING after each is answered.
+#[test]
+fn sync_refusals_match_redis() {
+    common::on_respd_and_redis("sync_refusals_match_redis", |who, addr| {
+        let cases: &[(&[u8], &[u8])] = &[
+            (
+                b"PING\r\nSYNC\r\nPING\r\n",
+                b"+PONG\r\n-ERR SYNC and PSYNC are invalid with pending output\r\n+PONG\r\n",
+            ),
+            (
+                b"ECHO x\r\nPSYNC ? -1\r\nPING\r\n",
+                b"$1\r\nx\r\n-ERR SYNC and PSYNC are invalid with pending output\r\n+PONG\r\n",
+            ),
+            (
+                b"PSYNC ? -1 FAILOVER\r\nPING\r\n",
+                b"-ERR PSYNC FAILOVER can't be sent to a master.\r\n+PONG\r\n",
+            ),
+            // The failover check comes before the pending-output one.
+            (
+                b"PING\r\nPSYNC ? -1 failover x\r\nPING\r\n",
+                b"+PONG\r\n-ERR PSYNC FAILOVER can't be sent to a master.\r\n+PONG\r\n",
+            ),
+            (
+                b"PSYNC ? notanumber\r\nPING\r\n",
+                b"-ERR value is not an integer or out of range\r\n+PONG\r\n",
+            ),
+            (
+                b"MULTI\r\nSYNC\r\nPSYNC ? -1\r\nEXEC\r\nPING\r\n",
+                b"+OK\r\n-ERR Command not allowed inside a transaction\r\n\
+-ERR Command not allowed inside a transaction\r\n\
+-EXECABORT Transaction discarded because of previous errors.\r\n+PONG\r\n",
+            ),
+        ];
+        for (request, expected) in cases {
+            let mut c = RawConn::connect(addr);
+            c.send(request);
+            let got = c.read_bytes(expected.len());
+            assert_eq!(show(&got), show(expected), "{who}: {}", show(request));
+        }
+    });
+}

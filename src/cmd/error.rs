@@ -49,7 +49,8 @@ pub enum CmdError {
     /// Any other message, starting with its error code (`ERR ...`, `NOPROTO ...`).
     Message(Cow<'static, str>),
     /// A message that quotes the client's own bytes. Redis echoes them as sent, so they need
-    /// not be UTF-8 and must not be turned into replacement characters on the way.
+    /// not be UTF-8 and must not be turned into replacement characters on the way (but they
+    /// end at a NUL byte: see [`CmdError::quoting`]).
     Quoting(Vec<u8>),
 }
 
@@ -64,9 +65,14 @@ impl CmdError {
         CmdError::Message(Cow::Owned(text))
     }
 
-    /// `<before><quoted><after>`: an error quoting the client's bytes exactly, e.g.
+    /// `<before><quoted><after>`: an error quoting the client's bytes, e.g.
     /// `CmdError::quoting("ERR Syntax error in HELLO option '", option, "'")`.
+    ///
+    /// Redis builds these with `addReplyErrorFormat` and a `%s`, which reads the argument as
+    /// a C string: the quote ends at the argument's first NUL byte (`HELLO 2 "a\0b"` quotes
+    /// `a`). Any other byte is kept as sent.
     pub fn quoting(before: &str, quoted: &[u8], after: &str) -> CmdError {
+        let quoted = crate::util::c_str(quoted);
         let mut text = Vec::with_capacity(before.len() + quoted.len() + after.len());
         text.extend_from_slice(before.as_bytes());
         text.extend_from_slice(quoted);
@@ -125,7 +131,8 @@ fn subcommand_error(start: &str, full_name: &str, argv: &crate::protocol::Argv) 
         .to_ascii_uppercase();
     let sub = argv.get(1).unwrap_or(b"");
     // Redis formats the subcommand with `%.128s` from a C string: it ends at a NUL byte too.
-    let sub = &sub[..memchr::memchr(0, sub).unwrap_or(sub.len()).min(128)];
+    let sub = crate::util::c_str(sub);
+    let sub = &sub[..sub.len().min(128)];
     let mut out = start.as_bytes().to_vec();
     out.extend_from_slice(sub);
     out.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
@@ -170,5 +177,13 @@ mod tests {
             "ERR numkeys should be greater than 0"
         );
         assert_eq!(r(CmdError::msg("ERR custom"), "x"), "ERR custom");
+    }
+
+    #[test]
+    fn quoting_keeps_binary_bytes_and_stops_at_nul() {
+        let e = CmdError::quoting("ERR option '", b"\xff\x00\r\n", "'");
+        assert_eq!(e.render("hello", &Argv::new()), b"ERR option '\xff'");
+        let e = CmdError::quoting("ERR option '", b"a\xffb", "'");
+        assert_eq!(e.render("hello", &Argv::new()), b"ERR option 'a\xffb'");
     }
 }

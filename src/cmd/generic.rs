@@ -501,7 +501,7 @@ pub fn keys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// or a value above `u64::MAX` is refused; and the empty string is cursor 0 (`strtoul` reads no
 /// digits, and the "rest of the input" it points at is then empty).
 pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
-    let s = &arg[..memchr::memchr(0, arg).unwrap_or(arg.len())];
+    let s = crate::util::c_str(arg);
     if s.is_empty() {
         return Some(0);
     }
@@ -803,18 +803,24 @@ pub fn copy(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
 
     let now = ctx.now_ms;
     // Redis reads the source with a read lookup (a hit or a miss, the access time refreshed),
-    // which on a primary also deletes it if expired: get_mut does the same under our write lock.
-    let source = keyspace
-        .db_mut(from)
-        .get_mut(src_key, now)
+    // which on a primary also deletes it if expired. A read, not `get_mut`: COPY never
+    // modifies its source, so a client WATCHing it must not see it touched (Redis signals
+    // only the destination, and only when it writes it).
+    let src_db = keyspace.db_mut(from);
+    src_db.expire_if_needed(src_key, now);
+    let source = src_db
+        .get(src_key, now)
         .map(|e| (e.value.clone(), e.expire_at()));
     ctx.count_lookup(keyspace.db(from), src_key, source.is_some());
     let Some((value, expire_at)) = source else {
         reply.int(0);
         return Ok(());
     };
+    // Redis `lookupKeyWrite` on the destination: expires it, touches nothing for WATCH (a
+    // refused COPY leaves it as it was).
     let dst = keyspace.db_mut(to);
-    if dst.get_mut(dst_key, now).is_some() && !replace {
+    dst.expire_if_needed(dst_key, now);
+    if dst.get(dst_key, now).is_some() && !replace {
         reply.int(0);
         return Ok(());
     }
@@ -885,7 +891,7 @@ fn parse_expire_conditions(argv: &Argv) -> Result<ExpireConditions, ExpireOption
 /// option is a C string (it ends at a NUL byte), and CR/LF are trimmed from the end of the
 /// message (the ones in the middle become spaces when the error is written).
 fn unsupported_option_message(opt: &[u8]) -> Vec<u8> {
-    let opt = &opt[..memchr::memchr(0, opt).unwrap_or(opt.len())];
+    let opt = crate::util::c_str(opt);
     let mut msg = b"ERR Unsupported option ".to_vec();
     msg.extend_from_slice(opt);
     while msg.last().is_some_and(|&c| c == b'\r' || c == b'\n') {

@@ -510,9 +510,7 @@ pub fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
 /// first arguments, each quoted and followed by a space, capped at 128 bytes. Arguments are
 /// C strings there, so each stops at its first NUL byte.
 fn unknown_command_error(argv: &Argv) -> Vec<u8> {
-    fn c_str(s: &[u8]) -> &[u8] {
-        &s[..memchr::memchr(0, s).unwrap_or(s.len())]
-    }
+    use crate::util::c_str;
     let mut args: Vec<u8> = Vec::new();
     for arg in argv.iter().skip(1) {
         if args.len() >= 128 {

@@ -8,7 +8,7 @@
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::protocol::{Argv, Reply};
 use crate::replication;
-use crate::util::{eq_ci, now_ms, parse_i64};
+use crate::util::{c_str, eq_ci, now_ms, parse_i64};
 
 /// The replication commands' table rows.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -93,6 +93,15 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// `$<len>\r\n<payload>` without a trailing CRLF, then the command stream (see
 /// [`crate::replication`]). A second SYNC on a replica connection is ignored, as in Redis.
 ///
+/// Refusals, in the order of Redis's `syncCommand` (the ones about being a replica or in a
+/// failover cannot happen: respd is always a master):
+/// - `PSYNC <replid> <offset> FAILOVER ...`: `ERR PSYNC FAILOVER can't be sent to a master.`
+/// - replies of earlier commands not yet sent (the same batch, or a queue the socket has not
+///   taken): `ERR SYNC and PSYNC are invalid with pending output`, because the RDB must be
+///   the first thing the replica reads after its request;
+/// - PSYNC with an offset that is not an integer: `ERR value is not an integer or out of
+///   range`. The offset is otherwise unused: every sync is a full one.
+///
 /// The keyspace read lock is taken here rather than by the dispatcher because it must be
 /// released before the copy is serialized: only the copy and the registration need it.
 fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
@@ -100,6 +109,20 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         return Ok(()); // mirrors syncCommand(): "ignore SYNC if already slave or in monitor mode"
     }
     let psync = eq_ci(&argv[0], "psync");
+    // Redis compares with strcasecmp(), so the word ends at a NUL byte.
+    if psync && argv.len() > 3 && eq_ci(c_str(&argv[3]), "failover") {
+        return Err(CmdError::msg(
+            "ERR PSYNC FAILOVER can't be sent to a master.",
+        ));
+    }
+    if !reply.is_empty() || ctx.client.handle.pending_output() > 0 {
+        return Err(CmdError::msg(
+            "ERR SYNC and PSYNC are invalid with pending output",
+        ));
+    }
+    if psync && parse_i64(&argv[2]).is_none() {
+        return Err(CmdError::NotInteger);
+    }
     let now = now_ms();
     let attached = {
         let ks = ctx.shared.store.read();

@@ -47,7 +47,7 @@ use std::collections::VecDeque;
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Value};
-use crate::util::{eq_ci, parse_f64, parse_i64};
+use crate::util::{c_str, eq_ci, parse_f64, parse_i64};
 
 /// Complexity text Redis gives both commands.
 const SORT_COMPLEXITY: &str = "O(N+M*log(M)) where N is the number of elements in the list or \
@@ -522,11 +522,6 @@ fn parse_score(value: &[u8]) -> Option<f64> {
     Some(score)
 }
 
-/// The bytes C string functions see: everything before the first NUL.
-fn c_str(bytes: &[u8]) -> &[u8] {
-    &bytes[..memchr::memchr(0, bytes).unwrap_or(bytes.len())]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,11 +563,5 @@ mod tests {
         ] {
             assert_eq!(parse_score(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-    }
-
-    #[test]
-    fn c_strings_stop_at_nul() {
-        assert_eq!(c_str(b"ab\0cd"), b"ab");
-        assert_eq!(c_str(b"abcd"), b"abcd");
     }
 }

@@ -415,7 +415,7 @@ pub struct UnbalancedQuotes;
 /// end of the line.
 pub fn split_args(line: &[u8], argv: &mut Argv) -> Result<(), UnbalancedQuotes> {
     // sdssplitargs reads a C string: a NUL byte is the end of the line, quotes open or not.
-    let line = &line[..memchr::memchr(0, line).unwrap_or(line.len())];
+    let line = crate::util::c_str(line);
     let mut i = 0;
     let mut current: Vec<u8> = Vec::new();
     loop {

@@ -145,6 +145,14 @@ impl Conn {
     pub fn connect(addr: SocketAddr) -> io::Result<Conn> {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         stream.set_nodelay(true)?;
+        // The fuzzer writes a whole case before it reads, so the replies pile up in this
+        // socket meanwhile. When a server then refuses the input and closes with some of it
+        // still unread, its kernel aborts the connection (RST) and throws away the replies it
+        // had not transmitted yet, the refusal among them: with the default receive window
+        // (about 64 KB) that happens after a 64 KB ECHO, on both servers, at random. A window
+        // larger than any case's replies before a refusal keeps every reply in flight. (The
+        // kernel caps the size at net.core.rmem_max; 208 KB, the usual cap, is enough.)
+        rustix::net::sockopt::set_socket_recv_buffer_size(&stream, 4 << 20)?;
         stream.set_write_timeout(Some(Duration::from_secs(5)))?;
         Ok(Conn { stream })
     }
