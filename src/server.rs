@@ -193,6 +193,8 @@ pub struct Shared {
     pub persistence: Arc<crate::persistence::Persistence>,
     /// Attached replicas, the stream offset and backlog (see [`crate::replication`]).
     pub replication: crate::replication::Replication,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate_sockets: crate::cmd::migrate::SocketCache,
     stopping: AtomicBool,
     /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
     config_generation: AtomicU64,
@@ -678,6 +680,7 @@ pub fn start_with(
         started_ms,
         persistence: crate::persistence::Persistence::new(started_ms),
         replication: Default::default(),
+        migrate_sockets: Default::default(),
         run_id: random_run_id(),
         port: AtomicU16::new(first_port),
         listeners: Listeners::default(),
@@ -882,6 +885,7 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
         idle.close_idle_clients(shared);
         crate::persistence::cron(shared);
         crate::replication::cron(shared);
+        shared.migrate_sockets.close_idle();
         // Last, so a ping also proves the tasks above got through (see crate::systemd).
         crate::systemd::watchdog_tick(shared);
     }

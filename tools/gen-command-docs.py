@@ -69,12 +69,17 @@ def arg_code(arg, indent):
     pad = " " * indent
     subargs = arg.get("arguments", []) if arg["type"] in ("oneof", "block") else []
     token = arg.get("token")
+    if token:
+        # generate-command-code.py pastes the token between double quotes unescaped, so in
+        # the C source MIGRATE's token "\"\"" is `""""`: two adjacent empty literals, and
+        # Redis prints an empty token. Quotes inside a token therefore vanish.
+        token = token.replace('"', "")
     return "%sArg { name: %s, kind: %s, key_spec_index: %d, token: %s, summary: %s, since: %s, deprecated_since: %s, flags: %s, arguments: %s },\n" % (
         pad,
         rs_str(arg["name"].lower()),
         rs_str(arg["type"]),
         arg.get("key_spec_index", -1),
-        rs_opt(token.upper() if token else None),
+        "Some(%s)" % rs_str(token.upper()) if token is not None else "None",
         rs_opt(arg.get("summary")),
         rs_opt(arg.get("since")),
         rs_opt(arg.get("deprecated_since")),

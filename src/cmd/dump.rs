@@ -2,7 +2,7 @@
 //!
 //! Counterpart of the DUMP/RESTORE half of Redis `src/cluster.c` (`createDumpPayload`,
 //! `verifyDumpPayload`, `dumpCommand`, `restoreCommand`). MIGRATE, which ships such blobs to
-//! another server, is not implemented.
+//! another server, is in [`super::migrate`].
 //!
 //! # The payload, byte by byte
 //! ```text

@@ -52,6 +52,7 @@ pub mod hash;
 pub mod introspection;
 pub mod list;
 pub mod memory;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -283,6 +284,10 @@ pub struct Ctx<'a> {
     /// counts one per successful write command; the commands that Redis counts only when
     /// something changed (SETBIT, BITFIELD) say how many.
     pub changes: Option<u64>,
+    /// What the AOF and the replicas get instead of the command as called, when the command
+    /// says so (Redis `replaceClientCommandVector`): MIGRATE propagates as the `DEL` of the
+    /// keys the target acknowledged. Reset before each command.
+    pub rewritten_argv: Option<Argv>,
 }
 
 impl Ctx<'_> {
@@ -430,7 +435,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 18] {
+pub fn groups() -> [&'static [CommandSpec]; 19] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -439,6 +444,7 @@ pub fn groups() -> [&'static [CommandSpec]; 18] {
         string::COMMANDS,
         generic::COMMANDS,
         dump::COMMANDS,
+        migrate::COMMANDS,
         transactions::COMMANDS,
         pubsub::COMMANDS,
         list::COMMANDS,
@@ -654,6 +660,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         client,
         in_exec: false,
         changes: None,
+        rewritten_argv: None,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
 }
@@ -713,6 +720,7 @@ pub fn run_command(
     };
     let mark = reply.len();
     ctx.changes = None;
+    ctx.rewritten_argv = None;
     let result = match held {
         Some(keyspace) => {
             let result = call_locked(ctx, keyspace, spec, argv, reply);

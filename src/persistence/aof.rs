@@ -378,6 +378,11 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
         return Record::Skip;
     }
     // SET NX/XX that did not set (without GET, its reply is then null).
+    // A MIGRATE that deleted something propagates as its DEL (`Ctx::rewritten_argv`); one
+    // that did not (COPY, NOKEY, every key refused) changed nothing here.
+    if k("migrate") {
+        return Record::Skip;
+    }
     if k("set") && nothing && !argv.iter().skip(3).any(|a| eq_ci(a, "get")) {
         return Record::Skip;
     }
@@ -624,6 +629,8 @@ fn propagate(shared: &Shared, db: usize, body: Vec<u8>, in_exec: bool) {
 }
 
 fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
+    // A command that rewrote itself (MIGRATE as DEL) is logged as rewritten.
+    let argv = ctx.rewritten_argv.as_ref().unwrap_or(argv);
     let rewritten;
     let args: Vec<&[u8]> = match translate(argv, reply, ctx.now_ms) {
         Record::Skip => return,
@@ -1477,6 +1484,7 @@ fn replay_one(
         // Blocking commands answer at once, as inside EXEC.
         in_exec: true,
         changes: None,
+        rewritten_argv: None,
     };
     crate::cmd::run_command(&mut ctx, spec, parent, argv, reply, None);
     reply.truncate(0);
