@@ -262,3 +262,18 @@ fn config_set_takes_every_directive_at_its_own_value() {
     let mut later = respd.conn();
     assert_eq!(later.cmd(&[b"PING"]), b"+PONG\r\n");
 }
+
+/// DEBUG SLEEP (allowed by enable-debug-command): replies +OK after at least the time given,
+/// and reads its number as C's strtod (junk after it ignored, none at all is 0). Only lower
+/// bounds on time are checked.
+#[test]
+fn debug_sleep_stops_key_commands_for_the_time_given() {
+    let server = TestServer::with_config(|c| c.enable_debug_command = ProtectedAction::Yes);
+    let mut conn = server.conn();
+    assert_eq!(conn.cmd(&[b"DEBUG", b"SLEEP", b"0"]), b"+OK\r\n");
+    assert_eq!(conn.cmd(&[b"DEBUG", b"SLEEP", b"abc"]), b"+OK\r\n");
+    assert_eq!(conn.cmd(&[b"DEBUG", b"SLEEP", b"-1"]), b"+OK\r\n");
+    let started = std::time::Instant::now();
+    assert_eq!(conn.cmd(&[b"DEBUG", b"SLEEP", b"0.2xyz"]), b"+OK\r\n");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+}

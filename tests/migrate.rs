@@ -180,7 +180,10 @@ fn a_cached_connection_closed_by_the_target_is_replaced() {
     assert_eq!(migrate(&mut conn, dst.addr(), "a 0 5000"), b"+OK\r\n");
     let mut target = dst.conn();
     // Kill every connection but this one: MIGRATE's cached one among them.
-    assert_eq!(target.words("CLIENT KILL TYPE normal SKIPME yes"), b":1\r\n");
+    assert_eq!(
+        target.words("CLIENT KILL TYPE normal SKIPME yes"),
+        b":1\r\n"
+    );
     assert_eq!(migrate(&mut conn, dst.addr(), "b 0 5000"), b"+OK\r\n");
     assert_eq!(target.words("MGET a b"), b"*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
 }
