@@ -272,10 +272,12 @@ impl Drop for Registration<'_> {
 impl<'a> Connection<'a> {
     fn new(stream: TcpStream, shared: &'a Shared, handle: Arc<ClientHandle>) -> Self {
         let limits = CachedLimits::load(shared);
+        let mut client = Client::new(handle);
+        client.set_default_user(&shared.acl);
         Connection {
             stream,
             shared,
-            client: Client::new(handle),
+            client,
             parser: Parser::new(Limits {
                 max_bulk_len: limits.max_bulk_len,
             }),

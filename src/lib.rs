@@ -50,6 +50,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod blocking;
 pub mod client;
 pub mod cmd;
@@ -61,6 +62,7 @@ pub mod persistence;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;
+pub mod sha256;
 pub mod store;
 pub mod sys;
 pub mod systemd;

@@ -183,6 +183,8 @@ pub struct Shared {
     pub shutdown_requests: Sender<ShutdownRequest>,
     /// Snapshot state: dirty counter, background save, INFO persistence.
     pub persistence: Arc<crate::persistence::Persistence>,
+    /// Users and the ACL log.
+    pub acl: crate::acl::Acl,
     stopping: AtomicBool,
     /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
     config_generation: AtomicU64,
@@ -500,8 +502,10 @@ pub fn start_with(
         shutdown_requests: request_tx,
         stopping: AtomicBool::new(false),
         config_generation: AtomicU64::new(0),
+        acl: crate::acl::Acl::new(),
         config: RwLock::new(config),
     });
+    crate::cmd::acl::load_at_startup(&shared)?;
     shared.stats.commands.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).

@@ -41,6 +41,7 @@
 //! using a half-changed dataset; the hook is what does. `DEBUG PANIC` (refused unless
 //! `enable-debug-command` allows it, as in Redis) triggers the first case on purpose.
 
+pub mod acl;
 pub mod bitmap;
 pub mod command_docs;
 pub mod connection;
@@ -422,10 +423,11 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 17] {
+pub fn groups() -> [&'static [CommandSpec]; 18] {
     [
         connection::COMMANDS,
         server::COMMANDS,
+        acl::COMMANDS,
         introspection::COMMANDS,
         memory::COMMANDS,
         string::COMMANDS,
@@ -572,6 +574,11 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     {
         let message = crate::config::protected_command_error("DEBUG");
         reject(shared, client, false, message.as_bytes(), reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): authentication, then the user's permissions (ACLs).
+    if let Some(message) = acl::refusal(shared, client, spec, parent, argv) {
+        reject(shared, client, is_exec(Some(spec)), &message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background

@@ -452,7 +452,15 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         }
     }
     crate::log::set_level(updated.loglevel);
+    // Redis updateRequirePass: requirepass is the default user's password.
+    let requirepass = changes
+        .iter()
+        .any(|(_, spec, _)| spec.name == "requirepass")
+        .then(|| updated.requirepass().as_bytes().to_vec());
     ctx.shared.replace_config(updated);
+    if let Some(password) = requirepass {
+        ctx.shared.acl.set_default_password(&password);
+    }
     // appendonly and appendfsync take effect at once (turning the AOF on starts a rewrite).
     crate::persistence::aof::config_changed(ctx.shared);
     reply.ok();
