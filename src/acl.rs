@@ -1366,19 +1366,28 @@ pub fn subscribers_need_check(old: &User, new: &User) -> bool {
 /// on a scratch user; a command not (yet) known is let through, as Redis defers it. The error
 /// is the config error's text.
 pub fn check_user_directive(args: &[String], earlier: &[Vec<String>]) -> Result<(), String> {
-    let error =
-        |at: &str, e: RuleError| format!("Error in user declaration '{at}': {}", e.message());
+    // Redis names the offending word by its index among the rules, but looks it up in the
+    // whole line (`user` included), so it names the word two places before; kept as is.
+    let line: Vec<&str> = std::iter::once("user")
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    let error = |at: usize, e: RuleError| {
+        format!(
+            "Error in user declaration '{}': {}",
+            line[at.min(line.len() - 1)],
+            e.message()
+        )
+    };
     if earlier.iter().any(|u| u.first() == args.first()) {
-        return Err(error(&args[0], RuleError::DuplicateUser));
+        return Err(error(1, RuleError::DuplicateUser));
     }
     let ops: Vec<&[u8]> = args[1..].iter().map(|a| a.as_bytes()).collect();
-    let merged = merge_selector_args(&ops).map_err(|i| error(&args[1 + i], RuleError::Syntax))?;
+    let merged = merge_selector_args(&ops).map_err(|i| error(i, RuleError::Syntax))?;
     let mut scratch = User::new(b"__fakeuser__", false);
     for (j, op) in merged.iter().enumerate() {
         match scratch.apply(op, false) {
             Err(RuleError::UnknownCommand) | Ok(()) => {}
-            // Redis reports the argument at the merged index (argv + 2 offset quirk aside).
-            Err(e) => return Err(error(&args[j.min(args.len() - 1)], e)),
+            Err(e) => return Err(error(j, e)),
         }
     }
     Ok(())
