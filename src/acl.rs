@@ -233,6 +233,20 @@ pub struct Selector {
     first_args: BTreeMap<usize, Vec<Vec<u8>>>,
     patterns: Vec<KeyPattern>,
     channels: Vec<Vec<u8>>,
+    /// For each category respd has no command of (`@hyperloglog`, `@geo`, `@stream`,
+    /// `@scripting`), whether it was last granted (`+@cat`, `+@all`) or taken away. Redis has
+    /// commands there whose bits record it; keeping one stand-in bit per empty category lets
+    /// ACL GETUSER and ACL LIST give back `+@all -@geo` as Redis does.
+    empty_categories: u32,
+}
+
+/// The categories no command of the table belongs to.
+fn empty_categories() -> u32 {
+    static EMPTY: OnceLock<u32> = OnceLock::new();
+    *EMPTY.get_or_init(|| {
+        let used = index().rows.iter().fold(0, |a, r| a | r.categories);
+        ((1u32 << ACL_CATEGORIES.len()) - 1) & !used
+    })
 }
 
 impl Selector {
@@ -249,6 +263,7 @@ impl Selector {
             first_args: BTreeMap::new(),
             patterns: Vec::new(),
             channels: Vec::new(),
+            empty_categories: 0,
         }
     }
 
@@ -271,6 +286,13 @@ impl Selector {
     /// `ACLSetSelectorCommandBitsForCategory`: every command of the category, then every
     /// subcommand of the category (a container in it brings all its subcommands along).
     fn change_category(&mut self, bit: u32, allow: bool) {
+        if bit & empty_categories() != 0 {
+            if allow {
+                self.empty_categories |= bit;
+            } else {
+                self.empty_categories &= !bit;
+            }
+        }
         for (id, row) in index().rows.iter().enumerate() {
             if row.categories & bit != 0 {
                 self.change_perm(id, allow);
@@ -280,6 +302,7 @@ impl Selector {
 
     fn set_all_commands(&mut self, allow: bool) {
         self.allowed.iter_mut().for_each(|b| *b = allow);
+        self.empty_categories = if allow { empty_categories() } else { 0 };
         self.all_commands = allow;
         self.future_commands = allow;
         self.first_args.clear();
@@ -401,6 +424,10 @@ impl Selector {
 
     /// Commands allowed and denied among those of a category.
     fn count_category(&self, bit: u32) -> (usize, usize) {
+        if bit & empty_categories() != 0 {
+            let on = usize::from(self.empty_categories & bit != 0);
+            return (on, 1 - on);
+        }
         let (mut on, mut off) = (0, 0);
         for (id, row) in index().rows.iter().enumerate() {
             if row.categories & bit != 0 {
@@ -1003,6 +1030,18 @@ impl User {
         Err(relevant)
     }
 
+    /// True if a selector that allows this command line may also read every key
+    /// (`ACLUserCheckCmdWithUnrestrictedKeyAccess` with `CMD_KEY_ACCESS`): what SORT asks
+    /// before it looks keys up by a BY or GET pattern.
+    pub fn may_read_any_key(&self, spec: &CommandSpec, argv: &Argv) -> bool {
+        let id = command_id(spec);
+        let mut keys = None;
+        self.selectors.iter().any(|s| {
+            s.check(id, argv, &mut keys).is_ok()
+                && (s.all_keys || s.patterns.iter().any(|p| p.read && p.pattern == b"*"))
+        })
+    }
+
     /// True if every channel this user's subscribers may hold is still allowed by `new`
     /// (`ACLKillPubsubClientsIfNeeded`'s first two tests); false means they must be checked.
     fn channels_kept_by(&self, new: &User) -> bool {
@@ -1442,8 +1481,15 @@ pub fn load_configured_users(
 /// Reads an ACL file (`ACLLoadFromFile`): every line `user <name> <rules>`. All or nothing:
 /// on any error nothing changes and the errors are returned in one line, as Redis words them.
 /// On success returns the names whose connections must be closed.
-pub fn load_file(acl: &Acl, path: &str, all_channels: bool) -> Result<Vec<Vec<u8>>, String> {
-    let text = std::fs::read(path).map_err(|e| {
+pub fn load_file(
+    acl: &Acl,
+    dir: &str,
+    path: &str,
+    all_channels: bool,
+) -> Result<Vec<Vec<u8>>, String> {
+    // Redis has changed into `dir` when it reads the file, so a relative name is in `dir`;
+    // errors name the file as configured.
+    let text = std::fs::read(std::path::Path::new(dir).join(path)).map_err(|e| {
         format!(
             "Error loading ACLs, opening file '{path}': {}",
             crate::sys::strerror(&e)
@@ -1527,7 +1573,10 @@ pub fn load_file(acl: &Acl, path: &str, all_channels: bool) -> Result<Vec<Vec<u8
 
 /// Writes every user to the ACL file, through a temporary file renamed over it
 /// (`ACLSaveToFile`).
-pub fn save_file(acl: &Acl, path: &str) -> std::io::Result<()> {
+pub fn save_file(acl: &Acl, dir: &str, path: &str) -> std::io::Result<()> {
+    let path = std::path::Path::new(dir).join(path);
+    let path = path.display().to_string();
+    let path = path.as_str();
     let mut text = Vec::new();
     for line in acl.describe_all() {
         text.extend_from_slice(&line);
@@ -1611,6 +1660,16 @@ mod tests {
         );
         let u = user(&["-@all", "+get", "+select|0"]);
         assert_eq!(u.root().describe_commands(), "-@all +select|0 +get");
+    }
+
+    #[test]
+    fn every_category_is_described_back_alone() {
+        for cat in ACL_CATEGORIES {
+            let u = user(&["reset", "+@all", &format!("-@{cat}")]);
+            assert_eq!(u.root().describe_commands(), format!("+@all -@{cat}"));
+            let u = user(&["reset", "-@all", &format!("+@{cat}")]);
+            assert_eq!(u.root().describe_commands(), format!("-@all +@{cat}"));
+        }
     }
 
     #[test]

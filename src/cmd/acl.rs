@@ -280,8 +280,13 @@ pub fn load_at_startup(shared: &Shared) -> std::io::Result<()> {
         return Err(fail("Critical error while loading ACLs. Exiting.".into()));
     }
     if !config.aclfile().is_empty() {
-        crate::acl::load_file(&shared.acl, config.aclfile(), config.acl_all_channels())
-            .map_err(|e| fail(format!("Aborting Redis startup because of ACL errors: {e}")))?;
+        crate::acl::load_file(
+            &shared.acl,
+            &config.dir,
+            config.aclfile(),
+            config.acl_all_channels(),
+        )
+        .map_err(|e| fail(format!("Aborting Redis startup because of ACL errors: {e}")))?;
     }
     Ok(())
 }
@@ -650,14 +655,18 @@ const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an AC
 /// replaced are closed. Nothing changes if the file has an error. Errors: no `aclfile`, the
 /// file's errors in one line.
 pub fn acl_load(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let (path, all_channels) = {
+    let (dir, path, all_channels) = {
         let config = ctx.shared.config.read();
-        (config.aclfile().to_string(), config.acl_all_channels())
+        (
+            config.dir.clone(),
+            config.aclfile().to_string(),
+            config.acl_all_channels(),
+        )
     };
     if path.is_empty() {
         return Err(CmdError::msg(NO_ACLFILE));
     }
-    let replaced = crate::acl::load_file(&ctx.shared.acl, &path, all_channels)
+    let replaced = crate::acl::load_file(&ctx.shared.acl, &dir, &path, all_channels)
         .map_err(|e| CmdError::owned(format!("ERR {}", e.replace(['\r', '\n'], " "))))?;
     close_connections_of(ctx.shared, ctx.client, &replaced);
     reply.ok();
@@ -670,11 +679,14 @@ pub fn acl_load(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// `+OK` after writing every user to the ACL file. Errors: no `aclfile`, `ERR There was an
 /// error trying to save the ACLs. Please check the server logs for more information`.
 pub fn acl_save(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let path = ctx.shared.config.read().aclfile().to_string();
+    let (dir, path) = {
+        let config = ctx.shared.config.read();
+        (config.dir.clone(), config.aclfile().to_string())
+    };
     if path.is_empty() {
         return Err(CmdError::msg(NO_ACLFILE));
     }
-    if let Err(e) = crate::acl::save_file(&ctx.shared.acl, &path) {
+    if let Err(e) = crate::acl::save_file(&ctx.shared.acl, &dir, &path) {
         crate::warning!(
             "Writing ACL file for ACL SAVE: {}",
             crate::sys::strerror(&e)
