@@ -1411,7 +1411,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("daemonize", &[], Kind::Bool, "no", false, Effect::IgnoredWarn, "Run in the background. respd always stays in the foreground (what systemd and other supervisors expect): 'yes' is accepted and ignored with a warning."),
     compat("io-threads-do-reads", &[], Kind::Bool, "no", false, Effect::Ignored, "Whether I/O threads also read. See io-threads."),
     compat("always-show-logo", &[], Kind::Bool, "no", false, Effect::Acts, "Print the start banner (with the Port and PID lines) even when the log is not a terminal."),
-    compat("protected-mode", &[], Kind::Bool, "yes", true, Effect::Ignored, "Refuse non-loopback clients when no password is set. respd relies on bind instead."),
+    compat("protected-mode", &[], Kind::Bool, "yes", true, Effect::Acts, "While the default user has no password, accept clients from 127.0.0.1 and ::1 only; others get Redis's -DENIED explanation and are disconnected."),
     compat("rdb-del-sync-files", &[], Kind::Bool, "no", true, Effect::Ignored, "Delete RDB files made only for replication. respd has no replication."),
     compat("activerehashing", &[], Kind::Bool, "yes", true, Effect::Ignored, "Incremental rehashing of the main table. respd's tables resize on their own."),
     compat("set-proc-title", &[], Kind::Bool, "yes", false, Effect::Ignored, "Rewrite the process title. respd leaves it."),
@@ -1759,6 +1759,11 @@ impl Config {
     /// `acl-pubsub-default allchannels`: new users may use every channel.
     pub fn acl_all_channels(&self) -> bool {
         self.kept.get("acl-pubsub-default").map(String::as_str) == Some("allchannels")
+    }
+
+    /// `protected-mode`.
+    pub fn protected_mode(&self) -> bool {
+        self.kept.get("protected-mode").map(String::as_str) == Some("yes")
     }
 
     /// `acllog-max-len`.

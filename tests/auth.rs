@@ -314,6 +314,14 @@ fn deleting_a_user_closes_its_connections() {
     if let Some(r) = v.1.as_mut() {
         assert!(r.is_closed_within(Duration::from_secs(5)));
     }
+    // CLIENT KILL USER closes a user's connections.
+    admin.expect("CLIENT KILL USER nosuch", b"-ERR No such user 'nosuch'\r\n");
+    admin.expect("ACL SETUSER k on nopass +@all ~*", b"+OK\r\n");
+    let mut k = Both::new(&pair);
+    k.expect("AUTH k x", b"+OK\r\n");
+    admin.expect("CLIENT KILL USER k", b":1\r\n");
+    assert!(k.0.is_closed_within(Duration::from_secs(5)));
+    admin.expect("ACL DELUSER k", b":1\r\n");
     // A user deleting itself gets its reply, then the close.
     admin.expect("ACL SETUSER w on nopass +@all ~*", b"+OK\r\n");
     let mut w = Both::new(&pair);
@@ -410,4 +418,61 @@ fn users_from_the_config_file_and_the_acl_file() {
         .unwrap_err();
     // Redis names the word two places before the bad rule (see check_user_directive).
     assert_eq!(error.reason, "Error in user declaration 'x': Syntax error");
+}
+
+/// Connects to `addr` from 127.0.0.2: still the loopback interface, but not the address
+/// Redis counts as local (`islocalClient` compares the strings "127.0.0.1" and "::1").
+fn connect_from_127_0_0_2(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use rustix::net::{AddressFamily, SocketType};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    let from = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 2), 0);
+    rustix::net::bind(&fd, &from).unwrap();
+    rustix::net::connect(&fd, &addr).unwrap();
+    std::net::TcpStream::from(fd)
+}
+
+#[test]
+fn protected_mode_denies_other_addresses_without_a_password() {
+    use std::io::{Read, Write};
+    let pair = Pair::start(
+        "protected_mode_denies_other_addresses_without_a_password",
+        |_| {},
+        &[],
+    );
+    let mut addrs = vec![pair.respd.addr()];
+    addrs.extend(pair.redis.as_ref().map(|r| r.addr()));
+    for addr in &addrs {
+        let mut s = connect_from_127_0_0_2(*addr);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"PING\r\n");
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user."), "{addr}: {text}");
+        assert!(
+            text.ends_with("accepting connections from the outside.\r\n"),
+            "{text}"
+        );
+    }
+    // With a password, or with protected-mode off, the same client is served (the admin
+    // connection, authenticated as default before, stays so).
+    let mut admin = Both::new(&pair);
+    admin.expect("CONFIG SET requirepass pw", b"+OK\r\n");
+    for addr in &addrs {
+        let mut s = connect_from_127_0_0_2(*addr);
+        s.write_all(b"AUTH pw\r\n").unwrap();
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"+OK\r\n");
+    }
+    admin.expect("AUTH pw", b"+OK\r\n");
+    admin.cmd(&[b"CONFIG", b"SET", b"requirepass", b""]);
+    admin.expect("CONFIG SET protected-mode no", b"+OK\r\n");
+    for addr in &addrs {
+        let mut s = connect_from_127_0_0_2(*addr);
+        s.write_all(b"PING\r\n").unwrap();
+        let mut buf = [0u8; 7];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"+PONG\r\n");
+    }
 }

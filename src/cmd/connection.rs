@@ -668,6 +668,7 @@ struct KillFilter {
     addr: Option<Vec<u8>>,
     laddr: Option<Vec<u8>>,
     client_type: Option<ClientType>,
+    user: Option<Vec<u8>>,
     skip_me: bool,
 }
 
@@ -683,6 +684,10 @@ impl KillFilter {
                 .as_ref()
                 .map_or(true, |a| a == handle.local_addr.to_string().as_bytes())
             && self.client_type.map_or(true, |t| t == ClientType::Normal)
+            && self
+                .user
+                .as_ref()
+                .map_or(true, |u| *u == *handle.user_name.lock())
     }
 }
 
@@ -696,7 +701,7 @@ impl KillFilter {
 /// by another is closed at once; a client that kills itself gets its reply first, then closes.
 ///
 /// Errors: `Syntax`, `ERR client-id should be greater than 0`, `ERR Unknown client type
-/// '<type>'`, `ERR No such user '<user>'` (the only user is `default`).
+/// '<type>'`, `ERR No such user '<user>'`.
 pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() == 3 {
         let filter = KillFilter {
@@ -730,9 +735,10 @@ pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         } else if eq_ci(option, "laddr") {
             filter.laddr = Some(value.to_vec());
         } else if eq_ci(option, "user") {
-            if value != b"default" {
+            if ctx.shared.acl.user(value).is_none() {
                 return Err(CmdError::quoting("ERR No such user '", value, "'"));
             }
+            filter.user = Some(value.to_vec());
         } else if eq_ci(option, "skipme") {
             filter.skip_me = if eq_ci(value, "yes") {
                 true
