@@ -476,3 +476,20 @@ fn protected_mode_denies_other_addresses_without_a_password() {
         assert_eq!(&buf, b"+PONG\r\n");
     }
 }
+
+#[test]
+fn user_lines_on_the_command_line_are_checked_at_start() {
+    for name in ["foo", "default"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_respd"))
+            .args(["--port", "0", "--user", name, "--user", name])
+            .output()
+            .expect("run respd");
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("Error in user declaration '{name}': Duplicate user found. A user can only be defined once in config files")),
+            "{text}"
+        );
+    }
+}
