@@ -509,57 +509,54 @@ impl Selector {
         rules
     }
 
-    /// The key patterns as ACL GETUSER shows them: `~*`, or the patterns separated by spaces.
-    pub fn describe_keys(&self) -> Vec<u8> {
+    /// The key rules one by one: `~*` for all keys, else `~p`, `%R~p`, `%W~p`.
+    fn key_rules(&self) -> Vec<Vec<u8>> {
         if self.all_keys {
-            return b"~*".to_vec();
+            return vec![b"~*".to_vec()];
         }
-        let mut out = Vec::new();
-        for (i, p) in self.patterns.iter().enumerate() {
-            if i > 0 {
-                out.push(b' ');
-            }
-            p.describe(&mut out);
-        }
-        out
-    }
-
-    /// The channel patterns as ACL GETUSER shows them: `&*`, or `&p` separated by spaces.
-    pub fn describe_channels(&self) -> Vec<u8> {
-        if self.all_channels {
-            return b"&*".to_vec();
-        }
-        let mut out = Vec::new();
-        for (i, c) in self.channels.iter().enumerate() {
-            if i > 0 {
-                out.push(b' ');
-            }
-            out.push(b'&');
-            out.extend_from_slice(c);
-        }
-        out
-    }
-
-    /// Keys, channels and commands in ACL LIST form (`ACLDescribeSelector`).
-    fn describe(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.all_keys {
-            out.extend_from_slice(b"~* ");
-        } else {
-            for p in &self.patterns {
+        self.patterns
+            .iter()
+            .map(|p| {
+                let mut out = Vec::new();
                 p.describe(&mut out);
-                out.push(b' ');
-            }
-        }
+                out
+            })
+            .collect()
+    }
+
+    /// The channel rules one by one: `&*` for all channels, else `&p`.
+    fn channel_rules(&self) -> Vec<Vec<u8>> {
         if self.all_channels {
-            out.extend_from_slice(b"&* ");
-        } else {
-            out.extend_from_slice(b"resetchannels ");
-            for c in &self.channels {
-                out.push(b'&');
-                out.extend_from_slice(c);
-                out.push(b' ');
-            }
+            return vec![b"&*".to_vec()];
+        }
+        self.channels
+            .iter()
+            .map(|c| [b"&", c.as_slice()].concat())
+            .collect()
+    }
+
+    /// The key patterns as ACL GETUSER shows them, separated by spaces.
+    pub fn describe_keys(&self) -> Vec<u8> {
+        self.key_rules().join(&b' ')
+    }
+
+    /// The channel patterns as ACL GETUSER shows them, separated by spaces.
+    pub fn describe_channels(&self) -> Vec<u8> {
+        self.channel_rules().join(&b' ')
+    }
+
+    /// Keys, channels and commands in ACL LIST form (`ACLDescribeSelector`): each rule
+    /// followed by a space, and `resetchannels` before a channel list that is not `&*`.
+    fn describe(&self) -> Vec<u8> {
+        let mut rules = self.key_rules();
+        if !self.all_channels {
+            rules.push(b"resetchannels".to_vec());
+        }
+        rules.extend(self.channel_rules());
+        let mut out = Vec::new();
+        for rule in rules {
+            out.extend_from_slice(&rule);
+            out.push(b' ');
         }
         out.extend_from_slice(self.describe_commands().as_bytes());
         out

@@ -130,7 +130,9 @@ pub fn refusal(
     argv: &Argv,
 ) -> Option<Vec<u8>> {
     client.refresh_user(&shared.acl);
-    let user = client.user.clone()?;
+    // Borrowed, not cloned: every connection of a user shares its Arc, and a reference count
+    // bumped on every command by every worker would be a contended cache line.
+    let user = client.user.as_ref()?;
     if client.auth_required() && !spec.flags.contains(Flags::NO_AUTH) {
         return Some(b"NOAUTH Authentication required.".to_vec());
     }
@@ -166,8 +168,7 @@ pub fn exec_refusal(
     argv: &Argv,
 ) -> Option<CmdError> {
     ctx.client.refresh_user(&ctx.shared.acl);
-    let user = ctx.client.user.clone()?;
-    let denied = user.check(spec, argv).err()?;
+    let denied = ctx.client.user.as_ref()?.check(spec, argv).err()?;
     let name = super::full_name(spec, parent);
     log_denied(
         ctx.shared,
