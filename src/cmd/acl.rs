@@ -118,25 +118,33 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
 // The checks before a command runs
 // ---------------------------------------------------------------------------------------------
 
-/// Redis `processCommand`'s authentication and ACL checks, in its order: a connection that
-/// must authenticate runs only `no_auth` commands (`-NOAUTH Authentication required.`);
-/// then the user must be allowed the command, its keys and its channels (`-NOPERM ...`,
-/// logged in the ACL log). Returns the error to reply, without its `-`.
-pub fn refusal(
+/// Redis `processCommand`'s authentication check: a connection that must authenticate runs
+/// only `no_auth` commands. Returns the error to reply, without its `-`.
+pub fn auth_refusal(
     shared: &Shared,
     client: &mut Client,
+    spec: &CommandSpec,
+) -> Option<&'static [u8]> {
+    client.refresh_user(&shared.acl);
+    if client.auth_required() && !spec.flags.contains(Flags::NO_AUTH) {
+        return Some(b"NOAUTH Authentication required.");
+    }
+    None
+}
+
+/// Redis `processCommand`'s ACL check (after [`auth_refusal`]): the user must be allowed the
+/// command, its keys and its channels; a refusal is logged in the ACL log. Returns the
+/// `NOPERM ...` error to reply, without its `-`.
+pub fn permission_refusal(
+    shared: &Shared,
+    client: &Client,
     spec: &'static CommandSpec,
     parent: Option<&'static CommandSpec>,
     argv: &Argv,
 ) -> Option<Vec<u8>> {
-    client.refresh_user(&shared.acl);
     // Borrowed, not cloned: every connection of a user shares its Arc, and a reference count
     // bumped on every command by every worker would be a contended cache line.
-    let user = client.user.as_ref()?;
-    if client.auth_required() && !spec.flags.contains(Flags::NO_AUTH) {
-        return Some(b"NOAUTH Authentication required.".to_vec());
-    }
-    let denied = user.check(spec, argv).err()?;
+    let denied = client.user.as_ref()?.check(spec, argv).err()?;
     let context = if client.multi.is_some() {
         LogContext::Multi
     } else {

@@ -576,8 +576,26 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
         reject(shared, client, false, message.as_bytes(), reply);
         return charge_rejection(client, Some(spec), reply);
     }
-    // mirrors processCommand(): authentication, then the user's permissions (ACLs).
-    if let Some(message) = acl::refusal(shared, client, spec, parent, argv) {
+    // mirrors processCommand(): authentication, commands refused inside MULTI, then the
+    // user's permissions (ACLs).
+    if let Some(message) = acl::auth_refusal(shared, client, spec) {
+        reject(shared, client, is_exec(Some(spec)), message, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
+    if client.multi.is_some()
+        && spec.flags.contains(Flags::NO_MULTI)
+        && !spec.flags.contains(Flags::NO_QUEUE)
+    {
+        reject(
+            shared,
+            client,
+            false,
+            b"ERR Command not allowed inside a transaction",
+            reply,
+        );
+        return charge_rejection(client, Some(spec), reply);
+    }
+    if let Some(message) = acl::permission_refusal(shared, client, spec, parent, argv) {
         reject(shared, client, is_exec(Some(spec)), &message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
@@ -614,18 +632,12 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
-            if spec.flags.contains(Flags::NO_MULTI) {
-                transaction.aborted = true;
-                reply.error(b"ERR Command not allowed inside a transaction");
-                charge_rejection(client, Some(spec), reply);
-            } else {
-                transaction.queued.push(crate::client::QueuedCommand {
-                    spec,
-                    parent,
-                    argv: argv.clone(),
-                });
-                reply.raw(b"+QUEUED\r\n");
-            }
+            transaction.queued.push(crate::client::QueuedCommand {
+                spec,
+                parent,
+                argv: argv.clone(),
+            });
+            reply.raw(b"+QUEUED\r\n");
             return;
         }
     }
