@@ -176,6 +176,11 @@ fn binary_passwords_work() {
     let mut d = Both::new(&pair);
     assert_eq!(d.cmd(&[b"AUTH", b"abc"]), WRONGPASS);
     assert_eq!(d.cmd(&[b"AUTH", b"abc\x00def"]), b"+OK\r\n");
+    // Not UTF-8 either.
+    c.cmd(&[b"CONFIG", b"SET", b"requirepass", b"\xff\xfe"]);
+    let mut e = Both::new(&pair);
+    assert_eq!(e.cmd(&[b"AUTH", "\u{fffd}\u{fffd}".as_bytes()]), WRONGPASS);
+    assert_eq!(e.cmd(&[b"AUTH", b"\xff\xfe"]), b"+OK\r\n");
     c.cmd(&[b"CONFIG", b"SET", b"requirepass", b""]);
 }
 
@@ -492,4 +497,49 @@ fn user_lines_on_the_command_line_are_checked_at_start() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn narrowing_channels_closes_the_subscribers_that_lose_theirs() {
+    let pair = Pair::start(
+        "narrowing_channels_closes_the_subscribers_that_lose_theirs",
+        |_| {},
+        &[],
+    );
+    let mut admin = Both::new(&pair);
+    admin.expect(
+        "ACL SETUSER ps on >p +@all ~* resetchannels &foo:1 &bar:*",
+        b"+OK\r\n",
+    );
+    let mut sub = Both::new(&pair);
+    sub.expect("AUTH ps p", b"+OK\r\n");
+    sub.expect(
+        "SUBSCRIBE foo:1",
+        b"*3\r\n$9\r\nsubscribe\r\n$5\r\nfoo:1\r\n:1\r\n",
+    );
+    let mut psub = Both::new(&pair);
+    psub.expect("AUTH ps p", b"+OK\r\n");
+    psub.expect(
+        "PSUBSCRIBE bar:*",
+        b"*3\r\n$10\r\npsubscribe\r\n$5\r\nbar:*\r\n:1\r\n",
+    );
+    const PONG: &[u8] = b"*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+    // Keeping every pattern (and adding more) pardons them.
+    admin.expect(
+        "ACL SETUSER ps resetchannels &foo:1 &bar:* &baz",
+        b"+OK\r\n",
+    );
+    sub.expect("PING", PONG);
+    psub.expect("PING", PONG);
+    // foo:1 is no longer allowed: its subscriber goes, the pattern subscriber stays.
+    admin.expect("ACL SETUSER ps resetchannels &bar:*", b"+OK\r\n");
+    assert!(sub.0.is_closed_within(Duration::from_secs(5)));
+    if let Some(r) = sub.1.as_mut() {
+        assert!(r.is_closed_within(Duration::from_secs(5)));
+    }
+    psub.expect("PING", PONG);
+    // A pattern subscription needs the very same pattern.
+    admin.expect("ACL SETUSER ps resetchannels &bar:x*", b"+OK\r\n");
+    assert!(psub.0.is_closed_within(Duration::from_secs(5)));
+    admin.expect("ACL DELUSER ps", b":1\r\n");
 }
