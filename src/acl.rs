@@ -335,9 +335,9 @@ impl Selector {
             if op[0] == b'%' {
                 while offset < op.len() {
                     let c = op[offset];
-                    if c.to_ascii_uppercase() == b'R' && !read {
+                    if c.eq_ignore_ascii_case(&b'R') && !read {
                         read = true;
-                    } else if c.to_ascii_uppercase() == b'W' && !write {
+                    } else if c.eq_ignore_ascii_case(&b'W') && !write {
                         write = true;
                     } else if c == b'~' {
                         offset += 1;
@@ -1059,7 +1059,7 @@ impl User {
         patterns: impl IntoIterator<Item = &'a Vec<u8>>,
     ) -> bool {
         let list: Vec<&Vec<u8>> = self.selectors.iter().flat_map(|s| &s.channels).collect();
-        patterns.into_iter().all(|p| list.iter().any(|l| *l == p))
+        patterns.into_iter().all(|p| list.contains(&p))
             && channels
                 .into_iter()
                 .all(|c| list.iter().any(|l| crate::glob::matches(l, c, false)))
