@@ -132,6 +132,9 @@ pub struct ClientHandle {
     killed: AtomicBool,
     /// Set once SYNC/PSYNC made this connection a replica (CLIENT LIST flag `S`).
     pub is_replica: AtomicBool,
+    /// The user the connection is authenticated as (CLIENT LIST `user=`, and how ACL
+    /// DELUSER finds the connections to close).
+    pub user_name: Mutex<Vec<u8>>,
     /// A second handle on the socket, used only to shut it down from another thread.
     stream: TcpStream,
 }
@@ -246,6 +249,7 @@ impl ClientRegistry {
             blocked_on: Mutex::new(None),
             killed: AtomicBool::new(false),
             is_replica: AtomicBool::new(false),
+            user_name: Mutex::new(b"default".to_vec()),
             stream: stream.try_clone()?,
         });
         self.clients.lock().insert(id, handle.clone());
@@ -343,6 +347,17 @@ pub struct Client {
     /// already executed, and its capacity. CLIENT LIST's `qbuf`/`qbuf-free` for the calling
     /// client (Redis trims its query buffer only after the whole batch).
     pub query_buffer: (usize, usize),
+    /// The user whose permissions apply (Redis `c->user`); `None` for the AOF loader's
+    /// client, which may run anything (Redis gives it no user either).
+    pub user: Option<Arc<crate::acl::User>>,
+    /// AUTH or HELLO AUTH succeeded, or the default user needed no password when the
+    /// connection was made (Redis `c->authenticated`).
+    pub authenticated: bool,
+    /// The default user is on and has `nopass`, so nobody needs to authenticate (read with
+    /// `user`, see [`crate::acl`]).
+    pub default_is_open: bool,
+    /// [`crate::acl::Acl::generation`] when `user` was last read.
+    pub acl_generation: u64,
 }
 
 /// What happens to a client's replies (CLIENT REPLY), with Redis's flag for each state.
@@ -420,7 +435,57 @@ impl Client {
             reply_mode: ReplyMode::On,
             reply_is_push: false,
             query_buffer: (0, 0),
+            user: None,
+            authenticated: true,
+            default_is_open: true,
+            acl_generation: 0,
         }
+    }
+
+    /// Makes the connection the `default` user's, authenticated if that user needs no
+    /// password (Redis `clientSetDefaultAuth`, at connect and RESET).
+    pub fn set_default_user(&mut self, acl: &crate::acl::Acl) {
+        self.acl_generation = acl.generation();
+        let user = acl.default_user();
+        self.default_is_open = user.nopass && user.enabled;
+        self.authenticated = self.default_is_open;
+        *self.handle.user_name.lock() = user.name.clone();
+        self.user = Some(user);
+    }
+
+    /// Re-reads the connection's user after any ACL change (see [`crate::acl`]). A user
+    /// that no longer exists leaves the connection as an unauthenticated default user (its
+    /// socket is being closed by ACL DELUSER already).
+    pub fn refresh_user(&mut self, acl: &crate::acl::Acl) {
+        let generation = acl.generation();
+        if generation == self.acl_generation {
+            return;
+        }
+        let Some(current) = &self.user else {
+            return;
+        };
+        self.acl_generation = generation;
+        self.default_is_open = acl.default_is_open();
+        match acl.user(&current.name) {
+            Some(user) => self.user = Some(user),
+            None => {
+                self.user = Some(acl.default_user());
+                self.authenticated = false;
+                *self.handle.user_name.lock() = b"default".to_vec();
+            }
+        }
+    }
+
+    /// True when only `no_auth` commands may run (Redis `authRequired`).
+    pub fn auth_required(&self) -> bool {
+        !self.authenticated && !self.default_is_open
+    }
+
+    /// Makes the connection `user`'s (AUTH, HELLO AUTH).
+    pub fn authenticate_as(&mut self, user: Arc<crate::acl::User>) {
+        self.authenticated = true;
+        *self.handle.user_name.lock() = user.name.clone();
+        self.user = Some(user);
     }
 
     /// The client id.

@@ -259,6 +259,9 @@ pub struct Config {
     /// The values of the directives without a field of their own (most of them accepted for
     /// compatibility only), by name, as CONFIG GET shows them.
     pub kept: BTreeMap<&'static str, String>,
+    /// The `user <name> <rules...>` lines of the config file, in order (not a directive
+    /// CONFIG GET knows, as in Redis; loaded into the ACL at start).
+    pub users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -301,6 +304,7 @@ impl Default for Config {
             config_file: String::new(),
             save_lines_read: None,
             kept: BTreeMap::new(),
+            users: Vec::new(),
         };
         for spec in CONFIG_TABLE {
             let mut args = Argv::new();
@@ -1512,7 +1516,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("daemonize", &[], Kind::Bool, "no", false, Effect::IgnoredWarn, "Run in the background. respd always stays in the foreground (what systemd and other supervisors expect): 'yes' is accepted and ignored with a warning."),
     compat("io-threads-do-reads", &[], Kind::Bool, "no", false, Effect::Ignored, "Whether I/O threads also read. See io-threads."),
     compat("always-show-logo", &[], Kind::Bool, "no", false, Effect::Acts, "Print the start banner (with the Port and PID lines) even when the log is not a terminal."),
-    compat("protected-mode", &[], Kind::Bool, "yes", true, Effect::Ignored, "Refuse non-loopback clients when no password is set. respd relies on bind instead."),
+    compat("protected-mode", &[], Kind::Bool, "yes", true, Effect::Acts, "While the default user has no password, accept clients from 127.0.0.1 and ::1 only; others get Redis's -DENIED explanation and are disconnected."),
     compat("rdb-del-sync-files", &[], Kind::Bool, "no", true, Effect::Ignored, "Delete RDB files made only for replication. respd serves replicas but does not use this setting."),
     compat("activerehashing", &[], Kind::Bool, "yes", true, Effect::Ignored, "Incremental rehashing of the main table. respd's tables resize on their own."),
     compat("set-proc-title", &[], Kind::Bool, "yes", false, Effect::Ignored, "Rewrite the process title. respd leaves it."),
@@ -1550,10 +1554,10 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("latency-tracking", &[], Kind::Bool, "yes", true, Effect::Acts, "Keep a latency histogram of every command for INFO latencystats."),
     compat("aof-disable-auto-gc", &[], Kind::Bool, "no", true, Effect::Ignored, "Keep old AOF history files. respd has one AOF file."),
     compat("replica-ignore-disk-write-errors", &[], Kind::Bool, "no", true, Effect::Ignored, "Replication setting. respd serves replicas but is never one itself."),
-    compat("aclfile", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "File of ACL users. respd has no ACLs.").rewrite_as(RewriteAs::Quoted),
+    compat("aclfile", &[], Kind::Str, "\"\"", false, Effect::Acts, "File of ACL users, one 'user <name> <rules>' line each, read at start and by ACL LOAD, written by ACL SAVE. Cannot be combined with 'user' lines in the config file.").rewrite_as(RewriteAs::Quoted),
     compat("unixsocket", &[], Kind::Str, "\"\"", false, Effect::IgnoredWarn, "Path of a Unix socket to listen on. respd listens on TCP only."),
     compat("replica-announce-ip", &["slave-announce-ip"], Kind::Str, "\"\"", true, Effect::Ignored, "Replication setting. respd serves replicas but is never one itself."),
-    compat("masteruser", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "User for the master. respd serves replicas but is never one itself."),
+    compat("masteruser", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "User respd would authenticate as to a master. Accepted and kept; respd serves replicas but is never one itself."),
     compat("cluster-announce-ip", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("cluster-config-file", &[], Kind::Str, "nodes.conf", false, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("cluster-announce-hostname", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
@@ -1566,13 +1570,13 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("ignore-warnings", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Start-up warnings to silence. respd has none of Redis's.").rewrite_as(RewriteAs::Quoted),
     compat("proc-title-template", &[], Kind::Str, "\"{title} {listen-addr} {server-mode}\"", true, Effect::Ignored, "Process title template. See set-proc-title."),
     compat("bind-source-addr", &[], Kind::Str, "\"\"", true, Effect::Ignored, "Source address of outgoing connections. respd makes none."),
-    compat("masterauth", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password for the master. respd serves replicas but is never one itself."),
-    compat("requirepass", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password clients must AUTH with. respd has no authentication: a password set here is not enforced (warned at start)."),
+    compat("masterauth", &[], Kind::Str, "\"\"", true, Effect::IgnoredWarn, "Password respd would give a master. Accepted and kept; respd serves replicas but is never one itself."),
+    compat("requirepass", &[], Kind::Str, "\"\"", true, Effect::Acts, "Password clients must AUTH with: sets the default user's only password (empty: the default user has nopass, no AUTH needed), as Redis 7.0 does. ACL SETUSER default changes the same user."),
     compat("syslog-facility", &[], Kind::Enum(SYSLOG_FACILITY_ENUM), "local0", false, Effect::Ignored, "Syslog facility. See syslog-enabled."),
     compat("repl-diskless-load", &[], Kind::Enum(REPL_DISKLESS_LOAD_ENUM), "disabled", true, Effect::Ignored, "Replication setting. respd serves replicas but is never one itself."),
     compat("maxmemory-policy", &[], Kind::Enum(MAXMEMORY_POLICY_ENUM), "noeviction", true, Effect::IgnoredWarn, "What to evict at maxmemory. respd does not evict; under an LFU policy keys count their accesses (OBJECT FREQ)."),
     compat("oom-score-adj", &[], Kind::Enum(OOM_SCORE_ADJ_ENUM), "no", true, Effect::IgnoredWarn, "Set the process's oom_score_adj. Not done by respd."),
-    compat("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULT_ENUM), "resetchannels", true, Effect::Ignored, "Default channel permissions of new ACL users. respd has no ACLs."),
+    compat("acl-pubsub-default", &[], Kind::Enum(ACL_PUBSUB_DEFAULT_ENUM), "resetchannels", true, Effect::Acts, "Channel permissions of new ACL users and of 'reset': resetchannels (none) or allchannels."),
     compat("sanitize-dump-payload", &[], Kind::Enum(SANITIZE_DUMP_PAYLOAD_ENUM), "no", true, Effect::Ignored, "Deep checks of RESTORE payloads. respd has no RESTORE."),
     compat("cluster-preferred-endpoint-type", &[], Kind::Enum(CLUSTER_PREFERRED_ENDPOINT_TYPE_ENUM), "ip", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("propagation-error-behavior", &[], Kind::Enum(PROPAGATION_ERROR_BEHAVIOR_ENUM), "ignore", true, Effect::Ignored, "What to do when a replicated command fails. respd serves replicas but is never one itself."),
@@ -1612,7 +1616,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("socket-mark-id", &[], Kind::UInt { min: 0, max: 4294967295 }, "0", false, Effect::Ignored, "SO_MARK of listening sockets. Not set by respd."),
     compat("active-defrag-max-scan-fields", &[], Kind::Int { min: 1, max: 9223372036854775807 }, "1000", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
     compat("slowlog-max-len", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "128", true, Effect::Ignored, "Length of the slow log. respd keeps no slow log."),
-    compat("acllog-max-len", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "128", true, Effect::Ignored, "Length of the ACL LOG. respd has no ACLs."),
+    compat("acllog-max-len", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "128", true, Effect::Acts, "Most entries ACL LOG keeps (refused commands, keys, channels and failed AUTHs)."),
     compat("busy-reply-threshold", &["lua-time-limit"], Kind::Int { min: 0, max: 9223372036854775807 }, "5000", true, Effect::Ignored, "Milliseconds a script may run before other clients get BUSY (lua-time-limit). respd has no scripting."),
     compat("cluster-node-timeout", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "15000", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("slowlog-log-slower-than", &[], Kind::Int { min: -1, max: 9223372036854775807 }, "10000", true, Effect::Ignored, "Microseconds above which a command goes to the slow log. respd keeps no slow log."),
@@ -1802,6 +1806,13 @@ impl Config {
     /// (`list-max-ziplist-entries`, `list-max-ziplist-value`, `lua-replicate-commands`, each
     /// with one value) are skipped here too.
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        // Redis loadServerConfigFromString: `user` lines are checked now and loaded once the
+        // server is up (ACLAppendUserForLoading).
+        if name.eq_ignore_ascii_case("user") && !args.is_empty() {
+            crate::acl::check_user_directive(args, &self.users)?;
+            self.users.push(args.to_vec());
+            return Ok(());
+        }
         let Some(spec) = lookup(name) else {
             if args.len() == 1 && DEPRECATED.iter().any(|d| d.eq_ignore_ascii_case(name)) {
                 return Ok(());
@@ -1899,6 +1910,31 @@ impl Config {
                 (value != spec.get_value(&defaults)).then_some((spec.name, value))
             })
             .collect()
+    }
+
+    /// `acl-pubsub-default allchannels`: new users may use every channel.
+    pub fn acl_all_channels(&self) -> bool {
+        self.kept.get("acl-pubsub-default").map(String::as_str) == Some("allchannels")
+    }
+
+    /// `protected-mode`.
+    pub fn protected_mode(&self) -> bool {
+        self.kept.get("protected-mode").map(String::as_str) == Some("yes")
+    }
+
+    /// `acllog-max-len`.
+    pub fn acllog_max_len(&self) -> usize {
+        usize::try_from(self.kept_u64("acllog-max-len")).unwrap_or(usize::MAX)
+    }
+
+    /// `aclfile`, empty when none.
+    pub fn aclfile(&self) -> &str {
+        self.kept.get("aclfile").map_or("", String::as_str)
+    }
+
+    /// `requirepass`, empty when none.
+    pub fn requirepass(&self) -> &str {
+        self.kept.get("requirepass").map_or("", String::as_str)
     }
 
     /// The output limit that applies to normal clients.

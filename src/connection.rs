@@ -275,12 +275,15 @@ impl Drop for Registration<'_> {
 impl<'a> Connection<'a> {
     fn new(stream: TcpStream, shared: &'a Shared, handle: Arc<ClientHandle>) -> Self {
         let limits = CachedLimits::load(shared);
+        let mut client = Client::new(handle);
+        client.set_default_user(&shared.acl);
         Connection {
             stream,
             shared,
-            client: Client::new(handle),
+            client,
             parser: Parser::new(Limits {
                 max_bulk_len: limits.max_bulk_len,
+                unauthenticated: false,
             }),
             query: Vec::new(),
             read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
@@ -400,8 +403,10 @@ impl<'a> Connection<'a> {
         // CONFIG SET proto-max-bulk-len applies to connections already open, from the next
         // `$N` line on, as in Redis (which reads the global at each bulk header).
         let limits = self.limits.current(self.shared);
+        self.client.refresh_user(&self.shared.acl);
         self.parser.set_limits(Limits {
             max_bulk_len: limits.max_bulk_len,
+            unauthenticated: self.client.auth_required(),
         });
         let mut pos = 0;
         self.client.query_buffer = (self.query.len(), self.query.capacity());
@@ -413,7 +418,13 @@ impl<'a> Connection<'a> {
                 .next_command(&self.query, &mut pos, &mut self.argv)
             {
                 Ok(true) => {
-                    cmd::dispatch(self.shared, &mut self.client, &self.argv, &mut self.reply)
+                    cmd::dispatch(self.shared, &mut self.client, &self.argv, &mut self.reply);
+                    // AUTH may have just let the client in (or RESET out).
+                    let unauthenticated = self.client.auth_required();
+                    self.parser.set_limits(Limits {
+                        max_bulk_len: limits.max_bulk_len,
+                        unauthenticated,
+                    });
                 }
                 Ok(false) => break,
                 Err(e) => {

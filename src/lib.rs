@@ -13,6 +13,8 @@
 //! | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
 //! | [`store`] | the keyspace: databases, values, expiry, the hash table | `db.c`, `dict.c`, `expire.c` |
 //! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
+//! | [`acl`] | users, passwords, command/key/channel permissions, the ACL log | `acl.c` |
+//! | [`sha256`] | the password digest ACLs store | `sha256.c` |
 //! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
 //! | [`notify`] | keyspace notifications: event classes and the queue of events to publish | `notify.c` |
 //! | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
@@ -32,7 +34,9 @@
 //!    strings, and fills an [`protocol::Argv`] with `SET`, `greeting`, `hello`. If more commands
 //!    are in the buffer (a pipeline), they are parsed and executed one after another before
 //!    anything is sent.
-//! 4. [`cmd::dispatch`] looks `SET` up in the command table, checks its arity, takes the
+//! 4. [`cmd::dispatch`] looks `SET` up in the command table, checks its arity, checks that
+//!    the connection has authenticated and that its user may run `SET` on `greeting`
+//!    ([`acl`]; one atomic load and a flag test for the unrestricted default user), takes the
 //!    keyspace's write lock (the table row says `Handler::Write`), and calls `cmd::string::set`
 //!    with the selected [`store::Db`].
 //! 5. The handler stores the value and appends `+OK\r\n` to the connection's [`protocol::Reply`]
@@ -52,6 +56,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod blocking;
 pub mod client;
 pub mod cmd;
@@ -66,6 +71,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
+pub mod sha256;
 pub mod store;
 pub mod sys;
 pub mod systemd;

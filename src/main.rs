@@ -267,7 +267,9 @@ fn split_command_line(args: &[String]) -> Result<(Option<String>, Vec<Directive>
                 }
                 _ => (option.to_string(), Vec::new()),
             };
-            if respd::config::lookup(&name).is_none() {
+            // `user` is not a directive of the table but a line of its own (ACL users), which
+            // Redis takes on the command line too.
+            if respd::config::lookup(&name).is_none() && !name.eq_ignore_ascii_case("user") {
                 return Err(format!(
                     "Unknown option '--{name}': not a respd directive (see respd --help)"
                 ));

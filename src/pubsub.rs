@@ -201,6 +201,25 @@ impl PubSub {
         reg.patterns.retain(|(_, c)| c.id != client_id);
     }
 
+    /// The channels and patterns one client is subscribed to (ACL SETUSER checks them when
+    /// it narrows the user's channels).
+    pub fn subscriptions_of(&self, client_id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let reg = self.registry.lock();
+        let channels = reg
+            .channels
+            .iter()
+            .filter(|(_, list)| list.iter().any(|c| c.id == client_id))
+            .map(|(ch, _)| ch.clone())
+            .collect();
+        let patterns = reg
+            .patterns
+            .iter()
+            .filter(|(_, c)| c.id == client_id)
+            .map(|(p, _)| p.clone())
+            .collect();
+        (channels, patterns)
+    }
+
     /// Number of distinct patterns with at least one subscriber (PUBSUB NUMPAT, INFO
     /// `pubsub_patterns`: the size of Redis's `server.pubsub_patterns`, keyed by pattern), so
     /// two clients on the same pattern count once.

@@ -195,6 +195,8 @@ pub struct Shared {
     pub replication: crate::replication::Replication,
     /// MIGRATE's cached connections to its targets.
     pub migrate_sockets: crate::cmd::migrate::SocketCache,
+    /// Users and the ACL log.
+    pub acl: crate::acl::Acl,
     stopping: AtomicBool,
     /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
     config_generation: AtomicU64,
@@ -690,8 +692,10 @@ pub fn start_with(
         shutdown_requests: request_tx,
         stopping: AtomicBool::new(false),
         config_generation: AtomicU64::new(0),
+        acl: crate::acl::Acl::new(),
         config: RwLock::new(config),
     });
+    crate::cmd::acl::load_at_startup(&shared)?;
     shared.stats.commands.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
@@ -766,9 +770,38 @@ fn accept_loop(listener: &TcpListener, retired: &AtomicBool, shared: &Arc<Shared
             reject(stream, shared);
             continue;
         }
+        if protected_mode_refuses(&stream, shared) {
+            continue;
+        }
         shared.connected.fetch_add(1, Ordering::AcqRel);
         shared.pool.hand_off(stream, shared);
     }
+}
+
+/// Redis's answer to a client from another host while `protected-mode` is on and the default
+/// user has no password (`clientAcceptHandler`).
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// With `protected-mode yes` and a default user without password, only 127.0.0.1 and ::1
+/// may connect (Redis `islocalClient` compares those two strings, so an IPv4-mapped
+/// `::ffff:127.0.0.1` is not local either). Others get the DENIED text and are closed.
+fn protected_mode_refuses(stream: &TcpStream, shared: &Shared) -> bool {
+    if !shared.config.read().protected_mode() {
+        return false;
+    }
+    let local = stream.peer_addr().is_ok_and(|a| {
+        let ip = a.ip().to_string();
+        ip == "127.0.0.1" || ip == "::1"
+    });
+    if local || !shared.acl.default_user().nopass {
+        return false;
+    }
+    shared
+        .stats
+        .rejected_connections
+        .fetch_add(1, Ordering::Relaxed);
+    let _ = crate::sys::send_nonblocking(stream, PROTECTED_MODE_DENIED);
+    true
 }
 
 /// Tells a client over `maxclients` why it is turned away, as Redis does, and closes it.

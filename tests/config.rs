@@ -143,7 +143,12 @@ fn command_from(from: IpAddr, server: SocketAddr, args: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn enable_protected_configs_local_allows_loopback_peers_only() {
-    let server = TestServer::with_config(|c| c.enable_protected_configs = ProtectedAction::Local);
+    // protected-mode off: with it on (the default) and no password, Redis and respd turn a
+    // client from 127.0.0.2 away before it can send anything.
+    let server = TestServer::with_config(|c| {
+        c.enable_protected_configs = ProtectedAction::Local;
+        c.kept.insert("protected-mode", "no".into());
+    });
     let mut local = server.conn();
     assert_eq!(
         local.cmd(&[b"CONFIG", b"SET", b"dbfilename", b"local.rdb"]),

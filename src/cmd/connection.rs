@@ -14,7 +14,7 @@
 //! instead, so it shows `cmd=client|list` as Redis does.
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
-use crate::client::{ClientHandle, ClientSnapshot, ReplyMode};
+use crate::client::{Client, ClientHandle, ClientSnapshot, ReplyMode};
 use crate::protocol::{Argv, Reply};
 use crate::util::{eq_ci, parse_i64};
 
@@ -156,6 +156,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         "O(1)",
     ),
     CommandSpec::new(
+        "auth",
+        -2,
+        PRE_AUTH_FLAGS,
+        KeySpec::NONE,
+        Group::Connection,
+        Handler::Conn(auth),
+    )
+    .doc(
+        "1.0.0",
+        "Authenticate to the server",
+        "O(N) where N is the number of passwords defined for the user",
+    ),
+    CommandSpec::new(
         "hello",
         -1,
         PRE_AUTH_FLAGS,
@@ -258,13 +271,12 @@ pub fn select(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 ///
 /// Options are applied in order, as Redis 7.0 does, so in `HELLO 3 SETNAME a AUTH u p` the name
 /// is set even when AUTH then fails; the protocol changes only when every option succeeded.
-/// respd has no passwords: like Redis with no `requirepass`, AUTH succeeds for the user
-/// `default` whatever the password, and fails for any other user.
 ///
 /// Errors: `ERR Protocol version is not an integer or out of range`,
 /// `NOPROTO unsupported protocol version` (not 2 or 3), `ERR Syntax error in HELLO option '<opt>'`,
-/// `WRONGPASS invalid username-password pair or user is disabled.`, and SETNAME's
-/// invalid-name error.
+/// `WRONGPASS invalid username-password pair or user is disabled.`, SETNAME's
+/// invalid-name error, and `NOAUTH HELLO must be called with the client already
+/// authenticated, ...` when the connection is still unauthenticated after the options.
 pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut protocol = ctx.client.resp;
     if argv.len() >= 2 {
@@ -281,7 +293,7 @@ pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         let more = argv.len() - 1 - j;
         let option = &argv[j];
         if eq_ci(option, "AUTH") && more >= 2 {
-            authenticate(&argv[j + 1])?;
+            authenticate(ctx, argv, &argv[j + 1], &argv[j + 2])?;
             j += 3;
         } else if eq_ci(option, "SETNAME") && more >= 1 {
             set_client_name(ctx, &argv[j + 1])?;
@@ -293,6 +305,9 @@ pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
                 "'",
             ));
         }
+    }
+    if !ctx.client.authenticated {
+        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     ctx.client.resp = protocol;
     reply.set_resp3(protocol == 3);
@@ -314,16 +329,60 @@ pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     Ok(())
 }
 
-/// Checks credentials the way Redis does when no password is configured: the `default` user
-/// has `nopass`, so any password works for it; no other user exists.
-fn authenticate(username: &[u8]) -> CmdResult {
-    if username == b"default" {
-        Ok(())
-    } else {
-        Err(CmdError::msg(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
+/// `WRONGPASS ...`: the one answer to a failed AUTH, whatever failed, so that it tells an
+/// attacker nothing about which part was wrong.
+const WRONGPASS: CmdError =
+    CmdError::msg("WRONGPASS invalid username-password pair or user is disabled.");
+
+/// Authenticates the connection as `username` (Redis `ACLAuthenticateUser`); a failure is
+/// logged in the ACL log, its object being the command's name as sent, with the user name
+/// given.
+fn authenticate(ctx: &mut Ctx, argv: &Argv, username: &[u8], password: &[u8]) -> CmdResult {
+    match ctx.shared.acl.check_credentials(username, password) {
+        Ok(user) => {
+            ctx.client.authenticate_as(user);
+            Ok(())
+        }
+        Err(_) => {
+            let command = String::from_utf8_lossy(&argv[0]).to_lowercase();
+            super::acl::log_event(
+                ctx.shared,
+                ctx.client,
+                ctx.now_ms,
+                crate::acl::LogReason::Auth,
+                argv[0].to_vec(),
+                Some(username.to_vec()),
+                &command,
+            );
+            Err(WRONGPASS)
+        }
     }
+}
+
+/// ```text
+/// AUTH [username] password
+/// ```
+/// `+OK`, the connection now being `username`'s (`default` when only a password is given).
+///
+/// Errors: `Syntax` (more than two arguments), `ERR AUTH <password> called without any
+/// password configured for the default user. Are you sure your configuration is correct?`
+/// (one argument while the default user has `nopass`), `WRONGPASS invalid username-password
+/// pair or user is disabled.` (checked against Redis 7.0.15's `authCommand`).
+pub fn auth(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let (username, password): (&[u8], &[u8]) = if argv.len() == 2 {
+        if ctx.shared.acl.default_user().nopass {
+            return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
+        }
+        (b"default", &argv[1])
+    } else {
+        (&argv[1], &argv[2])
+    };
+    authenticate(ctx, argv, username, password)?;
+    reply.ok();
+    Ok(())
 }
 
 /// ```text
@@ -343,6 +402,10 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     ctx.client.name.clear();
     ctx.client.resp = 2;
     ctx.client.reply_mode = ReplyMode::On;
+    // Redis clearClientConnectionState: back to the default user (clientSetDefaultAuth).
+    if ctx.client.user.is_some() {
+        ctx.client.set_default_user(&ctx.shared.acl);
+    }
     reply.set_resp3(false);
     reply.simple("RESET");
     Ok(())
@@ -463,28 +526,34 @@ fn parse_client_type(name: &[u8]) -> Result<ClientType, CmdError> {
 
 /// The calling client's line data, built from its live state rather than from its last
 /// published snapshot.
-fn own_snapshot(ctx: &Ctx, command: &str) -> ClientSnapshot {
-    let mut snap = ctx.client.handle.snapshot.lock().clone();
-    snap.name = ctx.client.name.clone();
-    snap.db = ctx.client.db;
-    snap.resp = ctx.client.resp;
+fn own_snapshot(client: &Client, now_ms: u64, command: &str) -> ClientSnapshot {
+    let mut snap = client.handle.snapshot.lock().clone();
+    snap.name = client.name.clone();
+    snap.db = client.db;
+    snap.resp = client.resp;
     snap.last_command = command.to_string();
-    snap.last_interaction_ms = ctx.now_ms;
-    snap.multi = ctx
-        .client
-        .multi
-        .as_ref()
-        .map_or(-1, |m| m.queued.len() as i64);
-    snap.sub = ctx.client.channels.len();
-    snap.psub = ctx.client.patterns.len();
-    (snap.query_buffer_len, snap.query_buffer_capacity) = ctx.client.query_buffer;
+    snap.last_interaction_ms = now_ms;
+    snap.multi = client.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
+    snap.sub = client.channels.len();
+    snap.psub = client.patterns.len();
+    (snap.query_buffer_len, snap.query_buffer_capacity) = client.query_buffer;
     snap
+}
+
+/// The calling client's CLIENT LIST line, `command` being the one running (the ACL log
+/// records it, as Redis's `catClientInfoString`).
+pub fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
+    client_info_line(
+        &client.handle,
+        &own_snapshot(client, now_ms, command),
+        now_ms,
+    )
 }
 
 /// Formats one CLIENT LIST line (Redis `catClientInfoString`), fields in Redis 7.0.15's order.
 ///
 /// Fields respd has no counterpart for are printed with the value Redis shows for an idle,
-/// ordinary client: `ssub=0` (no sharded Pub/Sub), `multi-mem=0`, `user=default`,
+/// ordinary client: `ssub=0` (no sharded Pub/Sub), `multi-mem=0`,
 /// `redir=-1`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
@@ -508,7 +577,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 \
          multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} \
-         tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+         tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
         handle.id,
         handle.addr,
         handle.local_addr,
@@ -531,6 +600,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
         snap.total_mem,
         events,
         snap.last_command,
+        String::from_utf8_lossy(&handle.user_name.lock()),
         snap.resp,
     )
 }
@@ -538,7 +608,11 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
 /// Appends `client`'s CLIENT LIST line (and its newline) to `out`.
 fn push_line(ctx: &Ctx, handle: &ClientHandle, command: &str, out: &mut String) {
     let line = if handle.id == ctx.client.id() {
-        client_info_line(handle, &own_snapshot(ctx, command), ctx.now_ms)
+        client_info_line(
+            handle,
+            &own_snapshot(ctx.client, ctx.now_ms, command),
+            ctx.now_ms,
+        )
     } else {
         client_info_line(handle, &handle.snapshot.lock(), ctx.now_ms)
     };
@@ -604,6 +678,7 @@ struct KillFilter {
     addr: Option<Vec<u8>>,
     laddr: Option<Vec<u8>>,
     client_type: Option<ClientType>,
+    user: Option<Vec<u8>>,
     skip_me: bool,
 }
 
@@ -619,6 +694,10 @@ impl KillFilter {
                 .as_ref()
                 .map_or(true, |a| a == handle.local_addr.to_string().as_bytes())
             && self.client_type.map_or(true, |t| t == ClientType::Normal)
+            && self
+                .user
+                .as_ref()
+                .map_or(true, |u| *u == *handle.user_name.lock())
     }
 }
 
@@ -632,7 +711,7 @@ impl KillFilter {
 /// by another is closed at once; a client that kills itself gets its reply first, then closes.
 ///
 /// Errors: `Syntax`, `ERR client-id should be greater than 0`, `ERR Unknown client type
-/// '<type>'`, `ERR No such user '<user>'` (the only user is `default`).
+/// '<type>'`, `ERR No such user '<user>'`.
 pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() == 3 {
         let filter = KillFilter {
@@ -666,9 +745,10 @@ pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         } else if eq_ci(option, "laddr") {
             filter.laddr = Some(value.to_vec());
         } else if eq_ci(option, "user") {
-            if value != b"default" {
+            if ctx.shared.acl.user(value).is_none() {
                 return Err(CmdError::quoting("ERR No such user '", value, "'"));
             }
+            filter.user = Some(value.to_vec());
         } else if eq_ci(option, "skipme") {
             filter.skip_me = if eq_ci(value, "yes") {
                 true

@@ -593,7 +593,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
 // ---------------------------------------------------------------------------------------------
 
 /// ACL categories in the order Redis prints them (`ACLCommandCategories` in acl.c).
-const ACL_CATEGORIES: &[&str] = &[
+pub const ACL_CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
     "write",
@@ -1331,7 +1331,7 @@ fn c_atoi(arg: &[u8]) -> i32 {
 /// SORT's keys as Redis's `sortGetKeys` finds them: the sorted key, then the argument after
 /// the last `STORE`. Options are skipped with their arguments (LIMIT two, GET and BY one),
 /// but the destination after STORE is itself read as a possible option next, as Redis does.
-fn sort_keys(line: &[&[u8]]) -> Vec<usize> {
+pub(crate) fn sort_keys(line: &[&[u8]]) -> Vec<usize> {
     let mut keys = vec![1];
     let mut store = None;
     let mut i = 2;

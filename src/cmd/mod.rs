@@ -41,6 +41,7 @@
 //! using a half-changed dataset; the hook is what does. `DEBUG PANIC` (refused unless
 //! `enable-debug-command` allows it, as in Redis) triggers the first case on purpose.
 
+pub mod acl;
 pub mod bitmap;
 pub mod command_docs;
 pub mod connection;
@@ -435,10 +436,11 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 19] {
+pub fn groups() -> [&'static [CommandSpec]; 20] {
     [
         connection::COMMANDS,
         server::COMMANDS,
+        acl::COMMANDS,
         introspection::COMMANDS,
         memory::COMMANDS,
         string::COMMANDS,
@@ -606,6 +608,29 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         reject(shared, client, false, message.as_bytes(), reply);
         return charge_rejection(client, Some(spec), reply);
     }
+    // mirrors processCommand(): authentication, commands refused inside MULTI, then the
+    // user's permissions (ACLs).
+    if let Some(message) = acl::auth_refusal(shared, client, spec) {
+        reject(shared, client, is_exec(Some(spec)), message, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
+    if client.multi.is_some()
+        && spec.flags.contains(Flags::NO_MULTI)
+        && !spec.flags.contains(Flags::NO_QUEUE)
+    {
+        reject(
+            shared,
+            client,
+            false,
+            b"ERR Command not allowed inside a transaction",
+            reply,
+        );
+        return charge_rejection(client, Some(spec), reply);
+    }
+    if let Some(message) = acl::permission_refusal(shared, client, spec, parent, argv) {
+        reject(shared, client, is_exec(Some(spec)), &message, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
     // save, an AOF write error), writes and PING are refused (Redis
     // `writeCommandsDeniedByDiskError`), and so is an EXEC with writes queued.
@@ -639,18 +664,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
-            if spec.flags.contains(Flags::NO_MULTI) {
-                transaction.aborted = true;
-                reply.error(b"ERR Command not allowed inside a transaction");
-                charge_rejection(client, Some(spec), reply);
-            } else {
-                transaction.queued.push(crate::client::QueuedCommand {
-                    spec,
-                    parent,
-                    argv: argv.clone(),
-                });
-                reply.raw(b"+QUEUED\r\n");
-            }
+            transaction.queued.push(crate::client::QueuedCommand {
+                spec,
+                parent,
+                argv: argv.clone(),
+            });
+            reply.raw(b"+QUEUED\r\n");
             return;
         }
     }

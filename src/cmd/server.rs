@@ -490,7 +490,16 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         })?;
     }
     crate::log::set_level(updated.loglevel);
+    // Redis updateRequirePass: requirepass is the default user's password. Its bytes are
+    // taken as sent (the kept text is UTF-8, a password need not be).
+    let requirepass = changes
+        .iter()
+        .find(|(_, spec, _)| spec.name == "requirepass")
+        .map(|(_, _, value)| value.to_vec());
     ctx.shared.replace_config(updated);
+    if let Some(password) = requirepass {
+        ctx.shared.acl.set_default_password(&password);
+    }
     // appendonly and appendfsync take effect at once (turning the AOF on starts a rewrite).
     crate::persistence::aof::config_changed(ctx.shared);
     reply.ok();

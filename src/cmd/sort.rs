@@ -102,7 +102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// is not a list, set or sorted set, and `ERR One or more scores can't be converted into
 /// double` when a numeric sort meets a non-number.
 pub fn sort(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let opts = parse_options(argv, false)?;
+    let opts = parse_options(argv, false, may_read_any_key(ctx, argv))?;
     let output = sort_generic(ctx, db, argv, &opts)?;
     match opts.store {
         None => reply_output(reply, &output),
@@ -136,7 +136,7 @@ pub fn sort(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 ///
 /// Errors: as SORT; `STORE` is an unknown option here, so it is [`CmdError::Syntax`].
 pub fn sort_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let opts = parse_options(argv, true)?;
+    let opts = parse_options(argv, true, may_read_any_key(ctx, argv))?;
     let output = sort_generic(ctx, db, argv, &opts)?;
     reply_output(reply, &output);
     Ok(())
@@ -174,9 +174,23 @@ struct SortOptions<'a> {
     store: Option<&'a [u8]>,
 }
 
+/// Whether the connection's user may read any key with this command: BY and GET patterns
+/// name keys no key spec shows, so Redis allows them only then (`sortCommandGeneric`).
+fn may_read_any_key(ctx: &Ctx, argv: &Argv) -> bool {
+    match (&ctx.client.user, super::lookup(&argv[0])) {
+        (Some(user), Some(spec)) => user.may_read_any_key(spec, argv),
+        _ => true,
+    }
+}
+
 /// Parses the options after the key, left to right (mirrors the loop at the top of Redis
-/// `sortCommandGeneric`). `readonly` (SORT_RO) makes STORE an unknown option.
-fn parse_options(argv: &Argv, readonly: bool) -> Result<SortOptions<'_>, CmdError> {
+/// `sortCommandGeneric`). `readonly` (SORT_RO) makes STORE an unknown option;
+/// `may_read_any_key` false refuses BY with a pattern and GET.
+fn parse_options(
+    argv: &Argv,
+    readonly: bool,
+    may_read_any_key: bool,
+) -> Result<SortOptions<'_>, CmdError> {
     let mut opts = SortOptions {
         limit_count: -1,
         ..SortOptions::default()
@@ -204,9 +218,18 @@ fn parse_options(argv: &Argv, readonly: bool) -> Result<SortOptions<'_>, CmdErro
             // Redis looks for the `*` with strchr(), which stops at a NUL byte.
             if !c_str(pattern).contains(&b'*') {
                 opts.dontsort = true;
+            } else if !may_read_any_key {
+                return Err(CmdError::msg(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
             }
             j += 1;
         } else if eq_ci(arg, "get") && left >= 1 {
+            if !may_read_any_key {
+                return Err(CmdError::msg(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             opts.gets.push(&argv[j + 1]);
             j += 1;
         } else {

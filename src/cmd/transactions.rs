@@ -148,6 +148,11 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.array(transaction.queued.len());
     ctx.in_exec = true;
     for queued in &transaction.queued {
+        // mirrors execCommand(): the rules may have changed since the command was queued.
+        if let Some(e) = super::acl::exec_refusal(ctx, queued.spec, queued.parent, &queued.argv) {
+            reply.error(&e.render(&super::full_name(queued.spec, queued.parent), &queued.argv));
+            continue;
+        }
         run_command(
             ctx,
             queued.spec,

@@ -36,12 +36,17 @@ pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
 pub struct Limits {
     /// `proto-max-bulk-len`: the largest bulk string accepted, in bytes.
     pub max_bulk_len: u64,
+    /// The client has not authenticated yet: Redis then refuses multibulks of more than 10
+    /// arguments and bulks over 16 KiB (`authRequired` in `processMultibulkBuffer`), so an
+    /// unauthenticated peer cannot make the server allocate much.
+    pub unauthenticated: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
+            unauthenticated: false,
         }
     }
 }
@@ -61,6 +66,10 @@ pub enum ProtocolError {
     ExpectedDollar(u8),
     /// `$N` where N is not an integer, is negative, or is above `proto-max-bulk-len`.
     InvalidBulkLength,
+    /// More than 10 arguments before authentication.
+    UnauthenticatedMultibulkLength,
+    /// A bulk over 16 KiB before authentication.
+    UnauthenticatedBulkLength,
     /// An inline request longer than 64 KiB.
     TooBigInline,
     /// An inline request with an unterminated quote, or a closing quote not followed by a space.
@@ -88,6 +97,12 @@ impl ProtocolError {
                 m
             }
             ProtocolError::InvalidBulkLength => b"Protocol error: invalid bulk length".to_vec(),
+            ProtocolError::UnauthenticatedMultibulkLength => {
+                b"Protocol error: unauthenticated multibulk length".to_vec()
+            }
+            ProtocolError::UnauthenticatedBulkLength => {
+                b"Protocol error: unauthenticated bulk length".to_vec()
+            }
             ProtocolError::TooBigInline => b"Protocol error: too big inline request".to_vec(),
             ProtocolError::UnbalancedQuotes => {
                 b"Protocol error: unbalanced quotes in request".to_vec()
@@ -272,6 +287,9 @@ impl Parser {
                         let count = count
                             .filter(|&n| n <= i32::MAX as i64)
                             .ok_or(ProtocolError::InvalidMultibulkLength)?;
+                        if count > 10 && self.limits.unauthenticated {
+                            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+                        }
                         *pos = next;
                         if count <= 0 {
                             // '*0' and '*-1' are valid requests that do nothing.
@@ -314,6 +332,10 @@ impl Parser {
                                 return Err(ProtocolError::InvalidBulkLength);
                             }
                         };
+                        if len > 16384 && self.limits.unauthenticated {
+                            self.state = State::Idle;
+                            return Err(ProtocolError::UnauthenticatedBulkLength);
+                        }
                         // The bulk and its trailing CRLF must be all there; if not, leave the
                         // `$N` line unconsumed and re-read it next time (it is short).
                         let data_end = data_start + len;
@@ -744,7 +766,10 @@ mod tests {
 
     #[test]
     fn bulk_limit_is_configurable() {
-        let mut parser = Parser::new(Limits { max_bulk_len: 3 });
+        let mut parser = Parser::new(Limits {
+            max_bulk_len: 3,
+            unauthenticated: false,
+        });
         let mut argv = Argv::new();
         let mut pos = 0;
         assert_eq!(
