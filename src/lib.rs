@@ -63,6 +63,7 @@ pub mod cmd;
 pub mod config;
 pub mod config_rewrite;
 pub mod connection;
+pub mod evict;
 pub mod glob;
 pub mod log;
 pub mod notify;

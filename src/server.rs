@@ -71,6 +71,8 @@ pub struct Stats {
     pub total_net_output_bytes: AtomicU64,
     /// Keys removed by the active expiry cycle.
     pub expired_keys_active: AtomicU64,
+    /// Keys evicted to stay under `maxmemory` (INFO `evicted_keys`).
+    pub evicted_keys: AtomicU64,
     /// Reads of departed clients (INFO total_reads_processed).
     pub total_reads: AtomicU64,
     /// Reply sends of departed clients (INFO total_writes_processed).
@@ -134,6 +136,7 @@ impl Stats {
             &self.total_net_input_bytes,
             &self.total_net_output_bytes,
             &self.expired_keys_active,
+            &self.evicted_keys,
             &self.client_output_limit_disconnects,
             &self.total_reads,
             &self.total_writes,

@@ -9,6 +9,10 @@ use std::borrow::Cow;
 /// The result of a command handler.
 pub type CmdResult = Result<(), CmdError>;
 
+/// The refusal of a command that may grow memory while used memory is over `maxmemory` and
+/// nothing can be evicted (Redis `shared.oomerr`); see [`crate::evict`].
+pub const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
+
 /// Why a command failed. Rendered by [`CmdError::render`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CmdError {

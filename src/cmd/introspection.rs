@@ -396,12 +396,17 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 ("used_memory_functions", "0"),
                 ("used_memory_scripts", "0"),
                 ("used_memory_scripts_human", "0B"),
-                ("maxmemory", "0"),
-                ("maxmemory_human", "0B"),
-                ("maxmemory_policy", "noeviction"),
             ] {
                 put(k, v.into());
             }
+            let (maxmemory, policy) = {
+                let config = ctx.shared.config.read();
+                let policy = config.kept.get("maxmemory-policy").cloned();
+                (config.kept_u64("maxmemory"), policy.unwrap_or_default())
+            };
+            put("maxmemory", maxmemory.to_string());
+            put("maxmemory_human", bytes_to_human(maxmemory));
+            put("maxmemory_policy", policy);
             put("allocator_frag_ratio", ratio(active, allocated));
             put("allocator_frag_bytes", diff(active, allocated));
             put("allocator_rss_ratio", ratio(resident, active));
@@ -470,7 +475,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("expired_stale_perc", "0.00".into());
             put("expired_time_cap_reached_count", "0".into());
             put("expire_cycle_cpu_milliseconds", "0".into());
-            put("evicted_keys", "0".into());
+            put("evicted_keys", load(&stats.evicted_keys).to_string());
             put(
                 "evicted_clients",
                 load(&stats.client_output_limit_disconnects).to_string(),

@@ -169,12 +169,7 @@ impl MemoryOverhead {
     /// respd adds memory up when asked instead of keeping a running count.
     pub fn gather(ctx: &Ctx, ks: &Keyspace) -> MemoryOverhead {
         let shared = ctx.shared;
-        let clients: u64 = shared
-            .clients
-            .all()
-            .iter()
-            .map(|c| c.snapshot.lock().total_mem as u64)
-            .sum();
+        let clients = clients_bytes(shared);
         let mut m = MemoryOverhead {
             clients_normal: clients,
             overhead_total: clients,
@@ -198,6 +193,16 @@ impl MemoryOverhead {
         m.peak = shared.stats.note_memory_use(m.total);
         m
     }
+}
+
+/// The clients' query and reply buffers: the part of `used_memory` that is not the dataset.
+pub fn clients_bytes(shared: &crate::server::Shared) -> u64 {
+    shared
+        .clients
+        .all()
+        .iter()
+        .map(|c| c.snapshot.lock().total_mem as u64)
+        .sum()
 }
 
 /// Redis replies these ratios from C `float`s, so their digits are a float's; respd computes

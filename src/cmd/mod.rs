@@ -631,6 +631,22 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         reject(shared, client, is_exec(Some(spec)), &message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
+    // mirrors processCommand(): over maxmemory, evict; if that cannot bring memory under the
+    // limit, refuse a command that may grow memory, an EXEC that queued one, and, inside
+    // MULTI, anything queued (queueing takes memory too). See crate::evict.
+    let is_denyoom = spec.flags.contains(Flags::DENYOOM)
+        || (is_exec(Some(spec))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::DENYOOM))));
+    let queues = client.multi.is_some()
+        && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    if (is_denyoom || queues) && !crate::evict::perform_evictions(shared, crate::util::now_ms()) {
+        publish_keyspace_events(shared, crate::util::now_ms());
+        reject(shared, client, is_exec(Some(spec)), error::OOM_ERROR, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
     // save, an AOF write error), writes and PING are refused (Redis
     // `writeCommandsDeniedByDiskError`), and so is an EXEC with writes queued.

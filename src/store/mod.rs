@@ -609,6 +609,37 @@ impl Db {
         None
     }
 
+    /// Up to `count` neighbouring keys with their entries, taken from every key or, with
+    /// `volatile`, from the keys with a TTL only: the candidates of one eviction sample (Redis
+    /// `evictionPoolPopulate` calling `dictGetSomeKeys` on `db->dict` or `db->expires`).
+    /// Expired keys are included: to eviction they are keys like any other.
+    pub fn sample_for_eviction(&self, count: usize, volatile: bool) -> Vec<(&[u8], &Entry)> {
+        if volatile {
+            self.expires
+                .sample(count)
+                .into_iter()
+                .filter_map(|(k, _)| self.entries.get_key_value(&k[..]))
+                .map(|(k, e)| (&k[..], e))
+                .collect()
+        } else {
+            self.entries
+                .sample(count)
+                .into_iter()
+                .map(|(k, e)| (&k[..], e))
+                .collect()
+        }
+    }
+
+    /// One random key among all, or with `volatile` among those with a TTL (the random
+    /// eviction policies; Redis `dictGetRandomKey`).
+    pub fn random_key_for_eviction(&self, volatile: bool) -> Option<&[u8]> {
+        if volatile {
+            self.expires.random_entry().map(|(k, _)| &k[..])
+        } else {
+            self.entries.random_entry().map(|(k, _)| &k[..])
+        }
+    }
+
     /// Samples up to `count` keys with a TTL and deletes the expired ones. Returns
     /// `(sampled, expired)`. One step of the active expiry cycle.
     pub fn expire_sample(&mut self, count: usize, now_ms: u64) -> (usize, usize) {
