@@ -146,6 +146,9 @@ impl Settings {
     }
 }
 
+/// Samples of every database taken for one eviction before giving up on sampling.
+const SAMPLE_ATTEMPTS: usize = 16;
+
 /// The database the random policies take their next key from (Redis's static `next_db`).
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
@@ -231,15 +234,35 @@ fn choose(keyspace: &Keyspace, settings: Settings, now_ms: u64) -> Option<Victim
             // mirrors performEvictions(): fill the pool from every database, then take its
             // best entry. The pool holds (score, db, key), sorted by ascending score.
             let mut pool: Vec<(u64, usize, Key)> = Vec::with_capacity(POOL_SIZE + 1);
-            for (index, db) in keyspace.dbs().iter().enumerate() {
-                if candidates(db) == 0 {
-                    continue;
+            // A sample of a sparse table may come back empty (it gives up after many empty
+            // buckets); Redis then samples again for as long as there are keys. respd tries
+            // a bounded number of times, then takes any candidate.
+            for _attempt in 0..SAMPLE_ATTEMPTS {
+                let mut total = 0;
+                for (index, db) in keyspace.dbs().iter().enumerate() {
+                    if candidates(db) == 0 {
+                        continue;
+                    }
+                    total += candidates(db);
+                    for (key, entry) in db.sample_for_eviction(settings.samples, volatile) {
+                        let score = policy.score(entry, now_ms);
+                        pool_insert(&mut pool, (score, index, key.to_vec()));
+                    }
                 }
-                for (key, entry) in db.sample_for_eviction(settings.samples, volatile) {
-                    pool_insert(&mut pool, (policy.score(entry, now_ms), index, key.to_vec()));
+                if total == 0 {
+                    return None;
+                }
+                if let Some((_, db, key)) = pool.pop() {
+                    return Some(Victim { db, key });
                 }
             }
-            pool.pop().map(|(_, db, key)| Victim { db, key })
+            keyspace.dbs().iter().enumerate().find_map(|(index, db)| {
+                let key = db.random_key_for_eviction(volatile)?;
+                Some(Victim {
+                    db: index,
+                    key: key.to_vec(),
+                })
+            })
         }
     }
 }
