@@ -19,6 +19,9 @@
 //! walk over every key ([`crate::store::memory`]), O(keys), taken under the keyspace write
 //! lock: paying that on each read would serialise all readers. A dataset over the limit is
 //! thus trimmed by the next write rather than the next read; what a write finds is the same.
+//! One exception, as in Redis: a CONFIG SET while a limit is set (lowering `maxmemory`,
+//! changing the policy) evicts right after that command ([`after_config_change`]), where Redis
+//! starts its eviction timer (`updateMaxmemory` → `startEvictionTimeProc`).
 //!
 //! # What "used memory" is
 //! INFO's `used_memory`: every key and value as [`crate::store::memory`] counts them, plus the
@@ -199,6 +202,19 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
             .fetch_add(evicted, Ordering::Relaxed);
     }
     under
+}
+
+/// Evicts once the configuration has changed under a `maxmemory` (CONFIG SET): Redis's
+/// `updateMaxmemory` starts `evictionTimeProc`, which evicts right after the command rather
+/// than waiting for the next write. Called by the dispatcher after each command, with no
+/// lock held; costs one atomic load when nothing is pending.
+pub fn after_config_change(shared: &Shared, now_ms: u64) {
+    if shared.eviction_pending.load(Ordering::Acquire)
+        && shared.eviction_pending.swap(false, Ordering::AcqRel)
+    {
+        perform_evictions(shared, now_ms);
+        crate::cmd::publish_keyspace_events(shared, now_ms);
+    }
 }
 
 /// The next key to evict under `settings.policy`, or None if there is none.

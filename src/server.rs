@@ -203,6 +203,9 @@ pub struct Shared {
     stopping: AtomicBool,
     /// Bumped by every CONFIG SET, so connections know when to re-read the limits they cache.
     config_generation: AtomicU64,
+    /// Set when the configuration changes with a `maxmemory` in force: evict after the
+    /// running command (see [`crate::evict::after_config_change`]).
+    pub eviction_pending: AtomicBool,
 }
 
 /// INFO's counters summed over live and departed clients.
@@ -233,8 +236,12 @@ impl Shared {
         self.store
             .notifier()
             .configure(config.notify_keyspace_events);
+        let limited = crate::evict::Settings::from_config(&config).maxmemory > 0;
         *self.config.write() = config;
         self.config_generation.fetch_add(1, Ordering::Release);
+        if limited {
+            self.eviction_pending.store(true, Ordering::Release);
+        }
     }
 
     /// How many times the configuration was replaced.
@@ -695,6 +702,7 @@ pub fn start_with(
         shutdown_requests: request_tx,
         stopping: AtomicBool::new(false),
         config_generation: AtomicU64::new(0),
+        eviction_pending: AtomicBool::new(false),
         acl: crate::acl::Acl::new(),
         config: RwLock::new(config),
     });

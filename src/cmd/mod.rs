@@ -698,6 +698,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         rewritten_argv: None,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
+    crate::evict::after_config_change(shared, ctx.now_ms);
 }
 
 /// The row Redis charges a refusal to (its `c->cmd` at that point): the subcommand when the
