@@ -132,6 +132,8 @@ pub struct ClientHandle {
     killed: AtomicBool,
     /// Set once SYNC/PSYNC made this connection a replica (CLIENT LIST flag `S`).
     pub is_replica: AtomicBool,
+    /// Set while the connection is in MONITOR mode (CLIENT LIST flag `O`).
+    pub is_monitor: AtomicBool,
     /// The user the connection is authenticated as (CLIENT LIST `user=`, and how ACL
     /// DELUSER finds the connections to close).
     pub user_name: Mutex<Vec<u8>>,
@@ -150,6 +152,11 @@ impl ClientHandle {
     /// True once SYNC or PSYNC made this connection a replica.
     pub fn is_replica(&self) -> bool {
         self.is_replica.load(Ordering::Relaxed)
+    }
+
+    /// True while the connection is in MONITOR mode.
+    pub fn is_monitor(&self) -> bool {
+        self.is_monitor.load(Ordering::Relaxed)
     }
 
     /// True once [`ClientHandle::kill`] was called.
@@ -249,6 +256,7 @@ impl ClientRegistry {
             blocked_on: Mutex::new(None),
             killed: AtomicBool::new(false),
             is_replica: AtomicBool::new(false),
+            is_monitor: AtomicBool::new(false),
             user_name: Mutex::new(b"default".to_vec()),
             stream: stream.try_clone()?,
         });
@@ -501,6 +509,9 @@ impl Client {
     /// True when another thread may hand this client something at any time, so its worker
     /// must wait on its waker as well as its socket.
     pub fn needs_waker(&self) -> bool {
-        self.subscription_count() > 0 || self.blocked.is_some() || self.handle.is_replica()
+        self.subscription_count() > 0
+            || self.blocked.is_some()
+            || self.handle.is_replica()
+            || self.handle.is_monitor()
     }
 }

@@ -189,25 +189,6 @@ fn trim(line: &[u8]) -> &[u8] {
     &line[start..end]
 }
 
-/// A string in double quotes with C escapes, as Redis's `sdscatrepr` writes it.
-fn repr(value: &[u8]) -> Vec<u8> {
-    let mut out = vec![b'"'];
-    for &b in value {
-        match b {
-            b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x07 => out.extend_from_slice(b"\\a"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(b),
-            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
-    out
-}
-
 /// A memory amount in the largest of gb, mb, kb that divides it, else in bytes
 /// (`rewriteConfigFormatMemory`: `1gb`, `64mb`, `3kb`, `1000`, `0`).
 pub fn format_memory(bytes: u64) -> String {
@@ -249,12 +230,16 @@ fn rewrite_directive(
             };
             state.rewrite_line(name, line(name, text.as_bytes()), force)
         }
-        RewriteAs::Quoted => state.rewrite_line(name, line(name, &repr(value.as_bytes())), force),
+        RewriteAs::Quoted => state.rewrite_line(
+            name,
+            line(name, &crate::util::repr(value.as_bytes())),
+            force,
+        ),
         RewriteAs::QuotedOrAbsent | RewriteAs::ValueOrAbsent if value.is_empty() => {
             state.mark_processed(name)
         }
         RewriteAs::QuotedOrAbsent => {
-            state.rewrite_line(name, line(name, &repr(value.as_bytes())), true)
+            state.rewrite_line(name, line(name, &crate::util::repr(value.as_bytes())), true)
         }
         RewriteAs::ValueOrAbsent => state.rewrite_line(name, line(name, value.as_bytes()), true),
         RewriteAs::Always if value.is_empty() => {
@@ -274,7 +259,7 @@ fn rewrite_directive(
         RewriteAs::Dir => match fs::canonicalize(&config.dir) {
             Ok(dir) => {
                 let dir = dir.to_string_lossy();
-                state.rewrite_line(name, line(name, &repr(dir.as_bytes())), true)
+                state.rewrite_line(name, line(name, &crate::util::repr(dir.as_bytes())), true)
             }
             // Redis: no rewrite of dir when getcwd fails.
             Err(_) => state.mark_processed(name),
@@ -402,9 +387,9 @@ mod tests {
 
     #[test]
     fn strings_are_quoted_with_c_escapes() {
-        assert_eq!(repr(b""), b"\"\"");
+        assert_eq!(crate::util::repr(b""), b"\"\"");
         assert_eq!(
-            repr(b"a \"b\"\\\n\x01\xff"),
+            crate::util::repr(b"a \"b\"\\\n\x01\xff"),
             b"\"a \\\"b\\\"\\\\\\n\\x01\\xff\"".to_vec()
         );
     }

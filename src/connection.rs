@@ -235,6 +235,9 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     if conn.client.handle.is_replica() {
         crate::replication::detach(shared, id);
     }
+    if conn.client.handle.is_monitor() {
+        shared.monitors.remove(id);
+    }
     // Watched keys point at this client's flag; take them back before it goes.
     if !conn.client.watch.keys.is_empty() {
         crate::cmd::transactions::unwatch_all(&shared.store.read(), &mut conn.client.watch);

@@ -280,8 +280,9 @@ fn publish_locked(
 }
 
 /// Hands `bytes` to a subscriber, or disconnects it if that would put it over the pub/sub
-/// output limit (Redis `checkClientOutputBufferLimits` for the pubsub class).
-fn deliver_within_limit(
+/// output limit (Redis `checkClientOutputBufferLimits`): the pubsub class for subscribers,
+/// the replica class for monitors ([`crate::monitor`]).
+pub fn deliver_within_limit(
     client: &ClientHandle,
     bytes: &[u8],
     limit: OutputLimit,

@@ -173,6 +173,10 @@ pub struct Shared {
     pub clients: ClientRegistry,
     /// Channel and pattern subscriptions.
     pub pubsub: crate::pubsub::PubSub,
+    /// The clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
+    /// SLOWLOG's entries.
+    pub slowlog: crate::slowlog::SlowLog,
     /// When the server started (uptime).
     pub started: Instant,
     /// Unix ms when the server started.
@@ -233,6 +237,7 @@ impl Shared {
         crate::config::encoding_limits::publish(&config);
         config.publish_access_tracking();
         self.stats.commands.configure(&config);
+        self.slowlog.configure(&config);
         self.store
             .notifier()
             .configure(config.notify_keyspace_events);
@@ -688,6 +693,8 @@ pub fn start_with(
         stats: Stats::default(),
         clients: ClientRegistry::new(),
         pubsub: crate::pubsub::PubSub::default(),
+        monitors: Default::default(),
+        slowlog: Default::default(),
         started: Instant::now(),
         started_ms,
         persistence: crate::persistence::Persistence::new(started_ms),
@@ -708,6 +715,7 @@ pub fn start_with(
     });
     crate::cmd::acl::load_at_startup(&shared)?;
     shared.stats.commands.configure(&shared.config.read());
+    shared.slowlog.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;

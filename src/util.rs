@@ -55,6 +55,14 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds since the Unix epoch (MONITOR's timestamps, Redis `gettimeofday`).
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 /// Parses a signed 64-bit integer exactly as Redis's `string2ll` does: optional '-', digits,
 /// no '+', no spaces, no leading zeros (except "0" itself), no overflow.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
@@ -136,6 +144,26 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
 /// Appends the decimal form of an unsigned length.
 pub fn push_usize(out: &mut Vec<u8>, v: usize) {
     push_i64(out, v as i64)
+}
+
+/// A string in double quotes with C escapes, as Redis's `sdscatrepr` writes it
+/// (CONFIG REWRITE's quoted strings, MONITOR's arguments).
+pub fn repr(value: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'"'];
+    for &b in value {
+        match b {
+            b'\\' | b'"' => out.extend_from_slice(&[b'\\', b]),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+    out
 }
 
 /// The bytes a C string function sees in an argument: everything before its first NUL byte.

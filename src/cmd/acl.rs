@@ -370,6 +370,8 @@ fn close_pubsub_violators(
 /// Usernames can't contain spaces or null characters`, `ERR Error in ACL SETUSER modifier
 /// '<rule>': <reason>`, `ERR Unmatched parenthesis in acl selector starting at '<arg>'.`
 pub fn acl_setuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    // mirrors aclCommand(): the slow log must not learn anything about the user.
+    ctx.redacted.extend(2..argv.len());
     let name = &argv[2];
     if crate::acl::has_spaces(name) {
         return Err(CmdError::msg(

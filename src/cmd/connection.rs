@@ -293,6 +293,7 @@ pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         let more = argv.len() - 1 - j;
         let option = &argv[j];
         if eq_ci(option, "AUTH") && more >= 2 {
+            ctx.redacted.extend([j + 1, j + 2]); // mirrors helloCommand()
             authenticate(ctx, argv, &argv[j + 1], &argv[j + 2])?;
             j += 3;
         } else if eq_ci(option, "SETNAME") && more >= 1 {
@@ -372,6 +373,8 @@ pub fn auth(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
+    // mirrors authCommand(): the arguments after the name are redacted, whatever happens.
+    ctx.redacted.extend(1..argv.len());
     let (username, password): (&[u8], &[u8]) = if argv.len() == 2 {
         if ctx.shared.acl.default_user().nopass {
             return Err(CmdError::msg("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
@@ -394,6 +397,14 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
         ctx.shared.pubsub.forget(ctx.client.id());
         ctx.client.channels.clear();
         ctx.client.patterns.clear();
+    }
+    // Redis clearClientConnectionState: "RESET clears MONITOR state".
+    if ctx.client.handle.is_monitor() {
+        ctx.shared.monitors.remove(ctx.client.id());
+        ctx.client
+            .handle
+            .is_monitor
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
     // Like Redis's clearClientConnectionState: leave any transaction and unwatch every key.
     ctx.client.multi = None;
@@ -558,7 +569,10 @@ pub fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
     let mut flags = String::new();
-    if handle.is_replica() {
+    // mirrors catClientInfoString(): a monitor is a replica shown as `O`.
+    if handle.is_monitor() {
+        flags.push('O');
+    } else if handle.is_replica() {
         flags.push('S');
     }
     if handle.blocked_on.lock().is_some() {

@@ -219,7 +219,12 @@ struct MigrateOptions<'a> {
 
 /// Parses the options in Redis's order: each keyword as met, AUTH/AUTH2 missing their
 /// arguments are syntax errors, KEYS takes every argument after it.
-fn parse_options(argv: &Argv) -> Result<MigrateOptions<'_>, CmdError> {
+/// The positions of the passwords and user names go to `redacted` as they are met (Redis
+/// `redactClientCommandArgument`), so a later syntax error still hides them.
+fn parse_options<'a>(
+    argv: &'a Argv,
+    redacted: &mut Vec<usize>,
+) -> Result<MigrateOptions<'a>, CmdError> {
     let mut opts = MigrateOptions {
         first_key: 3,
         num_keys: 1,
@@ -238,11 +243,13 @@ fn parse_options(argv: &Argv) -> Result<MigrateOptions<'_>, CmdError> {
                 return Err(CmdError::Syntax);
             }
             j += 1;
+            redacted.push(j);
             opts.password = Some(&argv[j]);
         } else if eq_ci(arg, "auth2") {
             if more < 2 {
                 return Err(CmdError::Syntax);
             }
+            redacted.extend([j + 1, j + 2]);
             opts.username = Some(&argv[j + 1]);
             opts.password = Some(&argv[j + 2]);
             j += 2;
@@ -478,7 +485,7 @@ fn exchange(
 /// AUTH error, else the SELECT error, else the first RESTORE error). Checked against Redis
 /// 7.0.15.
 pub fn migrate(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let opts = parse_options(argv)?;
+    let opts = parse_options(argv, &mut ctx.redacted)?;
     let timeout = parse_i64(&argv[5]).ok_or(CmdError::NotInteger)?;
     let target_db = parse_i64(&argv[4]).ok_or(CmdError::NotInteger)?;
     let timeout = Duration::from_millis(if timeout <= 0 { 1000 } else { timeout as u64 });
@@ -587,14 +594,14 @@ mod tests {
     #[test]
     fn options_parse_as_redis() {
         let argv = args("migrate h 1 k 0 10 copy REPLACE auth2 u p");
-        let opts = parse_options(&argv).unwrap();
+        let opts = parse_options(&argv, &mut Vec::new()).unwrap();
         assert!(opts.copy && opts.replace);
         assert_eq!(opts.username, Some(&b"u"[..]));
         assert_eq!(opts.password, Some(&b"p"[..]));
         assert_eq!((opts.first_key, opts.num_keys), (3, 1));
 
         let argv = args("migrate h 1 \"\" 0 10 keys a b c");
-        let opts = parse_options(&argv).unwrap();
+        let opts = parse_options(&argv, &mut Vec::new()).unwrap();
         assert_eq!((opts.first_key, opts.num_keys), (7, 3));
 
         for bad in [
@@ -602,10 +609,14 @@ mod tests {
             "migrate h 1 k 0 10 auth2 u",
             "migrate h 1 k 0 10 bogus",
         ] {
-            assert_eq!(parse_options(&args(bad)), Err(CmdError::Syntax), "{bad}");
+            assert_eq!(
+                parse_options(&args(bad), &mut Vec::new()),
+                Err(CmdError::Syntax),
+                "{bad}"
+            );
         }
         assert_eq!(
-            parse_options(&args("migrate h 1 k 0 10 keys a")),
+            parse_options(&args("migrate h 1 k 0 10 keys a"), &mut Vec::new()),
             Err(KEYS_NEED_EMPTY_KEY)
         );
     }

@@ -54,6 +54,7 @@ pub mod introspection;
 pub mod list;
 pub mod memory;
 pub mod migrate;
+pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -289,6 +290,9 @@ pub struct Ctx<'a> {
     /// says so (Redis `replaceClientCommandVector`): MIGRATE propagates as the `DEL` of the
     /// keys the target acknowledged. Reset before each command.
     pub rewritten_argv: Option<Argv>,
+    /// Positions of the arguments MONITOR and SLOWLOG show as `(redacted)` (passwords),
+    /// set by the handler (Redis `redactClientCommandArgument`). Reset before each command.
+    pub redacted: Vec<usize>,
 }
 
 impl Ctx<'_> {
@@ -436,12 +440,13 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 20] {
+pub fn groups() -> [&'static [CommandSpec]; 21] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         acl::COMMANDS,
         introspection::COMMANDS,
+        monitor::COMMANDS,
         memory::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
@@ -696,6 +701,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         in_exec: false,
         changes: None,
         rewritten_argv: None,
+        redacted: Vec::new(),
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
@@ -757,6 +763,7 @@ pub fn run_command(
     let mark = reply.len();
     ctx.changes = None;
     ctx.rewritten_argv = None;
+    ctx.redacted.clear();
     let result = match held {
         Some(keyspace) => {
             let result = call_locked(ctx, keyspace, spec, argv, reply);
@@ -789,6 +796,23 @@ pub fn run_command(
     // mirrors call(): a command failed if an error was replied since the last one charged
     // (EXEC's queued commands charge their own errors first, so EXEC is not failed by them).
     let usec = started.elapsed().as_micros() as u64;
+    // mirrors call(): the slow log (a command left blocked is not logged; Redis logs it when
+    // it is unblocked, respd does not), then the monitors, both with the arguments as called.
+    if !spec.flags.contains(Flags::SKIP_SLOWLOG) && ctx.client.blocked.is_none() {
+        (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec);
+    }
+    if !spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
+        let db = ctx.client.db;
+        let monitors = &ctx.shared.monitors;
+        monitors.feed(
+            ctx.shared,
+            &ctx.client.handle,
+            db,
+            argv,
+            &ctx.redacted,
+            reply,
+        );
+    }
     let errors = reply.error_count();
     let failed = errors > ctx.client.errors_seen;
     ctx.client.errors_seen = errors;

@@ -105,7 +105,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// The keyspace read lock is taken here rather than by the dispatcher because it must be
 /// released before the copy is serialized: only the copy and the registration need it.
 fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    if ctx.client.handle.is_replica() {
+    if ctx.client.handle.is_replica() || ctx.client.handle.is_monitor() {
         return Ok(()); // mirrors syncCommand(): "ignore SYNC if already slave or in monitor mode"
     }
     let psync = eq_ci(&argv[0], "psync");

@@ -413,6 +413,14 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
             &format!("') - {reason}"),
         )
     };
+    // mirrors configSetCommand(): every sensitive value is redacted, even when another
+    // argument is refused.
+    for pair in (2..argv.len()).step_by(2) {
+        let spec = config::lookup(&String::from_utf8_lossy(&argv[pair]));
+        if spec.is_some_and(|s| SENSITIVE_CONFIGS.contains(&s.name)) {
+            ctx.redacted.push(pair + 1);
+        }
+    }
     let protected_allowed = ctx
         .shared
         .config
@@ -505,6 +513,9 @@ pub fn config_set(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.ok();
     Ok(())
 }
+
+/// The directives whose values MONITOR and SLOWLOG never show (Redis `SENSITIVE_CONFIG`).
+const SENSITIVE_CONFIGS: &[&str] = &["masteruser", "masterauth", "requirepass"];
 
 /// Why a new `port` could not be listened on (Redis `updatePort`).
 const PORT_APPLY_FAILED: &str = "Unable to listen on this port. Check server logs.";

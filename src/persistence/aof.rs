@@ -1485,6 +1485,7 @@ fn replay_one(
         in_exec: true,
         changes: None,
         rewritten_argv: None,
+        redacted: Vec::new(),
     };
     crate::cmd::run_command(&mut ctx, spec, parent, argv, reply, None);
     reply.truncate(0);
