@@ -1632,7 +1632,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("hash-max-listpack-value", &["hash-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest field or value of a hash OBJECT ENCODING reports as listpack."),
     compat("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "4096", true, Effect::Ignored, "Largest stream node. respd has no streams."),
     compat("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest member of a sorted set OBJECT ENCODING reports as listpack."),
-    compat("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "3000", true, Effect::Ignored, "Largest sparse HyperLogLog. respd has no HyperLogLog."),
+    compat("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "3000", true, Effect::Acts, "Largest sparse HyperLogLog string, header included; a PFADD or PFMERGE that would grow one past it turns it dense."),
     compat("tracking-table-max-keys", &[], Kind::UInt { min: 0, max: 9223372036854775807 }, "1000000", true, Effect::Ignored, "Keys tracked for client-side caching. respd has no CLIENT TRACKING."),
     compat("maxmemory-clients", &[], Kind::MemoryOrPercent { max_percent: 100 }, "0", true, Effect::IgnoredWarn, "Memory limit for all clients together (bytes or a percentage of maxmemory). respd has no client eviction."),
     compat("repl-backlog-ttl", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "3600", true, Effect::Ignored, "Replication setting. respd serves replicas but does not use this setting."),
@@ -1696,7 +1696,7 @@ pub fn lookup(name: &str) -> Option<&'static ConfigSpec> {
 }
 
 /// The encoding thresholds (`hash-max-listpack-*`, `set-max-intset-entries`,
-/// `zset-max-listpack-*`) where the data types read them.
+/// `zset-max-listpack-*`, `hll-sparse-max-bytes`) where the data types read them.
 ///
 /// The data types decide what OBJECT ENCODING reports (and, for sets, the member order) from
 /// a value alone, without the configuration at hand, so the thresholds are published here
@@ -1711,6 +1711,7 @@ pub mod encoding_limits {
     static ZSET_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
     static ZSET_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
     static LIST_MAX_LISTPACK_SIZE: AtomicI64 = AtomicI64::new(-2);
+    static HLL_SPARSE_MAX_BYTES: AtomicUsize = AtomicUsize::new(3000);
 
     /// Makes `config`'s thresholds the ones the data types use.
     pub fn publish(config: &super::Config) {
@@ -1723,6 +1724,7 @@ pub mod encoding_limits {
         set(&SET_MAX_INTSET_ENTRIES, "set-max-intset-entries");
         set(&ZSET_MAX_LISTPACK_ENTRIES, "zset-max-listpack-entries");
         set(&ZSET_MAX_LISTPACK_VALUE, "zset-max-listpack-value");
+        set(&HLL_SPARSE_MAX_BYTES, "hll-sparse-max-bytes");
         let fill = config
             .kept
             .get("list-max-listpack-size")
@@ -1745,6 +1747,11 @@ pub mod encoding_limits {
     /// `hash-max-listpack-value` (64).
     pub fn hash_max_listpack_value() -> usize {
         HASH_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
+    }
+
+    /// `hll-sparse-max-bytes` (3000): the longest a sparse HyperLogLog string may grow.
+    pub fn hll_sparse_max_bytes() -> usize {
+        HLL_SPARSE_MAX_BYTES.load(Ordering::Relaxed)
     }
 
     /// `set-max-intset-entries` (512).

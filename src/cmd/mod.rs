@@ -50,6 +50,7 @@ pub mod dump;
 pub mod error;
 pub mod generic;
 pub mod hash;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod list;
 pub mod memory;
@@ -248,6 +249,8 @@ pub enum Group {
     Server,
     /// Bitmap commands.
     Bitmap,
+    /// HyperLogLog commands.
+    Hyperloglog,
 }
 
 impl Group {
@@ -265,6 +268,7 @@ impl Group {
             Group::Connection => "connection",
             Group::Server => "server",
             Group::Bitmap => "bitmap",
+            Group::Hyperloglog => "hyperloglog",
         }
     }
 }
@@ -459,6 +463,7 @@ pub fn groups() -> [&'static [CommandSpec]; 21] {
         hash::COMMANDS,
         sorted_set::COMMANDS,
         bitmap::COMMANDS,
+        hyperloglog::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
@@ -768,7 +773,7 @@ pub fn run_command(
         Some(keyspace) => {
             let result = call_locked(ctx, keyspace, spec, argv, reply);
             // Inside EXEC the lock is held by EXEC: log now (see call() for the other case).
-            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+            if result.is_ok() && propagates(ctx, spec) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
             }
             result
@@ -783,7 +788,7 @@ pub fn run_command(
     match &result {
         // The dirty counter behind save points: one per successful write command unless it
         // said otherwise (see crate::persistence for how this differs from Redis's count).
-        Ok(()) if spec.flags.contains(Flags::WRITE) => {
+        Ok(()) if propagates(ctx, spec) => {
             (ctx.shared.persistence).note_writes(ctx.changes.unwrap_or(1))
         }
         _ => {}
@@ -818,6 +823,14 @@ pub fn run_command(
     ctx.client.errors_seen = errors;
     let track = ctx.shared.stats.commands.tracks_latency();
     ctx.client.command_stats.called(spec, usec, failed, track);
+}
+
+/// True if a command that succeeded goes to the AOF and the replicas: every write command,
+/// and a may_replicate one that says it changed something (PFCOUNT refreshing a cached
+/// cardinality: Redis propagates a command whenever it moved `server.dirty`).
+fn propagates(ctx: &Ctx, spec: &CommandSpec) -> bool {
+    spec.flags.contains(Flags::WRITE)
+        || (spec.flags.contains(Flags::MAY_REPLICATE) && ctx.changes.is_some_and(|n| n > 0))
 }
 
 /// Delivers the keyspace notifications queued so far (see [`crate::notify`]): after every
@@ -937,7 +950,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             let result = f(ctx, db, argv, reply);
             db.settle_watched(result.is_ok());
             // Logged while the lock is held, so the AOF has the order the writes happened in.
-            if result.is_ok() && spec.flags.contains(Flags::WRITE) {
+            if result.is_ok() && propagates(ctx, spec) {
                 crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
             }
             if db.has_ready_keys() {
@@ -1060,7 +1073,9 @@ mod tests {
     }
 
     fn check_row(spec: &CommandSpec) {
-        if spec.flags.contains(Flags::READONLY) {
+        // PFCOUNT is the one readonly command Redis lets write: it stores the cardinality it
+        // computed in the key's cache (and propagates, hence may_replicate).
+        if spec.flags.contains(Flags::READONLY) && spec.name != "pfcount" {
             assert!(
                 matches!(
                     spec.handler,

@@ -372,6 +372,7 @@ fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record<'a> {
             "sadd",
             "lpushx",
             "rpushx",
+            "pfadd",
         ])
         .any(|c| k(c)))
     {
