@@ -444,7 +444,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 21] {
+pub fn groups() -> [&'static [CommandSpec]; 22] {
     [
         connection::COMMANDS,
         server::COMMANDS,
