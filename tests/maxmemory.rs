@@ -48,20 +48,38 @@ fn over_the_limit_with_nothing_to_evict_writes_are_refused_as_in_redis() {
 
     both(&mut ours, &mut theirs, &[b"SET", b"present", b"v"]);
     both(&mut ours, &mut theirs, &[b"SET", b"x", b"1"]);
-    both(&mut ours, &mut theirs, &[b"CONFIG", b"SET", b"maxmemory", b"1"]);
+    both(
+        &mut ours,
+        &mut theirs,
+        &[b"CONFIG", b"SET", b"maxmemory", b"1"],
+    );
     assert_eq!(both(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]), OOM);
     both(&mut ours, &mut theirs, &[b"LPUSH", b"l", b"a"]);
     both(&mut ours, &mut theirs, &[b"APPEND", b"present", b"more"]);
     // Reads and deletions are allowed: they do not grow memory.
-    assert_eq!(both(&mut ours, &mut theirs, &[b"GET", b"present"]), b"$1\r\nv\r\n");
+    assert_eq!(
+        both(&mut ours, &mut theirs, &[b"GET", b"present"]),
+        b"$1\r\nv\r\n"
+    );
     both(&mut ours, &mut theirs, &[b"EXISTS", b"k"]);
-    assert_eq!(both(&mut ours, &mut theirs, &[b"DEL", b"present"]), b":1\r\n");
+    assert_eq!(
+        both(&mut ours, &mut theirs, &[b"DEL", b"present"]),
+        b":1\r\n"
+    );
     both(&mut ours, &mut theirs, &[b"PING"]);
     both(&mut ours, &mut theirs, &[b"INFO", b"nosuchsection"]);
     // volatile-* with no key carrying a TTL: nothing to evict either.
-    both(&mut ours, &mut theirs, &[b"CONFIG", b"SET", b"maxmemory-policy", b"volatile-random"]);
+    both(
+        &mut ours,
+        &mut theirs,
+        &[b"CONFIG", b"SET", b"maxmemory-policy", b"volatile-random"],
+    );
     assert_eq!(both(&mut ours, &mut theirs, &[b"INCR", b"x"]), OOM);
-    both(&mut ours, &mut theirs, &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"]);
+    both(
+        &mut ours,
+        &mut theirs,
+        &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"],
+    );
 
     // Inside MULTI every queued command is refused, reads included, and dooms the EXEC;
     // DISCARD is not refused.
@@ -73,7 +91,11 @@ fn over_the_limit_with_nothing_to_evict_writes_are_refused_as_in_redis() {
     both(&mut ours, &mut theirs, &[b"DISCARD"]);
 
     // A write queued under the limit: the EXEC finds memory over it and aborts.
-    both(&mut ours, &mut theirs, &[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    both(
+        &mut ours,
+        &mut theirs,
+        &[b"CONFIG", b"SET", b"maxmemory", b"0"],
+    );
     both(&mut ours, &mut theirs, &[b"MULTI"]);
     both(&mut ours, &mut theirs, &[b"SET", b"queued", b"v"]);
     let limit: &[&[u8]] = &[b"CONFIG", b"SET", b"maxmemory", b"1"];
@@ -81,7 +103,11 @@ fn over_the_limit_with_nothing_to_evict_writes_are_refused_as_in_redis() {
     let exec = both(&mut ours, &mut theirs, &[b"EXEC"]);
     assert!(exec.starts_with(b"-EXECABORT Transaction discarded because of: OOM"));
     // An EXEC of reads only runs.
-    both(&mut ours, &mut theirs, &[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    both(
+        &mut ours,
+        &mut theirs,
+        &[b"CONFIG", b"SET", b"maxmemory", b"0"],
+    );
     both(&mut ours, &mut theirs, &[b"MULTI"]);
     both(&mut ours, &mut theirs, &[b"GET", b"x"]);
     both(&mut ours_admin, &mut theirs_admin, limit);
@@ -89,7 +115,11 @@ fn over_the_limit_with_nothing_to_evict_writes_are_refused_as_in_redis() {
         both(&mut ours, &mut theirs, &[b"EXEC"]),
         b"*1\r\n$1\r\n1\r\n"
     );
-    both(&mut ours, &mut theirs, &[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    both(
+        &mut ours,
+        &mut theirs,
+        &[b"CONFIG", b"SET", b"maxmemory", b"0"],
+    );
     both(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]);
 }
 
@@ -135,7 +165,12 @@ fn every_policy_keeps_used_memory_under_the_limit_and_volatile_ones_spare_persis
             c.cmd(&[b"SET", format!("keep:{i}").as_bytes(), &value]);
         }
         let limit = info_u64(&mut c, "used_memory") + 40 * 1024;
-        c.cmd(&[b"CONFIG", b"SET", b"maxmemory", limit.to_string().as_bytes()]);
+        c.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"maxmemory",
+            limit.to_string().as_bytes(),
+        ]);
         assert_eq!(info_u64(&mut c, "maxmemory"), limit);
         assert_eq!(info_field(&mut c, "maxmemory_policy"), policy);
         for i in 0..2000 {

@@ -150,7 +150,8 @@ const HASH_SEED: u64 = 0xadc8_3b19;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Corrupt;
 
-const WRONGTYPE_HLL: CmdError = CmdError::msg("WRONGTYPE Key is not a valid HyperLogLog string value.");
+const WRONGTYPE_HLL: CmdError =
+    CmdError::msg("WRONGTYPE Key is not a valid HyperLogLog string value.");
 const INVALID_HLL: CmdError = CmdError::msg("INVALIDOBJ Corrupted HLL object detected");
 
 impl From<Corrupt> for CmdError {
@@ -397,7 +398,11 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
     // Step 2: the easy cases, where one opcode byte is rewritten in place.
     let simple = match op {
         Op::Val { value, .. } if value >= count => return Ok(false),
-        Op::Val { len: 1, .. } | Op::Zero { len: 1, xzero: false } => true,
+        Op::Val { len: 1, .. }
+        | Op::Zero {
+            len: 1,
+            xzero: false,
+        } => true,
         _ => false,
     };
     if simple {
@@ -889,7 +894,11 @@ pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         }
         reply.bulk(&text);
     } else if eq_ci(sub, "encoding") {
-        reply.simple(if v[ENCODING_AT] == DENSE { "dense" } else { "sparse" });
+        reply.simple(if v[ENCODING_AT] == DENSE {
+            "dense"
+        } else {
+            "sparse"
+        });
     } else if eq_ci(sub, "todense") {
         let converted = v[ENCODING_AT] == SPARSE;
         if converted {
@@ -898,7 +907,11 @@ pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         }
         reply.int(i64::from(converted));
     } else {
-        return Err(CmdError::quoting("ERR Unknown PFDEBUG subcommand '", sub, "'"));
+        return Err(CmdError::quoting(
+            "ERR Unknown PFDEBUG subcommand '",
+            sub,
+            "'",
+        ));
     }
     Ok(())
 }

@@ -646,12 +646,13 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // MULTI, anything queued (queueing takes memory too). See crate::evict.
     let is_denyoom = spec.flags.contains(Flags::DENYOOM)
         || (is_exec(Some(spec))
-            && client
-                .multi
-                .as_ref()
-                .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::DENYOOM))));
-    let queues = client.multi.is_some()
-        && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+            && client.multi.as_ref().is_some_and(|t| {
+                t.queued
+                    .iter()
+                    .any(|q| q.spec.flags.contains(Flags::DENYOOM))
+            }));
+    let queues =
+        client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     if (is_denyoom || queues) && !crate::evict::perform_evictions(shared, crate::util::now_ms()) {
         publish_keyspace_events(shared, crate::util::now_ms());
         reject(shared, client, is_exec(Some(spec)), error::OOM_ERROR, reply);
