@@ -284,14 +284,13 @@ fn zpop_name(max: bool) -> &'static [u8] {
     }
 }
 
+/// What serving a waiter produced: its reply bytes, and the command to propagate (None if
+/// the operation failed).
+type Served = (Vec<u8>, Option<Vec<Vec<u8>>>);
+
 /// Performs a waiter's operation on `key`, returning its reply and the command to propagate
 /// (none if it failed), or None if the key cannot serve it (missing, emptied, wrong type).
-fn serve_one(
-    waiter: &Waiter,
-    db: &mut Db,
-    key: &[u8],
-    now_ms: u64,
-) -> Option<(Vec<u8>, Option<Vec<Vec<u8>>>)> {
+fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Served> {
     let mut reply = Reply::with_protocol(waiter.resp3);
     let record: Vec<Vec<u8>>;
     match &waiter.op {

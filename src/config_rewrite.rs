@@ -267,7 +267,8 @@ fn rewrite_directive(
         RewriteAs::Bind if !force => state.mark_processed(name),
         RewriteAs::Bind => state.rewrite_line(name, line(name, value.as_bytes()), true),
         RewriteAs::OutputBufferLimits => {
-            let classes: [(&str, fn(&Config) -> OutputLimit); 3] = [
+            type LimitOf = fn(&Config) -> OutputLimit;
+            let classes: [(&str, LimitOf); 3] = [
                 ("normal", |c| c.output_limit_normal),
                 ("replica", |c| c.output_limit_replica),
                 ("pubsub", |c| c.output_limit_pubsub),
@@ -419,8 +420,10 @@ mod tests {
 
     #[test]
     fn defaults_already_in_the_file_stay_absent_ones_are_not_added() {
-        let mut c = Config::default();
-        c.dir = "/".into();
+        let c = Config {
+            dir: "/".into(),
+            ..Config::default()
+        };
         let text = rewrite_text(
             &format!("maxmemory 1mb\n{SIGNATURE}\nunixsocket /tmp/x\n"),
             &c,

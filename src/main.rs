@@ -80,10 +80,12 @@ struct CommandLine {
 
 /// Defaults, then the config file, then the command line options (later ones win).
 fn build_config(command_line: &CommandLine) -> Result<Config, String> {
-    let mut config = Config::default();
     // The file and the command line are read as one text, as redis-server does (a `save`
     // given on both adds points; see Config::save_lines_read).
-    config.save_lines_read = Some(false);
+    let mut config = Config {
+        save_lines_read: Some(false),
+        ..Config::default()
+    };
     if let Some(path) = &command_line.config_file {
         let text = if path == "-" {
             std::io::read_to_string(std::io::stdin())

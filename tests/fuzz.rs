@@ -450,7 +450,7 @@ impl Fuzzer {
         }
         if outcome.class == Class::Hang {
             // A hung respd may be stuck for good: check it still answers, else restart it.
-            if !Conn::connect(self.respd.addr()).map_or(false, |mut c| {
+            if !Conn::connect(self.respd.addr()).is_ok_and(|mut c| {
                 c.send(b"PING\r\n").is_ok()
                     && c.read_until(&|b: &[u8]| b.ends_with(b"\r\n"), Instant::now() + HANG)
                         .bytes
@@ -872,10 +872,7 @@ fn shrink(f: &mut Fuzzer, case: &Case, first: &Outcome) -> (Case, Outcome) {
         };
         while chunk >= 1 && within(runs) {
             let mut start = 0;
-            loop {
-                let Piece::Raw(b) = &best.pieces[pi] else {
-                    break;
-                };
+            while let Piece::Raw(b) = &best.pieces[pi] {
                 if start + chunk > b.len() || !within(runs) || b.len() <= 1 {
                     break;
                 }

@@ -213,10 +213,11 @@ pub fn flushall(ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply
     // saved at once, so the dump file cannot bring the flushed keys back and the dirty
     // counter starts again from 0. A failed save is only logged, as in Redis.
     let save_points = !ctx.shared.config.read().save.is_empty();
-    if save_points && !ctx.shared.persistence.bgsave_in_progress() {
-        if crate::persistence::save(ctx.shared, ks).is_ok() {
-            ctx.changes = Some(0);
-        }
+    if save_points
+        && !ctx.shared.persistence.bgsave_in_progress()
+        && crate::persistence::save(ctx.shared, ks).is_ok()
+    {
+        ctx.changes = Some(0);
     }
     reply.ok();
     Ok(())

@@ -733,14 +733,13 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
             db.set_expire(key, Some(at), ctx.now_ms);
             db.notify(notify::GENERIC, "expire", key);
         }
-        None if options.persist => {
-            if db
+        None if options.persist
+            && db
                 .get(key, ctx.now_ms)
-                .is_some_and(|e| e.expire_at().is_some())
-            {
-                db.set_expire(key, None, ctx.now_ms);
-                db.notify(notify::GENERIC, "persist", key);
-            }
+                .is_some_and(|e| e.expire_at().is_some()) =>
+        {
+            db.set_expire(key, None, ctx.now_ms);
+            db.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }

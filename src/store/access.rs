@@ -76,11 +76,8 @@ pub fn counter(field: u32, now_ms: u64) -> u32 {
     let ldt = field >> 8;
     let counter = field & 255;
     let decay = DECAY_TIME.load(Ordering::Relaxed);
-    let periods = if decay == 0 {
-        0
-    } else {
-        minutes_since(ldt, now_ms) / decay
-    };
+    // decay-time 0 means "never decay": checked_div gives None for it.
+    let periods = minutes_since(ldt, now_ms).checked_div(decay).unwrap_or(0);
     counter.saturating_sub(periods)
 }
 

@@ -680,7 +680,7 @@ pub fn command(rng: &mut Rng, allow_unimplemented: bool) -> Vec<Vec<u8>> {
     // one could become a timeout of minutes, which both servers would honour, or an expiry of
     // 1 ms, which fires during the case on one server only.
     let timed = template
-        .split(|c| c == ' ' || c == '|' || c == ':')
+        .split([' ', '|', ':'])
         .any(|t| t.trim_start_matches(['?', '*', '+']) == "E");
     let blocking = crate::rules::is_blocking(&argv) || timed;
     match rng.below(100) {
@@ -777,7 +777,7 @@ fn inline_line(rng: &mut Rng, argv: &[Vec<u8>]) -> Vec<u8> {
                 .iter()
                 .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\');
         match rng.below(6) {
-            0 | 1 | 2 if plain => line.extend_from_slice(arg),
+            0..=2 if plain => line.extend_from_slice(arg),
             3 => {
                 line.push(b'\'');
                 for &b in arg {

@@ -182,8 +182,8 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "HGETALL" | "CONFIG GET" => Rule::UnorderedPairs,
         // A cursor other than 0 is opaque (Redis's encodes a hash-table position, respd's is
         // its own): where it leads is the implementation's business.
-        "SCAN" if argv.get(1).map_or(false, |c| c != b"0") => Rule::Volatile,
-        "SSCAN" | "HSCAN" | "ZSCAN" if argv.get(2).map_or(false, |c| c != b"0") => Rule::Volatile,
+        "SCAN" if argv.get(1).is_some_and(|c| c != b"0") => Rule::Volatile,
+        "SSCAN" | "HSCAN" | "ZSCAN" if argv.get(2).is_some_and(|c| c != b"0") => Rule::Volatile,
         "SCAN" | "SSCAN" => Rule::Scan(false),
         "HSCAN" | "ZSCAN" => Rule::Scan(true),
         "INFO" | "TIME" | "LASTSAVE" | "CLIENT LIST" | "CLIENT INFO" | "CLIENT ID"
