@@ -22,32 +22,8 @@ use std::fmt;
 use crate::protocol::parse::split_args;
 use crate::protocol::Argv;
 
-/// Log verbosity, from most to least chatty (Redis `loglevel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Everything.
-    Debug,
-    /// Useful details.
-    Verbose,
-    /// What an operator wants in production (the default).
-    Notice,
-    /// Only problems.
-    Warning,
-    /// Nothing at all.
-    Nothing,
-}
-
-impl LogLevel {
-    fn name(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Verbose => "verbose",
-            LogLevel::Notice => "notice",
-            LogLevel::Warning => "warning",
-            LogLevel::Nothing => "nothing",
-        }
-    }
-}
+/// Log verbosity (`loglevel`); the type lives with the logger.
+pub use crate::log::LogLevel;
 
 /// Who supervises the process (`supervised`), Redis's `supervised` directive without its
 /// `upstart` mode. See [`crate::systemd`] for what `systemd` turns on.
@@ -1695,78 +1671,25 @@ pub fn lookup(name: &str) -> Option<&'static ConfigSpec> {
     })
 }
 
-/// The encoding thresholds (`hash-max-listpack-*`, `set-max-intset-entries`,
-/// `zset-max-listpack-*`, `hll-sparse-max-bytes`) where the data types read them.
-///
-/// The data types decide what OBJECT ENCODING reports (and, for sets, the member order) from
-/// a value alone, without the configuration at hand, so the thresholds are published here
-/// whenever a configuration takes effect (at start and on CONFIG SET). They are process-wide:
-/// several servers in one process (the tests) share them, as they would share Redis's globals.
-pub mod encoding_limits {
-    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
-
-    static HASH_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
-    static HASH_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
-    static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
-    static ZSET_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
-    static ZSET_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
-    static LIST_MAX_LISTPACK_SIZE: AtomicI64 = AtomicI64::new(-2);
-    static HLL_SPARSE_MAX_BYTES: AtomicUsize = AtomicUsize::new(3000);
-
-    /// Makes `config`'s thresholds the ones the data types use.
-    pub fn publish(config: &super::Config) {
-        let set = |cell: &AtomicUsize, name: &str| {
-            let n = usize::try_from(config.kept_u64(name)).unwrap_or(usize::MAX);
-            cell.store(n, Ordering::Relaxed);
-        };
-        set(&HASH_MAX_LISTPACK_ENTRIES, "hash-max-listpack-entries");
-        set(&HASH_MAX_LISTPACK_VALUE, "hash-max-listpack-value");
-        set(&SET_MAX_INTSET_ENTRIES, "set-max-intset-entries");
-        set(&ZSET_MAX_LISTPACK_ENTRIES, "zset-max-listpack-entries");
-        set(&ZSET_MAX_LISTPACK_VALUE, "zset-max-listpack-value");
-        set(&HLL_SPARSE_MAX_BYTES, "hll-sparse-max-bytes");
-        let fill = config
-            .kept
-            .get("list-max-listpack-size")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-2);
-        LIST_MAX_LISTPACK_SIZE.store(fill, Ordering::Relaxed);
-    }
-
-    /// `list-max-listpack-size` (-2): how Redis splits a list into listpack nodes, which
-    /// respd reproduces when it writes a list to DUMP or RDB (see `persistence::rdb`).
-    pub fn list_max_listpack_size() -> i64 {
-        LIST_MAX_LISTPACK_SIZE.load(Ordering::Relaxed)
-    }
-
-    /// `hash-max-listpack-entries` (512).
-    pub fn hash_max_listpack_entries() -> usize {
-        HASH_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed)
-    }
-
-    /// `hash-max-listpack-value` (64).
-    pub fn hash_max_listpack_value() -> usize {
-        HASH_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
-    }
-
-    /// `hll-sparse-max-bytes` (3000): the longest a sparse HyperLogLog string may grow.
-    pub fn hll_sparse_max_bytes() -> usize {
-        HLL_SPARSE_MAX_BYTES.load(Ordering::Relaxed)
-    }
-
-    /// `set-max-intset-entries` (512).
-    pub fn set_max_intset_entries() -> usize {
-        SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed)
-    }
-
-    /// `zset-max-listpack-entries` (128).
-    pub fn zset_max_listpack_entries() -> usize {
-        ZSET_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed)
-    }
-
-    /// `zset-max-listpack-value` (64).
-    pub fn zset_max_listpack_value() -> usize {
-        ZSET_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
+impl Config {
+    /// The encoding thresholds this configuration sets, for the data types
+    /// ([`crate::store::encoding_limits`], which the server publishes them to at start and on
+    /// CONFIG SET).
+    pub fn encoding_limits(&self) -> crate::store::encoding_limits::Limits {
+        let size = |name: &str| usize::try_from(self.kept_u64(name)).unwrap_or(usize::MAX);
+        crate::store::encoding_limits::Limits {
+            hash_max_listpack_entries: size("hash-max-listpack-entries"),
+            hash_max_listpack_value: size("hash-max-listpack-value"),
+            set_max_intset_entries: size("set-max-intset-entries"),
+            zset_max_listpack_entries: size("zset-max-listpack-entries"),
+            zset_max_listpack_value: size("zset-max-listpack-value"),
+            hll_sparse_max_bytes: size("hll-sparse-max-bytes"),
+            list_max_listpack_size: self
+                .kept
+                .get("list-max-listpack-size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-2),
+        }
     }
 }
 

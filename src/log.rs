@@ -13,7 +13,33 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use crate::config::LogLevel;
+/// Log verbosity, from most to least chatty (Redis `loglevel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Everything.
+    Debug,
+    /// Useful details.
+    Verbose,
+    /// What an operator wants in production (the default).
+    Notice,
+    /// Only problems.
+    Warning,
+    /// Nothing at all.
+    Nothing,
+}
+
+impl LogLevel {
+    /// The word `loglevel` takes and CONFIG GET shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Verbose => "verbose",
+            LogLevel::Notice => "notice",
+            LogLevel::Warning => "warning",
+            LogLevel::Nothing => "nothing",
+        }
+    }
+}
 
 static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Notice as u8);
 static FILE: Mutex<Option<File>> = Mutex::new(None);
@@ -122,16 +148,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Logs at notice level (`*`).
 #[macro_export]
-macro_rules! notice { ($($t:tt)*) => { $crate::log::log($crate::config::LogLevel::Notice, &format!($($t)*)) } }
+macro_rules! notice { ($($t:tt)*) => { $crate::log::log($crate::log::LogLevel::Notice, &format!($($t)*)) } }
 /// Logs at warning level (`#`).
 #[macro_export]
-macro_rules! warning { ($($t:tt)*) => { $crate::log::log($crate::config::LogLevel::Warning, &format!($($t)*)) } }
+macro_rules! warning { ($($t:tt)*) => { $crate::log::log($crate::log::LogLevel::Warning, &format!($($t)*)) } }
 /// Logs at verbose level (`-`).
 #[macro_export]
-macro_rules! verbose { ($($t:tt)*) => { if $crate::log::enabled($crate::config::LogLevel::Verbose) { $crate::log::log($crate::config::LogLevel::Verbose, &format!($($t)*)) } } }
+macro_rules! verbose { ($($t:tt)*) => { if $crate::log::enabled($crate::log::LogLevel::Verbose) { $crate::log::log($crate::log::LogLevel::Verbose, &format!($($t)*)) } } }
 /// Logs at debug level (`.`).
 #[macro_export]
-macro_rules! debug { ($($t:tt)*) => { if $crate::log::enabled($crate::config::LogLevel::Debug) { $crate::log::log($crate::config::LogLevel::Debug, &format!($($t)*)) } } }
+macro_rules! debug { ($($t:tt)*) => { if $crate::log::enabled($crate::log::LogLevel::Debug) { $crate::log::log($crate::log::LogLevel::Debug, &format!($($t)*)) } } }
 
 #[cfg(test)]
 mod tests {

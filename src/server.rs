@@ -234,7 +234,7 @@ pub struct Totals {
 impl Shared {
     /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
     pub fn replace_config(&self, config: Config) {
-        crate::config::encoding_limits::publish(&config);
+        crate::store::encoding_limits::publish(&config.encoding_limits());
         config.publish_access_tracking();
         self.stats.commands.configure(&config);
         self.slowlog.configure(&config);
@@ -683,7 +683,7 @@ pub fn start_with(
         // Tests bind with std (backlog 128); raise it to tcp-backlog.
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
-    crate::config::encoding_limits::publish(&config);
+    crate::store::encoding_limits::publish(&config.encoding_limits());
     config.publish_access_tracking();
     keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();

@@ -294,7 +294,7 @@ fn sample_keyspace(now: u64) -> Keyspace {
         now,
     );
     let set = |members: Vec<Vec<u8>>| {
-        Value::Set(Box::new(respd::cmd::set::Set::from_members(
+        Value::Set(Box::new(respd::store::Set::from_members(
             members.into_iter().map(|m| (m, ())).collect::<Dict<_, _>>(),
         )))
     };
@@ -313,12 +313,12 @@ fn sample_keyspace(now: u64) -> Keyspace {
         set(vec![b("a"), b("1"), b"\x00".to_vec()]),
         now,
     );
-    let mut h = respd::cmd::hash::Hash::default();
+    let mut h = respd::store::Hash::default();
     h.insert(b("field"), b("value"));
     h.insert(b("n"), b("42"));
     h.insert(b"\x00bin".to_vec(), vec![7u8; 1000]);
     db.set_with_expire(b"hash", Value::Hash(Box::new(h)), Some(now + 5_000), now);
-    let big = respd::cmd::hash::Hash::from_pairs(
+    let big = respd::store::Hash::from_pairs(
         (0..2000).map(|i| (format!("f{i}").into_bytes(), format!("v{i}").into_bytes())),
     );
     db.set(b"hash:big", Value::Hash(Box::new(big)), now);

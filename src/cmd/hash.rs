@@ -2,17 +2,10 @@
 //!
 //! Counterpart of Redis `src/t_hash.c`, checked against Redis 7.0.15.
 //!
-//! A hash ([`Value::Hash`]) is a [`Hash`]: a [`Dict`] of field → value bytes, plus what Redis's
-//! encoding would show. Redis keeps small hashes in a *listpack* (one flat byte array, fields
-//! in insertion order) and converts them to a hash table, for good, once an add brings more
-//! than `hash-max-listpack-entries` (512) fields or a field or value longer than
-//! `hash-max-listpack-value` (64) bytes (`hashTypeSet`). respd always uses the table, but three
-//! things clients can see depend on the listpack, so [`Hash`] applies the same rule on every
-//! add and, while it holds, keeps the insertion order:
-//! - OBJECT ENCODING reports `listpack` or `hashtable`;
-//! - HKEYS, HVALS, HGETALL and HSCAN list a listpack hash's fields in insertion order, as
-//!   Redis does (a hash table's order is the table's; Redis documents both as unordered);
-//! - HSCAN returns a listpack hash whole, in one call, with cursor 0.
+//! A hash ([`Value::Hash`]) is a [`Hash`] (`store/hash.rs`): the fields, and the encoding Redis
+//! would show (listpack or hash table), which decides the order HKEYS, HVALS, HGETALL and
+//! HSCAN list fields in. This file holds the commands; the type and its encoding rule are in
+//! the store, as Redis's `t_hash.c` keeps its "API" section apart from its commands.
 //!
 //! # Lookups
 //! As in Redis, read commands (HGET, HMGET, HLEN, HGETALL, HSCAN, ...) use a *read* lookup,
@@ -33,121 +26,11 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpe
 use crate::glob;
 use crate::notify;
 use crate::protocol::{Argv, Reply};
-use crate::store::{Db, Dict, Value};
+use crate::store::{Db, Hash, Value};
 use crate::util::{eq_ci, parse_i64, push_i64, random_u64, LongDouble};
-
-/// The fields of a hash: field → value.
-pub type Fields = Dict<Vec<u8>, Vec<u8>>;
-
-/// A hash value: its fields, and, while Redis would keep it in a listpack, their insertion
-/// order (see the module docs). Lookups go through `Deref` to the fields; adding and removing
-/// go through [`Hash::insert`] and [`Hash::remove`], and [`Hash::iter`], [`Hash::keys`] and
-/// [`Hash::values`] follow the listpack order, so every reader lists fields as Redis would.
-#[derive(Debug, Clone)]
-pub struct Hash {
-    fields: Fields,
-    /// The fields in insertion order while the hash is a listpack; `None` once Redis would
-    /// have converted it to a hash table (it never converts back).
-    listpack: Option<Vec<Vec<u8>>>,
-}
-
-impl Default for Hash {
-    /// An empty hash: a listpack, as Redis creates every hash (`createHashObject`).
-    fn default() -> Hash {
-        Hash {
-            fields: Fields::new(),
-            listpack: Some(Vec::new()),
-        }
-    }
-}
-
-impl Hash {
-    /// A hash of `pairs` added in order, as a dump is loaded.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Hash {
-        let mut hash = Hash::default();
-        for (field, value) in pairs {
-            hash.insert(field, value);
-        }
-        hash
-    }
-
-    /// True while Redis would keep this hash in a listpack.
-    pub fn is_listpack(&self) -> bool {
-        self.listpack.is_some()
-    }
-
-    /// Sets `field` to `value`, returning the old value. An existing field keeps its place.
-    /// Converts to a hash table as Redis's `hashTypeSet` does: a field or value longer than
-    /// `hash-max-listpack-value`, or more fields than `hash-max-listpack-entries`.
-    pub fn insert(&mut self, field: Vec<u8>, value: Vec<u8>) -> Option<Vec<u8>> {
-        let max_value = crate::config::encoding_limits::hash_max_listpack_value();
-        if field.len() > max_value || value.len() > max_value {
-            self.listpack = None;
-        }
-        let added = !self.fields.contains_key(&field);
-        if added {
-            if let Some(order) = &mut self.listpack {
-                order.push(field.clone());
-            }
-        }
-        let old = self.fields.insert(field, value);
-        if self.fields.len() > crate::config::encoding_limits::hash_max_listpack_entries() {
-            self.listpack = None;
-        }
-        old
-    }
-
-    /// Removes `field`, returning its value. The encoding stays what it was.
-    pub fn remove(&mut self, field: &[u8]) -> Option<Vec<u8>> {
-        let old = self.fields.remove(field)?;
-        if let Some(order) = &mut self.listpack {
-            if let Some(at) = order.iter().position(|f| f == field) {
-                order.remove(at);
-            }
-        }
-        Some(old)
-    }
-
-    /// Every (field, value), in listpack order while the hash is a listpack.
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> + '_ {
-        let (ordered, table) = match &self.listpack {
-            Some(order) => (Some(order.iter()), None),
-            None => (None, Some(self.fields.iter())),
-        };
-        let ordered = ordered
-            .into_iter()
-            .flatten()
-            .filter_map(|f| self.fields.get_key_value(f));
-        ordered.chain(table.into_iter().flatten())
-    }
-
-    /// Every field, in [`Hash::iter`]'s order.
-    pub fn keys(&self) -> impl Iterator<Item = &Vec<u8>> + '_ {
-        self.iter().map(|(f, _)| f)
-    }
-
-    /// Every value, in [`Hash::iter`]'s order.
-    pub fn values(&self) -> impl Iterator<Item = &Vec<u8>> + '_ {
-        self.iter().map(|(_, v)| v)
-    }
-}
-
-impl std::ops::Deref for Hash {
-    type Target = Fields;
-    fn deref(&self) -> &Fields {
-        &self.fields
-    }
-}
 
 /// Copies of field/value pairs (what an HSCAN step collects).
 type OwnedEntries = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Redis's `hash-max-listpack-entries` default: a hash with more fields is a hash table.
-pub const HASH_MAX_LISTPACK_ENTRIES: usize = 512;
-
-/// Redis's `hash-max-listpack-value` default: a hash with a longer field or value is a hash
-/// table.
-pub const HASH_MAX_LISTPACK_VALUE: usize = 64;
 
 const RW_FAST: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
 const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
@@ -359,16 +242,6 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// The name OBJECT ENCODING reports for a hash: `listpack` while Redis would still keep it in
-/// a listpack (see [`Hash::insert`]), `hashtable` once it would have converted it.
-pub fn encoding(hash: &Hash) -> &'static str {
-    if hash.is_listpack() {
-        "listpack"
-    } else {
-        "hashtable"
-    }
-}
 
 /// Redis `lookupKeyRead` + `checkType`: the hash at `key` for a read command (`None` if
 /// missing), counting a keyspace hit or miss. `WrongType` for a key of another type.
@@ -912,7 +785,7 @@ pub fn hscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let (count, pattern) = (options.count, options.pattern);
 
     let keep = |field: &[u8]| pattern.map_or(true, |p| glob::matches(p, field, false));
-    let (next, found) = if encoding(hash) == "listpack" {
+    let (next, found) = if hash.is_listpack() {
         let all = hash.iter().filter(|(f, _)| keep(f));
         (0, all.map(|(f, v)| (f.clone(), v.clone())).collect())
     } else {
@@ -964,38 +837,6 @@ mod tests {
 
     fn hash_of(n: usize, value_len: usize) -> Hash {
         Hash::from_pairs((0..n).map(|i| (format!("f{i}").into_bytes(), vec![b'v'; value_len])))
-    }
-
-    #[test]
-    fn encoding_follows_the_listpack_limits() {
-        assert_eq!(encoding(&hash_of(1, 1)), "listpack");
-        assert_eq!(encoding(&hash_of(512, 64)), "listpack");
-        assert_eq!(encoding(&hash_of(513, 1)), "hashtable");
-        assert_eq!(encoding(&hash_of(1, 65)), "hashtable");
-        let mut long_field = hash_of(1, 1);
-        long_field.insert(vec![b'x'; 65], b"1".to_vec());
-        assert_eq!(encoding(&long_field), "hashtable");
-        // Redis never converts back.
-        long_field.remove(&[b'x'; 65]);
-        assert_eq!(encoding(&long_field), "hashtable");
-        let mut shrunk = hash_of(513, 1);
-        shrunk.remove(b"f0");
-        assert_eq!(encoding(&shrunk), "hashtable");
-    }
-
-    #[test]
-    fn a_listpack_lists_fields_in_insertion_order() {
-        let mut hash = Hash::default();
-        for f in ["z", "a", "m", "b"] {
-            hash.insert(f.as_bytes().to_vec(), b"1".to_vec());
-        }
-        hash.insert(b"a".to_vec(), b"2".to_vec()); // an update keeps its place
-        hash.remove(b"m");
-        hash.insert(b"m".to_vec(), b"3".to_vec()); // re-added: at the end
-        let order: Vec<&[u8]> = hash.keys().map(|f| f.as_slice()).collect();
-        assert_eq!(order, [&b"z"[..], b"a", b"b", b"m"]);
-        let values: Vec<&[u8]> = hash.values().map(|v| v.as_slice()).collect();
-        assert_eq!(values, [&b"1"[..], b"2", b"1", b"3"]);
     }
 
     #[test]

@@ -33,9 +33,9 @@
 //! sds string; these readers see a zero byte there too, so they reach the same verdicts.
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
-use crate::config::encoding_limits::hll_sparse_max_bytes;
 use crate::notify;
 use crate::protocol::{Argv, Reply};
+use crate::store::encoding_limits::hll_sparse_max_bytes;
 use crate::store::{Db, SmallBytes, Value};
 use crate::util::eq_ci;
 

@@ -3,18 +3,10 @@
 //!
 //! Counterpart of Redis `src/t_set.c`, checked against Redis 7.0.15.
 //!
-//! A set value ([`Value::Set`]) is a [`Set`]: a [`Dict`] of members with no values, and the
-//! encoding Redis would have chosen. Redis 7.0 has two encodings for sets: an *intset* (a
-//! sorted array of integers) while every member added was an integer and there were at most
-//! `set-max-intset-entries` (512) of them, and a hash table otherwise. Redis converts an intset
-//! when an add breaks either rule (`setTypeAdd`) and never converts back, so a set that once
-//! held `a` stays `hashtable` after `a` is removed. respd always uses the hash table, but three
-//! things clients can see depend on the encoding, so [`Set`] applies the same rule on every
-//! add and remembers the outcome ([`Set::is_intset`]):
-//! - `OBJECT ENCODING` reports `intset` or `hashtable`;
-//! - an intset is iterated in ascending numeric order, so SMEMBERS, SINTER, SUNION, SDIFF and
-//!   SSCAN of such a set answer in that order here too, byte for byte;
-//! - SSCAN of an intset returns every member in one call, with cursor 0, whatever the cursor.
+//! A set value ([`Value::Set`]) is a [`Set`] (`store/set.rs`): the members, and the encoding
+//! Redis would have chosen (intset or hash table), which decides OBJECT ENCODING, the order
+//! members are listed in, and whether SSCAN returns everything at once. This file holds the
+//! commands; the type and its encoding rule are in the store.
 //!
 //! Rules shared by every command here, as in Redis:
 //! - a key holding another type is `WRONGTYPE`; multi-key commands look their keys up from left
@@ -35,74 +27,9 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpe
 use crate::glob;
 use crate::notify;
 use crate::protocol::{Argv, Reply};
-use crate::store::{Db, Dict, Value};
+use crate::store::set::Members;
+use crate::store::{Db, Set, Value};
 use crate::util::{eq_ci, parse_i64, random_u64};
-
-/// The members of a set.
-pub type Members = Dict<Vec<u8>, ()>;
-
-/// A set value: its members, and whether Redis would hold them in a hash table rather than an
-/// intset (see the module docs). Reading goes through `Deref` to the members; adding and
-/// removing go through [`Set::insert`] and [`Set::remove`], which keep the encoding right.
-#[derive(Debug, Clone, Default)]
-pub struct Set {
-    members: Members,
-    /// Redis converted (or created) the set as a hash table: it never goes back.
-    hashtable: bool,
-}
-
-impl Set {
-    /// A set of `members` built as Redis builds a new set by adding them one by one to an
-    /// intset (SINTERSTORE, SUNIONSTORE, loading a dump): an intset if every member is an
-    /// integer and they fit in `set-max-intset-entries`.
-    pub fn from_members(members: Members) -> Set {
-        let hashtable = members.len() > crate::config::encoding_limits::set_max_intset_entries()
-            || !members.keys().all(|m| is_intset_member(m));
-        Set { members, hashtable }
-    }
-
-    /// True while Redis would keep this set as an intset.
-    pub fn is_intset(&self) -> bool {
-        !self.hashtable
-    }
-
-    /// Adds `member`; false if it was already there. Converts the encoding as Redis's
-    /// `setTypeAdd` does: a member that is not an integer, or one member too many.
-    pub fn insert(&mut self, member: Vec<u8>) -> bool {
-        if self.members.contains_key(&member) {
-            return false;
-        }
-        if !self.hashtable
-            && (!is_intset_member(&member)
-                || self.members.len() >= crate::config::encoding_limits::set_max_intset_entries())
-        {
-            self.hashtable = true;
-        }
-        self.members.insert(member, ());
-        true
-    }
-
-    /// Removes `member`; false if it was not there. The encoding stays what it was.
-    pub fn remove(&mut self, member: &[u8]) -> bool {
-        self.members.remove(member).is_some()
-    }
-}
-
-impl std::ops::Deref for Set {
-    type Target = Members;
-    fn deref(&self) -> &Members {
-        &self.members
-    }
-}
-
-/// True if an intset can hold `member`: an integer in Redis's canonical form (`string2ll`:
-/// so `01`, `+1` and `1.0` are not integers).
-fn is_intset_member(member: &[u8]) -> bool {
-    parse_i64(member).is_some()
-}
-
-/// Redis's `set-max-intset-entries` default: the most members an intset may hold.
-pub const SET_MAX_INTSET_ENTRIES: usize = 512;
 
 /// How much bigger than the requested count a set must be before SRANDMEMBER picks members
 /// one at a time instead of shuffling a copy of the whole set (Redis's
@@ -336,21 +263,10 @@ pub static COMMANDS: &[CommandSpec] = &[
 // Helpers: encoding, lookups, replies, randomness
 // ---------------------------------------------------------------------------------------------
 
-/// The members in the order Redis would send them: ascending numbers for an intset (it is a
-/// sorted array there), the table's own order otherwise.
-fn ordered(members: &Set) -> Vec<&[u8]> {
-    let mut out: Vec<&[u8]> = members.keys().map(|m| m.as_slice()).collect();
-    if members.is_intset() {
-        // Every member parsed in is_intset, so the unwrap cannot fail.
-        out.sort_by_key(|m| parse_i64(m).unwrap_or(0));
-    }
-    out
-}
-
 /// Replies with a whole set: a RESP3 set (`~`), an array in RESP2.
 fn reply_members(reply: &mut Reply, members: &Set) {
     reply.set(members.len());
-    for m in ordered(members) {
+    for m in members.ordered() {
         reply.bulk(m);
     }
 }
@@ -676,7 +592,7 @@ fn srandmember_with_count(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply
     // Case 2: as many as there are, or more: the whole set.
     if count >= size {
         reply.array(size);
-        for m in ordered(members) {
+        for m in members.ordered() {
             reply.bulk(m);
         }
         return Ok(());
@@ -1047,7 +963,7 @@ pub fn sscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let (next, visited) = if members.is_intset() {
         (
             0,
-            ordered(members).into_iter().map(<[u8]>::to_vec).collect(),
+            members.ordered().into_iter().map(<[u8]>::to_vec).collect(),
         )
     } else {
         scan_members(members, cursor, count)
@@ -1063,44 +979,4 @@ pub fn sscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
         reply.bulk(m);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    //! The encoding rule; the random commands are tested over a socket in tests/sets.rs.
-
-    use super::*;
-
-    #[test]
-    fn intset_rule_and_order() {
-        let mut set = Set::default();
-        for m in ["10", "-3", "2"] {
-            set.insert(m.as_bytes().to_vec());
-        }
-        assert!(set.is_intset());
-        assert_eq!(ordered(&set), vec![&b"-3"[..], b"2", b"10"]);
-        // Not canonical integers, as string2ll sees them.
-        for odd in ["01", "+1", "-0", " 1", "1.0", "9223372036854775808"] {
-            let mut s = set.clone();
-            s.insert(odd.as_bytes().to_vec());
-            assert!(!s.is_intset(), "{odd}");
-            // Redis never converts back.
-            s.remove(odd.as_bytes());
-            assert!(!s.is_intset(), "{odd}");
-        }
-        let full: Members = (0..SET_MAX_INTSET_ENTRIES)
-            .map(|i| (i.to_string().into_bytes(), ()))
-            .collect();
-        let full = Set::from_members(full);
-        assert!(full.is_intset());
-        let mut over = full.clone();
-        over.insert(b"-1".to_vec());
-        assert!(!over.is_intset());
-        over.remove(b"-1");
-        assert!(!over.is_intset());
-        // Re-adding a member already there changes nothing.
-        let mut same = full.clone();
-        assert!(!same.insert(b"0".to_vec()));
-        assert!(same.is_intset());
-    }
 }

@@ -1664,7 +1664,7 @@ pub fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
     let keep = |m: &[u8]| pattern.map_or(true, |p| glob::matches(p, m, false));
     let mut found: Vec<(Vec<u8>, f64)> = Vec::new();
     let mut next = 0;
-    if z.is_listpack() && z.len() <= crate::config::encoding_limits::zset_max_listpack_entries() {
+    if z.is_listpack() && z.len() <= crate::store::encoding_limits::zset_max_listpack_entries() {
         found.extend(
             z.iter()
                 .filter(|(m, _)| keep(m))
@@ -1763,7 +1763,7 @@ mod tests {
         let now = crate::util::now_ms();
         handle.shared().store.write().db_mut(0).set(
             key,
-            Value::Set(Box::new(crate::cmd::set::Set::from_members(set))),
+            Value::Set(Box::new(crate::store::Set::from_members(set))),
             now,
         );
     }

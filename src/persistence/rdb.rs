@@ -42,10 +42,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cmd::hash::Hash;
-use crate::cmd::set::Set;
-use crate::config::encoding_limits;
-use crate::store::{Dict, Entry, Keyspace, Value, ZSet};
+use crate::store::encoding_limits;
+use crate::store::{Dict, Entry, Hash, Keyspace, Set, Value, ZSet};
 
 /// The RDB version respd writes (Redis 7.0's `RDB_VERSION`).
 pub const RDB_VERSION: u32 = 10;
@@ -905,7 +903,7 @@ fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R<Value> {
                 // two). respd cannot hold that: the last value wins, and the load succeeds
                 // as in Redis.
                 if h.insert(f, v).is_some()
-                    && n > crate::config::encoding_limits::hash_max_listpack_entries()
+                    && n > crate::store::encoding_limits::hash_max_listpack_entries()
                 {
                     return r.err("Duplicate hash fields detected");
                 }

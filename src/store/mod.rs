@@ -21,8 +21,11 @@
 
 pub mod access;
 pub mod dict;
+pub mod encoding_limits;
 pub mod expire;
+pub mod hash;
 pub mod memory;
+pub mod set;
 pub mod small_bytes;
 pub mod zset;
 
@@ -33,6 +36,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use dict::Dict;
+pub use hash::Hash;
+pub use set::Set;
 pub use small_bytes::SmallBytes;
 pub use zset::ZSet;
 
@@ -63,9 +68,9 @@ pub enum Value {
     /// A list.
     List(VecDeque<Vec<u8>>),
     /// A hash of field → value.
-    Hash(Box<crate::cmd::hash::Hash>),
+    Hash(Box<Hash>),
     /// A set of members.
-    Set(Box<crate::cmd::set::Set>),
+    Set(Box<Set>),
     /// A sorted set: members ordered by score.
     ZSet(Box<ZSet>),
 }
@@ -113,9 +118,9 @@ impl Value {
             Value::Str(s) if s.len() <= EMBSTR_SIZE_LIMIT && !s.is_raw() => "embstr",
             Value::Str(_) => "raw",
             Value::List(_) => "quicklist",
-            Value::Hash(h) => crate::cmd::hash::encoding(h),
+            Value::Hash(h) => h.encoding(),
             // Redis 7.0 keeps small all-integer sets as an "intset"; respd decides from the
-            // current members (Redis never converts back; see crate::cmd::set).
+            // current members (Redis never converts back; see [`set`]).
             Value::Set(s) if s.is_intset() => "intset",
             Value::Set(_) => "hashtable",
             Value::ZSet(z) => z.encoding(),

@@ -34,8 +34,8 @@
 use std::cmp::Ordering;
 use std::sync::atomic::{self, AtomicBool};
 
+use super::encoding_limits;
 use super::Dict;
-use crate::config::encoding_limits;
 
 /// "No node" in a link.
 const NIL: usize = usize::MAX;
