@@ -59,7 +59,7 @@ pub struct ClientSnapshot {
 ///
 /// Only the client's own worker adds to them, so the cache lines stay on that worker's core;
 /// INFO adds up every client's counters (plus those of clients already gone, kept in
-/// [`crate::server::Stats`]). A single set of server-wide atomics would be written by every
+/// [`crate::shared::Stats`]). A single set of server-wide atomics would be written by every
 /// worker after every batch, and those cross-core cache-line transfers are measurable at
 /// 100k requests per second.
 #[derive(Debug, Default)]

@@ -42,7 +42,7 @@ use std::time::Instant;
 use crate::client::{Client, ClientHandle};
 use crate::cmd;
 use crate::protocol::{Argv, Limits, Parser, Reply};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::sys;
 use crate::util::now_ms;
 

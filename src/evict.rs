@@ -57,7 +57,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::Config;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{Db, Entry, Key, Keyspace};
 
 /// Redis `EVPOOL_SIZE`: candidates the eviction pool keeps.

@@ -5,22 +5,36 @@
 //!
 //! # Layout
 //!
-//! | module | what lives there | Redis counterpart |
-//! |---|---|---|
-//! | [`server`] | listeners, the worker pool, cron, shutdown | `server.c` |
-//! | [`connection`] | the per-connection loop: read, parse all, execute all, send once | `networking.c` |
-//! | [`protocol`] | RESP: the request [`parse`](protocol::parse)r and the [`reply`](protocol::reply) writer | `networking.c` |
-//! | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
-//! | [`store`] | the keyspace: databases, values, expiry, the hash table | `db.c`, `dict.c`, `expire.c` |
-//! | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
-//! | [`acl`] | users, passwords, command/key/channel permissions, the ACL log | `acl.c` |
-//! | [`sha256`] | the password digest ACLs store | `sha256.c` |
-//! | [`config`] | the table of directives, redis.conf syntax | `config.c` |
-//! | [`notify`] | keyspace notifications: event classes and the queue of events to publish | `notify.c` |
-//! | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
-//! | [`persistence`] | RDB snapshots: the file format, SAVE/BGSAVE, load at start | `rdb.c` |
-//! | [`sys`] | the socket calls std lacks (non-blocking send, poll, listen backlog, adopting sockets passed by systemd) | `anet.c`, `ae.c` |
-//! | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |
+//! Modules are layered: each uses only its own layer and those above it in this table, so the
+//! code reads from the top down (`tests/layering.rs` checks it, and lists the few imports that
+//! still go the other way).
+//!
+//! | layer | module | what lives there | Redis counterpart |
+//! |---|---|---|---|
+//! | foundations | [`util`] | number parsing and formatting, the 80-bit float of INCRBYFLOAT, clocks | `util.c` |
+//! | | [`sys`] | the socket calls std lacks (non-blocking send, poll, listen backlog, adopting sockets passed by systemd) | `anet.c`, `ae.c` |
+//! | | [`glob`] | glob patterns (KEYS, SCAN MATCH, PSUBSCRIBE) | `util.c` (`stringmatchlen`) |
+//! | | [`sha256`] | the password digest ACLs store | `sha256.c` |
+//! | | [`log`] | Redis-style log lines and levels | `server.c` (`serverLog`) |
+//! | protocol | [`protocol`] | RESP: the request [`parse`](protocol::parse)r and the [`reply`](protocol::reply) writer | `networking.c` |
+//! | keyspace | [`store`] | databases, values and their types, expiry, the hash table | `db.c`, `dict.c`, `expire.c`, `t_*.c` (types) |
+//! | | [`notify`] | keyspace notifications: event classes and the queue of events to publish | `notify.c` |
+//! | shared state | [`shared`] | [`Shared`](shared::Shared), what every thread of the server shares, and INFO's counters | `server.h` (`struct redisServer`) |
+//! | | [`config`] | the table of directives, redis.conf syntax | `config.c` |
+//! | | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
+//! | | [`acl`] | users, passwords, command/key/channel permissions, the ACL log | `acl.c` |
+//! | | [`pubsub`] | channel and pattern subscriptions, delivery | `pubsub.c` |
+//! | | [`blocking`] | clients blocked on keys (BLPOP, BZPOPMIN...) and serving them | `blocked.c` |
+//! | | [`monitor`] | MONITOR clients and the lines they are shown | `replication.c` (`replicationFeedMonitors`) |
+//! | | [`slowlog`] | the slow log | `slowlog.c` |
+//! | commands | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
+//! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
+//! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
+//! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT | `replication.c` |
+//! | | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
+//! | connection | [`connection`] | the per-connection loop: read, parse all, execute all, send once | `networking.c` |
+//! | server | [`server`] | listeners, the worker pool, cron, shutdown | `server.c` |
+//! | | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |
 //!
 //! # Life of a request
 //!
@@ -74,6 +88,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sha256;
+pub mod shared;
 pub mod slowlog;
 pub mod store;
 pub mod sys;

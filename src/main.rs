@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Arg, ArgAction, Command};
 
 use respd::config::{Config, CONFIG_TABLE};
-use respd::server::{self, ShutdownRequest};
+use respd::server;
+use respd::shared::ShutdownRequest;
 use respd::systemd;
 use respd::{notice, warning};
 
@@ -118,7 +119,7 @@ fn build_config(command_line: &CommandLine) -> Result<Config, String> {
 /// SIGHUP: reads the config file again and applies every directive that may change at run
 /// time, as CONFIG SET would; directives that need a restart are only logged. A file that no
 /// longer parses changes nothing. systemd is told RELOADING=1 and then READY=1.
-fn reload(shared: &respd::server::Shared, command_line: &CommandLine) {
+fn reload(shared: &respd::shared::Shared, command_line: &CommandLine) {
     systemd::notify(&format!(
         "RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC={}",
         respd::sys::monotonic_usec()

@@ -70,7 +70,7 @@ impl Monitors {
     /// would then have ended monitoring and left the line unread).
     pub fn feed(
         &self,
-        shared: &crate::server::Shared,
+        shared: &crate::shared::Shared,
         client: &ClientHandle,
         db: usize,
         argv: &Argv,

@@ -119,7 +119,7 @@ impl PubSub {
         message: &[u8],
         limit: OutputLimit,
         now_ms: u64,
-        stats: &crate::server::Stats,
+        stats: &crate::shared::Stats,
     ) -> usize {
         publish_locked(
             &self.registry.lock(),
@@ -143,7 +143,7 @@ impl PubSub {
         notifier: &crate::notify::Notifier,
         limit: impl FnOnce() -> OutputLimit,
         now_ms: u64,
-        stats: &crate::server::Stats,
+        stats: &crate::shared::Stats,
     ) {
         notifier.drain(|channels, events| {
             let reg = self.registry.lock();
@@ -244,7 +244,7 @@ fn publish_locked(
     message: &[u8],
     limit: OutputLimit,
     now_ms: u64,
-    stats: &crate::server::Stats,
+    stats: &crate::shared::Stats,
 ) -> usize {
     let mut receivers = 0;
     if let Some(list) = reg.channels.get(channel) {
@@ -287,7 +287,7 @@ pub fn deliver_within_limit(
     bytes: &[u8],
     limit: OutputLimit,
     now_ms: u64,
-    stats: &crate::server::Stats,
+    stats: &crate::shared::Stats,
 ) {
     if client.is_killed() {
         return;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::client::ClientHandle;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::util::now_ms;
 
 /// Replication state of the server (Redis's `server.master_repl_offset`, `server.slaves`,

@@ -62,7 +62,7 @@ use parking_lot::Mutex;
 
 use crate::config::{Config, Supervised};
 use crate::persistence::rdb::{LOAD_DONE, LOAD_TOTAL};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::Store;
 
 /// How long each `EXTEND_TIMEOUT_USEC` gives the loader, counted from when it is sent.

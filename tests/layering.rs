@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "shared state",
         &[
-            "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog",
+            "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog", "shared",
         ],
     ),
     ("commands", &["cmd", "evict"]),

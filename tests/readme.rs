@@ -64,3 +64,22 @@ fn print_commands_section() {
         println!("- **{group}**: {}", list.join(" "));
     }
 }
+
+/// tests/README.md describes every test file, so a newcomer finds what each one checks.
+#[test]
+fn tests_readme_lists_every_test_file() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".rs") && !readme.contains(&format!("`{name}`")) {
+            missing.push(name);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "tests/README.md has no row for {missing:?}"
+    );
+}

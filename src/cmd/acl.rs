@@ -8,7 +8,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpe
 use crate::acl::{Denied, LogContext, LogEntry, LogReason};
 use crate::client::Client;
 use crate::protocol::{Argv, Reply};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::util::{eq_ci, parse_i64};
 
 /// Flags of most ACL subcommands (Redis marks them so).

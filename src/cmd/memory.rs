@@ -196,7 +196,7 @@ impl MemoryOverhead {
 }
 
 /// The clients' query and reply buffers: the part of `used_memory` that is not the dataset.
-pub fn clients_bytes(shared: &crate::server::Shared) -> u64 {
+pub fn clients_bytes(shared: &crate::shared::Shared) -> u64 {
     shared
         .clients
         .all()

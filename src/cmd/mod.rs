@@ -74,7 +74,7 @@ pub use error::{CmdError, CmdResult};
 
 use crate::client::{Client, ReplyMode};
 use crate::protocol::{Argv, Reply};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{Db, Keyspace};
 
 /// Command flags, named and printed as Redis names them in COMMAND INFO.

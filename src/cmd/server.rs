@@ -17,7 +17,7 @@ use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpe
 use crate::config::{self, Config, ConfigSpec, CONFIG_TABLE};
 use crate::protocol::parse::split_args;
 use crate::protocol::{Argv, Reply};
-use crate::server::ShutdownRequest;
+use crate::shared::ShutdownRequest;
 use crate::store::{Db, Keyspace};
 use crate::util::{eq_ci, parse_i64};
 

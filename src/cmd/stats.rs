@@ -139,7 +139,7 @@ impl Counters {
     }
 }
 
-/// The server-wide counters (in [`crate::server::Stats`]).
+/// The server-wide counters (in [`crate::shared::Stats`]).
 #[derive(Debug, Default)]
 pub struct CommandStats {
     counters: OnceLock<Vec<Counters>>,

@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 use super::{run_command, CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::client::{Client, MultiState, WatchState};
 use crate::protocol::{Argv, Reply};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::Keyspace;
 
 /// Flags shared by the transaction-control commands. `NO_QUEUE` (respd's own, never printed)

@@ -106,7 +106,7 @@ use parking_lot::Mutex;
 
 use crate::config::{AppendFsync, Config};
 use crate::protocol::{Argv, Reply};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{Entry, Keyspace, Value};
 use crate::util::{eq_ci, now_ms, parse_i64, push_i64};
 

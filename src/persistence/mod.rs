@@ -45,7 +45,7 @@ use std::thread;
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{Entry, Keyspace};
 use crate::util::now_ms;
 
