@@ -158,7 +158,7 @@ pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<u64>, CmdError> {
     }
     let ms = ms.ceil();
     if ms < 0.0 {
-        return Err(CmdError::msg("ERR timeout is negative"));
+        return Err(CmdError::TIMEOUT_NEGATIVE);
     }
     Ok((ms > 0.0).then(|| now_ms.saturating_add(ms as u64)))
 }

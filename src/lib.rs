@@ -6,7 +6,7 @@
 //! # Layout
 //!
 //! Modules are layered: each uses only its own layer and those above it in this table, so the
-//! code reads from the top down (`tests/layering.rs` checks it, and lists the few imports that
+//! code reads from the top down (`tests/source_rules.rs` checks it, and lists the few imports that
 //! still go the other way).
 //!
 //! | layer | module | what lives there | Redis counterpart |

@@ -1,8 +1,11 @@
 //! Command errors as values, each rendering to the exact bytes Redis 7.0 sends.
 //!
 //! Handlers return `Result<(), CmdError>` and use `?`, the Rust form of Redis's `...OrReply`
-//! helpers (`getLongLongFromObjectOrReply` and friends). Every error string of the command layer
-//! is written once, here; the differential tests against a real redis-server keep them honest.
+//! helpers (`getLongLongFromObjectOrReply` and friends). Every error text is written once: the
+//! ones several command groups give are variants or constants here, the ones a single group
+//! gives are constants (or their one use) in that group's file, and `tests/source_rules.rs`
+//! fails on a text written twice. The differential tests against a real redis-server keep the
+//! texts themselves honest.
 
 use std::borrow::Cow;
 
@@ -59,6 +62,26 @@ pub enum CmdError {
 }
 
 impl CmdError {
+    // Texts several command groups share. A text one group alone uses is a constant (or its
+    // single use) in that group's file; `tests/error_texts.rs` checks no text is written twice.
+
+    /// `ERR invalid cursor` (SCAN, SSCAN, HSCAN, ZSCAN).
+    pub const INVALID_CURSOR: CmdError = CmdError::msg("ERR invalid cursor");
+    /// `ERR LIMIT can't be negative` (SINTERCARD, ZINTERCARD).
+    pub const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
+    /// `ERR count should be greater than 0` (LMPOP, ZMPOP and their blocking forms).
+    pub const COUNT_NOT_POSITIVE: CmdError = CmdError::msg("ERR count should be greater than 0");
+    /// `ERR timeout is negative` (blocking commands, WAIT).
+    pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
+    /// `ERR value is out of range` (HRANDFIELD, ZRANDMEMBER counts).
+    pub const OUT_OF_RANGE: CmdError = CmdError::msg("ERR value is out of range");
+    /// A count of -2^63, whose absolute value does not fit (SRANDMEMBER, HRANDFIELD,
+    /// ZRANDMEMBER; Redis `getRangeLongFromObjectOrReply` from `-LONG_MAX`).
+    pub const COUNT_IS_I64_MIN: CmdError = CmdError::msg(
+        "ERR value is out of range, value must between -9223372036854775807 and \
+         9223372036854775807",
+    );
+
     /// An error with a fixed message (must start with an error code).
     pub const fn msg(text: &'static str) -> CmdError {
         CmdError::Message(Cow::Borrowed(text))

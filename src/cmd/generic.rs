@@ -627,7 +627,7 @@ impl<'a> ScanOptions<'a> {
 /// Errors: `ERR invalid cursor`; `NotInteger` for a non-numeric COUNT; `Syntax` for a COUNT
 /// below 1, an unknown option or a missing option value.
 pub fn scan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let cursor = parse_scan_cursor(&argv[1]).ok_or(CmdError::msg("ERR invalid cursor"))?;
+    let cursor = parse_scan_cursor(&argv[1]).ok_or(CmdError::INVALID_CURSOR)?;
     let options = ScanOptions::parse(argv, 2, true)?;
     let (count, pattern, type_name) = (options.count, options.pattern, options.type_name);
 

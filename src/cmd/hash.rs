@@ -652,17 +652,14 @@ pub fn hrandfield(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cmd
     // Redis reads the count as a C long limited to ±LONG_MAX, so that it can be negated.
     let count = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     if count == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and \
-             9223372036854775807",
-        ));
+        return Err(CmdError::COUNT_IS_I64_MIN);
     }
     if argv.len() > 4 || (argv.len() == 4 && !eq_ci(&argv[3], "withvalues")) {
         return Err(CmdError::Syntax);
     }
     let with_values = argv.len() == 4;
     if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(CmdError::msg("ERR value is out of range"));
+        return Err(CmdError::OUT_OF_RANGE);
     }
 
     let Some(hash) = lookup_read(ctx, db, &argv[1])? else {
@@ -773,7 +770,7 @@ fn reply_random_fields(reply: &mut Reply, picked: Picked<'_>, with_values: bool)
 /// `["0", []]` with no option checked; `WrongType`; `NotInteger` for a non-numeric COUNT;
 /// `Syntax` for a COUNT below 1, TYPE (SCAN's only), an unknown option or a missing value.
 pub fn hscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let cursor = parse_scan_cursor(&argv[2]).ok_or(CmdError::msg("ERR invalid cursor"))?;
+    let cursor = parse_scan_cursor(&argv[2]).ok_or(CmdError::INVALID_CURSOR)?;
     let Some(hash) = lookup_read(ctx, db, &argv[1])? else {
         reply.array(2);
         reply.bulk(b"0");

@@ -1177,17 +1177,20 @@ pub fn command_list(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// first/last/step, or, for the commands whose keys those cannot describe, as Redis finds them
 /// (see [`variable_keys`]).
 ///
+/// COMMAND GETKEYS' answer to a command name it does not know.
+const INVALID_COMMAND: CmdError = CmdError::msg("ERR Invalid command specified");
+
 /// Errors: `ERR Invalid command specified`, `ERR The command has no key arguments`,
 /// `ERR Invalid number of arguments specified for command`, `ERR Invalid arguments specified
 /// for command` (no key found, such as a bad `numkeys`).
 pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(mut spec) = lookup(&argv[2]) else {
-        return Err(CmdError::msg("ERR Invalid command specified"));
+        return Err(INVALID_COMMAND);
     };
     if !spec.subcommands.is_empty() {
         match argv.get(3).and_then(|sub| lookup_subcommand(spec, sub)) {
             Some(sub) => spec = sub,
-            None => return Err(CmdError::msg("ERR Invalid command specified")),
+            None => return Err(INVALID_COMMAND),
         }
     }
     let line: Vec<&[u8]> = argv.iter().skip(2).collect();

@@ -682,12 +682,8 @@ fn mpop_arguments(argv: &Argv, numkeys_index: usize) -> Result<(Vec<&[u8]>, End,
         let more_args = j + 1 < argv.len();
         if count.is_none() && eq_ci(&argv[j], "count") && more_args {
             j += 1;
-            count = Some(arg_in_range(
-                &argv[j],
-                1,
-                i64::MAX,
-                CmdError::msg("ERR count should be greater than 0"),
-            )? as usize);
+            count =
+                Some(arg_in_range(&argv[j], 1, i64::MAX, CmdError::COUNT_NOT_POSITIVE)? as usize);
         } else {
             return Err(CmdError::Syntax);
         }

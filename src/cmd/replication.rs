@@ -216,7 +216,7 @@ fn wait(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         "ERR timeout is not an integer or out of range",
     ))?;
     if timeout < 0 {
-        return Err(CmdError::msg("ERR timeout is negative"));
+        return Err(CmdError::TIMEOUT_NEGATIVE);
     }
     let target = replication::offset(ctx.shared);
     // Inside EXEC a client cannot block: count now (Redis checks CLIENT_DENY_BLOCKING).

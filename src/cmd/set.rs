@@ -330,10 +330,10 @@ fn random_member(members: &Members) -> &[u8] {
 
 /// Parses a count argument the way Redis's `getRangeLongFromObjectOrReply` does when given
 /// its own message: anything that is not an integer in `min..=max` gets that message.
-fn arg_in_range(arg: &[u8], min: i64, max: i64, message: &'static str) -> Result<i64, CmdError> {
+fn arg_in_range(arg: &[u8], min: i64, max: i64, error: CmdError) -> Result<i64, CmdError> {
     match parse_i64(arg) {
         Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(CmdError::msg(message)),
+        _ => Err(error),
     }
 }
 
@@ -500,12 +500,7 @@ pub fn spop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// random pick from the dict is O(1) expected, so respd keeps to the one strategy.
 fn spop_with_count(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let key = &argv[1];
-    let count = arg_in_range(
-        &argv[2],
-        0,
-        i64::MAX,
-        "ERR value is out of range, must be positive",
-    )? as u64;
+    let count = arg_in_range(&argv[2], 0, i64::MAX, CmdError::NotPositive)? as u64;
     let Some(_members) = lookup_write(ctx, db, key)? else {
         reply.set(0);
         return Ok(());
@@ -564,10 +559,7 @@ pub fn srandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
 fn srandmember_with_count(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let n = parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     if n == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and \
-             9223372036854775807",
-        ));
+        return Err(CmdError::COUNT_IS_I64_MIN);
     }
     let (count, distinct) = (n.unsigned_abs() as usize, n >= 0);
     let Some(members) = lookup_read(ctx, db, &argv[1])? else {
@@ -747,12 +739,7 @@ pub fn sinter(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// `ERR Number of keys can't be greater than number of args`; `ERR LIMIT can't be negative`
 /// (also for a non-integer); `Syntax` for anything else after the keys; then `WrongType`.
 pub fn sintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let numkeys = arg_in_range(
-        &argv[1],
-        1,
-        i64::MAX,
-        "ERR numkeys should be greater than 0",
-    )?;
+    let numkeys = arg_in_range(&argv[1], 1, i64::MAX, CmdError::NumkeysNotPositive)?;
     let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
     if numkeys > argv.len() - 2 {
         return Err(CmdError::msg(
@@ -763,7 +750,7 @@ pub fn sintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cmd
     let mut i = 2 + numkeys;
     while i < argv.len() {
         if eq_ci(&argv[i], "limit") && i + 1 < argv.len() {
-            limit = arg_in_range(&argv[i + 1], 0, i64::MAX, "ERR LIMIT can't be negative")?;
+            limit = arg_in_range(&argv[i + 1], 0, i64::MAX, CmdError::LIMIT_NEGATIVE)?;
             i += 2;
         } else {
             return Err(CmdError::Syntax);
@@ -950,7 +937,7 @@ fn scan_members(members: &Members, mut cursor: u64, count: usize) -> (u64, Vec<V
 /// Errors: `ERR invalid cursor`; `WrongType`; `NotInteger` for a non-numeric COUNT; `Syntax`
 /// for a COUNT below 1, an unknown option (TYPE is only for SCAN) or a missing value.
 pub fn sscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let cursor = parse_scan_cursor(&argv[2]).ok_or(CmdError::msg("ERR invalid cursor"))?;
+    let cursor = parse_scan_cursor(&argv[2]).ok_or(CmdError::INVALID_CURSOR)?;
     let Some(members) = lookup_read(ctx, db, &argv[1])? else {
         reply.array(2);
         reply.bulk(b"0");

@@ -169,8 +169,6 @@ const ERR_SCORE_RANGE: CmdError = CmdError::msg("ERR min or max is not a float")
 const ERR_LEX_RANGE: CmdError = CmdError::msg("ERR min or max not valid string range item");
 /// `ERR resulting score is not a number (NaN)`
 const ERR_NAN_SCORE: CmdError = CmdError::msg("ERR resulting score is not a number (NaN)");
-/// `ERR value is out of range, must be positive` (counts of ZPOPMIN / ZPOPMAX)
-const ERR_NOT_POSITIVE: CmdError = CmdError::msg("ERR value is out of range, must be positive");
 
 /// Looks a sorted set up for reading (Redis `lookupKeyRead` + `checkType`): counts a keyspace
 /// hit or miss; `WrongType` for a key of another type.
@@ -1032,7 +1030,7 @@ fn zpop_minmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply, max: 
         return Err(CmdError::Syntax);
     }
     let count = match argv.get(2) {
-        Some(arg) => Some(parse_long_at_least(arg, 0, ERR_NOT_POSITIVE)? as usize),
+        Some(arg) => Some(parse_long_at_least(arg, 0, CmdError::NotPositive)? as usize),
         None => None,
     };
     let shape = PopShape {
@@ -1087,11 +1085,7 @@ fn zmpop_arguments(
     argv: &Argv,
     numkeys_index: usize,
 ) -> Result<(Vec<&[u8]>, bool, usize), CmdError> {
-    let numkeys = parse_long_at_least(
-        &argv[numkeys_index],
-        1,
-        CmdError::msg("ERR numkeys should be greater than 0"),
-    )?;
+    let numkeys = parse_long_at_least(&argv[numkeys_index], 1, CmdError::NumkeysNotPositive)?;
     let where_idx = usize::try_from(numkeys)
         .unwrap_or(usize::MAX)
         .saturating_add(numkeys_index + 1);
@@ -1109,11 +1103,7 @@ fn zmpop_arguments(
     let mut j = where_idx + 1;
     while j < argv.len() {
         if count.is_none() && eq_ci(&argv[j], "count") && j + 1 < argv.len() {
-            let n = parse_long_at_least(
-                &argv[j + 1],
-                1,
-                CmdError::msg("ERR count should be greater than 0"),
-            )?;
+            let n = parse_long_at_least(&argv[j + 1], 1, CmdError::COUNT_NOT_POSITIVE)?;
             count = Some(n as usize);
             j += 2;
         } else {
@@ -1369,11 +1359,7 @@ fn parse_set_op<'d>(
             args.withscores = true;
             j += 1;
         } else if cardinality && remaining >= 2 && eq_ci(opt, "limit") {
-            let n = parse_long_at_least(
-                &argv[j + 1],
-                0,
-                CmdError::msg("ERR LIMIT can't be negative"),
-            )?;
+            let n = parse_long_at_least(&argv[j + 1], 0, CmdError::LIMIT_NEGATIVE)?;
             args.limit = n as usize;
             j += 2;
         } else {
@@ -1580,15 +1566,13 @@ pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
     }
     let l = parse_long(&argv[2])?;
     if l == i64::MIN {
-        return Err(CmdError::msg(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
+        return Err(CmdError::COUNT_IS_I64_MIN);
     }
     let withscores = match argv.len() {
         3 => false,
         4 if eq_ci(&argv[3], "withscores") => {
             if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
-                return Err(CmdError::msg("ERR value is out of range"));
+                return Err(CmdError::OUT_OF_RANGE);
             }
             true
         }
@@ -1651,8 +1635,7 @@ pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
 ///
 /// Errors: `ERR invalid cursor`, `NotInteger`, `Syntax`, `WrongType`.
 pub fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let cursor =
-        super::generic::parse_scan_cursor(&argv[2]).ok_or(CmdError::msg("ERR invalid cursor"))?;
+    let cursor = super::generic::parse_scan_cursor(&argv[2]).ok_or(CmdError::INVALID_CURSOR)?;
     let Some(z) = read_zset(ctx, db, &argv[1])? else {
         reply.array(2);
         reply.bulk(b"0");

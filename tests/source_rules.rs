@@ -1,5 +1,8 @@
-//! The module layering check: every `crate::` path in `src/` must point to the same layer or
-//! a lower one.
+//! Rules over respd's source itself: the module layering, and error texts written once.
+//!
+//! # Layering
+//!
+//! Every `crate::` path in `src/` must point to the same layer or a lower one.
 //!
 //! respd is meant to be read from the bottom up: bytes and sockets, then the protocol, then
 //! the keyspace, then the state the server shares between connections, then the commands,
@@ -13,6 +16,13 @@
 //! listed in `tests/layering/upward.txt`, one `file -> module` line each. The list is a
 //! ratchet: the test fails on an upward edge that is not listed (a new knot) and on a listed
 //! edge that no longer exists (a knot undone: delete its line so it cannot come back).
+//!
+//! # Error texts
+//!
+//! Every error a client can get is Redis's exact text, so each text is written once, where
+//! every command that gives it refers to it (`src/cmd/error.rs` for the texts several command
+//! groups share). [`each_error_text_is_written_once`] finds string literals that start with
+//! an error code and fails on any written twice outside tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -191,8 +201,8 @@ fn modules_import_only_their_own_layer_and_those_below() {
         .collect();
     if std::env::var_os("RESPD_BLESS").is_some() {
         let mut text = String::from(
-            "# Upward imports that remain (see tests/layering.rs): `file -> module`, one a line.\n\
-             # This list may only shrink. Regenerate with RESPD_BLESS=1 cargo test --test layering.\n",
+            "# Upward imports that remain (see tests/source_rules.rs): `file -> module`, one a line.\n\
+             # This list may only shrink. Regenerate with RESPD_BLESS=1 cargo test --test source_rules.\n",
         );
         for edge in &found {
             text.push_str(edge);
@@ -205,7 +215,7 @@ fn modules_import_only_their_own_layer_and_those_below() {
     let gone: Vec<&String> = listed.difference(&found).collect();
     assert!(
         new.is_empty(),
-        "new upward imports (a lower layer reaching up; see LAYERS in tests/layering.rs):\n  {}",
+        "new upward imports (a lower layer reaching up; see LAYERS in tests/source_rules.rs):\n  {}",
         new.iter()
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
@@ -233,5 +243,126 @@ fn the_check_sees_use_groups_inline_paths_and_skips_comments() {
         crate_paths(&source),
         vec!["store", "protocol", "cmd", "log"],
         "{source}"
+    );
+}
+
+/// The error codes Redis's replies start with, as respd writes them.
+const ERROR_CODES: &[&str] = &[
+    "ERR",
+    "WRONGTYPE",
+    "NOAUTH",
+    "NOPERM",
+    "NOPROTO",
+    "WRONGPASS",
+    "BUSYKEY",
+    "EXECABORT",
+    "OOM",
+    "MISCONF",
+    "NOSCRIPT",
+    "READONLY",
+    "LOADING",
+    "IOERR",
+    "INVALIDOBJ",
+    "NOREPLICAS",
+    "UNBLOCKED",
+    "BUSY",
+    "NOGROUP",
+];
+
+/// The string literals of `source` (`"..."` and `b"..."`, escapes kept as written).
+fn string_literals(source: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\''
+            && i + 2 < bytes.len()
+            && (bytes[i + 2] == b'\'' || bytes[i + 1] == b'\\')
+        {
+            // a char literal such as '"' or '\\': skip it whole
+            i = source[i + 1..]
+                .find('\'')
+                .map_or(bytes.len(), |e| i + 2 + e);
+            continue;
+        }
+        if bytes[i] == b'"' {
+            let start = i + 1;
+            let mut j = start;
+            while j < bytes.len() && bytes[j] != b'"' {
+                if bytes[j] == b'\\' {
+                    j += 1;
+                }
+                j += 1;
+            }
+            out.push(&source[start..j.min(bytes.len())]);
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// An error text in `literal`, if it is one: an error code, a space, and words. Fragments
+/// (`"ERR "`, `"-ERR {}"`) and the protocol framing around a text are not texts of their own,
+/// and a literal continued over lines (`\` at a line's end) is read as the one line it is.
+fn error_text(literal: &str) -> Option<String> {
+    let mut text = String::new();
+    let mut lines = literal.split("\\\n");
+    text.push_str(lines.next().unwrap_or(""));
+    for line in lines {
+        text.push_str(line.trim_start());
+    }
+    let text = text.trim_start_matches('-').trim_end_matches("\\r\\n");
+    let (code, rest) = text.split_once(' ')?;
+    let words = rest.trim();
+    if !ERROR_CODES.contains(&code) || words.is_empty() || words.starts_with('{') {
+        return None;
+    }
+    Some(text.to_string())
+}
+
+#[test]
+fn each_error_text_is_written_once() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for path in files {
+        let (file, _) = file_and_module(&src, &path);
+        let source = std::fs::read_to_string(&path).unwrap();
+        // Tests state the texts they expect; that is not a second definition.
+        let code = source.split("#[cfg(test)]").next().unwrap();
+        for literal in string_literals(&without_comments(code)) {
+            if let Some(text) = error_text(literal) {
+                seen.entry(text).or_default().push(file.clone());
+            }
+        }
+    }
+    let twice: Vec<String> = seen
+        .iter()
+        .filter(|(_, files)| files.len() > 1)
+        .map(|(text, files)| format!("{text:?} in {files:?}"))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "error texts written more than once (make one constant, in src/cmd/error.rs if several \
+         command groups use it):\n  {}",
+        twice.join("\n  ")
+    );
+}
+
+#[test]
+fn error_texts_are_found_in_literals_and_frames() {
+    let source = "let a = \"ERR syntax error\"; let b = b\"-ERR syntax error\\r\\n\"; \
+                  let c = '\"'; let d = \"ERR \"; let e = \"-ERR {}\"; \
+                  let f = \"ERR one \\\n    two\";";
+    let texts: Vec<String> = string_literals(source)
+        .into_iter()
+        .filter_map(error_text)
+        .collect();
+    assert_eq!(
+        texts,
+        ["ERR syntax error", "ERR syntax error", "ERR one two"]
     );
 }
