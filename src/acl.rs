@@ -651,7 +651,7 @@ pub struct KeyRef {
 }
 
 /// Redis `doesCommandHaveKeys`: a key spec that is not `not_key`.
-fn has_keys(spec: &CommandSpec, parent: Option<&CommandSpec>) -> bool {
+pub fn has_keys(spec: &CommandSpec, parent: Option<&CommandSpec>) -> bool {
     command_doc(&full_name(spec, parent))
         .is_some_and(|d| d.key_specs.iter().any(|k| !k.flags.contains(&"not_key")))
 }

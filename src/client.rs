@@ -53,6 +53,8 @@ pub struct ClientSnapshot {
     pub sub: usize,
     /// Pattern subscriptions (`psub=`).
     pub psub: usize,
+    /// Shard channel subscriptions (`ssub=`).
+    pub ssub: usize,
 }
 
 /// One client's share of the INFO counters.
@@ -342,6 +344,8 @@ pub struct Client {
     pub channels: BTreeSet<Vec<u8>>,
     /// Patterns this client is subscribed to (PSUBSCRIBE).
     pub patterns: BTreeSet<Vec<u8>>,
+    /// Shard channels this client is subscribed to (SSUBSCRIBE).
+    pub shard_channels: BTreeSet<Vec<u8>>,
     /// Set while the client waits in a blocking command (BLPOP...).
     pub blocked: Option<BlockedState>,
     /// What REPLCONF said before SYNC (listening port, address).
@@ -438,6 +442,7 @@ impl Client {
             watch: WatchState::default(),
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            shard_channels: BTreeSet::new(),
             blocked: None,
             replica_conf: Default::default(),
             reply_mode: ReplyMode::On,
@@ -501,15 +506,23 @@ impl Client {
         self.handle.id
     }
 
-    /// Number of channel and pattern subscriptions (what SUBSCRIBE replies count).
+    /// Number of channel and pattern subscriptions (what SUBSCRIBE and PSUBSCRIBE replies
+    /// count; Redis `clientSubscriptionsCount`).
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription, shard channels included (Redis
+    /// `clientTotalPubSubSubscriptionCount`): while it is above zero the client is a
+    /// subscriber (flag `P`, the RESP2 subscribed context, the pubsub output class).
+    pub fn total_subscription_count(&self) -> usize {
+        self.subscription_count() + self.shard_channels.len()
     }
 
     /// True when another thread may hand this client something at any time, so its worker
     /// must wait on its waker as well as its socket.
     pub fn needs_waker(&self) -> bool {
-        self.subscription_count() > 0
+        self.total_subscription_count() > 0
             || self.blocked.is_some()
             || self.handle.is_replica()
             || self.handle.is_monitor()

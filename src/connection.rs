@@ -224,7 +224,7 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
     let mut conn = Connection::new(stream, shared, handle);
     let ended = conn.run();
     conn.publish_stats();
-    if conn.client.subscription_count() > 0 {
+    if conn.client.total_subscription_count() > 0 {
         shared.pubsub.forget(id);
     }
     // A client that leaves while blocked stops waiting.
@@ -494,7 +494,7 @@ impl<'a> Connection<'a> {
         if self.query.len() as u64 > limits.query_buffer {
             return Some(Close::QueryLimit);
         }
-        if self.client.subscription_count() > 0 {
+        if self.client.total_subscription_count() > 0 {
             // A subscriber is in the pubsub class; PUBLISH enforces that class's limits.
             return None;
         }
@@ -566,6 +566,7 @@ impl<'a> Connection<'a> {
             .map_or(-1, |m| m.queued.len() as i64);
         snap.sub = self.client.channels.len();
         snap.psub = self.client.patterns.len();
+        snap.ssub = self.client.shard_channels.len();
         if snap.name != self.client.name {
             snap.name = self.client.name.clone();
         }

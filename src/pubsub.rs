@@ -16,6 +16,11 @@
 //! One mutex guards the registry, and PUBLISH holds it while delivering, so two messages from
 //! one publisher arrive in the order they were published, and every subscriber sees all
 //! publishers' messages in the same order.
+//!
+//! Shard channels (SSUBSCRIBE, SPUBLISH; Redis 7.0's sharded Pub/Sub) are a second set of
+//! channels beside the ordinary ones: same delivery, `smessage` instead of `message`, and no
+//! pattern subscriptions. Redis binds them to a cluster slot; respd has no cluster, so they
+//! behave as on a Redis without `cluster-enabled`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -31,6 +36,10 @@ use crate::protocol::Reply;
 struct Registry {
     channels: HashMap<Vec<u8>, Vec<Arc<ClientHandle>>>,
     patterns: Vec<(Vec<u8>, Arc<ClientHandle>)>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, which no pattern matches. In a
+    /// cluster they are bound to the slot of their name; respd is one node, so every shard
+    /// channel is local, as in a Redis without `cluster-enabled`.
+    shard_channels: HashMap<Vec<u8>, Vec<Arc<ClientHandle>>>,
 }
 
 /// Every subscription of every client.
@@ -85,6 +94,51 @@ impl PubSub {
             reg.channels.remove(channel);
         }
         removed
+    }
+
+    /// Adds a shard channel subscription (SSUBSCRIBE). Returns false if the client already
+    /// had it.
+    pub fn ssubscribe(&self, channel: &[u8], client: &Arc<ClientHandle>) -> bool {
+        let mut reg = self.registry.lock();
+        let list = reg.shard_channels.entry(channel.to_vec()).or_default();
+        if list.iter().any(|c| c.id == client.id) {
+            return false;
+        }
+        list.push(client.clone());
+        true
+    }
+
+    /// Removes a shard channel subscription. Returns false if the client did not have it.
+    pub fn sunsubscribe(&self, channel: &[u8], client_id: u64) -> bool {
+        let mut reg = self.registry.lock();
+        let Some(list) = reg.shard_channels.get_mut(channel) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c.id != client_id);
+        let removed = list.len() != before;
+        if list.is_empty() {
+            reg.shard_channels.remove(channel);
+        }
+        removed
+    }
+
+    /// Delivers `message` to the subscribers of the shard channel `channel` as an
+    /// `smessage` (SPUBLISH; patterns never see shard messages). Returns how many clients
+    /// received it; the output limit applies as for [`PubSub::publish`].
+    pub fn spublish(
+        &self,
+        channel: &[u8],
+        message: &[u8],
+        limit: OutputLimit,
+        now_ms: u64,
+        stats: &crate::shared::Stats,
+    ) -> usize {
+        let reg = self.registry.lock();
+        let Some(list) = reg.shard_channels.get(channel) else {
+            return 0;
+        };
+        deliver_to_channel(list, b"smessage", channel, message, limit, now_ms, stats)
     }
 
     /// Adds a pattern subscription. Returns false if the client already had it.
@@ -191,23 +245,47 @@ impl PubSub {
             .map_or(0, |l| l.len())
     }
 
+    /// Active shard channels matching `pattern`, or all of them (PUBSUB SHARDCHANNELS).
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let reg = self.registry.lock();
+        reg.shard_channels
+            .keys()
+            .filter(|ch| pattern.map_or(true, |p| crate::glob::matches(p, ch, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Number of subscribers of the shard channel `channel` (PUBSUB SHARDNUMSUB).
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.registry
+            .lock()
+            .shard_channels
+            .get(channel)
+            .map_or(0, |l| l.len())
+    }
+
     /// Removes every subscription of a client that is going away.
     pub fn forget(&self, client_id: u64) {
-        let mut reg = self.registry.lock();
-        reg.channels.retain(|_, list| {
-            list.retain(|c| c.id != client_id);
-            !list.is_empty()
-        });
+        let mut guard = self.registry.lock();
+        let reg = &mut *guard;
+        for channels in [&mut reg.channels, &mut reg.shard_channels] {
+            channels.retain(|_, list| {
+                list.retain(|c| c.id != client_id);
+                !list.is_empty()
+            });
+        }
         reg.patterns.retain(|(_, c)| c.id != client_id);
     }
 
-    /// The channels and patterns one client is subscribed to (ACL SETUSER checks them when
-    /// it narrows the user's channels).
+    /// The channels (shard channels included) and patterns one client is subscribed to (ACL
+    /// SETUSER checks them when it narrows the user's channels, shard channels as channels,
+    /// as Redis's `ACLKillPubsubClientsIfNeeded` does).
     pub fn subscriptions_of(&self, client_id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let reg = self.registry.lock();
         let channels = reg
             .channels
             .iter()
+            .chain(reg.shard_channels.iter())
             .filter(|(_, list)| list.iter().any(|c| c.id == client_id))
             .map(|(ch, _)| ch.clone())
             .collect();
@@ -248,20 +326,7 @@ fn publish_locked(
 ) -> usize {
     let mut receivers = 0;
     if let Some(list) = reg.channels.get(channel) {
-        let mut encoded = Encoded {
-            resp2: None,
-            resp3: None,
-        };
-        for client in list {
-            let bytes = encoded.get(client.resp3.load(Ordering::Relaxed), |r| {
-                r.push(3);
-                r.bulk(b"message");
-                r.bulk(channel);
-                r.bulk(message);
-            });
-            deliver_within_limit(client, bytes, limit, now_ms, stats);
-            receivers += 1;
-        }
+        receivers += deliver_to_channel(list, b"message", channel, message, limit, now_ms, stats);
     }
     for (pattern, client) in &reg.patterns {
         if !crate::glob::matches(pattern, channel, false) {
@@ -277,6 +342,33 @@ fn publish_locked(
         receivers += 1;
     }
     receivers
+}
+
+/// Delivers `[kind, channel, message]` (`message` or `smessage`) to every subscriber in
+/// `list`, encoded once per protocol version. Returns how many there were.
+fn deliver_to_channel(
+    list: &[Arc<ClientHandle>],
+    kind: &[u8],
+    channel: &[u8],
+    message: &[u8],
+    limit: OutputLimit,
+    now_ms: u64,
+    stats: &crate::shared::Stats,
+) -> usize {
+    let mut encoded = Encoded {
+        resp2: None,
+        resp3: None,
+    };
+    for client in list {
+        let bytes = encoded.get(client.resp3.load(Ordering::Relaxed), |r| {
+            r.push(3);
+            r.bulk(kind);
+            r.bulk(channel);
+            r.bulk(message);
+        });
+        deliver_within_limit(client, bytes, limit, now_ms, stats);
+    }
+    list.len()
 }
 
 /// Hands `bytes` to a subscriber, or disconnects it if that would put it over the pub/sub

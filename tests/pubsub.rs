@@ -214,3 +214,63 @@ fn numpat_counts_distinct_patterns_and_info_counts_subscriptions() {
         None => common::skip_note("numpat_counts_distinct_patterns_and_info_counts_subscriptions"),
     }
 }
+
+/// Sharded Pub/Sub across connections: SPUBLISH reaches shard subscribers as `smessage`, not
+/// channel or pattern subscribers, and the introspection counts shard subscribers apart.
+/// The same script runs on respd and on a private Redis; every reply must match.
+#[test]
+fn shard_messages_reach_only_shard_subscribers() {
+    let script = |addr: std::net::SocketAddr| {
+        let (mut shard, mut plain, mut publisher) = (
+            RawConn::connect(addr),
+            RawConn::connect(addr),
+            RawConn::connect(addr),
+        );
+        let mut seen = vec![
+            shard.cmd(&[b"SSUBSCRIBE", b"orders"]),
+            plain.cmd(&[b"SUBSCRIBE", b"orders"]),
+            plain.cmd(&[b"PSUBSCRIBE", b"*"]),
+            publisher.cmd(&[b"SPUBLISH", b"orders", b"o-1"]),
+        ];
+        seen.push(shard.reply().unwrap());
+        seen.push(publisher.cmd(&[b"PUBLISH", b"orders", b"p-1"]));
+        seen.push(plain.reply().unwrap());
+        seen.push(plain.reply().unwrap());
+        seen.push(publisher.cmd(&[b"PUBSUB", b"SHARDNUMSUB", b"orders", b"none"]));
+        seen.push(publisher.cmd(&[b"PUBSUB", b"SHARDCHANNELS", b"ord*"]));
+        seen.push(publisher.cmd(&[b"PUBSUB", b"NUMSUB", b"orders"]));
+        let list = publisher.cmd(&[b"CLIENT", b"LIST"]);
+        let text = String::from_utf8_lossy(&list).to_string();
+        let subscribers: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("flags=P"))
+            .map(|l| {
+                let field = |name: &str| l.split(' ').find(|f| f.starts_with(name)).unwrap_or("");
+                if field("ssub=") == "ssub=1" {
+                    "shard"
+                } else {
+                    field("psub=")
+                }
+            })
+            .collect();
+        seen.push(format!("{subscribers:?}").into_bytes());
+        // The shard subscriber leaves: nothing receives a shard message any more.
+        seen.push(shard.cmd(&[b"SUNSUBSCRIBE"]));
+        seen.push(publisher.cmd(&[b"SPUBLISH", b"orders", b"o-2"]));
+        plain.expect_silence(Duration::from_millis(100));
+        seen.iter()
+            .map(|r| common::show(r))
+            .collect::<Vec<String>>()
+    };
+    let respd = TestServer::start();
+    let ours = script(respd.addr());
+    assert_eq!(
+        ours[4],
+        common::show(b"*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$3\r\no-1\r\n")
+    );
+    assert_eq!(ours[3], common::show(b":1\r\n"));
+    match common::RedisServer::start() {
+        Some(redis) => assert_eq!(script(redis.addr()), ours),
+        None => common::skip_note("shard_messages_reach_only_shard_subscribers"),
+    }
+}

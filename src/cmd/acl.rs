@@ -340,7 +340,10 @@ fn close_pubsub_violators(
         }
         let (channels, patterns) = if handle.id == client.id() {
             (
-                client.channels.iter().cloned().collect(),
+                (client.channels.iter())
+                    .chain(client.shard_channels.iter())
+                    .cloned()
+                    .collect(),
                 client.patterns.iter().cloned().collect(),
             )
         } else {

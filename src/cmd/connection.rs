@@ -213,7 +213,7 @@ pub fn ping(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         return Err(CmdError::WrongArity);
     }
     // In the RESP2 subscribed context a reply must look like a message: [pong, message].
-    if ctx.client.resp == 2 && ctx.client.subscription_count() > 0 {
+    if ctx.client.resp == 2 && ctx.client.total_subscription_count() > 0 {
         reply.array(2);
         reply.bulk(b"pong");
         reply.bulk(argv.get(1).unwrap_or(b""));
@@ -547,6 +547,7 @@ fn own_snapshot(client: &Client, now_ms: u64, command: &str) -> ClientSnapshot {
     snap.multi = client.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
     snap.sub = client.channels.len();
     snap.psub = client.patterns.len();
+    snap.ssub = client.shard_channels.len();
     (snap.query_buffer_len, snap.query_buffer_capacity) = client.query_buffer;
     snap
 }
@@ -564,7 +565,7 @@ pub fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
 /// Formats one CLIENT LIST line (Redis `catClientInfoString`), fields in Redis 7.0.15's order.
 ///
 /// Fields respd has no counterpart for are printed with the value Redis shows for an idle,
-/// ordinary client: `ssub=0` (no sharded Pub/Sub), `multi-mem=0`,
+/// ordinary client: `multi-mem=0`,
 /// `redir=-1`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
@@ -578,7 +579,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     if handle.blocked_on.lock().is_some() {
         flags.push('b');
     }
-    if snap.sub + snap.psub > 0 {
+    if snap.sub + snap.psub + snap.ssub > 0 {
         flags.push('P');
     }
     if snap.multi >= 0 {
@@ -589,7 +590,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     }
     let events = if snap.output_bytes > 0 { "rw" } else { "r" };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} \
          tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
         handle.id,
@@ -603,6 +604,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
         snap.db,
         snap.sub,
         snap.psub,
+        snap.ssub,
         snap.multi,
         snap.query_buffer_len,
         snap.query_buffer_capacity

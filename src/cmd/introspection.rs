@@ -1170,6 +1170,9 @@ pub fn command_list(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
     Ok(())
 }
 
+/// COMMAND GETKEYS' answer to a command name it does not know.
+const INVALID_COMMAND: CmdError = CmdError::msg("ERR Invalid command specified");
+
 /// ```text
 /// COMMAND GETKEYS command [arg [arg ...]]
 /// ```
@@ -1177,9 +1180,6 @@ pub fn command_list(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// first/last/step, or, for the commands whose keys those cannot describe, as Redis finds them
 /// (see [`variable_keys`]).
 ///
-/// COMMAND GETKEYS' answer to a command name it does not know.
-const INVALID_COMMAND: CmdError = CmdError::msg("ERR Invalid command specified");
-
 /// Errors: `ERR Invalid command specified`, `ERR The command has no key arguments`,
 /// `ERR Invalid number of arguments specified for command`, `ERR Invalid arguments specified
 /// for command` (no key found, such as a bad `numkeys`).
@@ -1187,15 +1187,18 @@ pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdRes
     let Some(mut spec) = lookup(&argv[2]) else {
         return Err(INVALID_COMMAND);
     };
+    let mut parent = None;
     if !spec.subcommands.is_empty() {
         match argv.get(3).and_then(|sub| lookup_subcommand(spec, sub)) {
-            Some(sub) => spec = sub,
+            Some(sub) => (parent, spec) = (Some(spec), sub),
             None => return Err(INVALID_COMMAND),
         }
     }
     let line: Vec<&[u8]> = argv.iter().skip(2).collect();
     let rule = variable_keys(spec.name);
-    if spec.keys.first == 0 && rule.is_none() {
+    // mirrors commandGetKeys(): a command whose only key specs are `not_key` (the shard
+    // channel of SPUBLISH) has no keys to report.
+    if (spec.keys.first == 0 || !crate::acl::has_keys(spec, parent)) && rule.is_none() {
         return Err(CmdError::msg("ERR The command has no key arguments"));
     }
     if !spec.arity_ok(line.len()) {

@@ -675,7 +675,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     }
     // mirrors processCommand(): in RESP2 a subscribed connection only carries Pub/Sub.
     if client.resp == 2
-        && client.subscription_count() > 0
+        && client.total_subscription_count() > 0
         && !spec.flags.contains(Flags::SUBSCRIBED_OK)
     {
         let name = full_name(spec, parent);

@@ -1,4 +1,5 @@
-//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//! Pub/Sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, their sharded
+//! forms SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH, and PUBSUB.
 //!
 //! Counterpart of Redis `src/pubsub.c` (the command half; delivery is in [`crate::pubsub`]).
 //!
@@ -26,6 +27,10 @@ static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
         .doc("2.8.0", "Get the count of subscribers for channels", "O(N) for the NUMSUB subcommand, where N is the number of requested channels"),
     CommandSpec::new("numpat", 2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numpat))
         .doc("2.8.0", "Get the count of unique patterns pattern subscriptions", "O(1)"),
+    CommandSpec::new("shardchannels", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_shardchannels))
+        .doc("7.0.0", "List active shard channels", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels)."),
+    CommandSpec::new("shardnumsub", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_shardnumsub))
+        .doc("7.0.0", "Get the count of subscribers for shard channels", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels"),
     CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_help))
         .doc("6.2.0", "Show helpful text about the different subcommands", "O(1)"),
 ];
@@ -42,6 +47,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("2.0.0", "Stop listening for messages posted to channels matching the given patterns", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client)."),
     CommandSpec::new("publish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::NONE, Group::Pubsub, Handler::Conn(publish))
         .doc("2.0.0", "Post a message to a channel", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."),
+    // The shard channel is declared as a key (flag NOT_KEY in Redis's key specs): it names the
+    // cluster slot, while ACLs check it as a channel.
+    CommandSpec::new("ssubscribe", -2, SUB_FLAGS, KeySpec::ALL, Group::Pubsub, Handler::Conn(ssubscribe))
+        .doc("7.0.0", "Listen for messages published to the given shard channels", "O(N) where N is the number of shard channels to subscribe to."),
+    CommandSpec::new("sunsubscribe", -1, SUB_FLAGS, KeySpec::ALL, Group::Pubsub, Handler::Conn(sunsubscribe))
+        .doc("7.0.0", "Stop listening for messages posted to the given shard channels", "O(N) where N is the number of clients already subscribed to a shard channel."),
+    CommandSpec::new("spublish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::ONE, Group::Pubsub, Handler::Conn(spublish))
+        .doc("7.0.0", "Post a message to a shard channel", "O(N) where N is the number of clients subscribed to the receiving shard channel."),
     CommandSpec::new("pubsub", -2, Flags::NONE, KeySpec::NONE, Group::Pubsub, Handler::Container)
         .doc("2.8.0", "A container for Pub/Sub commands", "Depends on subcommand.")
         .with_subcommands(PUBSUB_SUBCOMMANDS),
@@ -178,6 +191,84 @@ pub fn punsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 }
 
 /// ```text
+/// SSUBSCRIBE shardchannel [shardchannel ...]
+/// ```
+/// One `ssubscribe` confirmation per shard channel, with the client's shard subscription
+/// count (Redis counts them apart from channels and patterns).
+///
+/// Errors: `ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client` inside EXEC (unlike
+/// SUBSCRIBE, which Redis lets through there for backward compatibility).
+pub fn ssubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if ctx.in_exec {
+        return Err(CmdError::msg(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        ));
+    }
+    ctx.client.reply_is_push = true;
+    prepare_for_messages(ctx)?;
+    for channel in argv.iter().skip(1) {
+        if ctx.client.shard_channels.insert(channel.to_vec()) {
+            ctx.shared.pubsub.ssubscribe(channel, &ctx.client.handle);
+        }
+        confirm(
+            reply,
+            b"ssubscribe",
+            Some(channel),
+            ctx.client.shard_channels.len(),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// SUNSUBSCRIBE [shardchannel ...]
+/// ```
+/// One `sunsubscribe` confirmation per shard channel (all of the client's shard channels
+/// when none is given; a single one with a null channel if it had none).
+pub fn sunsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.client.reply_is_push = true;
+    let channels: Vec<Vec<u8>> = if argv.len() > 1 {
+        argv.iter().skip(1).map(|c| c.to_vec()).collect()
+    } else {
+        ctx.client.shard_channels.iter().cloned().collect()
+    };
+    if channels.is_empty() {
+        confirm(
+            reply,
+            b"sunsubscribe",
+            None,
+            ctx.client.shard_channels.len(),
+        );
+    }
+    for channel in channels {
+        if ctx.client.shard_channels.remove(&channel) {
+            ctx.shared.pubsub.sunsubscribe(&channel, ctx.client.id());
+        }
+        confirm(
+            reply,
+            b"sunsubscribe",
+            Some(&channel),
+            ctx.client.shard_channels.len(),
+        );
+    }
+    Ok(())
+}
+
+/// ```text
+/// SPUBLISH shardchannel message
+/// ```
+/// Integer: the number of clients that received the message (as `smessage`).
+pub fn spublish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let limit = ctx.shared.config.read().output_limit_pubsub;
+    let n = ctx
+        .shared
+        .pubsub
+        .spublish(&argv[1], &argv[2], limit, ctx.now_ms, &ctx.shared.stats);
+    reply.int(n as i64);
+    Ok(())
+}
+
+/// ```text
 /// PUBLISH channel message
 /// ```
 /// Integer: the number of clients that received the message.
@@ -231,10 +322,38 @@ pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResul
 }
 
 /// ```text
+/// PUBSUB SHARDCHANNELS [pattern]
+/// ```
+/// Array of the active shard channels (matching the pattern).
+pub fn pubsub_shardchannels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::SubcommandSyntax);
+    }
+    let channels = ctx.shared.pubsub.shard_channels(argv.get(2));
+    reply.array(channels.len());
+    for ch in channels {
+        reply.bulk(&ch);
+    }
+    Ok(())
+}
+
+/// ```text
+/// PUBSUB SHARDNUMSUB [shardchannel ...]
+/// ```
+/// Flat array of shard channel, subscriber count pairs.
+pub fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    reply.array((argv.len() - 2) * 2);
+    for ch in argv.iter().skip(2) {
+        reply.bulk(ch);
+        reply.int(ctx.shared.pubsub.shard_numsub(ch) as i64);
+    }
+    Ok(())
+}
+
+/// ```text
 /// PUBSUB HELP
 /// ```
-/// An array of simple strings, Redis 7.0.15's own (SHARDCHANNELS and SHARDNUMSUB included,
-/// which respd does not have: a client comparing the text sees Redis's).
+/// An array of simple strings, Redis 7.0.15's own.
 pub fn pubsub_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     super::connection::reply_help(
         reply,
