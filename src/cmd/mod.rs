@@ -49,6 +49,7 @@ pub mod debug;
 pub mod dump;
 pub mod error;
 pub mod generic;
+pub mod geo;
 pub mod hash;
 pub mod hyperloglog;
 pub mod introspection;
@@ -251,6 +252,8 @@ pub enum Group {
     Bitmap,
     /// HyperLogLog commands.
     Hyperloglog,
+    /// Geospatial commands.
+    Geo,
 }
 
 impl Group {
@@ -269,6 +272,7 @@ impl Group {
             Group::Server => "server",
             Group::Bitmap => "bitmap",
             Group::Hyperloglog => "hyperloglog",
+            Group::Geo => "geo",
         }
     }
 }
@@ -444,7 +448,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 22] {
+pub fn groups() -> [&'static [CommandSpec]; 23] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -464,6 +468,7 @@ pub fn groups() -> [&'static [CommandSpec]; 22] {
         sorted_set::COMMANDS,
         bitmap::COMMANDS,
         hyperloglog::COMMANDS,
+        geo::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
@@ -825,12 +830,16 @@ pub fn run_command(
     ctx.client.command_stats.called(spec, usec, failed, track);
 }
 
-/// True if a command that succeeded goes to the AOF and the replicas: every write command,
-/// and a may_replicate one that says it changed something (PFCOUNT refreshing a cached
-/// cardinality: Redis propagates a command whenever it moved `server.dirty`).
+/// True if a command that succeeded goes to the AOF and the replicas: a write command unless
+/// it said it changed nothing (a GEORADIUS without STORE, a ZADD or SETBIT that left
+/// everything as it was), and a may_replicate one that says it changed something (PFCOUNT
+/// refreshing a cached cardinality). Redis propagates a command whenever it moved
+/// `server.dirty`.
 fn propagates(ctx: &Ctx, spec: &CommandSpec) -> bool {
-    spec.flags.contains(Flags::WRITE)
-        || (spec.flags.contains(Flags::MAY_REPLICATE) && ctx.changes.is_some_and(|n| n > 0))
+    if spec.flags.contains(Flags::WRITE) {
+        return ctx.changes != Some(0);
+    }
+    spec.flags.contains(Flags::MAY_REPLICATE) && ctx.changes.is_some_and(|n| n > 0)
 }
 
 /// Delivers the keyspace notifications queued so far (see [`crate::notify`]): after every

@@ -22,6 +22,7 @@
 pub mod access;
 pub mod dict;
 pub mod expire;
+pub mod geohash;
 pub mod memory;
 pub mod small_bytes;
 pub mod zset;
