@@ -31,6 +31,7 @@ use crate::protocol::{Argv, Reply};
 use crate::store::geohash::{self, Shape, ShapeKind, LAT_MAX, LAT_MIN, LONG_MAX, LONG_MIN};
 use crate::store::{Db, ZSet};
 use crate::util::{eq_ci, parse_f64, parse_i64};
+use std::cmp::Ordering;
 
 const RO: Flags = Flags::READONLY;
 const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
@@ -575,19 +576,159 @@ fn members_in_area<'z>(z: &'z ZSet, shape: &Shape, limit: usize) -> Vec<GeoPoint
     points
 }
 
-/// Sorts by distance as asked and cuts to COUNT. Redis sorts with `qsort`, which in glibc is
-/// a stable merge sort, so equal distances keep the scan order, as a stable sort here does.
+/// Sorts by distance as asked and cuts to COUNT, converting distances to the request's unit.
+///
+/// Equal distances (points at one spot) must come out in Redis's order too, so the sorts are
+/// Redis's: when everything found is returned, `qsort`, which in glibc is a stable merge
+/// sort, as `sort_by` is; when COUNT keeps fewer, Redis's partial quicksort `pqsort`, which
+/// only orders the first COUNT points, ported in [`partial_sort`].
 fn sort_points(points: &mut Vec<GeoPoint>, request: &mut Request) {
-    match request.sort {
-        Sort::None => {}
-        Sort::Asc => points.sort_by(|a, b| a.dist.total_cmp(&b.dist)),
-        Sort::Desc => points.sort_by(|a, b| b.dist.total_cmp(&a.dist)),
+    // mirrors sort_gp_asc(): a three-way comparison of distances, negated for DESC
+    fn by_distance(a: &GeoPoint, b: &GeoPoint) -> Ordering {
+        if a.dist > b.dist {
+            Ordering::Greater
+        } else if a.dist == b.dist {
+            Ordering::Equal
+        } else {
+            Ordering::Less
+        }
     }
-    if request.count != 0 {
-        points.truncate(request.count);
+    let returned = if request.count == 0 {
+        points.len()
+    } else {
+        points.len().min(request.count)
+    };
+    let cmp = |a: &GeoPoint, b: &GeoPoint| match request.sort {
+        Sort::Desc => by_distance(b, a),
+        _ => by_distance(a, b),
+    };
+    if request.sort != Sort::None && !points.is_empty() {
+        if returned == points.len() {
+            points.sort_by(cmp);
+        } else {
+            let len = points.len();
+            partial_sort(points, 0, len, &cmp, 0, returned - 1);
+        }
     }
+    points.truncate(returned);
     for p in points.iter_mut() {
         p.dist /= request.shape.conversion;
+    }
+}
+
+/// Redis's `pqsort` (a BSD quicksort that skips the partitions holding none of the wanted
+/// positions): sorts `v[a..a + n]` far enough that positions `lrange..=rrange` hold what a full
+/// sort would put there. Ported step for step, because which of several equal elements ends
+/// up first depends on every swap.
+fn partial_sort<T>(
+    v: &mut [T],
+    mut a: usize,
+    mut n: usize,
+    cmp: &impl Fn(&T, &T) -> Ordering,
+    lrange: usize,
+    rrange: usize,
+) {
+    // True if the wanted positions lie wholly before or wholly after `start..start + len`.
+    let outside =
+        |start: usize, len: usize| (lrange < start && rrange < start) || (lrange >= start + len && rrange >= start + len);
+    let med3 = |v: &[T], x: usize, y: usize, z: usize| {
+        if cmp(&v[x], &v[y]) == Ordering::Less {
+            if cmp(&v[y], &v[z]) == Ordering::Less {
+                y
+            } else if cmp(&v[x], &v[z]) == Ordering::Less {
+                z
+            } else {
+                x
+            }
+        } else if cmp(&v[y], &v[z]) == Ordering::Greater {
+            y
+        } else if cmp(&v[x], &v[z]) == Ordering::Less {
+            x
+        } else {
+            z
+        }
+    };
+    let swap_blocks = |v: &mut [T], x: usize, y: usize, len: usize| {
+        for i in 0..len {
+            v.swap(x + i, y + i);
+        }
+    };
+    loop {
+        if n < 7 {
+            // Insertion sort for small partitions.
+            for m in a + 1..a + n {
+                let mut l = m;
+                while l > a && cmp(&v[l - 1], &v[l]) == Ordering::Greater {
+                    v.swap(l, l - 1);
+                    l -= 1;
+                }
+            }
+            return;
+        }
+        // Pivot: the middle, or a median of three (of nine for large partitions).
+        let mut pm = a + n / 2;
+        if n > 7 {
+            let mut pl = a;
+            let mut pn = a + n - 1;
+            if n > 40 {
+                let d = n / 8;
+                pl = med3(v, pl, pl + d, pl + 2 * d);
+                pm = med3(v, pm - d, pm, pm + d);
+                pn = med3(v, pn - 2 * d, pn - d, pn);
+            }
+            pm = med3(v, pl, pm, pn);
+        }
+        v.swap(a, pm);
+        // Partition, gathering elements equal to the pivot at both ends.
+        let (mut pa, mut pb) = (a + 1, a + 1);
+        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
+        loop {
+            while pb <= pc {
+                let c = cmp(&v[pb], &v[a]);
+                if c == Ordering::Greater {
+                    break;
+                }
+                if c == Ordering::Equal {
+                    v.swap(pa, pb);
+                    pa += 1;
+                }
+                pb += 1;
+            }
+            while pb <= pc {
+                let c = cmp(&v[pc], &v[a]);
+                if c == Ordering::Less {
+                    break;
+                }
+                if c == Ordering::Equal {
+                    v.swap(pc, pd);
+                    pd -= 1;
+                }
+                pc -= 1;
+            }
+            if pb > pc {
+                break;
+            }
+            v.swap(pb, pc);
+            pb += 1;
+            pc -= 1;
+        }
+        // Move the equal elements to the middle.
+        let end = a + n;
+        let r = (pa - a).min(pb - pa);
+        swap_blocks(v, a, pb - r, r);
+        let r = (pd - pc).min(end - pd - 1);
+        swap_blocks(v, pb, end - r, r);
+        let smaller = pb - pa;
+        if smaller > 1 && !outside(a, smaller) {
+            partial_sort(v, a, smaller, cmp, lrange, rrange);
+        }
+        let larger = pd - pc;
+        if larger > 1 && !outside(end - larger, larger) {
+            a = end - larger;
+            n = larger;
+            continue;
+        }
+        return;
     }
 }
 
