@@ -48,7 +48,12 @@ fn resp3_coordinates_are_doubles_and_missing_members_null() {
             "GEOHASH geo3:sicily Palermo nosuch",
             b"*2\r\n$11\r\nsqc8b49rny0\r\n_\r\n",
         );
-        assert_reply(&mut c, server, "GEODIST geo3:sicily Palermo nosuch", b"_\r\n");
+        assert_reply(
+            &mut c,
+            server,
+            "GEODIST geo3:sicily Palermo nosuch",
+            b"_\r\n",
+        );
         assert_reply(&mut c, server, "GEODIST geo3:nokey a b", b"_\r\n");
         // Distances stay bulk strings with four decimals; hashes are integers.
         assert_reply(

@@ -383,7 +383,11 @@ fn georadius_generic<'a, 'z>(
     argv: &'a Argv,
     variant: Variant,
 ) -> Result<Found<'a, 'z>, CmdError> {
-    let src_index = if variant == Variant::SearchStore { 2 } else { 1 };
+    let src_index = if variant == Variant::SearchStore {
+        2
+    } else {
+        1
+    };
     let z = read_zset(ctx, db, &argv[src_index])?;
     let mut shape = Shape {
         longitude: 0.0,
@@ -499,7 +503,9 @@ fn georadius_generic<'a, 'z>(
         ));
     }
     if any && count == 0 {
-        return Err(CmdError::msg("ERR the ANY argument requires COUNT argument"));
+        return Err(CmdError::msg(
+            "ERR the ANY argument requires COUNT argument",
+        ));
     }
     // COUNT keeps the nearest points, so it sorts unless ANY asked for the first ones found.
     if count != 0 && sort == Sort::None && !any {
@@ -629,8 +635,9 @@ fn partial_sort<T>(
     rrange: usize,
 ) {
     // True if the wanted positions lie wholly before or wholly after `start..start + len`.
-    let outside =
-        |start: usize, len: usize| (lrange < start && rrange < start) || (lrange >= start + len && rrange >= start + len);
+    let outside = |start: usize, len: usize| {
+        (lrange < start && rrange < start) || (lrange >= start + len && rrange >= start + len)
+    };
     let med3 = |v: &[T], x: usize, y: usize, z: usize| {
         if cmp(&v[x], &v[y]) == Ordering::Less {
             if cmp(&v[y], &v[z]) == Ordering::Less {
@@ -859,7 +866,13 @@ pub fn georadius_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> C
 /// STORE) without reading the radius; a missing member is `ERR could not decode requested
 /// zset member`. Other errors as GEORADIUS.
 pub fn georadiusbymember(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    search_and_maybe_store(ctx, db, argv, reply, Variant::RadiusByMember { read_only: false })
+    search_and_maybe_store(
+        ctx,
+        db,
+        argv,
+        reply,
+        Variant::RadiusByMember { read_only: false },
+    )
 }
 
 /// ```text
@@ -868,7 +881,13 @@ pub fn georadiusbymember(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Re
 /// ```
 /// GEORADIUSBYMEMBER without STORE.
 pub fn georadiusbymember_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    search_reply(ctx, db, argv, reply, Variant::RadiusByMember { read_only: true })
+    search_reply(
+        ctx,
+        db,
+        argv,
+        reply,
+        Variant::RadiusByMember { read_only: true },
+    )
 }
 
 /// ```text

@@ -174,7 +174,11 @@ const ERR_NOT_POSITIVE: CmdError = CmdError::msg("ERR value is out of range, mus
 
 /// Looks a sorted set up for reading (Redis `lookupKeyRead` + `checkType`): counts a keyspace
 /// hit or miss; `WrongType` for a key of another type.
-pub(crate) fn read_zset<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d ZSet>, CmdError> {
+pub(crate) fn read_zset<'d>(
+    ctx: &mut Ctx,
+    db: &'d Db,
+    key: &[u8],
+) -> Result<Option<&'d ZSet>, CmdError> {
     match ctx.lookup_read(db, key) {
         None => Ok(None),
         Some(Value::ZSet(z)) => Ok(Some(z)),
@@ -211,7 +215,13 @@ fn pop_event(max: bool) -> &'static str {
 /// is empty, as ZUNIONSTORE and ZRANGESTORE do. Returns the stored size.
 ///
 /// Reports `event` for a stored result, `del` for a destination deleted.
-pub(crate) fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], mut z: ZSet, event: &'static str) -> usize {
+pub(crate) fn store_result(
+    ctx: &Ctx,
+    db: &mut Db,
+    dst: &[u8],
+    mut z: ZSet,
+    event: &'static str,
+) -> usize {
     let n = z.len();
     if n == 0 {
         if db.delete(dst, ctx.now_ms) {

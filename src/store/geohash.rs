@@ -442,9 +442,10 @@ impl SearchArea {
 fn bounding_box(shape: &Shape) -> [f64; 4] {
     let (half_height, half_width) = match shape.kind {
         ShapeKind::Radius(r) => (shape.conversion * r, shape.conversion * r),
-        ShapeKind::Box { width, height } => {
-            (shape.conversion * (height / 2.0), shape.conversion * (width / 2.0))
-        }
+        ShapeKind::Box { width, height } => (
+            shape.conversion * (height / 2.0),
+            shape.conversion * (width / 2.0),
+        ),
     };
     let (longitude, latitude) = (shape.longitude, shape.latitude);
     let lat_delta = rad_deg(half_height / EARTH_RADIUS_IN_METERS);
