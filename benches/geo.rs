@@ -148,7 +148,11 @@ fn load(addr: SocketAddr, members: usize) -> f64 {
         conn.write_all(&out).expect("write");
         counter.read_replies(&mut conn, commands).expect("replies");
     }
-    assert_eq!(counter.errors, 0, "GEOADD failed: {:?}", counter.first_error);
+    assert_eq!(
+        counter.errors, 0,
+        "GEOADD failed: {:?}",
+        counter.first_error
+    );
     members as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -208,7 +212,15 @@ fn compare_samples(a: SocketAddr, b: SocketAddr) -> (usize, usize, Option<String
     let mut cb = connect(b).expect("connect");
     let mut rng = Rng(99);
     let shapes: &[&[&str]] = &[
-        &["BYRADIUS", "25", "km", "WITHDIST", "WITHHASH", "WITHCOORD", "ASC"],
+        &[
+            "BYRADIUS",
+            "25",
+            "km",
+            "WITHDIST",
+            "WITHHASH",
+            "WITHCOORD",
+            "ASC",
+        ],
         &["BYRADIUS", "150", "km", "COUNT", "50", "WITHDIST"],
         &["BYRADIUS", "150", "km", "COUNT", "50", "DESC", "WITHDIST"],
         &["BYBOX", "60", "30", "km", "WITHDIST", "WITHCOORD"],
@@ -231,7 +243,11 @@ fn compare_samples(a: SocketAddr, b: SocketAddr) -> (usize, usize, Option<String
         if call(&mut ca, &args) == call(&mut cb, &args) {
             same += 1;
         } else if first_diff.is_none() {
-            first_diff = Some(format!("GEOSEARCH {} FROMLONLAT {lon} {lat} {}", "geo:bench", shape.join(" ")));
+            first_diff = Some(format!(
+                "GEOSEARCH {} FROMLONLAT {lon} {lat} {}",
+                "geo:bench",
+                shape.join(" ")
+            ));
         }
     }
     (same, total, first_diff)
@@ -301,9 +317,7 @@ fn main() {
     let depth: usize = env_or::<usize>("RESPD_BENCH_DEPTH", 1).max(1);
 
     println!("geo bench: {}", common::machine_line());
-    println!(
-        "{members} members, {clients} clients, depth {depth}, {rounds} rounds, scale {scale}"
-    );
+    println!("{members} members, {clients} clients, depth {depth}, {rounds} rounds, scale {scale}");
     let (_respd_handle, respd) = common::start_respd().expect("start respd");
     let redis = common::start_redis_or_say_why();
     let mut targets: Vec<&Target> = vec![&respd];
@@ -354,7 +368,10 @@ fn main() {
                     scenario.name, ours, theirs, ratio
                 );
             }
-            [ours] => println!("{:<30} {:>14.0} {:>14} {:>8}", scenario.name, ours, "-", "-"),
+            [ours] => println!(
+                "{:<30} {:>14.0} {:>14} {:>8}",
+                scenario.name, ours, "-", "-"
+            ),
             _ => unreachable!(),
         }
     }

@@ -1198,9 +1198,15 @@ mod tests {
             }
         }
         assert!(checked > 100_000);
-        for edge in ["1.", ".5", ".", "-", "+", "1.2.3", "0x10", "1e5", "inf", "-0", "-0.0"] {
+        for edge in [
+            "1.", ".5", ".", "-", "+", "1.2.3", "0x10", "1e5", "inf", "-0", "-0.0",
+        ] {
             let via_public = parse_f64(edge.as_bytes()).map(f64::to_bits);
-            assert_eq!(via_public, parse_f64_exact(edge.as_bytes()).map(f64::to_bits), "{edge:?}");
+            assert_eq!(
+                via_public,
+                parse_f64_exact(edge.as_bytes()).map(f64::to_bits),
+                "{edge:?}"
+            );
         }
     }
 }

@@ -32,9 +32,12 @@ fn redis_ports() -> std::ops::Range<u16> {
     let Ok(range) = env::var("RESPD_BENCH_REDIS_PORTS") else {
         return REDIS_PORTS;
     };
-    let parsed = range
-        .split_once('-')
-        .and_then(|(lo, hi)| Some((lo.trim().parse::<u16>().ok()?, hi.trim().parse::<u16>().ok()?)));
+    let parsed = range.split_once('-').and_then(|(lo, hi)| {
+        Some((
+            lo.trim().parse::<u16>().ok()?,
+            hi.trim().parse::<u16>().ok()?,
+        ))
+    });
     match parsed {
         Some((lo, hi)) if lo <= hi => lo..hi.saturating_add(1),
         _ => {
