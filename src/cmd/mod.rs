@@ -292,7 +292,8 @@ pub struct Ctx<'a> {
     /// How many changes the running write command made, for the dirty counter behind save
     /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
     /// counts one per successful write command; the commands that Redis counts only when
-    /// something changed (SETBIT, BITFIELD) say how many.
+    /// something changed (SETBIT, BITFIELD, ZADD, the geo searches) say how many, and a write
+    /// command that says 0 is not propagated.
     pub changes: Option<u64>,
     /// What the AOF and the replicas get instead of the command as called, when the command
     /// says so (Redis `replaceClientCommandVector`): MIGRATE propagates as the `DEL` of the
