@@ -755,7 +755,7 @@ fn reply_points(reply: &mut Reply, found: &Found) {
             reply.bulk(format_distance(p.dist).as_bytes());
         }
         if r.withhash {
-            reply.int(p.score as i64);
+            reply.int(geohash::c_double_to_i64(p.score));
         }
         if r.withcoord {
             reply.array(2);

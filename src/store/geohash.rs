@@ -238,17 +238,22 @@ pub fn decode_score(score: f64) -> (f64, f64) {
 /// what the instruction cannot represent becomes its "indefinite" value `1 << 63`.
 fn c_double_to_u64(d: f64) -> u64 {
     const TWO_63: f64 = 9223372036854775808.0;
-    let signed = |v: f64| -> u64 {
-        if v > -TWO_63 - 1.0 && v < TWO_63 {
-            v as i64 as u64
-        } else {
-            1 << 63
-        }
-    };
     if d >= TWO_63 {
-        signed(d - TWO_63) ^ (1 << 63)
+        (c_double_to_i64(d - TWO_63) as u64) ^ (1 << 63)
     } else {
-        signed(d)
+        c_double_to_i64(d) as u64
+    }
+}
+
+/// C's `(long long)d` on x86-64 (`cvttsd2si`): truncation toward zero, and `i64::MIN` for what
+/// does not fit (NaN included), where Rust's `as` would saturate. WITHHASH prints a score this
+/// way.
+pub fn c_double_to_i64(d: f64) -> i64 {
+    const TWO_63: f64 = 9223372036854775808.0;
+    if d >= -TWO_63 && d < TWO_63 {
+        d as i64
+    } else {
+        i64::MIN
     }
 }
 
@@ -285,14 +290,15 @@ fn move_x(hash: &mut HashBits, d: i8) {
     let mut x = hash.bits & 0xaaaaaaaaaaaaaaaa;
     let y = hash.bits & 0x5555555555555555;
     // Filling the other coordinate's bits with ones lets a carry (or borrow) ripple through.
-    let zz = 0x5555555555555555u64 >> shift;
+    // (A step-0 cell has no bits: the shifts then give 0 instead of overflowing.)
+    let zz = 0x5555555555555555u64.checked_shr(shift).unwrap_or(0);
     if d > 0 {
         x = x.wrapping_add(zz + 1);
     } else {
         x |= zz;
         x = x.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaaaaaaaaaaaaaau64 >> shift;
+    x &= 0xaaaaaaaaaaaaaaaau64.checked_shr(shift).unwrap_or(0);
     hash.bits = x | y;
 }
 
@@ -304,14 +310,14 @@ fn move_y(hash: &mut HashBits, d: i8) {
     let shift = 64 - u32::from(hash.step) * 2;
     let x = hash.bits & 0xaaaaaaaaaaaaaaaa;
     let mut y = hash.bits & 0x5555555555555555;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> shift;
+    let zz = 0xaaaaaaaaaaaaaaaau64.checked_shr(shift).unwrap_or(0);
     if d > 0 {
         y = y.wrapping_add(zz + 1);
     } else {
         y |= zz;
         y = y.wrapping_sub(zz + 1);
     }
-    y &= 0x5555555555555555u64 >> shift;
+    y &= 0x5555555555555555u64.checked_shr(shift).unwrap_or(0);
     hash.bits = x | y;
 }
 
