@@ -250,7 +250,7 @@ fn c_double_to_u64(d: f64) -> u64 {
 /// way.
 pub fn c_double_to_i64(d: f64) -> i64 {
     const TWO_63: f64 = 9223372036854775808.0;
-    if d >= -TWO_63 && d < TWO_63 {
+    if (-TWO_63..TWO_63).contains(&d) {
         d as i64
     } else {
         i64::MIN
