@@ -192,6 +192,9 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         // Reference counts show Redis's memory sharing (shared integers, the argv a MULTI
         // queue still holds), not a behaviour a client can rely on.
         "OBJECT REFCOUNT" => Rule::Volatile,
+        // The slow log holds what the machine made slow, and every command with
+        // slowlog-log-slower-than at its default of 10 ms: its length is timing.
+        "SLOWLOG" if has("len") || has("get") => Rule::Volatile,
         "COMMAND DOCS" | "COMMAND INFO" if argv.len() == 2 => Rule::Volatile,
         "COMMAND DOCS" | "COMMAND INFO" => Rule::CommandMeta,
         "TTL" | "EXPIRETIME" => Rule::Clock(1),
