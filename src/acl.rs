@@ -233,10 +233,10 @@ pub struct Selector {
     first_args: BTreeMap<usize, Vec<Vec<u8>>>,
     patterns: Vec<KeyPattern>,
     channels: Vec<Vec<u8>>,
-    /// For each category respd has no command of (`@hyperloglog`, `@geo`, `@stream`,
-    /// `@scripting`), whether it was last granted (`+@cat`, `+@all`) or taken away. Redis has
-    /// commands there whose bits record it; keeping one stand-in bit per empty category lets
-    /// ACL GETUSER and ACL LIST give back `+@all -@geo` as Redis does.
+    /// For each category respd has no command of (`@stream`, `@scripting`), whether it was
+    /// last granted (`+@cat`, `+@all`) or taken away. Redis has commands there whose bits
+    /// record it; keeping one stand-in bit per empty category lets ACL GETUSER and ACL LIST
+    /// give back `+@all -@stream` as Redis does.
     empty_categories: u32,
 }
 

@@ -241,7 +241,8 @@ fn shard_messages_reach_only_shard_subscribers() {
         seen.push(publisher.cmd(&[b"PUBSUB", b"NUMSUB", b"orders"]));
         let list = publisher.cmd(&[b"CLIENT", b"LIST"]);
         let text = String::from_utf8_lossy(&list).to_string();
-        let subscribers: Vec<&str> = text
+        // Which subscribers there are; CLIENT LIST's order is the server's own.
+        let mut subscribers: Vec<&str> = text
             .lines()
             .filter(|l| l.contains("flags=P"))
             .map(|l| {
@@ -253,6 +254,7 @@ fn shard_messages_reach_only_shard_subscribers() {
                 }
             })
             .collect();
+        subscribers.sort_unstable();
         seen.push(format!("{subscribers:?}").into_bytes());
         // The shard subscriber leaves: nothing receives a shard message any more.
         seen.push(shard.cmd(&[b"SUNSUBSCRIBE"]));

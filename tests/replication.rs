@@ -73,6 +73,18 @@ const SCRIPT: &[&str] = &[
     "incr n",
     "exec",
     "pexpireat g 1000",
+    // ZADD and GEOADD (which propagates as its ZADD) only when they changed something; the
+    // geo searches only when they stored or deleted something.
+    "zadd z2 1 a",
+    "zadd z2 1 a",
+    "geoadd geo 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "geoadd geo 13.361389 38.115556 Palermo",
+    "geoadd geo ch xx 13.361389 38.115557 Palermo",
+    "georadius geo 15 37 200 km",
+    "georadius geo 15 37 200 km store geodst",
+    "geosearchstore geodst geo fromlonlat 50 50 byradius 1 km",
+    "geosearchstore geodst geo fromlonlat 50 50 byradius 1 km",
+    "georadiusbymember geo Palermo 200 km storedist geodst2",
     "set last 1",
 ];
 

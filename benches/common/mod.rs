@@ -24,8 +24,28 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The loopback ports this project's benches may use for `redis-server`.
+/// The loopback ports this project's benches may use for `redis-server`, unless
+/// `RESPD_BENCH_REDIS_PORTS=lo-hi` names another range (for machines where those are taken).
 const REDIS_PORTS: std::ops::Range<u16> = 27600..27700;
+
+fn redis_ports() -> std::ops::Range<u16> {
+    let Ok(range) = env::var("RESPD_BENCH_REDIS_PORTS") else {
+        return REDIS_PORTS;
+    };
+    let parsed = range.split_once('-').and_then(|(lo, hi)| {
+        Some((
+            lo.trim().parse::<u16>().ok()?,
+            hi.trim().parse::<u16>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((lo, hi)) if lo <= hi => lo..hi.saturating_add(1),
+        _ => {
+            eprintln!("ignoring RESPD_BENCH_REDIS_PORTS={range:?}: expected lo-hi");
+            REDIS_PORTS
+        }
+    }
+}
 
 /// A server to benchmark: its name in the output and its address.
 pub struct Target {
@@ -96,7 +116,14 @@ pub fn start_redis() -> Result<RedisServer, String> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|_| "unknown version".into());
-    let port = free_port().ok_or("no free port in 27600-27699 for redis-server")?;
+    let ports = redis_ports();
+    let port = free_port(ports.clone()).ok_or_else(|| {
+        format!(
+            "no free port in {}-{} for redis-server",
+            ports.start,
+            ports.end - 1
+        )
+    })?;
     let child = spawn_redis(&binary, port).map_err(|e| format!("cannot run {binary:?}: {e}"))?;
     let mut server = RedisServer {
         child,
@@ -131,8 +158,8 @@ fn spawn_redis(binary: &Path, port: u16) -> io::Result<Child> {
         .spawn()
 }
 
-fn free_port() -> Option<u16> {
-    REDIS_PORTS.into_iter().find(|&p| {
+fn free_port(ports: std::ops::Range<u16>) -> Option<u16> {
+    ports.into_iter().find(|&p| {
         TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpStream::connect(("127.0.0.1", p)).is_err()
     })
 }

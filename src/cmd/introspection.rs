@@ -1237,6 +1237,9 @@ enum VariableKeys {
     NumKeys { at: usize, store: bool },
     /// SORT: the key, then the last `STORE` destination (`sortGetKeys`).
     Sort,
+    /// GEORADIUS and GEORADIUSBYMEMBER: the key, then the argument after the first `STORE`
+    /// and after the first `STOREDIST` found from `startfrom` on (their "keyword" key specs).
+    GeoStore { startfrom: usize },
 }
 
 /// The commands respd has whose keys first/last/step cannot describe. Redis 7.0 declares
@@ -1257,6 +1260,8 @@ fn variable_keys(name: &str) -> Option<VariableKeys> {
         },
         "zunionstore" | "zinterstore" | "zdiffstore" => NumKeys { at: 2, store: true },
         "sort" => Sort,
+        "georadius" => GeoStore { startfrom: 6 },
+        "georadiusbymember" => GeoStore { startfrom: 5 },
         _ => return None,
     })
 }
@@ -1267,6 +1272,19 @@ impl VariableKeys {
     fn positions(self, line: &[&[u8]]) -> Vec<usize> {
         match self {
             VariableKeys::Sort => sort_keys(line),
+            VariableKeys::GeoStore { startfrom } => {
+                // Each keyword spec is searched on its own; like Redis's keyword search it
+                // never looks at the last argument, so a key always follows.
+                let found = |keyword: &str| {
+                    (startfrom..line.len().saturating_sub(1))
+                        .find(|&i| eq_ci(line[i], keyword))
+                        .map(|i| i + 1)
+                };
+                std::iter::once(1)
+                    .chain(found("store"))
+                    .chain(found("storedist"))
+                    .collect()
+            }
             VariableKeys::NumKeys { at, store } => {
                 numkeys_spec(line, at, store).unwrap_or_else(|| numkeys_fallback(line, at, store))
             }

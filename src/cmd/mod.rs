@@ -49,6 +49,7 @@ pub mod debug;
 pub mod dump;
 pub mod error;
 pub mod generic;
+pub mod geo;
 pub mod hash;
 pub mod hyperloglog;
 pub mod introspection;
@@ -251,6 +252,8 @@ pub enum Group {
     Bitmap,
     /// HyperLogLog commands.
     Hyperloglog,
+    /// Geospatial commands.
+    Geo,
 }
 
 impl Group {
@@ -269,6 +272,7 @@ impl Group {
             Group::Server => "server",
             Group::Bitmap => "bitmap",
             Group::Hyperloglog => "hyperloglog",
+            Group::Geo => "geo",
         }
     }
 }
@@ -288,7 +292,8 @@ pub struct Ctx<'a> {
     /// How many changes the running write command made, for the dirty counter behind save
     /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
     /// counts one per successful write command; the commands that Redis counts only when
-    /// something changed (SETBIT, BITFIELD) say how many.
+    /// something changed (SETBIT, BITFIELD, ZADD, the geo searches) say how many, and a write
+    /// command that says 0 is not propagated.
     pub changes: Option<u64>,
     /// What the AOF and the replicas get instead of the command as called, when the command
     /// says so (Redis `replaceClientCommandVector`): MIGRATE propagates as the `DEL` of the
@@ -444,7 +449,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 22] {
+pub fn groups() -> [&'static [CommandSpec]; 23] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -464,6 +469,7 @@ pub fn groups() -> [&'static [CommandSpec]; 22] {
         sorted_set::COMMANDS,
         bitmap::COMMANDS,
         hyperloglog::COMMANDS,
+        geo::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
@@ -826,12 +832,16 @@ pub fn run_command(
     ctx.client.command_stats.called(spec, usec, failed, track);
 }
 
-/// True if a command that succeeded goes to the AOF and the replicas: every write command,
-/// and a may_replicate one that says it changed something (PFCOUNT refreshing a cached
-/// cardinality: Redis propagates a command whenever it moved `server.dirty`).
+/// True if a command that succeeded goes to the AOF and the replicas: a write command unless
+/// it said it changed nothing (a GEORADIUS without STORE, a ZADD or SETBIT that left
+/// everything as it was), and a may_replicate one that says it changed something (PFCOUNT
+/// refreshing a cached cardinality). Redis propagates a command whenever it moved
+/// `server.dirty`.
 fn propagates(ctx: &Ctx, spec: &CommandSpec) -> bool {
-    spec.flags.contains(Flags::WRITE)
-        || (spec.flags.contains(Flags::MAY_REPLICATE) && ctx.changes.is_some_and(|n| n > 0))
+    if spec.flags.contains(Flags::WRITE) {
+        return ctx.changes != Some(0);
+    }
+    spec.flags.contains(Flags::MAY_REPLICATE) && ctx.changes.is_some_and(|n| n > 0)
 }
 
 /// Delivers the keyspace notifications queued so far (see [`crate::notify`]): after every

@@ -172,7 +172,11 @@ const ERR_NAN_SCORE: CmdError = CmdError::msg("ERR resulting score is not a numb
 
 /// Looks a sorted set up for reading (Redis `lookupKeyRead` + `checkType`): counts a keyspace
 /// hit or miss; `WrongType` for a key of another type.
-fn read_zset<'d>(ctx: &mut Ctx, db: &'d Db, key: &[u8]) -> Result<Option<&'d ZSet>, CmdError> {
+pub(crate) fn read_zset<'d>(
+    ctx: &mut Ctx,
+    db: &'d Db,
+    key: &[u8],
+) -> Result<Option<&'d ZSet>, CmdError> {
     match ctx.lookup_read(db, key) {
         None => Ok(None),
         Some(Value::ZSet(z)) => Ok(Some(z)),
@@ -209,7 +213,13 @@ fn pop_event(max: bool) -> &'static str {
 /// is empty, as ZUNIONSTORE and ZRANGESTORE do. Returns the stored size.
 ///
 /// Reports `event` for a stored result, `del` for a destination deleted.
-fn store_result(ctx: &Ctx, db: &mut Db, dst: &[u8], mut z: ZSet, event: &'static str) -> usize {
+pub(crate) fn store_result(
+    ctx: &Ctx,
+    db: &mut Db,
+    dst: &[u8],
+    mut z: ZSet,
+    event: &'static str,
+) -> usize {
     let n = z.len();
     if n == 0 {
         if db.delete(dst, ctx.now_ms) {
@@ -483,7 +493,8 @@ fn zadd_generic(
             };
         }
     }
-    // mirrors zaddGenericCommand(): reported only if something changed
+    // mirrors zaddGenericCommand(): reported, counted and propagated only if something changed
+    ctx.changes = Some((added + updated) as u64);
     if added > 0 || updated > 0 {
         db.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }

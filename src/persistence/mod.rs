@@ -29,7 +29,10 @@
 //! respd counts *successful commands flagged `write`* instead, in [`crate::cmd::run_command`]:
 //! a MSET of ten keys counts one, a DEL of a missing key counts one. A command may state its
 //! count instead ([`crate::cmd::Ctx::changes`]): SETBIT and BITFIELD do, as Redis's test
-//! suite checks that they count only the bits they changed. Save points compare this
+//! suite checks that they count only the bits they changed, and so do ZADD (members added or
+//! updated, hence GEOADD) and the geo searches (points stored). A stated count of zero also
+//! keeps the command out of the AOF and the replication stream, as Redis propagates only
+//! commands that moved `server.dirty`. Save points compare this
 //! count with their `<changes>`; the difference from Redis only shifts when a save point fires.
 
 pub mod aof;

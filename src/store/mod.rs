@@ -23,6 +23,7 @@ pub mod access;
 pub mod dict;
 pub mod encoding_limits;
 pub mod expire;
+pub mod geohash;
 pub mod hash;
 pub mod memory;
 pub mod set;

@@ -674,6 +674,38 @@ fn push_u128(out: &mut Vec<u8>, v: u128) {
 /// leading whitespace, no NaN, overflow and underflow to zero rejected; `inf` accepted).
 /// Used for scores and other double arguments.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_plain_decimal(s) {
+        return Some(v);
+    }
+    parse_f64_exact(s)
+}
+
+/// The fast path of [`parse_f64`] for what clients send nearly always: a short plain decimal
+/// (`-73.9798091`, `12`, `0.5`), at most 24 bytes, so it can neither overflow nor underflow.
+/// Rust's `str::parse` rounds correctly, as glibc's `strtod` does, so the two agree on these
+/// bit for bit. `None` for anything else (exponents, hex, `inf`, `.5`, `1.`, long strings):
+/// those take the exact path.
+fn parse_plain_decimal(s: &[u8]) -> Option<f64> {
+    if s.len() > 24 {
+        return None;
+    }
+    let digits = match s.first()? {
+        b'-' | b'+' => &s[1..],
+        _ => s,
+    };
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
+        None => (digits, None),
+    };
+    let all_digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    if !all_digits(int) || frac.is_some_and(|f| !all_digits(f)) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// The general path of [`parse_f64`]: `strtod`'s whole grammar, converted exactly.
+fn parse_f64_exact(s: &[u8]) -> Option<f64> {
     if s.is_empty() || s[0].is_ascii_whitespace() || s[0] == 0x0b {
         return None;
     }
@@ -892,6 +924,54 @@ mod tests {
         assert_eq!(parse_f64(b"1.7976931348623157e308"), Some(f64::MAX));
         for bad in ["1e400", "2.4703282292062327e-324", "nan", " 1", "1x", ""] {
             assert_eq!(parse_f64(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plain_decimal_fast_path_agrees_with_the_exact_path() {
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut checked = 0;
+        for _ in 0..200_000 {
+            let int_len = (next() % 12) as usize;
+            let frac_len = (next() % 14) as usize;
+            let mut text = String::new();
+            match next() % 4 {
+                0 => text.push('-'),
+                1 => text.push('+'),
+                _ => {}
+            }
+            for _ in 0..int_len {
+                text.push((b'0' + (next() % 10) as u8) as char);
+            }
+            if next() % 3 != 0 {
+                text.push('.');
+                for _ in 0..frac_len {
+                    text.push((b'0' + (next() % 10) as u8) as char);
+                }
+            }
+            let fast = parse_plain_decimal(text.as_bytes());
+            let exact = parse_f64_exact(text.as_bytes());
+            if let Some(v) = fast {
+                checked += 1;
+                assert_eq!(Some(v.to_bits()), exact.map(f64::to_bits), "{text:?}");
+            }
+        }
+        assert!(checked > 100_000);
+        for edge in [
+            "1.", ".5", ".", "-", "+", "1.2.3", "0x10", "1e5", "inf", "-0", "-0.0",
+        ] {
+            let via_public = parse_f64(edge.as_bytes()).map(f64::to_bits);
+            assert_eq!(
+                via_public,
+                parse_f64_exact(edge.as_bytes()).map(f64::to_bits),
+                "{edge:?}"
+            );
         }
     }
 }

@@ -326,6 +326,43 @@ const PATTERNS: &[&str] = &[
 const BITFIELD_TYPES: &[&str] = &[
     "u8", "i8", "i64", "u63", "u64", "i65", "i0", "x", "u1", "i16",
 ];
+/// Longitudes: mostly valid (so geo sets fill up), then the edges and beyond.
+const LONGITUDES: &[&str] = &[
+    "0",
+    "13.361389",
+    "15.087269",
+    "-73.9798091",
+    "13.5",
+    "15",
+    "180",
+    "-180",
+    "179.999",
+    "180.0001",
+    "x",
+    "1e300",
+    "-0",
+    "nan",
+];
+/// Latitudes, likewise; the encoding stops at +-85.05112878.
+const LATITUDES: &[&str] = &[
+    "0",
+    "38.115556",
+    "37.502669",
+    "40.7598464",
+    "38",
+    "37.9",
+    "85.05112878",
+    "-85.05112878",
+    "85.06",
+    "-90",
+    "x",
+    "inf",
+];
+/// Radii, widths and heights of geo searches.
+const GEO_RADII: &[&str] = &[
+    "0", "1", "100", "200", "5000", "200000", "1e7", "-1", "x", "inf", "0.5",
+];
+const GEO_UNITS: &[&str] = &["m", "km", "ft", "mi", "KM", "x", ""];
 const COMMAND_NAMES: &[&str] = &[
     "get",
     "set",
@@ -523,6 +560,18 @@ pub const TEMPLATES: &[&str] = &[
     "BITOP AND|OR|XOR|NOT|x K +K",
     "BITFIELD K *GET:BT:O|SET:BT:O:I|INCRBY:BT:O:I|OVERFLOW:WRAP|OVERFLOW:SAT|OVERFLOW:FAIL|OVERFLOW:x",
     "BITFIELD_RO K *GET:BT:O",
+    // geo (sorted sets whose scores are geohashes)
+    "GEOADD K *NX|XX|CH +LO:LA:M",
+    "GEOPOS K *M",
+    "GEOHASH K *M",
+    "GEODIST K M M ?GU",
+    "GEORADIUS K LO LA GR GU *WITHDIST|WITHCOORD|WITHHASH|ASC|DESC|ANY ?COUNT:I ?STORE:K|STOREDIST:K",
+    "GEORADIUS_RO K LO LA GR GU *WITHDIST|WITHCOORD|WITHHASH|ASC|DESC|ANY ?COUNT:I",
+    "GEORADIUSBYMEMBER K M GR GU *WITHDIST|WITHCOORD|WITHHASH|ASC|DESC|ANY ?COUNT:I ?STORE:K|STOREDIST:K",
+    "GEORADIUSBYMEMBER_RO K M GR GU *WITHDIST|WITHCOORD|WITHHASH|ASC|DESC ?COUNT:I",
+    "GEOSEARCH K FROMMEMBER:M|FROMLONLAT:LO:LA BYRADIUS:GR:GU|BYBOX:GR:GR:GU *WITHDIST|WITHCOORD|WITHHASH|ASC|DESC|ANY ?COUNT:I",
+    "GEOSEARCHSTORE K K FROMMEMBER:M|FROMLONLAT:LO:LA BYRADIUS:GR:GU|BYBOX:GR:GR:GU *ASC|DESC|ANY|STOREDIST ?COUNT:I",
+    "COMMAND GETKEYS GEORADIUS K LO LA GR GU *STORE:K|STOREDIST:K|ASC",
     // SORT
     "SORT K ?BY:P ?LIMIT:I:I *GET:P ?ASC|DESC ?ALPHA ?STORE:K",
     "SORT_RO K ?BY:P ?LIMIT:I:I *GET:P ?ASC|DESC ?ALPHA",
@@ -566,7 +615,6 @@ pub const TEMPLATES: &[&str] = &[
 pub const UNIMPLEMENTED_TEMPLATES: &[&str] = &[
     "PFADD K +M",
     "PFCOUNT +K",
-    "GEOADD K F F M",
     "XADD K * M V",
     "XLEN K",
     "DUMP K",
@@ -612,6 +660,10 @@ fn token_in(rng: &mut Rng, tok: &str, keys: &[&str]) -> Vec<u8> {
         "B" => ps(rng, &["0", "1", "2", "-1", "x", ""]),
         "BT" => ps(rng, BITFIELD_TYPES),
         "CN" => ps(rng, COMMAND_NAMES),
+        "LO" => ps(rng, LONGITUDES),
+        "LA" => ps(rng, LATITUDES),
+        "GR" => ps(rng, GEO_RADII),
+        "GU" => ps(rng, GEO_UNITS),
         "CF" => ps(rng, CONFIG_NAMES),
         "S" => any_arg(rng),
         literal => s(literal),
@@ -733,6 +785,7 @@ fn populate(rng: &mut Rng) -> Vec<Piece> {
                 "HSET K a V b V c V",
                 "HSET K +M:V",
                 "SETBIT K O 1",
+                "GEOADD K +LO:LA:M",
             ]);
             Piece::Cmd(expand(rng, t))
         })
