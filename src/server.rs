@@ -432,6 +432,7 @@ pub fn start_with(
         pubsub: crate::pubsub::PubSub::default(),
         monitors: Default::default(),
         slowlog: Default::default(),
+        latency: Default::default(),
         started: Instant::now(),
         started_ms,
         persistence: crate::persistence::Persistence::new(started_ms),
@@ -453,6 +454,7 @@ pub fn start_with(
     crate::cmd::acl::load_at_startup(&shared)?;
     shared.stats.commands.configure(&shared.config.read());
     shared.slowlog.configure(&shared.config.read());
+    shared.latency.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;
@@ -659,7 +661,11 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let expired = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        let cycle = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        shared
+            .latency
+            .record("expire-cycle", cycle.busy.as_millis() as u64);
+        let expired = cycle.expired;
         crate::cmd::publish_keyspace_events(shared, crate::util::now_ms());
         if expired > 0 {
             shared

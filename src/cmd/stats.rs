@@ -258,6 +258,37 @@ impl CommandStats {
             .collect()
     }
 
+    /// LATENCY HISTOGRAM for one command: the calls whose duration was tracked, and the
+    /// cumulative count at each of [`redis_histogram_bounds`] that adds calls, or `None` if
+    /// none was tracked since the last reset.
+    ///
+    /// respd's buckets are finer than Redis's below 64 µs and do not always end on Redis's
+    /// bounds above: a bucket that straddles a bound is counted at the next one, so a count
+    /// may be late by one bound, never early (a call is never shown faster than it was).
+    pub fn cumulative_histogram(&self, spec: &'static CommandSpec) -> Option<(u64, Vec<(u64, u64)>)> {
+        let counters = self.counters();
+        let latency = counters[command_index(spec)].latency.lock();
+        let histogram = latency.as_ref()?;
+        let bounds = redis_histogram_bounds();
+        let mut per_bound = [0u64; 21];
+        for (bucket, &n) in histogram.iter().enumerate() {
+            if n > 0 {
+                let upper = bucket_upper(bucket);
+                let slot = bounds.partition_point(|&b| b < upper).min(bounds.len() - 1);
+                per_bound[slot] += n;
+            }
+        }
+        let mut cumulative = 0;
+        let mut points = Vec::new();
+        for (bound, n) in bounds.iter().zip(per_bound) {
+            if n > 0 {
+                cumulative += n;
+                points.push((*bound, cumulative));
+            }
+        }
+        Some((cumulative, points))
+    }
+
     /// Figures of every command that was called, refused or failed at least once, in table
     /// order, with the given percentiles (0 to 100) of their durations.
     pub fn figures(&self, percentiles: &[f64]) -> Vec<CommandFigures> {
@@ -288,6 +319,23 @@ impl CommandStats {
         }
         out
     }
+}
+
+/// The bucket bounds LATENCY HISTOGRAM reports, in microseconds (see
+/// [`CommandStats::cumulative_histogram`]).
+///
+/// Redis keeps each command's durations in nanoseconds in an HDR histogram from 1 ns to 1 s
+/// with two significant digits (256 sub-buckets: exact up to 255 ns, then 128 steps per
+/// power of two), and reports it at every power of two from 1024 ns: the level `2^k` counts
+/// the durations up to the end of the bucket that starts at `2^k`, printed in whole
+/// microseconds. Redis measures whole microseconds, so the count at a bound `B` is exactly the
+/// calls that took at most `B` µs. Durations above one second are counted at the last bound.
+pub fn redis_histogram_bounds() -> [u64; 21] {
+    std::array::from_fn(|i| {
+        let level = 1u64 << (i + 10);
+        let width = level >> 7; // a bucket's width at 2^k, k >= 8
+        (level + width - 1) / 1000
+    })
 }
 
 /// The upper bound of the bucket holding the `p`th percentile.
@@ -364,6 +412,13 @@ impl CommandBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_bounds_are_those_redis_prints() {
+        let bounds = redis_histogram_bounds();
+        assert_eq!(&bounds[..8], &[1, 2, 4, 8, 16, 33, 66, 132]);
+        assert_eq!(bounds[20], 1082130);
+    }
 
     #[test]
     fn every_row_has_its_own_index() {
