@@ -4,9 +4,15 @@
 //! Counterpart of Redis `latency.c` / `latency.h` and `sparkline.c`.
 //!
 //! An *event* is a named kind of work that can hold clients up: `command` (a command that is
-//! not `fast`), `fast-command`, `expire-cycle` (a run of the active expiry), `eviction-cycle`
-//! and `eviction-del` (making room under `maxmemory`), `aof-write` (writing the append-only
-//! file). Whoever does that work measures it in milliseconds and calls
+//! not `fast`), `fast-command`, `expire-cycle` (a run of the active expiry, the time it held
+//! the keyspace), `eviction-cycle` and `eviction-del` (making room under `maxmemory`), and the
+//! append-only file's steps: `aof-write` with one of `aof-write-alone`,
+//! `aof-write-pending-fsync` or `aof-write-active-child` (a rewrite running), `aof-fsync-always`
+//! and `aof-rename` (a rewritten file taking the old one's place). respd never forks, so
+//! Redis's `fork` event and the child-related `rdb-unlink-temp-file` do not occur; nor do the
+//! events of features respd lacks (`active-defrag-cycle`, `module-acquire-GIL`), nor
+//! `expire-del` and `command-unblocking`. Whoever does that work measures it in milliseconds
+//! and calls
 //! [`LatencyMonitor::record`]; a measure at or above `latency-monitor-threshold` becomes a
 //! sample. The threshold is 0 by default, which turns the monitor off, so the cost of an
 //! unmonitored event is one atomic load.
@@ -105,8 +111,10 @@ impl LatencyMonitor {
     /// Follows `latency-monitor-threshold` (called at start and on every configuration
     /// change).
     pub fn configure(&self, config: &crate::config::Config) {
-        self.threshold_ms
-            .store(config.kept_u64("latency-monitor-threshold"), Ordering::Relaxed);
+        self.threshold_ms.store(
+            config.kept_u64("latency-monitor-threshold"),
+            Ordering::Relaxed,
+        );
     }
 
     /// `latency-monitor-threshold`: 0 when the monitor is off.
@@ -420,7 +428,13 @@ pub fn anon_huge_pages() -> u64 {
     smaps
         .lines()
         .filter_map(|line| line.strip_prefix("AnonHugePages:"))
-        .filter_map(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .filter_map(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map(|kb| kb * 1024)
         .sum()
 }
@@ -462,7 +476,10 @@ pub fn graph(event: &str, series: &Series, now: i64) -> String {
 /// block, blocks separated by an empty line (Redis `sparklineRender` with `SPARKLINE_FILL`).
 fn sparkline(out: &mut String, samples: &[(f64, String)], columns: usize, rows: usize) {
     let min = samples.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
-    let max = samples.iter().map(|s| s.0).fold(f64::NEG_INFINITY, f64::max);
+    let max = samples
+        .iter()
+        .map(|s| s.0)
+        .fold(f64::NEG_INFINITY, f64::max);
     for (block, chunk) in samples.chunks(columns).enumerate() {
         if block != 0 {
             out.push('\n');

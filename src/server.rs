@@ -425,6 +425,8 @@ pub fn start_with(
     keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();
+    // One latency monitor, shared with the AOF, whose slow steps are events too.
+    let latency = Arc::new(crate::latency::LatencyMonitor::default());
     let shared = Arc::new_cyclic(|me| Shared {
         store: Store::from_keyspace(keyspace),
         stats: Stats::default(),
@@ -432,10 +434,10 @@ pub fn start_with(
         pubsub: crate::pubsub::PubSub::default(),
         monitors: Default::default(),
         slowlog: Default::default(),
-        latency: Default::default(),
+        latency: latency.clone(),
         started: Instant::now(),
         started_ms,
-        persistence: crate::persistence::Persistence::new(started_ms),
+        persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
         replication: Default::default(),
         migrate_sockets: Default::default(),
         run_id: random_run_id(),

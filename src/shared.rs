@@ -151,7 +151,7 @@ pub struct Shared {
     /// SLOWLOG's entries.
     pub slowlog: crate::slowlog::SlowLog,
     /// The latency monitor's events (LATENCY).
-    pub latency: crate::latency::LatencyMonitor,
+    pub latency: Arc<crate::latency::LatencyMonitor>,
     /// When the server started (uptime).
     pub started: Instant,
     /// Unix ms when the server started.

@@ -61,7 +61,10 @@ fn a_slow_command_becomes_a_sample_above_the_threshold_only() {
         assert_eq!(conn.words("DEBUG SLEEP 0.06"), b"+OK\r\n", "{who}");
         assert!(latest(addr).is_empty(), "{who}: monitor off");
 
-        assert_eq!(conn.words("CONFIG SET latency-monitor-threshold 50"), b"+OK\r\n");
+        assert_eq!(
+            conn.words("CONFIG SET latency-monitor-threshold 50"),
+            b"+OK\r\n"
+        );
         assert_eq!(conn.words("DEBUG SLEEP 0.1"), b"+OK\r\n", "{who}");
         let events = latest(addr);
         assert_eq!(events.len(), 1, "{who}: {events:?}");
@@ -89,19 +92,27 @@ fn a_slow_command_becomes_a_sample_above_the_threshold_only() {
         let doctor = conn.words("LATENCY DOCTOR");
         let doctor_text = String::from_utf8_lossy(&doctor).into_owned();
         assert!(
-            doctor_text.contains(&format!("1. command: 1 latency spikes (average {latency}ms, mean deviation 0ms, period ")),
+            doctor_text.contains(&format!(
+                "1. command: 1 latency spikes (average {latency}ms, mean deviation 0ms, period "
+            )),
             "{who}: {doctor_text}"
         );
         let mut resp3 = RawConn::connect(addr);
         resp3.words("HELLO 3");
         let doctor3 = resp3.words("LATENCY DOCTOR");
         assert!(doctor3.starts_with(b"="), "{who}: verbatim in RESP3");
-        assert!(show_has(&doctor3, b"\r\ntxt:Dave, I have observed"), "{who}");
+        assert!(
+            show_has(&doctor3, b"\r\ntxt:Dave, I have observed"),
+            "{who}"
+        );
 
         assert_eq!(conn.words("LATENCY RESET nosuch"), b":0\r\n", "{who}");
         assert_eq!(conn.words("LATENCY RESET COMMAND"), b":1\r\n", "{who}");
         assert!(latest(addr).is_empty(), "{who}");
-        assert_eq!(conn.words("CONFIG SET latency-monitor-threshold 0"), b"+OK\r\n");
+        assert_eq!(
+            conn.words("CONFIG SET latency-monitor-threshold 0"),
+            b"+OK\r\n"
+        );
         (shape(&graph), shape(&doctor))
     });
     let (graph, doctor) = &ours;
@@ -135,7 +146,13 @@ fn latency_histogram_counts_calls_at_redis_bounds() {
         // One connection throughout: a connection's counters are published after its
         // replies are sent, so another connection could ask too early.
         let mut c = client_for(addr);
-        for line in ["CONFIG RESETSTAT", "SET a b", "SET c d", "CLIENT ID", "DEBUG SLEEP 0.01"] {
+        for line in [
+            "CONFIG RESETSTAT",
+            "SET a b",
+            "SET c d",
+            "CLIENT ID",
+            "DEBUG SLEEP 0.01",
+        ] {
             let args: Vec<&str> = line.split(' ').collect();
             let _: redis::Value = redis::cmd(args[0]).arg(&args[1..]).query(&mut c).unwrap();
         }
@@ -151,11 +168,17 @@ fn latency_histogram_counts_calls_at_redis_bounds() {
         let names: Vec<&str> = histogram.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["set", "client|id", "debug"], "{who}");
         for (name, (calls_word, calls, usec_word, points)) in &histogram {
-            assert_eq!((calls_word.as_str(), usec_word.as_str()), ("calls", "histogram_usec"));
+            assert_eq!(
+                (calls_word.as_str(), usec_word.as_str()),
+                ("calls", "histogram_usec")
+            );
             assert!(!points.is_empty(), "{who} {name}");
             assert_eq!(points.last().unwrap().1, *calls, "{who} {name}: cumulative");
             for pair in points.windows(2) {
-                assert!(pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1, "{who} {name}");
+                assert!(
+                    pair[0].0 < pair[1].0 && pair[0].1 < pair[1].1,
+                    "{who} {name}"
+                );
             }
             for (bound, _) in points {
                 assert!(BOUNDS.contains(bound), "{who} {name}: {bound}");
@@ -166,12 +189,21 @@ fn latency_histogram_counts_calls_at_redis_bounds() {
         assert!(debug[0].0 >= 16908, "{who}: slept 10 ms: {debug:?}");
 
         // All of them: CONFIG RESETSTAT is there too, and `latency|histogram` once called.
-        let all: Histogram = redis::cmd("LATENCY").arg("HISTOGRAM").query(&mut c).unwrap();
+        let all: Histogram = redis::cmd("LATENCY")
+            .arg("HISTOGRAM")
+            .query(&mut c)
+            .unwrap();
         let mut all_names: Vec<String> = all.into_iter().map(|(n, _)| n).collect();
         all_names.sort();
         assert_eq!(
             all_names,
-            ["client|id", "config|resetstat", "debug", "latency|histogram", "set"],
+            [
+                "client|id",
+                "config|resetstat",
+                "debug",
+                "latency|histogram",
+                "set"
+            ],
             "{who}"
         );
 

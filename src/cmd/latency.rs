@@ -19,7 +19,12 @@ const ADMIN_FLAGS: Flags = Flags::ADMIN
     .union(Flags::LOADING)
     .union(Flags::STALE);
 
-const fn latency_sub(name: &'static str, arity: i32, flags: Flags, handler: super::ConnFn) -> CommandSpec {
+const fn latency_sub(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    handler: super::ConnFn,
+) -> CommandSpec {
     CommandSpec::new(
         name,
         arity,
@@ -183,7 +188,10 @@ pub fn reset(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let forgotten = if argv.len() == 2 {
         monitor.reset(None)
     } else {
-        argv.iter().skip(2).map(|event| monitor.reset(Some(event))).sum()
+        argv.iter()
+            .skip(2)
+            .map(|event| monitor.reset(Some(event)))
+            .sum()
     };
     reply.int(forgotten as i64);
     Ok(())

@@ -265,7 +265,10 @@ impl CommandStats {
     /// respd's buckets are finer than Redis's below 64 µs and do not always end on Redis's
     /// bounds above: a bucket that straddles a bound is counted at the next one, so a count
     /// may be late by one bound, never early (a call is never shown faster than it was).
-    pub fn cumulative_histogram(&self, spec: &'static CommandSpec) -> Option<(u64, Vec<(u64, u64)>)> {
+    pub fn cumulative_histogram(
+        &self,
+        spec: &'static CommandSpec,
+    ) -> Option<(u64, Vec<(u64, u64)>)> {
         let counters = self.counters();
         let latency = counters[command_index(spec)].latency.lock();
         let histogram = latency.as_ref()?;
