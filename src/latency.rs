@@ -5,13 +5,14 @@
 //!
 //! An *event* is a named kind of work that can hold clients up: `command` (a command that is
 //! not `fast`), `fast-command`, `expire-cycle` (a run of the active expiry, the time it held
-//! the keyspace), `eviction-cycle` and `eviction-del` (making room under `maxmemory`), and the
+//! the keyspace) and `expire-del` (its slowest deletion), `eviction-cycle` and `eviction-del` (making room under `maxmemory`), and the
 //! append-only file's steps: `aof-write` with one of `aof-write-alone`,
 //! `aof-write-pending-fsync` or `aof-write-active-child` (a rewrite running), `aof-fsync-always`
 //! and `aof-rename` (a rewritten file taking the old one's place). respd never forks, so
 //! Redis's `fork` event and the child-related `rdb-unlink-temp-file` do not occur; nor do the
 //! events of features respd lacks (`active-defrag-cycle`, `module-acquire-GIL`), nor
-//! `expire-del` and `command-unblocking`. Whoever does that work measures it in milliseconds
+//! `command-unblocking`; `expire-del` comes from the active expiry only, not from keys found
+//! expired when a command reads them. Whoever does that work measures it in milliseconds
 //! and calls
 //! [`LatencyMonitor::record`]; a measure at or above `latency-monitor-threshold` becomes a
 //! sample. The threshold is 0 by default, which turns the monitor off, so the cost of an

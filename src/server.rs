@@ -664,9 +664,9 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             _ => return,
         }
         let cycle = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
-        shared
-            .latency
-            .record("expire-cycle", cycle.busy.as_millis() as u64);
+        let latency = &shared.latency;
+        latency.record("expire-del", cycle.slowest_delete.as_millis() as u64);
+        latency.record("expire-cycle", cycle.busy.as_millis() as u64);
         let expired = cycle.expired;
         crate::cmd::publish_keyspace_events(shared, crate::util::now_ms());
         if expired > 0 {

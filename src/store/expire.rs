@@ -37,6 +37,10 @@ pub struct CycleOutcome {
     /// monitor's `expire-cycle` event. Time spent waiting for the lock is not counted (in
     /// Redis the cycle never overlaps a command, so it has no such wait).
     pub busy: Duration,
+    /// The longest single deletion (a large value takes long to free): the latency
+    /// monitor's `expire-del` event. Redis samples every deletion, and keeps the worst of
+    /// each second, so the worst of a pass is what it would keep.
+    pub slowest_delete: Duration,
 }
 
 /// Runs one active expiry pass over every database.
@@ -53,9 +57,10 @@ pub fn run_cycle(store: &Store, budget: Duration) -> CycleOutcome {
                 if db.expires_len() == 0 {
                     break;
                 }
-                let sample = db.expire_sample(KEYS_PER_LOOP, now_ms());
+                let (sampled, expired, slowest) = db.expire_sample(KEYS_PER_LOOP, now_ms());
                 outcome.busy += locked.elapsed();
-                sample
+                outcome.slowest_delete = outcome.slowest_delete.max(slowest);
+                (sampled, expired)
             };
             outcome.expired += expired;
             if sampled == 0 || expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT {
