@@ -219,3 +219,53 @@ fn latency_histogram_counts_calls_at_redis_bounds() {
         assert_eq!(ours, theirs, "respd, then redis");
     }
 }
+
+/// A large set expiring: the active expiry's pass and its deletion are events, whatever the
+/// commands did (both servers, so the event names are Redis's).
+#[test]
+fn the_active_expiry_of_a_large_key_is_an_event() {
+    let (ours, theirs) = on_both("expire-cycle", |who, addr| {
+        let mut c = client_for(addr);
+        // 200,000 members take milliseconds to free on any machine.
+        for chunk in 0..200 {
+            let members: Vec<u32> = (chunk * 1000..(chunk + 1) * 1000).collect();
+            let _: i64 = redis::cmd("SADD")
+                .arg("big")
+                .arg(members)
+                .query(&mut c)
+                .unwrap();
+        }
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("latency-monitor-threshold")
+            .arg(1)
+            .query(&mut c)
+            .unwrap();
+        let _: i64 = redis::cmd("PEXPIRE")
+            .arg("big")
+            .arg(1)
+            .query(&mut c)
+            .unwrap();
+        // DBSIZE counts the key until the active expiry deletes it (nothing reads it).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let size: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+            if size == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{who}: never expired");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut names: Vec<String> = latest(addr)
+            .into_iter()
+            .map(|(name, ..)| name)
+            .filter(|name| name.starts_with("expire-"))
+            .collect();
+        names.sort();
+        names
+    });
+    assert_eq!(ours, ["expire-cycle", "expire-del"]);
+    if let Some(theirs) = theirs {
+        assert_eq!(ours, theirs, "respd, then redis");
+    }
+}
