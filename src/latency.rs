@@ -365,7 +365,7 @@ fn note_event_advice(event: &str, facts: &DoctorFacts, advice: &mut Advice) {
 /// The advice section of the report, each piece once.
 fn write_advice(report: &mut String, advice: &Advice, facts: &DoctorFacts) {
     report.push_str("\nI have a few advices for you:\n\n");
-    let slowlog_hint = facts.threshold_ms.saturating_mul(1000);
+    let slowlog_hint = facts.threshold_ms.wrapping_mul(1000); // C arithmetic on 64 bits
     if advice.slowlog_enabled {
         report.push_str(&format!("- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis feature using the command 'CONFIG SET slowlog-log-slower-than {slowlog_hint}'. If the Slow log is disabled Redis is not able to log slow commands execution for you.\n"));
     }
@@ -600,6 +600,39 @@ mod tests {
                 mad: 67,
                 period: 10
             }
+        );
+    }
+
+    fn facts(threshold_ms: u64, slowlog_slower_than_us: i64, anon_huge_pages: u64) -> DoctorFacts {
+        DoctorFacts {
+            threshold_ms,
+            slowlog_slower_than_us,
+            hz: 10,
+            fsync_always: false,
+            anon_huge_pages,
+            now: 200,
+        }
+    }
+
+    #[test]
+    fn the_doctor_advises_from_the_events_seen() {
+        let mut series = Series::new();
+        series.add(100, 300);
+        let events = vec![("command".to_string(), series)];
+        let report = doctor_report(&events, &facts(100, -1, 0));
+        assert!(report.starts_with("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n1. command: 1 latency spikes (average 300ms, mean deviation 0ms, period 100.00 sec). Worst all time event 300ms.\n\nI have a few advices for you:\n\n- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis feature using the command 'CONFIG SET slowlog-log-slower-than 100000'."), "{report}");
+        let tuned = doctor_report(&events, &facts(5, 10_000, 0));
+        assert!(
+            tuned.contains("Please use 'CONFIG SET slowlog-log-slower-than 5000'.\n"),
+            "{tuned}"
+        );
+        // No event, but huge pages: advice all the same.
+        let thp = doctor_report(&[], &facts(5, 10_000, 4096));
+        assert!(thp.starts_with("\nI have a few advices for you:\n\n- I detected a non zero amount of anonymous huge pages"), "{thp}");
+        let quiet = doctor_report(&[], &facts(5, 10_000, 0));
+        assert!(
+            quiet.starts_with("Dave, no latency spike was observed"),
+            "{quiet}"
         );
     }
 
