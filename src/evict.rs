@@ -182,6 +182,9 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
     let mut used = dataset + clients;
     let mut evicted = 0u64;
     let mut under = true;
+    // The latency monitor's `eviction-cycle` (the whole run, when there was something to
+    // evict) and `eviction-del` (each deletion), as Redis measures them.
+    let cycle_started = (used > settings.maxmemory).then(std::time::Instant::now);
     while used > settings.maxmemory {
         let Some(victim) = choose(&keyspace, settings, now_ms) else {
             under = false;
@@ -189,9 +192,12 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
         };
         let db = keyspace.db_mut(victim.db);
         let freed = db.memory_usage(&victim.key, usize::MAX).unwrap_or(0) as u64;
+        let deletion_started = std::time::Instant::now();
         db.remove(&victim.key);
         // mirrors performEvictions(): the event, then the propagated deletion.
         db.notify(crate::notify::EVICTED, "evicted", &victim.key);
+        let deletion_ms = deletion_started.elapsed().as_millis() as u64;
+        shared.latency.record("eviction-del", deletion_ms);
         let command: &[u8] = if settings.lazy { b"UNLINK" } else { b"DEL" };
         crate::persistence::aof::feed_served(
             shared,
@@ -202,6 +208,10 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
         evicted += 1;
     }
     drop(keyspace);
+    if let Some(started) = cycle_started {
+        let cycle_ms = started.elapsed().as_millis() as u64;
+        shared.latency.record("eviction-cycle", cycle_ms);
+    }
     if evicted > 0 {
         shared
             .stats

@@ -27,6 +27,7 @@
 //! | | [`blocking`] | clients blocked on keys (BLPOP, BZPOPMIN...) and serving them | `blocked.c` |
 //! | | [`monitor`] | MONITOR clients and the lines they are shown | `replication.c` (`replicationFeedMonitors`) |
 //! | | [`slowlog`] | the slow log | `slowlog.c` |
+//! | | [`latency`] | the latency monitor: the worst latency of each event, second by second | `latency.c` |
 //! | commands | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
@@ -79,6 +80,7 @@ pub mod config_rewrite;
 pub mod connection;
 pub mod evict;
 pub mod glob;
+pub mod latency;
 pub mod log;
 pub mod monitor;
 pub mod notify;

@@ -425,6 +425,8 @@ pub fn start_with(
     keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
     let started_ms = now_ms();
+    // One latency monitor, shared with the AOF, whose slow steps are events too.
+    let latency = Arc::new(crate::latency::LatencyMonitor::default());
     let shared = Arc::new_cyclic(|me| Shared {
         store: Store::from_keyspace(keyspace),
         stats: Stats::default(),
@@ -432,9 +434,10 @@ pub fn start_with(
         pubsub: crate::pubsub::PubSub::default(),
         monitors: Default::default(),
         slowlog: Default::default(),
+        latency: latency.clone(),
         started: Instant::now(),
         started_ms,
-        persistence: crate::persistence::Persistence::new(started_ms),
+        persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
         replication: Default::default(),
         migrate_sockets: Default::default(),
         run_id: random_run_id(),
@@ -453,6 +456,7 @@ pub fn start_with(
     crate::cmd::acl::load_at_startup(&shared)?;
     shared.stats.commands.configure(&shared.config.read());
     shared.slowlog.configure(&shared.config.read());
+    shared.latency.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;
@@ -659,7 +663,11 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let expired = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        let cycle = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        let latency = &shared.latency;
+        latency.record("expire-del", cycle.slowest_delete.as_millis() as u64);
+        latency.record("expire-cycle", cycle.busy.as_millis() as u64);
+        let expired = cycle.expired;
         crate::cmd::publish_keyspace_events(shared, crate::util::now_ms());
         if expired > 0 {
             shared

@@ -150,6 +150,8 @@ pub struct Shared {
     pub monitors: crate::monitor::Monitors,
     /// SLOWLOG's entries.
     pub slowlog: crate::slowlog::SlowLog,
+    /// The latency monitor's events (LATENCY).
+    pub latency: Arc<crate::latency::LatencyMonitor>,
     /// When the server started (uptime).
     pub started: Instant,
     /// Unix ms when the server started.
@@ -211,6 +213,7 @@ impl Shared {
         config.publish_access_tracking();
         self.stats.commands.configure(&config);
         self.slowlog.configure(&config);
+        self.latency.configure(&config);
         self.store
             .notifier()
             .configure(config.notify_keyspace_events);

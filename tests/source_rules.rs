@@ -36,7 +36,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "shared state",
         &[
-            "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog", "shared",
+            "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog", "latency",
+            "shared",
         ],
     ),
     ("commands", &["cmd", "evict"]),

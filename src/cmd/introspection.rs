@@ -790,7 +790,9 @@ pub fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<&
 }
 
 /// Finds `get` or `client|list` (Redis `lookupCommandBySds`).
-fn lookup_full_name(name: &[u8]) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+pub(super) fn lookup_full_name(
+    name: &[u8],
+) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
     match name.iter().position(|&b| b == b'|') {
         None => lookup(name).map(|spec| (spec, None)),
         Some(bar) => {

@@ -53,6 +53,7 @@ pub mod geo;
 pub mod hash;
 pub mod hyperloglog;
 pub mod introspection;
+pub mod latency;
 pub mod list;
 pub mod memory;
 pub mod migrate;
@@ -449,13 +450,14 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 23] {
+pub fn groups() -> [&'static [CommandSpec]; 24] {
     [
         connection::COMMANDS,
         server::COMMANDS,
         acl::COMMANDS,
         introspection::COMMANDS,
         monitor::COMMANDS,
+        latency::COMMANDS,
         memory::COMMANDS,
         string::COMMANDS,
         generic::COMMANDS,
@@ -813,6 +815,14 @@ pub fn run_command(
     if !spec.flags.contains(Flags::SKIP_SLOWLOG) && ctx.client.blocked.is_none() {
         (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec);
     }
+    // mirrors call(): the latency monitor takes every command, blocked or not, as a
+    // `fast-command` or `command` event (one atomic load when the monitor is off).
+    let event = if spec.flags.contains(Flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    ctx.shared.latency.record(event, usec / 1000);
     if !spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
         let db = ctx.client.db;
         let monitors = &ctx.shared.monitors;

@@ -22,6 +22,11 @@
 //! histogram: exact below [`SUB_BUCKETS`] microseconds, then `SUB_BUCKETS / 2` equal steps per
 //! power of two (Redis uses an HDR histogram with two significant digits). A percentile is
 //! reported as the upper bound of its bucket, so it is at most 6.25% above the true value.
+//!
+//! LATENCY HISTOGRAM shows the same durations the way Redis prints its histograms: cumulative
+//! counts at 21 fixed bounds from 1 µs to about a second ([`redis_histogram_bounds`]). Those
+//! bounds do not fall on the edges of the buckets above, so each call is also counted at its
+//! bound when it is recorded (one more small counter array per command).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,8 +128,19 @@ struct Counters {
     usec: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
-    /// Latency histogram, allocated on the command's first call.
-    latency: Mutex<Option<Box<[u64; HISTOGRAM_LEN]>>>,
+    /// Latency histograms, allocated on the command's first tracked call.
+    latency: Mutex<Option<Box<Histograms>>>,
+}
+
+/// One command's durations, counted twice: in respd's fine buckets (INFO latencystats'
+/// percentiles) and at Redis's coarser bounds (LATENCY HISTOGRAM), which the fine buckets
+/// cannot give exactly since their edges fall elsewhere.
+#[derive(Debug)]
+struct Histograms {
+    buckets: [u64; HISTOGRAM_LEN],
+    /// Calls per [`redis_histogram_bounds`] slot: those that took more than the previous
+    /// bound and at most this one.
+    at_redis_bounds: [u64; REDIS_BOUNDS],
 }
 
 impl Counters {
@@ -209,9 +225,15 @@ impl CommandStats {
         let mut runs = batch.durations.chunk_by(|a, b| a.0 == b.0);
         for run in &mut runs {
             let mut latency = counters[run[0].0 as usize].latency.lock();
-            let histogram = latency.get_or_insert_with(|| Box::new([0; HISTOGRAM_LEN]));
-            for &(_, bucket) in run {
-                histogram[bucket as usize] += 1;
+            let histograms = latency.get_or_insert_with(|| {
+                Box::new(Histograms {
+                    buckets: [0; HISTOGRAM_LEN],
+                    at_redis_bounds: [0; REDIS_BOUNDS],
+                })
+            });
+            for &(_, bucket, slot) in run {
+                histograms.buckets[bucket as usize] += 1;
+                histograms.at_redis_bounds[slot as usize] += 1;
             }
         }
         batch.durations.clear();
@@ -258,6 +280,31 @@ impl CommandStats {
             .collect()
     }
 
+    /// LATENCY HISTOGRAM for one command: the calls whose duration was tracked, and the
+    /// cumulative count at each of [`redis_histogram_bounds`] that adds calls, or `None` if
+    /// none was tracked since the last reset. The counts are exact: each call was counted at
+    /// its Redis bound when it was recorded.
+    pub fn cumulative_histogram(
+        &self,
+        spec: &'static CommandSpec,
+    ) -> Option<(u64, Vec<(u64, u64)>)> {
+        let counters = self.counters();
+        let latency = counters[command_index(spec)].latency.lock();
+        let histograms = latency.as_ref()?;
+        let mut cumulative = 0;
+        let mut points = Vec::new();
+        for (bound, &n) in redis_histogram_bounds()
+            .iter()
+            .zip(&histograms.at_redis_bounds)
+        {
+            if n > 0 {
+                cumulative += n;
+                points.push((*bound, cumulative));
+            }
+        }
+        Some((cumulative, points))
+    }
+
     /// Figures of every command that was called, refused or failed at least once, in table
     /// order, with the given percentiles (0 to 100) of their durations.
     pub fn figures(&self, percentiles: &[f64]) -> Vec<CommandFigures> {
@@ -271,10 +318,10 @@ impl CommandStats {
             }
             let (spec, parent) = idx.rows[i];
             let percentiles = c.latency.lock().as_ref().map(|h| {
-                let total: u64 = h.iter().sum();
+                let total: u64 = h.buckets.iter().sum();
                 percentiles
                     .iter()
-                    .map(|&p| percentile(h.as_slice(), total, p))
+                    .map(|&p| percentile(h.buckets.as_slice(), total, p))
                     .collect()
             });
             out.push(CommandFigures {
@@ -288,6 +335,34 @@ impl CommandStats {
         }
         out
     }
+}
+
+/// The bucket bounds LATENCY HISTOGRAM reports, in microseconds (see
+/// [`CommandStats::cumulative_histogram`]).
+///
+/// Redis keeps each command's durations in nanoseconds in an HDR histogram from 1 ns to 1 s
+/// with two significant digits (256 sub-buckets: exact up to 255 ns, then 128 steps per
+/// power of two), and reports it at every power of two from 1024 ns: the level `2^k` counts
+/// the durations up to the end of the bucket that starts at `2^k`, printed in whole
+/// microseconds. Redis measures whole microseconds, so the count at a bound `B` is exactly the
+/// calls that took at most `B` µs. Durations above one second are counted at the last bound.
+pub fn redis_histogram_bounds() -> [u64; REDIS_BOUNDS] {
+    std::array::from_fn(|i| {
+        let level = 1u64 << (i + 10);
+        let width = level >> 7; // a bucket's width at 2^k, k >= 8
+        (level + width - 1) / 1000
+    })
+}
+
+/// How many bounds LATENCY HISTOGRAM has: the powers of two from 2^10 to 2^30 ns.
+const REDIS_BOUNDS: usize = 21;
+
+/// The [`redis_histogram_bounds`] slot of a duration: the first bound at or above it, the
+/// last one for anything longer.
+fn redis_slot(usec: u64) -> usize {
+    static BOUNDS: OnceLock<[u64; REDIS_BOUNDS]> = OnceLock::new();
+    let bounds = BOUNDS.get_or_init(redis_histogram_bounds);
+    bounds.partition_point(|&b| b < usec).min(REDIS_BOUNDS - 1)
 }
 
 /// The upper bound of the bucket holding the `p`th percentile.
@@ -317,9 +392,9 @@ struct BatchEntry {
 #[derive(Debug, Default)]
 pub struct CommandBatch {
     entries: Vec<BatchEntry>,
-    /// (command index, histogram bucket) of each tracked call, in call order. Both vectors
-    /// keep their capacity across batches, so a batch allocates nothing.
-    durations: Vec<(u32, u32)>,
+    /// (command index, histogram bucket, Redis bound slot) of each tracked call, in call
+    /// order. Both vectors keep their capacity across batches, so a batch allocates nothing.
+    durations: Vec<(u32, u32, u8)>,
 }
 
 impl CommandBatch {
@@ -346,7 +421,8 @@ impl CommandBatch {
         e.failed += u64::from(failed);
         if track {
             let index = e.index as u32;
-            self.durations.push((index, bucket_of(usec) as u32));
+            let bucket = bucket_of(usec) as u32;
+            self.durations.push((index, bucket, redis_slot(usec) as u8));
         }
     }
 
@@ -364,6 +440,19 @@ impl CommandBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_bounds_are_those_redis_prints() {
+        let bounds = redis_histogram_bounds();
+        assert_eq!(&bounds[..8], &[1, 2, 4, 8, 16, 33, 66, 132]);
+        assert_eq!(bounds[20], 1082130);
+        // A bound counts the calls that took at most that long.
+        assert_eq!(redis_slot(0), 0);
+        assert_eq!(redis_slot(1), 0);
+        assert_eq!(redis_slot(66), 6);
+        assert_eq!(redis_slot(67), 7);
+        assert_eq!(redis_slot(5_000_000), 20);
+    }
 
     #[test]
     fn every_row_has_its_own_index() {

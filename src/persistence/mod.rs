@@ -94,7 +94,7 @@ pub struct Persistence {
 
 impl Persistence {
     /// Fresh bookkeeping: no save yet, LASTSAVE is the start time (as in Redis).
-    pub fn new(started_ms: u64) -> Arc<Persistence> {
+    pub fn new(started_ms: u64, latency: Arc<crate::latency::LatencyMonitor>) -> Arc<Persistence> {
         Arc::new(Persistence {
             dirty: AtomicU64::new(0),
             last_save: AtomicU64::new(started_ms / 1000),
@@ -108,7 +108,7 @@ impl Persistence {
             load_counts: Mutex::new((0, 0)),
             thread: Mutex::new(None),
             file_lock: Mutex::new(()),
-            aof: aof::Aof::default(),
+            aof: aof::Aof::with_latency_monitor(latency),
         })
     }
 

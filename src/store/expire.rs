@@ -28,31 +28,50 @@ pub const ACCEPTABLE_STALE_PERCENT: usize = 25;
 /// Time budget of one run.
 pub const CYCLE_BUDGET: Duration = Duration::from_millis(25);
 
-/// Runs one active expiry pass over every database. Returns the number of keys deleted.
-pub fn run_cycle(store: &Store, budget: Duration) -> usize {
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CycleOutcome {
+    /// Keys deleted.
+    pub expired: usize,
+    /// Time spent holding the keyspace lock, i.e. keeping clients waiting: the latency
+    /// monitor's `expire-cycle` event. Time spent waiting for the lock is not counted (in
+    /// Redis the cycle never overlaps a command, so it has no such wait).
+    pub busy: Duration,
+    /// The longest single deletion (a large value takes long to free): the latency
+    /// monitor's `expire-del` event. Redis samples every deletion, and keeps the worst of
+    /// each second, so the worst of a pass is what it would keep.
+    pub slowest_delete: Duration,
+}
+
+/// Runs one active expiry pass over every database.
+pub fn run_cycle(store: &Store, budget: Duration) -> CycleOutcome {
     let start = Instant::now();
     let db_count = store.db_count();
-    let mut total = 0;
+    let mut outcome = CycleOutcome::default();
     for db_index in 0..db_count {
         loop {
             let (sampled, expired) = {
                 let mut keyspace = store.write();
+                let locked = Instant::now();
                 let db = keyspace.db_mut(db_index);
                 if db.expires_len() == 0 {
                     break;
                 }
-                db.expire_sample(KEYS_PER_LOOP, now_ms())
+                let (sampled, expired, slowest) = db.expire_sample(KEYS_PER_LOOP, now_ms());
+                outcome.busy += locked.elapsed();
+                outcome.slowest_delete = outcome.slowest_delete.max(slowest);
+                (sampled, expired)
             };
-            total += expired;
+            outcome.expired += expired;
             if sampled == 0 || expired * 100 <= sampled * ACCEPTABLE_STALE_PERCENT {
                 break;
             }
             if start.elapsed() >= budget {
-                return total;
+                return outcome;
             }
         }
     }
-    total
+    outcome
 }
 
 #[cfg(test)]

@@ -647,8 +647,12 @@ impl Db {
     }
 
     /// Samples up to `count` keys with a TTL and deletes the expired ones. Returns
-    /// `(sampled, expired)`. One step of the active expiry cycle.
-    pub fn expire_sample(&mut self, count: usize, now_ms: u64) -> (usize, usize) {
+    /// `(sampled, expired, slowest deletion)`. One step of the active expiry cycle.
+    pub fn expire_sample(
+        &mut self,
+        count: usize,
+        now_ms: u64,
+    ) -> (usize, usize, std::time::Duration) {
         let sampled: Vec<Key> = self
             .expires
             .sample(count)
@@ -656,12 +660,15 @@ impl Db {
             .map(|(k, _)| k.to_vec())
             .collect();
         let mut expired = 0;
+        let mut slowest = std::time::Duration::ZERO;
         for key in &sampled {
+            let started = std::time::Instant::now();
             if self.expire_if_needed(key, now_ms) {
                 expired += 1;
+                slowest = slowest.max(started.elapsed());
             }
         }
-        (sampled.len(), expired)
+        (sampled.len(), expired, slowest)
     }
 }
 

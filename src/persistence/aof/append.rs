@@ -170,7 +170,9 @@ impl Aof {
         let Some(file) = st.file.clone() else {
             return Ok(());
         };
+        let write_started = std::time::Instant::now();
         let (mut written, error) = write_counting(&file, bytes);
+        self.note_write_latency(write_started.elapsed());
         let Some(error) = error else {
             st.size += written as u64;
             self.appended.fetch_add(written as u64, Ordering::Release);
@@ -224,6 +226,25 @@ impl Aof {
         Err(written)
     }
 
+    /// The latency monitor's write events (Redis `flushAppendOnlyFile`): `aof-write`, and
+    /// one of `aof-write-pending-fsync` (an fsync was running), `aof-write-active-child` (a
+    /// rewrite was running: Redis's "child") or `aof-write-alone`.
+    fn note_write_latency(&self, took: std::time::Duration) {
+        if !self.latency.is_on() {
+            return;
+        }
+        let ms = took.as_millis() as u64;
+        let event = if self.sync_lock.is_locked() {
+            "aof-write-pending-fsync"
+        } else if self.rewrite_in_progress() {
+            "aof-write-active-child"
+        } else {
+            "aof-write-alone"
+        };
+        self.latency.record(event, ms);
+        self.latency.record("aof-write", ms);
+    }
+
     /// Writes the records a failed write left pending (Redis retries from `serverCron`
     /// once a second). Success clears the error, and writes are accepted again.
     pub(super) fn retry_pending(&self) {
@@ -258,7 +279,13 @@ impl Aof {
             (st.file.clone(), self.appended.load(Ordering::Acquire))
         };
         if let Some(file) = file {
-            match file.sync_data() {
+            let sync_started = std::time::Instant::now();
+            let synced = file.sync_data();
+            if self.policy.load(Ordering::Relaxed) == 0 {
+                let ms = sync_started.elapsed().as_millis() as u64;
+                self.latency.record("aof-fsync-always", ms);
+            }
+            match synced {
                 Ok(()) => {
                     self.synced.fetch_max(target, Ordering::AcqRel);
                     self.fsync_errno.store(0, Ordering::Relaxed);

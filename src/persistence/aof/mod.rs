@@ -110,6 +110,7 @@ use std::thread;
 use parking_lot::Mutex;
 
 use crate::config::{AppendFsync, Config};
+use crate::latency::LatencyMonitor;
 use crate::protocol::{Argv, Reply};
 use crate::shared::Shared;
 use crate::store::{Entry, Keyspace, Value};
@@ -180,6 +181,9 @@ pub struct Aof {
     /// [`WRITE_ERROR_LOG_PERIOD_SECS`], as Redis `AOF_WRITE_LOG_ERROR_RATE`).
     last_error_log_secs: AtomicU64,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
+    /// The server's latency monitor (the same as [`Shared::latency`]): slow writes, fsyncs
+    /// and renames of the file are its `aof-*` events.
+    latency: Arc<LatencyMonitor>,
 }
 
 #[derive(Debug, Default)]
@@ -208,6 +212,16 @@ struct RewriteBuffer {
     db: Option<usize>,
 }
 
+impl Aof {
+    /// An AOF that reports its slow steps to `latency`.
+    pub fn with_latency_monitor(latency: Arc<LatencyMonitor>) -> Aof {
+        Aof {
+            latency,
+            ..Aof::default()
+        }
+    }
+}
+
 impl Default for Aof {
     fn default() -> Self {
         Aof {
@@ -229,6 +243,7 @@ impl Default for Aof {
             last_retry_ms: AtomicU64::new(0),
             last_error_log_secs: AtomicU64::new(0),
             thread: Mutex::new(None),
+            latency: Arc::default(),
         }
     }
 }

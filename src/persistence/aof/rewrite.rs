@@ -184,7 +184,10 @@ fn rewrite_into_place(aof: &Aof, path: &Path, copy: &[Vec<(Vec<u8>, Entry)>]) ->
         let finish = (|| {
             file.write_all(&buffer.bytes)?;
             file.sync_data()?;
+            let rename_started = std::time::Instant::now();
             fs::rename(&temp, path)?;
+            let ms = rename_started.elapsed().as_millis() as u64;
+            aof.latency.record("aof-rename", ms);
             sync_dir(path)
         })();
         finish?;
