@@ -67,7 +67,10 @@ impl Monitors {
     /// A monitor's own commands are shown to it too. Its line goes straight after the
     /// command's reply in `reply`, where Redis's `addReply` puts it, rather than through
     /// its mailbox, which its worker would read only after the rest of the batch (RESET
-    /// would then have ended monitoring and left the line unread).
+    /// would then have ended monitoring and left the line unread). A monitor that is closing
+    /// after this reply (`closing`: QUIT) does not get its own line, as Redis's `addReply`
+    /// adds nothing to a client flagged `CLIENT_CLOSE_AFTER_REPLY`.
+    #[allow(clippy::too_many_arguments)]
     pub fn feed(
         &self,
         shared: &crate::server::Shared,
@@ -75,6 +78,7 @@ impl Monitors {
         db: usize,
         argv: &Argv,
         redacted: &[usize],
+        closing: bool,
         reply: &mut crate::protocol::Reply,
     ) {
         if !self.any() {
@@ -86,7 +90,9 @@ impl Monitors {
         let list = self.list.lock();
         for monitor in list.iter() {
             if monitor.id == client.id {
-                reply.raw(&line);
+                if !closing {
+                    reply.raw(&line);
+                }
             } else {
                 crate::pubsub::deliver_within_limit(monitor, &line, limit, now_ms, &shared.stats);
             }

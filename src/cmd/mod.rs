@@ -602,7 +602,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         Ok(found) => found,
         Err(message) => {
             let exec = is_exec(lookup(&argv[0]));
-            reject(shared, client, exec, &message, reply);
+            reject(shared, client, argv, exec, &message, reply);
             return charge_rejection(client, rejected_row(argv), reply);
         }
     };
@@ -615,13 +615,13 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             .allows(client.handle.addr.ip())
     {
         let message = crate::config::protected_command_error("DEBUG");
-        reject(shared, client, false, message.as_bytes(), reply);
+        reject(shared, client, argv, false, message.as_bytes(), reply);
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): authentication, commands refused inside MULTI, then the
     // user's permissions (ACLs).
     if let Some(message) = acl::auth_refusal(shared, client, spec) {
-        reject(shared, client, is_exec(Some(spec)), message, reply);
+        reject(shared, client, argv, is_exec(Some(spec)), message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
     if client.multi.is_some()
@@ -631,6 +631,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         reject(
             shared,
             client,
+            argv,
             false,
             b"ERR Command not allowed inside a transaction",
             reply,
@@ -638,7 +639,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         return charge_rejection(client, Some(spec), reply);
     }
     if let Some(message) = acl::permission_refusal(shared, client, spec, parent, argv) {
-        reject(shared, client, is_exec(Some(spec)), &message, reply);
+        reject(shared, client, argv, is_exec(Some(spec)), &message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): over maxmemory, evict; if that cannot bring memory under the
@@ -646,15 +647,23 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // MULTI, anything queued (queueing takes memory too). See crate::evict.
     let is_denyoom = spec.flags.contains(Flags::DENYOOM)
         || (is_exec(Some(spec))
-            && client
-                .multi
-                .as_ref()
-                .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::DENYOOM))));
-    let queues = client.multi.is_some()
-        && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+            && client.multi.as_ref().is_some_and(|t| {
+                t.queued
+                    .iter()
+                    .any(|q| q.spec.flags.contains(Flags::DENYOOM))
+            }));
+    let queues =
+        client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     if (is_denyoom || queues) && !crate::evict::perform_evictions(shared, crate::util::now_ms()) {
         publish_keyspace_events(shared, crate::util::now_ms());
-        reject(shared, client, is_exec(Some(spec)), error::OOM_ERROR, reply);
+        reject(
+            shared,
+            client,
+            argv,
+            is_exec(Some(spec)),
+            error::OOM_ERROR,
+            reply,
+        );
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
@@ -668,7 +677,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
                 .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::WRITE))));
     if is_write || spec.name == "ping" {
         if let Some(message) = crate::persistence::writes_denied(shared) {
-            reject(shared, client, is_exec(Some(spec)), &message, reply);
+            reject(shared, client, argv, is_exec(Some(spec)), &message, reply);
             return charge_rejection(client, Some(spec), reply);
         }
     }
@@ -682,11 +691,31 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         reject(
             shared,
             client,
+            argv,
             is_exec(Some(spec)),
             message.as_bytes(),
             reply,
         );
         return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): a monitor is a replica to Redis (CLIENT_SLAVE), and a
+    // replica may not read or write the keyspace; PING, ECHO, CLIENT, SELECT... still run.
+    if client.handle.is_monitor() || client.handle.is_replica() {
+        let touches = |flags: Flags| {
+            flags.contains(Flags::READONLY)
+                || flags.contains(Flags::WRITE)
+                || flags.contains(Flags::MAY_REPLICATE)
+        };
+        let queued_touch = is_exec(Some(spec))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| touches(q.spec.flags)));
+        if touches(spec.flags) || queued_touch {
+            let message = error::REPLICA_KEYSPACE_ERROR;
+            reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+            return charge_rejection(client, Some(spec), reply);
+        }
     }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
@@ -737,10 +766,23 @@ fn charge_rejection(client: &mut Client, spec: Option<&'static CommandSpec>, rep
 
 /// Answers `message` for a command refused before it runs (Redis `rejectCommand`). Inside
 /// MULTI the refusal dooms the transaction (`flagTransaction`), so EXEC will answer
-/// EXECABORT; a refused EXEC itself ends the transaction at once (`execCommandAbort`).
-fn reject(shared: &Shared, client: &mut Client, exec: bool, message: &[u8], reply: &mut Reply) {
+/// EXECABORT; a refused EXEC itself ends the transaction at once (`execCommandAbort`), and
+/// is shown to the monitors, which saw the MULTI, so that they see the transaction end.
+fn reject(
+    shared: &Shared,
+    client: &mut Client,
+    argv: &Argv,
+    exec: bool,
+    message: &[u8],
+    reply: &mut Reply,
+) {
     if exec {
-        return transactions::exec_abort(shared, client, message, reply);
+        transactions::exec_abort(shared, client, message, reply);
+        let handle = &client.handle;
+        shared
+            .monitors
+            .feed(shared, handle, client.db, argv, &[], false, reply);
+        return;
     }
     if let Some(transaction) = client.multi.as_mut() {
         transaction.aborted = true;
@@ -815,6 +857,7 @@ pub fn run_command(
             db,
             argv,
             &ctx.redacted,
+            ctx.client.close_after_reply,
             reply,
         );
     }
