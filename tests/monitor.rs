@@ -831,3 +831,103 @@ fn slowlog_subcommands_errors_and_limits_are_as_in_redis() {
         assert_eq!(ours.len(), theirs.len());
     }
 }
+
+/// Waits until INFO shows `n` blocked clients (bounded by the reply timeout).
+fn wait_blocked(c: &mut RawConn, n: usize) {
+    let deadline = std::time::Instant::now() + common::REPLY_TIMEOUT;
+    loop {
+        let info = String::from_utf8_lossy(&c.cmd(&[b"INFO", b"clients"])).into_owned();
+        if info.contains(&format!("blocked_clients:{n}\r\n")) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A blocked command goes to the slow log when a write serves it, with its own arguments
+/// (not the LPOP it propagates as); one that times out is not logged; one CLIENT UNBLOCK
+/// releases leaves an entry without arguments.
+fn blocked_slowlog_transcript(addr: SocketAddr, started: u64) -> Value {
+    let mut c = RawConn::connect(addr);
+    let mut blocked = RawConn::connect(addr);
+    let who = Who::of(&[(&c, "c"), (&blocked, "blocked")]);
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"-1"]);
+    blocked.cmd(&[b"CLIENT", b"SETNAME", b"waiting"]);
+    blocked.send(&common::encode(&[b"BLPOP", b"list", b"0"]));
+    wait_blocked(&mut c, 1);
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"]);
+    c.cmd(&[b"SLOWLOG", b"RESET"]);
+    // Served after the EXEC, so after the LPUSH's own entry.
+    c.cmd(&[b"MULTI"]);
+    c.cmd(&[b"LPUSH", b"list", b"a"]);
+    c.cmd(&[b"EXEC"]);
+    assert_eq!(blocked.reply().unwrap(), b"*2\r\n$4\r\nlist\r\n$1\r\na\r\n");
+    // Timed out: not logged. Then released by CLIENT UNBLOCK.
+    blocked.send(&common::encode(&[b"BRPOP", b"list", b"0.01"]));
+    assert_eq!(blocked.reply().unwrap(), b"*-1\r\n");
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"-1"]);
+    blocked.send(&common::encode(&[b"BZPOPMIN", b"zset", b"0"]));
+    wait_blocked(&mut c, 1);
+    let id = String::from_utf8_lossy(&blocked_id(&mut c)).into_owned();
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"]);
+    c.cmd(&[b"CLIENT", b"UNBLOCK", id.as_bytes()]);
+    assert_eq!(blocked.reply().unwrap(), b"*-1\r\n");
+    c.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"-1"]);
+    normalise_slowlog(&c.cmd(&[b"SLOWLOG", b"GET", b"-1"]), &who, started)
+}
+
+/// The id of the client named `waiting`, from CLIENT LIST.
+fn blocked_id(c: &mut RawConn) -> Vec<u8> {
+    let list = String::from_utf8_lossy(&c.cmd(&[b"CLIENT", b"LIST"])).into_owned();
+    let line = list
+        .lines()
+        .find(|l| l.contains(" name=waiting "))
+        .expect("the blocked client");
+    line.strip_prefix("id=")
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn slowlog_logs_a_blocked_command_when_a_write_serves_it() {
+    let pair = Pair::start("SLOWLOG of blocked commands");
+    let started = unix_now();
+    let ours = blocked_slowlog_transcript(pair.respd.addr(), started);
+    let mut args = slowlog_args(&ours);
+    assert!(args[0].starts_with("CLIENT UNBLOCK "), "{args:?}");
+    args[0] = "CLIENT UNBLOCK".into();
+    assert_eq!(
+        args,
+        [
+            "CLIENT UNBLOCK",
+            // Redis 7.0.15 logs the released client with no arguments (it logs it after
+            // resetting it).
+            "",
+            "CONFIG SET slowlog-log-slower-than 0",
+            "BLPOP list 0",
+            "LPUSH list a",
+            "MULTI",
+            "SLOWLOG RESET",
+        ]
+    );
+    if let Some(redis) = &pair.redis {
+        let theirs = blocked_slowlog_transcript(redis.addr(), started);
+        // The CLIENT UNBLOCK's id argument differs between the servers.
+        let without_ids = |v: &Value| {
+            let mut args = slowlog_args(v);
+            args.retain(|a| !a.starts_with("CLIENT UNBLOCK"));
+            args
+        };
+        assert_eq!(without_ids(&ours), without_ids(&theirs));
+        let Value::Array(ours) = ours else {
+            unreachable!()
+        };
+        let Value::Array(theirs) = theirs else {
+            unreachable!()
+        };
+        assert_eq!(ours[1..], theirs[1..], "entries but the CLIENT UNBLOCK");
+    }
+}

@@ -843,10 +843,19 @@ pub fn run_command(
     // mirrors call(): a command failed if an error was replied since the last one charged
     // (EXEC's queued commands charge their own errors first, so EXEC is not failed by them).
     let usec = started.elapsed().as_micros() as u64;
-    // mirrors call(): the slow log (a command left blocked is not logged; Redis logs it when
-    // it is unblocked, respd does not), then the monitors, both with the arguments as called.
-    if !spec.flags.contains(Flags::SKIP_SLOWLOG) && ctx.client.blocked.is_none() {
-        (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec);
+    // mirrors call(): the slow log (a command left blocked is logged when a write serves
+    // it, see crate::slowlog::Deferred), then the monitors, both with the arguments as called.
+    if !spec.flags.contains(Flags::SKIP_SLOWLOG) {
+        match ctx.client.blocked.as_mut() {
+            None => (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec),
+            Some(blocked) => {
+                blocked.slowlog = Some(crate::slowlog::Deferred {
+                    argv: argv.clone(),
+                    redacted: ctx.redacted.clone(),
+                    duration_us: usec,
+                })
+            }
+        }
     }
     if !spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
         let db = ctx.client.db;
