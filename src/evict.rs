@@ -104,7 +104,10 @@ impl Policy {
     fn volatile_only(self) -> bool {
         matches!(
             self,
-            Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
         )
     }
 
@@ -171,7 +174,11 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
     }
     let clients = crate::cmd::memory::clients_bytes(shared);
     let mut keyspace = shared.store.write();
-    let dataset: u64 = keyspace.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
+    let dataset: u64 = keyspace
+        .dbs()
+        .iter()
+        .map(|db| db.approx_bytes() as u64)
+        .sum();
     let mut used = dataset + clients;
     let mut evicted = 0u64;
     let mut under = true;
@@ -303,7 +310,9 @@ mod tests {
     #[test]
     fn the_pool_keeps_the_sixteen_best_in_order() {
         let mut pool = Vec::new();
-        for score in [5u64, 1, 30, 7, 2, 9, 11, 3, 8, 20, 4, 6, 10, 12, 13, 14, 15, 16, 0] {
+        for score in [
+            5u64, 1, 30, 7, 2, 9, 11, 3, 8, 20, 4, 6, 10, 12, 13, 14, 15, 16, 0,
+        ] {
             pool_insert(&mut pool, (score, 0, score.to_string().into_bytes()));
         }
         assert_eq!(pool.len(), POOL_SIZE);
