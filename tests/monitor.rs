@@ -16,6 +16,8 @@
 //! and print a `SKIPPED:` line saying the comparison did not happen.
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -929,5 +931,46 @@ fn slowlog_logs_a_blocked_command_when_a_write_serves_it() {
             unreachable!()
         };
         assert_eq!(ours[1..], theirs[1..], "entries but the CLIENT UNBLOCK");
+    }
+}
+
+/// Commands replayed from the append-only file at start go neither to the slow log (Redis runs
+/// them outside `call()`), nor, had anyone been there to see them, to the monitors, even with
+/// `slowlog-log-slower-than 0` set from the start; a MULTI block in the file included.
+#[test]
+fn the_aof_replay_is_not_slow_logged() {
+    let mut aof = vec![];
+    for command in [
+        &[b"SELECT".as_slice(), b"0"][..],
+        &[b"SET", b"a", b"1"],
+        &[b"MULTI"],
+        &[b"INCR", b"counter"],
+        &[b"SET", b"b", b"2"],
+        &[b"EXEC"],
+        &[b"RPUSH", b"list", b"x"],
+    ] {
+        aof.extend(common::encode(command));
+    }
+    let settings = ["--appendonly", "yes", "--slowlog-log-slower-than", "0"];
+    let ours_dir = process::TempDir::new("monitor", "aof-replay");
+    std::fs::write(ours_dir.aof(), &aof).unwrap();
+    let (child, mut ours, _) = process::start(&ours_dir.0, &settings);
+    let _child = process::KillOnDrop(child);
+    let theirs_dir = process::TempDir::new("monitor", "aof-replay-redis");
+    std::fs::write(theirs_dir.aof(), &aof).unwrap();
+    let mut redis_args = vec!["--dir", theirs_dir.0.to_str().unwrap()];
+    redis_args.extend(settings);
+    let redis = RedisServer::start_with(&redis_args);
+    if redis.is_none() {
+        skip_note("AOF replay and the slow log, compared with redis-server");
+    }
+    let mut theirs = redis.as_ref().map(|r| r.conn());
+    for conn in std::iter::once(&mut ours).chain(theirs.as_mut()) {
+        assert_eq!(conn.cmd(&[b"DBSIZE"]), b":4\r\n", "the AOF was loaded");
+        // The DBSIZE just run is the only entry (but for the PING that saw Redis start).
+        let log = conn.cmd(&[b"SLOWLOG", b"GET", b"-1"]);
+        let mut args = slowlog_args(&tree(&log));
+        args.retain(|a| a != "PING");
+        assert_eq!(args, ["DBSIZE"], "{}", show(&log));
     }
 }

@@ -297,6 +297,10 @@ pub struct Ctx<'a> {
     /// Positions of the arguments MONITOR and SLOWLOG show as `(redacted)` (passwords),
     /// set by the handler (Redis `redactClientCommandArgument`). Reset before each command.
     pub redacted: Vec<usize>,
+    /// True while the append-only file is replayed at start (Redis `server.loading`): the
+    /// commands go neither to the slow log nor to the monitors, as Redis runs them outside
+    /// `call()` and feeds no monitor while loading.
+    pub loading: bool,
 }
 
 impl Ctx<'_> {
@@ -736,6 +740,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         changes: None,
         rewritten_argv: None,
         redacted: Vec::new(),
+        loading: false,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
@@ -845,7 +850,7 @@ pub fn run_command(
     let usec = started.elapsed().as_micros() as u64;
     // mirrors call(): the slow log (a command left blocked is logged when a write serves
     // it, see crate::slowlog::Deferred), then the monitors, both with the arguments as called.
-    if !spec.flags.contains(Flags::SKIP_SLOWLOG) {
+    if !spec.flags.contains(Flags::SKIP_SLOWLOG) && !ctx.loading {
         match ctx.client.blocked.as_mut() {
             None => (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec),
             Some(blocked) => {
@@ -857,7 +862,10 @@ pub fn run_command(
             }
         }
     }
-    if !spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
+    if !spec.flags.contains(Flags::SKIP_MONITOR)
+        && !spec.flags.contains(Flags::ADMIN)
+        && !ctx.loading
+    {
         let db = ctx.client.db;
         let monitors = &ctx.shared.monitors;
         monitors.feed(
