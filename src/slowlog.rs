@@ -4,10 +4,11 @@
 //! Counterpart of Redis `slowlog.c` and `slowlogPushCurrentCommand` (`server.c`).
 //!
 //! [`crate::cmd::run_command`] already measures each command for INFO commandstats; it hands
-//! that duration to [`SlowLog::push_if_needed`]. A command that blocks is kept aside
-//! ([`Deferred`]) and logged by its connection when a write serves it. Commands flagged `skip_slowlog` (EXEC, whose
-//! queued commands are logged one by one) are not logged. The threshold lives in an atomic,
-//! so a command under it costs one load; the list is locked only to add an entry.
+//! that duration to [`SlowLog::push_if_needed`]. Commands flagged `skip_slowlog` (EXEC, whose
+//! queued commands are logged one by one) are not logged, nor is the append-only file's
+//! replay at start. A command that blocks is kept aside ([`Deferred`]) and logged by its
+//! connection when a write serves it. The threshold lives in an atomic, so a command under
+//! it costs one load; the list is locked only to add an entry.
 //!
 //! An entry keeps what Redis keeps: an id that grows by one per entry (SLOWLOG RESET does not
 //! restart it), the unix time, the duration, the arguments (at most 32, the last replaced by
@@ -45,8 +46,13 @@ pub struct Entry {
 }
 
 /// A command left blocked: what the slow log will get if a write serves it (Redis logs a
-/// blocked command in `updateStatsOnUnblock`, called only when a write serves it: in 7.0 a
-/// timeout or CLIENT UNBLOCK logs nothing). The duration is the first run's.
+/// blocked command in `updateStatsOnUnblock` when a write serves it; in 7.0 a timeout logs
+/// nothing, and CLIENT UNBLOCK an entry without arguments, see [`SlowLog::push_released`]).
+/// The duration is the first run's.
+///
+/// The blocked client's own connection logs it when it wakes up, not the writer: after a
+/// write inside MULTI/EXEC it always comes after the write's entry, as in Redis, but after a
+/// lone write the two connections may add their entries in either order.
 #[derive(Debug, Clone)]
 pub struct Deferred {
     /// The arguments as called.
