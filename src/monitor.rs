@@ -14,8 +14,9 @@
 //! put in each monitor's mailbox ([`crate::client::ClientHandle::deliver`]), as PUBLISH does
 //! for subscribers: the commanding worker never writes to a monitor's socket, so a monitor
 //! that does not read never slows anyone down. What it may leave unread is bounded by
-//! `client-output-buffer-limit replica` (Redis counts a monitor as a replica, `CLIENT_SLAVE`);
-//! over it, the monitor is disconnected.
+//! `client-output-buffer-limit normal` (unlimited by default); over it, the monitor is
+//! disconnected. Redis flags a monitor `CLIENT_SLAVE`, which is why it may not touch the
+//! keyspace, but `getClientType` puts it in the normal class for the output limits.
 //!
 //! Redis's one thread orders the lines exactly as the commands ran. Here commands of
 //! different clients run on different threads and feed after their lock is released, so two
@@ -85,7 +86,7 @@ impl Monitors {
             return;
         }
         let line = format_line(crate::util::now_us(), db, client, argv, redacted);
-        let limit = shared.config.read().output_limit_replica;
+        let limit = shared.config.read().normal_output_limit();
         let now_ms = crate::util::now_ms();
         let list = self.list.lock();
         for monitor in list.iter() {

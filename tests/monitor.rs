@@ -974,3 +974,58 @@ fn the_aof_replay_is_not_slow_logged() {
         assert_eq!(args, ["DBSIZE"], "{}", show(&log));
     }
 }
+
+/// A monitor that does not read is held to `client-output-buffer-limit normal` (Redis flags it
+/// a replica but counts it as a normal client there): under the default normal limit (none)
+/// it gets every line, however late, even with a small replica limit; past a normal hard
+/// limit it is disconnected, and the clients it watches go on. 32 MB of commands is far more
+/// than the kernel's socket buffers hold.
+#[test]
+fn a_monitor_that_does_not_read_is_cut_off_at_the_normal_output_limit() {
+    let pair = Pair::start("MONITOR output limit");
+    for (server, addr) in pair.servers() {
+        let mut admin = RawConn::connect(addr);
+        let mut monitor = RawConn::connect(addr);
+        assert_eq!(monitor.cmd(&[b"MONITOR"]), b"+OK\r\n");
+        let mut actor = RawConn::connect(addr);
+        let value = vec![b'v'; 4096];
+        let batch: Vec<u8> = (0..256)
+            .flat_map(|i| common::encode(&[b"SET", format!("k{i}").as_bytes(), &value]))
+            .collect();
+        let mut write_32mb = |actor: &mut RawConn| {
+            for _ in 0..32 {
+                actor.send(&batch);
+                for _ in 0..256 {
+                    assert_eq!(actor.reply().unwrap(), b"+OK\r\n", "{server}");
+                }
+            }
+        };
+        for class in ["replica", "normal"] {
+            let limit = format!("{class} 1mb 0 0");
+            let set: &[&[u8]] = &[
+                b"CONFIG",
+                b"SET",
+                b"client-output-buffer-limit",
+                limit.as_bytes(),
+            ];
+            assert_eq!(admin.cmd(set), b"+OK\r\n");
+            write_32mb(&mut actor);
+            if class == "replica" {
+                // Not its class: every line is there to read.
+                for _ in 0..32 * 256 {
+                    monitor.reply().unwrap();
+                }
+                continue;
+            }
+            // What it was sent before the cut is there to read; then the connection ends.
+            let mut lines = 0;
+            while monitor.reply().is_ok() {
+                lines += 1;
+            }
+            assert!(lines < 32 * 256, "{server}: {lines} lines, not cut off");
+        }
+        assert_eq!(actor.cmd(&[b"PING"]), b"+PONG\r\n", "{server}");
+        let list = String::from_utf8_lossy(&admin.cmd(&[b"CLIENT", b"LIST"])).into_owned();
+        assert!(!list.contains("flags=O"), "{server}: {list}");
+    }
+}
