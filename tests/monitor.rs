@@ -183,6 +183,14 @@ fn monitor_transcript(addr: SocketAddr, started: u64) -> Vec<String> {
         &[b"ECHO", b""],
         &[b"GET", b"k"],
         &[b"LPUSH", b"k", b"x"], // WRONGTYPE: it ran, so it shows
+        // Commands Redis propagates rewritten show as they were called.
+        &[b"SET", b"ttl", b"v", b"EX", b"100"],
+        &[b"EXPIRE", b"ttl", b"200"],
+        &[b"GETEX", b"ttl", b"PERSIST"],
+        &[b"INCRBYFLOAT", b"float", b"1.5"],
+        &[b"GETSET", b"float", b"2"],
+        &[b"SADD", b"set", b"a", b"b"],
+        &[b"SPOP", b"set", b"10"],
         &[b"SELECT", b"5"],
         &[b"SET", b"in5", b"v"],
         &[b"SELECT", b"0"],
@@ -284,6 +292,8 @@ fn monitor_shows_what_redis_shows_and_redacts_passwords() {
     // What respd must show whether or not Redis is there to compare with.
     let expected_here = [
         r#"[0 actor] "SET" "k" "v""#,
+        r#"[0 actor] "SET" "ttl" "v" "EX" "100""#,
+        r#"[0 actor] "SPOP" "set" "10""#,
         r#"[0 actor] "AUTH" "(redacted)""#,
         r#"[0 actor] "AUTH" "(redacted)" "(redacted)""#,
         r#"[0 actor] "HELLO" "2" "AUTH" "(redacted)" "(redacted)""#,
@@ -580,6 +590,14 @@ fn slowlog_transcript(addr: SocketAddr, started: u64) -> (Value, Vec<Vec<u8>>) {
         vec![b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"],
         vec![b"SLOWLOG", b"RESET"],
         vec![b"SET", b"k", b"v"],
+        // Commands Redis propagates rewritten are logged as they were called.
+        vec![b"SET", b"ttl", b"v", b"EX", b"100"],
+        vec![b"EXPIRE", b"ttl", b"200"],
+        vec![b"GETEX", b"ttl", b"PERSIST"],
+        vec![b"INCRBYFLOAT", b"float", b"1.5"],
+        vec![b"GETSET", b"float", b"2"],
+        vec![b"SADD", b"set", b"a", b"b"],
+        vec![b"SPOP", b"set", b"10"],
         vec![b"CLIENT", b"SETNAME", b"first-name"],
         vec![b"GET", b"k"],
         sadd.clone(),
@@ -714,6 +732,14 @@ fn slowlog_entries_are_redis_entries_shortened_and_redacted() {
     assert!(!args
         .iter()
         .any(|a| a.starts_with("EXEC") || a.starts_with("BLPOP")));
+    for called in [
+        "SET ttl v EX 100",
+        "EXPIRE ttl 200",
+        "SPOP set 10",
+        "GETSET float 2",
+    ] {
+        assert!(args.iter().any(|a| a == called), "{called} in {args:#?}");
+    }
     assert_eq!(args.last().unwrap(), "SLOWLOG RESET");
     if let Some(redis) = &pair.redis {
         let (theirs, their_replies) = slowlog_transcript(redis.addr(), started);
