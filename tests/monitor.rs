@@ -340,7 +340,7 @@ fn a_monitor_may_ping_reset_and_quit_but_not_touch_the_keyspace() {
         let mut other = RawConn::connect(addr);
         let mut actor = RawConn::connect(addr);
         let who = Who::of(&[(&monitor, "monitor"), (&other, "other"), (&actor, "actor")]);
-        let mut check = |conn: &mut RawConn, args: &[&[u8]], expected: &[&str]| {
+        let check = |conn: &mut RawConn, args: &[&[u8]], expected: &[&str]| {
             let got = step(conn, args, expected.len(), &who, started);
             assert_eq!(got, expected, "{server}: {}", show(&common::encode(args)));
         };
@@ -1018,7 +1018,7 @@ fn a_monitor_that_does_not_read_is_cut_off_at_the_normal_output_limit() {
         let batch: Vec<u8> = (0..256)
             .flat_map(|i| common::encode(&[b"SET", format!("k{i}").as_bytes(), &value]))
             .collect();
-        let mut write_32mb = |actor: &mut RawConn| {
+        let write_32mb = |actor: &mut RawConn| {
             for _ in 0..32 {
                 actor.send(&batch);
                 for _ in 0..256 {
