@@ -98,6 +98,9 @@ pub struct Waiter {
     /// Reply in RESP3?
     pub resp3: bool,
     done: AtomicBool,
+    /// Ended by a write that served it, rather than by a timeout or CLIENT UNBLOCK: only
+    /// then does the slow log get the command (see [`crate::slowlog`]).
+    served: AtomicBool,
 }
 
 impl Waiter {
@@ -116,6 +119,7 @@ impl Waiter {
             op,
             resp3,
             done: AtomicBool::new(false),
+            served: AtomicBool::new(false),
         }
     }
 
@@ -134,6 +138,12 @@ impl Waiter {
         self.client.deliver_without_waking(reply);
         self.done.store(true, Ordering::Release);
         self.client.wake();
+    }
+
+    /// True once a write served the wait (set before "done", so an owner that saw "done" sees
+    /// it too).
+    pub fn was_served(&self) -> bool {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// Ends the wait with the timeout reply.
@@ -201,7 +211,11 @@ pub fn block(
     let deadline = deadline_ms.map(|ms| {
         std::time::Instant::now() + std::time::Duration::from_millis(ms.saturating_sub(ctx.now_ms))
     });
-    ctx.client.blocked = Some(BlockedState { waiter, deadline });
+    ctx.client.blocked = Some(BlockedState {
+        waiter,
+        deadline,
+        slowlog: None,
+    });
     Ok(())
 }
 
@@ -253,6 +267,7 @@ pub fn serve_ready_keys(db: &mut Db, now_ms: u64) -> Vec<Vec<Vec<u8>>> {
                 break;
             };
             db.unblock(&waiter);
+            waiter.served.store(true, Ordering::Relaxed);
             waiter.finish(&reply);
             served.extend(record);
         }

@@ -394,6 +394,8 @@ pub struct BlockedState {
     pub waiter: Arc<crate::blocking::Waiter>,
     /// When to give up; `None` waits forever (timeout 0).
     pub deadline: Option<std::time::Instant>,
+    /// The command, for the slow log if a write serves it.
+    pub slowlog: Option<crate::slowlog::Deferred>,
 }
 
 /// A command queued between MULTI and EXEC, already resolved against the command table.

@@ -316,7 +316,14 @@ impl<'a> Connection<'a> {
                 self.reply.raw(&mail);
             }
             if wait_finished {
-                self.client.blocked = None;
+                // mirrors updateStatsOnUnblock(): a wait a write served goes to the slow log.
+                if let Some(blocked) = self.client.blocked.take() {
+                    if let (true, Some(command)) = (blocked.waiter.was_served(), blocked.slowlog) {
+                        let log = &self.shared.slowlog;
+                        let (argv, redacted) = (&command.argv, &command.redacted);
+                        log.push_if_needed(&self.client, argv, redacted, command.duration_us);
+                    }
+                }
                 *self.client.handle.blocked_on.lock() = None;
             }
             // 1. Execute every complete command already received.

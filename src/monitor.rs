@@ -14,8 +14,9 @@
 //! put in each monitor's mailbox ([`crate::client::ClientHandle::deliver`]), as PUBLISH does
 //! for subscribers: the commanding worker never writes to a monitor's socket, so a monitor
 //! that does not read never slows anyone down. What it may leave unread is bounded by
-//! `client-output-buffer-limit replica` (Redis counts a monitor as a replica, `CLIENT_SLAVE`);
-//! over it, the monitor is disconnected.
+//! `client-output-buffer-limit normal` (unlimited by default); over it, the monitor is
+//! disconnected. Redis flags a monitor `CLIENT_SLAVE`, which is why it may not touch the
+//! keyspace, but `getClientType` puts it in the normal class for the output limits.
 //!
 //! Redis's one thread orders the lines exactly as the commands ran. Here commands of
 //! different clients run on different threads and feed after their lock is released, so two
@@ -67,7 +68,10 @@ impl Monitors {
     /// A monitor's own commands are shown to it too. Its line goes straight after the
     /// command's reply in `reply`, where Redis's `addReply` puts it, rather than through
     /// its mailbox, which its worker would read only after the rest of the batch (RESET
-    /// would then have ended monitoring and left the line unread).
+    /// would then have ended monitoring and left the line unread). A monitor that is closing
+    /// after this reply (`closing`: QUIT) does not get its own line, as Redis's `addReply`
+    /// adds nothing to a client flagged `CLIENT_CLOSE_AFTER_REPLY`.
+    #[allow(clippy::too_many_arguments)]
     pub fn feed(
         &self,
         shared: &crate::shared::Shared,
@@ -75,18 +79,21 @@ impl Monitors {
         db: usize,
         argv: &Argv,
         redacted: &[usize],
+        closing: bool,
         reply: &mut crate::protocol::Reply,
     ) {
         if !self.any() {
             return;
         }
         let line = format_line(crate::util::now_us(), db, client, argv, redacted);
-        let limit = shared.config.read().output_limit_replica;
+        let limit = shared.config.read().normal_output_limit();
         let now_ms = crate::util::now_ms();
         let list = self.list.lock();
         for monitor in list.iter() {
             if monitor.id == client.id {
-                reply.raw(&line);
+                if !closing {
+                    reply.raw(&line);
+                }
             } else {
                 crate::pubsub::deliver_within_limit(monitor, &line, limit, now_ms, &shared.stats);
             }

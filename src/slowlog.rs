@@ -5,8 +5,10 @@
 //!
 //! [`crate::cmd::run_command`] already measures each command for INFO commandstats; it hands
 //! that duration to [`SlowLog::push_if_needed`]. Commands flagged `skip_slowlog` (EXEC, whose
-//! queued commands are logged one by one) are not logged. The threshold lives in an atomic,
-//! so a command under it costs one load; the list is locked only to add an entry.
+//! queued commands are logged one by one) are not logged, nor is the append-only file's
+//! replay at start. A command that blocks is kept aside ([`Deferred`]) and logged by its
+//! connection when a write serves it. The threshold lives in an atomic, so a command under
+//! it costs one load; the list is locked only to add an entry.
 //!
 //! An entry keeps what Redis keeps: an id that grows by one per entry (SLOWLOG RESET does not
 //! restart it), the unix time, the duration, the arguments (at most 32, the last replaced by
@@ -41,6 +43,24 @@ pub struct Entry {
     pub peer: String,
     /// The client's name (CLIENT SETNAME), empty for none.
     pub name: Vec<u8>,
+}
+
+/// A command left blocked: what the slow log will get if a write serves it (Redis logs a
+/// blocked command in `updateStatsOnUnblock` when a write serves it; in 7.0 a timeout logs
+/// nothing, and CLIENT UNBLOCK an entry without arguments, see [`SlowLog::push_released`]).
+/// The duration is the first run's.
+///
+/// The blocked client's own connection logs it when it wakes up, not the writer: after a
+/// write inside MULTI/EXEC it always comes after the write's entry, as in Redis, but after a
+/// lone write the two connections may add their entries in either order.
+#[derive(Debug, Clone)]
+pub struct Deferred {
+    /// The arguments as called.
+    pub argv: Argv,
+    /// The positions shown as `(redacted)`.
+    pub redacted: Vec<usize>,
+    /// How long the command ran before blocking, in microseconds.
+    pub duration_us: u64,
 }
 
 /// The slow log and its settings.
@@ -88,17 +108,41 @@ impl SlowLog {
         redacted: &[usize],
         duration_us: u64,
     ) {
-        let threshold = self.slower_than_us.load(Ordering::Relaxed);
-        if threshold < 0 || (duration_us as i128) < threshold as i128 {
-            return;
+        if self.reaches_threshold(duration_us) {
+            let argv = shortened(argv, redacted);
+            self.push(
+                client.handle.addr.to_string(),
+                client.name.clone(),
+                argv,
+                duration_us,
+            );
         }
+    }
+
+    /// Logs the client CLIENT UNBLOCK released, as Redis 7.0.15 does: with no arguments at all,
+    /// because its `updateStatsOnUnblock` runs after `unblockClient` has already reset the
+    /// client's arguments. The duration is 0 (Redis uses the first run's).
+    pub fn push_released(&self, handle: &crate::client::ClientHandle) {
+        if self.reaches_threshold(0) {
+            let name = handle.snapshot.lock().name.clone();
+            self.push(handle.addr.to_string(), name, Vec::new(), 0);
+        }
+    }
+
+    fn reaches_threshold(&self, duration_us: u64) -> bool {
+        let threshold = self.slower_than_us.load(Ordering::Relaxed);
+        threshold >= 0 && duration_us as i128 >= threshold as i128
+    }
+
+    /// Adds an entry, then trims the log to `slowlog-max-len`.
+    fn push(&self, peer: String, name: Vec<u8>, argv: Vec<Vec<u8>>, duration_us: u64) {
         let entry = Entry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             time: crate::util::now_ms() / 1000,
             duration_us,
-            argv: shortened(argv, redacted),
-            peer: client.handle.addr.to_string(),
-            name: client.name.clone(),
+            argv,
+            peer,
+            name,
         };
         let max_len = self.max_len.load(Ordering::Relaxed) as usize;
         let mut entries = self.entries.lock();

@@ -2,7 +2,10 @@
 //!
 //! What is deterministic is compared with a live redis-server 7.0 byte for byte: with a limit
 //! of 1 byte and `noeviction` (or a volatile policy and no key with a TTL), which commands are
-//! refused and with what error, in and out of MULTI. What depends on the memory model (which
+//! refused and with what error, in and out of MULTI; every deny-oom command respd has, and the
+//! writes that are not refused; with a limit nothing fits under, which keys each of the eight
+//! policies evicts (all, those with a TTL, none) once CONFIG SET lowers the limit, and INFO's
+//! evicted_keys and errorstats. What depends on the memory model (which
 //! keys go, how many) is checked on respd alone: under every policy, writing many keys keeps
 //! INFO's used_memory within one key of the limit, volatile policies never evict a key
 //! without a TTL, and each eviction publishes an `evicted` event and counts in INFO.
@@ -209,4 +212,238 @@ fn every_policy_keeps_used_memory_under_the_limit_and_volatile_ones_spare_persis
     assert_eq!(c.cmd(&[b"SET", b"more", b"v"]), OOM);
     assert_eq!(c.cmd(&[b"EXISTS", b"persistent"]), b":1\r\n");
     c.cmd(&[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"]);
+}
+
+/// The keys of every database, sorted, as `db:key` lines.
+fn all_keys(conn: &mut RawConn) -> Vec<String> {
+    let mut keys = vec![];
+    for db in [b"0".as_slice(), b"3"] {
+        conn.cmd(&[b"SELECT", db]);
+        let reply = conn.cmd(&[b"KEYS", b"*"]);
+        let text = String::from_utf8_lossy(&reply).into_owned();
+        // Every other line of a flat array of bulk strings is a key.
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        for key in lines.iter().skip(2).step_by(2) {
+            if !key.is_empty() {
+                keys.push(format!("{}:{key}", String::from_utf8_lossy(db)));
+            }
+        }
+    }
+    conn.cmd(&[b"SELECT", b"0"]);
+    keys.sort();
+    keys
+}
+
+/// What each policy evicts when the limit drops below anything that can fit (1 byte), as
+/// Redis: every key for the `allkeys-*` policies, every key with a TTL (of every type, in
+/// every database) for the `volatile-*` ones, nothing for `noeviction`. The limit is lowered
+/// by CONFIG SET; Redis evicts from a timer it starts there and before the next command, respd
+/// right after the CONFIG SET. Then a write is refused all the same (nothing fits), and
+/// INFO's evicted_keys says how many went.
+#[test]
+fn each_policy_evicts_the_keys_redis_evicts_after_the_limit_is_lowered() {
+    let server = TestServer::start();
+    let redis = RedisServer::start();
+    if redis.is_none() {
+        skip_note("evictions per policy compared with redis-server");
+    }
+    let mut ours = server.conn();
+    let mut theirs = redis.as_ref().map(|r| r.conn());
+    for policy in [
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
+        let run = |ours: &mut RawConn, theirs: &mut Option<RawConn>, line: &str| {
+            let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            both(ours, theirs, &args)
+        };
+        for line in [
+            "CONFIG SET maxmemory 0",
+            "FLUSHALL",
+            "CONFIG RESETSTAT",
+            &format!("CONFIG SET maxmemory-policy {policy}"),
+        ] {
+            run(&mut ours, &mut theirs, line);
+        }
+        for db in ["0", "3"] {
+            run(&mut ours, &mut theirs, &format!("SELECT {db}"));
+            for line in [
+                "SET string v",
+                "RPUSH list a b",
+                "HSET hash f v",
+                "SADD set m",
+                "ZADD zset 1 m",
+                "SET string-ttl v EX 1000",
+                "RPUSH list-ttl a",
+                "EXPIRE list-ttl 2000",
+                "HSET hash-ttl f v",
+                "PEXPIRE hash-ttl 3000000",
+                "SADD set-ttl m",
+                "EXPIRE set-ttl 500",
+                "ZADD zset-ttl 1 m",
+                "EXPIRE zset-ttl 100",
+            ] {
+                run(&mut ours, &mut theirs, line);
+            }
+        }
+        run(&mut ours, &mut theirs, "SELECT 0");
+        run(&mut ours, &mut theirs, "CONFIG SET maxmemory 1");
+        let our_keys = all_keys(&mut ours);
+        if let Some(redis) = theirs.as_mut() {
+            assert_eq!(our_keys, all_keys(redis), "{policy}: keys left");
+        }
+        let left = match policy {
+            "noeviction" => 20,
+            p if p.starts_with("volatile") => 10,
+            _ => 0,
+        };
+        assert_eq!(our_keys.len(), left, "{policy}: {our_keys:?}");
+        assert_eq!(info_u64(&mut ours, "evicted_keys"), 20 - left as u64);
+        if let Some(redis) = theirs.as_mut() {
+            assert_eq!(info_u64(redis, "evicted_keys"), 20 - left as u64);
+        }
+        assert_eq!(run(&mut ours, &mut theirs, "SET more v"), OOM, "{policy}");
+        assert_eq!(
+            run(&mut ours, &mut theirs, "DBSIZE"),
+            format!(":{}\r\n", left / 2).as_bytes()
+        );
+        run(&mut ours, &mut theirs, "CONFIG SET maxmemory 0");
+    }
+    run_reset(&mut ours, &mut theirs);
+}
+
+fn run_reset(ours: &mut RawConn, theirs: &mut Option<RawConn>) {
+    both(
+        ours,
+        theirs,
+        &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"],
+    );
+    both(ours, theirs, &[b"FLUSHALL"]);
+}
+
+/// Every deny-oom command respd has (Redis's `denyoom` flag) is refused over the limit with
+/// the same bytes as Redis, whatever its arguments; writes that cannot grow memory (deletions,
+/// pops, TTL changes, RENAME) and reads still run. INFO errorstats counts the refusals alike.
+#[test]
+fn every_denyoom_command_is_refused_and_the_others_run_as_in_redis() {
+    let server = TestServer::start();
+    let redis = RedisServer::start();
+    if redis.is_none() {
+        skip_note("deny-oom commands compared with redis-server");
+    }
+    let mut ours = server.conn();
+    let mut theirs = redis.as_ref().map(|r| r.conn());
+    let run = |ours: &mut RawConn, theirs: &mut Option<RawConn>, line: &str| {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        both(ours, theirs, &args)
+    };
+    for line in [
+        "SET s 10",
+        "RPUSH l a b c",
+        "HSET h f 1",
+        "SADD st a b",
+        "ZADD z 1 a 2 b",
+        "PFADD hll a",
+        "CONFIG RESETSTAT",
+        "CONFIG SET maxmemory 1",
+    ] {
+        run(&mut ours, &mut theirs, line);
+    }
+    let denyoom = [
+        "APPEND s x",
+        "BITFIELD s SET u8 0 1",
+        "BITFIELD s GET u8 0",
+        "BITOP AND dest s s",
+        "BLMOVE l l2 LEFT RIGHT 0",
+        "BRPOPLPUSH l l2 0",
+        "COPY s s2",
+        "DECR s",
+        "DECRBY s 1",
+        "GETSET s 1",
+        "HINCRBY h f 1",
+        "HINCRBYFLOAT h f 1.5",
+        "HMSET h f v",
+        "HSET h f v",
+        "HSETNX h g v",
+        "INCR s",
+        "INCRBY s 1",
+        "INCRBYFLOAT s 1.5",
+        "LINSERT l BEFORE a x",
+        "LMOVE l l2 LEFT RIGHT",
+        "LPUSH l x",
+        "LPUSHX l x",
+        "LSET l 0 x",
+        "MSET a 1 b 2",
+        "MSETNX a 1",
+        "PFADD hll b",
+        "PFMERGE hll hll",
+        "PSETEX s 1000 v",
+        "RESTORE new 0 not-a-payload",
+        "RPOPLPUSH l l2",
+        "RPUSH l x",
+        "RPUSHX l x",
+        "SADD st x",
+        "SDIFFSTORE d st",
+        "SET s v",
+        "SETBIT s 0 1",
+        "SETEX s 10 v",
+        "SETNX n v",
+        "SETRANGE s 0 x",
+        "SINTERSTORE d st",
+        "SORT l",
+        "SORT l STORE d",
+        "SUNIONSTORE d st",
+        "ZADD z 1 m",
+        "ZDIFFSTORE d 1 z",
+        "ZINCRBY z 1 m",
+        "ZINTERSTORE d 1 z",
+        "ZRANGESTORE d z 0 -1",
+        "ZUNIONSTORE d 1 z",
+    ];
+    for line in denyoom {
+        assert_eq!(run(&mut ours, &mut theirs, line), OOM, "{line}");
+    }
+    for line in [
+        "GET s",
+        "SORT_RO l",
+        "EXISTS s l h st z",
+        "EXPIRE s 100",
+        "PERSIST s",
+        "LPOP l",
+        "RPOP l",
+        "SREM st b",
+        "SPOP st",
+        "HDEL h f",
+        "ZREM z a",
+        "ZPOPMIN z",
+        "RENAME hll hll2",
+        "GETDEL s",
+        "DEL hll2",
+        "UNLINK nokey",
+        "DBSIZE",
+        "PING",
+    ] {
+        run(&mut ours, &mut theirs, line);
+    }
+    let oom_count = |conn: &mut RawConn| {
+        let text = String::from_utf8_lossy(&conn.cmd(&[b"INFO", b"errorstats"])).into_owned();
+        text.lines()
+            .find(|l| l.starts_with("errorstat_OOM:"))
+            .map(str::to_string)
+    };
+    let ours_count = oom_count(&mut ours);
+    assert_eq!(
+        ours_count,
+        Some(format!("errorstat_OOM:count={}", denyoom.len()))
+    );
+    if let Some(redis) = theirs.as_mut() {
+        assert_eq!(ours_count, oom_count(redis));
+    }
+    run(&mut ours, &mut theirs, "CONFIG SET maxmemory 0");
 }

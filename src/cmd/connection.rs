@@ -451,10 +451,10 @@ pub fn client_unblock(
         }
     };
     let id = crate::util::parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
-    let waiter = u64::try_from(id)
+    let target = u64::try_from(id)
         .ok()
-        .and_then(|id| ctx.shared.clients.get(id))
-        .and_then(|c| c.blocked_on.lock().clone());
+        .and_then(|id| ctx.shared.clients.get(id));
+    let waiter = target.as_ref().and_then(|c| c.blocked_on.lock().clone());
     let released = match waiter {
         Some(w) if as_error => crate::blocking::cancel_locked(
             keyspace,
@@ -464,6 +464,9 @@ pub fn client_unblock(
         Some(w) => crate::blocking::cancel_locked(keyspace, &w, None),
         None => false,
     };
+    if let (true, Some(target)) = (released, &target) {
+        ctx.shared.slowlog.push_released(target);
+    }
     reply.int(released as i64);
     Ok(())
 }

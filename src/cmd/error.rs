@@ -16,6 +16,10 @@ pub type CmdResult = Result<(), CmdError>;
 /// nothing can be evicted (Redis `shared.oomerr`); see [`crate::evict`].
 pub const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
 
+/// The refusal of a keyspace command sent by a replica or a monitor (Redis counts both as
+/// `CLIENT_SLAVE`).
+pub const REPLICA_KEYSPACE_ERROR: &[u8] = b"ERR Replica can't interact with the keyspace";
+
 /// Why a command failed. Rendered by [`CmdError::render`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CmdError {

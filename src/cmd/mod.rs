@@ -303,6 +303,10 @@ pub struct Ctx<'a> {
     /// Positions of the arguments MONITOR and SLOWLOG show as `(redacted)` (passwords),
     /// set by the handler (Redis `redactClientCommandArgument`). Reset before each command.
     pub redacted: Vec<usize>,
+    /// True while the append-only file is replayed at start (Redis `server.loading`): the
+    /// commands go neither to the slow log nor to the monitors, as Redis runs them outside
+    /// `call()` and feeds no monitor while loading.
+    pub loading: bool,
 }
 
 impl Ctx<'_> {
@@ -610,7 +614,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         Ok(found) => found,
         Err(message) => {
             let exec = is_exec(lookup(&argv[0]));
-            reject(shared, client, exec, &message, reply);
+            reject(shared, client, argv, exec, &message, reply);
             return charge_rejection(client, rejected_row(argv), reply);
         }
     };
@@ -623,13 +627,13 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             .allows(client.handle.addr.ip())
     {
         let message = crate::config::protected_command_error("DEBUG");
-        reject(shared, client, false, message.as_bytes(), reply);
+        reject(shared, client, argv, false, message.as_bytes(), reply);
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): authentication, commands refused inside MULTI, then the
     // user's permissions (ACLs).
     if let Some(message) = acl::auth_refusal(shared, client, spec) {
-        reject(shared, client, is_exec(Some(spec)), message, reply);
+        reject(shared, client, argv, is_exec(Some(spec)), message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
     if client.multi.is_some()
@@ -639,6 +643,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         reject(
             shared,
             client,
+            argv,
             false,
             b"ERR Command not allowed inside a transaction",
             reply,
@@ -646,7 +651,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         return charge_rejection(client, Some(spec), reply);
     }
     if let Some(message) = acl::permission_refusal(shared, client, spec, parent, argv) {
-        reject(shared, client, is_exec(Some(spec)), &message, reply);
+        reject(shared, client, argv, is_exec(Some(spec)), &message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): over maxmemory, evict; if that cannot bring memory under the
@@ -663,7 +668,14 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     if (is_denyoom || queues) && !crate::evict::perform_evictions(shared, crate::util::now_ms()) {
         publish_keyspace_events(shared, crate::util::now_ms());
-        reject(shared, client, is_exec(Some(spec)), error::OOM_ERROR, reply);
+        reject(
+            shared,
+            client,
+            argv,
+            is_exec(Some(spec)),
+            error::OOM_ERROR,
+            reply,
+        );
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
@@ -677,7 +689,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
                 .is_some_and(|t| t.queued.iter().any(|q| q.spec.flags.contains(Flags::WRITE))));
     if is_write || spec.name == "ping" {
         if let Some(message) = crate::persistence::writes_denied(shared) {
-            reject(shared, client, is_exec(Some(spec)), &message, reply);
+            reject(shared, client, argv, is_exec(Some(spec)), &message, reply);
             return charge_rejection(client, Some(spec), reply);
         }
     }
@@ -691,11 +703,31 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         reject(
             shared,
             client,
+            argv,
             is_exec(Some(spec)),
             message.as_bytes(),
             reply,
         );
         return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): a monitor is a replica to Redis (CLIENT_SLAVE), and a
+    // replica may not read or write the keyspace; PING, ECHO, CLIENT, SELECT... still run.
+    if client.handle.is_monitor() || client.handle.is_replica() {
+        let touches = |flags: Flags| {
+            flags.contains(Flags::READONLY)
+                || flags.contains(Flags::WRITE)
+                || flags.contains(Flags::MAY_REPLICATE)
+        };
+        let queued_touch = is_exec(Some(spec))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| touches(q.spec.flags)));
+        if touches(spec.flags) || queued_touch {
+            let message = error::REPLICA_KEYSPACE_ERROR;
+            reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+            return charge_rejection(client, Some(spec), reply);
+        }
     }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
@@ -716,6 +748,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         changes: None,
         rewritten_argv: None,
         redacted: Vec::new(),
+        loading: false,
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
@@ -746,10 +779,23 @@ fn charge_rejection(client: &mut Client, spec: Option<&'static CommandSpec>, rep
 
 /// Answers `message` for a command refused before it runs (Redis `rejectCommand`). Inside
 /// MULTI the refusal dooms the transaction (`flagTransaction`), so EXEC will answer
-/// EXECABORT; a refused EXEC itself ends the transaction at once (`execCommandAbort`).
-fn reject(shared: &Shared, client: &mut Client, exec: bool, message: &[u8], reply: &mut Reply) {
+/// EXECABORT; a refused EXEC itself ends the transaction at once (`execCommandAbort`), and
+/// is shown to the monitors, which saw the MULTI, so that they see the transaction end.
+fn reject(
+    shared: &Shared,
+    client: &mut Client,
+    argv: &Argv,
+    exec: bool,
+    message: &[u8],
+    reply: &mut Reply,
+) {
     if exec {
-        return transactions::exec_abort(shared, client, message, reply);
+        transactions::exec_abort(shared, client, message, reply);
+        let handle = &client.handle;
+        shared
+            .monitors
+            .feed(shared, handle, client.db, argv, &[], false, reply);
+        return;
     }
     if let Some(transaction) = client.multi.as_mut() {
         transaction.aborted = true;
@@ -810,10 +856,19 @@ pub fn run_command(
     // mirrors call(): a command failed if an error was replied since the last one charged
     // (EXEC's queued commands charge their own errors first, so EXEC is not failed by them).
     let usec = started.elapsed().as_micros() as u64;
-    // mirrors call(): the slow log (a command left blocked is not logged; Redis logs it when
-    // it is unblocked, respd does not), then the monitors, both with the arguments as called.
-    if !spec.flags.contains(Flags::SKIP_SLOWLOG) && ctx.client.blocked.is_none() {
-        (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec);
+    // mirrors call(): the slow log (a command left blocked is logged when a write serves
+    // it, see crate::slowlog::Deferred), then the monitors, both with the arguments as called.
+    if !spec.flags.contains(Flags::SKIP_SLOWLOG) && !ctx.loading {
+        match ctx.client.blocked.as_mut() {
+            None => (ctx.shared.slowlog).push_if_needed(ctx.client, argv, &ctx.redacted, usec),
+            Some(blocked) => {
+                blocked.slowlog = Some(crate::slowlog::Deferred {
+                    argv: argv.clone(),
+                    redacted: ctx.redacted.clone(),
+                    duration_us: usec,
+                })
+            }
+        }
     }
     // mirrors call(): the latency monitor takes every command, blocked or not, as a
     // `fast-command` or `command` event (one atomic load when the monitor is off).
@@ -823,7 +878,10 @@ pub fn run_command(
         "command"
     };
     ctx.shared.latency.record(event, usec / 1000);
-    if !spec.flags.contains(Flags::SKIP_MONITOR) && !spec.flags.contains(Flags::ADMIN) {
+    if !spec.flags.contains(Flags::SKIP_MONITOR)
+        && !spec.flags.contains(Flags::ADMIN)
+        && !ctx.loading
+    {
         let db = ctx.client.db;
         let monitors = &ctx.shared.monitors;
         monitors.feed(
@@ -832,6 +890,7 @@ pub fn run_command(
             db,
             argv,
             &ctx.redacted,
+            ctx.client.close_after_reply,
             reply,
         );
     }

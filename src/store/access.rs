@@ -73,7 +73,10 @@ pub fn initial(now_ms: u64) -> u32 {
 /// Redis `LFUDecrAndReturn`: the counter in `field` less one per `lfu-decay-time` minutes
 /// since its last decrement (not stored: reading a key does not decay it by itself).
 pub fn counter(field: u32, now_ms: u64) -> u32 {
-    let ldt = field >> 8;
+    // Redis keeps this field in 24 bits (`LRU_BITS`), so the minutes part is at most 16 bits
+    // even when the field still holds an LRU clock from before `maxmemory-policy` turned to
+    // LFU; without the mask that clock (seconds since 1970) would read as a far-off minute.
+    let ldt = (field & 0xFF_FFFF) >> 8;
     let counter = field & 255;
     let decay = DECAY_TIME.load(Ordering::Relaxed);
     // decay-time 0 means "never decay": checked_div gives None for it.

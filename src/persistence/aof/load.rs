@@ -107,6 +107,7 @@ fn replay_one(
         changes: None,
         rewritten_argv: None,
         redacted: Vec::new(),
+        loading: true,
     };
     crate::cmd::run_command(&mut ctx, spec, parent, argv, reply, None);
     reply.truncate(0);
