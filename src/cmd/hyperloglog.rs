@@ -30,7 +30,12 @@
 //! Every read path treats the bytes as untrusted (they may come from SET, RESTORE or an RDB
 //! file): a malformed value is answered with Redis's INVALIDOBJ error, never a panic. Where
 //! Redis reads one byte past the end of a malformed string it finds the terminating NUL of its
-//! sds string; these readers see a zero byte there too, so they reach the same verdicts.
+//! sds string; these readers see a zero byte there too, so they reach the same verdicts. The
+//! verdicts are those of Redis 7.0.15 as shipped with the fix for CVE-2025-32023: sparse opcodes
+//! that run past the 16384th register make the value corrupt, whatever comes before them.
+//! One reading is not matched: when PFADD splits an XZERO cut short at the very end, Redis
+//! writes the split's last byte past its string's new end, and later reads that stale byte
+//! where respd, holding nothing there, reads zero (tests/hyperloglog.rs avoids such values).
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::config::encoding_limits::hll_sparse_max_bytes;
@@ -150,7 +155,8 @@ const HASH_SEED: u64 = 0xadc8_3b19;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Corrupt;
 
-const WRONGTYPE_HLL: CmdError = CmdError::msg("WRONGTYPE Key is not a valid HyperLogLog string value.");
+const WRONGTYPE_HLL: CmdError =
+    CmdError::msg("WRONGTYPE Key is not a valid HyperLogLog string value.");
 const INVALID_HLL: CmdError = CmdError::msg("INVALIDOBJ Corrupted HLL object detected");
 
 impl From<Corrupt> for CmdError {
@@ -348,8 +354,10 @@ fn sparse_to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
         match op {
             Op::Zero { len, .. } => idx += len,
             Op::Val { value, len } => {
+                // A run past the last register is corruption even when the registers before
+                // it add up (Redis's fix for CVE-2025-32023 refuses every overrun).
                 if idx + len > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for i in idx..idx + len {
                     dense_put(registers, i, value);
@@ -397,7 +405,11 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
     // Step 2: the easy cases, where one opcode byte is rewritten in place.
     let simple = match op {
         Op::Val { value, .. } if value >= count => return Ok(false),
-        Op::Val { len: 1, .. } | Op::Zero { len: 1, xzero: false } => true,
+        Op::Val { len: 1, .. }
+        | Op::Zero {
+            len: 1,
+            xzero: false,
+        } => true,
         _ => false,
     };
     if simple {
@@ -495,8 +507,9 @@ fn merge_into(max: &mut [u8], v: &[u8]) -> Result<(), Corrupt> {
         match op {
             Op::Zero { len, .. } => i += len,
             Op::Val { value, len } => {
+                // As in `sparse_to_dense`: any run past the last register is corruption.
                 if i + len > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for m in &mut max[i..i + len] {
                     *m = (*m).max(value);
@@ -889,7 +902,11 @@ pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         }
         reply.bulk(&text);
     } else if eq_ci(sub, "encoding") {
-        reply.simple(if v[ENCODING_AT] == DENSE { "dense" } else { "sparse" });
+        reply.simple(if v[ENCODING_AT] == DENSE {
+            "dense"
+        } else {
+            "sparse"
+        });
     } else if eq_ci(sub, "todense") {
         let converted = v[ENCODING_AT] == SPARSE;
         if converted {
@@ -898,7 +915,11 @@ pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         }
         reply.int(i64::from(converted));
     } else {
-        return Err(CmdError::quoting("ERR Unknown PFDEBUG subcommand '", sub, "'"));
+        return Err(CmdError::quoting(
+            "ERR Unknown PFDEBUG subcommand '",
+            sub,
+            "'",
+        ));
     }
     Ok(())
 }
