@@ -143,7 +143,7 @@ fn upper(arg: &[u8]) -> String {
 pub fn name(argv: &[Vec<u8>]) -> String {
     let first = argv.first().map(|a| upper(a)).unwrap_or_default();
     let containers = [
-        "CLIENT", "OBJECT", "COMMAND", "CONFIG", "PUBSUB", "MEMORY", "XINFO",
+        "CLIENT", "OBJECT", "COMMAND", "CONFIG", "PUBSUB", "MEMORY", "XINFO", "SLOWLOG",
     ];
     if containers.contains(&first.as_str()) && argv.len() > 1 {
         let sub = upper(&argv[1]);
@@ -189,6 +189,8 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "INFO" | "TIME" | "LASTSAVE" | "CLIENT LIST" | "CLIENT INFO" | "CLIENT ID"
         | "OBJECT IDLETIME" | "OBJECT FREQ" | "COMMAND" | "COMMAND COUNT" | "COMMAND LIST"
         | "MEMORY USAGE" => Rule::Volatile,
+        // The slow log holds whatever took longer than 10 ms on that server: timing.
+        "SLOWLOG LEN" | "SLOWLOG GET" => Rule::Volatile,
         // Reference counts show Redis's memory sharing (shared integers, the argv a MULTI
         // queue still holds), not a behaviour a client can rely on.
         "OBJECT REFCOUNT" => Rule::Volatile,
