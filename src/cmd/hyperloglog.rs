@@ -133,7 +133,7 @@ const REGISTER_MAX: u8 = (1 << BITS) - 1;
 /// Header length: magic, encoding, 3 unused bytes, cached cardinality.
 pub const HDR: usize = 16;
 /// Length of a dense HyperLogLog string (Redis `HLL_DENSE_SIZE`).
-pub const DENSE_SIZE: usize = HDR + (REGISTERS * BITS + 7) / 8;
+pub const DENSE_SIZE: usize = HDR + (REGISTERS * BITS).div_ceil(8);
 /// Encoding byte values.
 const DENSE: u8 = 0;
 const SPARSE: u8 = 1;
