@@ -5,7 +5,8 @@
 #   benches/hyperloglog.sh                   # every scenario below, -P 1 and -P 16
 #   PIPELINES=16 ROUNDS=7 benches/hyperloglog.sh
 #
-# Scenarios, run in this order on both servers (the first fills the keys the others read):
+# Scenarios, in this order (SET is the baseline: the same run's ratio for a plain command):
+#   set            SET k:__rand_int__ v
 #   pfadd-dense    PFADD hll __rand_int__          one key, dense after ~1,500 elements
 #   pfadd-sparse   PFADD s:__rand_int__ a b c      100,000 small sparse keys
 #   pfcount        PFCOUNT hll                     the cached cardinality, mostly
@@ -77,6 +78,7 @@ done
 # name|requests divisor|command: the union and the merge cost ~100 µs each, so they get a
 # twentieth of the requests.
 SCENARIOS=(
+    "set|1|SET k:__rand_int__ v"
     "pfadd-dense|1|PFADD hll __rand_int__"
     "pfadd-sparse|1|PFADD s:__rand_int__ a b c"
     "pfcount|1|PFCOUNT hll"
