@@ -227,7 +227,23 @@ fn corrupted_hyperloglogs_answer_as_redis_does() {
     pfadd_many(&mut redis, "b2", "m", 60);
     pfadd_many(&mut redis, "b3", "l", 700);
     pfadd_many(&mut redis, "b4", "d", 5000);
-    let bases: Vec<Vec<u8>> = ["b0", "b1", "b2", "b3", "b4"]
+    // Sparse just under the default hll-sparse-max-bytes (3000), so that PFADD promotes it
+    // on a corrupted value too.
+    for element in 0..5000 {
+        redis.cmd(&[b"PFADD", b"b5", format!("n{element}").as_bytes()]);
+        let len = redis.words("STRLEN b5");
+        let len: usize = String::from_utf8_lossy(&len[1..len.len() - 2])
+            .parse()
+            .unwrap();
+        if len >= 2990 {
+            break;
+        }
+    }
+    assert_eq!(
+        show(&redis.words("PFDEBUG ENCODING b5")),
+        show(b"+sparse\r\n")
+    );
+    let bases: Vec<Vec<u8>> = ["b0", "b1", "b2", "b3", "b4", "b5"]
         .iter()
         .map(|k| bulk(&redis.cmd(&[b"GET", k.as_bytes()])))
         .collect();
