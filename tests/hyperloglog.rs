@@ -8,13 +8,29 @@
 //!   lengthened are SET on both servers, then PFCOUNT, PFADD, PFMERGE and PFDEBUG must answer
 //!   the same bytes on both, and neither server may die.
 //!
-//! Both need a real `redis-server` (7.0 is the reference); without one they print a
+//! * `hll-sparse-max-bytes` set small, to zero and large: the same promotions, bytes and counts
+//!   as Redis (here rather than in a case file: the limit is process-wide in respd, and the
+//!   case files' groups run side by side in one process, each server start publishing the
+//!   default again).
+//!
+//! All need a real `redis-server` (7.0 is the reference); without one they print a
 //! `SKIPPED:` line and pass. The Redis servers here are private (`RedisServer::start`), since
-//! one of them changes `hll-sparse-max-bytes`.
+//! some change `hll-sparse-max-bytes`, and the tests of this file run one at a time for the
+//! same reason.
 
 mod common;
 
+use std::sync::Mutex;
+
 use common::{show, RawConn, RedisServer, TestServer};
+
+/// Held by every test of this file: a respd started, or a CONFIG SET, in one test would
+/// change `hll-sparse-max-bytes` under the others.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A small xorshift generator: the corruption cases are a function of the round number.
 struct Rng(u64);
@@ -74,6 +90,7 @@ fn build_on_redis(redis: &mut RawConn) -> Vec<&'static str> {
 
 #[test]
 fn hyperloglogs_written_by_redis_count_the_same() {
+    let _serial = serial();
     let Some(redis_server) = RedisServer::start() else {
         common::skip_note("hyperloglogs_written_by_redis_count_the_same");
         return;
@@ -211,6 +228,7 @@ fn ends_in_cut_xzero(v: &[u8]) -> bool {
 
 #[test]
 fn corrupted_hyperloglogs_answer_as_redis_does() {
+    let _serial = serial();
     let Some(mut redis_server) = RedisServer::start() else {
         common::skip_note("corrupted_hyperloglogs_answer_as_redis_does");
         return;
@@ -317,4 +335,99 @@ fn corrupted_hyperloglogs_answer_as_redis_does() {
     );
     assert!(!redis_server.has_exited(), "redis-server died");
     assert_eq!(show(&respd.words("PING")), show(b"+PONG\r\n"));
+}
+
+/// `PFADD key prefix0 .. prefix{n-1}` as one command line for [`sparse_limit_follows_redis`].
+fn pfadd_line(key: &str, prefix: &str, n: usize) -> String {
+    let elements: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    format!("PFADD {key} {}", elements.join(" "))
+}
+
+#[test]
+fn sparse_limit_follows_redis() {
+    let _serial = serial();
+    let Some(redis_server) = RedisServer::start() else {
+        common::skip_note("sparse_limit_follows_redis");
+        return;
+    };
+    let respd_server = TestServer::start();
+    let mut redis = redis_server.conn();
+    let mut respd = respd_server.conn();
+    let mut script: Vec<String> = [
+        // A small limit: promotion after a few elements.
+        "CONFIG SET hll-sparse-max-bytes 30",
+        "PFADD small a b c",
+        "PFDEBUG ENCODING small",
+        "GET small",
+        "PFADD small d e f g h",
+        "PFDEBUG ENCODING small",
+        "PFCOUNT small",
+        "GET small",
+        "PFADD s2 a",
+        "PFDEBUG DECODE s2",
+        "PFADD s2 b c d e f g h i j k l m n o",
+        "PFDEBUG ENCODING s2",
+        "PFCOUNT s2",
+        "PFCOUNT s2 small",
+        // Zero: the first split that grows the string promotes it.
+        "CONFIG SET hll-sparse-max-bytes 0",
+        "PFADD zero a",
+        "PFDEBUG ENCODING zero",
+        "GET zero",
+        "PFADD zero2",
+        "PFDEBUG ENCODING zero2",
+        "GET zero2",
+    ]
+    .iter()
+    .map(|l| l.to_string())
+    .collect();
+    // A merge of sparse sources into a destination that passes a lowered limit.
+    script.push("CONFIG SET hll-sparse-max-bytes 3000".into());
+    script.push(pfadd_line("m1", "p", 600));
+    script.push(pfadd_line("m2", "q", 40));
+    script.extend(
+        [
+            "PFDEBUG ENCODING m1",
+            "CONFIG SET hll-sparse-max-bytes 200",
+            "PFMERGE m3 m2",
+            "PFDEBUG ENCODING m3",
+            "GET m3",
+            "PFMERGE m4 m1",
+            "PFDEBUG ENCODING m4",
+            "PFCOUNT m4",
+            "GET m4",
+            // An existing sparse value longer than the limit stays sparse until it grows.
+            "PFDEBUG ENCODING m1",
+            "PFADD m1 p1 p2 p3",
+            "PFDEBUG ENCODING m1",
+            "PFADD m1 new-element",
+            "PFDEBUG ENCODING m1",
+            "PFCOUNT m1",
+        ]
+        .iter()
+        .map(|l| l.to_string()),
+    );
+    // A large limit: 3000 elements stay sparse.
+    script.push("CONFIG SET hll-sparse-max-bytes 100000".into());
+    script.push(pfadd_line("huge", "h", 3000));
+    script.extend(
+        [
+            "PFDEBUG ENCODING huge",
+            "STRLEN huge",
+            "PFCOUNT huge",
+            "GET huge",
+            "PFCOUNT huge m1 small",
+            "PFMERGE huge2 huge m2",
+            "PFDEBUG ENCODING huge2",
+            "GET huge2",
+            "CONFIG SET hll-sparse-max-bytes 3000",
+        ]
+        .iter()
+        .map(|l| l.to_string()),
+    );
+    for line in &script {
+        let want = redis.words(line);
+        let got = respd.words(line);
+        assert_eq!(show(&got), show(&want), "{}", &line[..line.len().min(80)]);
+    }
 }
