@@ -481,6 +481,36 @@ fn promote(v: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
     Ok(dense_set(&mut v[HDR..], index, count))
 }
 
+/// The value of register `index`, read without changing anything; `None` where a sparse
+/// value's opcodes end before reaching it (the writing path then reports the corruption).
+fn register_at(v: &[u8], index: usize) -> Option<u8> {
+    if v[ENCODING_AT] == DENSE {
+        return Some(dense_get(&v[HDR..], index));
+    }
+    // The walk of `sparse_set`'s step 1.
+    let mut p = HDR;
+    let mut first = 0usize;
+    while p < v.len() {
+        let op = Op::at(v, p);
+        if index < first + op.span() {
+            return Some(match op {
+                Op::Val { value, .. } => value,
+                Op::Zero { .. } => 0,
+            });
+        }
+        p += op.width();
+        first += op.span();
+    }
+    None
+}
+
+/// True if adding `element` would change `v` (or `v` is too damaged to tell): a register
+/// would rise.
+fn would_raise(v: &[u8], element: &[u8]) -> bool {
+    let (index, count) = pat_len(element);
+    register_at(v, index).is_none_or(|r| count > r)
+}
+
 /// Adds one element (Redis `hllAdd`); Ok(true) if a register changed.
 fn add(v: &mut Vec<u8>, element: &[u8], max_bytes: usize) -> Result<bool, Corrupt> {
     let (index, count) = pat_len(element);
@@ -653,13 +683,23 @@ fn hll_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> &'a mut Vec<u8> {
 /// ```
 /// Integer: 1 if the key was created or a register changed, else 0. Errors: `WrongType`,
 /// the HyperLogLog WRONGTYPE, INVALIDOBJ for corrupt sparse opcodes (as in Redis, elements
-/// added before the corruption was met stay added). Event `pfadd` when something changed.
+/// added before the corruption was met stay added). Event `pfadd` when something changed;
+/// WATCH sees a change only then. (A PFADD that changes nothing does not turn a short
+/// embstr value raw, as Redis's `dbUnshareStringValue` does: OBJECT ENCODING may differ.)
 pub fn pfadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let key = &argv[1];
     let mut updated = 0u64;
-    match db.get_value_mut(key, ctx.now_ms) {
+    db.expire_if_needed(key, ctx.now_ms);
+    match db.get_value(key, ctx.now_ms) {
         Some(value) => {
-            hll_bytes(value)?;
+            let bytes = hll_bytes(value)?;
+            // Redis signals WATCHers only when a register rose; a write lookup would signal
+            // them whatever happens, so look first and write only if something will change.
+            if !argv.iter().skip(2).any(|e| would_raise(bytes, e)) {
+                ctx.changes = Some(0);
+                reply.int(0);
+                return Ok(());
+            }
         }
         None => {
             db.set(key, Value::Str(SmallBytes::raw(new_sparse())), ctx.now_ms);
@@ -861,26 +901,48 @@ fn self_test(seed: u64, elements: u64, max_bytes: usize) -> Result<(), CmdError>
 /// ENCODING: `dense` or `sparse`. TODENSE: 1 if the key was turned dense, 0 if it already was.
 /// Errors: "ERR The specified key does not exist", the HyperLogLog WRONGTYPE, INVALIDOBJ,
 /// "ERR HLL encoding is not sparse" (DECODE), "ERR Unknown PFDEBUG subcommand '...'".
+///
+/// Redis never signals WATCHers from PFDEBUG. respd does not either, except when GETREG or
+/// TODENSE turns a sparse value dense: that takes a write lookup, which WATCH sees.
 pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sub = &argv[1];
     let key = &argv[2];
-    match db.get_value_mut(key, ctx.now_ms) {
-        None => return Err(CmdError::msg("ERR The specified key does not exist")),
-        Some(value) => {
-            hll_bytes(value)?;
-        }
-    }
+    db.expire_if_needed(key, ctx.now_ms);
+    let Some(value) = db.get_value(key, ctx.now_ms) else {
+        return Err(CmdError::msg("ERR The specified key does not exist"));
+    };
+    let bytes = hll_bytes(value)?;
     ctx.changes = Some(0);
+    // Redis never signals WATCHers from PFDEBUG. A write lookup here would, so only the
+    // sparse-to-dense conversions of GETREG and TODENSE take one.
+    let converts = bytes[ENCODING_AT] == SPARSE && (eq_ci(sub, "getreg") || eq_ci(sub, "todense"));
+    if !converts {
+        return pfdebug_read(sub, bytes, reply);
+    }
     let v = hll_mut(db, key, ctx.now_ms);
+    sparse_to_dense(v)?;
+    ctx.changes = Some(1);
     if eq_ci(sub, "getreg") {
-        if v[ENCODING_AT] == SPARSE {
-            sparse_to_dense(v)?;
-            ctx.changes = Some(1);
-        }
-        reply.array(REGISTERS);
-        for i in 0..REGISTERS {
-            reply.int(i64::from(dense_get(&v[HDR..], i)));
-        }
+        reply_registers(v, reply);
+    } else {
+        reply.int(1);
+    }
+    Ok(())
+}
+
+/// The 16384 registers of a dense HyperLogLog as an array of integers (PFDEBUG GETREG).
+fn reply_registers(v: &[u8], reply: &mut Reply) {
+    reply.array(REGISTERS);
+    for i in 0..REGISTERS {
+        reply.int(i64::from(dense_get(&v[HDR..], i)));
+    }
+}
+
+/// The PFDEBUG subcommands that leave the value as it is: GETREG of a dense value, DECODE,
+/// ENCODING, TODENSE of a dense value, and the unknown-subcommand error.
+fn pfdebug_read(sub: &[u8], v: &[u8], reply: &mut Reply) -> CmdResult {
+    if eq_ci(sub, "getreg") {
+        reply_registers(v, reply);
     } else if eq_ci(sub, "decode") {
         if v[ENCODING_AT] != SPARSE {
             return Err(CmdError::msg("ERR HLL encoding is not sparse"));
@@ -908,12 +970,7 @@ pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
             "sparse"
         });
     } else if eq_ci(sub, "todense") {
-        let converted = v[ENCODING_AT] == SPARSE;
-        if converted {
-            sparse_to_dense(v)?;
-            ctx.changes = Some(1);
-        }
-        reply.int(i64::from(converted));
+        reply.int(0);
     } else {
         return Err(CmdError::quoting(
             "ERR Unknown PFDEBUG subcommand '",
