@@ -30,7 +30,7 @@ use crate::notify;
 use crate::protocol::{Argv, Reply};
 use crate::store::geohash::{self, Shape, ShapeKind, LAT_MAX, LAT_MIN, LONG_MAX, LONG_MIN};
 use crate::store::{Db, ZSet};
-use crate::util::{eq_ci, parse_f64, parse_i64};
+use crate::util::{c_str, eq_ci, parse_f64, parse_i64};
 use std::cmp::Ordering;
 
 const RO: Flags = Flags::READONLY;
@@ -108,6 +108,8 @@ fn parse_lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), CmdError> {
 
 /// Metres per unit (Redis `extractUnitOrReply`).
 fn parse_unit(unit: &[u8]) -> Result<f64, CmdError> {
+    // Redis compares C strings (`strcasecmp`): the unit ends at a NUL byte.
+    let unit = c_str(unit);
     Ok(if eq_ci(unit, "m") {
         1.0
     } else if eq_ci(unit, "km") {
@@ -199,7 +201,8 @@ pub fn geoadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
     let (mut nx, mut xx) = (false, false);
     let mut first = 2;
     while first < argv.len() {
-        let opt = &argv[first];
+        // Options are compared as C strings, as Redis's strcasecmp sees them.
+        let opt = c_str(&argv[first]);
         if eq_ci(opt, "nx") {
             nx = true;
         } else if eq_ci(opt, "xx") {
@@ -426,7 +429,8 @@ fn georadius_generic<'a, 'z>(
     let mut count: i64 = 0;
     let mut i = base;
     while i < argv.len() {
-        let arg = &argv[i];
+        // Options are compared as C strings, as Redis's strcasecmp sees them.
+        let arg = c_str(&argv[i]);
         let left = argv.len() - i - 1;
         if eq_ci(arg, "withdist") {
             withdist = true;

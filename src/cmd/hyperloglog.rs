@@ -30,7 +30,12 @@
 //! Every read path treats the bytes as untrusted (they may come from SET, RESTORE or an RDB
 //! file): a malformed value is answered with Redis's INVALIDOBJ error, never a panic. Where
 //! Redis reads one byte past the end of a malformed string it finds the terminating NUL of its
-//! sds string; these readers see a zero byte there too, so they reach the same verdicts.
+//! sds string; these readers see a zero byte there too, so they reach the same verdicts. The
+//! verdicts are those of Redis 7.0.15 as shipped with the fix for CVE-2025-32023: sparse opcodes
+//! that run past the 16384th register make the value corrupt, whatever comes before them.
+//! One reading is not matched: when PFADD splits an XZERO cut short at the very end, Redis
+//! writes the split's last byte past its string's new end, and later reads that stale byte
+//! where respd, holding nothing there, reads zero (tests/hyperloglog.rs avoids such values).
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::notify;
@@ -221,6 +226,30 @@ fn dense_put(registers: &mut [u8], i: usize, value: u8) {
     }
 }
 
+/// Every dense register in order, four from each three bytes: the fast path of the loops that
+/// read them all (merges, histograms), same values as [`dense_get`].
+fn dense_registers(registers: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    registers.chunks_exact(3).flat_map(|b| {
+        [
+            b[0] & REGISTER_MAX,
+            (b[0] >> 6) | ((b[1] & 0x0f) << 2),
+            (b[1] >> 4) | ((b[2] & 0x03) << 4),
+            b[2] >> 2,
+        ]
+    })
+}
+
+/// Writes one value per register (each at most 63) as the dense register array: the bytes
+/// [`dense_put`] would leave, four registers at a time.
+fn pack_dense(registers: &mut [u8], values: &[u8]) {
+    for (b, r) in registers.chunks_exact_mut(3).zip(values.chunks_exact(4)) {
+        let r: [u8; 4] = [r[0], r[1], r[2], r[3]].map(|x| x & REGISTER_MAX);
+        b[0] = r[0] | (r[1] << 6);
+        b[1] = (r[1] >> 2) | (r[2] << 4);
+        b[2] = (r[2] >> 4) | (r[3] << 2);
+    }
+}
+
 /// Raises dense register `i` to `count`; true if it was lower (Redis `hllDenseSet`).
 fn dense_set(registers: &mut [u8], i: usize, count: u8) -> bool {
     if count > dense_get(registers, i) {
@@ -349,8 +378,10 @@ fn sparse_to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
         match op {
             Op::Zero { len, .. } => idx += len,
             Op::Val { value, len } => {
+                // A run past the last register is corruption even when the registers before
+                // it add up (Redis's fix for CVE-2025-32023 refuses every overrun).
                 if idx + len > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for i in idx..idx + len {
                     dense_put(registers, i, value);
@@ -474,6 +505,36 @@ fn promote(v: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
     Ok(dense_set(&mut v[HDR..], index, count))
 }
 
+/// The value of register `index`, read without changing anything; `None` where a sparse
+/// value's opcodes end before reaching it (the writing path then reports the corruption).
+fn register_at(v: &[u8], index: usize) -> Option<u8> {
+    if v[ENCODING_AT] == DENSE {
+        return Some(dense_get(&v[HDR..], index));
+    }
+    // The walk of `sparse_set`'s step 1.
+    let mut p = HDR;
+    let mut first = 0usize;
+    while p < v.len() {
+        let op = Op::at(v, p);
+        if index < first + op.span() {
+            return Some(match op {
+                Op::Val { value, .. } => value,
+                Op::Zero { .. } => 0,
+            });
+        }
+        p += op.width();
+        first += op.span();
+    }
+    None
+}
+
+/// True if adding `element` would change `v` (or `v` is too damaged to tell): a register
+/// would rise.
+fn would_raise(v: &[u8], element: &[u8]) -> bool {
+    let (index, count) = pat_len(element);
+    register_at(v, index).map_or(true, |r| count > r)
+}
+
 /// Adds one element (Redis `hllAdd`); Ok(true) if a register changed.
 fn add(v: &mut Vec<u8>, element: &[u8], max_bytes: usize) -> Result<bool, Corrupt> {
     let (index, count) = pat_len(element);
@@ -488,8 +549,8 @@ fn add(v: &mut Vec<u8>, element: &[u8], max_bytes: usize) -> Result<bool, Corrup
 /// (Redis `hllMerge`). `v` must pass [`looks_valid`].
 fn merge_into(max: &mut [u8], v: &[u8]) -> Result<(), Corrupt> {
     if v[ENCODING_AT] == DENSE {
-        for (i, m) in max.iter_mut().enumerate() {
-            *m = (*m).max(dense_get(&v[HDR..], i));
+        for (m, r) in max.iter_mut().zip(dense_registers(&v[HDR..])) {
+            *m = (*m).max(r);
         }
         return Ok(());
     }
@@ -500,8 +561,9 @@ fn merge_into(max: &mut [u8], v: &[u8]) -> Result<(), Corrupt> {
         match op {
             Op::Zero { len, .. } => i += len,
             Op::Val { value, len } => {
+                // As in `sparse_to_dense`: any run past the last register is corruption.
                 if i + len > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for m in &mut max[i..i + len] {
                     *m = (*m).max(value);
@@ -523,8 +585,8 @@ fn merge_into(max: &mut [u8], v: &[u8]) -> Result<(), Corrupt> {
 fn histogram(v: &[u8]) -> Result<[u32; 64], Corrupt> {
     let mut histo = [0u32; 64];
     if v[ENCODING_AT] == DENSE {
-        for i in 0..REGISTERS {
-            histo[usize::from(dense_get(&v[HDR..], i))] += 1;
+        for r in dense_registers(&v[HDR..]) {
+            histo[usize::from(r)] += 1;
         }
         return Ok(histo);
     }
@@ -645,13 +707,23 @@ fn hll_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> &'a mut Vec<u8> {
 /// ```
 /// Integer: 1 if the key was created or a register changed, else 0. Errors: `WrongType`,
 /// the HyperLogLog WRONGTYPE, INVALIDOBJ for corrupt sparse opcodes (as in Redis, elements
-/// added before the corruption was met stay added). Event `pfadd` when something changed.
+/// added before the corruption was met stay added). Event `pfadd` when something changed;
+/// WATCH sees a change only then. (A PFADD that changes nothing does not turn a short
+/// embstr value raw, as Redis's `dbUnshareStringValue` does: OBJECT ENCODING may differ.)
 pub fn pfadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let key = &argv[1];
     let mut updated = 0u64;
-    match db.get_value_mut(key, ctx.now_ms) {
+    db.expire_if_needed(key, ctx.now_ms);
+    match db.get_value(key, ctx.now_ms) {
         Some(value) => {
-            hll_bytes(value)?;
+            let bytes = hll_bytes(value)?;
+            // Redis signals WATCHers only when a register rose; a write lookup would signal
+            // them whatever happens, so look first and write only if something will change.
+            if !argv.iter().skip(2).any(|e| would_raise(bytes, e)) {
+                ctx.changes = Some(0);
+                reply.int(0);
+                return Ok(());
+            }
         }
         None => {
             db.set(key, Value::Str(SmallBytes::raw(new_sparse())), ctx.now_ms);
@@ -744,16 +816,20 @@ pub fn pfmerge(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         sparse_to_dense(v)?;
     }
     for (i, &m) in max.iter().enumerate() {
+        if v[ENCODING_AT] == DENSE {
+            break;
+        }
         if m == 0 {
             continue;
         }
-        if v[ENCODING_AT] == DENSE {
-            dense_set(&mut v[HDR..], i, m);
-        } else {
-            // The destination was merged above, so its opcodes are sound: Redis ignores the
-            // result here too.
-            let _ = sparse_set(v, i, m, max_bytes);
-        }
+        // The destination was merged above, so its opcodes are sound: Redis ignores the
+        // result here too.
+        let _ = sparse_set(v, i, m, max_bytes);
+    }
+    if v[ENCODING_AT] == DENSE {
+        // Every input, the destination included, went into `max`, so raising each register
+        // to `max` (Redis's loop of `hllDenseSet`) leaves exactly `max`: written at once.
+        pack_dense(&mut v[HDR..], &max);
     }
     invalidate_cache(v);
     db.notify(notify::STRING, "pfadd", dest);
@@ -853,26 +929,48 @@ fn self_test(seed: u64, elements: u64, max_bytes: usize) -> Result<(), CmdError>
 /// ENCODING: `dense` or `sparse`. TODENSE: 1 if the key was turned dense, 0 if it already was.
 /// Errors: "ERR The specified key does not exist", the HyperLogLog WRONGTYPE, INVALIDOBJ,
 /// "ERR HLL encoding is not sparse" (DECODE), "ERR Unknown PFDEBUG subcommand '...'".
+///
+/// Redis never signals WATCHers from PFDEBUG. respd does not either, except when GETREG or
+/// TODENSE turns a sparse value dense: that takes a write lookup, which WATCH sees.
 pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sub = &argv[1];
     let key = &argv[2];
-    match db.get_value_mut(key, ctx.now_ms) {
-        None => return Err(CmdError::msg("ERR The specified key does not exist")),
-        Some(value) => {
-            hll_bytes(value)?;
-        }
-    }
+    db.expire_if_needed(key, ctx.now_ms);
+    let Some(value) = db.get_value(key, ctx.now_ms) else {
+        return Err(CmdError::msg("ERR The specified key does not exist"));
+    };
+    let bytes = hll_bytes(value)?;
     ctx.changes = Some(0);
+    // Redis never signals WATCHers from PFDEBUG. A write lookup here would, so only the
+    // sparse-to-dense conversions of GETREG and TODENSE take one.
+    let converts = bytes[ENCODING_AT] == SPARSE && (eq_ci(sub, "getreg") || eq_ci(sub, "todense"));
+    if !converts {
+        return pfdebug_read(sub, bytes, reply);
+    }
     let v = hll_mut(db, key, ctx.now_ms);
+    sparse_to_dense(v)?;
+    ctx.changes = Some(1);
     if eq_ci(sub, "getreg") {
-        if v[ENCODING_AT] == SPARSE {
-            sparse_to_dense(v)?;
-            ctx.changes = Some(1);
-        }
-        reply.array(REGISTERS);
-        for i in 0..REGISTERS {
-            reply.int(i64::from(dense_get(&v[HDR..], i)));
-        }
+        reply_registers(v, reply);
+    } else {
+        reply.int(1);
+    }
+    Ok(())
+}
+
+/// The 16384 registers of a dense HyperLogLog as an array of integers (PFDEBUG GETREG).
+fn reply_registers(v: &[u8], reply: &mut Reply) {
+    reply.array(REGISTERS);
+    for i in 0..REGISTERS {
+        reply.int(i64::from(dense_get(&v[HDR..], i)));
+    }
+}
+
+/// The PFDEBUG subcommands that leave the value as it is: GETREG of a dense value, DECODE,
+/// ENCODING, TODENSE of a dense value, and the unknown-subcommand error.
+fn pfdebug_read(sub: &[u8], v: &[u8], reply: &mut Reply) -> CmdResult {
+    if eq_ci(sub, "getreg") {
+        reply_registers(v, reply);
     } else if eq_ci(sub, "decode") {
         if v[ENCODING_AT] != SPARSE {
             return Err(CmdError::msg("ERR HLL encoding is not sparse"));
@@ -900,12 +998,7 @@ pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
             "sparse"
         });
     } else if eq_ci(sub, "todense") {
-        let converted = v[ENCODING_AT] == SPARSE;
-        if converted {
-            sparse_to_dense(v)?;
-            ctx.changes = Some(1);
-        }
-        reply.int(i64::from(converted));
+        reply.int(0);
     } else {
         return Err(CmdError::quoting(
             "ERR Unknown PFDEBUG subcommand '",
@@ -963,6 +1056,18 @@ mod tests {
         assert_eq!(promoted[ENCODING_AT], DENSE);
         let n = count(&promoted).unwrap();
         assert!((4800..5200).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn fast_dense_paths_match_register_by_register() {
+        let mut rng = XorShift(0x1234_5678_9abc_def1);
+        let registers: Vec<u8> = (0..DENSE_SIZE - HDR).map(|_| rng.next() as u8).collect();
+        let fast: Vec<u8> = dense_registers(&registers).collect();
+        let slow: Vec<u8> = (0..REGISTERS).map(|i| dense_get(&registers, i)).collect();
+        assert_eq!(fast, slow);
+        let mut packed = vec![0u8; DENSE_SIZE - HDR];
+        pack_dense(&mut packed, &fast);
+        assert_eq!(packed, registers);
     }
 
     #[test]

@@ -176,8 +176,18 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
 }
 
 /// Case-insensitive ASCII comparison of an argument with a keyword (`NX`, `WITHSCORES`, ...).
+///
+/// Redis compares keywords with `strcasecmp` on the argument's C string, so a NUL byte ends
+/// the argument: `NX\0junk` is `NX` to Redis, and so it is here. (The keyword itself never
+/// holds a NUL.)
 pub fn eq_ci(arg: &[u8], keyword: &str) -> bool {
-    arg.eq_ignore_ascii_case(keyword.as_bytes())
+    let keyword = keyword.as_bytes();
+    match arg.get(keyword.len()) {
+        // Longer than the keyword: equal only if a NUL follows the keyword's length.
+        Some(0) => arg[..keyword.len()].eq_ignore_ascii_case(keyword),
+        Some(_) => false,
+        None => arg.eq_ignore_ascii_case(keyword),
+    }
 }
 
 /// The code of an error reply's text, as Redis's `afterErrorReply` takes it: the first word,
@@ -192,6 +202,15 @@ pub fn error_code(text: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_compare_as_c_strings() {
+        assert!(eq_ci(b"nx", "NX"));
+        assert!(eq_ci(b"Nx\0junk", "NX"));
+        assert!(!eq_ci(b"n\0", "NX"));
+        assert!(!eq_ci(b"nxx", "NX"));
+        assert!(!eq_ci(b"\0nx", "NX"));
+    }
 
     #[test]
     fn error_codes_follow_redis() {
