@@ -26,10 +26,20 @@
 //! # What "used memory" is
 //! INFO's `used_memory`: every key and value as [`crate::store::memory`] counts them, plus the
 //! clients' query and reply buffers (`getMaxmemoryState` likewise counts client buffers,
-//! replicas' output buffers excepted; respd's replicas are not clients of that table). It is
-//! computed once per check; each eviction then subtracts the bytes the evicted key took
-//! (`MEMORY USAGE` measured on every element), which is what Redis's `delta` of
-//! `zmalloc_used_memory()` around the deletion measures.
+//! replicas' output buffers excepted; respd's replicas are not clients of that table). Each
+//! eviction subtracts the bytes the evicted key took (`MEMORY USAGE` measured on every
+//! element), which is what Redis's `delta` of `zmalloc_used_memory()` around the deletion
+//! measures.
+//!
+//! Measuring the dataset walks every key, so it is not done on every write: a
+//! [`DatasetGauge`](crate::shared::DatasetGauge) keeps the last measurement and adds each checked command's argument bytes
+//! to it. Only when that estimate goes over the limit is the dataset measured again, and then
+//! at most once per ten times the previous measurement's duration, so the walk never takes
+//! more than about a tenth of the time however large the dataset. Between two measurements a
+//! burst of writes may go past the limit by what it writes in that interval (with 1,000,000
+//! small keys, a measurement of some tens of ms, so a few hundred ms of writes); Redis's own
+//! check, made before each command, similarly lets a command finish past the limit. A
+//! configuration change measures at the next check whatever the estimate says.
 //!
 //! # Which key
 //! - `allkeys-random` / `volatile-random`: a random key of the next database in turn (a
@@ -167,18 +177,45 @@ struct Victim {
 /// Brings used memory under `maxmemory` by evicting keys, if a limit is set. Returns false
 /// when memory is still over the limit and nothing more can be evicted (Redis `EVICT_FAIL`):
 /// the caller then refuses the command. Takes the keyspace write lock for the whole check.
-pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
+///
+/// `written` is what the command about to run may add (its arguments' bytes): the dataset is
+/// measured in full only when the last measurement plus everything written since could be
+/// over the limit, and at most once per ten times the last measurement's cost (see
+/// [`DatasetGauge`](crate::shared::DatasetGauge)).
+pub fn perform_evictions(shared: &Shared, now_ms: u64, written: u64) -> bool {
     let settings = Settings::from_config(&shared.config.read());
     if settings.maxmemory == 0 {
         return true;
     }
     let clients = crate::cmd::memory::clients_bytes(shared);
     let mut keyspace = shared.store.write();
+    let mut gauge = shared.dataset_gauge.lock();
+    gauge.pending = gauge.pending.saturating_add(written);
+    let estimate = gauge.measured + gauge.pending + clients;
+    if !gauge.stale && !gauge.over_limit && estimate <= settings.maxmemory {
+        // Under the limit as far as the estimate can tell.
+        return true;
+    }
+    let rested = gauge.cost_us < 1000
+        || gauge.measured_at.map_or(true, |at| {
+            at.elapsed().as_micros() as u64 >= gauge.cost_us * 10
+        });
+    if !gauge.stale && !rested {
+        // Measured too recently to measure again: the last measurement's verdict stands.
+        // A burst of writes can then overshoot the limit by what it writes in that time,
+        // as Redis's own check, made before each command, lets a command finish past it.
+        return !gauge.over_limit;
+    }
+    let measuring = std::time::Instant::now();
     let dataset: u64 = keyspace
         .dbs()
         .iter()
         .map(|db| db.approx_bytes() as u64)
         .sum();
+    gauge.cost_us = measuring.elapsed().as_micros() as u64;
+    gauge.measured_at = Some(measuring);
+    gauge.pending = 0;
+    gauge.stale = false;
     let mut used = dataset + clients;
     let mut evicted = 0u64;
     let mut under = true;
@@ -207,6 +244,9 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64) -> bool {
         used = used.saturating_sub(freed);
         evicted += 1;
     }
+    gauge.measured = used.saturating_sub(clients);
+    gauge.over_limit = !under;
+    drop(gauge);
     drop(keyspace);
     if let Some(started) = cycle_started {
         let cycle_ms = started.elapsed().as_millis() as u64;
@@ -229,7 +269,7 @@ pub fn after_config_change(shared: &Shared, now_ms: u64) {
     if shared.eviction_pending.load(Ordering::Acquire)
         && shared.eviction_pending.swap(false, Ordering::AcqRel)
     {
-        perform_evictions(shared, now_ms);
+        perform_evictions(shared, now_ms, 0);
         crate::cmd::publish_keyspace_events(shared, now_ms);
     }
 }

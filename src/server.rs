@@ -450,6 +450,7 @@ pub fn start_with(
         stopping: AtomicBool::new(false),
         config_generation: AtomicU64::new(0),
         eviction_pending: AtomicBool::new(false),
+        dataset_gauge: Default::default(),
         acl: crate::acl::Acl::new(),
         config: RwLock::new(config),
     });

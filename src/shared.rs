@@ -185,6 +185,32 @@ pub struct Shared {
     /// Set when the configuration changes with a `maxmemory` in force: evict after the
     /// running command (see [`crate::evict::after_config_change`]).
     pub eviction_pending: AtomicBool,
+    /// What `maxmemory` compares against between full measurements of the dataset (see
+    /// [`crate::evict`]).
+    pub dataset_gauge: Mutex<DatasetGauge>,
+}
+
+/// The dataset's size as `maxmemory` sees it: the last full measurement (an O(keys) walk),
+/// plus what writes since then may have added. Measuring on every write would make each
+/// write O(keys); this keeps it O(1) until the estimate says the limit may be crossed.
+#[derive(Debug, Default)]
+pub struct DatasetGauge {
+    /// Bytes the last measurement found (less what eviction freed since).
+    pub measured: u64,
+    /// Bytes of the writes since the last measurement (their arguments): an estimate of
+    /// the growth, never decreased by deletions until the next measurement.
+    pub pending: u64,
+    /// When the last measurement was taken; None before the first.
+    pub measured_at: Option<std::time::Instant>,
+    /// How long the last measurement took, in microseconds: when it took a millisecond or
+    /// more, the next one waits ten times that, so measuring a large dataset never takes
+    /// more than about a tenth of the time. Smaller datasets are measured at every check.
+    pub cost_us: u64,
+    /// The last check could not bring memory under the limit (nothing left to evict):
+    /// until the next measurement, writes are refused.
+    pub over_limit: bool,
+    /// Set when the configuration changed: measure at the next check whatever the estimate.
+    pub stale: bool,
 }
 
 /// INFO's counters summed over live and departed clients.
@@ -221,6 +247,7 @@ impl Shared {
         *self.config.write() = config;
         self.config_generation.fetch_add(1, Ordering::Release);
         if limited {
+            self.dataset_gauge.lock().stale = true;
             self.eviction_pending.store(true, Ordering::Release);
         }
     }

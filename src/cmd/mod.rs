@@ -666,7 +666,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             }));
     let queues =
         client.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
-    if (is_denyoom || queues) && !crate::evict::perform_evictions(shared, crate::util::now_ms()) {
+    // What the command may add to the dataset: its arguments with room for the allocations
+    // around them (an upper bound the eviction check adds up between its measurements).
+    let written = 128 + argv.iter().map(|a| a.len() as u64 + 64).sum::<u64>();
+    if (is_denyoom || queues)
+        && !crate::evict::perform_evictions(shared, crate::util::now_ms(), written)
+    {
         publish_keyspace_events(shared, crate::util::now_ms());
         reject(
             shared,
