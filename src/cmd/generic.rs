@@ -938,7 +938,10 @@ fn expire_generic(
 
     let key = &argv[1];
     let now = ctx.now_ms;
-    let Some(entry) = db.get_mut(key, now) else {
+    // Decide first, with a lookup that does not mark the key for WATCH: a refused condition
+    // changes nothing, and Redis signals the key only when it set or removed a TTL.
+    db.expire_if_needed(key, now);
+    let Some(entry) = db.peek(key, now) else {
         reply.int(0);
         return Ok(());
     };
@@ -953,6 +956,7 @@ fn expire_generic(
         reply.int(0);
         return Ok(());
     }
+    db.get_mut(key, now); // from here on the key changes: WATCH sees it
     // mirrors expireGenericCommand(): a deadline already past deletes the key ("del")
     if when <= now as i64 {
         db.delete(key, now);

@@ -1040,12 +1040,23 @@ pub fn linsert(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
 pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let count = arg_i64(&argv[2])?;
     let key = &argv[1];
+    let element = &argv[3];
+    // Count first, with a lookup that does not mark the key for WATCH: Redis signals the key
+    // only when something was removed.
+    db.expire_if_needed(key, ctx.now_ms);
+    let total = match db.peek(key, ctx.now_ms).map(|e| &e.value) {
+        None => 0,
+        Some(Value::List(list)) => list.iter().filter(|e| e.as_slice() == element).count(),
+        Some(_) => return Err(CmdError::WrongType),
+    };
+    if total == 0 {
+        reply.int(0);
+        return Ok(());
+    }
     let Some(list) = list_write(ctx, db, key)? else {
         reply.int(0);
         return Ok(());
     };
-    let element = &argv[3];
-    let total = list.iter().filter(|e| e.as_slice() == element).count();
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let remove = if count == 0 { total } else { total.min(limit) };
     // Which matches go: from the head, matches 1..=remove; from the tail, the last `remove`
