@@ -532,7 +532,7 @@ fn register_at(v: &[u8], index: usize) -> Option<u8> {
 /// would rise.
 fn would_raise(v: &[u8], element: &[u8]) -> bool {
     let (index, count) = pat_len(element);
-    register_at(v, index).is_none_or(|r| count > r)
+    register_at(v, index).map_or(true, |r| count > r)
 }
 
 /// Adds one element (Redis `hllAdd`); Ok(true) if a register changed.
