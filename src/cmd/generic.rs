@@ -956,7 +956,8 @@ fn expire_generic(
         reply.int(0);
         return Ok(());
     }
-    db.get_mut(key, now); // from here on the key changes: WATCH sees it
+    // From here on the key changes: the write lookup lets WATCH see it.
+    db.get_mut(key, now);
     // mirrors expireGenericCommand(): a deadline already past deletes the key ("del")
     if when <= now as i64 {
         db.delete(key, now);
