@@ -625,7 +625,14 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
 }
 
 /// Appends `client`'s CLIENT LIST line (and its newline) to `out`.
+///
+/// A client already killed (CLIENT KILL, ACL SETUSER revoking its channels, an output limit)
+/// is left out although its thread may not have closed it yet: Redis frees such a client
+/// before the killer's next command, so no later CLIENT LIST shows it.
 fn push_line(ctx: &Ctx, handle: &ClientHandle, command: &str, out: &mut String) {
+    if handle.id != ctx.client.id() && handle.is_killed() {
+        return;
+    }
     let line = if handle.id == ctx.client.id() {
         client_info_line(
             handle,
