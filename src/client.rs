@@ -166,6 +166,14 @@ impl ClientHandle {
         self.killed.load(Ordering::Acquire)
     }
 
+    /// True when the connection is over: killed, or closed by the client although its worker
+    /// thread may not have run yet to notice (one non-blocking peek at the socket). Redis
+    /// handles a disconnection in the same loop that runs commands, so a command sent after
+    /// another client went away never sees it; a thread per connection has to look.
+    pub fn is_gone(&self) -> bool {
+        self.is_killed() || crate::sys::peer_closed(&self.stream)
+    }
+
     /// The client's waker, created on first use.
     pub fn waker(&self) -> std::io::Result<&crate::sys::Waker> {
         if let Some(w) = self.waker.get() {

@@ -329,7 +329,7 @@ fn publish_locked(
         receivers += deliver_to_channel(list, b"message", channel, message, limit, now_ms, stats);
     }
     for (pattern, client) in &reg.patterns {
-        if !crate::glob::matches(pattern, channel, false) {
+        if !crate::glob::matches(pattern, channel, false) || client.is_gone() {
             continue;
         }
         let mut r = Reply::with_protocol(client.resp3.load(Ordering::Relaxed));
@@ -345,7 +345,9 @@ fn publish_locked(
 }
 
 /// Delivers `[kind, channel, message]` (`message` or `smessage`) to every subscriber in
-/// `list`, encoded once per protocol version. Returns how many there were.
+/// `list`, encoded once per protocol version. Returns how many received it: a subscriber
+/// whose connection is already over ([`ClientHandle::is_gone`]) is neither sent to nor
+/// counted, as Redis, which has freed it by then, does not count it.
 fn deliver_to_channel(
     list: &[Arc<ClientHandle>],
     kind: &[u8],
@@ -359,7 +361,11 @@ fn deliver_to_channel(
         resp2: None,
         resp3: None,
     };
+    let mut receivers = 0;
     for client in list {
+        if client.is_gone() {
+            continue;
+        }
         let bytes = encoded.get(client.resp3.load(Ordering::Relaxed), |r| {
             r.push(3);
             r.bulk(kind);
@@ -367,8 +373,9 @@ fn deliver_to_channel(
             r.bulk(message);
         });
         deliver_within_limit(client, bytes, limit, now_ms, stats);
+        receivers += 1;
     }
-    list.len()
+    receivers
 }
 
 /// Hands `bytes` to a subscriber, or disconnects it if that would put it over the pub/sub

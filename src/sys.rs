@@ -62,6 +62,21 @@ pub fn recv_nonblocking(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option
     }
 }
 
+/// True when the peer has closed its end of `stream` (or reset it) and nothing is left to
+/// read: a peek that cannot block finds the end of the stream. Other threads use it to tell
+/// that a connection is over before its own worker has noticed (see `crate::pubsub`).
+pub fn peer_closed(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(
+        rustix::net::recv(
+            stream,
+            &mut probe[..],
+            RecvFlags::DONTWAIT | RecvFlags::PEEK
+        ),
+        Ok((0, _)) | Err(rustix::io::Errno::CONNRESET)
+    )
+}
+
 /// What [`wait`] found ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Readiness {

@@ -276,3 +276,31 @@ fn shard_messages_reach_only_shard_subscribers() {
         None => common::skip_note("shard_messages_reach_only_shard_subscribers"),
     }
 }
+
+/// A subscriber that closed its connection is no longer counted by the next PUBLISH, even
+/// when its worker thread has not run yet to notice (Redis handles the disconnection in the
+/// same loop before the next command; respd's publisher peeks at the socket). Redis's own
+/// pubsub units rely on it: a test closes its subscribers and the next one expects 0.
+#[test]
+fn a_closed_subscriber_is_not_counted_by_the_next_publish() {
+    let server = TestServer::start();
+    let mut publisher = server.conn();
+    for round in 0..50 {
+        for (subscribe, publish) in [
+            (&b"SUBSCRIBE"[..], &b"PUBLISH"[..]),
+            (b"SSUBSCRIBE", b"SPUBLISH"),
+        ] {
+            let mut sub = server.conn();
+            sub.cmd(&[subscribe, b"gone"]);
+            // A message left unread makes the close a reset, the other way a socket ends.
+            assert_eq!(publisher.cmd(&[publish, b"gone", b"x"]), b":1\r\n");
+            drop(sub);
+            assert_eq!(
+                publisher.cmd(&[publish, b"gone", b"y"]),
+                b":0\r\n",
+                "round {round}, {}",
+                String::from_utf8_lossy(subscribe)
+            );
+        }
+    }
+}
