@@ -490,6 +490,10 @@ fn set_client_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
         ));
     }
     ctx.client.name = name.to_vec();
+    // Other connections' CLIENT LIST reads the published snapshot, which the connection
+    // refreshes after sending its replies; the name goes in now, so a client that saw the OK
+    // finds its name listed at once, as in Redis.
+    ctx.client.handle.snapshot.lock().name = ctx.client.name.clone();
     Ok(())
 }
 
