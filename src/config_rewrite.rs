@@ -313,7 +313,8 @@ pub fn rewrite_config(config: &Config, force_all: bool) -> io::Result<()> {
 }
 
 /// Replaces the file at `path` with `content` so that a crash leaves the old file or the new
-/// one, never a mix (`rewriteConfigOverwriteFile`): a new file `<path>.XXXXXX` beside it,
+/// one, never a mix (`rewriteConfigOverwriteFile`): a new file `<path>.` plus six random
+/// characters beside it,
 /// mode 0644 less the umask, written and fsynced, renamed over `path`, then the directory
 /// fsynced so the rename itself is durable. The temporary file is removed on failure.
 fn overwrite_file(path: &Path, content: &[u8]) -> io::Result<()> {
@@ -334,8 +335,8 @@ fn overwrite_file(path: &Path, content: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Creates `<path>.XXXXXX` with six random letters and digits that no file has yet
-/// (`mkostemp`).
+/// Creates `<path>.` followed by six random letters and digits, a name no file has yet
+/// (what `mkostemp` does with its template).
 fn create_temp_beside(path: &Path) -> io::Result<(std::path::PathBuf, File)> {
     const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut last_error = None;
