@@ -226,7 +226,7 @@ pub fn geoadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         zadd.push(&argv[i + 2]);
     }
     super::sorted_set::zadd(ctx, db, &zadd, reply)?;
-    ctx.rewritten_argv = Some(zadd);
+    ctx.propagate_as(zadd);
     Ok(())
 }
 

@@ -567,7 +567,10 @@ pub fn migrate(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
     }
     if deleted.len() > 1 {
         ctx.changes = Some(deleted.len() as u64 - 1);
-        ctx.rewritten_argv = Some(deleted);
+        ctx.propagate_as(deleted);
+    } else {
+        // COPY, NOKEY, or every key refused: nothing changed here.
+        ctx.propagate_nothing();
     }
     match (error, io_error) {
         (Some(line), _) => {

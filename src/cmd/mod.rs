@@ -296,10 +296,10 @@ pub struct Ctx<'a> {
     /// something changed (SETBIT, BITFIELD, ZADD, the geo searches) say how many, and a write
     /// command that says 0 is not propagated.
     pub changes: Option<u64>,
-    /// What the AOF and the replicas get instead of the command as called, when the command
-    /// says so (Redis `replaceClientCommandVector`): MIGRATE propagates as the `DEL` of the
-    /// keys the target acknowledged. Reset before each command.
-    pub rewritten_argv: Option<Argv>,
+    /// What the AOF and the replicas get for this command: the command as called, unless the
+    /// command said otherwise with [`Ctx::propagate_as`] or [`Ctx::propagate_nothing`].
+    /// Reset before each command.
+    pub effects: Effects,
     /// Positions of the arguments MONITOR and SLOWLOG show as `(redacted)` (passwords),
     /// set by the handler (Redis `redactClientCommandArgument`). Reset before each command.
     pub redacted: Vec<usize>,
@@ -309,7 +309,47 @@ pub struct Ctx<'a> {
     pub loading: bool,
 }
 
+/// What a command that succeeded hands to the AOF and the replicas (see [`Ctx::effects`]).
+///
+/// Commands state their own effects, as Redis's do (`alsoPropagate`,
+/// `rewriteClientCommandVector`, `preventCommandPropagation`): SPOP is recorded as the SREM
+/// of what it popped, `SET k v EX 10` as `SET k v PXAT <deadline>`, so that a replay or a
+/// replica repeats exactly what happened here, whatever the clock or the random choice.
+/// Nothing downstream guesses an effect from a command's name or its reply.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub enum Effects {
+    /// The command as it was called.
+    #[default]
+    AsCalled,
+    /// These commands instead, in order; none at all when the list is empty. Two or more are
+    /// recorded as one MULTI ... EXEC (Redis `propagatePendingCommands`), so that a replay
+    /// never stops between them.
+    Replaced(Vec<Argv>),
+}
+
 impl Ctx<'_> {
+    /// The command is recorded as `argv` instead of as it was called (Redis
+    /// `rewriteClientCommandVector`). Called again, `argv` is recorded after the commands
+    /// already given (Redis `alsoPropagate`).
+    pub fn propagate_as(&mut self, argv: Argv) {
+        match &mut self.effects {
+            Effects::Replaced(list) => list.push(argv),
+            effects => *effects = Effects::Replaced(vec![argv]),
+        }
+    }
+
+    /// Nothing is recorded for this command, although it succeeded (Redis
+    /// `preventCommandPropagation`): a pop that found nothing, a NX that did not set.
+    pub fn propagate_nothing(&mut self) {
+        self.effects = Effects::Replaced(Vec::new());
+    }
+
+    /// True when records are wanted at all (the AOF is on, or a replica is attached). A
+    /// command whose record costs work to build (a deadline to render) may skip it when not.
+    pub fn records_wanted(&self) -> bool {
+        crate::persistence::aof::records_wanted(self.shared)
+    }
+
     /// Records a read lookup of `key` for INFO's `keyspace_hits` / `keyspace_misses`, and
     /// reports a miss as a `keymiss` keyspace event (Redis `lookupKey` does both).
     pub fn count_lookup(&mut self, db: &Db, key: &[u8], found: bool) {
@@ -751,7 +791,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         client,
         in_exec: false,
         changes: None,
-        rewritten_argv: None,
+        effects: Effects::AsCalled,
         redacted: Vec::new(),
         loading: false,
     };
@@ -827,7 +867,7 @@ pub fn run_command(
     };
     let mark = reply.len();
     ctx.changes = None;
-    ctx.rewritten_argv = None;
+    ctx.effects = Effects::AsCalled;
     ctx.redacted.clear();
     let result = match held {
         Some(keyspace) => {

@@ -2,20 +2,21 @@
 //! per `appendfsync`, and what a failed write does.
 
 use super::*;
+use crate::cmd::Effects;
 
 /// Propagates one successful write command: its record goes to the AOF and, the same bytes,
 /// to the replication stream ([`crate::replication::feed`]). Called with the keyspace write
 /// lock held (see the module docs for why). Costs two atomic loads when neither is on.
 #[inline]
 pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
-    if propagating(ctx.shared) {
+    if records_wanted(ctx.shared) {
         feed_slow(ctx, argv, reply);
     }
 }
 
 /// True when records are wanted: the AOF is on, or a replica attached.
 #[inline]
-fn propagating(shared: &Shared) -> bool {
+pub fn records_wanted(shared: &Shared) -> bool {
     shared.persistence.aof.on.load(Ordering::Relaxed) || crate::replication::active(shared)
 }
 
@@ -29,20 +30,37 @@ fn propagate(shared: &Shared, db: usize, body: Vec<u8>, in_exec: bool) {
 }
 
 fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
-    // A command that rewrote itself (MIGRATE as DEL) is logged as rewritten.
-    let argv = ctx.rewritten_argv.as_ref().unwrap_or(argv);
-    let rewritten;
-    let args: Vec<&[u8]> = match translate(argv, reply, ctx.now_ms) {
-        Record::Skip => return,
-        Record::AsIs => argv.iter().collect(),
-        Record::Rewritten(v) => {
-            rewritten = v;
-            rewritten.iter().map(|c| c.as_ref()).collect()
+    let list = match &ctx.effects {
+        Effects::Replaced(list) => list,
+        Effects::AsCalled => {
+            let rewritten;
+            let args: Vec<&[u8]> = match translate(argv, reply, ctx.now_ms) {
+                Record::Skip => return,
+                Record::AsIs => argv.iter().collect(),
+                Record::Rewritten(v) => {
+                    rewritten = v;
+                    rewritten.iter().map(|c| c.as_ref()).collect()
+                }
+            };
+            let mut body = Vec::with_capacity(64);
+            push_command(&mut body, args.iter().copied());
+            return propagate(ctx.shared, ctx.client.db, body, ctx.in_exec);
         }
     };
-    let mut body = Vec::with_capacity(64);
-    push_command(&mut body, args.iter().copied());
-    propagate(ctx.shared, ctx.client.db, body, ctx.in_exec);
+    // Several effects of one command go out as one transaction, unless it already runs
+    // inside one (EXEC's own MULTI ... EXEC then holds them).
+    let wrap = list.len() > 1 && !ctx.in_exec;
+    if wrap {
+        exec_begin(ctx.shared);
+    }
+    for effect in list {
+        let mut body = Vec::with_capacity(64);
+        push_command(&mut body, effect.iter());
+        propagate(ctx.shared, ctx.client.db, body, ctx.in_exec || wrap);
+    }
+    if wrap {
+        exec_done(ctx.shared);
+    }
 }
 
 /// Starts an EXEC's records afresh. Called by EXEC once it holds the keyspace write lock.
@@ -330,7 +348,7 @@ pub fn write_error(shared: &Shared) -> Option<i32> {
 /// Called right after the write that made the keys ready (after its EXEC for a
 /// transaction), still under the lock.
 pub fn feed_served(shared: &Shared, db_index: usize, served: &[Vec<Vec<u8>>]) {
-    if served.is_empty() || !propagating(shared) {
+    if served.is_empty() || !records_wanted(shared) {
         return;
     }
     for argv in served {

@@ -105,7 +105,7 @@ fn replay_one(
         // Blocking commands answer at once, as inside EXEC.
         in_exec: true,
         changes: None,
-        rewritten_argv: None,
+        effects: crate::cmd::Effects::AsCalled,
         redacted: Vec::new(),
         loading: true,
     };

@@ -142,11 +142,6 @@ pub(super) fn translate<'a>(argv: &'a Argv, reply: &'a [u8], now: u64) -> Record
         return Record::Skip;
     }
     // SET NX/XX that did not set (without GET, its reply is then null).
-    // A MIGRATE that deleted something propagates as its DEL (`Ctx::rewritten_argv`); one
-    // that did not (COPY, NOKEY, every key refused) changed nothing here.
-    if k("migrate") {
-        return Record::Skip;
-    }
     if k("set") && nothing && !argv.iter().skip(3).any(|a| eq_ci(a, "get")) {
         return Record::Skip;
     }
