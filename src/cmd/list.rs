@@ -483,6 +483,7 @@ pub fn push_generic(
         }
         None if only_if_exists => {
             reply.int(0);
+            ctx.changes = Some(0);
             return Ok(());
         }
         None => {
@@ -567,6 +568,7 @@ pub fn pop_generic(
             Some(_) => reply.null_array(),
             None => reply.null(),
         }
+        ctx.changes = Some(0);
         return Ok(());
     };
     match count {
@@ -577,6 +579,7 @@ pub fn pop_generic(
         Some(0) => {
             // mirrors popGenericCommand()'s fast exit: nothing popped, nothing reported
             reply.array(0);
+            ctx.changes = Some(0);
             return Ok(());
         }
         Some(count) => {
@@ -638,9 +641,18 @@ pub fn mpop_generic(
             reply.bulk(&element);
         }
         elements_removed(db, key, end);
+        // mirrors mpopGenericCommand(): [B]LMPOP is recorded as the LPOP/RPOP of the key it
+        // popped from, with the number popped.
+        let n = n.to_string();
+        ctx.propagate_as(Argv::from_args([
+            crate::blocking::pop_name(end),
+            key,
+            n.as_bytes(),
+        ]));
         return Ok(());
     }
     reply.null_array();
+    ctx.changes = Some(0);
     Ok(())
 }
 
@@ -734,6 +746,8 @@ fn blocking_pop_generic(
         };
         let element = end.pop(list).expect("stored lists are never empty");
         elements_removed(db, key, end);
+        // mirrors blockingPopGenericCommand(): served at once, recorded as the plain pop.
+        ctx.propagate_as(Argv::from_args([crate::blocking::pop_name(end), key]));
         reply.array(2);
         reply.bulk(key);
         reply.bulk(&element);
@@ -783,7 +797,14 @@ fn blocking_move_generic(
 ) -> CmdResult {
     let deadline = crate::blocking::parse_timeout(timeout, ctx.now_ms)?;
     if list_write(ctx, db, &argv[1])?.is_some() {
-        return lmove_generic(ctx, db, &argv[1], &argv[2], from, to, reply);
+        lmove_generic(ctx, db, &argv[1], &argv[2], from, to, reply)?;
+        // mirrors blmoveGenericCommand(): served at once, recorded as the non-blocking move.
+        let record = match argv.len() {
+            6 => Argv::from_args([&b"LMOVE"[..], &argv[1], &argv[2], &argv[3], &argv[4]]),
+            _ => Argv::from_args([&b"RPOPLPUSH"[..], &argv[1], &argv[2]]),
+        };
+        ctx.propagate_as(record);
+        return Ok(());
     }
     let op = crate::blocking::BlockedOp::Move {
         from,
@@ -1051,10 +1072,12 @@ pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     };
     if total == 0 {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     let Some(list) = list_write(ctx, db, key)? else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
@@ -1075,6 +1098,7 @@ pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     }
     delete_if_empty(db, key);
     reply.int(remove as i64);
+    ctx.changes = Some(remove as u64);
     Ok(())
 }
 
@@ -1130,6 +1154,7 @@ pub fn lmove_generic(
 ) -> CmdResult {
     if list_write(ctx, db, source)?.is_none() {
         reply.null();
+        ctx.changes = Some(0);
         return Ok(());
     }
     // Validate the destination before touching the source. Each lookup borrows the whole

@@ -874,7 +874,7 @@ pub fn run_command(
             let result = call_locked(ctx, keyspace, spec, argv, reply);
             // Inside EXEC the lock is held by EXEC: log now (see call() for the other case).
             if result.is_ok() && propagates(ctx, spec) {
-                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+                crate::persistence::aof::feed(ctx, argv);
             }
             result
         }
@@ -1069,14 +1069,13 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             f(ctx, keyspace.db(db), argv, reply)
         }
         Handler::Write(f) => {
-            let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let db = keyspace.db_mut(db);
             let result = f(ctx, db, argv, reply);
             db.settle_watched(result.is_ok());
             // Logged while the lock is held, so the AOF has the order the writes happened in.
             if result.is_ok() && propagates(ctx, spec) {
-                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+                crate::persistence::aof::feed(ctx, argv);
             }
             if db.has_ready_keys() {
                 // Blocked clients served here pop on their own behalf: propagate their pops.
@@ -1090,12 +1089,11 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             f(ctx, &keyspace, argv, reply)
         }
         Handler::KeyspaceWrite(f) => {
-            let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let result = f(ctx, &mut keyspace, argv, reply);
             settle_watched_all(&mut keyspace, &result);
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
-                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+                crate::persistence::aof::feed(ctx, argv);
             }
             serve_all_ready_keys_logged(ctx, &mut keyspace);
             result

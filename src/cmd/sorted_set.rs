@@ -552,6 +552,7 @@ pub fn zrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let key = &argv[1];
     let Some(z) = write_zset(ctx, db, key)? else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let removed = argv
@@ -563,6 +564,7 @@ pub fn zrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         members_removed(db, key, "zrem");
     }
     reply.int(removed as i64);
+    ctx.changes = Some(removed as u64);
     Ok(())
 }
 
@@ -1007,10 +1009,12 @@ fn zpop_generic(
         } else {
             reply.array(0);
         }
+        ctx.changes = Some(0);
         return Ok(());
     };
     if count == 0 {
         reply.array(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     let z = write_zset(ctx, db, key)?.expect("found above");
@@ -1033,6 +1037,16 @@ fn zpop_generic(
         reply_score(reply, s);
     }
     members_removed(db, key, pop_event(max));
+    // mirrors genericZpopCommand(): [B]ZMPOP is recorded as the ZPOPMIN/ZPOPMAX of the key
+    // it popped from, with the number popped.
+    if shape.with_key {
+        let n = n.to_string();
+        ctx.propagate_as(Argv::from_args([
+            crate::blocking::zpop_name(max),
+            key,
+            n.as_bytes(),
+        ]));
+    }
     Ok(())
 }
 
@@ -1162,6 +1176,8 @@ fn blocking_zpop_generic(
         };
         let (member, score) = z.pop(max).expect("stored sorted sets are never empty");
         members_removed(db, key, pop_event(max));
+        // mirrors blockingGenericZpopCommand(): served at once, recorded as the plain pop.
+        ctx.propagate_as(Argv::from_args([crate::blocking::zpop_name(max), key]));
         reply.array(3);
         reply.bulk(key);
         reply.bulk(&member);
