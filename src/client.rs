@@ -136,6 +136,9 @@ pub struct ClientHandle {
     pub is_replica: AtomicBool,
     /// Set while the connection is in MONITOR mode (CLIENT LIST flag `O`).
     pub is_monitor: AtomicBool,
+    /// Set while a command of this client waits for CLIENT PAUSE to end (it counts in INFO
+    /// `blocked_clients` and shows the `b` flag, as Redis's postponed clients do).
+    pub is_postponed: AtomicBool,
     /// The user the connection is authenticated as (CLIENT LIST `user=`, and how ACL
     /// DELUSER finds the connections to close).
     pub user_name: Mutex<Vec<u8>>,
@@ -267,6 +270,7 @@ impl ClientRegistry {
             killed: AtomicBool::new(false),
             is_replica: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
+            is_postponed: AtomicBool::new(false),
             user_name: Mutex::new(b"default".to_vec()),
             stream: stream.try_clone()?,
         });
@@ -356,6 +360,9 @@ pub struct Client {
     pub shard_channels: BTreeSet<Vec<u8>>,
     /// Set while the client waits in a blocking command (BLPOP...).
     pub blocked: Option<BlockedState>,
+    /// A command held back by CLIENT PAUSE, run again when the pause ends (see
+    /// [`crate::pause`]).
+    pub postponed: Option<crate::protocol::Argv>,
     /// What REPLCONF said before SYNC (listening port, address).
     pub replica_conf: crate::replication::ReplicaConf,
     /// CLIENT REPLY ON|OFF|SKIP: whether replies are sent.
@@ -454,6 +461,7 @@ impl Client {
             patterns: BTreeSet::new(),
             shard_channels: BTreeSet::new(),
             blocked: None,
+            postponed: None,
             replica_conf: Default::default(),
             reply_mode: ReplyMode::On,
             reply_is_push: false,
@@ -534,6 +542,7 @@ impl Client {
     pub fn needs_waker(&self) -> bool {
         self.total_subscription_count() > 0
             || self.blocked.is_some()
+            || self.postponed.is_some()
             || self.handle.is_replica()
             || self.handle.is_monitor()
     }

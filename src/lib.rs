@@ -28,6 +28,7 @@
 //! | | [`monitor`] | MONITOR clients and the lines they are shown | `replication.c` (`replicationFeedMonitors`) |
 //! | | [`slowlog`] | the slow log | `slowlog.c` |
 //! | | [`latency`] | the latency monitor: the worst latency of each event, second by second | `latency.c` |
+//! | | [`pause`] | CLIENT PAUSE: holding commands back, waking them when it ends | `networking.c` (`pauseClients`) |
 //! | commands | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
@@ -84,6 +85,7 @@ pub mod latency;
 pub mod log;
 pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod persistence;
 pub mod protocol;
 pub mod pubsub;

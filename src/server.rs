@@ -434,6 +434,7 @@ pub fn start_with(
         pubsub: crate::pubsub::PubSub::default(),
         monitors: Default::default(),
         slowlog: Default::default(),
+        pause: Default::default(),
         latency: latency.clone(),
         started: Instant::now(),
         started_ms,
@@ -664,7 +665,13 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let cycle = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
+        // mirrors activeExpireCycle(): nothing expires while clients are paused, so that
+        // the dataset (and what a replica holds of it) stays as it was.
+        let cycle = if shared.pause.is_paused(crate::util::now_ms()) {
+            expire::CycleOutcome::default()
+        } else {
+            expire::run_cycle(&shared.store, expire::CYCLE_BUDGET)
+        };
         let latency = &shared.latency;
         latency.record("expire-del", cycle.slowest_delete.as_millis() as u64);
         latency.record("expire-cycle", cycle.busy.as_millis() as u64);

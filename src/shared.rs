@@ -150,6 +150,8 @@ pub struct Shared {
     pub monitors: crate::monitor::Monitors,
     /// SLOWLOG's entries.
     pub slowlog: crate::slowlog::SlowLog,
+    /// CLIENT PAUSE, and the clients whose commands wait for it to end.
+    pub pause: crate::pause::ClientPause,
     /// The latency monitor's events (LATENCY).
     pub latency: Arc<crate::latency::LatencyMonitor>,
     /// When the server started (uptime).

@@ -46,8 +46,8 @@ const fn client_sub(name: &'static str, arity: i32, flags: Flags, f: super::Conn
     )
 }
 
-/// CLIENT's subcommands. Missing from Redis 7.0's list: CACHING, GETREDIR, PAUSE, UNPAUSE,
-/// TRACKING and TRACKINGINFO (they answer "unknown subcommand").
+/// CLIENT's subcommands. Missing from Redis 7.0's list: CACHING, GETREDIR, TRACKING and
+/// TRACKINGINFO (they answer "unknown subcommand").
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     client_sub("id", 2, CLIENT_FLAGS, client_id).doc(
         "5.0.0",
@@ -83,6 +83,16 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Set client eviction mode for the current connection",
         "O(1)",
+    ),
+    client_sub("pause", -3, CLIENT_ADMIN_FLAGS, client_pause).doc(
+        "2.9.50",
+        "Stop processing commands from clients for some time",
+        "O(1)",
+    ),
+    client_sub("unpause", 2, CLIENT_ADMIN_FLAGS, client_unpause).doc(
+        "6.2.0",
+        "Resume processing of clients that were paused",
+        "O(N) Where N is the number of paused clients",
     ),
     client_sub("reply", 3, CLIENT_FLAGS, client_reply).doc(
         "3.2.0",
@@ -583,7 +593,11 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     } else if handle.is_replica() {
         flags.push('S');
     }
-    if handle.blocked_on.lock().is_some() {
+    if handle.blocked_on.lock().is_some()
+        || handle
+            .is_postponed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
         flags.push('b');
     }
     if snap.sub + snap.psub + snap.ssub > 0 {
@@ -844,6 +858,51 @@ pub fn client_reply(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 }
 
 /// ```text
+/// CLIENT PAUSE timeout [WRITE | ALL]
+/// ```
+/// `+OK`; for `timeout` milliseconds the commands of other clients (all of them, or with
+/// WRITE those that write or may propagate: PUBLISH, PFCOUNT, EVAL...) wait instead of
+/// running; see [`crate::pause`]. A pause in force keeps the later end and the stricter mode.
+/// Errors, in Redis's order: more than one mode is `SubcommandSyntax`; `ERR CLIENT PAUSE
+/// mode must be WRITE or ALL`; the timeout's errors.
+pub fn client_pause(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    use crate::pause::PauseKind;
+    if argv.len() > 4 {
+        return Err(CmdError::SubcommandSyntax);
+    }
+    let kind = match argv.get(3) {
+        None => PauseKind::All,
+        Some(mode) if eq_ci(mode, "write") => PauseKind::Write,
+        Some(mode) if eq_ci(mode, "all") => PauseKind::All,
+        Some(_) => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    // mirrors getTimeoutFromObjectOrReply() in milliseconds: 0 is "until now", so no pause;
+    // Redis adds now without an overflow check, and an end that wrapped below zero is in
+    // the past too.
+    let timeout = parse_i64(&argv[2]).ok_or(CmdError::TIMEOUT_NOT_INTEGER)?;
+    if timeout < 0 {
+        return Err(CmdError::TIMEOUT_NEGATIVE);
+    }
+    let end_ms = match timeout {
+        0 => 0,
+        t => t.wrapping_add(ctx.now_ms as i64).max(0) as u64,
+    };
+    ctx.shared.pause.pause(kind, end_ms);
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// CLIENT UNPAUSE
+/// ```
+/// `+OK`; ends a pause at once, and the commands it held back run.
+pub fn client_unpause(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.shared.pause.unpause();
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
 /// CLIENT NO-EVICT ON|OFF
 /// ```
 /// `+OK`. respd has no client eviction (`maxmemory-clients`), so the setting has no effect.
@@ -874,7 +933,7 @@ pub fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
 /// CLIENT HELP
 /// ```
 /// An array of simple strings: Redis 7.0.15's text, word for word, subcommands respd lacks
-/// (CACHING, PAUSE, TRACKING...) included, so that the reply is the one Redis gives.
+/// (CACHING, TRACKING...) included, so that the reply is the one Redis gives.
 pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,

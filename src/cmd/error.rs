@@ -75,6 +75,9 @@ impl CmdError {
     pub const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
     /// `ERR count should be greater than 0` (LMPOP, ZMPOP and their blocking forms).
     pub const COUNT_NOT_POSITIVE: CmdError = CmdError::msg("ERR count should be greater than 0");
+    /// `ERR timeout is not an integer or out of range` (WAIT, CLIENT PAUSE: timeouts in ms).
+    pub const TIMEOUT_NOT_INTEGER: CmdError =
+        CmdError::msg("ERR timeout is not an integer or out of range");
     /// `ERR timeout is negative` (blocking commands, WAIT).
     pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
     /// `ERR value is out of range` (HRANDFIELD, ZRANDMEMBER counts).

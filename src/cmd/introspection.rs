@@ -346,7 +346,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 .clients
                 .all()
                 .iter()
-                .filter(|c| c.blocked_on.lock().is_some())
+                .filter(|c| {
+                    c.blocked_on.lock().is_some()
+                        || c.is_postponed.load(std::sync::atomic::Ordering::Relaxed)
+                })
                 .count();
             put("blocked_clients", blocked.to_string());
             put("tracking_clients", "0".into());

@@ -634,6 +634,10 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     let mark = reply.len();
     client.reply_is_push = false;
     dispatch_command(shared, client, argv, reply);
+    if client.postponed.is_some() {
+        // Held back by CLIENT PAUSE: it has not run, so CLIENT REPLY SKIP still waits for it.
+        return;
+    }
     // mirrors prepareClientToWrite(): nothing is sent while replies are off or skipped, pushes
     // excepted; the mode is read after the command, so CLIENT REPLY ON's own +OK goes out.
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) && !client.reply_is_push {
@@ -772,6 +776,31 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             let message = error::REPLICA_KEYSPACE_ERROR;
             reject(shared, client, argv, is_exec(Some(spec)), message, reply);
             return charge_rejection(client, Some(spec), reply);
+        }
+    }
+    // mirrors processCommand(): while clients are paused, a command the pause holds back
+    // does not run now; the connection loop sends it through here again when the pause ends
+    // (see crate::pause). Replicas are never paused.
+    let pause = shared.pause.kind(crate::util::now_ms());
+    if pause != crate::pause::PauseKind::Off && !client.handle.is_replica() {
+        let may_replicate =
+            |flags: Flags| flags.contains(Flags::WRITE) || flags.contains(Flags::MAY_REPLICATE);
+        let queued_may_replicate = is_exec(Some(spec))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| may_replicate(q.spec.flags)));
+        if pause == crate::pause::PauseKind::All
+            || may_replicate(spec.flags)
+            || queued_may_replicate
+        {
+            client.postponed = Some(argv.clone());
+            // Redis looked the command up before pausing it, so CLIENT LIST shows it.
+            client.last_command = match parent {
+                Some(p) => (p.name, spec.name),
+                None => (spec.name, ""),
+            };
+            return;
         }
     }
     if let Some(transaction) = client.multi.as_mut() {
