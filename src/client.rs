@@ -132,10 +132,14 @@ pub struct ClientHandle {
     /// The wait of a client blocked in BLPOP and friends, for CLIENT UNBLOCK.
     pub blocked_on: Mutex<Option<Arc<crate::blocking::Waiter>>>,
     killed: AtomicBool,
+    /// Set by QUIT (see [`ClientHandle::mark_quitting`]).
+    quitting: AtomicBool,
     /// Set once SYNC/PSYNC made this connection a replica (CLIENT LIST flag `S`).
     pub is_replica: AtomicBool,
     /// Set while the connection is in MONITOR mode (CLIENT LIST flag `O`).
     pub is_monitor: AtomicBool,
+    /// CLIENT TRACKING's settings, read by the threads that send this client invalidations.
+    pub tracking: Mutex<crate::tracking::Settings>,
     /// Set while a command of this client waits for CLIENT PAUSE to end (it counts in INFO
     /// `blocked_clients` and shows the `b` flag, as Redis's postponed clients do).
     pub is_postponed: AtomicBool,
@@ -174,7 +178,15 @@ impl ClientHandle {
     /// handles a disconnection in the same loop that runs commands, so a command sent after
     /// another client went away never sees it; a thread per connection has to look.
     pub fn is_gone(&self) -> bool {
-        self.is_killed() || crate::sys::peer_closed(&self.stream)
+        self.is_killed()
+            || self.quitting.load(Ordering::Acquire)
+            || crate::sys::peer_closed(&self.stream)
+    }
+
+    /// Marks the connection as closing after its QUIT's reply: Redis frees such a client
+    /// right after the reply, so to others it is already gone ([`ClientHandle::is_gone`]).
+    pub fn mark_quitting(&self) {
+        self.quitting.store(true, Ordering::Release);
     }
 
     /// The client's waker, created on first use.
@@ -271,6 +283,8 @@ impl ClientRegistry {
             is_replica: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
             is_postponed: AtomicBool::new(false),
+            quitting: AtomicBool::new(false),
+            tracking: Mutex::default(),
             user_name: Mutex::new(b"default".to_vec()),
             stream: stream.try_clone()?,
         });
@@ -363,6 +377,13 @@ pub struct Client {
     /// A command held back by CLIENT PAUSE, run again when the pause ends (see
     /// [`crate::pause`]).
     pub postponed: Option<crate::protocol::Argv>,
+    /// CLIENT TRACKING is on (the worker's copy of `handle.tracking.on`).
+    pub tracking_on: bool,
+    /// CLIENT CACHING was given for the next command (Redis `CLIENT_TRACKING_CACHING`).
+    pub tracking_caching: bool,
+    /// Invalidation messages for this client produced by its own running command, sent
+    /// right after the command's reply (see [`crate::tracking`]).
+    pub tracking_pending: Vec<u8>,
     /// What REPLCONF said before SYNC (listening port, address).
     pub replica_conf: crate::replication::ReplicaConf,
     /// CLIENT REPLY ON|OFF|SKIP: whether replies are sent.
@@ -462,6 +483,9 @@ impl Client {
             shard_channels: BTreeSet::new(),
             blocked: None,
             postponed: None,
+            tracking_on: false,
+            tracking_caching: false,
+            tracking_pending: Vec::new(),
             replica_conf: Default::default(),
             reply_mode: ReplyMode::On,
             reply_is_push: false,
@@ -543,6 +567,10 @@ impl Client {
         self.total_subscription_count() > 0
             || self.blocked.is_some()
             || self.postponed.is_some()
+            // Pushes may come at any moment: invalidations for a tracking client, or
+            // redirected to a RESP3 one.
+            || self.tracking_on
+            || self.resp == 3
             || self.handle.is_replica()
             || self.handle.is_monitor()
     }

@@ -1609,7 +1609,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "4096", true, Effect::Ignored, "Largest stream node. respd has no streams."),
     compat("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest member of a sorted set OBJECT ENCODING reports as listpack."),
     compat("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "3000", true, Effect::Acts, "Largest sparse HyperLogLog string, header included; a PFADD or PFMERGE that would grow one past it turns it dense."),
-    compat("tracking-table-max-keys", &[], Kind::UInt { min: 0, max: 9223372036854775807 }, "1000000", true, Effect::Ignored, "Keys tracked for client-side caching. respd has no CLIENT TRACKING."),
+    compat("tracking-table-max-keys", &[], Kind::UInt { min: 0, max: 9223372036854775807 }, "1000000", true, Effect::Acts, "Keys remembered for client-side caching (CLIENT TRACKING) before the oldest are invalidated; 0 for no limit."),
     compat("maxmemory-clients", &[], Kind::MemoryOrPercent { max_percent: 100 }, "0", true, Effect::IgnoredWarn, "Memory limit for all clients together (bytes or a percentage of maxmemory). respd has no client eviction."),
     compat("repl-backlog-ttl", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "3600", true, Effect::Ignored, "Replication setting. respd serves replicas but does not use this setting."),
     compat("loading-process-events-interval-bytes", &[], Kind::Int { min: 1024, max: 2147483647 }, "2097152", true, Effect::Ignored, "How often loading serves events. respd answers LOADING from other threads.").hidden(),

@@ -232,6 +232,10 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         crate::blocking::cancel(&shared.store, &blocked.waiter, None);
         *conn.client.handle.blocked_on.lock() = None;
     }
+    // A tracking client leaves the tracking table's prefixes and count.
+    if conn.client.tracking_on {
+        crate::tracking::disable(shared, &mut conn.client);
+    }
     // ... and so does one whose command waited for CLIENT PAUSE to end.
     if conn.client.postponed.take().is_some() {
         shared.pause.forget(&conn.client.handle);

@@ -29,6 +29,7 @@
 //! | | [`slowlog`] | the slow log | `slowlog.c` |
 //! | | [`latency`] | the latency monitor: the worst latency of each event, second by second | `latency.c` |
 //! | | [`pause`] | CLIENT PAUSE: holding commands back, waking them when it ends | `networking.c` (`pauseClients`) |
+//! | | [`tracking`] | CLIENT TRACKING: who may cache which key, invalidation messages | `tracking.c` |
 //! | commands | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
@@ -99,6 +100,7 @@ pub mod sys;
 pub mod systemd;
 #[cfg(test)]
 mod test_support;
+pub mod tracking;
 pub mod util;
 
 pub use config::Config;

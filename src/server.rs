@@ -435,6 +435,7 @@ pub fn start_with(
         monitors: Default::default(),
         slowlog: Default::default(),
         pause: Default::default(),
+        tracking: Default::default(),
         latency: latency.clone(),
         started: Instant::now(),
         started_ms,
@@ -677,6 +678,12 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
         latency.record("expire-cycle", cycle.busy.as_millis() as u64);
         let expired = cycle.expired;
         crate::cmd::publish_keyspace_events(shared, crate::util::now_ms());
+        // Expired keys are modified keys for client-side caching too.
+        if shared.store.notifier().tracks_modifications() {
+            crate::tracking::invalidate_modified(shared, None);
+            crate::tracking::broadcast(shared, None);
+            crate::tracking::enforce_limit(shared);
+        }
         if expired > 0 {
             shared
                 .stats

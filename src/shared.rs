@@ -152,6 +152,8 @@ pub struct Shared {
     pub slowlog: crate::slowlog::SlowLog,
     /// CLIENT PAUSE, and the clients whose commands wait for it to end.
     pub pause: crate::pause::ClientPause,
+    /// CLIENT TRACKING: who may cache which key.
+    pub tracking: crate::tracking::Tracking,
     /// The latency monitor's events (LATENCY).
     pub latency: Arc<crate::latency::LatencyMonitor>,
     /// When the server started (uptime).

@@ -37,7 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "shared state",
         &[
             "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog", "latency",
-            "pause", "shared",
+            "pause", "tracking", "shared",
         ],
     ),
     ("commands", &["cmd", "evict"]),

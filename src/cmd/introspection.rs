@@ -352,7 +352,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 })
                 .count();
             put("blocked_clients", blocked.to_string());
-            put("tracking_clients", "0".into());
+            put(
+                "tracking_clients",
+                shared.tracking.info(shared).0.to_string(),
+            );
             put("clients_in_timeout_table", "0".into());
         }
         "memory" => {
@@ -508,9 +511,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("active_defrag_key_misses", "0".into());
             put("total_active_defrag_time", "0".into());
             put("current_active_defrag_time", "0".into());
-            put("tracking_total_keys", "0".into());
-            put("tracking_total_items", "0".into());
-            put("tracking_total_prefixes", "0".into());
+            let (_, keys, items, prefixes) = shared.tracking.info(shared);
+            put("tracking_total_keys", keys.to_string());
+            put("tracking_total_items", items.to_string());
+            put("tracking_total_prefixes", prefixes.to_string());
             put("unexpected_error_replies", "0".into());
             put(
                 "total_error_replies",

@@ -643,6 +643,18 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) && !client.reply_is_push {
         reply.truncate(mark);
     }
+    // Client-side caching: what this command modified is invalidated, and this client's
+    // own invalidations follow its reply (never inside it, nor inside an EXEC's). CLIENT
+    // CACHING applies to the one command after it (or the whole transaction).
+    if shared.store.notifier().tracks_modifications() {
+        crate::tracking::invalidate_modified(shared, Some(&mut *client));
+        crate::tracking::broadcast(shared, Some(&mut *client));
+        if client.multi.is_none() && !crate::util::eq_ci(&argv[0], "client") {
+            client.tracking_caching = false;
+        }
+    }
+    // Pushes, so after the CLIENT REPLY filter, which does not silence them.
+    crate::tracking::flush_own(client, reply);
     // mirrors resetClient(): SKIP applies to the command after CLIENT REPLY SKIP only.
     client.reply_mode = match client.reply_mode {
         ReplyMode::SkipNext => ReplyMode::Skip,
@@ -713,9 +725,14 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // What the command may add to the dataset: its arguments with room for the allocations
     // around them (an upper bound the eviction check adds up between its measurements).
     let written = 128 + argv.iter().map(|a| a.len() as u64 + 64).sum::<u64>();
-    if (is_denyoom || queues)
-        && !crate::evict::perform_evictions(shared, crate::util::now_ms(), written)
-    {
+    let evicted_enough = !(is_denyoom || queues)
+        || crate::evict::perform_evictions(shared, crate::util::now_ms(), written);
+    if shared.store.notifier().tracks_modifications() {
+        // Keys evicted for this command are invalidated before its reply, as in Redis.
+        crate::tracking::invalidate_modified(shared, Some(&mut *client));
+        crate::tracking::flush_own(client, reply);
+    }
+    if !evicted_enough {
         publish_keyspace_events(shared, crate::util::now_ms());
         reject(
             shared,
@@ -905,6 +922,7 @@ pub fn run_command(
             if result.is_ok() && propagates(ctx, spec) {
                 crate::persistence::aof::feed(ctx, argv);
             }
+            invalidate_tracked_keys(ctx);
             result
         }
         // appendfsync always: the replies wait until the records are on disk, once per
@@ -914,6 +932,16 @@ pub fn run_command(
     // Redis publishes each keyspace event as it happens; respd queues them while the
     // keyspace lock is held and delivers them here, in order, before the reply goes out.
     publish_keyspace_events(ctx.shared, ctx.now_ms);
+    // mirrors call(): a tracking client's reads are remembered, to invalidate them later
+    // (the read-only script commands excepted: the commands they run are remembered).
+    if ctx.client.tracking_on
+        && spec.flags.contains(Flags::READONLY)
+        && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    {
+        let keys = crate::acl::command_keys(spec, parent, argv);
+        let keys = keys.into_iter().map(|k| argv[k.pos].to_vec());
+        crate::tracking::remember(ctx.shared, ctx.client, keys);
+    }
     match &result {
         // The dirty counter behind save points: one per successful write command unless it
         // said otherwise (see crate::persistence for how this differs from Redis's count).
@@ -1111,6 +1139,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
                 let served = crate::blocking::serve_ready_keys(db, ctx.now_ms);
                 crate::persistence::aof::feed_served(ctx.shared, ctx.client.db, &served);
             }
+            invalidate_tracked_keys(ctx);
             result
         }
         Handler::KeyspaceRead(f) => {
@@ -1125,10 +1154,19 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
                 crate::persistence::aof::feed(ctx, argv);
             }
             serve_all_ready_keys_logged(ctx, &mut keyspace);
+            invalidate_tracked_keys(ctx);
             result
         }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
+    }
+}
+
+/// Sends the invalidations of the keys the running command modified, while the keyspace
+/// lock is still held, so that they are the command's own (see [`crate::tracking`]).
+fn invalidate_tracked_keys(ctx: &mut Ctx) {
+    if ctx.shared.store.notifier().tracks_modifications() {
+        crate::tracking::invalidate_modified(ctx.shared, Some(&mut *ctx.client));
     }
 }
 
