@@ -710,9 +710,9 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // around them (an upper bound the eviction check adds up between its measurements).
     let written = 128 + argv.iter().map(|a| a.len() as u64 + 64).sum::<u64>();
     if (is_denyoom || queues)
-        && !crate::evict::perform_evictions(shared, crate::util::now_ms(), written)
+        && !crate::evict::perform_evictions(shared, shared.clock.now_ms(), written)
     {
-        publish_keyspace_events(shared, crate::util::now_ms());
+        publish_keyspace_events(shared, shared.clock.now_ms());
         reject(
             shared,
             client,
@@ -786,7 +786,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         }
     }
     let mut ctx = Ctx {
-        now_ms: crate::util::now_ms(),
+        now_ms: shared.clock.now_ms(),
         shared,
         client,
         in_exec: false,
