@@ -347,6 +347,39 @@ mod tests {
     }
 
     #[test]
+    fn expiry_raises_the_expired_event_when_a_write_or_the_cycle_finds_the_key() {
+        let h = Harness::new();
+        let subscriber = h.add_client();
+        h.run("CONFIG SET notify-keyspace-events Ex");
+        let pattern = "__keyevent@0__:*";
+        let confirmed = format!("*3\r\n$10\r\npsubscribe\r\n$16\r\n{pattern}\r\n:1\r\n");
+        assert_eq!(
+            h.run_on(subscriber, &format!("PSUBSCRIBE {pattern}")),
+            confirmed.as_bytes()
+        );
+        let expired = |key: &str| {
+            format!(
+                "*4\r\n$8\r\npmessage\r\n$16\r\n{pattern}\r\n$22\r\n__keyevent@0__:expired\r\n${}\r\n{key}\r\n",
+                key.len()
+            )
+        };
+        h.run("SET lazy v PX 50");
+        h.run("SET active v PX 50");
+        h.advance(49);
+        assert_eq!(h.run("GET lazy"), b"$1\r\nv\r\n");
+        assert_eq!(h.mail(subscriber), b"");
+        h.advance(1);
+        // Past its time the key is missing, and deleted once found (respd deletes it on the
+        // next write, Redis on this read already): one event either way.
+        assert_eq!(h.run("GET lazy"), b"$-1\r\n");
+        assert_eq!(h.run("DEL lazy"), b":0\r\n");
+        assert_eq!(h.mail(subscriber), expired("lazy").as_bytes());
+        // Nobody reads the other one: the active cycle finds it.
+        while h.expire_cycle() == 0 {}
+        assert_eq!(h.mail(subscriber), expired("active").as_bytes());
+    }
+
+    #[test]
     fn the_active_cycle_deletes_keys_nobody_reads() {
         let h = Harness::new();
         for i in 0..50 {
