@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../../tests/common/resp.rs"]
 pub mod resp;
+#[allow(unused_imports)] // design_floor sends its own bytes
+pub use resp::encode_command;
 use resp::{parse_reply, Parsed};
 
 /// The loopback ports this project's benches may use for `redis-server`, unless
@@ -183,16 +185,6 @@ pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     conn.set_nodelay(true)?;
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     Ok(conn)
-}
-
-/// Appends one command in RESP multibulk form, as client libraries send it.
-pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
 }
 
 /// Counts complete replies in a byte stream, remembering the first error reply.

@@ -14,13 +14,19 @@ use std::time::Duration;
 
 /// Encodes a command as a RESP multibulk, the way client libraries send it.
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
+    let mut out = Vec::new();
+    encode_command(&mut out, args);
+    out
+}
+
+/// Appends one command in RESP multibulk form to `out` (a pipeline in the making).
+pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
-    out
 }
 
 /// Renders bytes for a failure message: printable ASCII as is, the rest escaped
