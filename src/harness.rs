@@ -5,14 +5,17 @@
 //! cron) and one or more internal clients ([`Client::internal`]) that run commands through
 //! the same [`cmd::dispatch`] a connection uses: ACLs, MULTI, CLIENT REPLY, keyspace events,
 //! the AOF feed (when `appendonly` is on) all behave as over a socket. What a connection adds
-//! around dispatch (reading and parsing the socket, output buffers and their limits, the
-//! wait of a blocked client) is not here; tests of those use a real socket (`tests/`).
+//! around dispatch is not here: reading and parsing the socket, output buffers and their
+//! limits, the timeout of a blocked client (another client can serve it, and its reply is in
+//! [`Harness::mail`], but it never times out). Tests of those use a real socket (`tests/`).
 //!
 //! Time is the harness's own: the server's [`Clock`] is manual and shows [`START_MS`] until
 //! [`Harness::advance`] moves it, so a test of expiry says "two seconds later" instead of
 //! sleeping two seconds, and a slow machine cannot make it flaky. Nothing runs behind the
 //! test's back either: the active expiry cycle runs when the test calls
 //! [`Harness::expire_cycle`].
+//!
+//! For example (the tests below run the same):
 //!
 //! ```text
 //! let h = respd::harness::Harness::new();
