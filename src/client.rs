@@ -10,9 +10,18 @@
 //! - [`ClientHandle`] is shared (`Arc`) with the [`ClientRegistry`], so that other clients can
 //!   list and kill this one, and shutdown can wake it. It holds only what others need to see,
 //!   refreshed once per batch of commands rather than once per command.
+//!
+//! Most clients are connections, but not all: the server also runs commands through clients
+//! of its own with no socket ([`Peer::Internal`], [`Client::internal`]), as Redis does with
+//! its "fake" clients (`createClient(NULL)`): the AOF loader replays the file through one,
+//! scripts will call commands through one, and the test harness ([`crate::harness`]) drives
+//! the command table through them. Such a client is never in the [`ClientRegistry`], so
+//! CLIENT LIST does not show it (nor does Redis's); killing it does nothing, and it is never
+//! "gone".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -99,16 +108,67 @@ impl ClientCounters {
     }
 }
 
-/// The shared half of a connection.
+/// How a client is reached.
+#[derive(Debug)]
+pub enum Peer {
+    /// A TCP connection: a second handle on its socket, used only to shut it down from
+    /// another thread and to see whether the other end went away.
+    Socket(TcpStream),
+    /// No connection: a client the server runs commands through itself (see the module
+    /// docs).
+    Internal,
+}
+
+/// One end of a client's connection, as CLIENT LIST, MONITOR and the slow log show it:
+/// `ip:port` (`[ip]:port` for IPv6), or `?:0` for a client with no connection, which is what
+/// Redis prints for its fake clients (the address of file descriptor -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(Option<SocketAddr>);
+
+impl PeerAddr {
+    /// The address of a socket's end.
+    pub fn socket(addr: SocketAddr) -> PeerAddr {
+        PeerAddr(Some(addr))
+    }
+
+    /// No address: an internal client.
+    pub fn none() -> PeerAddr {
+        PeerAddr(None)
+    }
+
+    /// The IP address; for an internal client `0.0.0.0`, which is neither loopback nor any
+    /// address a rule names, so checks on the peer (`enable-debug-command local`) refuse it,
+    /// as Redis's `islocalClient` refuses a fake client.
+    pub fn ip(&self) -> IpAddr {
+        self.0
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+    }
+
+    /// The socket address, if there is a socket.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.0
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("?:0"),
+        }
+    }
+}
+
+/// The shared half of a client.
 #[derive(Debug)]
 pub struct ClientHandle {
     /// Unique, increasing client id (CLIENT ID).
     pub id: u64,
     /// Peer address, `ip:port`.
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// Local address, `ip:port`.
-    pub local_addr: SocketAddr,
-    /// File descriptor number (`fd=`).
+    pub local_addr: PeerAddr,
+    /// File descriptor number (`fd=`); -1 for an internal client, as in Redis.
     pub fd: i32,
     /// Unix ms when the client connected (`age=`).
     pub created_ms: u64,
@@ -146,16 +206,66 @@ pub struct ClientHandle {
     /// The user the connection is authenticated as (CLIENT LIST `user=`, and how ACL
     /// DELUSER finds the connections to close).
     pub user_name: Mutex<Vec<u8>>,
-    /// A second handle on the socket, used only to shut it down from another thread.
-    stream: TcpStream,
+    /// The connection, if there is one.
+    peer: Peer,
 }
 
 impl ClientHandle {
+    /// The shared half of a client reached through `peer` (whose addresses are `addr` and
+    /// `local_addr`, and file descriptor `fd`), connected at `now_ms`.
+    fn new(id: u64, peer: Peer, addrs: (PeerAddr, PeerAddr, i32), now_ms: u64) -> ClientHandle {
+        let (addr, local_addr, fd) = addrs;
+        ClientHandle {
+            id,
+            addr,
+            local_addr,
+            fd,
+            created_ms: now_ms,
+            snapshot: Mutex::new(ClientSnapshot {
+                resp: 2,
+                multi: -1,
+                last_command: "NULL".into(),
+                last_interaction_ms: now_ms,
+                ..Default::default()
+            }),
+            counters: ClientCounters::default(),
+            mailbox: Mutex::new(Vec::new()),
+            has_mail: AtomicBool::new(false),
+            waker: OnceLock::new(),
+            resp3: AtomicBool::new(false),
+            queued_output: AtomicUsize::new(0),
+            pubsub_soft_since_ms: AtomicU64::new(0),
+            blocked_on: Mutex::new(None),
+            killed: AtomicBool::new(false),
+            is_replica: AtomicBool::new(false),
+            is_monitor: AtomicBool::new(false),
+            is_postponed: AtomicBool::new(false),
+            quitting: AtomicBool::new(false),
+            tracking: Mutex::default(),
+            user_name: Mutex::new(b"default".to_vec()),
+            peer,
+        }
+    }
+
+    /// The shared half of an internal client (see the module docs): no socket, addresses
+    /// `?:0`, file descriptor -1. It is in no registry.
+    pub fn internal(id: u64, now_ms: u64) -> Arc<ClientHandle> {
+        let addrs = (PeerAddr::none(), PeerAddr::none(), -1);
+        Arc::new(ClientHandle::new(id, Peer::Internal, addrs, now_ms))
+    }
+
+    /// True for a client with no connection.
+    pub fn is_internal(&self) -> bool {
+        matches!(self.peer, Peer::Internal)
+    }
+
     /// Asks the connection to close: its worker wakes up (its read returns 0) and exits.
-    /// Used by CLIENT KILL and by shutdown.
+    /// Used by CLIENT KILL and by shutdown. An internal client has nothing to close.
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Peer::Socket(stream) = &self.peer {
+            self.killed.store(true, Ordering::Release);
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// True once SYNC or PSYNC made this connection a replica.
@@ -178,9 +288,13 @@ impl ClientHandle {
     /// handles a disconnection in the same loop that runs commands, so a command sent after
     /// another client went away never sees it; a thread per connection has to look.
     pub fn is_gone(&self) -> bool {
-        self.is_killed()
-            || self.quitting.load(Ordering::Acquire)
-            || crate::sys::peer_closed(&self.stream)
+        if self.quitting.load(Ordering::Acquire) {
+            return true;
+        }
+        match &self.peer {
+            Peer::Socket(stream) => self.is_killed() || crate::sys::peer_closed(stream),
+            Peer::Internal => false,
+        }
     }
 
     /// Marks the connection as closing after its QUIT's reply: Redis frees such a client
@@ -257,39 +371,23 @@ impl ClientRegistry {
     /// Registers a new connection and returns its handle.
     pub fn register(&self, stream: &TcpStream, now_ms: u64) -> std::io::Result<Arc<ClientHandle>> {
         use std::os::fd::AsRawFd;
+        let addrs = (
+            PeerAddr::socket(stream.peer_addr()?),
+            PeerAddr::socket(stream.local_addr()?),
+            stream.as_raw_fd(),
+        );
+        let peer = Peer::Socket(stream.try_clone()?);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let handle = Arc::new(ClientHandle {
-            id,
-            addr: stream.peer_addr()?,
-            local_addr: stream.local_addr()?,
-            fd: stream.as_raw_fd(),
-            created_ms: now_ms,
-            snapshot: Mutex::new(ClientSnapshot {
-                resp: 2,
-                multi: -1,
-                last_command: "NULL".into(),
-                last_interaction_ms: now_ms,
-                ..Default::default()
-            }),
-            counters: ClientCounters::default(),
-            mailbox: Mutex::new(Vec::new()),
-            has_mail: AtomicBool::new(false),
-            waker: OnceLock::new(),
-            resp3: AtomicBool::new(false),
-            queued_output: AtomicUsize::new(0),
-            pubsub_soft_since_ms: AtomicU64::new(0),
-            blocked_on: Mutex::new(None),
-            killed: AtomicBool::new(false),
-            is_replica: AtomicBool::new(false),
-            is_monitor: AtomicBool::new(false),
-            is_postponed: AtomicBool::new(false),
-            quitting: AtomicBool::new(false),
-            tracking: Mutex::default(),
-            user_name: Mutex::new(b"default".to_vec()),
-            stream: stream.try_clone()?,
-        });
+        let handle = Arc::new(ClientHandle::new(id, peer, addrs, now_ms));
         self.clients.lock().insert(id, handle.clone());
         Ok(handle)
+    }
+
+    /// An internal client (see the module docs) with the next id, not listed: Redis's fake
+    /// clients take an id from the same counter as connections.
+    pub fn internal(&self, now_ms: u64) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        ClientHandle::internal(id, now_ms)
     }
 
     /// Removes a closed connection.
@@ -464,6 +562,14 @@ pub struct WatchState {
 }
 
 impl Client {
+    /// A client with no connection over `handle` (from [`ClientHandle::internal`] or
+    /// [`ClientRegistry::internal`]), allowed everything (it has no user, as Redis's fake
+    /// clients have none): what the AOF loader and scripts run commands through.
+    pub fn internal(handle: Arc<ClientHandle>) -> Client {
+        debug_assert!(handle.is_internal());
+        Client::new(handle)
+    }
+
     /// State for a freshly accepted connection.
     pub fn new(handle: Arc<ClientHandle>) -> Client {
         Client {

@@ -357,7 +357,7 @@ impl<'a> Connection<'a> {
                 let mut deadline = self.client.blocked.as_ref().and_then(|b| b.deadline);
                 if self.client.postponed.is_some() {
                     // Wait for CLIENT UNPAUSE (which wakes us) or the end of the pause.
-                    let now = crate::util::now_ms();
+                    let now = self.shared.clock.now_ms();
                     let handle = &self.client.handle;
                     let Some(end_ms) = self.shared.pause.postpone(handle, now) else {
                         continue; // already over: run the command now

@@ -40,13 +40,13 @@ const LAYERS: &[(&str, &[&str])] = &[
             "pause", "tracking", "shared",
         ],
     ),
-    ("commands", &["cmd", "evict"]),
+    ("commands", &["cmd", "evict", "harness"]),
     (
         "on top of commands",
         &["persistence", "replication", "config_rewrite"],
     ),
     ("connection loop", &["connection"]),
-    ("server", &["server", "systemd", "test_support"]),
+    ("server", &["server", "systemd"]),
 ];
 
 /// Names the crate root re-exports or defines (`lib.rs`), and the module they come from.

@@ -1234,53 +1234,31 @@ pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::time::Duration;
-
-    /// Sends `request` and reads until the reply is at least `min` bytes long.
-    fn exchange(stream: &mut TcpStream, request: &[u8], min: usize) -> String {
-        stream.write_all(request).unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while out.len() < min {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "connection closed");
-            out.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8(out).unwrap()
-    }
+    use crate::harness::Harness;
 
     #[test]
     fn hello_switches_protocol_and_replies_a_map() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let server = crate::server::start(vec![listener], crate::Config::default()).unwrap();
-        let mut c = TcpStream::connect(server.local_addr()).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let id = exchange(&mut c, b"CLIENT ID\r\n", 4);
+        let h = Harness::new();
+        let id = h.call(&["CLIENT", "ID"]);
         let id = id.trim_start_matches(':').trim_end();
         let expected = format!(
             "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n\
              $5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
              $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
         );
-        assert_eq!(exchange(&mut c, b"HELLO 3\r\n", expected.len()), expected);
+        assert_eq!(h.call(&["HELLO", "3"]), expected);
         // RESP3 from now on: null is `_`, maps are `%`.
-        assert_eq!(exchange(&mut c, b"CLIENT GETNAME\r\n", 3), "_\r\n");
+        assert_eq!(h.call(&["CLIENT", "GETNAME"]), "_\r\n");
         let map = "%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n";
-        assert_eq!(
-            exchange(&mut c, b"CONFIG GET maxclients\r\n", map.len()),
-            map
-        );
+        assert_eq!(h.call(&["CONFIG", "GET", "maxclients"]), map);
         // The caller's own CLIENT INFO line shows the command being run.
-        let info = exchange(&mut c, b"CLIENT INFO\r\n", 40);
+        let info = h.call(&["CLIENT", "INFO"]);
         assert!(info.starts_with('='), "{info}");
         assert!(info.contains(" cmd=client|info "), "{info}");
         assert!(info.contains(" resp=3\n"), "{info}");
         // HELLO 2 goes back to RESP2, and its reply is already in RESP2.
-        let back = exchange(&mut c, b"HELLO 2\r\n", 20);
+        let back = h.call(&["HELLO", "2"]);
         assert!(back.starts_with("*14\r\n"), "{back}");
-        assert_eq!(exchange(&mut c, b"CLIENT GETNAME\r\n", 5), "$-1\r\n");
-        server.shutdown();
+        assert_eq!(h.call(&["CLIENT", "GETNAME"]), "$-1\r\n");
     }
 }

@@ -1209,15 +1209,16 @@ pub fn rpoplpush(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> 
 mod tests {
     //! Index arithmetic, plus what the differential case files cannot show: RESP3 reply shapes
     //! (a case file cannot record HELLO 3, whose reply holds the client id) and the keyspace
-    //! hit/miss counters. Expected bytes and counts were taken from Redis 7.0.15.
+    //! hit/miss counters, run through the socket-free harness. Expected bytes and counts were
+    //! taken from Redis 7.0.15.
 
     use super::*;
-    use crate::test_support::{call, start};
+    use crate::harness::Harness;
 
     #[test]
     fn resp3_nulls_and_arrays() {
-        let (handle, mut s) = start();
-        call(&mut s, &["HELLO", "3"]);
+        let h = Harness::new();
+        h.run("HELLO 3");
         for (cmd, expected) in [
             (&["LPOP", "nokey", "2"][..], "_\r\n"),
             (&["LPOP", "nokey"], "_\r\n"),
@@ -1233,14 +1234,13 @@ mod tests {
             ),
             (&["LMOVE", "nokey", "x", "LEFT", "LEFT"], "_\r\n"),
         ] {
-            assert_eq!(call(&mut s, cmd), expected, "{cmd:?}");
+            assert_eq!(h.call(cmd), expected, "{cmd:?}");
         }
-        handle.shutdown();
     }
 
     #[test]
     fn keyspace_hits_and_misses_follow_redis() {
-        let (handle, mut s) = start();
+        let h = Harness::new();
         for cmd in [
             &["LLEN", "missing"][..],
             &["RPUSH", "l", "a", "b", "c"],
@@ -1263,15 +1263,13 @@ mod tests {
             &["LMPOP", "2", "missing", "l", "LEFT"],
             &["LPUSHX", "missing", "a"],
         ] {
-            call(&mut s, cmd);
+            h.call(cmd);
         }
-        call(&mut s, &["PING"]);
-        let totals = handle.shared().totals();
+        let totals = h.shared().totals();
         // Counted by redis-server 7.0.15 for the same sequence (INFO stats): only the
         // read-only commands count.
         assert_eq!(totals.hits, 4);
         assert_eq!(totals.misses, 4);
-        handle.shutdown();
     }
 
     #[test]

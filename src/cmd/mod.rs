@@ -726,14 +726,14 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // around them (an upper bound the eviction check adds up between its measurements).
     let written = 128 + argv.iter().map(|a| a.len() as u64 + 64).sum::<u64>();
     let evicted_enough = !(is_denyoom || queues)
-        || crate::evict::perform_evictions(shared, crate::util::now_ms(), written);
+        || crate::evict::perform_evictions(shared, shared.clock.now_ms(), written);
     if shared.store.notifier().tracks_modifications() {
         // Keys evicted for this command are invalidated before its reply, as in Redis.
         crate::tracking::invalidate_modified(shared, Some(&mut *client));
         crate::tracking::flush_own(client, reply);
     }
     if !evicted_enough {
-        publish_keyspace_events(shared, crate::util::now_ms());
+        publish_keyspace_events(shared, shared.clock.now_ms());
         reject(
             shared,
             client,
@@ -798,7 +798,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // mirrors processCommand(): while clients are paused, a command the pause holds back
     // does not run now; the connection loop sends it through here again when the pause ends
     // (see crate::pause). Replicas are never paused.
-    let pause = shared.pause.kind(crate::util::now_ms());
+    let pause = shared.pause.kind(shared.clock.now_ms());
     if pause != crate::pause::PauseKind::Off && !client.handle.is_replica() {
         let may_replicate =
             |flags: Flags| flags.contains(Flags::WRITE) || flags.contains(Flags::MAY_REPLICATE);
@@ -832,7 +832,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         }
     }
     let mut ctx = Ctx {
-        now_ms: crate::util::now_ms(),
+        now_ms: shared.clock.now_ms(),
         shared,
         client,
         in_exec: false,

@@ -1276,30 +1276,30 @@ pub fn lcs(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult 
 
 #[cfg(test)]
 mod tests {
-    //! End-to-end checks over a real socket: string commands against keys of other types
-    //! (created directly in the store, so the test depends on no other command group) and
-    //! the keyspace hit/miss counters. Expected bytes were recorded from Redis 7.0.15.
+    //! End-to-end checks through the socket-free harness: string commands against keys of
+    //! other types (created directly in the store, so the test depends on no other command
+    //! group) and the keyspace hit/miss counters. Expected bytes were recorded from Redis
+    //! 7.0.15.
 
     use std::collections::VecDeque;
 
+    use crate::harness::Harness;
     use crate::store::Value;
-    use crate::test_support::{call, start};
 
     const WRONGTYPE: &str =
         "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
 
     #[test]
     fn commands_against_a_list_key() {
-        let (handle, mut s) = start();
+        let h = Harness::new();
         let list: VecDeque<Vec<u8>> = [b"a".to_vec()].into();
-        let now = crate::util::now_ms();
-        handle
-            .shared()
+        let now = h.now_ms();
+        h.shared()
             .store
             .write()
             .db_mut(0)
             .set(b"mylist", Value::List(list), now);
-        call(&mut s, &["SET", "str", "hello"]);
+        h.call(&["SET", "str", "hello"]);
         for cmd in [
             &["GET", "mylist"][..],
             &["GETSET", "mylist", "v"],
@@ -1316,46 +1316,45 @@ mod tests {
             &["GETRANGE", "mylist", "0", "-1"],
             &["SETRANGE", "mylist", "0", ""],
         ] {
-            assert_eq!(call(&mut s, cmd), WRONGTYPE, "{cmd:?}");
+            assert_eq!(h.call(cmd), WRONGTYPE, "{cmd:?}");
         }
         // Argument errors come first where Redis checks them first.
         assert_eq!(
-            call(&mut s, &["GETEX", "mylist", "BADOPT"]),
+            h.call(&["GETEX", "mylist", "BADOPT"]),
             "-ERR syntax error\r\n"
         );
         assert_eq!(
-            call(&mut s, &["SET", "mylist", "v", "GET", "EX", "0"]),
+            h.call(&["SET", "mylist", "v", "GET", "EX", "0"]),
             "-ERR invalid expire time in 'set' command\r\n"
         );
         assert_eq!(
-            call(&mut s, &["INCRBY", "mylist", "abc"]),
+            h.call(&["INCRBY", "mylist", "abc"]),
             "-ERR value is not an integer or out of range\r\n"
         );
         assert_eq!(
-            call(&mut s, &["SETRANGE", "mylist", "-1", "v"]),
+            h.call(&["SETRANGE", "mylist", "-1", "v"]),
             "-ERR offset is out of range\r\n"
         );
         assert_eq!(
-            call(&mut s, &["LCS", "mylist", "str", "FOO"]),
+            h.call(&["LCS", "mylist", "str", "FOO"]),
             "-ERR The specified keys must contain string values\r\n"
         );
         assert_eq!(
-            call(&mut s, &["MGET", "str", "mylist", "nokey"]),
+            h.call(&["MGET", "str", "mylist", "nokey"]),
             "*3\r\n$5\r\nhello\r\n$-1\r\n$-1\r\n"
         );
-        assert_eq!(call(&mut s, &["MSETNX", "mylist", "v", "x", "y"]), ":0\r\n");
-        assert_eq!(call(&mut s, &["SETNX", "mylist", "v"]), ":0\r\n");
+        assert_eq!(h.call(&["MSETNX", "mylist", "v", "x", "y"]), ":0\r\n");
+        assert_eq!(h.call(&["SETNX", "mylist", "v"]), ":0\r\n");
         // Nothing above replaced the list...
-        assert_eq!(call(&mut s, &["STRLEN", "mylist"]), WRONGTYPE);
+        assert_eq!(h.call(&["STRLEN", "mylist"]), WRONGTYPE);
         // ...but a plain SET does.
-        assert_eq!(call(&mut s, &["SET", "mylist", "now", "XX"]), "+OK\r\n");
-        assert_eq!(call(&mut s, &["GET", "mylist"]), "$3\r\nnow\r\n");
-        handle.shutdown();
+        assert_eq!(h.call(&["SET", "mylist", "now", "XX"]), "+OK\r\n");
+        assert_eq!(h.call(&["GET", "mylist"]), "$3\r\nnow\r\n");
     }
 
     #[test]
     fn keyspace_hits_and_misses_follow_redis() {
-        let (handle, mut s) = start();
+        let h = Harness::new();
         for cmd in [
             &["GET", "missing"][..],
             &["SET", "k", "v"],
@@ -1379,26 +1378,24 @@ mod tests {
             &["DECRBY", "n", "1"],
             &["SET", "k", "v", "XX"],
         ] {
-            call(&mut s, cmd);
+            h.call(cmd);
         }
-        call(&mut s, &["PING"]);
-        let totals = handle.shared().totals();
+        let totals = h.shared().totals();
         // Counted by redis-server 7.0.15 for the same sequence (INFO stats).
         assert_eq!(totals.hits, 9);
         assert_eq!(totals.misses, 5);
-        handle.shutdown();
     }
 
     #[test]
     fn incr_keeps_integers_as_integers() {
-        let (handle, mut s) = start();
-        call(&mut s, &["SET", "n", "41"]);
-        assert_eq!(call(&mut s, &["INCR", "n"]), ":42\r\n");
-        call(&mut s, &["APPEND", "s", "1"]);
-        call(&mut s, &["APPEND", "s", "0"]);
-        assert_eq!(call(&mut s, &["INCRBY", "s", "5"]), ":15\r\n");
-        let store = handle.shared().store.read();
-        let now = crate::util::now_ms();
+        let h = Harness::new();
+        h.call(&["SET", "n", "41"]);
+        assert_eq!(h.call(&["INCR", "n"]), ":42\r\n");
+        h.call(&["APPEND", "s", "1"]);
+        h.call(&["APPEND", "s", "0"]);
+        assert_eq!(h.call(&["INCRBY", "s", "5"]), ":15\r\n");
+        let store = h.shared().store.read();
+        let now = h.now_ms();
         assert!(matches!(
             store.db(0).get_value(b"n", now),
             Some(Value::Int(42))
@@ -1408,7 +1405,5 @@ mod tests {
             store.db(0).get_value(b"s", now),
             Some(Value::Int(15))
         ));
-        drop(store);
-        handle.shutdown();
     }
 }

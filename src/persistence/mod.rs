@@ -200,7 +200,8 @@ pub fn save(shared: &Shared, ks: &Keyspace) -> io::Result<()> {
         let c = shared.config.read();
         (dump_path(&c), write_options(&c))
     };
-    let now = now_ms();
+    // Keys expired by now are left out.
+    let now = shared.clock.now_ms();
     let used = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
     let dirty_before = shared.persistence.dirty.load(Ordering::Relaxed);
     shared.persistence.saves.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +266,7 @@ pub fn bgsave(shared: &Shared, ks: &Keyspace) -> Result<(), BgsaveError> {
     p.saves.fetch_add(1, Ordering::Relaxed);
     let copy_timer = std::time::Instant::now();
     let dirty_before = p.dirty.load(Ordering::Relaxed);
-    let copy = snapshot(ks, started);
+    let copy = snapshot(ks, shared.clock.now_ms());
     let used = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
     crate::verbose!(
         "BGSAVE copied the keyspace in {} ms (writers waited that long)",

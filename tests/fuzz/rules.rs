@@ -30,68 +30,7 @@
 
 use std::collections::BTreeSet;
 
-/// A parsed reply, kept close to the wire: the type byte and the payload.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Val {
-    /// `+`, `-`, `:`, `,`, `#`, `_`, `(`: the type byte and the line.
-    Line(u8, Vec<u8>),
-    /// `$`, `=`, `!`: the type byte and the payload (`None` for `$-1`).
-    Bulk(u8, Option<Vec<u8>>),
-    /// `*`, `~`, `>`, `%`: the type byte and the elements (maps flattened to 2n).
-    Agg(u8, Option<Vec<Val>>),
-}
-
-impl Val {
-    fn kind(&self) -> u8 {
-        match self {
-            Val::Line(t, _) | Val::Bulk(t, _) | Val::Agg(t, _) => *t,
-        }
-    }
-}
-
-/// Parses one complete reply (the bytes of exactly one reply, as split by
-/// `common::parse_reply`).
-pub fn parse(buf: &[u8]) -> Option<Val> {
-    let mut pos = 0;
-    let v = parse_at(buf, &mut pos)?;
-    Some(v)
-}
-
-fn parse_at(buf: &[u8], pos: &mut usize) -> Option<Val> {
-    let start = *pos;
-    let cr = buf[start..].windows(2).position(|w| w == b"\r\n")? + start;
-    let t = buf[start];
-    let line = buf[start + 1..cr].to_vec();
-    *pos = cr + 2;
-    let number = || -> Option<i64> { std::str::from_utf8(&line).ok()?.parse().ok() };
-    match t {
-        b'$' | b'=' | b'!' => {
-            let n = number()?;
-            if n < 0 {
-                return Some(Val::Bulk(t, None));
-            }
-            let end = *pos + n as usize;
-            let data = buf.get(*pos..end)?.to_vec();
-            *pos = end + 2;
-            Some(Val::Bulk(t, Some(data)))
-        }
-        b'*' | b'~' | b'>' | b'%' => {
-            let mut n = number()?;
-            if n < 0 {
-                return Some(Val::Agg(t, None));
-            }
-            if t == b'%' {
-                n *= 2;
-            }
-            let mut items = Vec::new();
-            for _ in 0..n {
-                items.push(parse_at(buf, pos)?);
-            }
-            Some(Val::Agg(t, Some(items)))
-        }
-        _ => Some(Val::Line(t, line)),
-    }
-}
+pub use crate::common::{parse, Val};
 
 /// How two replies to the same command are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -297,7 +297,7 @@ pub fn start(shared: &Shared) -> io::Result<()> {
         // The classic trap: appendonly switched on with data only in the dump. Write the
         // first AOF from what was loaded, before anyone can write.
         let temp = temp_path(&path);
-        let copy = super::snapshot(&shared.store.read(), now_ms());
+        let copy = super::snapshot(&shared.store.read(), shared.clock.now_ms());
         let (file, last_db) = write_base(&temp, &copy)?;
         fs::rename(&temp, &path)?;
         sync_dir(&path)?;
