@@ -324,6 +324,11 @@ fn client_tracking_errors() {
             "CLIENT GETREDIR extra",
             "CLIENT TRACKINGINFO",
             "CLIENT TRACKING off extra",
+            // RESET turns tracking off, as everything else of the connection's state.
+            "CLIENT TRACKING on BCAST PREFIX p",
+            "RESET",
+            "CLIENT TRACKINGINFO",
+            "CLIENT GETREDIR",
         ] {
             c.run(&mut t, line);
         }

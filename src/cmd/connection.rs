@@ -430,10 +430,15 @@ pub fn auth(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// `+RESET`: back to database 0, RESP2, no name, as if the client had just connected.
 pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
-    if ctx.client.subscription_count() > 0 {
+    if ctx.client.total_subscription_count() > 0 {
         ctx.shared.pubsub.forget(ctx.client.id());
         ctx.client.channels.clear();
         ctx.client.patterns.clear();
+        ctx.client.shard_channels.clear();
+    }
+    // Redis clearClientConnectionState: tracking off.
+    if ctx.client.tracking_on {
+        crate::tracking::disable(ctx.shared, ctx.client);
     }
     // Redis clearClientConnectionState: "RESET clears MONITOR state".
     if ctx.client.handle.is_monitor() {
