@@ -77,6 +77,10 @@ impl CmdError {
     pub const COUNT_NOT_POSITIVE: CmdError = CmdError::msg("ERR count should be greater than 0");
     /// `ERR timeout is negative` (blocking commands, WAIT).
     pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
+    /// `ERR timeout is not an integer or out of range` (WAIT, XREAD's BLOCK: timeouts in
+    /// milliseconds).
+    pub const TIMEOUT_NOT_INTEGER: CmdError =
+        CmdError::msg("ERR timeout is not an integer or out of range");
     /// `ERR value is out of range` (HRANDFIELD, ZRANDMEMBER counts).
     pub const OUT_OF_RANGE: CmdError = CmdError::msg("ERR value is out of range");
     /// A count of -2^63, whose absolute value does not fit (SRANDMEMBER, HRANDFIELD,

@@ -212,9 +212,7 @@ fn replconf(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// `c->woff`): WAIT may wait a little longer than Redis, never less.
 fn wait(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let numreplicas = parse_i64(&argv[1]).ok_or(CmdError::NotInteger)?;
-    let timeout = parse_i64(&argv[2]).ok_or(CmdError::msg(
-        "ERR timeout is not an integer or out of range",
-    ))?;
+    let timeout = parse_i64(&argv[2]).ok_or(CmdError::TIMEOUT_NOT_INTEGER)?;
     if timeout < 0 {
         return Err(CmdError::TIMEOUT_NEGATIVE);
     }

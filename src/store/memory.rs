@@ -93,6 +93,7 @@ impl Value {
             }),
             Value::Set(s) => dict_usage(s, samples, |k, _| malloc_size(k.capacity())),
             Value::ZSet(z) => z.memory_usage(samples),
+            Value::Stream(s) => s.memory_usage(),
         }
     }
 }
