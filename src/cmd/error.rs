@@ -77,6 +77,8 @@ impl CmdError {
     pub const COUNT_NOT_POSITIVE: CmdError = CmdError::msg("ERR count should be greater than 0");
     /// `ERR timeout is negative` (blocking commands, WAIT).
     pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
+    /// `ERR COUNT must be > 0` (GEOSEARCH's and GEORADIUS's COUNT, XAUTOCLAIM's).
+    pub const COUNT_MUST_BE_POSITIVE: CmdError = CmdError::msg("ERR COUNT must be > 0");
     /// `ERR timeout is not an integer or out of range` (WAIT, XREAD's BLOCK: timeouts in
     /// milliseconds).
     pub const TIMEOUT_NOT_INTEGER: CmdError =

@@ -354,12 +354,18 @@ fn quoting2(a: &str, first: &[u8], b: &str, second: &[u8], c: &str) -> CmdError 
 }
 
 fn no_key_or_group(key: &[u8], group: &[u8]) -> CmdError {
+    no_key_or_group_in(key, group, "")
+}
+
+/// `NOGROUP No such key '<key>' or consumer group '<group>'<context>`.
+fn no_key_or_group_in(key: &[u8], group: &[u8], context: &str) -> CmdError {
+    let tail = format!("'{context}");
     quoting2(
         "NOGROUP No such key '",
         key,
         "' or consumer group '",
         group,
-        "'",
+        &tail,
     )
 }
 
@@ -1014,12 +1020,10 @@ fn xread_generic(
         let s = lookup_read(ctx, db, key)?;
         if let Some((group_name, _)) = group {
             if !s.is_some_and(|s| s.groups.contains_key(group_name)) {
-                return Err(quoting2(
-                    "NOGROUP No such key '",
+                return Err(no_key_or_group_in(
                     key,
-                    "' or consumer group '",
                     group_name,
-                    "' in XREADGROUP with GROUP option",
+                    " in XREADGROUP with GROUP option",
                 ));
             }
         }
@@ -1725,7 +1729,7 @@ fn xautoclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
             let max = i64::MAX / 16;
             count = parse_i64(&argv[j + 1])
                 .filter(|n| (1..=max).contains(n))
-                .ok_or(CmdError::msg("ERR COUNT must be > 0"))?;
+                .ok_or(CmdError::COUNT_MUST_BE_POSITIVE)?;
             j += 1;
         } else if eq_ci(&argv[j], "justid") {
             justid = true;
