@@ -1092,7 +1092,13 @@ fn xread_generic(
                     ]));
                 }
                 let mut d = if history {
-                    deliver_history(s, group_name, consumer, after, count, now)
+                    match after.next() {
+                        Some(start) => deliver_history(s, group_name, consumer, start, count, now),
+                        None => Delivery {
+                            entries: Vec::new(),
+                            records: Vec::new(),
+                        },
+                    }
                 } else {
                     let after = s.groups[group_name].last_id;
                     deliver_new(s, key, group_name, consumer, after, count, noack, now)

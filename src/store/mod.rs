@@ -624,8 +624,29 @@ impl Db {
         touch_watched_where(self.watchers.get_mut(), |key| {
             is_live(&self.entries, key, now_ms)
         });
+        // Readers blocked on a stream that goes away are told so (Redis
+        // `scanDatabaseForDeletedStreams`).
+        let streams = self.blocked_streams_in(&self.entries);
         self.entries = Dict::new();
         self.expires = Dict::new();
+        for key in streams {
+            self.signal_ready(&key);
+        }
+    }
+
+    /// The keys with blocked clients that hold a stream in `entries`.
+    fn blocked_streams_in(&self, entries: &Dict<SmallBytes, Entry>) -> Vec<Key> {
+        if self.blocked.is_empty() {
+            return Vec::new();
+        }
+        (self.blocked.keys())
+            .filter(|key| {
+                entries
+                    .get(key.as_slice())
+                    .is_some_and(|e| matches!(e.value, Value::Stream(_)))
+            })
+            .cloned()
+            .collect()
     }
 
     /// All entries, including logically expired ones the caller must filter with `now_ms`.
@@ -808,6 +829,14 @@ impl Keyspace {
             std::mem::swap(&mut x.ready, &mut y.ready);
             x.signal_blocked_keys_present();
             y.signal_blocked_keys_present();
+            // A stream the swap took away from its blocked readers wakes them too (Redis
+            // `scanDatabaseForDeletedStreams`).
+            for key in x.blocked_streams_in(&y.entries) {
+                x.signal_ready(&key);
+            }
+            for key in y.blocked_streams_in(&x.entries) {
+                y.signal_ready(&key);
+            }
         }
     }
 
