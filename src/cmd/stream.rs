@@ -237,6 +237,17 @@ fn lookup_write<'d>(
     }
 }
 
+/// The wall clock for the times streams record (IDs, delivery and seen times). A replayed
+/// AOF runs with a clock at 0 so that no key expires half-way (see `persistence::aof`), but
+/// Redis stamps a replayed XCLAIM's delivery, or a consumer it creates, with the real time.
+fn clock(ctx: &Ctx) -> u64 {
+    if ctx.loading {
+        crate::util::now_ms()
+    } else {
+        ctx.now_ms
+    }
+}
+
 fn stream_mut<'d>(db: &'d mut Db, key: &[u8], now_ms: u64) -> Option<&'d mut Stream> {
     match db.get_value_mut(key, now_ms) {
         Some(Value::Stream(s)) => Some(s),
@@ -626,7 +637,7 @@ fn xadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult
             }
         }
         None => {
-            let ms = ctx.now_ms;
+            let ms = clock(ctx);
             if ms > s.last_id.ms {
                 Some(StreamId::new(ms, 0))
             } else {
@@ -1063,7 +1074,7 @@ fn xread_generic(
         if !serve {
             continue;
         }
-        let now = ctx.now_ms;
+        let now = clock(ctx);
         let delivery = match group {
             None => Delivery {
                 entries: s
@@ -1074,13 +1085,13 @@ fn xread_generic(
                 records: Vec::new(),
             },
             Some((group_name, consumer)) => {
-                let s = stream_mut(db, key, now).expect("the stream exists");
+                let s = stream_mut(db, key, ctx.now_ms).expect("the stream exists");
                 let g = s.groups.get_mut(group_name).expect("group");
                 let created = touch_consumer(g, consumer, now);
                 if created {
                     db.notify(notify::STREAM, "xgroup-createconsumer", key);
                 }
-                let s = stream_mut(db, key, now).expect("the stream exists");
+                let s = stream_mut(db, key, ctx.now_ms).expect("the stream exists");
                 let mut records = Vec::new();
                 if created && noack {
                     records.push(owned(&[
@@ -1267,7 +1278,7 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
             return Err(no_group_for_key(group_name, key));
         }
     }
-    let now = ctx.now_ms;
+    let now = clock(ctx);
     if create {
         let id_arg = &argv[4];
         let id = if id_arg == b"$" {
@@ -1276,9 +1287,9 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
             parse_strict_id(id_arg)?
         };
         if !exists {
-            db.set(key, Value::Stream(Box::default()), now);
+            db.set(key, Value::Stream(Box::default()), ctx.now_ms);
         }
-        let s = stream_mut(db, key, now).expect("exists");
+        let s = stream_mut(db, key, ctx.now_ms).expect("exists");
         if s.groups.contains_key(&group_name[..]) {
             // The stream MKSTREAM just created stays, as in Redis.
             return Err(CmdError::msg(
@@ -1291,7 +1302,7 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
         reply.ok();
         return Ok(());
     }
-    let s = stream_mut(db, key, now).expect("exists");
+    let s = stream_mut(db, key, ctx.now_ms).expect("exists");
     if setid {
         let id_arg = &argv[4];
         let id = if id_arg == b"$" {
@@ -1427,10 +1438,9 @@ fn xsetid(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ```
 /// Integer reply: how many pending entries were acknowledged.
 fn xack(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
-    let now = ctx.now_ms;
     let exists = lookup_write(ctx, db, &argv[1])?.is_some();
-    let has_group =
-        exists && stream_mut(db, &argv[1], now).is_some_and(|s| s.groups.contains_key(&argv[2]));
+    let has_group = exists
+        && stream_mut(db, &argv[1], ctx.now_ms).is_some_and(|s| s.groups.contains_key(&argv[2]));
     if !has_group {
         ctx.changes = Some(0);
         reply.int(0);
@@ -1441,7 +1451,7 @@ fn xack(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult
         .skip(3)
         .map(parse_strict_id)
         .collect::<Result<Vec<_>, _>>()?;
-    let s = stream_mut(db, &argv[1], now).expect("exists");
+    let s = stream_mut(db, &argv[1], ctx.now_ms).expect("exists");
     let g = s.groups.get_mut(&argv[2]).expect("exists");
     let acked = ids
         .iter()
@@ -1527,7 +1537,7 @@ fn xpending(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
         None if start <= end => g.pel.range(start..=end).map(|(id, _)| *id).collect(),
         None => Vec::new(),
     };
-    let now = ctx.now_ms as i64;
+    let now = clock(ctx) as i64;
     let mut rows = Vec::new();
     for id in ids {
         if rows.len() >= count {
@@ -1563,9 +1573,11 @@ fn xpending(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 fn xclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let key = &argv[1];
     let group_name = &argv[2];
-    let now = ctx.now_ms;
+    let now = clock(ctx);
     let exists = lookup_write(ctx, db, key)?.is_some();
-    if !exists || !stream_mut(db, key, now).is_some_and(|s| s.groups.contains_key(group_name)) {
+    if !exists
+        || !stream_mut(db, key, ctx.now_ms).is_some_and(|s| s.groups.contains_key(group_name))
+    {
         return Err(no_key_or_group(key, group_name));
     }
     let min_idle = parse_i64(&argv[4])
@@ -1621,7 +1633,7 @@ fn xclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
         j += 1;
     }
     ctx.propagate_nothing();
-    let s = stream_mut(db, key, now).expect("exists");
+    let s = stream_mut(db, key, ctx.now_ms).expect("exists");
     let mut changes: u64 = 0;
     let mut records = Vec::new();
     let mut propagate_last_id = false;
@@ -1641,7 +1653,7 @@ fn xclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
     let mut consumer_ready = false;
     let mut created = false;
     for (id, pos) in ids {
-        let s = stream_mut(db, key, now).expect("exists");
+        let s = stream_mut(db, key, ctx.now_ms).expect("exists");
         let fields = s.get(id).cloned();
         let g = s.groups.get_mut(group_name).expect("exists");
         let Some(fields) = fields else {
@@ -1697,7 +1709,7 @@ fn xclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
     if created {
         db.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
-    let s = stream_mut(db, key, now).expect("exists");
+    let s = stream_mut(db, key, ctx.now_ms).expect("exists");
     if propagate_last_id {
         records.push(setid_record(key, group_name, &s.groups[&group_name[..]]));
         changes += 1;
@@ -1746,15 +1758,17 @@ fn xautoclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
     }
     let key = &argv[1];
     let group_name = &argv[2];
-    let now = ctx.now_ms;
+    let now = clock(ctx);
     let exists = lookup_write(ctx, db, key)?.is_some();
-    if !exists || !stream_mut(db, key, now).is_some_and(|s| s.groups.contains_key(group_name)) {
+    if !exists
+        || !stream_mut(db, key, ctx.now_ms).is_some_and(|s| s.groups.contains_key(group_name))
+    {
         return Err(no_key_or_group(key, group_name));
     }
     ctx.propagate_nothing();
     let mut attempts = count.saturating_mul(10);
     let mut count = count;
-    let s = stream_mut(db, key, now).expect("exists");
+    let s = stream_mut(db, key, ctx.now_ms).expect("exists");
     let candidates: Vec<StreamId> = s.groups[&group_name[..]]
         .pel
         .range(start..)
@@ -1776,7 +1790,7 @@ fn xautoclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
             break;
         };
         attempts -= 1;
-        let s = stream_mut(db, key, now).expect("exists");
+        let s = stream_mut(db, key, ctx.now_ms).expect("exists");
         let fields = s.get(id).cloned();
         let g = s.groups.get_mut(group_name).expect("exists");
         let Some(fields) = fields else {
@@ -1868,7 +1882,7 @@ fn xinfo_consumers(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
         reply.bulk(b"pending");
         reply.int(c.pel.len() as i64);
         reply.bulk(b"idle");
-        reply.int((ctx.now_ms as i64 - c.seen_time as i64).max(0));
+        reply.int((clock(ctx) as i64 - c.seen_time as i64).max(0));
     }
     Ok(())
 }
@@ -1912,13 +1926,14 @@ fn xinfo_groups(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     Ok(())
 }
 
-/// The radix tree's node count Redis reports: respd has no radix tree, so this is the count
-/// a tree of 16-byte keys with that many nodes typically has (one per key, plus the root).
+/// The radix tree's node count Redis reports. respd keeps no radix tree; this is the count
+/// Redis's tree of 16-byte node keys shows for keys that differ in their last bytes (the
+/// usual case: IDs close in time), one head node for an empty tree.
 fn radix_nodes(keys: usize) -> usize {
-    if keys == 0 {
-        1
-    } else {
-        keys + 1
+    match keys {
+        0 => 1,
+        1 => 2,
+        k => 2 * k + 2,
     }
 }
 
