@@ -203,7 +203,11 @@ fn a_stream_written_by_redis_loads() {
     assert_eq!(s.len(), 1);
     assert_eq!(s.entries_added, 1);
     let (id, fields) = s
-        .range(respd::store::StreamId::MIN, respd::store::StreamId::MAX, false)
+        .range(
+            respd::store::StreamId::MIN,
+            respd::store::StreamId::MAX,
+            false,
+        )
         .next()
         .expect("one entry");
     assert_eq!(id, s.last_id);
