@@ -823,10 +823,16 @@ fn xreadgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
     xread_generic(ctx, db, argv, reply, true)
 }
 
+/// Entries read, each with its fields (None: deleted since it was delivered).
+type Delivered = Vec<(StreamId, Option<Fields>)>;
+
+/// Commands to propagate, each as its arguments.
+type Records = Vec<Vec<Vec<u8>>>;
+
 /// What one XREADGROUP delivers from one stream: the reply entries, and the records.
 struct Delivery {
-    entries: Vec<(StreamId, Option<Fields>)>,
-    records: Vec<Vec<Vec<u8>>>,
+    entries: Delivered,
+    records: Records,
 }
 
 /// Reads entries after `after` for a group's consumer, moving them into its PEL unless
@@ -863,22 +869,16 @@ fn deliver_new(
         }
         let group = s.groups.get_mut(group_name).expect("the group exists");
         if !noack {
-            if group.pel.contains_key(&id) {
-                group.assign(id, consumer);
-                let p = group.pel.get_mut(&id).expect("pending");
-                p.delivery_time = now_ms;
-                p.delivery_count = 1;
-            } else {
-                group.pel.insert(
-                    id,
-                    Pending {
-                        delivery_time: now_ms,
-                        delivery_count: 1,
-                        consumer: consumer.to_vec(),
-                    },
-                );
-                group.assign(id, consumer);
-            }
+            // A new pending entry, or one delivered before (to this consumer or another)
+            // handed over afresh.
+            let p = group.pel.entry(id).or_insert_with(|| Pending {
+                delivery_time: now_ms,
+                delivery_count: 1,
+                consumer: consumer.to_vec(),
+            });
+            p.delivery_time = now_ms;
+            p.delivery_count = 1;
+            group.assign(id, consumer);
             let p = &group.pel[&id];
             out.records
                 .push(xclaim_record(key, group_name, group, id, p));
@@ -1058,7 +1058,7 @@ fn xread_generic(
         ids.push(id);
     }
     let count = count as usize;
-    let mut served: Vec<(Vec<u8>, Vec<(StreamId, Option<Fields>)>)> = Vec::new();
+    let mut served: Vec<(Vec<u8>, Delivered)> = Vec::new();
     let mut records = Vec::new();
     for (n, &after) in ids.iter().enumerate() {
         let key = &argv[streams_arg + n];
@@ -1167,7 +1167,7 @@ pub fn serve_blocked(
     wait: &StreamWait,
     resp3: bool,
     now_ms: u64,
-) -> Option<(Vec<u8>, Vec<Vec<Vec<u8>>>)> {
+) -> Option<(Vec<u8>, Records)> {
     let mut reply = Reply::with_protocol(resp3);
     let is_stream = matches!(db.get_value(key, now_ms), Some(Value::Stream(_)));
     if !is_stream {
@@ -1274,7 +1274,7 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
             ));
         }
         let s = stream_mut(db, key, ctx.now_ms).expect("exists");
-        if !create && !eq_ci(sub, "destroy") && !s.groups.contains_key(&group_name[..]) {
+        if !create && !eq_ci(sub, "destroy") && !s.groups.contains_key(group_name) {
             return Err(no_group_for_key(group_name, key));
         }
     }
@@ -1290,7 +1290,7 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
             db.set(key, Value::Stream(Box::default()), ctx.now_ms);
         }
         let s = stream_mut(db, key, ctx.now_ms).expect("exists");
-        if s.groups.contains_key(&group_name[..]) {
+        if s.groups.contains_key(group_name) {
             // The stream MKSTREAM just created stays, as in Redis.
             return Err(CmdError::msg(
                 "BUSYGROUP Consumer Group name already exists",
@@ -1310,13 +1310,13 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
         } else {
             parse_id(id_arg, 0)?
         };
-        let g = s.groups.get_mut(&group_name[..]).expect("checked");
+        let g = s.groups.get_mut(group_name).expect("checked");
         g.last_id = id;
         g.entries_read = entries_read;
         db.notify(notify::STREAM, "xgroup-setid", key);
         reply.ok();
     } else if eq_ci(sub, "destroy") {
-        if s.groups.remove(&group_name[..]).is_some() {
+        if s.groups.remove(group_name).is_some() {
             db.notify(notify::STREAM, "xgroup-destroy", key);
             db.signal_ready(key);
             reply.int(1);
@@ -1325,7 +1325,7 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
             reply.int(0);
         }
     } else if eq_ci(sub, "createconsumer") {
-        let g = s.groups.get_mut(&group_name[..]).expect("checked");
+        let g = s.groups.get_mut(group_name).expect("checked");
         let created = !g.consumers.contains_key(&argv[4]) && touch_consumer(g, &argv[4], now);
         if created {
             db.notify(notify::STREAM, "xgroup-createconsumer", key);
@@ -1334,7 +1334,7 @@ fn xgroup(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
         }
         reply.int(created as i64);
     } else {
-        let g = s.groups.get_mut(&group_name[..]).expect("checked");
+        let g = s.groups.get_mut(group_name).expect("checked");
         let mut pending = 0;
         if let Some(consumer) = g.consumers.remove(&argv[4]) {
             pending = consumer.pel.len();
@@ -1711,7 +1711,7 @@ fn xclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
     }
     let s = stream_mut(db, key, ctx.now_ms).expect("exists");
     if propagate_last_id {
-        records.push(setid_record(key, group_name, &s.groups[&group_name[..]]));
+        records.push(setid_record(key, group_name, &s.groups[group_name]));
         changes += 1;
     }
     ctx.changes = Some(changes);
@@ -1767,9 +1767,8 @@ fn xautoclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
     }
     ctx.propagate_nothing();
     let mut attempts = count.saturating_mul(10);
-    let mut count = count;
     let s = stream_mut(db, key, ctx.now_ms).expect("exists");
-    let candidates: Vec<StreamId> = s.groups[&group_name[..]]
+    let candidates: Vec<StreamId> = s.groups[group_name]
         .pel
         .range(start..)
         .map(|(id, _)| *id)
