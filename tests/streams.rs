@@ -345,3 +345,113 @@ fn the_aof_and_its_rewrite_replay_to_the_same_stream() {
     }
     kill9(&mut child);
 }
+
+/// The keyspace events a run of stream commands fires on one server, in order.
+fn events_scenario(addr: SocketAddr) -> Vec<Vec<u8>> {
+    let mut c = RawConn::connect(addr);
+    let mut sub = RawConn::connect(addr);
+    c.words("FLUSHALL");
+    c.words("CONFIG SET notify-keyspace-events KEA");
+    sub.words("PSUBSCRIBE __keyevent@0__:*");
+    let lines = [
+        "XADD s 1-1 a 1",
+        "XADD s MAXLEN 1 2-1 a 1",
+        "XTRIM s MAXLEN 0",
+        "XADD s 3-1 a 1",
+        "XDEL s 3-1",
+        "XDEL s 3-1",
+        "XGROUP CREATE s g $",
+        "XGROUP CREATE s g $",
+        "XGROUP CREATECONSUMER s g c",
+        "XGROUP CREATECONSUMER s g c",
+        "XGROUP SETID s g 0",
+        "XADD s 4-1 a 1",
+        "XREADGROUP GROUP g d STREAMS s >",
+        "XCLAIM s g e 0 4-1",
+        "XAUTOCLAIM s g f 0 0",
+        "XGROUP DELCONSUMER s g c",
+        "XGROUP DESTROY s g",
+        "XSETID s 10-1",
+        "XGROUP CREATE n g $ MKSTREAM",
+        "XADD nm NOMKSTREAM 1-1 a b",
+        "DEL s",
+    ];
+    for line in lines {
+        c.words(line);
+    }
+    c.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]);
+    let mut events = Vec::new();
+    loop {
+        let message = sub.reply().unwrap();
+        let done = message.windows(5).any(|w| w == b":del\r");
+        events.push(message);
+        if done {
+            return events;
+        }
+    }
+}
+
+#[test]
+fn keyspace_events_are_redis_events() {
+    let respd = TestServer::start();
+    let ours = events_scenario(respd.addr());
+    let Some(redis) = RedisServer::start() else {
+        return skip_note("keyspace_events_are_redis_events");
+    };
+    let theirs = events_scenario(redis.addr());
+    assert_eq!(
+        ours.iter().map(|m| show(m)).collect::<Vec<_>>(),
+        theirs.iter().map(|m| show(m)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn no_acknowledged_xadd_is_lost_to_kill_9_with_appendfsync_always() {
+    let dir = TempDir::new("streams", "crash");
+    let args = ["--appendonly", "yes", "--appendfsync", "always"];
+    let (mut child, c, port) = start(&dir.0, &args);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                let mut conn = RawConn::connect(addr);
+                for i in 0.. {
+                    let field = format!("w{w}");
+                    let value = i.to_string();
+                    conn.send(&encode(&[
+                        b"XADD",
+                        b"s",
+                        b"*",
+                        field.as_bytes(),
+                        value.as_bytes(),
+                    ]));
+                    match conn.reply() {
+                        Ok(r) if r.starts_with(b"$") => acked.lock().unwrap().push(bulk(&r)),
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill once enough writes were acknowledged; the writers see the connection drop.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 2000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill9(&mut child);
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(c);
+    let (mut child, mut c, _) = start(&dir.0, &args);
+    let acked = acked.lock().unwrap();
+    assert!(!acked.is_empty());
+    for id in acked.iter() {
+        let id = std::str::from_utf8(id).unwrap();
+        let found = c.words(&format!("XRANGE s {id} {id}"));
+        assert!(found.starts_with(b"*1\r\n"), "acknowledged {id} lost");
+    }
+    kill9(&mut child);
+}
