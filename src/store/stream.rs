@@ -609,19 +609,51 @@ impl Stream {
         }
     }
 
-    /// The memory an entry-heavy stream takes, roughly (MEMORY USAGE).
-    pub fn memory_usage(&self) -> usize {
-        let nodes: usize = self.nodes.values().map(|n| n.bytes + 64).sum();
-        let groups: usize = self
-            .groups
-            .iter()
+    /// Heap bytes this stream owns (MEMORY USAGE, `used_memory`): its nodes measured on the
+    /// first `samples` of them and extrapolated to all (`usize::MAX` measures every one), then
+    /// its groups, measured whole. Counted from the structures respd allocates, rounded as
+    /// malloc rounds (see [`super::memory`]); not the listpack bytes Redis would use, which
+    /// are smaller.
+    pub fn memory_usage(&self, samples: usize) -> usize {
+        use super::memory::{extrapolate, malloc_size};
+        use std::mem::size_of;
+        let bytes = |v: &Vec<u8>| malloc_size(v.capacity());
+        let strings = |v: &Vec<Vec<u8>>| {
+            malloc_size(v.capacity() * size_of::<Vec<u8>>()) + v.iter().map(bytes).sum::<usize>()
+        };
+        // A B-tree node holds up to 11 keys and values: count one slot per element.
+        let tree_slot = |k: usize, v: usize| k + v + 8;
+        let mut measured = 0;
+        let mut sampled = 0;
+        for node in self.nodes.values().take(samples.max(1)) {
+            measured += tree_slot(size_of::<StreamId>(), size_of::<Node>());
+            measured += strings(&node.master_fields);
+            measured += malloc_size(node.entries.capacity() * size_of::<NodeEntry>());
+            measured += node
+                .entries
+                .iter()
+                .map(|e| strings(&e.fields))
+                .sum::<usize>();
+            sampled += 1;
+        }
+        let nodes = extrapolate(measured, sampled, self.nodes.len());
+        let groups: usize = (self.groups.iter())
             .map(|(name, g)| {
-                64 + name.len()
-                    + g.pel.len() * 48
-                    + g.consumers.keys().map(|c| 64 + c.len()).sum::<usize>()
+                let pel = g.pel.values().map(|p| {
+                    tree_slot(size_of::<StreamId>(), size_of::<Pending>()) + bytes(&p.consumer)
+                });
+                let consumers = g.consumers.iter().map(|(n, c)| {
+                    tree_slot(size_of::<Vec<u8>>(), size_of::<Consumer>())
+                        + bytes(n)
+                        + c.pel.len() * tree_slot(size_of::<StreamId>(), 0)
+                });
+                tree_slot(size_of::<Vec<u8>>(), size_of::<ConsumerGroup>())
+                    + bytes(name)
+                    + pel.sum::<usize>()
+                    + consumers.sum::<usize>()
             })
             .sum();
-        64 + nodes + groups
+        nodes + groups
     }
 }
 
