@@ -65,6 +65,22 @@ pub enum BlockedOp {
         /// Most members to pop.
         count: usize,
     },
+    /// XREAD / XREADGROUP with BLOCK: read what is added past an ID.
+    Stream(Box<StreamWait>),
+}
+
+/// What a client blocked in XREAD or XREADGROUP waits for.
+#[derive(Debug, Clone)]
+pub struct StreamWait {
+    /// Each key with the ID to read after (for a group, replaced by the group's last
+    /// delivered ID when served).
+    pub ids: Vec<(Key, crate::store::StreamId)>,
+    /// Most entries to read per stream.
+    pub count: usize,
+    /// XREADGROUP's group and consumer.
+    pub group: Option<(Vec<u8>, Vec<u8>)>,
+    /// XREADGROUP's NOACK.
+    pub noack: bool,
 }
 
 impl BlockedOp {
@@ -257,18 +273,41 @@ pub fn cancel_locked(
 pub fn serve_ready_keys(db: &mut Db, now_ms: u64) -> Vec<Vec<Vec<u8>>> {
     let mut served = Vec::new();
     while let Some(key) = db.take_ready_key() {
-        loop {
-            let Some(waiter) = db.first_waiter(&key) else {
-                break;
+        let waiters = db.waiters(&key);
+        // Stream readers first: each is served if its stream has something past its ID, or
+        // stays blocked (Redis `serveClientsBlockedOnStreamKey`); the others are served
+        // until the key runs out.
+        for waiter in &waiters {
+            let BlockedOp::Stream(wait) = &waiter.op else {
+                continue;
             };
             if waiter.is_done() {
-                db.unblock(&waiter);
+                db.unblock(waiter);
                 continue;
             }
-            let Some((reply, record)) = serve_one(&waiter, db, &key, now_ms) else {
+            let resp3 = waiter.resp3;
+            let Some((reply, records)) =
+                crate::cmd::stream::serve_blocked(db, &key, wait, resp3, now_ms)
+            else {
+                continue;
+            };
+            db.unblock(waiter);
+            waiter.served.store(true, Ordering::Relaxed);
+            waiter.finish(&reply);
+            served.extend(records);
+        }
+        for waiter in &waiters {
+            if matches!(waiter.op, BlockedOp::Stream(_)) {
+                continue;
+            }
+            if waiter.is_done() {
+                db.unblock(waiter);
+                continue;
+            }
+            let Some((reply, record)) = serve_one(waiter, db, &key, now_ms) else {
                 break;
             };
-            db.unblock(&waiter);
+            db.unblock(waiter);
             waiter.served.store(true, Ordering::Relaxed);
             waiter.finish(&reply);
             served.extend(record);
@@ -313,6 +352,8 @@ fn serve_one(waiter: &Waiter, db: &mut Db, key: &[u8], now_ms: u64) -> Option<Se
     let mut reply = Reply::with_protocol(waiter.resp3);
     let record: Vec<Vec<u8>>;
     match &waiter.op {
+        // Served by `cmd::stream::serve_blocked` instead.
+        BlockedOp::Stream(_) => return None,
         BlockedOp::Pop(end) => {
             record = vec![pop_name(*end).to_vec(), key.to_vec()];
             let list = list_mut(db, key, now_ms)?;

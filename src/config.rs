@@ -1597,7 +1597,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("cluster-node-timeout", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "15000", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
     compat("slowlog-log-slower-than", &[], Kind::Int { min: -1, max: 9223372036854775807 }, "10000", true, Effect::Acts, "Microseconds from which a command goes to the slow log (SLOWLOG GET); 0 logs every command, a negative value none."),
     compat("latency-monitor-threshold", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "0", true, Effect::Acts, "Milliseconds from which a slow event (a command, an expiry cycle, an eviction, an AOF write) is kept by the latency monitor (LATENCY LATEST, HISTORY, DOCTOR); 0 turns the monitor off."),
-    compat("stream-node-max-entries", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "100", true, Effect::Ignored, "Most entries of a stream node. respd has no streams."),
+    compat("stream-node-max-entries", &[], Kind::Int { min: 0, max: 9223372036854775807 }, "100", true, Effect::Acts, "Most entries of a stream node; approximate trimming (MAXLEN ~) removes whole nodes only. 0 means no limit."),
     compat("repl-backlog-size", &[], Kind::Memory { min: 1, max: 9223372036854775807 }, "1048576", true, Effect::Acts, "Bytes of the replication stream kept in the backlog once a replica attached (shown by INFO replication)."),
     compat("maxmemory", &[], Kind::Memory { min: 0, max: 18446744073709551615 }, "0", true, Effect::Acts, "Memory limit (INFO used_memory: keys, values and client buffers). Before a write, keys are evicted as maxmemory-policy says until memory is under the limit; if none can be, the write is refused with -OOM. 0 means no limit."),
     compat("cluster-link-sendbuf-limit", &[], Kind::Memory { min: 0, max: 18446744073709551615 }, "0", true, Effect::Ignored, "Redis Cluster setting. respd has no cluster mode."),
@@ -1606,7 +1606,7 @@ pub static CONFIG_TABLE: &[ConfigSpec] = &[
     compat("zset-max-listpack-entries", &["zset-max-ziplist-entries"], Kind::UInt { min: 0, max: 9223372036854775807 }, "128", true, Effect::Acts, "Most members of a sorted set OBJECT ENCODING reports as listpack."),
     compat("active-defrag-ignore-bytes", &[], Kind::Memory { min: 1, max: 9223372036854775807 }, "104857600", true, Effect::Ignored, "Active defragmentation setting. respd has no defragmenter."),
     compat("hash-max-listpack-value", &["hash-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest field or value of a hash OBJECT ENCODING reports as listpack."),
-    compat("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "4096", true, Effect::Ignored, "Largest stream node. respd has no streams."),
+    compat("stream-node-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "4096", true, Effect::Acts, "Largest stream node in bytes, as Redis sizes its listpack; 0 means no limit."),
     compat("zset-max-listpack-value", &["zset-max-ziplist-value"], Kind::Memory { min: 0, max: 9223372036854775807 }, "64", true, Effect::Acts, "Longest member of a sorted set OBJECT ENCODING reports as listpack."),
     compat("hll-sparse-max-bytes", &[], Kind::Memory { min: 0, max: 9223372036854775807 }, "3000", true, Effect::Acts, "Largest sparse HyperLogLog string, header included; a PFADD or PFMERGE that would grow one past it turns it dense."),
     compat("tracking-table-max-keys", &[], Kind::UInt { min: 0, max: 9223372036854775807 }, "1000000", true, Effect::Acts, "Keys remembered for client-side caching (CLIENT TRACKING) before the oldest are invalidated; 0 for no limit."),
@@ -1684,6 +1684,8 @@ impl Config {
             zset_max_listpack_entries: size("zset-max-listpack-entries"),
             zset_max_listpack_value: size("zset-max-listpack-value"),
             hll_sparse_max_bytes: size("hll-sparse-max-bytes"),
+            stream_node_max_entries: size("stream-node-max-entries"),
+            stream_node_max_bytes: size("stream-node-max-bytes"),
             list_max_listpack_size: self
                 .kept
                 .get("list-max-listpack-size")

@@ -321,7 +321,22 @@ impl<'a> Connection<'a> {
                 .as_ref()
                 .is_some_and(|b| b.waiter.is_done());
             if let Some(mail) = self.client.handle.take_mail() {
-                self.reply.raw(&mail);
+                if wait_finished && mail.first() == Some(&b'-') {
+                    // The wait ended with an error: it counts in the error statistics, and
+                    // the blocked command as failed.
+                    self.reply.raw_error(&mail);
+                    self.client.errors_seen += 1;
+                    let argv = self
+                        .client
+                        .blocked
+                        .as_ref()
+                        .and_then(|b| b.slowlog.as_ref());
+                    if let Some(Ok((spec, _))) = argv.map(|d| crate::cmd::resolve(&d.argv)) {
+                        self.client.command_stats.failed_after_block(spec);
+                    }
+                } else {
+                    self.reply.raw(&mail);
+                }
             }
             if wait_finished {
                 // mirrors updateStatsOnUnblock(): a wait a write served goes to the slow log.

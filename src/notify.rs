@@ -49,7 +49,7 @@ pub const ZSET: u32 = 1 << 7;
 pub const EXPIRED: u32 = 1 << 8;
 /// `e`: a key evicted by maxmemory (respd does not evict; accepted for compatibility).
 pub const EVICTED: u32 = 1 << 9;
-/// `t`: stream commands (respd has no streams; accepted for compatibility).
+/// `t`: stream commands.
 pub const STREAM: u32 = 1 << 10;
 /// `m`: a read of a key that does not exist. Not part of `A`, as in Redis.
 pub const KEY_MISS: u32 = 1 << 11;

@@ -160,7 +160,11 @@ def legacy_range(specs):
 
 
 def command_code(full, desc):
-    flags = [f.lower() for f in desc.get("command_flags", [])]
+    # Redis's flags are a bit mask: a flag listed twice (XREAD's "BLOCKING") is one flag.
+    flags = []
+    for f in desc.get("command_flags", []):
+        if f.lower() not in flags:
+            flags.append(f.lower())
     first, last, step, movable = legacy_range(desc.get("key_specs", []))
     if movable:
         flags.append("movablekeys")

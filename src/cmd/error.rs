@@ -75,11 +75,14 @@ impl CmdError {
     pub const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
     /// `ERR count should be greater than 0` (LMPOP, ZMPOP and their blocking forms).
     pub const COUNT_NOT_POSITIVE: CmdError = CmdError::msg("ERR count should be greater than 0");
-    /// `ERR timeout is not an integer or out of range` (WAIT, CLIENT PAUSE: timeouts in ms).
-    pub const TIMEOUT_NOT_INTEGER: CmdError =
-        CmdError::msg("ERR timeout is not an integer or out of range");
     /// `ERR timeout is negative` (blocking commands, WAIT).
     pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
+    /// `ERR COUNT must be > 0` (GEOSEARCH's and GEORADIUS's COUNT, XAUTOCLAIM's).
+    pub const COUNT_MUST_BE_POSITIVE: CmdError = CmdError::msg("ERR COUNT must be > 0");
+    /// `ERR timeout is not an integer or out of range` (WAIT, XREAD's BLOCK, CLIENT PAUSE:
+    /// timeouts in milliseconds).
+    pub const TIMEOUT_NOT_INTEGER: CmdError =
+        CmdError::msg("ERR timeout is not an integer or out of range");
     /// `ERR value is out of range` (HRANDFIELD, ZRANDMEMBER counts).
     pub const OUT_OF_RANGE: CmdError = CmdError::msg("ERR value is out of range");
     /// A count of -2^63, whose absolute value does not fit (SRANDMEMBER, HRANDFIELD,

@@ -447,7 +447,7 @@ fn georadius_generic<'a, 'z>(
         } else if eq_ci(arg, "count") && left >= 1 {
             count = parse_i64(&argv[i + 1]).ok_or(CmdError::NotInteger)?;
             if count <= 0 {
-                return Err(CmdError::msg("ERR COUNT must be > 0"));
+                return Err(CmdError::COUNT_MUST_BE_POSITIVE);
             }
             i += 1;
         } else if (eq_ci(arg, "store") || eq_ci(arg, "storedist"))

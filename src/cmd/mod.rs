@@ -66,6 +66,7 @@ pub mod set;
 pub mod sort;
 pub mod sorted_set;
 pub mod stats;
+pub mod stream;
 pub mod string;
 pub mod transactions;
 
@@ -255,6 +256,8 @@ pub enum Group {
     Hyperloglog,
     /// Geospatial commands.
     Geo,
+    /// Stream commands.
+    Stream,
 }
 
 impl Group {
@@ -274,6 +277,7 @@ impl Group {
             Group::Bitmap => "bitmap",
             Group::Hyperloglog => "hyperloglog",
             Group::Geo => "geo",
+            Group::Stream => "stream",
         }
     }
 }
@@ -494,7 +498,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 24] {
+pub fn groups() -> [&'static [CommandSpec]; 25] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -516,6 +520,7 @@ pub fn groups() -> [&'static [CommandSpec]; 24] {
         bitmap::COMMANDS,
         hyperloglog::COMMANDS,
         geo::COMMANDS,
+        stream::COMMANDS,
         sort::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
@@ -1264,8 +1269,9 @@ mod tests {
 
     fn check_row(spec: &CommandSpec) {
         // PFCOUNT is the one readonly command Redis lets write: it stores the cardinality it
-        // computed in the key's cache (and propagates, hence may_replicate).
-        if spec.flags.contains(Flags::READONLY) && spec.name != "pfcount" {
+        // computed in the key's cache (and propagates, hence may_replicate). XREAD only
+        // reads, but with BLOCK it registers its client as a waiter in the database.
+        if spec.flags.contains(Flags::READONLY) && !matches!(spec.name, "pfcount" | "xread") {
             assert!(
                 matches!(
                     spec.handler,
@@ -1275,7 +1281,9 @@ mod tests {
                 spec.name
             );
         }
-        if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_)) {
+        if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_))
+            && spec.name != "xread"
+        {
             assert!(
                 spec.flags.contains(Flags::WRITE)
                     || spec.flags.contains(Flags::ADMIN)

@@ -426,6 +426,12 @@ impl CommandBatch {
         }
     }
 
+    /// Records that a call counted when it blocked ended with an error when it was woken
+    /// (XREADGROUP whose group was destroyed, BLMOVE to a key of the wrong type).
+    pub fn failed_after_block(&mut self, spec: &'static CommandSpec) {
+        self.entry(spec).failed += 1;
+    }
+
     /// Records a call refused before it ran.
     pub fn rejected(&mut self, spec: &'static CommandSpec) {
         self.entry(spec).rejected += 1;

@@ -116,6 +116,16 @@ impl Reply {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    /// Appends an error reply another thread rendered (the one that ends a blocked command),
+    /// counting it as [`Reply::error`] counts its own (Redis `afterErrorReply` runs for the
+    /// blocked client when it is unblocked with an error).
+    pub fn raw_error(&mut self, line: &[u8]) {
+        let text = line.strip_prefix(b"-").unwrap_or(line);
+        let text = text.strip_suffix(b"\r\n").unwrap_or(text);
+        self.count_error(text, true);
+        self.buf.extend_from_slice(line);
+    }
+
     /// Error replies written on this buffer since it was made.
     pub fn error_count(&self) -> u64 {
         self.errors

@@ -1,5 +1,5 @@
 //! The encoding thresholds (`hash-max-listpack-*`, `set-max-intset-entries`,
-//! `zset-max-listpack-*`, `list-max-listpack-size`, `hll-sparse-max-bytes`) where the data
+//! `zset-max-listpack-*`, `list-max-listpack-size`, `hll-sparse-max-bytes`, `stream-node-max-*`) where the data
 //! types read them.
 //!
 //! The data types decide what OBJECT ENCODING reports (and, for sets, the member order) from
@@ -18,6 +18,8 @@ static ZSET_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
 static ZSET_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
 static LIST_MAX_LISTPACK_SIZE: AtomicI64 = AtomicI64::new(-2);
 static HLL_SPARSE_MAX_BYTES: AtomicUsize = AtomicUsize::new(3000);
+static STREAM_NODE_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(100);
+static STREAM_NODE_MAX_BYTES: AtomicUsize = AtomicUsize::new(4096);
 
 /// One set of thresholds, as a configuration gives them (Redis's defaults in brackets below).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,10 @@ pub struct Limits {
     pub hll_sparse_max_bytes: usize,
     /// `list-max-listpack-size`
     pub list_max_listpack_size: i64,
+    /// `stream-node-max-entries`
+    pub stream_node_max_entries: usize,
+    /// `stream-node-max-bytes`
+    pub stream_node_max_bytes: usize,
 }
 
 /// Makes `limits` the thresholds the data types use.
@@ -48,6 +54,18 @@ pub fn publish(limits: &Limits) {
     set(&ZSET_MAX_LISTPACK_VALUE, limits.zset_max_listpack_value);
     set(&HLL_SPARSE_MAX_BYTES, limits.hll_sparse_max_bytes);
     LIST_MAX_LISTPACK_SIZE.store(limits.list_max_listpack_size, Ordering::Relaxed);
+    set(&STREAM_NODE_MAX_ENTRIES, limits.stream_node_max_entries);
+    set(&STREAM_NODE_MAX_BYTES, limits.stream_node_max_bytes);
+}
+
+/// `stream-node-max-entries` (100): most entries of a stream node (see `store::stream`).
+pub fn stream_node_max_entries() -> usize {
+    STREAM_NODE_MAX_ENTRIES.load(Ordering::Relaxed)
+}
+
+/// `stream-node-max-bytes` (4096): the largest stream node.
+pub fn stream_node_max_bytes() -> usize {
+    STREAM_NODE_MAX_BYTES.load(Ordering::Relaxed)
 }
 
 /// `list-max-listpack-size` (-2): how Redis splits a list into listpack nodes, which respd

@@ -23,7 +23,7 @@
 //! in `used_memory`, not in any one key.
 //!
 //! # Sampling
-//! For a list, hash, set or sorted set, the per-element part is measured on the first
+//! For a list, hash, set, sorted set or stream (its nodes), the per-element part is measured on the first
 //! `samples` elements and extrapolated to all of them (`usize::MAX` measures every one): Redis's
 //! `MEMORY USAGE key SAMPLES n`, default 5, 0 meaning all.
 //!
@@ -93,6 +93,9 @@ impl Value {
             }),
             Value::Set(s) => dict_usage(s, samples, |k, _| malloc_size(k.capacity())),
             Value::ZSet(z) => z.memory_usage(samples),
+            Value::Stream(s) => {
+                malloc_size(std::mem::size_of::<crate::store::Stream>()) + s.memory_usage(samples)
+            }
         }
     }
 }

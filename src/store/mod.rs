@@ -28,6 +28,7 @@ pub mod hash;
 pub mod memory;
 pub mod set;
 pub mod small_bytes;
+pub mod stream;
 pub mod zset;
 
 use std::collections::{HashMap, VecDeque};
@@ -40,6 +41,7 @@ pub use dict::Dict;
 pub use hash::Hash;
 pub use set::Set;
 pub use small_bytes::SmallBytes;
+pub use stream::{Stream, StreamId};
 pub use zset::ZSet;
 
 /// Number of logical databases (Redis `databases` default).
@@ -74,6 +76,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A sorted set: members ordered by score.
     ZSet(Box<ZSet>),
+    /// A stream: entries ordered by ID, and consumer groups.
+    Stream(Box<Stream>),
 }
 
 /// Redis `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`: strings up to this length report "embstr".
@@ -109,6 +113,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -125,6 +130,7 @@ impl Value {
             Value::Set(s) if s.is_intset() => "intset",
             Value::Set(_) => "hashtable",
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -366,6 +372,14 @@ impl Db {
         }
     }
 
+    /// The clients blocked on `key`, longest-waiting first.
+    pub fn waiters(&self, key: &[u8]) -> Vec<Arc<crate::blocking::Waiter>> {
+        self.blocked
+            .get(key)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The longest-waiting client blocked on `key`.
     pub fn first_waiter(&self, key: &[u8]) -> Option<Arc<crate::blocking::Waiter>> {
         self.blocked.get(key)?.front().cloned()
@@ -386,6 +400,18 @@ impl Db {
     /// A key was added (Redis `dbAdd`): wakes clients blocked on it and reports `new`.
     fn signal_created(&mut self, key: &[u8]) {
         self.notify(crate::notify::NEW, "new", key);
+        if !self.blocked.is_empty()
+            && self.blocked.contains_key(key)
+            && !self.ready.iter().any(|k| k == key)
+        {
+            self.ready.insert(0, key.to_vec());
+        }
+    }
+
+    /// Marks `key` ready for its blocked clients, if it has any, without reporting a new key
+    /// (Redis `signalKeyAsReady`): XADD on an existing stream, XGROUP DESTROY, and a stream
+    /// deleted or overwritten (blocked XREADGROUP clients then get an error).
+    pub fn signal_ready(&mut self, key: &[u8]) {
         if !self.blocked.is_empty()
             && self.blocked.contains_key(key)
             && !self.ready.iter().any(|k| k == key)
@@ -505,7 +531,13 @@ impl Db {
         let entry = Entry::new(value, expire_at, now_ms);
         // One hash and one chain walk, whether the key is new or replaced.
         let had_ttl = match self.entries.insert(SmallBytes::from_slice(key), entry) {
-            Some(old) => old.expire_at != 0,
+            Some(old) => {
+                // An overwritten stream unblocks its XREADGROUP readers (Redis `dbOverwrite`).
+                if matches!(old.value, Value::Stream(_)) {
+                    self.signal_ready(key);
+                }
+                old.expire_at != 0
+            }
             None => {
                 self.signal_created(key);
                 false
@@ -547,6 +579,10 @@ impl Db {
         self.signal_modified(key);
         if entry.expire_at != 0 {
             self.expires.remove(key);
+        }
+        // A deleted stream unblocks its XREADGROUP readers (Redis `dbGenericDelete`).
+        if matches!(entry.value, Value::Stream(_)) {
+            self.signal_ready(key);
         }
         Some(entry)
     }
@@ -594,8 +630,29 @@ impl Db {
         touch_watched_where(self.watchers.get_mut(), |key| {
             is_live(&self.entries, key, now_ms)
         });
+        // Readers blocked on a stream that goes away are told so (Redis
+        // `scanDatabaseForDeletedStreams`).
+        let streams = self.blocked_streams_in(&self.entries);
         self.entries = Dict::new();
         self.expires = Dict::new();
+        for key in streams {
+            self.signal_ready(&key);
+        }
+    }
+
+    /// The keys with blocked clients that hold a stream in `entries`.
+    fn blocked_streams_in(&self, entries: &Dict<SmallBytes, Entry>) -> Vec<Key> {
+        if self.blocked.is_empty() {
+            return Vec::new();
+        }
+        (self.blocked.keys())
+            .filter(|key| {
+                entries
+                    .get(key.as_slice())
+                    .is_some_and(|e| matches!(e.value, Value::Stream(_)))
+            })
+            .cloned()
+            .collect()
     }
 
     /// All entries, including logically expired ones the caller must filter with `now_ms`.
@@ -778,6 +835,14 @@ impl Keyspace {
             std::mem::swap(&mut x.ready, &mut y.ready);
             x.signal_blocked_keys_present();
             y.signal_blocked_keys_present();
+            // A stream the swap took away from its blocked readers wakes them too (Redis
+            // `scanDatabaseForDeletedStreams`).
+            for key in x.blocked_streams_in(&y.entries) {
+                x.signal_ready(&key);
+            }
+            for key in y.blocked_streams_in(&x.entries) {
+                y.signal_ready(&key);
+            }
         }
     }
 

@@ -278,6 +278,22 @@ fn dumped_value(payload: &[u8]) -> Option<String> {
             let items: Vec<_> = z.iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect();
             format!("zset {items:?}")
         }
+        Value::Stream(s) => {
+            use respd::store::StreamId;
+            let entries: Vec<_> = s.range(StreamId::MIN, StreamId::MAX, false).collect();
+            let groups: Vec<_> = s
+                .groups
+                .iter()
+                .map(|(name, g)| {
+                    let consumers: Vec<_> = g.consumers.iter().map(|(c, v)| (c, &v.pel)).collect();
+                    (name, g.last_id, g.entries_read, &g.pel, consumers)
+                })
+                .collect();
+            format!(
+                "stream {entries:?} last {:?} first {:?} deleted {:?} added {} groups {groups:?}",
+                s.last_id, s.first_id, s.max_deleted_entry_id, s.entries_added
+            )
+        }
     })
 }
 

@@ -2,6 +2,7 @@
 //! the old one while writes continue, then swapped in.
 
 use super::*;
+use crate::store::StreamId;
 
 /// Writes commands that rebuild `dbs` (one database per element). Returns the database the
 /// last SELECT chose.
@@ -89,10 +90,98 @@ fn rebuild_key(rec: &mut Vec<u8>, key: &[u8], entry: &Entry) {
                 ]
             }),
         ),
+        Value::Stream(s) => rewrite_stream(rec, key, s),
     }
     if let Some(at) = entry.expire_at() {
         let at = at.to_string();
         push_command(rec, [&b"PEXPIREAT"[..], key, at.as_bytes()].into_iter());
+    }
+}
+
+/// The commands that rebuild a stream (Redis `rewriteStreamObject`): one XADD per entry with
+/// its ID (an empty stream is made by an XADD trimmed to nothing), XSETID with the last ID and
+/// counters, then per group an XGROUP CREATE with its read counter and, per consumer, one
+/// XCLAIM ... FORCE per pending entry, or XGROUP CREATECONSUMER for a consumer owning none.
+fn rewrite_stream(rec: &mut Vec<u8>, key: &[u8], s: &crate::store::Stream) {
+    if s.is_empty() {
+        push_command(
+            rec,
+            [&b"XADD"[..], key, b"MAXLEN", b"0", b"0-1", b"x", b"y"].into_iter(),
+        );
+    }
+    for (id, fields) in s.range(StreamId::MIN, StreamId::MAX, false) {
+        let id = id.to_bytes();
+        let mut args: Vec<&[u8]> = vec![b"XADD", key, &id];
+        args.extend(fields.iter().map(|f| &f[..]));
+        push_command(rec, args.into_iter());
+    }
+    let last = s.last_id.to_bytes();
+    let added = s.entries_added.to_string();
+    let max_deleted = s.max_deleted_entry_id.to_bytes();
+    push_command(
+        rec,
+        [
+            &b"XSETID"[..],
+            key,
+            &last,
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            &max_deleted,
+        ]
+        .into_iter(),
+    );
+    for (name, group) in &s.groups {
+        let last = group.last_id.to_bytes();
+        let read = group.entries_read.to_string();
+        push_command(
+            rec,
+            [
+                &b"XGROUP"[..],
+                b"CREATE",
+                key,
+                name,
+                &last,
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ]
+            .into_iter(),
+        );
+        for (cname, consumer) in &group.consumers {
+            if consumer.pel.is_empty() {
+                push_command(
+                    rec,
+                    [&b"XGROUP"[..], b"CREATECONSUMER", key, name, cname].into_iter(),
+                );
+                continue;
+            }
+            for id in &consumer.pel {
+                let Some(pending) = group.pel.get(id) else {
+                    continue;
+                };
+                let id = id.to_bytes();
+                let time = pending.delivery_time.to_string();
+                let count = pending.delivery_count.to_string();
+                push_command(
+                    rec,
+                    [
+                        &b"XCLAIM"[..],
+                        key,
+                        name,
+                        cname,
+                        b"0",
+                        &id,
+                        b"TIME",
+                        time.as_bytes(),
+                        b"RETRYCOUNT",
+                        count.as_bytes(),
+                        b"JUSTID",
+                        b"FORCE",
+                    ]
+                    .into_iter(),
+                );
+            }
+        }
     }
 }
 

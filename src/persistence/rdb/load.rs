@@ -2,6 +2,7 @@
 //! offset in every error.
 
 use super::*;
+use crate::store::stream::{Consumer, ConsumerGroup, Pending};
 
 /// Why a dump could not be loaded, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -461,8 +462,162 @@ pub(super) fn load_value(r: &mut Reader, t: u8, key: &[u8], type_at: usize) -> R
             let pairs = decode_zipmap(&blob).ok_or_else(|| bad_blob(blob_at, "zipmap"))?;
             non_empty(r, Value::Hash(Box::new(Hash::from_pairs(pairs))))?
         }
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 => {
+            Value::Stream(Box::new(load_stream(r, t == TYPE_STREAM_LISTPACKS_2)?))
+        }
         _ => return unsupported(r),
     })
+}
+
+/// Reads a 16-byte big-endian stream ID (Redis `streamDecodeID`).
+fn raw_stream_id(r: &mut Reader) -> R<StreamId> {
+    let b: [u8; 16] = r.array()?;
+    let ms = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+    let seq = u64::from_be_bytes(b[8..].try_into().expect("8 bytes"));
+    Ok(StreamId::new(ms, seq))
+}
+
+/// A stream, `RDB_TYPE_STREAM_LISTPACKS_2` (`v2`, Redis 7.0) or the older
+/// `RDB_TYPE_STREAM_LISTPACKS` (Redis 5 and 6, without the first ID, deleted-ID high mark,
+/// entries-added and entries-read counters, which are then derived as Redis derives them).
+fn load_stream(r: &mut Reader, v2: bool) -> R<Stream> {
+    let mut s = Stream::new();
+    let nodes = r.count()?;
+    for _ in 0..nodes {
+        let key_at = r.pos;
+        let key = r.string()?;
+        if key.len() != 16 {
+            return Err(bad_blob(key_at, "stream node key"));
+        }
+        let master = StreamId::new(
+            u64::from_be_bytes(key[..8].try_into().expect("8 bytes")),
+            u64::from_be_bytes(key[8..].try_into().expect("8 bytes")),
+        );
+        let blob_at = r.pos;
+        let blob = r.string()?;
+        let items = decode_listpack(&blob).ok_or_else(|| bad_blob(blob_at, "stream listpack"))?;
+        let node = stream_node(master, &items, blob.len())
+            .ok_or_else(|| bad_blob(blob_at, "stream listpack"))?;
+        if node.entries.is_empty() {
+            return r.err("Empty listpack inside stream");
+        }
+        s.push_loaded_node(master, node);
+    }
+    let length = r.len()?;
+    s.last_id = StreamId::new(r.len()?, r.len()?);
+    if v2 {
+        s.first_id = StreamId::new(r.len()?, r.len()?);
+        s.max_deleted_entry_id = StreamId::new(r.len()?, r.len()?);
+        s.entries_added = r.len()?;
+    } else {
+        s.first_id = s.edge_id(false).unwrap_or_default();
+        s.entries_added = length;
+    }
+    if length != s.loaded_length() {
+        return r.err("Stream length inconsistent with its nodes");
+    }
+    let groups = r.count()?;
+    for _ in 0..groups {
+        let name = r.string()?;
+        let last_id = StreamId::new(r.len()?, r.len()?);
+        let entries_read = if v2 {
+            r.len()? as i64
+        } else {
+            s.entries_read_at(last_id)
+        };
+        let mut group = ConsumerGroup::new(last_id, entries_read);
+        let pel = r.count()?;
+        for _ in 0..pel {
+            let id = raw_stream_id(r)?;
+            let delivery_time = u64::from_le_bytes(r.array()?);
+            let delivery_count = r.len()?;
+            let pending = Pending {
+                delivery_time,
+                delivery_count,
+                consumer: Vec::new(),
+            };
+            if group.pel.insert(id, pending).is_some() {
+                return r.err("Duplicated global PEL entry loading stream consumer group");
+            }
+        }
+        let consumers = r.count()?;
+        for _ in 0..consumers {
+            let cname = r.string()?;
+            let seen_time = u64::from_le_bytes(r.array()?);
+            let mut consumer = Consumer {
+                seen_time,
+                pel: Default::default(),
+            };
+            let owned = r.count()?;
+            for _ in 0..owned {
+                let id = raw_stream_id(r)?;
+                match group.pel.get_mut(&id) {
+                    Some(p) => p.consumer = cname.clone(),
+                    None => {
+                        return r.err("Consumer entry not found in group global PEL");
+                    }
+                }
+                consumer.pel.insert(id);
+            }
+            if group.consumers.insert(cname, consumer).is_some() {
+                return r.err("Duplicated consumer name loading stream consumer group");
+            }
+        }
+        if group.pel.values().any(|p| p.consumer.is_empty()) {
+            return r.err("Stream PEL entry without a consumer");
+        }
+        if s.groups.insert(name, group).is_some() {
+            return r.err("Duplicated consumer group name loading stream");
+        }
+    }
+    Ok(s)
+}
+
+/// Decodes one stream node's listpack items (see the writer's `stream_node_listpack`).
+fn stream_node(master: StreamId, items: &[Vec<u8>], bytes: usize) -> Option<Node> {
+    let int = |b: &Vec<u8>| crate::util::parse_i64(b);
+    let mut it = items.iter();
+    let _count = int(it.next()?)?;
+    let _deleted = int(it.next()?)?;
+    let nmaster = usize::try_from(int(it.next()?)?).ok()?;
+    let master_fields: Vec<Vec<u8>> = it.by_ref().take(nmaster).cloned().collect();
+    if master_fields.len() != nmaster || int(it.next()?)? != 0 {
+        return None;
+    }
+    let mut node = Node {
+        master_fields,
+        entries: Vec::new(),
+        live: 0,
+        bytes,
+    };
+    while let Some(flags) = it.next() {
+        let flags = int(flags)?;
+        let ms = master.ms.wrapping_add(int(it.next()?)? as u64);
+        let seq = master.seq.wrapping_add(int(it.next()?)? as u64);
+        let mut fields = Vec::new();
+        if flags & 2 != 0 {
+            for f in &node.master_fields {
+                fields.push(f.clone());
+                fields.push(it.next()?.clone());
+            }
+        } else {
+            let n = usize::try_from(int(it.next()?)?).ok()?;
+            for _ in 0..2 * n {
+                fields.push(it.next()?.clone());
+            }
+        }
+        let _lp_count = it.next()?;
+        let deleted = flags & 1 != 0;
+        if !deleted {
+            node.live += 1;
+        }
+        node.entries.push(crate::store::stream::NodeEntry {
+            id: StreamId::new(ms, seq),
+            deleted,
+            fields,
+        });
+    }
+    Some(node)
 }
 
 /// Redis refuses empty collections in a dump (they cannot exist); so does respd.

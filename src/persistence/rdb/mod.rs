@@ -48,7 +48,8 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::store::encoding_limits;
-use crate::store::{Dict, Entry, Hash, Keyspace, Set, Value, ZSet};
+use crate::store::stream::Node;
+use crate::store::{Dict, Entry, Hash, Keyspace, Set, Stream, StreamId, Value, ZSet};
 
 mod blobs;
 mod crc64;

@@ -179,7 +179,49 @@ impl<W: Write> Writer<W> {
                     self.string(v)
                 })
             }
+            Value::Stream(s) => self.stream(s),
         }
+    }
+
+    /// A stream as `RDB_TYPE_STREAM_LISTPACKS_2` (Redis `rdbSaveObject`): each node as its
+    /// 16-byte big-endian master ID and its listpack, then the length, last ID, first ID,
+    /// largest deleted ID and entries added, then each group with its PEL and consumers.
+    fn stream(&mut self, s: &Stream) -> io::Result<()> {
+        self.len(s.nodes().len() as u64)?;
+        for (master, node) in s.nodes() {
+            self.string(&stream_id_bytes(*master))?;
+            self.string(&stream_node_listpack(*master, node))?;
+        }
+        self.len(s.len())?;
+        for id in [s.last_id, s.first_id, s.max_deleted_entry_id] {
+            self.len(id.ms)?;
+            self.len(id.seq)?;
+        }
+        self.len(s.entries_added)?;
+        self.len(s.groups.len() as u64)?;
+        for (name, group) in &s.groups {
+            self.string(name)?;
+            self.len(group.last_id.ms)?;
+            self.len(group.last_id.seq)?;
+            // -1 (unknown) is written as a 64-bit length, as Redis does.
+            self.len(group.entries_read as u64)?;
+            self.len(group.pel.len() as u64)?;
+            for (id, pending) in &group.pel {
+                self.raw(&stream_id_bytes(*id))?;
+                self.raw(&pending.delivery_time.to_le_bytes())?;
+                self.len(pending.delivery_count)?;
+            }
+            self.len(group.consumers.len() as u64)?;
+            for (cname, consumer) in &group.consumers {
+                self.string(cname)?;
+                self.raw(&consumer.seen_time.to_le_bytes())?;
+                self.len(consumer.pel.len() as u64)?;
+                for id in &consumer.pel {
+                    self.raw(&stream_id_bytes(*id))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// EOF and the checksum; returns the inner writer for the caller to flush and sync.
@@ -200,6 +242,7 @@ fn object_type(value: &Value, intset: bool) -> u8 {
         Value::Set(_) => TYPE_SET,
         Value::ZSet(_) => TYPE_ZSET_2,
         Value::Hash(_) => TYPE_HASH,
+        Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
 }
 
@@ -297,4 +340,51 @@ pub fn write_live_keyspace<W: Write>(
         write_db(&mut w, index, || db.iter(), now_ms)?;
     }
     w.finish()
+}
+
+/// A stream ID as Redis keys its radix trees: ms then seq, both big-endian.
+pub(super) fn stream_id_bytes(id: StreamId) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&id.ms.to_be_bytes());
+    out[8..].copy_from_slice(&id.seq.to_be_bytes());
+    out
+}
+
+/// Redis's entry flags inside a stream listpack.
+const STREAM_ITEM_DELETED: i64 = 1;
+const STREAM_ITEM_SAMEFIELDS: i64 = 2;
+
+/// The listpack of one stream node as Redis lays it out (`streamAppendItem`): the master
+/// entry (live count, deleted count, the field names, a 0), then each entry as flags, ID
+/// deltas from the master, the field count and names unless they are the master's, the
+/// values, and the number of elements the entry took.
+fn stream_node_listpack(master: StreamId, node: &Node) -> Vec<u8> {
+    let int = |n: i64| n.to_string().into_bytes();
+    let mut items: Vec<Vec<u8>> = vec![
+        int(node.live as i64),
+        int((node.entries.len() - node.live) as i64),
+        int(node.master_fields.len() as i64),
+    ];
+    items.extend(node.master_fields.iter().cloned());
+    items.push(int(0));
+    for e in &node.entries {
+        let same = node.same_fields(&e.fields);
+        let mut flags = if same { STREAM_ITEM_SAMEFIELDS } else { 0 };
+        if e.deleted {
+            flags |= STREAM_ITEM_DELETED;
+        }
+        let nfields = e.fields.len() / 2;
+        items.push(int(flags));
+        items.push(int(e.id.ms.wrapping_sub(master.ms) as i64));
+        items.push(int(e.id.seq.wrapping_sub(master.seq) as i64));
+        if same {
+            items.extend(e.fields.iter().skip(1).step_by(2).cloned());
+        } else {
+            items.push(int(nfields as i64));
+            items.extend(e.fields.iter().cloned());
+        }
+        let lp_count = if same { nfields + 3 } else { 2 * nfields + 4 };
+        items.push(int(lp_count as i64));
+    }
+    listpack(items.iter())
 }

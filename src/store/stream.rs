@@ -1,0 +1,698 @@
+//! The stream type: an append-only log of entries ordered by 128-bit IDs, with consumer groups.
+//!
+//! Counterpart of Redis `src/stream.h` and the "low level implementation" half of
+//! `src/t_stream.c`, checked against Redis 7.0.15. The commands are in `cmd/stream.rs`.
+//!
+//! # Layout
+//! Redis keeps a stream as a radix tree of listpacks ("nodes"): each node starts at the ID
+//! of its first entry (the *master* ID), holds up to `stream-node-max-entries` entries or
+//! `stream-node-max-bytes` bytes, and deleting an entry only flags it inside its node until
+//! the whole node is empty. respd keeps the same nodes ([`Node`], in a `BTreeMap` keyed by
+//! master ID) because they are observable: approximate trimming (`MAXLEN ~`) removes whole
+//! nodes only, so how many entries survive depends on where the node boundaries fall; and an
+//! RDB or DUMP payload carries the nodes as they are. A node's size in bytes is the size of
+//! the listpack Redis would have built, computed as entries are appended.
+//!
+//! # Consumer groups
+//! A group remembers the last ID it delivered, how many entries it has read (when that can be
+//! known), its pending entries list (PEL: delivered, not yet acknowledged, each with its
+//! owner, delivery time and count), and its consumers, each with the IDs it owns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A stream entry ID: milliseconds and sequence number, compared as one 128-bit number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl StreamId {
+    /// `0-0`, below every entry.
+    pub const MIN: StreamId = StreamId { ms: 0, seq: 0 };
+    /// The largest ID.
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    /// An ID from its two parts.
+    pub const fn new(ms: u64, seq: u64) -> StreamId {
+        StreamId { ms, seq }
+    }
+
+    /// The next ID, or None after [`StreamId::MAX`] (Redis `streamIncrID`).
+    pub fn next(self) -> Option<StreamId> {
+        if self.seq == u64::MAX {
+            if self.ms == u64::MAX {
+                return None;
+            }
+            return Some(StreamId::new(self.ms + 1, 0));
+        }
+        Some(StreamId::new(self.ms, self.seq + 1))
+    }
+
+    /// The previous ID, or None before [`StreamId::MIN`] (Redis `streamDecrID`).
+    pub fn prev(self) -> Option<StreamId> {
+        if self.seq == 0 {
+            if self.ms == 0 {
+                return None;
+            }
+            return Some(StreamId::new(self.ms - 1, u64::MAX));
+        }
+        Some(StreamId::new(self.ms, self.seq - 1))
+    }
+
+    /// True for `0-0`.
+    pub fn is_zero(self) -> bool {
+        self == StreamId::MIN
+    }
+
+    /// `<ms>-<seq>`, as replies show it.
+    pub fn to_bytes(self) -> Vec<u8> {
+        format!("{}-{}", self.ms, self.seq).into_bytes()
+    }
+}
+
+/// The fields of one entry, flattened: field, value, field, value...
+pub type Fields = Vec<Vec<u8>>;
+
+/// One entry of a node, live or flagged deleted.
+#[derive(Debug, Clone)]
+pub struct NodeEntry {
+    /// The entry's ID.
+    pub id: StreamId,
+    /// Deleted by XDEL or an exact trim, still taking its place in the node.
+    pub deleted: bool,
+    /// Its fields and values.
+    pub fields: Fields,
+}
+
+/// One node: what Redis keeps as one listpack under its master ID.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The field names of the node's first entry (the master entry's fields).
+    pub master_fields: Vec<Vec<u8>>,
+    /// Its entries in ID order, deleted ones included.
+    pub entries: Vec<NodeEntry>,
+    /// How many entries are not deleted.
+    pub live: usize,
+    /// The size of the listpack Redis would hold for this node.
+    pub bytes: usize,
+}
+
+impl Node {
+    /// True when `fields` names the same fields as the master entry, in order (Redis then
+    /// writes only the values: `STREAM_ITEM_FLAG_SAMEFIELDS`).
+    pub fn same_fields(&self, fields: &Fields) -> bool {
+        fields.len() / 2 == self.master_fields.len()
+            && fields
+                .chunks(2)
+                .zip(&self.master_fields)
+                .all(|(pair, master)| pair[0] == *master)
+    }
+}
+
+/// Bytes of one listpack element holding the integer `n` (Redis `lpEncodeIntegerGetType`
+/// plus its one back-length byte).
+fn lp_int_len(n: i64) -> usize {
+    let body = if (0..=127).contains(&n) {
+        1
+    } else if (-4096..=4095).contains(&n) {
+        2
+    } else if (-32768..=32767).contains(&n) {
+        3
+    } else if (-8388608..=8388607).contains(&n) {
+        4
+    } else if (-2147483648..=2147483647).contains(&n) {
+        5
+    } else {
+        9
+    };
+    body + 1
+}
+
+/// Bytes of one listpack element holding `s`: integers are stored as integers, strings with a
+/// 1, 2 or 5-byte header, and every element ends with its back-length.
+fn lp_elem_len(s: &[u8]) -> usize {
+    if s.len() <= 20 {
+        if let Some(n) = crate::util::parse_i64(s) {
+            return lp_int_len(n);
+        }
+    }
+    let body = if s.len() < 64 {
+        1 + s.len()
+    } else if s.len() < 4096 {
+        2 + s.len()
+    } else {
+        5 + s.len()
+    };
+    let backlen = match body {
+        0..=127 => 1,
+        128..=16383 => 2,
+        16384..=2097151 => 3,
+        2097152..=268435455 => 4,
+        _ => 5,
+    };
+    body + backlen
+}
+
+/// A pending entry: delivered to a consumer of a group, not acknowledged yet (Redis
+/// `streamNACK`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Unix ms of the last delivery.
+    pub delivery_time: u64,
+    /// How many times it was delivered.
+    pub delivery_count: u64,
+    /// The consumer that owns it.
+    pub consumer: Vec<u8>,
+}
+
+/// A consumer of a group (Redis `streamConsumer`).
+#[derive(Debug, Clone, Default)]
+pub struct Consumer {
+    /// Unix ms of the last time it read or claimed.
+    pub seen_time: u64,
+    /// The IDs it owns in the group's PEL.
+    pub pel: BTreeSet<StreamId>,
+}
+
+/// A consumer group (Redis `streamCG`).
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerGroup {
+    /// The last ID delivered to a consumer with `>`.
+    pub last_id: StreamId,
+    /// How many entries the group has read, -1 when unknown (Redis
+    /// `SCG_INVALID_ENTRIES_READ`).
+    pub entries_read: i64,
+    /// Pending entries, by ID.
+    pub pel: BTreeMap<StreamId, Pending>,
+    /// Consumers, by name.
+    pub consumers: BTreeMap<Vec<u8>, Consumer>,
+}
+
+/// Redis `SCG_INVALID_ENTRIES_READ`.
+pub const INVALID_ENTRIES_READ: i64 = -1;
+
+impl ConsumerGroup {
+    /// A group that delivers after `last_id`.
+    pub fn new(last_id: StreamId, entries_read: i64) -> ConsumerGroup {
+        ConsumerGroup {
+            last_id,
+            entries_read,
+            pel: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+        }
+    }
+
+    /// Removes `id` from the PEL and from its owner's list; returns what was pending.
+    pub fn remove_pending(&mut self, id: StreamId) -> Option<Pending> {
+        let pending = self.pel.remove(&id)?;
+        if let Some(c) = self.consumers.get_mut(&pending.consumer) {
+            c.pel.remove(&id);
+        }
+        Some(pending)
+    }
+
+    /// Makes `consumer` own pending `id` (which must be in the PEL), moving it from its
+    /// previous owner.
+    pub fn assign(&mut self, id: StreamId, consumer: &[u8]) {
+        let Some(pending) = self.pel.get_mut(&id) else {
+            return;
+        };
+        if pending.consumer != consumer {
+            if let Some(old) = self.consumers.get_mut(&pending.consumer) {
+                old.pel.remove(&id);
+            }
+            pending.consumer = consumer.to_vec();
+        }
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.pel.insert(id);
+        }
+    }
+}
+
+/// A stream (Redis `stream`).
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// Nodes by master ID.
+    nodes: BTreeMap<StreamId, Node>,
+    /// Live entries.
+    length: u64,
+    /// The ID of the last entry ever added (or set by XSETID).
+    pub last_id: StreamId,
+    /// The first live entry's ID, 0-0 when empty.
+    pub first_id: StreamId,
+    /// The largest ID ever deleted.
+    pub max_deleted_entry_id: StreamId,
+    /// Entries ever added.
+    pub entries_added: u64,
+    /// Consumer groups by name.
+    pub groups: BTreeMap<Vec<u8>, ConsumerGroup>,
+}
+
+/// Why an append failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendError {
+    /// The ID is not greater than the last one (or no ID is left).
+    NotGreater,
+    /// The fields are too large for a node.
+    TooLarge,
+}
+
+/// The most bytes a node may hold (Redis `STREAM_LISTPACK_MAX_SIZE`).
+const NODE_MAX_SIZE: usize = 1 << 30;
+
+/// How to trim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trim {
+    /// Keep at most this many entries.
+    MaxLen(u64),
+    /// Keep no entry below this ID.
+    MinId(StreamId),
+}
+
+impl Stream {
+    /// An empty stream.
+    pub fn new() -> Stream {
+        Stream::default()
+    }
+
+    /// Live entries.
+    pub fn len(&self) -> u64 {
+        self.length
+    }
+
+    /// True when no entry is live.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// The nodes, by master ID (for DUMP/RDB and XINFO).
+    pub fn nodes(&self) -> &BTreeMap<StreamId, Node> {
+        &self.nodes
+    }
+
+    /// Adds a whole node as read from a dump; `length` and the metadata are set by the
+    /// loader.
+    pub fn push_loaded_node(&mut self, master: StreamId, node: Node) {
+        self.length += node.live as u64;
+        self.nodes.insert(master, node);
+    }
+
+    /// Sets the live count (a loader checks it against the nodes).
+    pub fn loaded_length(&self) -> u64 {
+        self.length
+    }
+
+    /// Appends an entry with `id` (already checked or generated by the caller), opening a new
+    /// node when the tail one is full (Redis `streamAppendItem`).
+    pub fn append(
+        &mut self,
+        id: StreamId,
+        fields: Fields,
+        node_max_entries: usize,
+        node_max_bytes: usize,
+    ) -> Result<(), AppendError> {
+        if id <= self.last_id {
+            return Err(AppendError::NotGreater);
+        }
+        let total: usize = fields.iter().map(|f| f.len()).sum();
+        if total > NODE_MAX_SIZE {
+            return Err(AppendError::TooLarge);
+        }
+        let max_bytes = if node_max_bytes == 0 || node_max_bytes > NODE_MAX_SIZE {
+            NODE_MAX_SIZE
+        } else {
+            node_max_bytes
+        };
+        let need_new = match self.nodes.values().next_back() {
+            None => true,
+            Some(tail) => {
+                tail.bytes + total >= max_bytes
+                    || (node_max_entries > 0 && tail.entries.len() >= node_max_entries)
+            }
+        };
+        if need_new {
+            let master_fields: Vec<Vec<u8>> = fields.chunks(2).map(|p| p[0].clone()).collect();
+            // header (6) + terminator (1) + count, deleted, num-fields, the fields, the 0
+            let mut bytes =
+                7 + lp_int_len(1) + lp_int_len(0) + lp_int_len(master_fields.len() as i64);
+            bytes += master_fields.iter().map(|f| lp_elem_len(f)).sum::<usize>();
+            bytes += lp_int_len(0);
+            self.nodes.insert(
+                id,
+                Node {
+                    master_fields,
+                    entries: Vec::new(),
+                    live: 0,
+                    bytes,
+                },
+            );
+        }
+        let (master, node) = self.nodes.iter_mut().next_back().expect("a tail node");
+        let same = node.same_fields(&fields);
+        let ms_delta = id.ms.wrapping_sub(master.ms) as i64;
+        let seq_delta = id.seq.wrapping_sub(master.seq) as i64;
+        let nfields = fields.len() / 2;
+        let mut add = lp_int_len(0) + lp_int_len(ms_delta) + lp_int_len(seq_delta);
+        let mut lp_count = nfields + 3;
+        if same {
+            add += fields
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|v| lp_elem_len(v))
+                .sum::<usize>();
+        } else {
+            add += lp_int_len(nfields as i64);
+            add += fields.iter().map(|f| lp_elem_len(f)).sum::<usize>();
+            lp_count += nfields + 1;
+        }
+        add += lp_int_len(lp_count as i64);
+        node.bytes += add;
+        node.entries.push(NodeEntry {
+            id,
+            deleted: false,
+            fields,
+        });
+        node.live += 1;
+        self.length += 1;
+        self.entries_added += 1;
+        self.last_id = id;
+        if self.length == 1 {
+            self.first_id = id;
+        }
+        Ok(())
+    }
+
+    /// The live entries with IDs in `start..=end`, in order (reversed if `rev`).
+    pub fn range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+        rev: bool,
+    ) -> Box<dyn Iterator<Item = (StreamId, &Fields)> + '_> {
+        if start > end {
+            return Box::new(std::iter::empty());
+        }
+        // The node holding `start` may begin before it.
+        let from = self
+            .nodes
+            .range(..=start)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(StreamId::MIN);
+        let nodes = self.nodes.range(from..=end).map(|(_, n)| n);
+        let live = move |e: &NodeEntry| !e.deleted && e.id >= start && e.id <= end;
+        if rev {
+            Box::new(
+                nodes
+                    .rev()
+                    .flat_map(|n| n.entries.iter().rev())
+                    .filter(move |e| live(e))
+                    .map(|e| (e.id, &e.fields)),
+            )
+        } else {
+            Box::new(
+                nodes
+                    .flat_map(|n| n.entries.iter())
+                    .filter(move |e| live(e))
+                    .map(|e| (e.id, &e.fields)),
+            )
+        }
+    }
+
+    /// The live entry `id`, if any.
+    pub fn get(&self, id: StreamId) -> Option<&Fields> {
+        let (_, node) = self.nodes.range(..=id).next_back()?;
+        let i = node.entries.binary_search_by(|e| e.id.cmp(&id)).ok()?;
+        let e = &node.entries[i];
+        (!e.deleted).then_some(&e.fields)
+    }
+
+    /// The first live entry's ID (or the last one's with `last`).
+    pub fn edge_id(&self, last: bool) -> Option<StreamId> {
+        let mut it = self.range(StreamId::MIN, StreamId::MAX, last);
+        it.next().map(|(id, _)| id)
+    }
+
+    /// Deletes entry `id`; false if it is not live (Redis `streamDeleteItem`). A node left
+    /// without live entries goes away.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let Some((&master, node)) = self.nodes.range_mut(..=id).next_back() else {
+            return false;
+        };
+        let Ok(i) = node.entries.binary_search_by(|e| e.id.cmp(&id)) else {
+            return false;
+        };
+        if node.entries[i].deleted {
+            return false;
+        }
+        node.entries[i].deleted = true;
+        node.live -= 1;
+        if node.live == 0 {
+            self.nodes.remove(&master);
+        }
+        self.length -= 1;
+        true
+    }
+
+    /// XDEL of `ids`: deletes the live ones, keeps the deleted-ID high mark and the first ID.
+    /// Returns how many were deleted.
+    pub fn delete_ids(&mut self, ids: &[StreamId]) -> u64 {
+        let mut deleted = 0;
+        let mut first_gone = false;
+        for &id in ids {
+            if self.delete(id) {
+                if id == self.first_id {
+                    first_gone = true;
+                }
+                if id > self.max_deleted_entry_id {
+                    self.max_deleted_entry_id = id;
+                }
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            if self.length == 0 {
+                self.first_id = StreamId::MIN;
+            } else if first_gone {
+                self.first_id = self.edge_id(false).unwrap_or_default();
+            }
+        }
+        deleted
+    }
+
+    /// Trims from the head (Redis `streamTrim`): whole nodes while they can go, then, unless
+    /// `approx`, entries inside the next node. `limit` (0: none) caps the entries removed, a
+    /// node at a time. Returns how many entries were removed.
+    pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
+        let mut deleted: u64 = 0;
+        loop {
+            if let Trim::MaxLen(max) = how {
+                if self.length <= max {
+                    break;
+                }
+            }
+            let Some((&master, node)) = self.nodes.iter_mut().next() else {
+                break;
+            };
+            let entries = node.live as u64;
+            if limit > 0 && deleted + entries > limit {
+                break;
+            }
+            let remove_node = match how {
+                Trim::MaxLen(max) => self.length - entries >= max,
+                Trim::MinId(min) => node.entries.last().is_some_and(|e| e.id < min),
+            };
+            if remove_node {
+                self.nodes.remove(&master);
+                self.length -= entries;
+                deleted += entries;
+                continue;
+            }
+            if approx {
+                break;
+            }
+            for e in node.entries.iter_mut() {
+                let stop = match how {
+                    Trim::MaxLen(max) => self.length <= max,
+                    Trim::MinId(min) => e.id >= min,
+                };
+                if stop {
+                    break;
+                }
+                if !e.deleted {
+                    e.deleted = true;
+                    node.live -= 1;
+                    self.length -= 1;
+                    deleted += 1;
+                }
+            }
+            break;
+        }
+        if self.length == 0 {
+            self.first_id = StreamId::MIN;
+        } else if deleted > 0 {
+            self.first_id = self.edge_id(false).unwrap_or_default();
+        }
+        deleted
+    }
+
+    /// Redis `streamRangeHasTombstones`: could an entry between `start` and the end have
+    /// been deleted?
+    pub fn range_has_tombstones(&self, start: StreamId) -> bool {
+        if self.length == 0 || self.max_deleted_entry_id.is_zero() {
+            return false;
+        }
+        if self.first_id > self.max_deleted_entry_id {
+            return false;
+        }
+        start <= self.max_deleted_entry_id
+    }
+
+    /// Redis `streamEstimateDistanceFromFirstEverEntry`: how many entries were added up to
+    /// `id`, or -1 when that cannot be known.
+    pub fn entries_read_at(&self, id: StreamId) -> i64 {
+        if self.entries_added == 0 {
+            return 0;
+        }
+        if self.length == 0 && id <= self.last_id {
+            return self.entries_added as i64;
+        }
+        if id == self.last_id {
+            return self.entries_added as i64;
+        } else if id > self.last_id {
+            return INVALID_ENTRIES_READ;
+        }
+        if self.max_deleted_entry_id.is_zero() || self.max_deleted_entry_id < self.first_id {
+            if id < self.first_id {
+                return (self.entries_added - self.length) as i64;
+            } else if id == self.first_id {
+                return (self.entries_added - self.length + 1) as i64;
+            }
+        }
+        INVALID_ENTRIES_READ
+    }
+
+    /// The group's lag (Redis `streamReplyWithCGLag`), None when it cannot be known.
+    pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if group.entries_read != INVALID_ENTRIES_READ && !self.range_has_tombstones(group.last_id) {
+            return Some(self.entries_added as i64 - group.entries_read);
+        }
+        let read = self.entries_read_at(group.last_id);
+        (read != INVALID_ENTRIES_READ).then(|| self.entries_added as i64 - read)
+    }
+
+    /// Notes that `group` delivered `id` past its last ID (Redis `streamReplyWithRange`'s
+    /// bookkeeping): advances the last ID and the read counter.
+    pub fn advance_group(&mut self, group_name: &[u8], id: StreamId) {
+        let has_tomb = self.range_has_tombstones(id);
+        let estimate = self.entries_read_at(id);
+        let added = self.entries_added;
+        if let Some(g) = self.groups.get_mut(group_name) {
+            if id > g.last_id {
+                if g.entries_read != INVALID_ENTRIES_READ && !has_tomb {
+                    g.entries_read += 1;
+                } else if added > 0 {
+                    g.entries_read = estimate;
+                }
+                g.last_id = id;
+            }
+        }
+    }
+
+    /// Heap bytes this stream owns (MEMORY USAGE, `used_memory`): its nodes measured on the
+    /// first `samples` of them and extrapolated to all (`usize::MAX` measures every one), then
+    /// its groups, measured whole. Counted from the structures respd allocates, rounded as
+    /// malloc rounds (see [`super::memory`]); not the listpack bytes Redis would use, which
+    /// are smaller.
+    pub fn memory_usage(&self, samples: usize) -> usize {
+        use super::memory::{extrapolate, malloc_size};
+        use std::mem::size_of;
+        let bytes = |v: &Vec<u8>| malloc_size(v.capacity());
+        let strings = |v: &Vec<Vec<u8>>| {
+            malloc_size(v.capacity() * size_of::<Vec<u8>>()) + v.iter().map(bytes).sum::<usize>()
+        };
+        // A B-tree node holds up to 11 keys and values: count one slot per element.
+        let tree_slot = |k: usize, v: usize| k + v + 8;
+        let mut measured = 0;
+        let mut sampled = 0;
+        for node in self.nodes.values().take(samples.max(1)) {
+            measured += tree_slot(size_of::<StreamId>(), size_of::<Node>());
+            measured += strings(&node.master_fields);
+            measured += malloc_size(node.entries.capacity() * size_of::<NodeEntry>());
+            measured += node
+                .entries
+                .iter()
+                .map(|e| strings(&e.fields))
+                .sum::<usize>();
+            sampled += 1;
+        }
+        let nodes = extrapolate(measured, sampled, self.nodes.len());
+        let groups: usize = (self.groups.iter())
+            .map(|(name, g)| {
+                let pel = g.pel.values().map(|p| {
+                    tree_slot(size_of::<StreamId>(), size_of::<Pending>()) + bytes(&p.consumer)
+                });
+                let consumers = g.consumers.iter().map(|(n, c)| {
+                    tree_slot(size_of::<Vec<u8>>(), size_of::<Consumer>())
+                        + bytes(n)
+                        + c.pel.len() * tree_slot(size_of::<StreamId>(), 0)
+                });
+                tree_slot(size_of::<Vec<u8>>(), size_of::<ConsumerGroup>())
+                    + bytes(name)
+                    + pel.sum::<usize>()
+                    + consumers.sum::<usize>()
+            })
+            .sum();
+        nodes + groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f() -> Fields {
+        vec![b"a".to_vec(), b"1".to_vec()]
+    }
+
+    #[test]
+    fn approximate_trim_removes_whole_nodes_only() {
+        let mut s = Stream::new();
+        for i in 1..=100 {
+            s.append(StreamId::new(i, 0), f(), 10, 4096).unwrap();
+        }
+        assert_eq!(s.nodes().len(), 10);
+        assert_eq!(s.trim(Trim::MaxLen(55), true, 0), 40);
+        assert_eq!(s.len(), 60);
+        assert_eq!(s.trim(Trim::MaxLen(55), false, 0), 5);
+        assert_eq!(s.len(), 55);
+        assert_eq!(s.first_id, StreamId::new(46, 0));
+    }
+
+    #[test]
+    fn delete_and_range() {
+        let mut s = Stream::new();
+        for i in 1..=5 {
+            s.append(StreamId::new(i, 0), f(), 2, 4096).unwrap();
+        }
+        assert_eq!(s.delete_ids(&[StreamId::new(1, 0), StreamId::new(2, 0)]), 2);
+        assert_eq!(s.nodes().len(), 2);
+        assert_eq!(s.first_id, StreamId::new(3, 0));
+        let ids: Vec<u64> = s
+            .range(StreamId::MIN, StreamId::MAX, true)
+            .map(|(id, _)| id.ms)
+            .collect();
+        assert_eq!(ids, vec![5, 4, 3]);
+        assert_eq!(s.max_deleted_entry_id, StreamId::new(2, 0));
+    }
+}
