@@ -1249,6 +1249,9 @@ enum VariableKeys {
     /// GEORADIUS and GEORADIUSBYMEMBER: the key, then the argument after the first `STORE`
     /// and after the first `STOREDIST` found from `startfrom` on (their "keyword" key specs).
     GeoStore { startfrom: usize },
+    /// XREAD and XREADGROUP: the first half of what follows `STREAMS`, searched from
+    /// `startfrom` (their "keyword" key spec with `limit 2`), else `xreadGetKeys`.
+    Streams { startfrom: usize },
 }
 
 /// The commands respd has whose keys first/last/step cannot describe. Redis 7.0 declares
@@ -1271,6 +1274,8 @@ fn variable_keys(name: &str) -> Option<VariableKeys> {
         "sort" => Sort,
         "georadius" => GeoStore { startfrom: 6 },
         "georadiusbymember" => GeoStore { startfrom: 5 },
+        "xread" => Streams { startfrom: 1 },
+        "xreadgroup" => Streams { startfrom: 4 },
         _ => return None,
     })
 }
@@ -1294,11 +1299,56 @@ impl VariableKeys {
                     .chain(found("storedist"))
                     .collect()
             }
+            VariableKeys::Streams { startfrom } => streams_keys(line, startfrom),
             VariableKeys::NumKeys { at, store } => {
                 numkeys_spec(line, at, store).unwrap_or_else(|| numkeys_fallback(line, at, store))
             }
         }
     }
+}
+
+/// XREAD / XREADGROUP keys as Redis finds them: the keyword spec first (`getKeysUsingKeySpecs`:
+/// `STREAMS` searched from `startfrom`, never as the last argument; the keys are the first
+/// half of the rest). A keyword never found means no keys; a spec that does not fit falls
+/// back to `xreadGetKeys`, which walks the options up to `STREAMS` and wants an even,
+/// non-zero number of arguments after it.
+fn streams_keys(line: &[&[u8]], startfrom: usize) -> Vec<usize> {
+    let argc = line.len();
+    let Some(keyword) = (startfrom..argc.saturating_sub(1)).find(|&i| eq_ci(line[i], "streams"))
+    else {
+        return Vec::new();
+    };
+    let first = keyword + 1;
+    let last = (first + (argc - first) / 2) as i64 - 1;
+    if last < argc as i64 && last >= first as i64 {
+        return (first..=last as usize).collect();
+    }
+    // xreadGetKeys()
+    let mut i = 1;
+    let mut streams = None;
+    while i < argc {
+        let arg = line[i];
+        if eq_ci(arg, "block") || eq_ci(arg, "count") {
+            i += 2;
+        } else if eq_ci(arg, "group") {
+            i += 3;
+        } else if eq_ci(arg, "noack") {
+            i += 1;
+        } else if eq_ci(arg, "streams") {
+            streams = Some(i);
+            break;
+        } else {
+            break;
+        }
+    }
+    let Some(streams) = streams else {
+        return Vec::new();
+    };
+    let rest = argc - streams - 1;
+    if rest == 0 || rest % 2 != 0 {
+        return Vec::new();
+    }
+    (streams + 1..streams + 1 + rest / 2).collect()
 }
 
 /// The "keynum" key spec (`getKeysUsingKeySpecs`): `numkeys` must be a plain non-negative

@@ -140,8 +140,21 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "PTTL" | "PEXPIRETIME" => Rule::Clock(1000),
         "HELLO" => Rule::Hello,
         "DUMP" => Rule::Dump,
+        // An id made from the clock (`*`, `<ms>-*`) is each server's own, and so is anything
+        // that shows idle or delivery times.
+        "XADD" if auto_stream_id(argv) => Rule::Volatile,
+        "XINFO STREAM" | "XINFO GROUPS" | "XINFO CONSUMERS" => Rule::Volatile,
+        "XPENDING" if argv.len() > 3 => Rule::Volatile,
+        "XCLAIM" | "XAUTOCLAIM" => Rule::Volatile,
         _ => Rule::Exact,
     }
+}
+
+/// True if an XADD lets the server pick (part of) the entry id from its clock.
+fn auto_stream_id(argv: &[Vec<u8>]) -> bool {
+    argv.iter()
+        .skip(2)
+        .any(|a| a.as_slice() == b"*" || a.ends_with(b"-*"))
 }
 
 fn sort_order_undefined(argv: &[Vec<u8>]) -> bool {
@@ -441,7 +454,9 @@ impl Taint {
             *self = Taint::default();
             return;
         }
-        let random_write = n == "SPOP" && respd_reply.first() != Some(&b'-');
+        let clock_write = matches!(n.as_str(), "XADD" | "XCLAIM" | "XAUTOCLAIM" | "XREADGROUP");
+        let random_write =
+            (n == "SPOP" || clock_write) && respd_reply.first() != Some(&b'-');
         let random_store = n == "SORT" && matches!(rule_for(argv), Rule::Unordered | Rule::Random);
         if random_write || random_store || self.covers(argv) {
             self.taint(argv);
