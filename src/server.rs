@@ -440,6 +440,7 @@ pub fn start_with(
         persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
         replication: Default::default(),
         migrate_sockets: Default::default(),
+        scripting: Default::default(),
         run_id: random_run_id(),
         port: AtomicU16::new(first_port),
         listeners: Listeners::default(),

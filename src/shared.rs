@@ -177,6 +177,9 @@ pub struct Shared {
     pub replication: crate::replication::Replication,
     /// MIGRATE's cached connections to its targets.
     pub migrate_sockets: crate::cmd::migrate::SocketCache,
+    /// The Lua interpreter and the script running now (EVAL, FCALL; see
+    /// [`crate::cmd::scripting`]).
+    pub scripting: crate::cmd::scripting::Scripting,
     /// Users and the ACL log.
     pub acl: crate::acl::Acl,
     pub(crate) stopping: AtomicBool,

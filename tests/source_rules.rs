@@ -40,7 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "shared",
         ],
     ),
-    ("commands", &["cmd", "evict"]),
+    ("commands", &["cmd", "evict", "script"]),
     (
         "on top of commands",
         &["persistence", "replication", "config_rewrite"],

@@ -1256,7 +1256,8 @@ fn variable_keys(name: &str) -> Option<VariableKeys> {
                 store: false,
             }
         }
-        "blmpop" | "bzmpop" => NumKeys {
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
+        | "fcall_ro" => NumKeys {
             at: 2,
             store: false,
         },

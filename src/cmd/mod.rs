@@ -61,6 +61,7 @@ pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -255,6 +256,8 @@ pub enum Group {
     Hyperloglog,
     /// Geospatial commands.
     Geo,
+    /// Scripting commands (EVAL, FCALL, SCRIPT, FUNCTION).
+    Scripting,
 }
 
 impl Group {
@@ -274,6 +277,7 @@ impl Group {
             Group::Bitmap => "bitmap",
             Group::Hyperloglog => "hyperloglog",
             Group::Geo => "geo",
+            Group::Scripting => "scripting",
         }
     }
 }
@@ -494,7 +498,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 24] {
+pub fn groups() -> [&'static [CommandSpec]; 25] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -520,6 +524,7 @@ pub fn groups() -> [&'static [CommandSpec]; 24] {
         persistence::COMMANDS,
         replication::COMMANDS,
         debug::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 
@@ -754,6 +759,15 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             reply,
         );
         return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): while a script runs, other clients wait, and once it has run
+    // longer than busy-reply-threshold they are refused with BUSY (see cmd::scripting).
+    if shared.scripting.running() && !spec.flags.contains(Flags::ALLOW_BUSY) {
+        let threshold = shared.config.read().kept_u64("busy-reply-threshold");
+        if let Some(message) = shared.scripting.wait_or_busy(threshold) {
+            reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+            return charge_rejection(client, Some(spec), reply);
+        }
     }
     // mirrors processCommand(): a monitor is a replica to Redis (CLIENT_SLAVE), and a
     // replica may not read or write the keyspace; PING, ECHO, CLIENT, SELECT... still run.
@@ -1200,7 +1214,10 @@ mod tests {
     fn check_row(spec: &CommandSpec) {
         // PFCOUNT is the one readonly command Redis lets write: it stores the cardinality it
         // computed in the key's cache (and propagates, hence may_replicate).
-        if spec.flags.contains(Flags::READONLY) && spec.name != "pfcount" {
+        // The read-only script commands take the write lock too: the interpreter is one, and
+        // a script must run alone whatever it does (see cmd::scripting).
+        let runs_scripts = matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro");
+        if spec.flags.contains(Flags::READONLY) && spec.name != "pfcount" && !runs_scripts {
             assert!(
                 matches!(
                     spec.handler,

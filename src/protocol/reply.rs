@@ -116,6 +116,21 @@ impl Reply {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    /// An error sent exactly as given, without the `ERR ` that [`Reply::error`] adds to a
+    /// text without a code: a script's `{err = "My Error"}` is sent as `-My Error`.
+    pub fn error_verbatim(&mut self, text: &[u8]) {
+        let code_end = text.iter().position(|&c| c == b' ').unwrap_or(text.len());
+        let has_code = text.first().is_some_and(|c| c.is_ascii_uppercase())
+            && text[..code_end].iter().all(|c| c.is_ascii_uppercase());
+        self.count_error(text, has_code);
+        self.buf.push(b'-');
+        self.buf.extend(
+            text.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     /// Error replies written on this buffer since it was made.
     pub fn error_count(&self) -> u64 {
         self.errors
