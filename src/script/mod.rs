@@ -530,13 +530,15 @@ impl Engine {
     /// text, without the `ERR ` Redis adds.
     pub fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
         let name = library_name(code)?;
+        // The code is compiled from the shebang's newline on, which keeps the line numbers.
+        let body_start = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
         if self.libraries.contains_key(&name) && !replace {
             return Err(format!("Library '{name}' already exists"));
         }
         let registered: RefCell<BTreeMap<String, FunctionDef>> = RefCell::new(BTreeMap::new());
         let compiled = self
             .lua
-            .load(code)
+            .load(&code[body_start..])
             .set_name("@user_function")
             .set_environment(self.function_env.clone())
             .into_function()
