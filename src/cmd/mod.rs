@@ -294,6 +294,9 @@ pub struct Ctx<'a> {
     /// True while EXEC runs queued commands: blocking commands must then answer at once
     /// (with their timeout reply) instead of blocking, as in Redis.
     pub in_exec: bool,
+    /// True while a script runs the command (`redis.call`; Redis `CLIENT_SCRIPT`): SORT
+    /// then orders what it would leave in the container's own order.
+    pub in_script: bool,
     /// How many changes the running write command made, for the dirty counter behind save
     /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
     /// counts one per successful write command; the commands that Redis counts only when
@@ -804,6 +807,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         shared,
         client,
         in_exec: false,
+        in_script: false,
         changes: None,
         effects: Effects::AsCalled,
         redacted: Vec::new(),

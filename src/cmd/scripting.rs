@@ -188,16 +188,36 @@ impl Scripting {
         f(engine)
     }
 
-    /// INFO's figures: cached scripts, their bytes, the interpreter's memory.
-    pub fn info(&self) -> (usize, usize, usize) {
-        match self.engine.lock().as_ref() {
-            Some(e) => {
-                let (n, bytes) = e.cache_size();
-                (n, bytes, e.memory())
-            }
-            None => (0, 0, 0),
+    /// INFO's figures (memory section).
+    pub fn info(&self) -> ScriptingInfo {
+        let mut info = ScriptingInfo::default();
+        if let Some(e) = self.engine.lock().as_ref() {
+            (info.scripts, info.scripts_bytes) = e.cache_size();
+            info.vm_bytes = e.memory();
+            let libs = e.libraries();
+            info.libraries = libs.len();
+            info.functions = libs.values().map(|l| l.functions.len()).sum();
+            info.functions_bytes = libs.values().map(|l| l.code.len()).sum();
         }
+        info
     }
+}
+
+/// What INFO reports of scripting.
+#[derive(Debug, Default)]
+pub struct ScriptingInfo {
+    /// Cached EVAL scripts.
+    pub scripts: usize,
+    /// Bytes of their bodies.
+    pub scripts_bytes: usize,
+    /// Bytes the interpreter uses.
+    pub vm_bytes: usize,
+    /// Function libraries.
+    pub libraries: usize,
+    /// Functions in them.
+    pub functions: usize,
+    /// Bytes of the libraries' code.
+    pub functions_bytes: usize,
 }
 
 /// The server as a running script reaches it through `redis.call` (Redis `scriptCall`).
@@ -431,6 +451,7 @@ fn run_script(
         crate::persistence::aof::exec_begin(shared);
     }
     ctx.in_exec = true;
+    ctx.in_script = true;
     let db = ctx.client.db;
     let caller_resp = ctx.client.resp;
     let outcome = {
@@ -444,6 +465,7 @@ fn run_script(
     };
     ctx.client.db = db;
     ctx.in_exec = outer_exec;
+    ctx.in_script = false;
     if !outer_exec {
         crate::persistence::aof::exec_done(shared);
     }

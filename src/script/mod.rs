@@ -314,12 +314,16 @@ impl Engine {
         // redis.call is a Rust function, so that the script's own frame stays on the stack
         // (a Lua wrapper would replace it in `return redis.call(...)`, a tail call) and the
         // error names the script's line. It runs the per-run primitive and raises its error.
+        // The arguments go to the primitive packed in one table: a script may pass
+        // thousands (`unpack` of a big table), more than a second call could push again.
         let prim_for_call = prim.clone();
         prim.raw_set(
             "call_raising",
-            lua.create_function(move |_, args: MultiValue| {
+            lua.create_function(move |lua, args: MultiValue| {
                 let call: Function = prim_for_call.raw_get("call")?;
-                let (value, failed): (Value, bool) = call.call(args)?;
+                let n = args.len();
+                let packed = lua.create_sequence_from(args)?;
+                let (value, failed): (Value, bool) = call.call((packed, n))?;
                 if failed {
                     let text = match &value {
                         Value::Table(t) => t
@@ -330,6 +334,17 @@ impl Engine {
                     };
                     return Err(mlua::Error::external(ScriptError(text)));
                 }
+                Ok(value)
+            })?,
+        )?;
+        let prim_for_pcall = prim.clone();
+        prim.raw_set(
+            "call_plain",
+            lua.create_function(move |lua, args: MultiValue| {
+                let call: Function = prim_for_pcall.raw_get("call")?;
+                let n = args.len();
+                let packed = lua.create_sequence_from(args)?;
+                let (value, _): (Value, bool) = call.call((packed, n))?;
                 Ok(value)
             })?,
         )?;
@@ -696,7 +711,10 @@ impl Engine {
         let script_resp = Cell::new(2u8);
         let host = RefCell::new(host);
         lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| {
+            let call = scope.create_function(|lua, (packed, n): (Table, usize)| {
+                let args: Vec<Value> = (1..=n)
+                    .map(|i| packed.raw_get(i))
+                    .collect::<mlua::Result<_>>()?;
                 let argv = match lua_args_to_argv(&args) {
                     Ok(argv) => argv,
                     Err(msg) => return Ok((Value::Table(error_table(lua, msg)?), true)),
@@ -715,6 +733,7 @@ impl Engine {
             })?;
             self.prim.raw_set("call", call)?;
             let acl = scope.create_function(|lua, args: MultiValue| {
+                let args: Vec<Value> = args.into_iter().collect();
                 let argv = match lua_args_to_argv(&args) {
                     Ok(argv) => argv,
                     Err(msg) => return Ok((Value::Table(error_table(lua, msg)?), true)),
@@ -965,7 +984,7 @@ fn lua_number_text(n: f64) -> String {
 
 /// `redis.call`'s arguments as a command (Redis `luaArgsToRedisArgv`): strings as they are,
 /// numbers as `%.17g`, anything else refused.
-fn lua_args_to_argv(args: &MultiValue) -> Result<Vec<Vec<u8>>, &'static str> {
+fn lua_args_to_argv(args: &[Value]) -> Result<Vec<Vec<u8>>, &'static str> {
     if args.is_empty() {
         return Err("ERR Please specify at least one argument for this redis lib call");
     }

@@ -102,9 +102,7 @@ end
 
 local redis = {}
 redis.call = prim.call_raising
-redis.pcall = function(...)
-  return (prim.call(...))
-end
+redis.pcall = prim.call_plain
 redis.sha1hex = function(...)
   if select('#', ...) ~= 1 then raise(error_table('wrong number of arguments')) end
   return prim.sha1hex((...))
