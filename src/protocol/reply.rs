@@ -119,10 +119,8 @@ impl Reply {
     /// An error sent exactly as given, without the `ERR ` that [`Reply::error`] adds to a
     /// text without a code: a script's `{err = "My Error"}` is sent as `-My Error`.
     pub fn error_verbatim(&mut self, text: &[u8]) {
-        let code_end = text.iter().position(|&c| c == b' ').unwrap_or(text.len());
-        let has_code = text.first().is_some_and(|c| c.is_ascii_uppercase())
-            && text[..code_end].iter().all(|c| c.is_ascii_uppercase());
-        self.count_error(text, has_code);
+        // Counted under its first word whatever it is (`MY_ERR_CODE`), as Redis counts it.
+        self.count_error(text, true);
         self.buf.push(b'-');
         self.buf.extend(
             text.iter()

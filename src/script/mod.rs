@@ -231,6 +231,8 @@ pub struct Engine {
     libraries: BTreeMap<String, Library>,
     /// Function name → library name.
     functions: HashMap<String, String>,
+    /// Scripts run so far, for the garbage collection pace.
+    runs: u64,
 }
 
 /// Which of the two script kinds runs (errors and BUSY replies differ).
@@ -382,6 +384,7 @@ impl Engine {
             scripts_bytes: 0,
             libraries: BTreeMap::new(),
             functions: HashMap::new(),
+            runs: 0,
         };
         engine.install_idle_primitives()?;
         let hook_flags = engine.flags.clone();
@@ -671,6 +674,12 @@ impl Engine {
         };
         let result = self.run_inner(host, function, kind, &name, keys, args, caller_resp);
         self.install_idle_primitives().ok();
+        // A little garbage collection every 50 runs, as Redis does, rather than letting a
+        // full cycle come at once.
+        self.runs += 1;
+        if self.runs % 50 == 0 {
+            self.lua.gc_step_kbytes(50).ok();
+        }
         self.flags.kill.store(false, Ordering::Relaxed);
         match result {
             Ok(outcome) => outcome,
@@ -797,10 +806,6 @@ impl Engine {
         })
     }
 
-    /// Collects garbage a little, as Redis does every 50 scripts.
-    pub fn gc_step(&self) {
-        self.lua.gc_step_kbytes(50).ok();
-    }
 }
 
 /// What [`Engine::run`] runs.
