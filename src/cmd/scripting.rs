@@ -625,7 +625,10 @@ fn fcall_generic(
     else {
         return Err(CmdError::msg("ERR Function not found"));
     };
-    let n = numkeys(argv)?;
+    let n = match crate::util::parse_i64(&argv[2]) {
+        None => return Err(CmdError::msg("ERR Bad number of keys provided")),
+        Some(_) => numkeys(argv)?,
+    };
     check_script_flags(ctx, flags, ro)?;
     let read_only = ro || flags.contains(ScriptFlags::NO_WRITES);
     run_script(ctx, keyspace, argv, reply, Target::Function(&name), n, read_only)
@@ -695,9 +698,12 @@ pub fn function_flush(
     argv: &Argv,
     reply: &mut Reply,
 ) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(CmdError::SubcommandSyntax);
+    }
     let valid = argv.len() == 2
-        || (argv.len() == 3
-            && (argv[2].eq_ignore_ascii_case(b"sync") || argv[2].eq_ignore_ascii_case(b"async")));
+        || argv[2].eq_ignore_ascii_case(b"sync")
+        || argv[2].eq_ignore_ascii_case(b"async");
     if !valid {
         return Err(CmdError::msg(
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",

@@ -199,7 +199,7 @@ pub struct Library {
     pub name: String,
     /// The code as loaded (FUNCTION LIST WITHCODE, FUNCTION DUMP, the RDB).
     pub code: Vec<u8>,
-    /// Its functions, by name.
+    /// Its functions, by name in lowercase.
     pub functions: BTreeMap<String, FunctionDef>,
 }
 
@@ -505,8 +505,10 @@ impl Engine {
 
     /// The library a function belongs to, and the function.
     pub fn function(&self, name: &str) -> Option<(&Library, &FunctionDef)> {
-        let lib = self.libraries.get(self.functions.get(name)?)?;
-        Some((lib, lib.functions.get(name)?))
+        // Function names are case-insensitive, as Redis's function dictionaries are.
+        let key = name.to_ascii_lowercase();
+        let lib = self.libraries.get(self.functions.get(&key)?)?;
+        Some((lib, lib.functions.get(&key)?))
     }
 
     /// Removes every library (FUNCTION FLUSH).
@@ -567,10 +569,11 @@ impl Engine {
                 match read_register_args(lua, args) {
                     Ok(def) => {
                         let mut map = registered.borrow_mut();
-                        if map.contains_key(&def.name) {
+                        let key = def.name.to_ascii_lowercase();
+                        if map.contains_key(&key) {
                             return error_value(lua, "ERR Function already exists in the library");
                         }
-                        map.insert(def.name.clone(), def);
+                        map.insert(key, def);
                         Ok(Value::Nil)
                     }
                     Err(msg) => error_value(lua, &format!("ERR {msg}")),
