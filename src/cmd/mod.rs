@@ -731,6 +731,11 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         );
         return charge_rejection(client, Some(spec), reply);
     }
+    // mirrors processCommand(): a script decides by its own flags whether memory pressure
+    // refuses it (see cmd::scripting); evictions run first, so that it sees where memory is.
+    if spec.flags.contains(Flags::NO_MANDATORY_KEYS) && spec.group == Group::Scripting {
+        crate::evict::perform_evictions(shared, crate::util::now_ms(), written);
+    }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
     // save, an AOF write error), writes and PING are refused (Redis
     // `writeCommandsDeniedByDiskError`), and so is an EXEC with writes queued.

@@ -225,6 +225,8 @@ struct ScriptHost<'a, 'b> {
     ctx: &'a mut Ctx<'b>,
     keyspace: &'a mut Keyspace,
     read_only: bool,
+    /// The script declared `allow-oom`.
+    allow_oom: bool,
     wrote: &'a AtomicBool,
 }
 
@@ -274,6 +276,15 @@ impl crate::script::Host for ScriptHost<'_, '_> {
             if let Some(message) = crate::persistence::writes_denied(ctx.shared) {
                 return Err(String::from_utf8_lossy(&message).into_owned());
             }
+        }
+        // mirrors scriptVerifyOOM(): only before the script's first write, which could not
+        // be undone.
+        if spec.flags.contains(Flags::DENYOOM)
+            && !self.allow_oom
+            && !self.wrote.load(Ordering::Relaxed)
+            && out_of_memory(ctx.shared)
+        {
+            return Err(String::from_utf8_lossy(super::error::OOM_ERROR).into_owned());
         }
         if writes {
             self.wrote.store(true, Ordering::Relaxed);
@@ -390,7 +401,15 @@ fn eval_generic(
     check_script_flags(ctx, flags, ro)?;
     let read_only = ro
         || (!flags.contains(ScriptFlags::EVAL_COMPAT) && flags.contains(ScriptFlags::NO_WRITES));
-    run_script(ctx, keyspace, argv, reply, Target::Script(&sha), n, read_only)
+    let allow_oom =
+        !flags.contains(ScriptFlags::EVAL_COMPAT) && flags.contains(ScriptFlags::ALLOW_OOM);
+    run_script(ctx, keyspace, argv, reply, Target::Script(&sha), n, read_only, allow_oom)
+}
+
+/// True when used memory was over `maxmemory` before the script started and nothing could
+/// be evicted (Redis `server.pre_command_oom_state`; dispatch ran the evictions).
+fn out_of_memory(shared: &Shared) -> bool {
+    shared.config.read().kept_u64("maxmemory") != 0 && shared.dataset_gauge.lock().over_limit
 }
 
 /// The checks Redis makes before running a script that declared flags (Redis
@@ -415,11 +434,18 @@ fn check_script_flags(ctx: &Ctx, flags: ScriptFlags, ro: bool) -> CmdResult {
             ));
         }
     }
+    if !flags.contains(ScriptFlags::ALLOW_OOM)
+        && !flags.contains(ScriptFlags::NO_WRITES)
+        && out_of_memory(ctx.shared)
+    {
+        return Err(CmdError::msg("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"));
+    }
     Ok(())
 }
 
 /// Runs a script or a function under the keyspace lock the handler holds, with the BUSY
 /// state set for other clients, and writes its reply.
+#[allow(clippy::too_many_arguments)]
 fn run_script(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
@@ -428,6 +454,7 @@ fn run_script(
     target: Target<'_>,
     numkeys: usize,
     read_only: bool,
+    allow_oom: bool,
 ) -> CmdResult {
     let shared = ctx.shared;
     let scripting = &shared.scripting;
@@ -459,6 +486,7 @@ fn run_script(
             ctx: &mut *ctx,
             keyspace: &mut *keyspace,
             read_only,
+            allow_oom,
             wrote: &scripting.wrote,
         };
         scripting.with_engine(|e| e.run(&mut host, target, &keys, &args, caller_resp))
@@ -631,7 +659,8 @@ fn fcall_generic(
     };
     check_script_flags(ctx, flags, ro)?;
     let read_only = ro || flags.contains(ScriptFlags::NO_WRITES);
-    run_script(ctx, keyspace, argv, reply, Target::Function(&name), n, read_only)
+    let allow_oom = flags.contains(ScriptFlags::ALLOW_OOM);
+    run_script(ctx, keyspace, argv, reply, Target::Function(&name), n, read_only, allow_oom)
 }
 
 /// ```text

@@ -585,7 +585,9 @@ impl Engine {
                 HookTriggers::new().every_nth_instruction(1000),
                 move |_, _| {
                     if started.elapsed().as_millis() > 500 {
-                        return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+                        return Err(mlua::Error::external(ScriptError(
+                            "ERR FUNCTION LOAD timeout".into(),
+                        )));
                     }
                     Ok(VmState::Continue)
                 },
@@ -886,8 +888,19 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
                     return locate(lua, t);
                 }
             }
+            if let Value::Error(e) = &other {
+                // An error a library function raised (luaL_error in Redis): it names the
+                // script line that called the function.
+                let mut text = error_message(e);
+                if let Some((source, line)) = script_frame(lua) {
+                    let short = source.strip_prefix('@').unwrap_or(&source);
+                    text = format!("{short}:{line}: {text}");
+                }
+                let t = lua.create_table()?;
+                t.raw_set("err", format!("ERR {text}"))?;
+                return locate(lua, t);
+            }
             let text = match &other {
-                Value::Error(e) => error_message(e),
                 Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
                 Value::Nil => "nil".into(),
                 Value::Boolean(b) => b.to_string(),
@@ -905,6 +918,16 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
 
 /// Adds to an error table the source and line of the script code that raised it.
 fn locate(lua: &Lua, table: Table) -> mlua::Result<Table> {
+    if let Some((source, line)) = script_frame(lua) {
+        table.raw_set("source", source)?;
+        table.raw_set("line", line)?;
+    }
+    Ok(table)
+}
+
+/// The source and line of the innermost script frame (skipping C functions and respd's own
+/// Lua code), seen from the error handler.
+fn script_frame(lua: &Lua) -> Option<(String, i64)> {
     for level in 1..12 {
         let frame = lua.inspect_stack(level, |d| {
             let source = d.source();
@@ -920,13 +943,9 @@ fn locate(lua: &Lua, table: Table) -> mlua::Result<Table> {
         if is_c || source.as_deref() == Some(PRELUDE_NAME) {
             continue;
         }
-        if let Some(source) = source {
-            table.raw_set("source", source)?;
-            table.raw_set("line", line)?;
-        }
-        break;
+        return source.map(|s| (s, line));
     }
-    Ok(table)
+    None
 }
 
 /// An error raised from Rust with Redis's error text (`{err = ...}` in Redis): the text,
