@@ -228,6 +228,25 @@ struct ScriptHost<'a, 'b> {
     /// The script declared `allow-oom`.
     allow_oom: bool,
     wrote: &'a AtomicBool,
+    /// INFO errorstats codes of the errors the script's commands replied, for the caller's
+    /// reply to publish.
+    error_codes: Vec<(Vec<u8>, u64)>,
+}
+
+impl ScriptHost<'_, '_> {
+    /// A command refused before it ran (Redis `scriptCall`'s error path): counted in INFO
+    /// errorstats and in the command's `rejected_calls`.
+    fn refuse(&mut self, spec: Option<&'static CommandSpec>, text: String) -> Result<Vec<u8>, String> {
+        let code = crate::util::error_code(text.as_bytes()).to_vec();
+        match self.error_codes.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.error_codes.push((code, 1)),
+        }
+        if let Some(spec) = spec {
+            self.ctx.client.command_stats.rejected(spec);
+        }
+        Err(text)
+    }
 }
 
 /// Finds the row `argv` runs, as `lookupCommand` does (the subcommand of a container).
@@ -245,48 +264,21 @@ impl crate::script::Host for ScriptHost<'_, '_> {
     fn call(&mut self, args: &[Vec<u8>], resp: u8) -> Result<Vec<u8>, String> {
         let argv = Argv::from_args(args.iter());
         let Some((spec, parent)) = resolve_in_script(&argv) else {
-            return Err("ERR Unknown Redis command called from script".into());
+            return self.refuse(None, "ERR Unknown Redis command called from script".into());
         };
         if !spec.arity_ok(argv.len()) {
-            return Err("ERR Wrong number of args calling Redis command from script".into());
+            let text = "ERR Wrong number of args calling Redis command from script";
+            return self.refuse(Some(spec), text.into());
         }
         if spec.flags.contains(Flags::NOSCRIPT) {
-            return Err("ERR This Redis command is not allowed from script".into());
+            let text = "ERR This Redis command is not allowed from script";
+            return self.refuse(Some(spec), text.into());
+        }
+        if let Some(text) = self.refusal(spec, &argv) {
+            return self.refuse(Some(spec), text);
         }
         let ctx = &mut *self.ctx;
-        if let Some(user) = ctx.client.user.as_ref() {
-            if let Err(denied) = user.check(spec, &argv) {
-                let reason = match denied {
-                    crate::acl::Denied::Command => "can't run this command or subcommand",
-                    crate::acl::Denied::Key(_) => {
-                        "can't access at least one of the keys mentioned in the command"
-                    }
-                    crate::acl::Denied::Channel(_) => {
-                        "can't publish to the channel mentioned in the command"
-                    }
-                };
-                return Err(format!("ERR The user executing the script {reason}"));
-            }
-        }
-        let writes = spec.flags.contains(Flags::WRITE);
-        if self.read_only && (writes || spec.flags.contains(Flags::MAY_REPLICATE)) {
-            return Err("ERR Write commands are not allowed from read-only scripts.".into());
-        }
-        if writes && !self.wrote.load(Ordering::Relaxed) {
-            if let Some(message) = crate::persistence::writes_denied(ctx.shared) {
-                return Err(String::from_utf8_lossy(&message).into_owned());
-            }
-        }
-        // mirrors scriptVerifyOOM(): only before the script's first write, which could not
-        // be undone.
-        if spec.flags.contains(Flags::DENYOOM)
-            && !self.allow_oom
-            && !self.wrote.load(Ordering::Relaxed)
-            && out_of_memory(ctx.shared)
-        {
-            return Err(String::from_utf8_lossy(super::error::OOM_ERROR).into_owned());
-        }
-        if writes {
+        if spec.flags.contains(Flags::WRITE) {
             self.wrote.store(true, Ordering::Relaxed);
         }
         let mut reply = Reply::with_protocol(resp == 3);
@@ -294,6 +286,13 @@ impl crate::script::Host for ScriptHost<'_, '_> {
         ctx.client.errors_seen = 0;
         run_command(ctx, spec, parent, &argv, &mut reply, Some(self.keyspace));
         ctx.client.errors_seen = errors_seen;
+        let codes = reply.take_error_codes();
+        for (code, n) in codes {
+            match self.error_codes.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.error_codes.push((code, n)),
+            }
+        }
         Ok(reply.take_bytes())
     }
 
@@ -312,6 +311,47 @@ impl crate::script::Host for ScriptHost<'_, '_> {
     fn set_repl(&mut self, _flags: u8) {
         // Redis 7.0 always replicates effects; REPL_NONE and friends are accepted, and
         // respd, like Redis for a script that writes, propagates every write.
+    }
+}
+
+impl ScriptHost<'_, '_> {
+    /// Why the script may not run this command now (ACL, read-only script, persistence
+    /// errors, memory), as Redis's `scriptCall` checks it; None if it may.
+    fn refusal(&mut self, spec: &'static CommandSpec, argv: &Argv) -> Option<String> {
+        let ctx = &mut *self.ctx;
+        if let Some(user) = ctx.client.user.as_ref() {
+            if let Err(denied) = user.check(spec, argv) {
+                let reason = match denied {
+                    crate::acl::Denied::Command => "can't run this command or subcommand",
+                    crate::acl::Denied::Key(_) => {
+                        "can't access at least one of the keys mentioned in the command"
+                    }
+                    crate::acl::Denied::Channel(_) => {
+                        "can't publish to the channel mentioned in the command"
+                    }
+                };
+                return Some(format!("ERR The user executing the script {reason}"));
+            }
+        }
+        let writes = spec.flags.contains(Flags::WRITE);
+        if self.read_only && (writes || spec.flags.contains(Flags::MAY_REPLICATE)) {
+            return Some("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        if writes && !self.wrote.load(Ordering::Relaxed) {
+            if let Some(message) = crate::persistence::writes_denied(ctx.shared) {
+                return Some(String::from_utf8_lossy(&message).into_owned());
+            }
+        }
+        // mirrors scriptVerifyOOM(): only before the script's first write, which could not
+        // be undone.
+        if spec.flags.contains(Flags::DENYOOM)
+            && !self.allow_oom
+            && !self.wrote.load(Ordering::Relaxed)
+            && out_of_memory(ctx.shared)
+        {
+            return Some(String::from_utf8_lossy(super::error::OOM_ERROR).into_owned());
+        }
+        None
     }
 }
 
@@ -488,8 +528,12 @@ fn run_script(
             read_only,
             allow_oom,
             wrote: &scripting.wrote,
+            error_codes: Vec::new(),
         };
-        scripting.with_engine(|e| e.run(&mut host, target, &keys, &args, caller_resp))
+        let outcome =
+            scripting.with_engine(|e| e.run(&mut host, target, &keys, &args, caller_resp));
+        reply.add_error_codes(std::mem::take(&mut host.error_codes));
+        outcome
     };
     ctx.client.db = db;
     ctx.in_exec = outer_exec;
@@ -505,7 +549,11 @@ fn run_script(
     if outcome.is_error {
         let text = outcome.reply.strip_prefix(b"-").unwrap_or(&outcome.reply);
         let text = text.strip_suffix(b"\r\n").unwrap_or(text);
-        reply.error_verbatim(text);
+        if outcome.counted {
+            reply.error_uncounted(text);
+        } else {
+            reply.error_verbatim(text);
+        }
     } else {
         reply.raw(&outcome.reply);
     }

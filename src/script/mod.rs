@@ -250,7 +250,13 @@ pub struct Outcome {
     pub reply: Vec<u8>,
     /// True if the reply is an error.
     pub is_error: bool,
+    /// The error repeats one a command of the script already counted in INFO errorstats.
+    pub counted: bool,
 }
+
+/// The field Redis marks an error table with when the error was already counted (by the
+/// command that failed inside the script).
+const COUNTED: &str = "ignore_error_stats_update";
 
 impl Engine {
     /// A fresh interpreter with the sandbox and the libraries Redis loads.
@@ -334,7 +340,7 @@ impl Engine {
                             .unwrap_or_default(),
                         _ => String::new(),
                     };
-                    return Err(mlua::Error::external(ScriptError(text)));
+                    return Err(mlua::Error::external(ScriptError(text, true)));
                 }
                 Ok(value)
             })?,
@@ -587,6 +593,7 @@ impl Engine {
                     if started.elapsed().as_millis() > 500 {
                         return Err(mlua::Error::external(ScriptError(
                             "ERR FUNCTION LOAD timeout".into(),
+                            false,
                         )));
                     }
                     Ok(VmState::Continue)
@@ -664,6 +671,7 @@ impl Engine {
                     return Outcome {
                         reply: b"-NOSCRIPT No matching script. Please use EVAL.\r\n".to_vec(),
                         is_error: true,
+                        counted: false,
                     }
                 }
             },
@@ -673,6 +681,7 @@ impl Engine {
                     return Outcome {
                         reply: b"-ERR Function not found\r\n".to_vec(),
                         is_error: true,
+                        counted: false,
                     }
                 }
             },
@@ -695,6 +704,7 @@ impl Engine {
                 Outcome {
                     reply,
                     is_error: true,
+                    counted: false,
                 }
             }
         }
@@ -738,9 +748,16 @@ impl Engine {
                     return Ok((Value::Table(error_table(lua, msg)?), false));
                 };
                 match host.call(&argv, script_resp.get()) {
-                    Err(msg) => Ok((Value::Table(error_table(lua, &msg)?), true)),
+                    Err(msg) => {
+                        let t = error_table(lua, &msg)?;
+                        t.raw_set(COUNTED, true)?;
+                        Ok((Value::Table(t), true))
+                    }
                     Ok(bytes) => {
                         let (value, is_error) = convert::resp_to_lua(lua, &bytes)?;
+                        if let (true, Value::Table(t)) = (is_error, &value) {
+                            t.raw_set(COUNTED, true)?;
+                        }
                         Ok((value, is_error))
                     }
                 }
@@ -794,6 +811,10 @@ impl Engine {
                     args_table,
                 ))?,
             };
+            let counted = match &value {
+                Value::Table(t) => t.raw_get::<Option<bool>>(COUNTED).ok().flatten() == Some(true),
+                _ => false,
+            };
             if ok {
                 let mut out = crate::protocol::Reply::with_protocol(caller_resp == 3);
                 convert::lua_to_reply(&mut out, &value, script_resp.get());
@@ -802,11 +823,13 @@ impl Engine {
                 return Ok(Outcome {
                     reply: bytes,
                     is_error,
+                    counted,
                 });
             }
             Ok(Outcome {
                 reply: error_reply(&value, name),
                 is_error: true,
+                counted,
             })
         })
     }
@@ -882,9 +905,12 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
         Value::Table(t) => t,
         other => {
             if let Value::Error(e) = &other {
-                if let Some(text) = script_error_text(e) {
+                if let Some((text, counted)) = script_error(e) {
                     let t = lua.create_table()?;
                     t.raw_set("err", text)?;
+                    if counted {
+                        t.raw_set(COUNTED, true)?;
+                    }
                     return locate(lua, t);
                 }
             }
@@ -951,7 +977,7 @@ fn script_frame(lua: &Lua) -> Option<(String, i64)> {
 /// An error raised from Rust with Redis's error text (`{err = ...}` in Redis): the text,
 /// code included.
 #[derive(Debug)]
-struct ScriptError(String);
+struct ScriptError(String, bool);
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -963,15 +989,22 @@ impl std::error::Error for ScriptError {}
 
 /// The error a killed script dies with.
 fn killed_error() -> mlua::Error {
-    mlua::Error::external(ScriptError(format!("ERR {KILLED}")))
+    mlua::Error::external(ScriptError(format!("ERR {KILLED}"), false))
 }
 
 /// The text of a [`ScriptError`], however mlua wrapped it on the way.
 fn script_error_text(e: &mlua::Error) -> Option<String> {
+    script_error(e).map(|(text, _)| text)
+}
+
+/// The text of a [`ScriptError`] and whether it was already counted.
+fn script_error(e: &mlua::Error) -> Option<(String, bool)> {
     match e {
-        mlua::Error::ExternalError(inner) => inner.downcast_ref::<ScriptError>().map(|s| s.0.clone()),
-        mlua::Error::CallbackError { cause, .. } => script_error_text(cause),
-        mlua::Error::WithContext { cause, .. } => script_error_text(cause),
+        mlua::Error::ExternalError(inner) => inner
+            .downcast_ref::<ScriptError>()
+            .map(|s| (s.0.clone(), s.1)),
+        mlua::Error::CallbackError { cause, .. } => script_error(cause),
+        mlua::Error::WithContext { cause, .. } => script_error(cause),
         _ => None,
     }
 }
