@@ -188,6 +188,62 @@ impl Scripting {
         f(engine)
     }
 
+    /// The code of every library, for the dump file and FUNCTION DUMP.
+    pub fn library_codes(&self) -> Vec<Vec<u8>> {
+        match self.engine.lock().as_ref() {
+            Some(e) => e.libraries().values().map(|l| l.code.clone()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Loads libraries from their code (FUNCTION RESTORE, a dump file), all or none (Redis
+    /// `functionRestoreCommand`, `libraryJoin`). Errors are Redis's texts without `ERR `.
+    pub fn restore_libraries(&self, codes: &[Vec<u8>], policy: RestorePolicy) -> Result<(), String> {
+        self.with_engine(|e| {
+            let old = e.take_libraries();
+            let loaded = codes
+                .iter()
+                .try_for_each(|code| e.load_library(code, false).map(|_| ()));
+            let new = e.take_libraries();
+            if let Err(msg) = loaded {
+                e.put_libraries(old);
+                return Err(msg);
+            }
+            if policy == RestorePolicy::Flush {
+                e.put_libraries(new);
+                return Ok(());
+            }
+            let mut kept = old;
+            let mut replaced = std::collections::BTreeMap::new();
+            for name in new.keys() {
+                if let Some(lib) = kept.remove(name) {
+                    if policy == RestorePolicy::Append {
+                        kept.insert(name.clone(), lib);
+                        kept.append(&mut replaced);
+                        e.put_libraries(kept);
+                        return Err(format!("Library {name} already exists"));
+                    }
+                    replaced.insert(name.clone(), lib);
+                }
+            }
+            for lib in new.values() {
+                for f in lib.functions.values() {
+                    let clash = kept.values().any(|l| {
+                        l.functions.contains_key(&f.name.to_ascii_lowercase())
+                    });
+                    if clash {
+                        kept.append(&mut replaced);
+                        e.put_libraries(kept);
+                        return Err(format!("Function {} already exists", f.name));
+                    }
+                }
+            }
+            kept.extend(new);
+            e.put_libraries(kept);
+            Ok(())
+        })
+    }
+
     /// INFO's figures (memory section).
     pub fn info(&self) -> ScriptingInfo {
         let mut info = ScriptingInfo::default();
@@ -201,6 +257,17 @@ impl Scripting {
         }
         info
     }
+}
+
+/// How FUNCTION RESTORE treats the libraries already loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestorePolicy {
+    /// Add the payload's libraries; a name already loaded fails the whole restore.
+    Append,
+    /// Add them, replacing libraries of the same name.
+    Replace,
+    /// Drop every library first.
+    Flush,
 }
 
 /// What INFO reports of scripting.
@@ -917,20 +984,43 @@ pub fn function_stats(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ```text
 /// FUNCTION DUMP
 /// ```
-pub fn function_dump(_ctx: &mut Ctx, _argv: &Argv, _reply: &mut Reply) -> CmdResult {
-    Err(CmdError::msg("ERR FUNCTION DUMP is not supported yet"))
+pub fn function_dump(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let codes = ctx.shared.scripting.library_codes();
+    reply.bulk(&super::dump::functions_payload(ctx, &codes));
+    Ok(())
 }
 
 /// ```text
 /// FUNCTION RESTORE serialized-value [FLUSH|APPEND|REPLACE]
 /// ```
 pub fn function_restore(
-    _ctx: &mut Ctx,
+    ctx: &mut Ctx,
     _keyspace: &mut Keyspace,
-    _argv: &Argv,
-    _reply: &mut Reply,
+    argv: &Argv,
+    reply: &mut Reply,
 ) -> CmdResult {
-    Err(CmdError::msg("ERR DUMP payload version or checksum are wrong"))
+    if argv.len() > 4 {
+        return Err(CmdError::SubcommandSyntax);
+    }
+    let policy = match argv.get(3) {
+        None => RestorePolicy::Append,
+        Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+        Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+        Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+        Some(_) => {
+            return Err(CmdError::msg(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ))
+        }
+    };
+    let codes = super::dump::functions_from_payload(&argv[2])
+        .map_err(|msg| CmdError::owned(format!("ERR {msg}")))?;
+    ctx.shared
+        .scripting
+        .restore_libraries(&codes, policy)
+        .map_err(|msg| CmdError::owned(format!("ERR {msg}")))?;
+    reply.ok();
+    Ok(())
 }
 
 /// ```text
