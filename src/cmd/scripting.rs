@@ -917,7 +917,7 @@ pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
                 let names = f.flags.names();
                 reply.set(names.len());
                 for n in names {
-                    reply.bulk(n.as_bytes());
+                    reply.simple(n);
                 }
             }
             if with_code {

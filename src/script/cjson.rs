@@ -243,10 +243,22 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// lua-cjson's parse error: what was expected, and the name of the token found.
     fn error(&self, expected: &str) -> String {
-        let found = match self.text.get(self.pos) {
-            None => "the end".to_string(),
-            Some(_) => "invalid token".to_string(),
+        let rest = &self.text[self.pos.min(self.text.len())..];
+        let found = match rest.first() {
+            None => "T_END",
+            Some(b'{') => "T_OBJ_BEGIN",
+            Some(b'}') => "T_OBJ_END",
+            Some(b'[') => "T_ARR_BEGIN",
+            Some(b']') => "T_ARR_END",
+            Some(b'"') => "T_STRING",
+            Some(b':') => "T_COLON",
+            Some(b',') => "T_COMMA",
+            Some(c) if *c == b'-' || c.is_ascii_digit() => "T_NUMBER",
+            _ if rest.starts_with(b"true") || rest.starts_with(b"false") => "T_BOOLEAN",
+            _ if rest.starts_with(b"null") => "T_NULL",
+            _ => "invalid token",
         };
         format!(
             "Expected {expected} but found {found} at character {}",

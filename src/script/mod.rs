@@ -365,6 +365,32 @@ impl Engine {
                 })
             })?,
         )?;
+        // `prim.guard(f)`: a C function running the Lua function `f`, raising the error `f`
+        // reports by returning `prim.fail` and its message (see prelude.lua).
+        let fail = lua.create_table()?;
+        prim.raw_set("fail", fail.clone())?;
+        prim.raw_set(
+            "guard",
+            lua.create_function(move |lua, f: Function| {
+                let fail = fail.clone();
+                lua.create_function(move |_, args: MultiValue| {
+                    let out: MultiValue = f.call(args)?;
+                    if let Some(Value::Table(t)) = out.front() {
+                        if *t == fail {
+                            let text = match out.get(1) {
+                                Some(Value::String(s)) => {
+                                    String::from_utf8_lossy(&s.as_bytes()).into_owned()
+                                }
+                                _ => String::new(),
+                            };
+                            return Err(mlua::Error::external(ScriptError(text, false)));
+                        }
+                    }
+                    Ok(out)
+                })
+            })?,
+        )?;
+        prim.raw_set("error_handler", lua.create_function(error_handler)?)?;
         let libraries = lua.create_table()?;
         libraries.raw_set("bit", bit::open(&lua)?)?;
         libraries.raw_set("cjson", cjson::open(&lua)?)?;

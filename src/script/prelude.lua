@@ -18,7 +18,9 @@ local real_loadstring, real_load, setfenv = loadstring, load, setfenv
 local floor = math.floor
 
 local READONLY = 'Attempt to modify a readonly table'
+-- Protected proxy -> the table it shows (or true for one that shows nothing).
 local protected = setmetatable({}, { __mode = 'k' })
+local real_next, real_ipairs = next, ipairs
 
 local function readonly_error()
   error(READONLY, 2)
@@ -26,7 +28,7 @@ end
 
 -- What `getmetatable` answers for a protected table: a table that refuses writes.
 local frozen = setmetatable({}, { __newindex = readonly_error, __metatable = false })
-protected[frozen] = true
+protected[frozen] = {}
 
 local function readonly(t)
   local proxy = setmetatable({}, {
@@ -34,8 +36,23 @@ local function readonly(t)
     __newindex = readonly_error,
     __metatable = frozen,
   })
-  protected[proxy] = true
+  protected[proxy] = t
   return proxy
+end
+
+-- Iterating a protected table walks the table it shows.
+G.next = function(t, k)
+  local shown = protected[t]
+  if shown then return real_next(shown, k) end
+  return real_next(t, k)
+end
+G.pairs = function(t)
+  return G.next, t, nil
+end
+G.ipairs = function(t)
+  local shown = protected[t]
+  if shown then return real_ipairs(shown) end
+  return real_ipairs(t)
 end
 
 -- The raw versions refuse protected tables as Redis's readonly tables refuse them.
@@ -91,7 +108,12 @@ G.load = function(f, name)
   return chunk, e
 end
 
--- The redis table.
+-- The redis table. Its functions that raise errors are Lua code run through a Rust
+-- function (`prim.guard`): they return FAIL and the message, and the Rust function raises
+-- it. Being a C function, it keeps the calling script's frame on the stack even in
+-- `return redis.log()` (a tail call), so the error names the script's line as in Redis.
+local FAIL = prim.fail
+local guard = prim.guard
 local function raise(e)
   error(e)
 end
@@ -103,10 +125,10 @@ end
 local redis = {}
 redis.call = prim.call_raising
 redis.pcall = prim.call_plain
-redis.sha1hex = function(...)
-  if select('#', ...) ~= 1 then raise(error_table('wrong number of arguments')) end
+redis.sha1hex = guard(function(...)
+  if select('#', ...) ~= 1 then return FAIL, 'ERR wrong number of arguments' end
   return prim.sha1hex((...))
-end
+end)
 redis.error_reply = function(...)
   local e = ...
   if select('#', ...) ~= 1 or type(e) ~= 'string' then
@@ -130,42 +152,42 @@ redis.status_reply = function(...)
   end
   return { ok = s }
 end
-redis.log = function(...)
+redis.log = guard(function(...)
   local n = select('#', ...)
-  if n < 2 then raise(error_table('redis.log() requires two arguments or more.')) end
+  if n < 2 then return FAIL, 'ERR redis.log() requires two arguments or more.' end
   local level = ...
   if tonumber(level) == nil then
-    raise(error_table('First argument must be a number (log level).'))
+    return FAIL, 'ERR First argument must be a number (log level).'
   end
   level = tonumber(level)
-  if level < 0 or level > 3 then raise(error_table('Invalid debug level.')) end
+  if level < 0 or level > 3 then return FAIL, 'ERR Invalid debug level.' end
   local parts = {}
   for i = 2, n do
     local v = select(i, ...)
     if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
   end
   prim.log(floor(level), table.concat(parts, ' '))
-end
-redis.setresp = function(...)
+end)
+redis.setresp = guard(function(...)
   if not prim.running() then
-    raise(error_table('redis.setresp can only be called inside a script invocation'))
+    return FAIL, 'ERR redis.setresp can only be called inside a script invocation'
   end
-  if select('#', ...) ~= 1 then raise(error_table('redis.setresp() requires one argument.')) end
+  if select('#', ...) ~= 1 then return FAIL, 'ERR redis.setresp() requires one argument.' end
   local resp = tonumber((...))
-  if resp ~= 2 and resp ~= 3 then raise(error_table('RESP version must be 2 or 3.')) end
+  if resp ~= 2 and resp ~= 3 then return FAIL, 'ERR RESP version must be 2 or 3.' end
   prim.setresp(resp)
-end
-redis.set_repl = function(...)
+end)
+redis.set_repl = guard(function(...)
   if not prim.running() then
-    raise(error_table('redis.set_repl can only be called inside a script invocation'))
+    return FAIL, 'ERR redis.set_repl can only be called inside a script invocation'
   end
-  if select('#', ...) ~= 1 then raise(error_table('redis.set_repl() requires two arguments.')) end
+  if select('#', ...) ~= 1 then return FAIL, 'ERR redis.set_repl() requires two arguments.' end
   local flags = tonumber((...)) or 0
   if flags ~= floor(flags) or flags < 0 or flags > 3 then
-    raise(error_table('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'))
+    return FAIL, 'ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.'
   end
   prim.set_repl(flags)
-end
+end)
 redis.replicate_commands = function()
   return true
 end
@@ -173,11 +195,11 @@ redis.breakpoint = function()
   return false
 end
 redis.debug = function() end
-redis.acl_check_cmd = function(...)
+redis.acl_check_cmd = guard(function(...)
   local allowed, failed = prim.acl_check(...)
-  if failed then raise(allowed) end
+  if failed then return FAIL, allowed.err end
   return allowed
-end
+end)
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.REDIS_VERSION = prim.version
@@ -220,7 +242,10 @@ rawset(G, 'loadfile', nil)
 rawset(G, 'module', nil)
 rawset(G, 'require', nil)
 rawset(G, 'package', nil)
-rawset(G, 'gcinfo', gcinfo)
+rawset(G, 'getfenv', nil)
+rawset(G, 'setfenv', nil)
+rawset(G, 'newproxy', nil)
+rawset(G, '__redis__err__handler', prim.error_handler)
 rawset(G, 'redis', readonly(redis))
 rawset(G, 'math', readonly(math_impl))
 for _, name in ipairs({ 'string', 'table', 'coroutine' }) do
@@ -233,17 +258,17 @@ setmetatable(G, { __index = missing_global, __newindex = readonly_error, __metat
 
 -- The environment of EVAL scripts: reads go to the globals, writes are refused.
 local eval_env = setmetatable({}, { __index = G, __newindex = readonly_error, __metatable = frozen })
-protected[eval_env] = true
+protected[eval_env] = G
 rawset(G, '_G', eval_env)
 env_of_loaded = eval_env
 
 -- What a library's code sees while FUNCTION LOAD runs it: only redis.register_function,
 -- redis.log and the version fields.
 local load_redis = {
-  register_function = function(...)
+  register_function = guard(function(...)
     local e = prim.register_function(...)
-    if e then raise(e) end
-  end,
+    if e then return FAIL, e.err end
+  end),
   log = redis.log,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = prim.version,
@@ -257,7 +282,7 @@ local load_api = setmetatable({ redis = readonly(load_redis) },
 -- the library, and the globals when a function is called.
 local function_env_meta = { __index = load_api, __newindex = readonly_error, __metatable = frozen }
 local function_env = setmetatable({}, function_env_meta)
-protected[function_env] = true
+protected[function_env] = G
 
 local function loading(on)
   function_env_meta.__index = on and load_api or G
