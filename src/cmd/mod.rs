@@ -822,6 +822,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     crate::evict::after_config_change(shared, ctx.now_ms);
 }
 
+/// Why writes are refused now (a failed background save, an AOF write error), as the error
+/// to reply; None when they are allowed (Redis `writeCommandsDeniedByDiskError`).
+pub fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
+    crate::persistence::writes_denied(shared)
+}
+
 /// The row Redis charges a refusal to (its `c->cmd` at that point): the subcommand when the
 /// container's subcommand is known, the container when no subcommand was given, nothing for
 /// an unknown command or subcommand.

@@ -62,7 +62,7 @@ pub const BUSY_EVAL: &[u8] =
 /// `-BUSY` while a function runs past `busy-reply-threshold`.
 pub const BUSY_FUNCTION: &[u8] =
     b"BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
-const NOSCRIPT: CmdError = CmdError::msg("NOSCRIPT No matching script. Please use EVAL.");
+const NOSCRIPT: CmdError = CmdError::msg(crate::script::NOSCRIPT);
 
 /// The scripting group's rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -405,7 +405,7 @@ impl ScriptHost<'_, '_> {
             return Some("ERR Write commands are not allowed from read-only scripts.".into());
         }
         if writes && !self.wrote.load(Ordering::Relaxed) {
-            if let Some(message) = crate::persistence::writes_denied(ctx.shared) {
+            if let Some(message) = super::writes_denied(ctx.shared) {
                 return Some(String::from_utf8_lossy(&message).into_owned());
             }
         }
@@ -426,9 +426,7 @@ impl ScriptHost<'_, '_> {
 fn numkeys(argv: &Argv) -> Result<usize, CmdError> {
     let n = crate::util::parse_i64(&argv[2]).ok_or(CmdError::NotInteger)?;
     if n > argv.len() as i64 - 3 {
-        return Err(CmdError::msg(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(CmdError::NUMKEYS_OVER_ARGS);
     }
     if n < 0 {
         return Err(CmdError::msg("ERR Number of keys can't be negative"));
@@ -526,7 +524,7 @@ fn check_script_flags(ctx: &Ctx, flags: ScriptFlags, ro: bool) -> CmdResult {
         return Ok(());
     }
     if !flags.contains(ScriptFlags::NO_WRITES) {
-        if let Some(message) = crate::persistence::writes_denied(ctx.shared) {
+        if let Some(message) = super::writes_denied(ctx.shared) {
             let text = String::from_utf8_lossy(&message);
             let text = if text.contains("RDB") {
                 "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".to_string()
@@ -582,7 +580,7 @@ fn run_script(
     scripting.flags.running.store(true, Ordering::Release);
     let outer_exec = ctx.in_exec;
     if !outer_exec {
-        crate::persistence::aof::exec_begin(shared);
+        super::transactions::records_begin(shared);
     }
     ctx.in_exec = true;
     ctx.in_script = true;
@@ -606,7 +604,7 @@ fn run_script(
     ctx.in_exec = outer_exec;
     ctx.in_script = false;
     if !outer_exec {
-        crate::persistence::aof::exec_done(shared);
+        super::transactions::records_done(shared);
     }
     scripting.flags.running.store(false, Ordering::Release);
     *scripting.running.lock() = None;
@@ -766,7 +764,7 @@ fn fcall_generic(
         .scripting
         .with_engine(|e| e.function(&name).map(|(_, f)| f.flags))
     else {
-        return Err(CmdError::msg("ERR Function not found"));
+        return Err(CmdError::msg(crate::script::FUNCTION_NOT_FOUND));
     };
     let n = match crate::util::parse_i64(&argv[2]) {
         None => return Err(CmdError::msg("ERR Bad number of keys provided")),

@@ -45,6 +45,12 @@ pub use convert::format_number;
 const REDIS_VERSION: &str = "7.0.15";
 const REDIS_VERSION_NUM: i64 = 0x0007_000f;
 
+/// EVALSHA's reply for a script the cache does not hold.
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// FCALL's reply for a function no library registered.
+pub const FUNCTION_NOT_FOUND: &str = "ERR Function not found";
+
 /// The message a script killed by SCRIPT KILL / FUNCTION KILL dies with.
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
@@ -695,7 +701,7 @@ impl Engine {
                 Some(s) => (s.function.clone(), Kind::Eval, sha.to_string()),
                 None => {
                     return Outcome {
-                        reply: b"-NOSCRIPT No matching script. Please use EVAL.\r\n".to_vec(),
+                        reply: format!("-{NOSCRIPT}\r\n").into_bytes(),
                         is_error: true,
                         counted: false,
                     }
@@ -705,7 +711,7 @@ impl Engine {
                 Some((_, f)) => (f.callback.clone(), Kind::Function, fname.to_string()),
                 None => {
                     return Outcome {
-                        reply: b"-ERR Function not found\r\n".to_vec(),
+                        reply: format!("-{FUNCTION_NOT_FOUND}\r\n").into_bytes(),
                         is_error: true,
                         counted: false,
                     }
