@@ -56,7 +56,10 @@ fn a_busy_script_answers_busy_and_script_kill_stops_it() {
         common::show(&killed)
     );
     assert_eq!(admin.cmd(&[b"PING"]), b"+PONG\r\n");
-    assert_eq!(admin.cmd(&[b"SCRIPT", b"KILL"]), b"-NOTBUSY No scripts in execution right now.\r\n");
+    assert_eq!(
+        admin.cmd(&[b"SCRIPT", b"KILL"]),
+        b"-NOTBUSY No scripts in execution right now.\r\n"
+    );
 }
 
 #[test]
@@ -69,7 +72,10 @@ fn a_killed_script_cannot_be_kept_alive_by_pcall() {
     runner.send(&common::encode(&[b"EVAL", script, b"0"]));
     assert!(wait_for_busy(&mut admin, Duration::from_secs(60)).starts_with(b"-BUSY"));
     assert_eq!(admin.cmd(&[b"SCRIPT", b"KILL"]), b"+OK\r\n");
-    assert!(runner.reply().unwrap().starts_with(b"-ERR Script killed by user"));
+    assert!(runner
+        .reply()
+        .unwrap()
+        .starts_with(b"-ERR Script killed by user"));
 }
 
 #[test]
@@ -77,7 +83,8 @@ fn a_busy_function_is_stopped_by_function_kill() {
     let server = TestServer::start();
     let mut admin = server.conn();
     admin.cmd(&[b"CONFIG", b"SET", b"busy-reply-threshold", b"50"]);
-    let code = b"#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    let code =
+        b"#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
     assert_eq!(admin.cmd(&[b"FUNCTION", b"LOAD", code]), b"$4\r\nspin\r\n");
     let mut runner = server.conn();
     runner.send(&common::encode(&[b"FCALL", b"spin", b"0"]));
@@ -86,9 +93,16 @@ fn a_busy_function_is_stopped_by_function_kill() {
         b"-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
     );
     let stats = admin.cmd(&[b"FUNCTION", b"STATS"]);
-    assert!(stats.windows(4).any(|w| w == b"spin"), "{}", common::show(&stats));
+    assert!(
+        stats.windows(4).any(|w| w == b"spin"),
+        "{}",
+        common::show(&stats)
+    );
     assert_eq!(admin.cmd(&[b"FUNCTION", b"KILL"]), b"+OK\r\n");
-    assert!(runner.reply().unwrap().starts_with(b"-ERR Script killed by user"));
+    assert!(runner
+        .reply()
+        .unwrap()
+        .starts_with(b"-ERR Script killed by user"));
 }
 
 /// Two clients run a script that increments a counter twice and returns both values, while
@@ -140,7 +154,10 @@ fn a_scripts_effects_reach_the_aof_as_a_transaction() {
     });
     let mut conn = server.conn();
     let script: &[u8] = b"redis.call('set', KEYS[1], 'v') redis.call('incr', KEYS[2]) return 1";
-    assert_eq!(conn.cmd(&[b"EVAL", script, b"2", b"k", b"counter"]), b":1\r\n");
+    assert_eq!(
+        conn.cmd(&[b"EVAL", script, b"2", b"k", b"counter"]),
+        b":1\r\n"
+    );
     // A read-only script writes nothing.
     assert_eq!(
         conn.cmd(&[b"EVAL", b"return redis.call('get', KEYS[1])", b"1", b"k"]),
@@ -160,8 +177,12 @@ fn a_scripts_effects_reach_the_aof_as_a_transaction() {
         thread::sleep(Duration::from_millis(20));
     };
     let multi = text.find("MULTI").expect("MULTI in the AOF");
-    let set = text.find("$3\r\nset\r\n$1\r\nk\r\n$1\r\nv").expect("SET in the AOF");
-    let incr = text.find("$4\r\nincr\r\n$7\r\ncounter").expect("INCR in the AOF");
+    let set = text
+        .find("$3\r\nset\r\n$1\r\nk\r\n$1\r\nv")
+        .expect("SET in the AOF");
+    let incr = text
+        .find("$4\r\nincr\r\n$7\r\ncounter")
+        .expect("INCR in the AOF");
     let exec = text.find("EXEC").expect("EXEC in the AOF");
     assert!(multi < set && set < incr && incr < exec, "{text}");
     assert!(!text.to_ascii_lowercase().contains("eval"), "{text}");
@@ -213,7 +234,11 @@ fn a_table_that_contains_itself_is_answered_like_redis() {
     // Nested arrays until Redis's Lua stack would be full, then an error in the innermost:
     // 7995 headers of 4 bytes and the error (read as bytes: the reply is too deep for the
     // helpers' recursive parser).
-    conn.send(&common::encode(&[b"EVAL", b"local t = {} t[1] = t return t", b"0"]));
+    conn.send(&common::encode(&[
+        b"EVAL",
+        b"local t = {} t[1] = t return t",
+        b"0",
+    ]));
     let error: &[u8] = b"-ERR reached lua stack limit\r\n";
     let reply = conn.read_bytes(7995 * 4 + error.len());
     assert!(reply[..7995 * 4].chunks(4).all(|c| c == b"*1\r\n"));
@@ -244,7 +269,10 @@ fn resp3_conversions() {
             b"redis.setresp(3) return redis.call('hgetall', 'h')",
             b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n",
         ),
-        (b"redis.setresp(3) return redis.call('get', 'nokey')", b"_\r\n"),
+        (
+            b"redis.setresp(3) return redis.call('get', 'nokey')",
+            b"_\r\n",
+        ),
         (
             b"redis.setresp(3) return redis.call('hgetall', 'h').map.f",
             b"$1\r\nv\r\n",

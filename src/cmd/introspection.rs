@@ -396,7 +396,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 ("number_of_libraries", s.libraries.to_string()),
                 ("used_memory_vm_functions", "0".into()),
                 ("used_memory_vm_total", s.vm_bytes.to_string()),
-                ("used_memory_vm_total_human", bytes_to_human(s.vm_bytes as u64)),
+                (
+                    "used_memory_vm_total_human",
+                    bytes_to_human(s.vm_bytes as u64),
+                ),
                 ("used_memory_functions", s.functions_bytes.to_string()),
                 ("used_memory_scripts", scripts_memory.to_string()),
                 ("used_memory_scripts_human", bytes_to_human(scripts_memory)),

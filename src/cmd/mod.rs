@@ -1242,7 +1242,7 @@ mod tests {
                 spec.name
             );
         }
-        if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_)) {
+        if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_)) && !runs_scripts {
             assert!(
                 spec.flags.contains(Flags::WRITE)
                     || spec.flags.contains(Flags::ADMIN)

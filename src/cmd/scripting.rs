@@ -66,24 +66,112 @@ const NOSCRIPT: CmdError = CmdError::msg(crate::script::NOSCRIPT);
 
 /// The scripting group's rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("eval", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(eval))
-        .doc("2.6.0", "Execute a Lua script server side", "Depends on the script that is executed."),
-    CommandSpec::new("evalsha", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(evalsha))
-        .doc("2.6.0", "Execute a Lua script server side", "Depends on the script that is executed."),
-    CommandSpec::new("eval_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(eval_ro))
-        .doc("7.0.0", "Execute a read-only Lua script server side", "Depends on the script that is executed."),
-    CommandSpec::new("evalsha_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(evalsha_ro))
-        .doc("7.0.0", "Execute a read-only Lua script server side", "Depends on the script that is executed."),
-    CommandSpec::new("fcall", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(fcall))
-        .doc("7.0.0", "Invoke a function", "Depends on the function that is executed."),
-    CommandSpec::new("fcall_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(fcall_ro))
-        .doc("7.0.0", "Invoke a read-only function", "Depends on the function that is executed."),
-    CommandSpec::new("script", -2, Flags::NONE, KeySpec::NONE, Group::Scripting, Handler::Container)
-        .doc("2.6.0", "A container for Lua scripts management commands", "Depends on subcommand.")
-        .with_subcommands(SCRIPT_SUBCOMMANDS),
-    CommandSpec::new("function", -2, Flags::NONE, KeySpec::NONE, Group::Scripting, Handler::Container)
-        .doc("7.0.0", "A container for function commands", "Depends on subcommand.")
-        .with_subcommands(FUNCTION_SUBCOMMANDS),
+    CommandSpec::new(
+        "eval",
+        -3,
+        SCRIPT_RUN,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(eval),
+    )
+    .doc(
+        "2.6.0",
+        "Execute a Lua script server side",
+        "Depends on the script that is executed.",
+    ),
+    CommandSpec::new(
+        "evalsha",
+        -3,
+        SCRIPT_RUN,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(evalsha),
+    )
+    .doc(
+        "2.6.0",
+        "Execute a Lua script server side",
+        "Depends on the script that is executed.",
+    ),
+    CommandSpec::new(
+        "eval_ro",
+        -3,
+        SCRIPT_RUN_RO,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(eval_ro),
+    )
+    .doc(
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        "Depends on the script that is executed.",
+    ),
+    CommandSpec::new(
+        "evalsha_ro",
+        -3,
+        SCRIPT_RUN_RO,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(evalsha_ro),
+    )
+    .doc(
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        "Depends on the script that is executed.",
+    ),
+    CommandSpec::new(
+        "fcall",
+        -3,
+        SCRIPT_RUN,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(fcall),
+    )
+    .doc(
+        "7.0.0",
+        "Invoke a function",
+        "Depends on the function that is executed.",
+    ),
+    CommandSpec::new(
+        "fcall_ro",
+        -3,
+        SCRIPT_RUN_RO,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(fcall_ro),
+    )
+    .doc(
+        "7.0.0",
+        "Invoke a read-only function",
+        "Depends on the function that is executed.",
+    ),
+    CommandSpec::new(
+        "script",
+        -2,
+        Flags::NONE,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Container,
+    )
+    .doc(
+        "2.6.0",
+        "A container for Lua scripts management commands",
+        "Depends on subcommand.",
+    )
+    .with_subcommands(SCRIPT_SUBCOMMANDS),
+    CommandSpec::new(
+        "function",
+        -2,
+        Flags::NONE,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Container,
+    )
+    .doc(
+        "7.0.0",
+        "A container for function commands",
+        "Depends on subcommand.",
+    )
+    .with_subcommands(FUNCTION_SUBCOMMANDS),
 ];
 
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
@@ -100,24 +188,115 @@ static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("delete", 3, Flags::NOSCRIPT.union(Flags::WRITE), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_delete))
-        .doc("7.0.0", "Delete a function by name", "O(1)"),
-    CommandSpec::new("dump", 2, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(function_dump))
-        .doc("7.0.0", "Dump all functions into a serialized binary payload", "O(N) where N is the number of functions"),
-    CommandSpec::new("flush", -2, Flags::NOSCRIPT.union(Flags::WRITE), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_flush))
-        .doc("7.0.0", "Deleting all functions", "O(N) where N is the number of functions deleted"),
-    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Scripting, Handler::Conn(function_help))
-        .doc("7.0.0", "Show helpful text about the different subcommands", "O(1)"),
-    CommandSpec::new("kill", 2, Flags::NOSCRIPT.union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Scripting, Handler::Conn(function_kill))
-        .doc("7.0.0", "Kill the function currently in execution.", "O(1)"),
-    CommandSpec::new("list", -2, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(function_list))
-        .doc("7.0.0", "List information about all the functions", "O(N) where N is the number of functions"),
-    CommandSpec::new("load", -3, Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_load))
-        .doc("7.0.0", "Create a function with the given arguments (name, code, description)", "O(1) (considering compilation time is redundant)"),
-    CommandSpec::new("restore", -3, Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_restore))
-        .doc("7.0.0", "Restore all the functions on the given payload", "O(N) where N is the number of functions on the payload"),
-    CommandSpec::new("stats", 2, Flags::NOSCRIPT.union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Scripting, Handler::Conn(function_stats))
-        .doc("7.0.0", "Return information about the function currently running (name, description, duration)", "O(1)"),
+    CommandSpec::new(
+        "delete",
+        3,
+        Flags::NOSCRIPT.union(Flags::WRITE),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(function_delete),
+    )
+    .doc("7.0.0", "Delete a function by name", "O(1)"),
+    CommandSpec::new(
+        "dump",
+        2,
+        Flags::NOSCRIPT,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Conn(function_dump),
+    )
+    .doc(
+        "7.0.0",
+        "Dump all functions into a serialized binary payload",
+        "O(N) where N is the number of functions",
+    ),
+    CommandSpec::new(
+        "flush",
+        -2,
+        Flags::NOSCRIPT.union(Flags::WRITE),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(function_flush),
+    )
+    .doc(
+        "7.0.0",
+        "Deleting all functions",
+        "O(N) where N is the number of functions deleted",
+    ),
+    CommandSpec::new(
+        "help",
+        2,
+        Flags::LOADING.union(Flags::STALE),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Conn(function_help),
+    )
+    .doc(
+        "7.0.0",
+        "Show helpful text about the different subcommands",
+        "O(1)",
+    ),
+    CommandSpec::new(
+        "kill",
+        2,
+        Flags::NOSCRIPT.union(Flags::ALLOW_BUSY),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Conn(function_kill),
+    )
+    .doc("7.0.0", "Kill the function currently in execution.", "O(1)"),
+    CommandSpec::new(
+        "list",
+        -2,
+        Flags::NOSCRIPT,
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Conn(function_list),
+    )
+    .doc(
+        "7.0.0",
+        "List information about all the functions",
+        "O(N) where N is the number of functions",
+    ),
+    CommandSpec::new(
+        "load",
+        -3,
+        Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(function_load),
+    )
+    .doc(
+        "7.0.0",
+        "Create a function with the given arguments (name, code, description)",
+        "O(1) (considering compilation time is redundant)",
+    ),
+    CommandSpec::new(
+        "restore",
+        -3,
+        Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::KeyspaceWrite(function_restore),
+    )
+    .doc(
+        "7.0.0",
+        "Restore all the functions on the given payload",
+        "O(N) where N is the number of functions on the payload",
+    ),
+    CommandSpec::new(
+        "stats",
+        2,
+        Flags::NOSCRIPT.union(Flags::ALLOW_BUSY),
+        KeySpec::NONE,
+        Group::Scripting,
+        Handler::Conn(function_stats),
+    )
+    .doc(
+        "7.0.0",
+        "Return information about the function currently running (name, description, duration)",
+        "O(1)",
+    ),
 ];
 
 /// What runs now, for BUSY replies, SCRIPT KILL and FUNCTION STATS.
@@ -164,11 +343,8 @@ impl Scripting {
         loop {
             {
                 let running = self.running.lock();
-                let Some(script) = running.as_ref() else {
-                    return None;
-                };
-                if threshold_ms > 0 && script.started.elapsed().as_millis() as u64 >= threshold_ms
-                {
+                let script = running.as_ref()?;
+                if threshold_ms > 0 && script.started.elapsed().as_millis() as u64 >= threshold_ms {
                     return Some(match script.kind {
                         Kind::Eval => BUSY_EVAL,
                         Kind::Function => BUSY_FUNCTION,
@@ -198,7 +374,11 @@ impl Scripting {
 
     /// Loads libraries from their code (FUNCTION RESTORE, a dump file), all or none (Redis
     /// `functionRestoreCommand`, `libraryJoin`). Errors are Redis's texts without `ERR `.
-    pub fn restore_libraries(&self, codes: &[Vec<u8>], policy: RestorePolicy) -> Result<(), String> {
+    pub fn restore_libraries(
+        &self,
+        codes: &[Vec<u8>],
+        policy: RestorePolicy,
+    ) -> Result<(), String> {
         self.with_engine(|e| {
             let old = e.take_libraries();
             let loaded = codes
@@ -228,9 +408,9 @@ impl Scripting {
             }
             for lib in new.values() {
                 for f in lib.functions.values() {
-                    let clash = kept.values().any(|l| {
-                        l.functions.contains_key(&f.name.to_ascii_lowercase())
-                    });
+                    let clash = kept
+                        .values()
+                        .any(|l| l.functions.contains_key(&f.name.to_ascii_lowercase()));
                     if clash {
                         kept.append(&mut replaced);
                         e.put_libraries(kept);
@@ -303,7 +483,11 @@ struct ScriptHost<'a, 'b> {
 impl ScriptHost<'_, '_> {
     /// A command refused before it ran (Redis `scriptCall`'s error path): counted in INFO
     /// errorstats and in the command's `rejected_calls`.
-    fn refuse(&mut self, spec: Option<&'static CommandSpec>, text: String) -> Result<Vec<u8>, String> {
+    fn refuse(
+        &mut self,
+        spec: Option<&'static CommandSpec>,
+        text: String,
+    ) -> Result<Vec<u8>, String> {
         let code = crate::util::error_code(text.as_bytes()).to_vec();
         match self.error_codes.iter_mut().find(|(c, _)| *c == code) {
             Some((_, n)) => *n += 1,
@@ -317,9 +501,7 @@ impl ScriptHost<'_, '_> {
 }
 
 /// Finds the row `argv` runs, as `lookupCommand` does (the subcommand of a container).
-fn resolve_in_script(
-    argv: &Argv,
-) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+fn resolve_in_script(argv: &Argv) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
     let spec = lookup(&argv[0])?;
     if !spec.subcommands.is_empty() && argv.len() >= 2 {
         return lookup_subcommand(spec, &argv[1]).map(|sub| (sub, Some(spec)));
@@ -504,11 +686,20 @@ fn eval_generic(
         return Err(NOSCRIPT);
     };
     check_script_flags(ctx, flags, ro)?;
-    let read_only = ro
-        || (!flags.contains(ScriptFlags::EVAL_COMPAT) && flags.contains(ScriptFlags::NO_WRITES));
+    let read_only =
+        ro || (!flags.contains(ScriptFlags::EVAL_COMPAT) && flags.contains(ScriptFlags::NO_WRITES));
     let allow_oom =
         !flags.contains(ScriptFlags::EVAL_COMPAT) && flags.contains(ScriptFlags::ALLOW_OOM);
-    run_script(ctx, keyspace, argv, reply, Target::Script(&sha), n, read_only, allow_oom)
+    run_script(
+        ctx,
+        keyspace,
+        argv,
+        reply,
+        Target::Script(&sha),
+        n,
+        read_only,
+        allow_oom,
+    )
 }
 
 /// True when used memory was over `maxmemory` before the script started and nothing could
@@ -773,7 +964,16 @@ fn fcall_generic(
     check_script_flags(ctx, flags, ro)?;
     let read_only = ro || flags.contains(ScriptFlags::NO_WRITES);
     let allow_oom = flags.contains(ScriptFlags::ALLOW_OOM);
-    run_script(ctx, keyspace, argv, reply, Target::Function(&name), n, read_only, allow_oom)
+    run_script(
+        ctx,
+        keyspace,
+        argv,
+        reply,
+        Target::Function(&name),
+        n,
+        read_only,
+        allow_oom,
+    )
 }
 
 /// ```text
@@ -890,7 +1090,7 @@ pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
             .filter(|l| {
                 pattern
                     .as_ref()
-                    .is_none_or(|p| crate::glob::matches(p, l.name.as_bytes(), false))
+                    .map_or(true, |p| crate::glob::matches(p, l.name.as_bytes(), false))
             })
             .collect();
         reply.array(libs.len());
@@ -1000,17 +1200,16 @@ pub fn function_restore(
     if argv.len() > 4 {
         return Err(CmdError::SubcommandSyntax);
     }
-    let policy = match argv.get(3) {
-        None => RestorePolicy::Append,
-        Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
-        Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
-        Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
-        Some(_) => {
-            return Err(CmdError::msg(
+    let policy =
+        match argv.get(3) {
+            None => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+            Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+            Some(_) => return Err(CmdError::msg(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            ))
-        }
-    };
+            )),
+        };
     let codes = super::dump::functions_from_payload(&argv[2])
         .map_err(|msg| CmdError::owned(format!("ERR {msg}")))?;
     ctx.shared

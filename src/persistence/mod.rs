@@ -203,7 +203,10 @@ pub fn load_functions(shared: &Shared, stats: &rdb::LoadStats) -> Result<(), Str
     }
     shared
         .scripting
-        .restore_libraries(&stats.functions, crate::cmd::scripting::RestorePolicy::Append)
+        .restore_libraries(
+            &stats.functions,
+            crate::cmd::scripting::RestorePolicy::Append,
+        )
         .map_err(|e| format!("Failed loading the functions of the dump: {e}"))
 }
 

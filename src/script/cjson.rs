@@ -141,7 +141,13 @@ fn encode_number(out: &mut Vec<u8>, n: f64, invalid_ok: bool) -> std::result::Re
         if !invalid_ok {
             return Err("Cannot serialise number: must not be NaN or Inf".into());
         }
-        out.extend_from_slice(if n.is_nan() { b"nan" } else if n > 0.0 { b"inf" } else { b"-inf" });
+        out.extend_from_slice(if n.is_nan() {
+            b"nan"
+        } else if n > 0.0 {
+            b"inf"
+        } else {
+            b"-inf"
+        });
         return Ok(());
     }
     out.extend_from_slice(super::convert::format_g(n, 14).as_bytes());
@@ -370,11 +376,9 @@ impl Parser<'_> {
             }
             Some(c) if *c == b'-' || c.is_ascii_digit() => {
                 let start = self.pos;
-                while self
-                    .text
-                    .get(self.pos)
-                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
-                {
+                while self.text.get(self.pos).is_some_and(|c| {
+                    c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
+                }) {
                     self.pos += 1;
                 }
                 let text = std::str::from_utf8(&self.text[start..self.pos]).unwrap_or("");

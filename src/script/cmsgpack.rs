@@ -18,9 +18,7 @@ pub fn open(lua: &Lua) -> Result<Table> {
         "pack",
         lua.create_function(|lua, values: MultiValue| {
             if values.is_empty() {
-                return Err(mlua::Error::runtime(
-                    "MessagePack pack needs input.",
-                ));
+                return Err(mlua::Error::runtime("MessagePack pack needs input."));
             }
             let mut out = Vec::new();
             for v in values.iter() {
@@ -216,8 +214,12 @@ fn decode(lua: &Lua, data: &[u8], pos: &mut usize) -> Result<Value> {
         0xc0 => Value::Nil,
         0xc2 => Value::Boolean(false),
         0xc3 => Value::Boolean(true),
-        0xca => Value::Number(f32::from_be_bytes(take(data, pos, 4)?.try_into().expect("4")) as f64),
-        0xcb => Value::Number(f64::from_be_bytes(take(data, pos, 8)?.try_into().expect("8"))),
+        0xca => {
+            Value::Number(f32::from_be_bytes(take(data, pos, 4)?.try_into().expect("4")) as f64)
+        }
+        0xcb => Value::Number(f64::from_be_bytes(
+            take(data, pos, 8)?.try_into().expect("8"),
+        )),
         0xcc => Value::Number(be(take(data, pos, 1)?) as f64),
         0xcd => Value::Number(be(take(data, pos, 2)?) as f64),
         0xce => Value::Number(be(take(data, pos, 4)?) as f64),

@@ -340,7 +340,8 @@ mod tests {
     #[test]
     fn percent_g_matches_c() {
         assert_eq!(format_number(3.0), "3");
-        assert_eq!(format_number(3.14), "3.1400000000000001");
+        assert_eq!(format_number(2.5), "2.5");
+        assert_eq!(format_number(0.1), "0.10000000000000001");
         assert_eq!(format_number(1e20), "1e+20");
         assert_eq!(format_number(0.0001), "0.0001");
         assert_eq!(format_number(0.00001), "1.0000000000000001e-05");

@@ -603,20 +603,24 @@ impl Engine {
             .map_err(|e| format!("Error compiling function: {}", compile_message(&e)))?;
         let started = std::time::Instant::now();
         let result: mlua::Result<Result<(), String>> = self.lua.scope(|scope| {
-            let register = scope.create_function(|lua, args: MultiValue| {
-                match read_register_args(lua, args) {
-                    Ok(def) => {
-                        let mut map = registered.borrow_mut();
-                        let key = def.name.to_ascii_lowercase();
-                        if map.contains_key(&key) {
-                            return error_value(lua, "ERR Function already exists in the library");
+            let register =
+                scope.create_function(|lua, args: MultiValue| {
+                    match read_register_args(lua, args) {
+                        Ok(def) => {
+                            let mut map = registered.borrow_mut();
+                            let key = def.name.to_ascii_lowercase();
+                            if map.contains_key(&key) {
+                                return error_value(
+                                    lua,
+                                    "ERR Function already exists in the library",
+                                );
+                            }
+                            map.insert(key, def);
+                            Ok(Value::Nil)
                         }
-                        map.insert(key, def);
-                        Ok(Value::Nil)
+                        Err(msg) => error_value(lua, &format!("ERR {msg}")),
                     }
-                    Err(msg) => error_value(lua, &format!("ERR {msg}")),
-                }
-            })?;
+                })?;
             self.prim.raw_set("register_function", register)?;
             self.loading.call::<()>(true)?;
             self.lua.set_hook(
@@ -731,7 +735,9 @@ impl Engine {
             Ok(outcome) => outcome,
             Err(e) => {
                 let mut reply = b"-ERR Error running script ".to_vec();
-                reply.extend_from_slice(format!("{name}, {e}").replace(['\r', '\n'], " ").as_bytes());
+                reply.extend_from_slice(
+                    format!("{name}, {e}").replace(['\r', '\n'], " ").as_bytes(),
+                );
                 reply.extend_from_slice(b"\r\n");
                 Outcome {
                     reply,
@@ -865,7 +871,6 @@ impl Engine {
             })
         })
     }
-
 }
 
 /// What [`Engine::run`] runs.
@@ -1124,11 +1129,7 @@ fn library_name(code: &[u8]) -> Result<String, String> {
     let Some(name) = name else {
         return Err("Library name was not given".into());
     };
-    if name.is_empty()
-        || !name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
-    {
+    if name.is_empty() || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
     if !engine.eq_ignore_ascii_case(b"lua") {
@@ -1157,9 +1158,7 @@ fn read_register_args(_lua: &Lua, args: MultiValue) -> Result<FunctionDef, Strin
                 return Err("first argument to redis.register_function must be a string".into());
             };
             let Value::Function(callback) = &args[1] else {
-                return Err(
-                    "second argument to redis.register_function must be a function".into(),
-                );
+                return Err("second argument to redis.register_function must be a function".into());
             };
             FunctionDef {
                 name,
