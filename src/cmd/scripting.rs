@@ -318,6 +318,8 @@ pub struct Scripting {
     flags: Arc<RunFlags>,
     /// The running script, if any.
     running: Mutex<Option<RunningScript>>,
+    /// Notified when a script ends, for the commands waiting on it.
+    ended: parking_lot::Condvar,
     /// The running script has run a write command: it cannot be killed.
     wrote: AtomicBool,
 }
@@ -340,18 +342,27 @@ impl Scripting {
     /// script has run longer than `threshold_ms`; None when it ended. Waits while the
     /// script is younger than that, as a client's command waits on Redis's busy thread.
     pub fn wait_or_busy(&self, threshold_ms: u64) -> Option<&'static [u8]> {
+        let mut running = self.running.lock();
+        // A script that has just started is most likely one of the many short ones: the
+        // command then waits on the keyspace lock like any other, rather than here.
+        if running.as_ref()?.started.elapsed() < Duration::from_millis(2) {
+            return None;
+        }
         loop {
-            {
-                let running = self.running.lock();
-                let script = running.as_ref()?;
-                if threshold_ms > 0 && script.started.elapsed().as_millis() as u64 >= threshold_ms {
-                    return Some(match script.kind {
-                        Kind::Eval => BUSY_EVAL,
-                        Kind::Function => BUSY_FUNCTION,
-                    });
-                }
+            let script = running.as_ref()?;
+            let elapsed = script.started.elapsed();
+            let threshold = Duration::from_millis(threshold_ms);
+            if threshold_ms > 0 && elapsed >= threshold {
+                return Some(match script.kind {
+                    Kind::Eval => BUSY_EVAL,
+                    Kind::Function => BUSY_FUNCTION,
+                });
             }
-            std::thread::sleep(Duration::from_millis(1));
+            if threshold_ms == 0 {
+                self.ended.wait(&mut running);
+            } else {
+                self.ended.wait_for(&mut running, threshold - elapsed);
+            }
         }
     }
 
@@ -799,6 +810,7 @@ fn run_script(
     }
     scripting.flags.running.store(false, Ordering::Release);
     *scripting.running.lock() = None;
+    scripting.ended.notify_all();
     // The commands the script ran were propagated and counted on their own.
     ctx.propagate_nothing();
     ctx.changes = None;
