@@ -93,6 +93,7 @@ pub mod persistence;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;
+pub mod script;
 pub mod server;
 pub mod sha256;
 pub mod shared;

@@ -185,6 +185,9 @@ pub struct Shared {
     pub replication: crate::replication::Replication,
     /// MIGRATE's cached connections to its targets.
     pub migrate_sockets: crate::cmd::migrate::SocketCache,
+    /// The Lua interpreter and the script running now (EVAL, FCALL; see
+    /// [`crate::cmd::scripting`]).
+    pub scripting: crate::cmd::scripting::Scripting,
     /// Users and the ACL log.
     pub acl: crate::acl::Acl,
     pub(crate) stopping: AtomicBool,
@@ -271,6 +274,7 @@ impl Shared {
             persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
             replication: Default::default(),
             migrate_sockets: Default::default(),
+            scripting: Default::default(),
             run_id: random_run_id(),
             port: AtomicU16::new(port),
             listeners: Default::default(),

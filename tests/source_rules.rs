@@ -40,7 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "pause", "tracking", "shared",
         ],
     ),
-    ("commands", &["cmd", "evict", "harness"]),
+    ("commands", &["cmd", "evict", "harness", "script"]),
     (
         "on top of commands",
         &["persistence", "replication", "config_rewrite"],

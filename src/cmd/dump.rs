@@ -79,6 +79,18 @@ const BAD_FREQ: CmdError = CmdError::msg("ERR Invalid FREQ value, must be >= 0 a
 /// ```
 /// Bulk string: the payload described in the module docs; null if the key does not exist.
 /// A read lookup: counts a hit or a miss and refreshes the access time, as Redis's
+/// FUNCTION DUMP's payload of these libraries (see [`rdb::functions_payload`]); strings
+/// compressed as the dump file's are.
+pub fn functions_payload(ctx: &Ctx, codes: &[Vec<u8>]) -> Vec<u8> {
+    let compression = ctx.shared.config.read().rdbcompression;
+    rdb::functions_payload(codes, compression)
+}
+
+/// The libraries' code in a FUNCTION RESTORE payload (see [`rdb::functions_from_payload`]).
+pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    rdb::functions_from_payload(payload)
+}
+
 /// `lookupKeyRead`. Strings are LZF-compressed as the dump file's are (`rdbcompression`).
 /// Checked against Redis 7.0.15.
 pub fn dump(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {

@@ -71,6 +71,9 @@ impl CmdError {
 
     /// `ERR invalid cursor` (SCAN, SSCAN, HSCAN, ZSCAN).
     pub const INVALID_CURSOR: CmdError = CmdError::msg("ERR invalid cursor");
+    /// `ERR Number of keys can't be greater than number of args` (SINTERCARD, EVAL, FCALL).
+    pub const NUMKEYS_OVER_ARGS: CmdError =
+        CmdError::msg("ERR Number of keys can't be greater than number of args");
     /// `ERR LIMIT can't be negative` (SINTERCARD, ZINTERCARD).
     pub const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
     /// `ERR count should be greater than 0` (LMPOP, ZMPOP and their blocking forms).

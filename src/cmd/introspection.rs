@@ -388,22 +388,29 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("allocator_resident", resident.to_string());
             put("total_system_memory", total.to_string());
             put("total_system_memory_human", bytes_to_human(total));
+            // One interpreter serves EVAL and functions (see crate::script): its memory is
+            // reported as EVAL's, functions' VM as none.
+            let s = ctx.shared.scripting.info();
+            let scripts_memory = (s.scripts_bytes + s.functions_bytes) as u64;
             for (k, v) in [
-                ("used_memory_lua", "0"),
-                ("used_memory_vm_eval", "0"),
-                ("used_memory_lua_human", "0B"),
-                ("used_memory_scripts_eval", "0"),
-                ("number_of_cached_scripts", "0"),
-                ("number_of_functions", "0"),
-                ("number_of_libraries", "0"),
-                ("used_memory_vm_functions", "0"),
-                ("used_memory_vm_total", "0"),
-                ("used_memory_vm_total_human", "0B"),
-                ("used_memory_functions", "0"),
-                ("used_memory_scripts", "0"),
-                ("used_memory_scripts_human", "0B"),
+                ("used_memory_lua", s.vm_bytes.to_string()),
+                ("used_memory_vm_eval", s.vm_bytes.to_string()),
+                ("used_memory_lua_human", bytes_to_human(s.vm_bytes as u64)),
+                ("used_memory_scripts_eval", s.scripts_bytes.to_string()),
+                ("number_of_cached_scripts", s.scripts.to_string()),
+                ("number_of_functions", s.functions.to_string()),
+                ("number_of_libraries", s.libraries.to_string()),
+                ("used_memory_vm_functions", "0".into()),
+                ("used_memory_vm_total", s.vm_bytes.to_string()),
+                (
+                    "used_memory_vm_total_human",
+                    bytes_to_human(s.vm_bytes as u64),
+                ),
+                ("used_memory_functions", s.functions_bytes.to_string()),
+                ("used_memory_scripts", scripts_memory.to_string()),
+                ("used_memory_scripts_human", bytes_to_human(scripts_memory)),
             ] {
-                put(k, v.into());
+                put(k, v);
             }
             let (maxmemory, policy) = {
                 let config = ctx.shared.config.read();
@@ -1228,6 +1235,11 @@ pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdRes
         }
     };
     if positions.is_empty() {
+        // mirrors commandGetKeys(): EVAL, FCALL and the like may run without keys.
+        if spec.flags.contains(Flags::NO_MANDATORY_KEYS) {
+            reply.array(0);
+            return Ok(());
+        }
         return Err(CmdError::msg("ERR Invalid arguments specified for command"));
     }
     reply.array(positions.len());
@@ -1266,7 +1278,8 @@ fn variable_keys(name: &str) -> Option<VariableKeys> {
                 store: false,
             }
         }
-        "blmpop" | "bzmpop" => NumKeys {
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
+        | "fcall_ro" => NumKeys {
             at: 2,
             store: false,
         },

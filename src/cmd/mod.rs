@@ -61,6 +61,7 @@ pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -258,6 +259,8 @@ pub enum Group {
     Geo,
     /// Stream commands.
     Stream,
+    /// Scripting commands (EVAL, FCALL, SCRIPT, FUNCTION).
+    Scripting,
 }
 
 impl Group {
@@ -278,6 +281,7 @@ impl Group {
             Group::Hyperloglog => "hyperloglog",
             Group::Geo => "geo",
             Group::Stream => "stream",
+            Group::Scripting => "scripting",
         }
     }
 }
@@ -294,6 +298,9 @@ pub struct Ctx<'a> {
     /// True while EXEC runs queued commands: blocking commands must then answer at once
     /// (with their timeout reply) instead of blocking, as in Redis.
     pub in_exec: bool,
+    /// True while a script runs the command (`redis.call`; Redis `CLIENT_SCRIPT`): SORT
+    /// then orders what it would leave in the container's own order.
+    pub in_script: bool,
     /// How many changes the running write command made, for the dirty counter behind save
     /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
     /// counts one per successful write command; the commands that Redis counts only when
@@ -498,7 +505,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 25] {
+pub fn groups() -> [&'static [CommandSpec]; 26] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -525,6 +532,7 @@ pub fn groups() -> [&'static [CommandSpec]; 25] {
         persistence::COMMANDS,
         replication::COMMANDS,
         debug::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 
@@ -749,6 +757,11 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         );
         return charge_rejection(client, Some(spec), reply);
     }
+    // mirrors processCommand(): a script decides by its own flags whether memory pressure
+    // refuses it (see cmd::scripting); evictions run first, so that it sees where memory is.
+    if spec.flags.contains(Flags::NO_MANDATORY_KEYS) && spec.group == Group::Scripting {
+        crate::evict::perform_evictions(shared, crate::util::now_ms(), written);
+    }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
     // save, an AOF write error), writes and PING are refused (Redis
     // `writeCommandsDeniedByDiskError`), and so is an EXEC with writes queued.
@@ -780,6 +793,15 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             reply,
         );
         return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): while a script runs, other clients wait, and once it has run
+    // longer than busy-reply-threshold they are refused with BUSY (see cmd::scripting).
+    if shared.scripting.running() && !spec.flags.contains(Flags::ALLOW_BUSY) {
+        let threshold = shared.config.read().kept_u64("busy-reply-threshold");
+        if let Some(message) = shared.scripting.wait_or_busy(threshold) {
+            reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+            return charge_rejection(client, Some(spec), reply);
+        }
     }
     // mirrors processCommand(): a monitor is a replica to Redis (CLIENT_SLAVE), and a
     // replica may not read or write the keyspace; PING, ECHO, CLIENT, SELECT... still run.
@@ -841,6 +863,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         shared,
         client,
         in_exec: false,
+        in_script: false,
         changes: None,
         effects: Effects::AsCalled,
         redacted: Vec::new(),
@@ -848,6 +871,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
+}
+
+/// Why writes are refused now (a failed background save, an AOF write error), as the error
+/// to reply; None when they are allowed (Redis `writeCommandsDeniedByDiskError`).
+pub fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
+    crate::persistence::writes_denied(shared)
 }
 
 /// The row Redis charges a refusal to (its `c->cmd` at that point): the subcommand when the
@@ -1271,7 +1300,13 @@ mod tests {
         // PFCOUNT is the one readonly command Redis lets write: it stores the cardinality it
         // computed in the key's cache (and propagates, hence may_replicate). XREAD only
         // reads, but with BLOCK it registers its client as a waiter in the database.
-        if spec.flags.contains(Flags::READONLY) && !matches!(spec.name, "pfcount" | "xread") {
+        // The read-only script commands take the write lock too: the interpreter is one, and
+        // a script must run alone whatever it does (see cmd::scripting).
+        let runs_scripts = matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro");
+        if spec.flags.contains(Flags::READONLY)
+            && !matches!(spec.name, "pfcount" | "xread")
+            && !runs_scripts
+        {
             assert!(
                 matches!(
                     spec.handler,
@@ -1283,6 +1318,7 @@ mod tests {
         }
         if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_))
             && spec.name != "xread"
+            && !runs_scripts
         {
             assert!(
                 spec.flags.contains(Flags::WRITE)

@@ -768,9 +768,7 @@ pub fn sintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cmd
     let numkeys = arg_in_range(&argv[1], 1, i64::MAX, CmdError::NumkeysNotPositive)?;
     let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
     if numkeys > argv.len() - 2 {
-        return Err(CmdError::msg(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(CmdError::NUMKEYS_OVER_ARGS);
     }
     let mut limit = 0;
     let mut i = 2 + numkeys;

@@ -455,8 +455,7 @@ impl Taint {
             return;
         }
         let clock_write = matches!(n.as_str(), "XADD" | "XCLAIM" | "XAUTOCLAIM" | "XREADGROUP");
-        let random_write =
-            (n == "SPOP" || clock_write) && respd_reply.first() != Some(&b'-');
+        let random_write = (n == "SPOP" || clock_write) && respd_reply.first() != Some(&b'-');
         let random_store = n == "SORT" && matches!(rule_for(argv), Rule::Unordered | Rule::Random);
         if random_write || random_store || self.covers(argv) {
             self.taint(argv);

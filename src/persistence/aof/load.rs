@@ -92,6 +92,7 @@ fn replay_one(
         client,
         // Blocking commands answer at once, as inside EXEC.
         in_exec: true,
+        in_script: false,
         changes: None,
         effects: crate::cmd::Effects::AsCalled,
         redacted: Vec::new(),
