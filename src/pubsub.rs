@@ -42,6 +42,24 @@ struct Registry {
     shard_channels: HashMap<Vec<u8>, Vec<Arc<ClientHandle>>>,
 }
 
+/// How many of `subscribers` are still connected. A client that has just closed its
+/// connection stays registered until its worker thread notices; Redis, which handles the
+/// disconnection in the loop that runs commands, never counts it (see
+/// [`ClientHandle::is_gone`]).
+fn live(subscribers: Option<&Vec<Arc<ClientHandle>>>) -> usize {
+    subscribers.map_or(0, |l| l.iter().filter(|c| !c.is_gone()).count())
+}
+
+/// The channels of `map` with a connected subscriber, matching `pattern` if given.
+fn active(map: &HashMap<Vec<u8>, Vec<Arc<ClientHandle>>>, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+    map.iter()
+        .filter(|(_, subscribers)| live(Some(subscribers)) > 0)
+        .map(|(channel, _)| channel)
+        .filter(|ch| pattern.map_or(true, |p| crate::glob::matches(p, ch, false)))
+        .cloned()
+        .collect()
+}
+
 /// Every subscription of every client.
 #[derive(Debug, Default)]
 pub struct PubSub {
@@ -228,40 +246,22 @@ impl PubSub {
 
     /// Active channels (with at least one subscriber) matching `pattern`, or all of them.
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
-        let reg = self.registry.lock();
-        reg.channels
-            .keys()
-            .filter(|ch| pattern.map_or(true, |p| crate::glob::matches(p, ch, false)))
-            .cloned()
-            .collect()
+        active(&self.registry.lock().channels, pattern)
     }
 
     /// Number of subscribers of `channel`.
     pub fn numsub(&self, channel: &[u8]) -> usize {
-        self.registry
-            .lock()
-            .channels
-            .get(channel)
-            .map_or(0, |l| l.len())
+        live(self.registry.lock().channels.get(channel))
     }
 
     /// Active shard channels matching `pattern`, or all of them (PUBSUB SHARDCHANNELS).
     pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
-        let reg = self.registry.lock();
-        reg.shard_channels
-            .keys()
-            .filter(|ch| pattern.map_or(true, |p| crate::glob::matches(p, ch, false)))
-            .cloned()
-            .collect()
+        active(&self.registry.lock().shard_channels, pattern)
     }
 
     /// Number of subscribers of the shard channel `channel` (PUBSUB SHARDNUMSUB).
     pub fn shard_numsub(&self, channel: &[u8]) -> usize {
-        self.registry
-            .lock()
-            .shard_channels
-            .get(channel)
-            .map_or(0, |l| l.len())
+        live(self.registry.lock().shard_channels.get(channel))
     }
 
     /// Removes every subscription of a client that is going away.

@@ -282,7 +282,7 @@ fn shard_messages_reach_only_shard_subscribers() {
 /// same loop before the next command; respd's publisher peeks at the socket). Redis's own
 /// pubsub units rely on it: a test closes its subscribers and the next one expects 0.
 #[test]
-fn a_closed_subscriber_is_not_counted_by_the_next_publish() {
+fn a_closed_subscriber_is_not_counted_by_the_next_publish_or_pubsub() {
     let server = TestServer::start();
     let mut publisher = server.conn();
     for round in 0..50 {
@@ -295,6 +295,18 @@ fn a_closed_subscriber_is_not_counted_by_the_next_publish() {
             // A message left unread makes the close a reset, the other way a socket ends.
             assert_eq!(publisher.cmd(&[publish, b"gone", b"x"]), b":1\r\n");
             drop(sub);
+            // Nor by PUBSUB's counts and lists, which may come first.
+            let (numsub, channels): (&[u8], &[u8]) = match subscribe {
+                b"SUBSCRIBE" => (b"NUMSUB", b"CHANNELS"),
+                _ => (b"SHARDNUMSUB", b"SHARDCHANNELS"),
+            };
+            assert_eq!(
+                publisher.cmd(&[b"PUBSUB", numsub, b"gone"]),
+                b"*2\r\n$4\r\ngone\r\n:0\r\n",
+                "round {round}, {}",
+                String::from_utf8_lossy(numsub)
+            );
+            assert_eq!(publisher.cmd(&[b"PUBSUB", channels]), b"*0\r\n");
             assert_eq!(
                 publisher.cmd(&[publish, b"gone", b"y"]),
                 b":0\r\n",

@@ -189,7 +189,7 @@ pub fn records_done(shared: &Shared) {
 /// replies the error itself).
 pub fn exec_abort(shared: &Shared, client: &mut Client, message: &[u8], reply: &mut Reply) {
     client.multi = None;
-    unwatch_all(&shared.store.read(), &mut client.watch);
+    unwatch_all_locking(shared, &mut client.watch);
     let reason = message.strip_prefix(b"ERR ").unwrap_or(message);
     let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
     text.extend_from_slice(reason);
@@ -205,8 +205,7 @@ pub fn discard(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     if ctx.client.multi.take().is_none() {
         return Err(CmdError::msg("ERR DISCARD without MULTI"));
     }
-    let keyspace = ctx.shared.store.read();
-    unwatch_all(&keyspace, &mut ctx.client.watch);
+    unwatch_all_locking(ctx.shared, &mut ctx.client.watch);
     reply.ok();
     Ok(())
 }
@@ -249,6 +248,18 @@ pub fn unwatch(ctx: &mut Ctx, keyspace: &Keyspace, _argv: &Argv, reply: &mut Rep
     unwatch_all(keyspace, &mut ctx.client.watch);
     reply.ok();
     Ok(())
+}
+
+/// [`unwatch_all`], taking the keyspace's read lock only if some key is watched: a client
+/// that watches nothing never waits for it. That matters while a script runs, holding the
+/// lock: DISCARD, and an EXEC refused with BUSY, must answer at once (Redis's are answered
+/// between two steps of the script).
+pub fn unwatch_all_locking(shared: &Shared, state: &mut WatchState) {
+    if state.keys.is_empty() {
+        state.dirty.store(false, Ordering::Release);
+        return;
+    }
+    unwatch_all(&shared.store.read(), state);
 }
 
 /// Forgets every watched key and clears the dirty flag (Redis `unwatchAllKeys`).
