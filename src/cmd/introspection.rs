@@ -1242,6 +1242,9 @@ enum VariableKeys {
     /// GEORADIUS and GEORADIUSBYMEMBER: the key, then the argument after the first `STORE`
     /// and after the first `STOREDIST` found from `startfrom` on (their "keyword" key specs).
     GeoStore { startfrom: usize },
+    /// XREAD and XREADGROUP: the first half of the arguments after the first `STREAMS` found
+    /// from `startfrom` on (their keyword key spec with a range limited to half).
+    Streams { startfrom: usize },
 }
 
 /// The commands respd has whose keys first/last/step cannot describe. Redis 7.0 declares
@@ -1264,6 +1267,8 @@ fn variable_keys(name: &str) -> Option<VariableKeys> {
         "sort" => Sort,
         "georadius" => GeoStore { startfrom: 6 },
         "georadiusbymember" => GeoStore { startfrom: 5 },
+        "xread" => Streams { startfrom: 1 },
+        "xreadgroup" => Streams { startfrom: 4 },
         _ => return None,
     })
 }
@@ -1286,6 +1291,17 @@ impl VariableKeys {
                     .chain(found("store"))
                     .chain(found("storedist"))
                     .collect()
+            }
+            VariableKeys::Streams { startfrom } => {
+                // The keyword search never looks at the last argument, as for GeoStore.
+                let Some(keyword) =
+                    (startfrom..line.len().saturating_sub(1)).find(|&i| eq_ci(line[i], "streams"))
+                else {
+                    return Vec::new();
+                };
+                let first = keyword + 1;
+                let count = (line.len() - first) / 2;
+                (first..first + count).collect()
             }
             VariableKeys::NumKeys { at, store } => {
                 numkeys_spec(line, at, store).unwrap_or_else(|| numkeys_fallback(line, at, store))

@@ -1940,6 +1940,8 @@ fn radix_nodes(keys: usize) -> usize {
 /// XINFO STREAM key [FULL [COUNT count]]
 /// ```
 fn xinfo_stream(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    // The key is looked up before the options are read, as in Redis.
+    let s = xinfo_lookup(ctx, db, &argv[2])?;
     let opts = &argv.iter().skip(3).collect::<Vec<_>>();
     let mut full = false;
     let mut count: i64 = 10;
@@ -1958,7 +1960,6 @@ fn xinfo_stream(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
             }
         }
     }
-    let s = xinfo_lookup(ctx, db, &argv[2])?;
     let limit = if count == 0 {
         usize::MAX
     } else {
