@@ -2,7 +2,8 @@
 //! XREADGROUP served by another client's XADD (in the order they blocked), woken with an
 //! error when their group or key goes away, answered at once inside MULTI; RESP3 shapes; DUMP
 //! payloads and RDB files moving both ways; the AOF (records and rewrite) replaying to the
-//! same stream. The replies to single commands, errors included, are pinned by
+//! same stream, with no acknowledged XADD lost to `kill -9`; keyspace events; a redis-server
+//! replica of respd ending with the same streams. The replies to single commands, errors included, are pinned by
 //! tests/cases/stream/*.case.
 
 mod common;
@@ -454,4 +455,45 @@ fn no_acknowledged_xadd_is_lost_to_kill_9_with_appendfsync_always() {
         assert!(found.starts_with(b"*1\r\n"), "acknowledged {id} lost");
     }
     kill9(&mut child);
+}
+
+#[test]
+fn a_redis_replica_of_respd_gets_the_same_streams() {
+    let server = TestServer::start();
+    let port = server.addr().port().to_string();
+    let mut c = server.conn();
+    c.words("XADD before 1-1 a b");
+    let Some(replica) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {
+        return skip_note("a_redis_replica_of_respd_gets_the_same_streams");
+    };
+    c.words("CONFIG SET stream-node-max-entries 4");
+    for i in 0..30 {
+        c.words(&format!("XADD s MAXLEN ~ 10 * f {i}"));
+    }
+    for line in [
+        "XGROUP CREATE s g 0",
+        "XREADGROUP GROUP g alice COUNT 3 STREAMS s >",
+        "XREADGROUP GROUP g bob NOACK COUNT 2 STREAMS s >",
+        "XAUTOCLAIM s g carol 0 0 COUNT 2",
+        "XGROUP CREATECONSUMER s g dave",
+        "XTRIM s MINID ~ 0",
+        "XADD t 5-5 x y",
+        "XDEL t 5-5",
+        "XSETID t 9-9 ENTRIESADDED 3 MAXDELETEDID 5-5",
+        "XGROUP CREATE t g2 $ MKSTREAM",
+    ] {
+        c.words(line);
+    }
+    c.words("CONFIG SET stream-node-max-entries 100");
+    assert_eq!(c.words("WAIT 1 5000"), b":1\r\n");
+    let mut r = replica.conn();
+    for read in [
+        "XRANGE before - +",
+        "XRANGE s - +",
+        "XPENDING s g",
+        "XINFO STREAM t",
+        "XINFO GROUPS t",
+    ] {
+        assert_eq!(show(&r.words(read)), show(&c.words(read)), "{read}");
+    }
 }
