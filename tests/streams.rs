@@ -3,8 +3,11 @@
 //! error when their group or key goes away, answered at once inside MULTI; RESP3 shapes; DUMP
 //! payloads and RDB files moving both ways; the AOF (records and rewrite) replaying to the
 //! same stream, with no acknowledged XADD lost to `kill -9`; keyspace events; a redis-server
-//! replica of respd ending with the same streams. The replies to single commands, errors included, are pinned by
-//! tests/cases/stream/*.case.
+//! replica of respd ending with the same streams. The replies to single commands, errors
+//! included, are pinned by tests/cases/stream/*.case.
+//!
+//! `stream-node-max-entries` is process-wide in respd (see `store::encoding_limits`): the
+//! tests that set it compare nothing that depends on node boundaries of an in-process server.
 
 mod common;
 #[path = "common/process.rs"]
