@@ -96,6 +96,19 @@ fn blocking_scenario(addr: SocketAddr) -> Vec<Vec<u8>> {
     out.push(main.words("DEL s2"));
     out.push(main.words("XADD s2 9-9 z z"));
     out.push(a.reply().unwrap());
+    // CLIENT UNBLOCK, with the timeout reply and with the error.
+    let id = a.words("CLIENT ID");
+    let id = std::str::from_utf8(&id[1..id.len() - 2])
+        .unwrap()
+        .to_string();
+    for how in ["TIMEOUT", "ERROR"] {
+        send(&mut a, "XREADGROUP GROUP g alice BLOCK 0 STREAMS s2 >");
+        out.push(a.reply().unwrap()); // NOGROUP: no group on s2 yet
+        send(&mut a, "XREAD BLOCK 0 STREAMS s2 $");
+        wait_blocked(&mut main, 1);
+        out.push(main.words(&format!("CLIENT UNBLOCK {id} {how}")));
+        out.push(a.reply().unwrap());
+    }
     // Inside MULTI a blocking read answers at once.
     out.push(main.words("MULTI"));
     out.push(main.words("XREAD BLOCK 0 STREAMS nothing $"));
@@ -270,6 +283,20 @@ fn an_rdb_file_moves_both_ways_with_redis() {
     std::fs::remove_file(&dump).unwrap();
     assert_eq!(ours.words("SAVE"), b"+OK\r\n");
     kill9(&mut child);
+    // Redis's own checker accepts the file, when it is installed.
+    match std::process::Command::new("redis-check-rdb")
+        .arg(&dump)
+        .output()
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success() && text.contains("RDB looks OK"),
+                "{text}"
+            );
+        }
+        Err(_) => skip_note("an_rdb_file_moves_both_ways_with_redis: no redis-check-rdb"),
+    }
     let Some(loaded) = RedisServer::start_with(&["--dir", dir_arg, "--dbfilename", "dump.rdb"])
     else {
         return;
