@@ -37,12 +37,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Barrier;
 use std::thread;
 use std::time::Instant;
 
+use common::resp::RespReader;
 use common::{connect, encode_command, env_or, median, ReplyCounter, Target};
 
 /// The populated area: west, south, east, north (degrees).
@@ -163,46 +164,15 @@ fn send(conn: &mut TcpStream, counter: &mut ReplyCounter, args: &[&[u8]]) {
     counter.read_replies(conn, 1).expect("reply");
 }
 
-/// The end of the RESP2 reply starting at `pos`, if it is all there.
-fn reply_end(buf: &[u8], pos: usize) -> Option<usize> {
-    let nl = pos + buf.get(pos..)?.windows(2).position(|w| w == b"\r\n")?;
-    let header = std::str::from_utf8(&buf[pos + 1..nl]).ok()?;
-    let mut end = nl + 2;
-    match buf[pos] {
-        b'$' => {
-            let len: i64 = header.parse().ok()?;
-            if len >= 0 {
-                end += len as usize + 2;
-            }
-            (end <= buf.len()).then_some(end)
-        }
-        b'*' => {
-            let count: i64 = header.parse().ok()?;
-            for _ in 0..count.max(0) {
-                end = reply_end(buf, end)?;
-            }
-            Some(end)
-        }
-        _ => Some(end),
-    }
-}
-
 /// Sends one command and returns its reply's bytes.
 fn call(conn: &mut TcpStream, args: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     encode_command(&mut out, args);
     conn.write_all(&out).expect("write");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        if let Some(end) = reply_end(&buf, 0) {
-            assert_eq!(end, buf.len(), "one reply expected");
-            return buf;
-        }
-        let n = conn.read(&mut chunk).expect("read");
-        assert!(n > 0, "server closed the connection");
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let mut reader = RespReader::new(conn);
+    let reply = reader.reply().expect("read a reply");
+    assert!(reader.buffered().is_empty(), "one reply expected");
+    reply
 }
 
 /// Searches with every option on both servers; returns how many replies were identical, and

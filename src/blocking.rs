@@ -199,6 +199,8 @@ pub fn block(
     deadline_ms: Option<u64>,
     reply: &mut Reply,
 ) -> CmdResult {
+    // Nothing changed yet: what is popped later is recorded when it is served.
+    ctx.changes = Some(0);
     if ctx.in_exec {
         op.no_wait_reply(reply);
         return Ok(());
@@ -323,14 +325,16 @@ fn end_name(end: End) -> &'static [u8] {
     }
 }
 
-fn pop_name(end: End) -> &'static [u8] {
+/// The non-blocking pop a served BLPOP / BRPOP / BLMPOP is recorded as.
+pub fn pop_name(end: End) -> &'static [u8] {
     match end {
         End::Head => b"LPOP",
         End::Tail => b"RPOP",
     }
 }
 
-fn zpop_name(max: bool) -> &'static [u8] {
+/// The non-blocking pop a served BZPOPMIN / BZPOPMAX / BZMPOP is recorded as.
+pub fn zpop_name(max: bool) -> &'static [u8] {
     if max {
         b"ZPOPMAX"
     } else {

@@ -10,9 +10,18 @@
 //! - [`ClientHandle`] is shared (`Arc`) with the [`ClientRegistry`], so that other clients can
 //!   list and kill this one, and shutdown can wake it. It holds only what others need to see,
 //!   refreshed once per batch of commands rather than once per command.
+//!
+//! Most clients are connections, but not all: the server also runs commands through clients
+//! of its own with no socket ([`Peer::Internal`], [`Client::internal`]), as Redis does with
+//! its "fake" clients (`createClient(NULL)`): the AOF loader replays the file through one,
+//! scripts will call commands through one, and the test harness ([`crate::harness`]) drives
+//! the command table through them. Such a client is never in the [`ClientRegistry`], so
+//! CLIENT LIST does not show it (nor does Redis's); killing it does nothing, and it is never
+//! "gone".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -99,16 +108,67 @@ impl ClientCounters {
     }
 }
 
-/// The shared half of a connection.
+/// How a client is reached.
+#[derive(Debug)]
+pub enum Peer {
+    /// A TCP connection: a second handle on its socket, used only to shut it down from
+    /// another thread and to see whether the other end went away.
+    Socket(TcpStream),
+    /// No connection: a client the server runs commands through itself (see the module
+    /// docs).
+    Internal,
+}
+
+/// One end of a client's connection, as CLIENT LIST, MONITOR and the slow log show it:
+/// `ip:port` (`[ip]:port` for IPv6), or `?:0` for a client with no connection, which is what
+/// Redis prints for its fake clients (the address of file descriptor -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(Option<SocketAddr>);
+
+impl PeerAddr {
+    /// The address of a socket's end.
+    pub fn socket(addr: SocketAddr) -> PeerAddr {
+        PeerAddr(Some(addr))
+    }
+
+    /// No address: an internal client.
+    pub fn none() -> PeerAddr {
+        PeerAddr(None)
+    }
+
+    /// The IP address; for an internal client `0.0.0.0`, which is neither loopback nor any
+    /// address a rule names, so checks on the peer (`enable-debug-command local`) refuse it,
+    /// as Redis's `islocalClient` refuses a fake client.
+    pub fn ip(&self) -> IpAddr {
+        self.0
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+    }
+
+    /// The socket address, if there is a socket.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.0
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("?:0"),
+        }
+    }
+}
+
+/// The shared half of a client.
 #[derive(Debug)]
 pub struct ClientHandle {
     /// Unique, increasing client id (CLIENT ID).
     pub id: u64,
     /// Peer address, `ip:port`.
-    pub addr: SocketAddr,
+    pub addr: PeerAddr,
     /// Local address, `ip:port`.
-    pub local_addr: SocketAddr,
-    /// File descriptor number (`fd=`).
+    pub local_addr: PeerAddr,
+    /// File descriptor number (`fd=`); -1 for an internal client, as in Redis.
     pub fd: i32,
     /// Unix ms when the client connected (`age=`).
     pub created_ms: u64,
@@ -132,23 +192,80 @@ pub struct ClientHandle {
     /// The wait of a client blocked in BLPOP and friends, for CLIENT UNBLOCK.
     pub blocked_on: Mutex<Option<Arc<crate::blocking::Waiter>>>,
     killed: AtomicBool,
+    /// Set by QUIT (see [`ClientHandle::mark_quitting`]).
+    quitting: AtomicBool,
     /// Set once SYNC/PSYNC made this connection a replica (CLIENT LIST flag `S`).
     pub is_replica: AtomicBool,
     /// Set while the connection is in MONITOR mode (CLIENT LIST flag `O`).
     pub is_monitor: AtomicBool,
+    /// CLIENT TRACKING's settings, read by the threads that send this client invalidations.
+    pub tracking: Mutex<crate::tracking::Settings>,
+    /// Set while a command of this client waits for CLIENT PAUSE to end (it counts in INFO
+    /// `blocked_clients` and shows the `b` flag, as Redis's postponed clients do).
+    pub is_postponed: AtomicBool,
     /// The user the connection is authenticated as (CLIENT LIST `user=`, and how ACL
     /// DELUSER finds the connections to close).
     pub user_name: Mutex<Vec<u8>>,
-    /// A second handle on the socket, used only to shut it down from another thread.
-    stream: TcpStream,
+    /// The connection, if there is one.
+    peer: Peer,
 }
 
 impl ClientHandle {
+    /// The shared half of a client reached through `peer` (whose addresses are `addr` and
+    /// `local_addr`, and file descriptor `fd`), connected at `now_ms`.
+    fn new(id: u64, peer: Peer, addrs: (PeerAddr, PeerAddr, i32), now_ms: u64) -> ClientHandle {
+        let (addr, local_addr, fd) = addrs;
+        ClientHandle {
+            id,
+            addr,
+            local_addr,
+            fd,
+            created_ms: now_ms,
+            snapshot: Mutex::new(ClientSnapshot {
+                resp: 2,
+                multi: -1,
+                last_command: "NULL".into(),
+                last_interaction_ms: now_ms,
+                ..Default::default()
+            }),
+            counters: ClientCounters::default(),
+            mailbox: Mutex::new(Vec::new()),
+            has_mail: AtomicBool::new(false),
+            waker: OnceLock::new(),
+            resp3: AtomicBool::new(false),
+            queued_output: AtomicUsize::new(0),
+            pubsub_soft_since_ms: AtomicU64::new(0),
+            blocked_on: Mutex::new(None),
+            killed: AtomicBool::new(false),
+            is_replica: AtomicBool::new(false),
+            is_monitor: AtomicBool::new(false),
+            is_postponed: AtomicBool::new(false),
+            quitting: AtomicBool::new(false),
+            tracking: Mutex::default(),
+            user_name: Mutex::new(b"default".to_vec()),
+            peer,
+        }
+    }
+
+    /// The shared half of an internal client (see the module docs): no socket, addresses
+    /// `?:0`, file descriptor -1. It is in no registry.
+    pub fn internal(id: u64, now_ms: u64) -> Arc<ClientHandle> {
+        let addrs = (PeerAddr::none(), PeerAddr::none(), -1);
+        Arc::new(ClientHandle::new(id, Peer::Internal, addrs, now_ms))
+    }
+
+    /// True for a client with no connection.
+    pub fn is_internal(&self) -> bool {
+        matches!(self.peer, Peer::Internal)
+    }
+
     /// Asks the connection to close: its worker wakes up (its read returns 0) and exits.
-    /// Used by CLIENT KILL and by shutdown.
+    /// Used by CLIENT KILL and by shutdown. An internal client has nothing to close.
     pub fn kill(&self) {
-        self.killed.store(true, Ordering::Release);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Peer::Socket(stream) = &self.peer {
+            self.killed.store(true, Ordering::Release);
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// True once SYNC or PSYNC made this connection a replica.
@@ -171,7 +288,19 @@ impl ClientHandle {
     /// handles a disconnection in the same loop that runs commands, so a command sent after
     /// another client went away never sees it; a thread per connection has to look.
     pub fn is_gone(&self) -> bool {
-        self.is_killed() || crate::sys::peer_closed(&self.stream)
+        if self.quitting.load(Ordering::Acquire) {
+            return true;
+        }
+        match &self.peer {
+            Peer::Socket(stream) => self.is_killed() || crate::sys::peer_closed(stream),
+            Peer::Internal => false,
+        }
+    }
+
+    /// Marks the connection as closing after its QUIT's reply: Redis frees such a client
+    /// right after the reply, so to others it is already gone ([`ClientHandle::is_gone`]).
+    pub fn mark_quitting(&self) {
+        self.quitting.store(true, Ordering::Release);
     }
 
     /// The client's waker, created on first use.
@@ -242,36 +371,23 @@ impl ClientRegistry {
     /// Registers a new connection and returns its handle.
     pub fn register(&self, stream: &TcpStream, now_ms: u64) -> std::io::Result<Arc<ClientHandle>> {
         use std::os::fd::AsRawFd;
+        let addrs = (
+            PeerAddr::socket(stream.peer_addr()?),
+            PeerAddr::socket(stream.local_addr()?),
+            stream.as_raw_fd(),
+        );
+        let peer = Peer::Socket(stream.try_clone()?);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let handle = Arc::new(ClientHandle {
-            id,
-            addr: stream.peer_addr()?,
-            local_addr: stream.local_addr()?,
-            fd: stream.as_raw_fd(),
-            created_ms: now_ms,
-            snapshot: Mutex::new(ClientSnapshot {
-                resp: 2,
-                multi: -1,
-                last_command: "NULL".into(),
-                last_interaction_ms: now_ms,
-                ..Default::default()
-            }),
-            counters: ClientCounters::default(),
-            mailbox: Mutex::new(Vec::new()),
-            has_mail: AtomicBool::new(false),
-            waker: OnceLock::new(),
-            resp3: AtomicBool::new(false),
-            queued_output: AtomicUsize::new(0),
-            pubsub_soft_since_ms: AtomicU64::new(0),
-            blocked_on: Mutex::new(None),
-            killed: AtomicBool::new(false),
-            is_replica: AtomicBool::new(false),
-            is_monitor: AtomicBool::new(false),
-            user_name: Mutex::new(b"default".to_vec()),
-            stream: stream.try_clone()?,
-        });
+        let handle = Arc::new(ClientHandle::new(id, peer, addrs, now_ms));
         self.clients.lock().insert(id, handle.clone());
         Ok(handle)
+    }
+
+    /// An internal client (see the module docs) with the next id, not listed: Redis's fake
+    /// clients take an id from the same counter as connections.
+    pub fn internal(&self, now_ms: u64) -> Arc<ClientHandle> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        ClientHandle::internal(id, now_ms)
     }
 
     /// Removes a closed connection.
@@ -356,6 +472,16 @@ pub struct Client {
     pub shard_channels: BTreeSet<Vec<u8>>,
     /// Set while the client waits in a blocking command (BLPOP...).
     pub blocked: Option<BlockedState>,
+    /// A command held back by CLIENT PAUSE, run again when the pause ends (see
+    /// [`crate::pause`]).
+    pub postponed: Option<crate::protocol::Argv>,
+    /// CLIENT TRACKING is on (the worker's copy of `handle.tracking.on`).
+    pub tracking_on: bool,
+    /// CLIENT CACHING was given for the next command (Redis `CLIENT_TRACKING_CACHING`).
+    pub tracking_caching: bool,
+    /// Invalidation messages for this client produced by its own running command, sent
+    /// right after the command's reply (see [`crate::tracking`]).
+    pub tracking_pending: Vec<u8>,
     /// What REPLCONF said before SYNC (listening port, address).
     pub replica_conf: crate::replication::ReplicaConf,
     /// CLIENT REPLY ON|OFF|SKIP: whether replies are sent.
@@ -436,6 +562,14 @@ pub struct WatchState {
 }
 
 impl Client {
+    /// A client with no connection over `handle` (from [`ClientHandle::internal`] or
+    /// [`ClientRegistry::internal`]), allowed everything (it has no user, as Redis's fake
+    /// clients have none): what the AOF loader and scripts run commands through.
+    pub fn internal(handle: Arc<ClientHandle>) -> Client {
+        debug_assert!(handle.is_internal());
+        Client::new(handle)
+    }
+
     /// State for a freshly accepted connection.
     pub fn new(handle: Arc<ClientHandle>) -> Client {
         Client {
@@ -454,6 +588,10 @@ impl Client {
             patterns: BTreeSet::new(),
             shard_channels: BTreeSet::new(),
             blocked: None,
+            postponed: None,
+            tracking_on: false,
+            tracking_caching: false,
+            tracking_pending: Vec::new(),
             replica_conf: Default::default(),
             reply_mode: ReplyMode::On,
             reply_is_push: false,
@@ -534,6 +672,11 @@ impl Client {
     pub fn needs_waker(&self) -> bool {
         self.total_subscription_count() > 0
             || self.blocked.is_some()
+            || self.postponed.is_some()
+            // Pushes may come at any moment: invalidations for a tracking client, or
+            // redirected to a RESP3 one.
+            || self.tracking_on
+            || self.resp == 3
             || self.handle.is_replica()
             || self.handle.is_monitor()
     }

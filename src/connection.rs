@@ -37,7 +37,7 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientHandle};
 use crate::cmd;
@@ -232,6 +232,14 @@ pub fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         crate::blocking::cancel(&shared.store, &blocked.waiter, None);
         *conn.client.handle.blocked_on.lock() = None;
     }
+    // A tracking client leaves the tracking table's prefixes and count.
+    if conn.client.tracking_on {
+        crate::tracking::disable(shared, &mut conn.client);
+    }
+    // ... and so does one whose command waited for CLIENT PAUSE to end.
+    if conn.client.postponed.take().is_some() {
+        shared.pause.forget(&conn.client.handle);
+    }
     if conn.client.handle.is_replica() {
         crate::replication::detach(shared, id);
     }
@@ -364,7 +372,18 @@ impl<'a> Connection<'a> {
                 // socket or the waker, whichever comes first.
                 let waker = self.client.handle.waker()?;
                 let want_read = !self.client.close_after_reply;
-                let deadline = self.client.blocked.as_ref().and_then(|b| b.deadline);
+                let mut deadline = self.client.blocked.as_ref().and_then(|b| b.deadline);
+                if self.client.postponed.is_some() {
+                    // Wait for CLIENT UNPAUSE (which wakes us) or the end of the pause.
+                    let now = self.shared.clock.now_ms();
+                    let handle = &self.client.handle;
+                    let Some(end_ms) = self.shared.pause.postpone(handle, now) else {
+                        continue; // already over: run the command now
+                    };
+                    handle.is_postponed.store(true, Ordering::Relaxed);
+                    let wait = Duration::from_millis(end_ms.saturating_sub(now) + 1);
+                    deadline = Some(Instant::now() + wait);
+                }
                 let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 let (ready, woken) = sys::wait_or_wake(
                     &self.stream,
@@ -438,9 +457,22 @@ impl<'a> Connection<'a> {
         });
         let mut pos = 0;
         self.client.query_buffer = (self.query.len(), self.query.capacity());
+        // A command CLIENT PAUSE held back goes first, now that the pause may be over (the
+        // dispatcher holds it back again if not).
+        if let Some(argv) = self.client.postponed.take() {
+            self.client
+                .handle
+                .is_postponed
+                .store(false, Ordering::Relaxed);
+            cmd::dispatch(self.shared, &mut self.client, &argv, &mut self.reply);
+        }
         // A blocked client's next commands wait until its blocking command has answered
-        // (Redis does not process the query buffer of a blocked client either).
-        while !self.client.close_after_reply && self.client.blocked.is_none() {
+        // (Redis does not process the query buffer of a blocked client either), and so do
+        // those after a command held back by a pause.
+        while !self.client.close_after_reply
+            && self.client.blocked.is_none()
+            && self.client.postponed.is_none()
+        {
             match self
                 .parser
                 .next_command(&self.query, &mut pos, &mut self.argv)
@@ -567,13 +599,6 @@ impl<'a> Connection<'a> {
             }
         }
         if self.client.needs_waker() {
-            let handle = &self.client.handle;
-            handle
-                .queued_output
-                .store(self.output.bytes(), Ordering::Relaxed);
-            handle.resp3.store(self.client.resp == 3, Ordering::Relaxed);
-        }
-        if self.client.needs_waker() {
             // Publishers check a subscriber's pending bytes against the pubsub limits.
             let handle = &self.client.handle;
             handle
@@ -595,7 +620,8 @@ impl<'a> Connection<'a> {
         if snap.name != self.client.name {
             snap.name = self.client.name.clone();
         }
-        if batch.commands > 0 {
+        // A command held back by CLIENT PAUSE shows too (see crate::pause).
+        if batch.commands > 0 || self.client.postponed.is_some() {
             snap.last_interaction_ms = now_ms();
             if snap.last_command_key != self.client.last_command {
                 let (name, sub) = self.client.last_command;

@@ -28,8 +28,11 @@
 //! | | [`monitor`] | MONITOR clients and the lines they are shown | `replication.c` (`replicationFeedMonitors`) |
 //! | | [`slowlog`] | the slow log | `slowlog.c` |
 //! | | [`latency`] | the latency monitor: the worst latency of each event, second by second | `latency.c` |
+//! | | [`pause`] | CLIENT PAUSE: holding commands back, waking them when it ends | `networking.c` (`pauseClients`) |
+//! | | [`tracking`] | CLIENT TRACKING: who may cache which key, invalidation messages | `tracking.c` |
 //! | commands | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
+//! | | [`harness`] | a server with no socket and a hand-moved clock, for tests: `run("SET k v")` returns the reply's bytes | — |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
 //! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT | `replication.c` |
 //! | | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
@@ -80,14 +83,17 @@ pub mod config_rewrite;
 pub mod connection;
 pub mod evict;
 pub mod glob;
+pub mod harness;
 pub mod latency;
 pub mod log;
 pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod persistence;
 pub mod protocol;
 pub mod pubsub;
 pub mod replication;
+pub mod script;
 pub mod server;
 pub mod sha256;
 pub mod shared;
@@ -95,8 +101,7 @@ pub mod slowlog;
 pub mod store;
 pub mod sys;
 pub mod systemd;
-#[cfg(test)]
-mod test_support;
+pub mod tracking;
 pub mod util;
 
 pub use config::Config;

@@ -423,6 +423,10 @@ fn main() -> ExitCode {
         }
     });
     handle.shared().persistence.note_load(&load_stats);
+    if let Err(message) = respd::persistence::load_functions(handle.shared(), &load_stats) {
+        warning!("{message}");
+        return ExitCode::from(1);
+    }
     let port = handle.local_addrs().first().map_or(0, |a| a.port());
     show_banner(&handle.shared().config.read(), port);
     for addr in &handle.local_addrs() {

@@ -138,6 +138,12 @@ pub struct Notifier {
     queue: Mutex<Vec<Event>>,
     /// True while the queue may hold events, so that draining an empty queue takes no lock.
     pending: AtomicBool,
+    /// True while some client tracks keys (CLIENT TRACKING, see [`crate::tracking`]): only
+    /// then are modified keys recorded in `modified`.
+    tracking: AtomicBool,
+    /// Keys modified since the tracking layer last took them (Redis `signalModifiedKey`
+    /// feeding `trackingInvalidateKey`), in order; `None` stands for "every key" (a flush).
+    modified: Mutex<Vec<Option<Vec<u8>>>>,
 }
 
 impl Notifier {
@@ -187,6 +193,49 @@ impl Notifier {
             queue.clear();
         }
         self.pending.store(false, Ordering::Release);
+    }
+}
+
+/// Modified keys, for client-side caching (CLIENT TRACKING). The store reports every key a
+/// command changed, as Redis's `signalModifiedKey` does; the tracking layer takes them after
+/// the command and sends the invalidation messages. Costs one atomic load per modified key
+/// while no client tracks anything.
+impl Notifier {
+    /// Starts or stops recording modified keys.
+    pub fn set_tracking(&self, on: bool) {
+        self.tracking.store(on, Ordering::Release);
+        if !on {
+            self.modified.lock().clear();
+        }
+    }
+
+    /// True while modified keys are recorded.
+    #[inline]
+    pub fn tracks_modifications(&self) -> bool {
+        self.tracking.load(Ordering::Acquire)
+    }
+
+    /// Records that `key` was modified.
+    #[inline]
+    pub fn key_modified(&self, key: &[u8]) {
+        if self.tracks_modifications() {
+            self.modified.lock().push(Some(key.to_vec()));
+        }
+    }
+
+    /// Records that every key of a database went (FLUSHDB, FLUSHALL).
+    pub fn all_keys_modified(&self) {
+        if self.tracks_modifications() {
+            self.modified.lock().push(None);
+        }
+    }
+
+    /// Takes the keys modified so far.
+    pub fn take_modified(&self) -> Vec<Option<Vec<u8>>> {
+        if !self.tracks_modifications() {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.modified.lock())
     }
 }
 

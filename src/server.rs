@@ -19,19 +19,17 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, MutexGuard};
 
-use crate::client::ClientRegistry;
 use crate::config::Config;
-use crate::shared::{Shared, ShutdownRequest, Stats};
-use crate::store::{expire, Store};
-use crate::util::now_ms;
+use crate::shared::{Shared, ShutdownRequest};
+use crate::util::{now_ms, Clock};
 
 /// How long an idle worker waits for a new connection before its thread exits.
 const IDLE_WORKER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -420,44 +418,9 @@ pub fn start_with(
         // Tests bind with std (backlog 128); raise it to tcp-backlog.
         let _ = crate::sys::set_backlog(listener, config.tcp_backlog);
     }
-    crate::store::encoding_limits::publish(&config.encoding_limits());
-    config.publish_access_tracking();
-    keyspace.notifier().configure(config.notify_keyspace_events);
     let (request_tx, request_rx) = crossbeam_channel::unbounded();
-    let started_ms = now_ms();
-    // One latency monitor, shared with the AOF, whose slow steps are events too.
-    let latency = Arc::new(crate::latency::LatencyMonitor::default());
-    let shared = Arc::new_cyclic(|me| Shared {
-        store: Store::from_keyspace(keyspace),
-        stats: Stats::default(),
-        clients: ClientRegistry::new(),
-        pubsub: crate::pubsub::PubSub::default(),
-        monitors: Default::default(),
-        slowlog: Default::default(),
-        latency: latency.clone(),
-        started: Instant::now(),
-        started_ms,
-        persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
-        replication: Default::default(),
-        migrate_sockets: Default::default(),
-        run_id: random_run_id(),
-        port: AtomicU16::new(first_port),
-        listeners: Listeners::default(),
-        pool: WorkerPool::new(),
-        me: me.clone(),
-        connected: AtomicUsize::new(0),
-        shutdown_requests: request_tx,
-        stopping: AtomicBool::new(false),
-        config_generation: AtomicU64::new(0),
-        eviction_pending: AtomicBool::new(false),
-        dataset_gauge: Default::default(),
-        acl: crate::acl::Acl::new(),
-        config: RwLock::new(config),
-    });
+    let shared = Shared::new(config, keyspace, first_port, request_tx, Clock::system());
     crate::cmd::acl::load_at_startup(&shared)?;
-    shared.stats.commands.configure(&shared.config.read());
-    shared.slowlog.configure(&shared.config.read());
-    shared.latency.configure(&shared.config.read());
 
     // Before the first client: replay the AOF, or write the first one (appendonly yes).
     crate::persistence::aof::start(&shared)?;
@@ -478,12 +441,6 @@ pub fn start_with(
         cron_thread: Some(cron_thread),
         requests: request_rx,
     })
-}
-
-fn random_run_id() -> String {
-    (0..40)
-        .map(|_| char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap())
-        .collect()
 }
 
 /// Accepts connections until shutdown or until the socket is `retired` (CONFIG SET `port`),
@@ -664,18 +621,7 @@ fn cron(shared: &Arc<Shared>, stop: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let cycle = expire::run_cycle(&shared.store, expire::CYCLE_BUDGET);
-        let latency = &shared.latency;
-        latency.record("expire-del", cycle.slowest_delete.as_millis() as u64);
-        latency.record("expire-cycle", cycle.busy.as_millis() as u64);
-        let expired = cycle.expired;
-        crate::cmd::publish_keyspace_events(shared, crate::util::now_ms());
-        if expired > 0 {
-            shared
-                .stats
-                .expired_keys_active
-                .fetch_add(expired as u64, Ordering::Relaxed);
-        }
+        shared.active_expire_cycle();
         if last_ops_sample.elapsed() >= Duration::from_millis(100) {
             shared.stats.sample_ops(shared.totals().commands);
             last_ops_sample = Instant::now();

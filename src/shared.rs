@@ -20,7 +20,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::client::ClientRegistry;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Keyspace, Store};
+use crate::util::Clock;
 
 /// Samples kept for `instantaneous_ops_per_sec` (Redis `STATS_METRIC_SAMPLES`).
 const OPS_SAMPLES: usize = 16;
@@ -138,6 +139,9 @@ pub enum ShutdownRequest {
 pub struct Shared {
     /// The keyspace.
     pub store: Store,
+    /// The clock keys expire by: the wall clock, or a manual one in tests (see
+    /// [`crate::util::Clock`]).
+    pub clock: Clock,
     /// The running configuration (CONFIG SET changes it).
     pub config: RwLock<Config>,
     /// Counters.
@@ -150,6 +154,10 @@ pub struct Shared {
     pub monitors: crate::monitor::Monitors,
     /// SLOWLOG's entries.
     pub slowlog: crate::slowlog::SlowLog,
+    /// CLIENT PAUSE, and the clients whose commands wait for it to end.
+    pub pause: crate::pause::ClientPause,
+    /// CLIENT TRACKING: who may cache which key.
+    pub tracking: crate::tracking::Tracking,
     /// The latency monitor's events (LATENCY).
     pub latency: Arc<crate::latency::LatencyMonitor>,
     /// When the server started (uptime).
@@ -177,6 +185,9 @@ pub struct Shared {
     pub replication: crate::replication::Replication,
     /// MIGRATE's cached connections to its targets.
     pub migrate_sockets: crate::cmd::migrate::SocketCache,
+    /// The Lua interpreter and the script running now (EVAL, FCALL; see
+    /// [`crate::cmd::scripting`]).
+    pub scripting: crate::cmd::scripting::Scripting,
     /// Users and the ACL log.
     pub acl: crate::acl::Acl,
     pub(crate) stopping: AtomicBool,
@@ -233,16 +244,71 @@ pub struct Totals {
 }
 
 impl Shared {
-    /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
-    pub fn replace_config(&self, config: Config) {
+    /// The state of a server that has not started anything yet: no listening socket, no
+    /// thread, no client. `port` is what INFO reports until sockets are opened; `SHUTDOWN` and
+    /// signals are sent to `shutdown_requests`. [`crate::server::start_with`] builds the
+    /// server's this way, and [`crate::harness`] a bare one for tests.
+    pub fn new(
+        config: Config,
+        keyspace: Keyspace,
+        port: u16,
+        shutdown_requests: Sender<ShutdownRequest>,
+        clock: Clock,
+    ) -> Arc<Shared> {
+        let started_ms = crate::util::now_ms();
+        // One latency monitor, shared with the AOF, whose slow steps are events too.
+        let latency = Arc::new(crate::latency::LatencyMonitor::default());
+        let shared = Arc::new_cyclic(|me| Shared {
+            store: Store::from_keyspace(keyspace),
+            clock,
+            stats: Stats::default(),
+            clients: ClientRegistry::new(),
+            pubsub: crate::pubsub::PubSub::default(),
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            pause: Default::default(),
+            tracking: Default::default(),
+            latency: latency.clone(),
+            started: Instant::now(),
+            started_ms,
+            persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
+            replication: Default::default(),
+            migrate_sockets: Default::default(),
+            scripting: Default::default(),
+            run_id: random_run_id(),
+            port: AtomicU16::new(port),
+            listeners: Default::default(),
+            pool: crate::server::WorkerPool::new(),
+            me: me.clone(),
+            connected: AtomicUsize::new(0),
+            shutdown_requests,
+            stopping: AtomicBool::new(false),
+            config_generation: AtomicU64::new(0),
+            eviction_pending: AtomicBool::new(false),
+            dataset_gauge: Default::default(),
+            acl: crate::acl::Acl::new(),
+            config: RwLock::new(config),
+        });
+        shared.configure_parts(&shared.config.read());
+        shared
+    }
+
+    /// Hands `config`'s settings to the parts that keep their own copy (the encoding limits
+    /// and access tracking are process-wide), at start and at every CONFIG SET.
+    fn configure_parts(&self, config: &Config) {
         crate::store::encoding_limits::publish(&config.encoding_limits());
         config.publish_access_tracking();
-        self.stats.commands.configure(&config);
-        self.slowlog.configure(&config);
-        self.latency.configure(&config);
+        self.stats.commands.configure(config);
+        self.slowlog.configure(config);
+        self.latency.configure(config);
         self.store
             .notifier()
             .configure(config.notify_keyspace_events);
+    }
+
+    /// Replaces the running configuration (CONFIG SET) and tells connections to re-read it.
+    pub fn replace_config(&self, config: Config) {
+        self.configure_parts(&config);
         let limited = config.kept_u64("maxmemory") > 0;
         *self.config.write() = config;
         self.config_generation.fetch_add(1, Ordering::Release);
@@ -308,6 +374,37 @@ impl Shared {
             client.counters.reset();
         }
     }
+    /// Runs the active expiry cycle once (see [`crate::store::expire`]): the cron's first
+    /// task. Returns the keys deleted.
+    pub fn active_expire_cycle(&self) -> usize {
+        // mirrors activeExpireCycle(): nothing expires while clients are paused, so that
+        // the dataset (and what a replica holds of it) stays as it was.
+        if self.pause.is_paused(self.clock.now_ms()) {
+            return 0;
+        }
+        let cycle = crate::store::expire::run_cycle(
+            &self.store,
+            &self.clock,
+            crate::store::expire::CYCLE_BUDGET,
+        );
+        let latency = &self.latency;
+        latency.record("expire-del", cycle.slowest_delete.as_millis() as u64);
+        latency.record("expire-cycle", cycle.busy.as_millis() as u64);
+        crate::cmd::publish_keyspace_events(self, self.clock.now_ms());
+        // Expired keys are modified keys for client-side caching too.
+        if self.store.notifier().tracks_modifications() {
+            crate::tracking::invalidate_modified(self, None);
+            crate::tracking::broadcast(self, None);
+            crate::tracking::enforce_limit(self);
+        }
+        if cycle.expired > 0 {
+            self.stats
+                .expired_keys_active
+                .fetch_add(cycle.expired as u64, Ordering::Relaxed);
+        }
+        cycle.expired
+    }
+
     /// True once shutdown has begun.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
@@ -317,4 +414,11 @@ impl Shared {
     pub fn port(&self) -> u16 {
         self.port.load(Ordering::Relaxed)
     }
+}
+
+/// A random 40-hex-digit run id (INFO `run_id`).
+fn random_run_id() -> String {
+    (0..40)
+        .map(|_| char::from_digit((crate::util::random_u64() % 16) as u32, 16).unwrap())
+        .collect()
 }

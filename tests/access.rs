@@ -8,24 +8,7 @@
 
 mod common;
 
-use common::{skip_note, RawConn, RedisServer, TestServer};
-
-/// Runs the same commands on both servers, returning each reply of each.
-fn both(ours: &mut RawConn, theirs: &mut Option<RawConn>, cmd: &[&[u8]]) -> Vec<u8> {
-    let mine = ours.cmd(cmd);
-    if let Some(redis) = theirs.as_mut() {
-        let reference = redis.cmd(cmd);
-        assert_eq!(
-            String::from_utf8_lossy(&mine),
-            String::from_utf8_lossy(&reference),
-            "{:?}",
-            cmd.iter()
-                .map(|a| String::from_utf8_lossy(a))
-                .collect::<Vec<_>>()
-        );
-    }
-    mine
-}
+use common::{same_reply, skip_note, RedisServer, TestServer};
 
 #[test]
 fn idle_time_and_access_counter_follow_the_policy_as_in_redis() {
@@ -37,82 +20,82 @@ fn idle_time_and_access_counter_follow_the_policy_as_in_redis() {
     }
     let mut theirs = redis.as_ref().map(|r| r.conn());
 
-    both(&mut ours, &mut theirs, &[b"SET", b"foo", b"bar"]);
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"foo", b"bar"]);
     let payload = ours.cmd(&[b"DUMP", b"foo"]);
     let payload =
         &payload[payload.iter().position(|&b| b == b'\n').unwrap() + 1..payload.len() - 2];
-    both(&mut ours, &mut theirs, &[b"DEL", b"foo"]);
+    same_reply(&mut ours, &mut theirs, &[b"DEL", b"foo"]);
 
     // Under the default policy (noeviction: LRU-style tracking) there is no counter.
-    let not_lfu = both(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"missing"]);
+    let not_lfu = same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"missing"]);
     assert_eq!(not_lfu, b"$-1\r\n");
-    both(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]);
-    let err = both(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"k"]);
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]);
+    let err = same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"k"]);
     assert!(err.starts_with(b"-ERR An LFU maxmemory policy is not selected"));
     // RESTORE ... IDLETIME applies, FREQ is accepted and ignored.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"RESTORE", b"old", b"0", payload, b"IDLETIME", b"1000"],
     );
     assert_eq!(ours.cmd(&[b"OBJECT", b"IDLETIME", b"old"]), b":1000\r\n");
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"RESTORE", b"f", b"0", payload, b"FREQ", b"100"],
     );
-    both(&mut ours, &mut theirs, &[b"OBJECT", b"IDLETIME", b"f"]);
+    same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"IDLETIME", b"f"]);
 
     // An LFU policy: counters, starting at LFU_INIT_VAL (5) for a new key.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lfu"],
     );
-    let err = both(&mut ours, &mut theirs, &[b"OBJECT", b"IDLETIME", b"k"]);
+    let err = same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"IDLETIME", b"k"]);
     assert!(err.starts_with(b"-ERR An LFU maxmemory policy is selected, idle time not tracked"));
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"RESTORE", b"foo", b"0", payload, b"FREQ", b"100"],
     );
     assert_eq!(
-        both(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"foo"]),
+        same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"foo"]),
         b":100\r\n"
     );
     // Not an integer value: Redis shares the integers 0..9999 (one object, one field for all
     // of them, whatever their keys' accesses), which respd does not imitate.
-    both(&mut ours, &mut theirs, &[b"SET", b"new", b"abc"]);
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"new", b"abc"]);
     assert_eq!(
-        both(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"new"]),
+        same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"new"]),
         b":5\r\n"
     );
     // Each access below the initial value counts for sure: five reads make 5 -> 6 at least.
     for _ in 0..5 {
-        both(&mut ours, &mut theirs, &[b"GET", b"new"]);
+        same_reply(&mut ours, &mut theirs, &[b"GET", b"new"]);
     }
     let grown = ours.cmd(&[b"OBJECT", b"FREQ", b"new"]);
     assert!(grown.as_slice() > b":5\r\n".as_slice(), "{grown:?}");
     // IDLETIME given under LFU is ignored; the key starts at the initial counter.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"RESTORE", b"i", b"0", payload, b"IDLETIME", b"50"],
     );
     assert_eq!(
-        both(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"i"]),
+        same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"i"]),
         b":5\r\n"
     );
 
     // Back to an LRU policy: the fields are not converted, as in Redis ("will take some time
     // to adjust"), so only the error is compared.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru"],
     );
-    both(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"foo"]);
-    both(
+    same_reply(&mut ours, &mut theirs, &[b"OBJECT", b"FREQ", b"foo"]);
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"],

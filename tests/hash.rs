@@ -11,83 +11,11 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
-use common::{parse_reply, show, RawConn, RedisServer, TestServer};
-
-/// A decoded reply, just detailed enough for these tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Resp {
-    /// Bulk or simple string.
-    Str(Vec<u8>),
-    /// `:n`
-    Int(i64),
-    /// `$-1`, `*-1` or `_`.
-    Null,
-    /// `-ERR ...`
-    Error(String),
-    /// `*n` (and `~n` sets).
-    Array(Vec<Resp>),
-    /// `%n`: key/value pairs.
-    Map(Vec<(Resp, Resp)>),
-}
-
-impl Resp {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Resp::Str(s) => s,
-            other => panic!("expected a string, got {other:?}"),
-        }
-    }
-
-    fn array(&self) -> &[Resp] {
-        match self {
-            Resp::Array(a) => a,
-            other => panic!("expected an array, got {other:?}"),
-        }
-    }
-}
-
-fn decode(buf: &[u8]) -> Resp {
-    let line_end = buf.windows(2).position(|w| w == b"\r\n").unwrap();
-    let text = std::str::from_utf8(&buf[1..line_end]).unwrap();
-    let body = &buf[line_end + 2..];
-    let elements = || {
-        let parsed = parse_reply(buf, 0).unwrap().unwrap();
-        parsed
-            .elements
-            .unwrap()
-            .into_iter()
-            .map(|(a, b)| decode(&buf[a..b]))
-            .collect::<Vec<_>>()
-    };
-    match buf[0] {
-        b'+' => Resp::Str(text.as_bytes().to_vec()),
-        b'-' => Resp::Error(text.to_string()),
-        b':' => Resp::Int(text.parse().unwrap()),
-        b'_' => Resp::Null,
-        b'$' if text == "-1" => Resp::Null,
-        b'*' if text == "-1" => Resp::Null,
-        b'$' => Resp::Str(body[..text.parse::<usize>().unwrap()].to_vec()),
-        b'*' | b'~' => Resp::Array(elements()),
-        b'%' => {
-            let flat = elements();
-            Resp::Map(
-                flat.chunks(2)
-                    .map(|kv| (kv[0].clone(), kv[1].clone()))
-                    .collect(),
-            )
-        }
-        other => panic!("unexpected reply type {}", show(&[other])),
-    }
-}
+use common::{decode, on_respd_and_redis, RawConn, RedisServer, Resp, TestServer};
 
 /// Sends a command (space-separated words) and decodes its reply.
 fn call(conn: &mut RawConn, words: &str) -> Resp {
     decode(&conn.words(words))
-}
-
-/// Runs `check` against respd, then against a real Redis if there is one.
-fn on_both(name: &str, check: impl Fn(SocketAddr)) {
-    common::on_respd_and_redis(name, |_, addr| check(addr));
 }
 
 /// Fills `key` with fields f0..f{n-1} holding v0..v{n-1} and returns that map.
@@ -150,7 +78,7 @@ fn fields_of(reply: &Resp, hash: &HashMap<Vec<u8>, Vec<u8>>) -> Vec<Vec<u8>> {
 
 #[test]
 fn hrandfield_counts_and_shapes() {
-    on_both("hrandfield_counts_and_shapes", |addr| {
+    on_respd_and_redis("hrandfield_counts_and_shapes", |_, addr| {
         let mut c = RawConn::connect(addr);
         let hash = fill(&mut c, "h", 10);
 
@@ -227,7 +155,7 @@ fn hrandfield_counts_and_shapes() {
 
 #[test]
 fn hrandfield_on_a_big_hash() {
-    on_both("hrandfield_on_a_big_hash", |addr| {
+    on_respd_and_redis("hrandfield_on_a_big_hash", |_, addr| {
         let mut c = RawConn::connect(addr);
         let hash = fill(&mut c, "big", 600);
         // Small, middling and nearly whole samples are distinct fields of the hash.
@@ -247,7 +175,7 @@ fn hrandfield_on_a_big_hash() {
 
 #[test]
 fn hscan_iterates_a_big_hash() {
-    on_both("hscan_iterates_a_big_hash", |addr| {
+    on_respd_and_redis("hscan_iterates_a_big_hash", |_, addr| {
         let mut c = RawConn::connect(addr);
         let hash = fill(&mut c, "scanned", 1000);
         assert_eq!(
@@ -294,7 +222,7 @@ fn hscan_iterates_a_big_hash() {
 
 #[test]
 fn resp3_reply_types() {
-    on_both("resp3_reply_types", |addr| {
+    on_respd_and_redis("resp3_reply_types", |_, addr| {
         let mut c = RawConn::connect(addr);
         call(&mut c, "HELLO 3");
         call(&mut c, "DEL r3");

@@ -10,7 +10,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{client_for, skip_note, RawConn, RedisServer, TestServer};
+use common::{client_for, on_respd_and_redis_with, RawConn};
 use respd::config::ProtectedAction;
 
 /// Every run of ASCII digits replaced by `N`.
@@ -35,16 +35,8 @@ fn shape(bytes: &[u8]) -> String {
 /// Runs `check` on a respd and on a redis-server, both with DEBUG enabled; returns what
 /// `check` returned for each (Redis's is `None` when there is no redis-server).
 fn on_both<T>(test: &str, check: impl Fn(&str, SocketAddr) -> T) -> (T, Option<T>) {
-    let respd = TestServer::with_config(|c| c.enable_debug_command = ProtectedAction::Yes);
-    let ours = check("respd", respd.addr());
-    let theirs = match RedisServer::start_with(&["--enable-debug-command", "yes"]) {
-        Some(redis) => Some(check("redis", redis.addr())),
-        None => {
-            skip_note(&format!("{test}: checked against respd only"));
-            None
-        }
-    };
-    (ours, theirs)
+    let debug_on = |c: &mut respd::Config| c.enable_debug_command = ProtectedAction::Yes;
+    on_respd_and_redis_with(test, debug_on, &["--enable-debug-command", "yes"], check)
 }
 
 /// The latest sample of every event: (name, time, latency, max).

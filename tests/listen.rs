@@ -10,17 +10,7 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
-use common::{free_port, skip_note, RawConn, RedisServer, TestServer};
-
-/// Runs `check` on a fresh respd, then on a fresh redis-server of its own.
-fn on_respd_and_own_redis(test: &str, check: impl Fn(&str, SocketAddr)) {
-    let respd = TestServer::start();
-    check("respd", respd.addr());
-    match RedisServer::start() {
-        Some(redis) => check("redis", redis.addr()),
-        None => skip_note(&format!("{test}: checked against respd only")),
-    }
-}
+use common::{free_port, on_respd_and_own_redis, RawConn};
 
 /// A reply as text, for readable assertion messages.
 fn text(reply: &[u8]) -> String {

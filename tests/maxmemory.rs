@@ -15,24 +15,7 @@
 
 mod common;
 
-use common::{skip_note, RawConn, RedisServer, TestServer};
-
-/// Runs `cmd` on respd and, when it is there, on redis-server; the replies must be equal.
-fn both(ours: &mut RawConn, theirs: &mut Option<RawConn>, cmd: &[&[u8]]) -> Vec<u8> {
-    let mine = ours.cmd(cmd);
-    if let Some(redis) = theirs.as_mut() {
-        let reference = redis.cmd(cmd);
-        assert_eq!(
-            String::from_utf8_lossy(&mine),
-            String::from_utf8_lossy(&reference),
-            "{:?}",
-            cmd.iter()
-                .map(|a| String::from_utf8_lossy(a))
-                .collect::<Vec<_>>()
-        );
-    }
-    mine
-}
+use common::{same_reply, skip_note, RawConn, RedisServer, TestServer};
 
 const OOM: &[u8] = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n";
 
@@ -49,36 +32,39 @@ fn over_the_limit_with_nothing_to_evict_writes_are_refused_as_in_redis() {
     let mut ours_admin = server.conn();
     let mut theirs_admin = redis.as_ref().map(|r| r.conn());
 
-    both(&mut ours, &mut theirs, &[b"SET", b"present", b"v"]);
-    both(&mut ours, &mut theirs, &[b"SET", b"x", b"1"]);
-    both(
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"present", b"v"]);
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"x", b"1"]);
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory", b"1"],
     );
-    assert_eq!(both(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]), OOM);
-    both(&mut ours, &mut theirs, &[b"LPUSH", b"l", b"a"]);
-    both(&mut ours, &mut theirs, &[b"APPEND", b"present", b"more"]);
+    assert_eq!(
+        same_reply(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]),
+        OOM
+    );
+    same_reply(&mut ours, &mut theirs, &[b"LPUSH", b"l", b"a"]);
+    same_reply(&mut ours, &mut theirs, &[b"APPEND", b"present", b"more"]);
     // Reads and deletions are allowed: they do not grow memory.
     assert_eq!(
-        both(&mut ours, &mut theirs, &[b"GET", b"present"]),
+        same_reply(&mut ours, &mut theirs, &[b"GET", b"present"]),
         b"$1\r\nv\r\n"
     );
-    both(&mut ours, &mut theirs, &[b"EXISTS", b"k"]);
+    same_reply(&mut ours, &mut theirs, &[b"EXISTS", b"k"]);
     assert_eq!(
-        both(&mut ours, &mut theirs, &[b"DEL", b"present"]),
+        same_reply(&mut ours, &mut theirs, &[b"DEL", b"present"]),
         b":1\r\n"
     );
-    both(&mut ours, &mut theirs, &[b"PING"]);
-    both(&mut ours, &mut theirs, &[b"INFO", b"nosuchsection"]);
+    same_reply(&mut ours, &mut theirs, &[b"PING"]);
+    same_reply(&mut ours, &mut theirs, &[b"INFO", b"nosuchsection"]);
     // volatile-* with no key carrying a TTL: nothing to evict either.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory-policy", b"volatile-random"],
     );
-    assert_eq!(both(&mut ours, &mut theirs, &[b"INCR", b"x"]), OOM);
-    both(
+    assert_eq!(same_reply(&mut ours, &mut theirs, &[b"INCR", b"x"]), OOM);
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"],
@@ -86,44 +72,44 @@ fn over_the_limit_with_nothing_to_evict_writes_are_refused_as_in_redis() {
 
     // Inside MULTI every queued command is refused, reads included, and dooms the EXEC;
     // DISCARD is not refused.
-    both(&mut ours, &mut theirs, &[b"MULTI"]);
-    assert_eq!(both(&mut ours, &mut theirs, &[b"GET", b"x"]), OOM);
-    both(&mut ours, &mut theirs, &[b"EXEC"]);
-    both(&mut ours, &mut theirs, &[b"MULTI"]);
-    both(&mut ours, &mut theirs, &[b"PING"]);
-    both(&mut ours, &mut theirs, &[b"DISCARD"]);
+    same_reply(&mut ours, &mut theirs, &[b"MULTI"]);
+    assert_eq!(same_reply(&mut ours, &mut theirs, &[b"GET", b"x"]), OOM);
+    same_reply(&mut ours, &mut theirs, &[b"EXEC"]);
+    same_reply(&mut ours, &mut theirs, &[b"MULTI"]);
+    same_reply(&mut ours, &mut theirs, &[b"PING"]);
+    same_reply(&mut ours, &mut theirs, &[b"DISCARD"]);
 
     // A write queued under the limit: the EXEC finds memory over it and aborts.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory", b"0"],
     );
-    both(&mut ours, &mut theirs, &[b"MULTI"]);
-    both(&mut ours, &mut theirs, &[b"SET", b"queued", b"v"]);
+    same_reply(&mut ours, &mut theirs, &[b"MULTI"]);
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"queued", b"v"]);
     let limit: &[&[u8]] = &[b"CONFIG", b"SET", b"maxmemory", b"1"];
-    both(&mut ours_admin, &mut theirs_admin, limit);
-    let exec = both(&mut ours, &mut theirs, &[b"EXEC"]);
+    same_reply(&mut ours_admin, &mut theirs_admin, limit);
+    let exec = same_reply(&mut ours, &mut theirs, &[b"EXEC"]);
     assert!(exec.starts_with(b"-EXECABORT Transaction discarded because of: OOM"));
     // An EXEC of reads only runs.
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory", b"0"],
     );
-    both(&mut ours, &mut theirs, &[b"MULTI"]);
-    both(&mut ours, &mut theirs, &[b"GET", b"x"]);
-    both(&mut ours_admin, &mut theirs_admin, limit);
+    same_reply(&mut ours, &mut theirs, &[b"MULTI"]);
+    same_reply(&mut ours, &mut theirs, &[b"GET", b"x"]);
+    same_reply(&mut ours_admin, &mut theirs_admin, limit);
     assert_eq!(
-        both(&mut ours, &mut theirs, &[b"EXEC"]),
+        same_reply(&mut ours, &mut theirs, &[b"EXEC"]),
         b"*1\r\n$1\r\n1\r\n"
     );
-    both(
+    same_reply(
         &mut ours,
         &mut theirs,
         &[b"CONFIG", b"SET", b"maxmemory", b"0"],
     );
-    both(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]);
+    same_reply(&mut ours, &mut theirs, &[b"SET", b"k", b"v"]);
 }
 
 /// One field of INFO, as text.
@@ -261,7 +247,7 @@ fn each_policy_evicts_the_keys_redis_evicts_after_the_limit_is_lowered() {
     ] {
         let run = |ours: &mut RawConn, theirs: &mut Option<RawConn>, line: &str| {
             let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-            both(ours, theirs, &args)
+            same_reply(ours, theirs, &args)
         };
         for line in [
             "CONFIG SET maxmemory 0",
@@ -319,12 +305,12 @@ fn each_policy_evicts_the_keys_redis_evicts_after_the_limit_is_lowered() {
 }
 
 fn run_reset(ours: &mut RawConn, theirs: &mut Option<RawConn>) {
-    both(
+    same_reply(
         ours,
         theirs,
         &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"],
     );
-    both(ours, theirs, &[b"FLUSHALL"]);
+    same_reply(ours, theirs, &[b"FLUSHALL"]);
 }
 
 /// Every deny-oom command respd has (Redis's `denyoom` flag) is refused over the limit with
@@ -341,7 +327,7 @@ fn every_denyoom_command_is_refused_and_the_others_run_as_in_redis() {
     let mut theirs = redis.as_ref().map(|r| r.conn());
     let run = |ours: &mut RawConn, theirs: &mut Option<RawConn>, line: &str| {
         let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        both(ours, theirs, &args)
+        same_reply(ours, theirs, &args)
     };
     for line in [
         "SET s 10",

@@ -73,6 +73,62 @@ const SCRIPT: &[&str] = &[
     "incr n",
     "exec",
     "pexpireat g 1000",
+    // Writes that changed nothing are not propagated at all.
+    "set g 1",
+    "setnx g 2",
+    "set g 3 nx",
+    "set nokey 1 xx",
+    "set g 4 xx get",
+    "msetnx g 1 h 2",
+    "hset h f v",
+    "hsetnx h f w",
+    "hdel h nofield",
+    "hdel nohash f",
+    "sadd s a",
+    "sadd s a",
+    "srem s nomember",
+    "srem nos a",
+    "smove s s a",
+    "smove nos d a",
+    "smove s d nomember",
+    "zrem nosuch a",
+    "lrem mylist 0 zzz",
+    "persist mylist",
+    "expire nosuchkey 10",
+    "lpushx nosuchlist a",
+    "lpop nosuchlist",
+    "lpop mylist 0",
+    "lmove nosuchlist x left right",
+    "rpoplpush nosuchlist x",
+    "unlink nosuch",
+    "getex g",
+    "getex g persist",
+    "zpopmin nosuch",
+    "lmpop 1 nosuchlist left",
+    "zmpop 1 nosuch min",
+    // What a command did, as the command it amounts to.
+    "incrbyfloat fl 1.5",
+    "sadd one x",
+    "spop one",
+    "sadd two x y",
+    "spop two 5",
+    "set e 1",
+    "getex e pxat 1000",
+    "set e2 1",
+    "expireat e2 1",
+    "set e3 1",
+    "pexpireat e3 99999999999999",
+    "getex e3 persist",
+    "getex e3 exat 99999999999",
+    "expireat e3 99999999999 gt",
+    "set p 1 pxat 99999999999999",
+    "del e3 nosuch",
+    "rpush bl a b",
+    "blmove bl bl2 left right 0",
+    "brpoplpush bl bl2 0",
+    "zadd bz 1 a 2 b",
+    "bzpopmin bz 0",
+    "bzmpop 0 1 bz max count 3",
     // ZADD and GEOADD (which propagates as its ZADD) only when they changed something; the
     // geo searches only when they stored or deleted something.
     "zadd z2 1 a",
@@ -111,6 +167,119 @@ fn stream_matches_redis() {
         show(&ours.to_ascii_lowercase()),
         show(&theirs.to_ascii_lowercase())
     );
+}
+
+/// Reads the next command of a replication stream as its words.
+fn next_command(stream: &mut common::RespReader<TcpStream>) -> Vec<String> {
+    let bytes = stream.reply().expect("a command in the stream");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let mut lines = text.split("\r\n");
+    let header = lines.next().unwrap();
+    assert!(header.starts_with('*'), "not a command: {}", show(&bytes));
+    // `$len`, then the word, for each argument.
+    lines
+        .skip(1)
+        .step_by(2)
+        .take(header[1..].parse().unwrap())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The bulk strings of a flat reply (what SPOP popped).
+fn bulks(reply: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    let first = usize::from(lines[0].starts_with(['*', '~']));
+    lines[first..]
+        .chunks(2)
+        .filter(|pair| pair.len() == 2 && pair[0].starts_with('$') && pair[0] != "$-1")
+        .map(|pair| pair[1].to_string())
+        .collect()
+}
+
+#[test]
+fn relative_expiries_and_random_pops_are_propagated_as_what_they_did() {
+    let server = TestServer::start();
+    let mut replica = common::RespReader::new(attach(server.addr()));
+    let mut c = server.conn();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = now();
+    for line in [
+        "set k v ex 100",
+        "set k2 v px 100000 nx get",
+        "setex k3 100 v",
+        "psetex k4 100000 v",
+        "expire k 200 nx",
+        "expire k 200 xx",
+        "pexpire k2 300000",
+        "getex k3 ex 400",
+        "sadd s a b c d e",
+    ] {
+        c.words(line);
+    }
+    let after = now();
+    let popped = bulks(&c.words("spop s 2"));
+    let popped_one = bulks(&c.words("spop s"));
+    c.words("set end 1");
+    let mut commands = Vec::new();
+    loop {
+        let command = next_command(&mut replica);
+        if command.first().is_some_and(|w| w == "PING") {
+            continue; // the master's keepalive
+        }
+        let done = command == ["set", "end", "1"];
+        commands.push(command);
+        if done {
+            break;
+        }
+    }
+    // A deadline `offset` ms from when the command ran.
+    let deadline = |word: &str, offset: i64| {
+        let at: i64 = word.parse().unwrap();
+        assert!(
+            (before + offset..=after + offset).contains(&at),
+            "{at} is not {offset} ms after the command"
+        );
+    };
+    let mut it = commands.into_iter();
+    assert_eq!(it.next().unwrap(), ["SELECT", "0"]);
+    let c1 = it.next().unwrap();
+    assert_eq!(c1[..4], ["SET", "k", "v", "PXAT"]);
+    deadline(&c1[4], 100_000);
+    let c2 = it.next().unwrap();
+    assert_eq!(c2[..4], ["SET", "k2", "v", "PXAT"], "NX and GET dropped");
+    deadline(&c2[4], 100_000);
+    for (key, offset) in [("k3", 100_000), ("k4", 100_000)] {
+        let c = it.next().unwrap();
+        assert_eq!(c[..4], ["SET", key, "v", "PXAT"]);
+        deadline(&c[4], offset);
+    }
+    // `expire k 200 nx` was refused (k has a TTL): nothing.
+    let c5 = it.next().unwrap();
+    assert_eq!(c5[..2], ["PEXPIREAT", "k"]);
+    deadline(&c5[2], 200_000);
+    assert_eq!(c5[3], "xx");
+    let c6 = it.next().unwrap();
+    assert_eq!(c6[..2], ["PEXPIREAT", "k2"]);
+    deadline(&c6[2], 300_000);
+    let c7 = it.next().unwrap();
+    assert_eq!(c7[..2], ["PEXPIREAT", "k3"]);
+    deadline(&c7[2], 400_000);
+    assert_eq!(it.next().unwrap()[..2], ["sadd", "s"]);
+    // SPOP with a count: one SREM per member popped, as one transaction.
+    assert_eq!(it.next().unwrap(), ["MULTI"]);
+    for member in &popped {
+        assert_eq!(it.next().unwrap(), ["SREM", "s", member.as_str()]);
+    }
+    assert_eq!(it.next().unwrap(), ["EXEC"]);
+    assert_eq!(popped_one.len(), 1);
+    assert_eq!(it.next().unwrap(), ["SREM", "s", popped_one[0].as_str()]);
+    assert_eq!(it.next().unwrap(), ["set", "end", "1"]);
 }
 
 #[test]

@@ -9,21 +9,13 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{keyspace_hits_and_misses, show, RawConn, RedisServer, TestServer};
-
-/// Runs `check` against respd and against a private redis-server when there is one.
-fn on_both(check: impl Fn(SocketAddr)) {
-    let respd = TestServer::start();
-    check(respd.addr());
-    match RedisServer::start() {
-        Some(redis) => check(redis.addr()),
-        None => println!("SKIPPED: SORT checks against redis-server (not installed)"),
-    }
-}
+use common::{
+    keyspace_hits_and_misses, on_respd_and_own_redis, show, RawConn, RedisServer, TestServer,
+};
 
 #[test]
 fn resp3_get_of_a_missing_key_is_null() {
-    on_both(|addr| {
+    on_respd_and_own_redis("resp3_get_of_a_missing_key_is_null", |_, addr| {
         let mut c = RawConn::connect(addr);
         c.words("HELLO 3");
         c.words("RPUSH l b a");

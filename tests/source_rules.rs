@@ -37,16 +37,16 @@ const LAYERS: &[(&str, &[&str])] = &[
         "shared state",
         &[
             "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog", "latency",
-            "shared",
+            "pause", "tracking", "shared",
         ],
     ),
-    ("commands", &["cmd", "evict"]),
+    ("commands", &["cmd", "evict", "harness", "script"]),
     (
         "on top of commands",
         &["persistence", "replication", "config_rewrite"],
     ),
     ("connection loop", &["connection"]),
-    ("server", &["server", "systemd", "test_support"]),
+    ("server", &["server", "systemd"]),
 ];
 
 /// Names the crate root re-exports or defines (`lib.rs`), and the module they come from.

@@ -7,9 +7,9 @@
 //! side by side, in alternating rounds, are.
 //!
 //! The clients are plain `std::net::TcpStream`s on purpose: a client library would add its own
-//! buffering and parsing costs to both sides, and the point is to measure the servers. The
-//! reply "parser" here only finds where each reply ends (and whether it is an error); it is not
-//! a RESP implementation.
+//! buffering and parsing costs to both sides, and the point is to measure the servers. Replies
+//! are split with the tests' own RESP reader (`tests/common/resp.rs`, included below), and
+//! [`ReplyCounter`] only counts them.
 //!
 //! This file lives in `benches/common/` so Cargo does not take it for a bench target; each
 //! bench includes it with `mod common;`.
@@ -23,6 +23,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "../../tests/common/resp.rs"]
+pub mod resp;
+#[allow(unused_imports)] // design_floor sends its own bytes
+pub use resp::encode_command;
+use resp::{parse_reply, Parsed};
 
 /// The loopback ports this project's benches may use for `redis-server`, unless
 /// `RESPD_BENCH_REDIS_PORTS=lo-hi` names another range (for machines where those are taken).
@@ -181,16 +187,6 @@ pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(conn)
 }
 
-/// Appends one command in RESP multibulk form, as client libraries send it.
-pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 /// Counts complete replies in a byte stream, remembering the first error reply.
 ///
 /// Understands the RESP2 reply shapes the benches provoke: `+simple`, `-error`, `:integer`,
@@ -242,92 +238,52 @@ impl ReplyCounter {
     /// Counts every complete reply in the buffer; returns how many bytes they took.
     fn consume(&mut self) -> io::Result<usize> {
         let mut pos = 0;
-        while let Some(end) = self.skip_reply(pos, true)? {
+        while let Some(reply) = parse_reply(&self.buf, pos).map_err(io::Error::other)? {
+            self.count(pos, &reply, true)?;
             self.replies += 1;
-            pos = end;
+            pos = reply.end;
         }
         Ok(pos)
     }
 
-    /// Finds the end of the reply that starts at `pos`, or `None` if it has not fully
-    /// arrived. Counts errors (anywhere), and nils and array sizes at the top level.
-    ///
-    /// An incomplete array is parsed again from its start when more bytes arrive. That is
-    /// quadratic only in the size of one reply, which in these benches is at most 100
-    /// elements, so it is not worth a resumable parser.
-    fn skip_reply(&mut self, pos: usize, top: bool) -> io::Result<Option<usize>> {
-        let Some(nl) = memchr_crlf(&self.buf[pos..]) else {
-            return Ok(None);
-        };
-        let line_end = pos + nl;
-        let mut end = line_end + 2;
-        match self.buf[pos] {
+    /// Counts the complete reply `reply` found at `pos`: errors anywhere, nils and array
+    /// sizes at the top level. A shape no bench asks for is an error.
+    fn count(&mut self, pos: usize, reply: &Parsed, top: bool) -> io::Result<()> {
+        let header = &self.buf[pos..reply.header_end - 2];
+        match header[0] {
             b'+' | b':' => {}
             b'-' => {
                 self.errors += 1;
                 if self.first_error.is_none() {
-                    let text = &self.buf[pos + 1..line_end];
-                    self.first_error = Some(String::from_utf8_lossy(text).into_owned());
+                    let text = String::from_utf8_lossy(&header[1..]).into_owned();
+                    self.first_error = Some(text);
                 }
             }
-            b'$' => match length(&self.buf[pos + 1..line_end])? {
-                None => self.nils += usize::from(top),
-                Some(len) => {
-                    end += len + 2;
-                    if end > self.buf.len() {
-                        return Ok(None); // the bulk body has not arrived yet
-                    }
+            b'$' | b'*' if header == b"$-1" || header == b"*-1" => {
+                self.nils += usize::from(top);
+            }
+            b'$' => {}
+            b'*' => {
+                let elements = reply.elements.as_deref().unwrap_or_default();
+                if top {
+                    self.array_elements += elements.len();
                 }
-            },
-            b'*' => match length(&self.buf[pos + 1..line_end])? {
-                None => self.nils += usize::from(top),
-                Some(count) => {
-                    // Errors met in a partial array would be counted twice when it is
-                    // parsed again: remember the count and restore it if incomplete.
-                    let errors_before = (self.errors, self.first_error.is_none());
-                    for _ in 0..count {
-                        match self.skip_reply(end, false)? {
-                            Some(next) => end = next,
-                            None => {
-                                self.errors = errors_before.0;
-                                if errors_before.1 {
-                                    self.first_error = None;
-                                }
-                                return Ok(None);
-                            }
-                        }
-                    }
-                    if top {
-                        self.array_elements += count;
-                    }
+                for &(start, _) in elements {
+                    let element = parse_reply(&self.buf, start)
+                        .map_err(io::Error::other)?
+                        .expect("an element of a complete reply is complete");
+                    self.count(start, &element, false)?;
                 }
-            },
+            }
             _ => {
                 return Err(io::Error::other(format!(
                     "unexpected reply: {:?}",
-                    String::from_utf8_lossy(&self.buf[pos..line_end])
+                    String::from_utf8_lossy(header)
                 )))
             }
         }
-        Ok(Some(end))
+        Ok(())
     }
-}
-
-/// The length in a `$` or `*` header: `None` for -1 (nil), an error for anything malformed.
-fn length(digits: &[u8]) -> io::Result<Option<usize>> {
-    let n: i64 = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other("bad length in reply"))?;
-    match n {
-        -1 => Ok(None),
-        n if n >= 0 => Ok(Some(n as usize)),
-        _ => Err(io::Error::other("bad length in reply")),
-    }
-}
-
-fn memchr_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
 }
 
 /// The median of some measurements (the mean of the middle two for an even count).

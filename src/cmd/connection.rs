@@ -46,9 +46,28 @@ const fn client_sub(name: &'static str, arity: i32, flags: Flags, f: super::Conn
     )
 }
 
-/// CLIENT's subcommands. Missing from Redis 7.0's list: CACHING, GETREDIR, PAUSE, UNPAUSE,
-/// TRACKING and TRACKINGINFO (they answer "unknown subcommand").
+/// CLIENT's subcommands.
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    client_sub("tracking", -3, CLIENT_FLAGS, client_tracking).doc(
+        "6.0.0",
+        "Enable or disable server assisted client side caching support",
+        "O(1). Some options may introduce additional complexity.",
+    ),
+    client_sub("caching", 3, CLIENT_FLAGS, client_caching).doc(
+        "6.0.0",
+        "Instruct the server about tracking or not keys in the next request",
+        "O(1)",
+    ),
+    client_sub("getredir", 2, CLIENT_FLAGS, client_getredir).doc(
+        "6.0.0",
+        "Get tracking notifications redirection client ID if any",
+        "O(1)",
+    ),
+    client_sub("trackinginfo", 2, CLIENT_FLAGS, client_trackinginfo).doc(
+        "6.2.0",
+        "Return information about server assisted client side caching for the current connection",
+        "O(1)",
+    ),
     client_sub("id", 2, CLIENT_FLAGS, client_id).doc(
         "5.0.0",
         "Returns the client ID for the current connection",
@@ -83,6 +102,16 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Set client eviction mode for the current connection",
         "O(1)",
+    ),
+    client_sub("pause", -3, CLIENT_ADMIN_FLAGS, client_pause).doc(
+        "2.9.50",
+        "Stop processing commands from clients for some time",
+        "O(1)",
+    ),
+    client_sub("unpause", 2, CLIENT_ADMIN_FLAGS, client_unpause).doc(
+        "6.2.0",
+        "Resume processing of clients that were paused",
+        "O(N) Where N is the number of paused clients",
     ),
     client_sub("reply", 3, CLIENT_FLAGS, client_reply).doc(
         "3.2.0",
@@ -244,6 +273,12 @@ pub fn echo(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 pub fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.ok();
     ctx.client.close_after_reply = true;
+    // Redis frees the client right after this reply: to others it is gone now (a tracking
+    // redirection to it is broken), not when its thread gets round to closing it.
+    ctx.client.handle.mark_quitting();
+    if ctx.client.tracking_on {
+        crate::tracking::disable(ctx.shared, ctx.client);
+    }
     Ok(())
 }
 
@@ -311,6 +346,8 @@ pub fn hello(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     ctx.client.resp = protocol;
+    // Seen at once by threads that push to this client (tracking redirections, Pub/Sub).
+    (ctx.client.handle.resp3).store(protocol == 3, std::sync::atomic::Ordering::Relaxed);
     reply.set_resp3(protocol == 3);
     reply.map(7);
     reply.bulk(b"server");
@@ -393,10 +430,15 @@ pub fn auth(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// `+RESET`: back to database 0, RESP2, no name, as if the client had just connected.
 pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
-    if ctx.client.subscription_count() > 0 {
+    if ctx.client.total_subscription_count() > 0 {
         ctx.shared.pubsub.forget(ctx.client.id());
         ctx.client.channels.clear();
         ctx.client.patterns.clear();
+        ctx.client.shard_channels.clear();
+    }
+    // Redis clearClientConnectionState: tracking off.
+    if ctx.client.tracking_on {
+        crate::tracking::disable(ctx.shared, ctx.client);
     }
     // Redis clearClientConnectionState: "RESET clears MONITOR state".
     if ctx.client.handle.is_monitor() {
@@ -412,6 +454,7 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     ctx.client.db = 0;
     ctx.client.name.clear();
     ctx.client.resp = 2;
+    (ctx.client.handle.resp3).store(false, std::sync::atomic::Ordering::Relaxed);
     ctx.client.reply_mode = ReplyMode::On;
     // Redis clearClientConnectionState: back to the default user (clientSetDefaultAuth).
     if ctx.client.user.is_some() {
@@ -572,8 +615,7 @@ pub fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
 /// Formats one CLIENT LIST line (Redis `catClientInfoString`), fields in Redis 7.0.15's order.
 ///
 /// Fields respd has no counterpart for are printed with the value Redis shows for an idle,
-/// ordinary client: `multi-mem=0`,
-/// `redir=-1`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
+/// ordinary client: `multi-mem=0`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
 /// is counted in `tot-mem` instead.
 pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
     let mut flags = String::new();
@@ -583,15 +625,33 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     } else if handle.is_replica() {
         flags.push('S');
     }
-    if handle.blocked_on.lock().is_some() {
-        flags.push('b');
-    }
     if snap.sub + snap.psub + snap.ssub > 0 {
         flags.push('P');
     }
     if snap.multi >= 0 {
         flags.push('x');
     }
+    if handle.blocked_on.lock().is_some()
+        || handle
+            .is_postponed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        flags.push('b');
+    }
+    let tracking = handle.tracking.lock().clone();
+    for (set, flag) in [
+        (tracking.on, 't'),
+        (tracking.broken_redirect, 'R'),
+        (tracking.bcast, 'B'),
+    ] {
+        if set {
+            flags.push(flag);
+        }
+    }
+    let redirect = match tracking.on {
+        true => tracking.redirect as i64,
+        false => -1,
+    };
     if flags.is_empty() {
         flags.push('N');
     }
@@ -599,7 +659,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} \
-         tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
+         tot-mem={} events={} cmd={} user={} redir={} resp={}",
         handle.id,
         handle.addr,
         handle.local_addr,
@@ -624,6 +684,7 @@ pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u6
         events,
         snap.last_command,
         String::from_utf8_lossy(&handle.user_name.lock()),
+        redirect,
         snap.resp,
     )
 }
@@ -844,6 +905,253 @@ pub fn client_reply(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 }
 
 /// ```text
+/// CLIENT TRACKING ON|OFF [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]]
+///     [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+/// ```
+/// `+OK`; turns client-side caching on (again, with new options) or off; see
+/// [`crate::tracking`]. Errors, in Redis's order (`clientCommand`): `Syntax` for an unknown
+/// option, a second REDIRECT, a REDIRECT id that is not an integer or not connected; then,
+/// for ON, PREFIX without BCAST, a switch of BCAST or of OPTIN/OPTOUT while tracking, BCAST
+/// with OPTIN or OPTOUT, OPTIN with OPTOUT, prefixes that overlap; ON/OFF itself last.
+pub fn client_tracking(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    use crate::tracking::Settings;
+    let mut wanted = Settings {
+        on: true,
+        ..Settings::default()
+    };
+    let mut prefixes: Vec<&[u8]> = Vec::new();
+    let mut j = 3;
+    while j < argv.len() {
+        let more = j + 1 < argv.len();
+        let option = &argv[j];
+        if eq_ci(option, "redirect") && more {
+            j += 1;
+            if wanted.redirect != 0 {
+                return Err(CmdError::msg(
+                    "ERR A client can only redirect to a single other client",
+                ));
+            }
+            wanted.redirect = parse_i64(&argv[j]).ok_or(CmdError::NotInteger)? as u64;
+            if ctx.shared.clients.get(wanted.redirect).is_none() {
+                return Err(CmdError::msg(
+                    "ERR The client ID you want redirect to does not exist",
+                ));
+            }
+        } else if eq_ci(option, "bcast") {
+            wanted.bcast = true;
+        } else if eq_ci(option, "optin") {
+            wanted.optin = true;
+        } else if eq_ci(option, "optout") {
+            wanted.optout = true;
+        } else if eq_ci(option, "noloop") {
+            wanted.noloop = true;
+        } else if eq_ci(option, "prefix") && more {
+            j += 1;
+            prefixes.push(&argv[j]);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    if eq_ci(&argv[2], "off") {
+        crate::tracking::disable(ctx.shared, ctx.client);
+        reply.ok();
+        return Ok(());
+    }
+    if !eq_ci(&argv[2], "on") {
+        return Err(CmdError::Syntax);
+    }
+    let current = ctx.client.handle.tracking.lock().clone();
+    if !wanted.bcast && !prefixes.is_empty() {
+        return Err(CmdError::msg(
+            "ERR PREFIX option requires BCAST mode to be enabled",
+        ));
+    }
+    if current.on && current.bcast != wanted.bcast {
+        return Err(CmdError::msg("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    if wanted.bcast && (wanted.optin || wanted.optout) {
+        return Err(CmdError::msg(
+            "ERR OPTIN and OPTOUT are not compatible with BCAST",
+        ));
+    }
+    if wanted.optin && wanted.optout {
+        return Err(CmdError::msg(
+            "ERR You can't specify both OPTIN mode and OPTOUT mode",
+        ));
+    }
+    if (wanted.optin && current.optout) || (wanted.optout && current.optin) {
+        return Err(CmdError::msg("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."));
+    }
+    if wanted.bcast {
+        check_prefix_collisions(&current.prefixes, &prefixes)?;
+    }
+    wanted.prefixes = prefixes.iter().map(|p| p.to_vec()).collect();
+    crate::tracking::enable(ctx.shared, ctx.client, wanted);
+    reply.ok();
+    Ok(())
+}
+
+/// Redis `checkPrefixCollisionsOrReply`: no prefix of one client may be a prefix of another
+/// of its prefixes, given now or before.
+fn check_prefix_collisions(
+    existing: &std::collections::BTreeSet<Vec<u8>>,
+    given: &[&[u8]],
+) -> CmdResult {
+    let overlap = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    for (i, prefix) in given.iter().enumerate() {
+        if let Some(old) = existing.iter().find(|old| overlap(old, prefix)) {
+            return Err(CmdError::owned(format!(
+                "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                text(prefix),
+                text(old)
+            )));
+        }
+        if let Some(other) = given[i + 1..].iter().find(|other| overlap(prefix, other)) {
+            return Err(CmdError::owned(format!(
+                "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                text(prefix),
+                text(other)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// ```text
+/// CLIENT CACHING YES|NO
+/// ```
+/// `+OK`: the next command's reads are remembered (YES, in OPTIN mode) or not (NO, in
+/// OPTOUT mode). Errors: not tracking; YES outside OPTIN, NO outside OPTOUT; `Syntax`.
+pub fn client_caching(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let settings = ctx.client.handle.tracking.lock().clone();
+    if !settings.on {
+        return Err(CmdError::msg("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
+    }
+    if eq_ci(&argv[2], "yes") {
+        if !settings.optin {
+            return Err(CmdError::msg(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ));
+        }
+    } else if eq_ci(&argv[2], "no") {
+        if !settings.optout {
+            return Err(CmdError::msg(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ));
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    ctx.client.tracking_caching = true;
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// CLIENT GETREDIR
+/// ```
+/// Integer: the client id invalidations are redirected to, 0 for none, -1 when tracking is
+/// off.
+pub fn client_getredir(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let settings = ctx.client.handle.tracking.lock().clone();
+    reply.int(if settings.on {
+        settings.redirect as i64
+    } else {
+        -1
+    });
+    Ok(())
+}
+
+/// ```text
+/// CLIENT TRACKINGINFO
+/// ```
+/// A map: `flags` (a set: on/off, bcast, optin and caching-yes, optout and caching-no,
+/// noloop, broken_redirect), `redirect` (as GETREDIR), `prefixes` (the BCAST prefixes).
+pub fn client_trackinginfo(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    let settings = ctx.client.handle.tracking.lock().clone();
+    let caching = ctx.client.tracking_caching;
+    let mut flags: Vec<&str> = vec![if settings.on { "on" } else { "off" }];
+    for (set, flag) in [
+        (settings.bcast, "bcast"),
+        (settings.optin, "optin"),
+        (settings.optin && caching, "caching-yes"),
+        (settings.optout, "optout"),
+        (settings.optout && caching, "caching-no"),
+        (settings.noloop, "noloop"),
+        (settings.broken_redirect, "broken_redirect"),
+    ] {
+        if set {
+            flags.push(flag);
+        }
+    }
+    reply.map(3);
+    reply.bulk(b"flags");
+    reply.set(flags.len());
+    for flag in flags {
+        reply.bulk(flag.as_bytes());
+    }
+    reply.bulk(b"redirect");
+    reply.int(if settings.on {
+        settings.redirect as i64
+    } else {
+        -1
+    });
+    reply.bulk(b"prefixes");
+    reply.array(settings.prefixes.len());
+    for prefix in &settings.prefixes {
+        reply.bulk(prefix);
+    }
+    Ok(())
+}
+
+/// ```text
+/// CLIENT PAUSE timeout [WRITE | ALL]
+/// ```
+/// `+OK`; for `timeout` milliseconds the commands of other clients (all of them, or with
+/// WRITE those that write or may propagate: PUBLISH, PFCOUNT, EVAL...) wait instead of
+/// running; see [`crate::pause`]. A pause in force keeps the later end and the stricter mode.
+/// Errors, in Redis's order: more than one mode is `SubcommandSyntax`; `ERR CLIENT PAUSE
+/// mode must be WRITE or ALL`; the timeout's errors.
+pub fn client_pause(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    use crate::pause::PauseKind;
+    if argv.len() > 4 {
+        return Err(CmdError::SubcommandSyntax);
+    }
+    let kind = match argv.get(3) {
+        None => PauseKind::All,
+        Some(mode) if eq_ci(mode, "write") => PauseKind::Write,
+        Some(mode) if eq_ci(mode, "all") => PauseKind::All,
+        Some(_) => return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    // mirrors getTimeoutFromObjectOrReply() in milliseconds: 0 is "until now", so no pause;
+    // Redis adds now without an overflow check, and an end that wrapped below zero is in
+    // the past too.
+    let timeout = parse_i64(&argv[2]).ok_or(CmdError::TIMEOUT_NOT_INTEGER)?;
+    if timeout < 0 {
+        return Err(CmdError::TIMEOUT_NEGATIVE);
+    }
+    let end_ms = match timeout {
+        0 => 0,
+        t => t.wrapping_add(ctx.now_ms as i64).max(0) as u64,
+    };
+    ctx.shared.pause.pause(kind, end_ms);
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
+/// CLIENT UNPAUSE
+/// ```
+/// `+OK`; ends a pause at once, and the commands it held back run.
+pub fn client_unpause(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+    ctx.shared.pause.unpause();
+    reply.ok();
+    Ok(())
+}
+
+/// ```text
 /// CLIENT NO-EVICT ON|OFF
 /// ```
 /// `+OK`. respd has no client eviction (`maxmemory-clients`), so the setting has no effect.
@@ -873,8 +1181,7 @@ pub fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
 /// ```text
 /// CLIENT HELP
 /// ```
-/// An array of simple strings: Redis 7.0.15's text, word for word, subcommands respd lacks
-/// (CACHING, PAUSE, TRACKING...) included, so that the reply is the one Redis gives.
+/// An array of simple strings: Redis 7.0.15's text, word for word.
 pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
@@ -932,53 +1239,31 @@ pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::time::Duration;
-
-    /// Sends `request` and reads until the reply is at least `min` bytes long.
-    fn exchange(stream: &mut TcpStream, request: &[u8], min: usize) -> String {
-        stream.write_all(request).unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while out.len() < min {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "connection closed");
-            out.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8(out).unwrap()
-    }
+    use crate::harness::Harness;
 
     #[test]
     fn hello_switches_protocol_and_replies_a_map() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let server = crate::server::start(vec![listener], crate::Config::default()).unwrap();
-        let mut c = TcpStream::connect(server.local_addr()).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let id = exchange(&mut c, b"CLIENT ID\r\n", 4);
+        let h = Harness::new();
+        let id = h.call(&["CLIENT", "ID"]);
         let id = id.trim_start_matches(':').trim_end();
         let expected = format!(
             "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n\
              $5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n\
              $4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
         );
-        assert_eq!(exchange(&mut c, b"HELLO 3\r\n", expected.len()), expected);
+        assert_eq!(h.call(&["HELLO", "3"]), expected);
         // RESP3 from now on: null is `_`, maps are `%`.
-        assert_eq!(exchange(&mut c, b"CLIENT GETNAME\r\n", 3), "_\r\n");
+        assert_eq!(h.call(&["CLIENT", "GETNAME"]), "_\r\n");
         let map = "%1\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n";
-        assert_eq!(
-            exchange(&mut c, b"CONFIG GET maxclients\r\n", map.len()),
-            map
-        );
+        assert_eq!(h.call(&["CONFIG", "GET", "maxclients"]), map);
         // The caller's own CLIENT INFO line shows the command being run.
-        let info = exchange(&mut c, b"CLIENT INFO\r\n", 40);
+        let info = h.call(&["CLIENT", "INFO"]);
         assert!(info.starts_with('='), "{info}");
         assert!(info.contains(" cmd=client|info "), "{info}");
         assert!(info.contains(" resp=3\n"), "{info}");
         // HELLO 2 goes back to RESP2, and its reply is already in RESP2.
-        let back = exchange(&mut c, b"HELLO 2\r\n", 20);
+        let back = h.call(&["HELLO", "2"]);
         assert!(back.starts_with("*14\r\n"), "{back}");
-        assert_eq!(exchange(&mut c, b"CLIENT GETNAME\r\n", 5), "$-1\r\n");
-        server.shutdown();
+        assert_eq!(h.call(&["CLIENT", "GETNAME"]), "$-1\r\n");
     }
 }

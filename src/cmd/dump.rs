@@ -79,6 +79,18 @@ const BAD_FREQ: CmdError = CmdError::msg("ERR Invalid FREQ value, must be >= 0 a
 /// ```
 /// Bulk string: the payload described in the module docs; null if the key does not exist.
 /// A read lookup: counts a hit or a miss and refreshes the access time, as Redis's
+/// FUNCTION DUMP's payload of these libraries (see [`rdb::functions_payload`]); strings
+/// compressed as the dump file's are.
+pub fn functions_payload(ctx: &Ctx, codes: &[Vec<u8>]) -> Vec<u8> {
+    let compression = ctx.shared.config.read().rdbcompression;
+    rdb::functions_payload(codes, compression)
+}
+
+/// The libraries' code in a FUNCTION RESTORE payload (see [`rdb::functions_from_payload`]).
+pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    rdb::functions_from_payload(payload)
+}
+
 /// `lookupKeyRead`. Strings are LZF-compressed as the dump file's are (`rdbcompression`).
 /// Checked against Redis 7.0.15.
 pub fn dump(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
@@ -168,13 +180,32 @@ pub fn restore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
         (t, true) => Some(t),
         (t, false) => Some(t.wrapping_add(now as i64)),
     };
-    // Redis `checkAlreadyExpired`: nothing is created.
+    // Redis `checkAlreadyExpired`: nothing is created; the key it replaced, if any, is
+    // recorded as deleted.
     if deadline.is_some_and(|at| at <= now as i64) {
         if deleted {
             db.notify(crate::notify::GENERIC, "del", key);
+            ctx.propagate_as(Argv::from_args([&b"DEL"[..], key]));
+        } else {
+            ctx.changes = Some(0);
         }
         reply.ok();
         return Ok(());
+    }
+    // mirrors restoreCommand(): a relative TTL is recorded as the deadline it gave, with
+    // ABSTTL, so a replay does not restart the countdown.
+    if let (Some(at), false) = (deadline, opts.absttl) {
+        if ctx.records_wanted() {
+            let mut record = Argv::new();
+            for (i, arg) in argv.iter().enumerate() {
+                match i {
+                    2 => record.push(at.to_string().as_bytes()),
+                    _ => record.push(arg),
+                }
+            }
+            record.push(b"ABSTTL");
+            ctx.propagate_as(record);
+        }
     }
     db.set_with_expire(key, value, deadline.map(|at| at as u64), now);
     db.notify(crate::notify::GENERIC, "restore", key);

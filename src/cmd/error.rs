@@ -71,6 +71,9 @@ impl CmdError {
 
     /// `ERR invalid cursor` (SCAN, SSCAN, HSCAN, ZSCAN).
     pub const INVALID_CURSOR: CmdError = CmdError::msg("ERR invalid cursor");
+    /// `ERR Number of keys can't be greater than number of args` (SINTERCARD, EVAL, FCALL).
+    pub const NUMKEYS_OVER_ARGS: CmdError =
+        CmdError::msg("ERR Number of keys can't be greater than number of args");
     /// `ERR LIMIT can't be negative` (SINTERCARD, ZINTERCARD).
     pub const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
     /// `ERR count should be greater than 0` (LMPOP, ZMPOP and their blocking forms).
@@ -79,8 +82,8 @@ impl CmdError {
     pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
     /// `ERR COUNT must be > 0` (GEOSEARCH's and GEORADIUS's COUNT, XAUTOCLAIM's).
     pub const COUNT_MUST_BE_POSITIVE: CmdError = CmdError::msg("ERR COUNT must be > 0");
-    /// `ERR timeout is not an integer or out of range` (WAIT, XREAD's BLOCK: timeouts in
-    /// milliseconds).
+    /// `ERR timeout is not an integer or out of range` (WAIT, XREAD's BLOCK, CLIENT PAUSE:
+    /// timeouts in milliseconds).
     pub const TIMEOUT_NOT_INTEGER: CmdError =
         CmdError::msg("ERR timeout is not an integer or out of range");
     /// `ERR value is out of range` (HRANDFIELD, ZRANDMEMBER counts).

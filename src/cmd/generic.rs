@@ -417,6 +417,8 @@ pub fn del(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRes
         })
         .count();
     reply.int(removed as i64);
+    // One change per key removed; none at all records nothing.
+    ctx.changes = Some(removed as u64);
     Ok(())
 }
 
@@ -943,6 +945,7 @@ fn expire_generic(
     db.expire_if_needed(key, now);
     let Some(entry) = db.peek(key, now) else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let current = entry.expire_at().map(|t| t as i64);
@@ -954,17 +957,31 @@ fn expire_generic(
         || (conditions.lt && current.is_some_and(|c| when >= c));
     if refused {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     // From here on the key changes: the write lookup lets WATCH see it.
     db.get_mut(key, now);
     // mirrors expireGenericCommand(): a deadline already past deletes the key ("del")
+    // and is recorded as that DEL; any other deadline is recorded as the absolute one it
+    // gave, `PEXPIREAT key ms [condition]`, so a replay expires the key when this server
+    // would have.
     if when <= now as i64 {
         db.delete(key, now);
         db.notify(notify::GENERIC, "del", key);
+        ctx.propagate_as(Argv::from_args([&b"DEL"[..], key]));
     } else {
         db.set_expire(key, Some(when as u64), now);
         db.notify(notify::GENERIC, "expire", key);
+        let already_absolute_ms = basetime == 0 && unit == Unit::Milliseconds;
+        if !already_absolute_ms && ctx.records_wanted() {
+            let at = when.to_string();
+            let mut record = Argv::from_args([&b"PEXPIREAT"[..], key, at.as_bytes()]);
+            for option in argv.iter().skip(3) {
+                record.push(option);
+            }
+            ctx.propagate_as(record);
+        }
     }
     reply.int(1);
     Ok(())
@@ -1084,6 +1101,8 @@ pub fn persist(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
     if had_ttl {
         db.set_expire(key, None, ctx.now_ms);
         db.notify(notify::GENERIC, "persist", key);
+    } else {
+        ctx.changes = Some(0);
     }
     reply.int(had_ttl as i64);
     Ok(())

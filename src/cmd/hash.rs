@@ -357,6 +357,7 @@ pub fn hsetnx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
     let (key, field) = (&argv[1], &argv[2]);
     if lookup_write(ctx, db, key)?.is_some_and(|h| h.contains_key(field)) {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     lookup_write_or_create(ctx, db, key)?.insert(field.to_vec(), argv[3].to_vec());
@@ -455,6 +456,7 @@ pub fn hdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let key = &argv[1];
     let Some(hash) = lookup_write(ctx, db, key)? else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let removed = argv
@@ -471,6 +473,7 @@ pub fn hdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         }
     }
     reply.int(removed as i64);
+    ctx.changes = Some(removed as u64);
     Ok(())
 }
 

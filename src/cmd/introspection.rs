@@ -346,10 +346,16 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 .clients
                 .all()
                 .iter()
-                .filter(|c| c.blocked_on.lock().is_some())
+                .filter(|c| {
+                    c.blocked_on.lock().is_some()
+                        || c.is_postponed.load(std::sync::atomic::Ordering::Relaxed)
+                })
                 .count();
             put("blocked_clients", blocked.to_string());
-            put("tracking_clients", "0".into());
+            put(
+                "tracking_clients",
+                shared.tracking.info(shared).0.to_string(),
+            );
             put("clients_in_timeout_table", "0".into());
         }
         "memory" => {
@@ -382,22 +388,29 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("allocator_resident", resident.to_string());
             put("total_system_memory", total.to_string());
             put("total_system_memory_human", bytes_to_human(total));
+            // One interpreter serves EVAL and functions (see crate::script): its memory is
+            // reported as EVAL's, functions' VM as none.
+            let s = ctx.shared.scripting.info();
+            let scripts_memory = (s.scripts_bytes + s.functions_bytes) as u64;
             for (k, v) in [
-                ("used_memory_lua", "0"),
-                ("used_memory_vm_eval", "0"),
-                ("used_memory_lua_human", "0B"),
-                ("used_memory_scripts_eval", "0"),
-                ("number_of_cached_scripts", "0"),
-                ("number_of_functions", "0"),
-                ("number_of_libraries", "0"),
-                ("used_memory_vm_functions", "0"),
-                ("used_memory_vm_total", "0"),
-                ("used_memory_vm_total_human", "0B"),
-                ("used_memory_functions", "0"),
-                ("used_memory_scripts", "0"),
-                ("used_memory_scripts_human", "0B"),
+                ("used_memory_lua", s.vm_bytes.to_string()),
+                ("used_memory_vm_eval", s.vm_bytes.to_string()),
+                ("used_memory_lua_human", bytes_to_human(s.vm_bytes as u64)),
+                ("used_memory_scripts_eval", s.scripts_bytes.to_string()),
+                ("number_of_cached_scripts", s.scripts.to_string()),
+                ("number_of_functions", s.functions.to_string()),
+                ("number_of_libraries", s.libraries.to_string()),
+                ("used_memory_vm_functions", "0".into()),
+                ("used_memory_vm_total", s.vm_bytes.to_string()),
+                (
+                    "used_memory_vm_total_human",
+                    bytes_to_human(s.vm_bytes as u64),
+                ),
+                ("used_memory_functions", s.functions_bytes.to_string()),
+                ("used_memory_scripts", scripts_memory.to_string()),
+                ("used_memory_scripts_human", bytes_to_human(scripts_memory)),
             ] {
-                put(k, v.into());
+                put(k, v);
             }
             let (maxmemory, policy) = {
                 let config = ctx.shared.config.read();
@@ -505,9 +518,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
             put("active_defrag_key_misses", "0".into());
             put("total_active_defrag_time", "0".into());
             put("current_active_defrag_time", "0".into());
-            put("tracking_total_keys", "0".into());
-            put("tracking_total_items", "0".into());
-            put("tracking_total_prefixes", "0".into());
+            let (_, keys, items, prefixes) = shared.tracking.info(shared);
+            put("tracking_total_keys", keys.to_string());
+            put("tracking_total_items", items.to_string());
+            put("tracking_total_prefixes", prefixes.to_string());
             put("unexpected_error_replies", "0".into());
             put(
                 "total_error_replies",
@@ -1221,6 +1235,11 @@ pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdRes
         }
     };
     if positions.is_empty() {
+        // mirrors commandGetKeys(): EVAL, FCALL and the like may run without keys.
+        if spec.flags.contains(Flags::NO_MANDATORY_KEYS) {
+            reply.array(0);
+            return Ok(());
+        }
         return Err(CmdError::msg("ERR Invalid arguments specified for command"));
     }
     reply.array(positions.len());
@@ -1242,8 +1261,8 @@ enum VariableKeys {
     /// GEORADIUS and GEORADIUSBYMEMBER: the key, then the argument after the first `STORE`
     /// and after the first `STOREDIST` found from `startfrom` on (their "keyword" key specs).
     GeoStore { startfrom: usize },
-    /// XREAD and XREADGROUP: the first half of the arguments after the first `STREAMS` found
-    /// from `startfrom` on (their keyword key spec with a range limited to half).
+    /// XREAD and XREADGROUP: the first half of what follows `STREAMS`, searched from
+    /// `startfrom` (their "keyword" key spec with `limit 2`), else `xreadGetKeys`.
     Streams { startfrom: usize },
 }
 
@@ -1259,7 +1278,8 @@ fn variable_keys(name: &str) -> Option<VariableKeys> {
                 store: false,
             }
         }
-        "blmpop" | "bzmpop" => NumKeys {
+        "blmpop" | "bzmpop" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
+        | "fcall_ro" => NumKeys {
             at: 2,
             store: false,
         },
@@ -1292,22 +1312,56 @@ impl VariableKeys {
                     .chain(found("storedist"))
                     .collect()
             }
-            VariableKeys::Streams { startfrom } => {
-                // The keyword search never looks at the last argument, as for GeoStore.
-                let Some(keyword) =
-                    (startfrom..line.len().saturating_sub(1)).find(|&i| eq_ci(line[i], "streams"))
-                else {
-                    return Vec::new();
-                };
-                let first = keyword + 1;
-                let count = (line.len() - first) / 2;
-                (first..first + count).collect()
-            }
+            VariableKeys::Streams { startfrom } => streams_keys(line, startfrom),
             VariableKeys::NumKeys { at, store } => {
                 numkeys_spec(line, at, store).unwrap_or_else(|| numkeys_fallback(line, at, store))
             }
         }
     }
+}
+
+/// XREAD / XREADGROUP keys as Redis finds them: the keyword spec first (`getKeysUsingKeySpecs`:
+/// `STREAMS` searched from `startfrom`, never as the last argument; the keys are the first
+/// half of the rest). A keyword never found means no keys; a spec that does not fit falls
+/// back to `xreadGetKeys`, which walks the options up to `STREAMS` and wants an even,
+/// non-zero number of arguments after it.
+fn streams_keys(line: &[&[u8]], startfrom: usize) -> Vec<usize> {
+    let argc = line.len();
+    let Some(keyword) = (startfrom..argc.saturating_sub(1)).find(|&i| eq_ci(line[i], "streams"))
+    else {
+        return Vec::new();
+    };
+    let first = keyword + 1;
+    let last = (first + (argc - first) / 2) as i64 - 1;
+    if last < argc as i64 && last >= first as i64 {
+        return (first..=last as usize).collect();
+    }
+    // xreadGetKeys()
+    let mut i = 1;
+    let mut streams = None;
+    while i < argc {
+        let arg = line[i];
+        if eq_ci(arg, "block") || eq_ci(arg, "count") {
+            i += 2;
+        } else if eq_ci(arg, "group") {
+            i += 3;
+        } else if eq_ci(arg, "noack") {
+            i += 1;
+        } else if eq_ci(arg, "streams") {
+            streams = Some(i);
+            break;
+        } else {
+            break;
+        }
+    }
+    let Some(streams) = streams else {
+        return Vec::new();
+    };
+    let rest = argc - streams - 1;
+    if rest == 0 || rest % 2 != 0 {
+        return Vec::new();
+    }
+    (streams + 1..streams + 1 + rest / 2).collect()
 }
 
 /// The "keynum" key spec (`getKeysUsingKeySpecs`): `numkeys` must be a plain non-negative

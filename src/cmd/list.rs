@@ -483,6 +483,7 @@ pub fn push_generic(
         }
         None if only_if_exists => {
             reply.int(0);
+            ctx.changes = Some(0);
             return Ok(());
         }
         None => {
@@ -567,6 +568,7 @@ pub fn pop_generic(
             Some(_) => reply.null_array(),
             None => reply.null(),
         }
+        ctx.changes = Some(0);
         return Ok(());
     };
     match count {
@@ -577,6 +579,7 @@ pub fn pop_generic(
         Some(0) => {
             // mirrors popGenericCommand()'s fast exit: nothing popped, nothing reported
             reply.array(0);
+            ctx.changes = Some(0);
             return Ok(());
         }
         Some(count) => {
@@ -638,9 +641,18 @@ pub fn mpop_generic(
             reply.bulk(&element);
         }
         elements_removed(db, key, end);
+        // mirrors mpopGenericCommand(): [B]LMPOP is recorded as the LPOP/RPOP of the key it
+        // popped from, with the number popped.
+        let n = n.to_string();
+        ctx.propagate_as(Argv::from_args([
+            crate::blocking::pop_name(end),
+            key,
+            n.as_bytes(),
+        ]));
         return Ok(());
     }
     reply.null_array();
+    ctx.changes = Some(0);
     Ok(())
 }
 
@@ -734,6 +746,8 @@ fn blocking_pop_generic(
         };
         let element = end.pop(list).expect("stored lists are never empty");
         elements_removed(db, key, end);
+        // mirrors blockingPopGenericCommand(): served at once, recorded as the plain pop.
+        ctx.propagate_as(Argv::from_args([crate::blocking::pop_name(end), key]));
         reply.array(2);
         reply.bulk(key);
         reply.bulk(&element);
@@ -783,7 +797,14 @@ fn blocking_move_generic(
 ) -> CmdResult {
     let deadline = crate::blocking::parse_timeout(timeout, ctx.now_ms)?;
     if list_write(ctx, db, &argv[1])?.is_some() {
-        return lmove_generic(ctx, db, &argv[1], &argv[2], from, to, reply);
+        lmove_generic(ctx, db, &argv[1], &argv[2], from, to, reply)?;
+        // mirrors blmoveGenericCommand(): served at once, recorded as the non-blocking move.
+        let record = match argv.len() {
+            6 => Argv::from_args([&b"LMOVE"[..], &argv[1], &argv[2], &argv[3], &argv[4]]),
+            _ => Argv::from_args([&b"RPOPLPUSH"[..], &argv[1], &argv[2]]),
+        };
+        ctx.propagate_as(record);
+        return Ok(());
     }
     let op = crate::blocking::BlockedOp::Move {
         from,
@@ -1051,10 +1072,12 @@ pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     };
     if total == 0 {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     let Some(list) = list_write(ctx, db, key)? else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
@@ -1075,6 +1098,7 @@ pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     }
     delete_if_empty(db, key);
     reply.int(remove as i64);
+    ctx.changes = Some(remove as u64);
     Ok(())
 }
 
@@ -1130,6 +1154,7 @@ pub fn lmove_generic(
 ) -> CmdResult {
     if list_write(ctx, db, source)?.is_none() {
         reply.null();
+        ctx.changes = Some(0);
         return Ok(());
     }
     // Validate the destination before touching the source. Each lookup borrows the whole
@@ -1184,15 +1209,16 @@ pub fn rpoplpush(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> 
 mod tests {
     //! Index arithmetic, plus what the differential case files cannot show: RESP3 reply shapes
     //! (a case file cannot record HELLO 3, whose reply holds the client id) and the keyspace
-    //! hit/miss counters. Expected bytes and counts were taken from Redis 7.0.15.
+    //! hit/miss counters, run through the socket-free harness. Expected bytes and counts were
+    //! taken from Redis 7.0.15.
 
     use super::*;
-    use crate::test_support::{call, start};
+    use crate::harness::Harness;
 
     #[test]
     fn resp3_nulls_and_arrays() {
-        let (handle, mut s) = start();
-        call(&mut s, &["HELLO", "3"]);
+        let h = Harness::new();
+        h.run("HELLO 3");
         for (cmd, expected) in [
             (&["LPOP", "nokey", "2"][..], "_\r\n"),
             (&["LPOP", "nokey"], "_\r\n"),
@@ -1208,14 +1234,13 @@ mod tests {
             ),
             (&["LMOVE", "nokey", "x", "LEFT", "LEFT"], "_\r\n"),
         ] {
-            assert_eq!(call(&mut s, cmd), expected, "{cmd:?}");
+            assert_eq!(h.call(cmd), expected, "{cmd:?}");
         }
-        handle.shutdown();
     }
 
     #[test]
     fn keyspace_hits_and_misses_follow_redis() {
-        let (handle, mut s) = start();
+        let h = Harness::new();
         for cmd in [
             &["LLEN", "missing"][..],
             &["RPUSH", "l", "a", "b", "c"],
@@ -1238,15 +1263,13 @@ mod tests {
             &["LMPOP", "2", "missing", "l", "LEFT"],
             &["LPUSHX", "missing", "a"],
         ] {
-            call(&mut s, cmd);
+            h.call(cmd);
         }
-        call(&mut s, &["PING"]);
-        let totals = handle.shared().totals();
+        let totals = h.shared().totals();
         // Counted by redis-server 7.0.15 for the same sequence (INFO stats): only the
         // read-only commands count.
         assert_eq!(totals.hits, 4);
         assert_eq!(totals.misses, 4);
-        handle.shutdown();
     }
 
     #[test]

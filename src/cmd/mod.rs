@@ -61,6 +61,7 @@ pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -258,6 +259,8 @@ pub enum Group {
     Geo,
     /// Stream commands.
     Stream,
+    /// Scripting commands (EVAL, FCALL, SCRIPT, FUNCTION).
+    Scripting,
 }
 
 impl Group {
@@ -278,6 +281,7 @@ impl Group {
             Group::Hyperloglog => "hyperloglog",
             Group::Geo => "geo",
             Group::Stream => "stream",
+            Group::Scripting => "scripting",
         }
     }
 }
@@ -294,6 +298,9 @@ pub struct Ctx<'a> {
     /// True while EXEC runs queued commands: blocking commands must then answer at once
     /// (with their timeout reply) instead of blocking, as in Redis.
     pub in_exec: bool,
+    /// True while a script runs the command (`redis.call`; Redis `CLIENT_SCRIPT`): SORT
+    /// then orders what it would leave in the container's own order.
+    pub in_script: bool,
     /// How many changes the running write command made, for the dirty counter behind save
     /// points (Redis's `server.dirty += n`). `None` (the default, reset before each command)
     /// counts one per successful write command; the commands that Redis counts only when
@@ -498,7 +505,7 @@ impl CommandSpec {
 }
 
 /// The command groups' tables, in the order COMMAND lists them.
-pub fn groups() -> [&'static [CommandSpec]; 25] {
+pub fn groups() -> [&'static [CommandSpec]; 26] {
     [
         connection::COMMANDS,
         server::COMMANDS,
@@ -525,6 +532,7 @@ pub fn groups() -> [&'static [CommandSpec]; 25] {
         persistence::COMMANDS,
         replication::COMMANDS,
         debug::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 
@@ -639,11 +647,27 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &Argv, reply: &mut R
     let mark = reply.len();
     client.reply_is_push = false;
     dispatch_command(shared, client, argv, reply);
+    if client.postponed.is_some() {
+        // Held back by CLIENT PAUSE: it has not run, so CLIENT REPLY SKIP still waits for it.
+        return;
+    }
     // mirrors prepareClientToWrite(): nothing is sent while replies are off or skipped, pushes
     // excepted; the mode is read after the command, so CLIENT REPLY ON's own +OK goes out.
     if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip) && !client.reply_is_push {
         reply.truncate(mark);
     }
+    // Client-side caching: what this command modified is invalidated, and this client's
+    // own invalidations follow its reply (never inside it, nor inside an EXEC's). CLIENT
+    // CACHING applies to the one command after it (or the whole transaction).
+    if shared.store.notifier().tracks_modifications() {
+        crate::tracking::invalidate_modified(shared, Some(&mut *client));
+        crate::tracking::broadcast(shared, Some(&mut *client));
+        if client.multi.is_none() && !crate::util::eq_ci(&argv[0], "client") {
+            client.tracking_caching = false;
+        }
+    }
+    // Pushes, so after the CLIENT REPLY filter, which does not silence them.
+    crate::tracking::flush_own(client, reply);
     // mirrors resetClient(): SKIP applies to the command after CLIENT REPLY SKIP only.
     client.reply_mode = match client.reply_mode {
         ReplyMode::SkipNext => ReplyMode::Skip,
@@ -714,10 +738,15 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // What the command may add to the dataset: its arguments with room for the allocations
     // around them (an upper bound the eviction check adds up between its measurements).
     let written = 128 + argv.iter().map(|a| a.len() as u64 + 64).sum::<u64>();
-    if (is_denyoom || queues)
-        && !crate::evict::perform_evictions(shared, crate::util::now_ms(), written)
-    {
-        publish_keyspace_events(shared, crate::util::now_ms());
+    let evicted_enough = !(is_denyoom || queues)
+        || crate::evict::perform_evictions(shared, shared.clock.now_ms(), written);
+    if shared.store.notifier().tracks_modifications() {
+        // Keys evicted for this command are invalidated before its reply, as in Redis.
+        crate::tracking::invalidate_modified(shared, Some(&mut *client));
+        crate::tracking::flush_own(client, reply);
+    }
+    if !evicted_enough {
+        publish_keyspace_events(shared, shared.clock.now_ms());
         reject(
             shared,
             client,
@@ -727,6 +756,11 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             reply,
         );
         return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): a script decides by its own flags whether memory pressure
+    // refuses it (see cmd::scripting); evictions run first, so that it sees where memory is.
+    if spec.flags.contains(Flags::NO_MANDATORY_KEYS) && spec.group == Group::Scripting {
+        crate::evict::perform_evictions(shared, crate::util::now_ms(), written);
     }
     // mirrors processCommand(): while the dataset cannot be persisted (a failed background
     // save, an AOF write error), writes and PING are refused (Redis
@@ -760,6 +794,15 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         );
         return charge_rejection(client, Some(spec), reply);
     }
+    // mirrors processCommand(): while a script runs, other clients wait, and once it has run
+    // longer than busy-reply-threshold they are refused with BUSY (see cmd::scripting).
+    if shared.scripting.running() && !spec.flags.contains(Flags::ALLOW_BUSY) {
+        let threshold = shared.config.read().kept_u64("busy-reply-threshold");
+        if let Some(message) = shared.scripting.wait_or_busy(threshold) {
+            reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+            return charge_rejection(client, Some(spec), reply);
+        }
+    }
     // mirrors processCommand(): a monitor is a replica to Redis (CLIENT_SLAVE), and a
     // replica may not read or write the keyspace; PING, ECHO, CLIENT, SELECT... still run.
     if client.handle.is_monitor() || client.handle.is_replica() {
@@ -779,6 +822,31 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             return charge_rejection(client, Some(spec), reply);
         }
     }
+    // mirrors processCommand(): while clients are paused, a command the pause holds back
+    // does not run now; the connection loop sends it through here again when the pause ends
+    // (see crate::pause). Replicas are never paused.
+    let pause = shared.pause.kind(shared.clock.now_ms());
+    if pause != crate::pause::PauseKind::Off && !client.handle.is_replica() {
+        let may_replicate =
+            |flags: Flags| flags.contains(Flags::WRITE) || flags.contains(Flags::MAY_REPLICATE);
+        let queued_may_replicate = is_exec(Some(spec))
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| may_replicate(q.spec.flags)));
+        if pause == crate::pause::PauseKind::All
+            || may_replicate(spec.flags)
+            || queued_may_replicate
+        {
+            client.postponed = Some(argv.clone());
+            // Redis looked the command up before pausing it, so CLIENT LIST shows it.
+            client.last_command = match parent {
+                Some(p) => (p.name, spec.name),
+                None => (spec.name, ""),
+            };
+            return;
+        }
+    }
     if let Some(transaction) = client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_QUEUE) {
             transaction.queued.push(crate::client::QueuedCommand {
@@ -791,10 +859,11 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         }
     }
     let mut ctx = Ctx {
-        now_ms: crate::util::now_ms(),
+        now_ms: shared.clock.now_ms(),
         shared,
         client,
         in_exec: false,
+        in_script: false,
         changes: None,
         effects: Effects::AsCalled,
         redacted: Vec::new(),
@@ -802,6 +871,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
+}
+
+/// Why writes are refused now (a failed background save, an AOF write error), as the error
+/// to reply; None when they are allowed (Redis `writeCommandsDeniedByDiskError`).
+pub fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
+    crate::persistence::writes_denied(shared)
 }
 
 /// The row Redis charges a refusal to (its `c->cmd` at that point): the subcommand when the
@@ -879,8 +954,9 @@ pub fn run_command(
             let result = call_locked(ctx, keyspace, spec, argv, reply);
             // Inside EXEC the lock is held by EXEC: log now (see call() for the other case).
             if result.is_ok() && propagates(ctx, spec) {
-                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+                crate::persistence::aof::feed(ctx, argv);
             }
+            invalidate_tracked_keys(ctx);
             result
         }
         // appendfsync always: the replies wait until the records are on disk, once per
@@ -890,6 +966,16 @@ pub fn run_command(
     // Redis publishes each keyspace event as it happens; respd queues them while the
     // keyspace lock is held and delivers them here, in order, before the reply goes out.
     publish_keyspace_events(ctx.shared, ctx.now_ms);
+    // mirrors call(): a tracking client's reads are remembered, to invalidate them later
+    // (the read-only script commands excepted: the commands they run are remembered).
+    if ctx.client.tracking_on
+        && spec.flags.contains(Flags::READONLY)
+        && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
+    {
+        let keys = crate::acl::command_keys(spec, parent, argv);
+        let keys = keys.into_iter().map(|k| argv[k.pos].to_vec());
+        crate::tracking::remember(ctx.shared, ctx.client, keys);
+    }
     match &result {
         // The dirty counter behind save points: one per successful write command unless it
         // said otherwise (see crate::persistence for how this differs from Redis's count).
@@ -1074,20 +1160,20 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             f(ctx, keyspace.db(db), argv, reply)
         }
         Handler::Write(f) => {
-            let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let db = keyspace.db_mut(db);
             let result = f(ctx, db, argv, reply);
             db.settle_watched(result.is_ok());
             // Logged while the lock is held, so the AOF has the order the writes happened in.
             if result.is_ok() && propagates(ctx, spec) {
-                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+                crate::persistence::aof::feed(ctx, argv);
             }
             if db.has_ready_keys() {
                 // Blocked clients served here pop on their own behalf: propagate their pops.
                 let served = crate::blocking::serve_ready_keys(db, ctx.now_ms);
                 crate::persistence::aof::feed_served(ctx.shared, ctx.client.db, &served);
             }
+            invalidate_tracked_keys(ctx);
             result
         }
         Handler::KeyspaceRead(f) => {
@@ -1095,18 +1181,26 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &Argv, reply: &mut Reply) -
             f(ctx, &keyspace, argv, reply)
         }
         Handler::KeyspaceWrite(f) => {
-            let mark = reply.len();
             let mut keyspace = ctx.shared.store.write();
             let result = f(ctx, &mut keyspace, argv, reply);
             settle_watched_all(&mut keyspace, &result);
             if result.is_ok() && spec.flags.contains(Flags::WRITE) {
-                crate::persistence::aof::feed(ctx, argv, &reply.as_bytes()[mark..]);
+                crate::persistence::aof::feed(ctx, argv);
             }
             serve_all_ready_keys_logged(ctx, &mut keyspace);
+            invalidate_tracked_keys(ctx);
             result
         }
         Handler::Conn(f) => f(ctx, argv, reply),
         Handler::Container => Err(CmdError::WrongArity),
+    }
+}
+
+/// Sends the invalidations of the keys the running command modified, while the keyspace
+/// lock is still held, so that they are the command's own (see [`crate::tracking`]).
+fn invalidate_tracked_keys(ctx: &mut Ctx) {
+    if ctx.shared.store.notifier().tracks_modifications() {
+        crate::tracking::invalidate_modified(ctx.shared, Some(&mut *ctx.client));
     }
 }
 
@@ -1206,7 +1300,13 @@ mod tests {
         // PFCOUNT is the one readonly command Redis lets write: it stores the cardinality it
         // computed in the key's cache (and propagates, hence may_replicate). XREAD only
         // reads, but with BLOCK it registers its client as a waiter in the database.
-        if spec.flags.contains(Flags::READONLY) && !matches!(spec.name, "pfcount" | "xread") {
+        // The read-only script commands take the write lock too: the interpreter is one, and
+        // a script must run alone whatever it does (see cmd::scripting).
+        let runs_scripts = matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro");
+        if spec.flags.contains(Flags::READONLY)
+            && !matches!(spec.name, "pfcount" | "xread")
+            && !runs_scripts
+        {
             assert!(
                 matches!(
                     spec.handler,
@@ -1218,6 +1318,7 @@ mod tests {
         }
         if matches!(spec.handler, Handler::Write(_) | Handler::KeyspaceWrite(_))
             && spec.name != "xread"
+            && !runs_scripts
         {
             assert!(
                 spec.flags.contains(Flags::WRITE)

@@ -137,7 +137,8 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     };
     let options = crate::persistence::write_options(&ctx.shared.config.read());
     let mut rdb = Vec::new();
-    crate::persistence::rdb::write_keyspace(&mut rdb, options, &attached.copy, now, 0)
+    let functions = ctx.shared.scripting.library_codes();
+    crate::persistence::rdb::write_keyspace(&mut rdb, options, &functions, &attached.copy, now, 0)
         .map_err(|_| CmdError::msg("ERR"))?;
     crate::notice!(
         "Synchronization with replica {} succeeded",

@@ -365,6 +365,7 @@ pub fn sadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         db.notify(notify::SET, "sadd", key);
     }
     reply.int(added);
+    ctx.changes = Some(added as u64);
     Ok(())
 }
 
@@ -379,6 +380,7 @@ pub fn srem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let key = &argv[1];
     let Some(members) = lookup_write(ctx, db, key)? else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let mut removed = 0;
@@ -399,6 +401,7 @@ pub fn srem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         }
     }
     reply.int(removed);
+    ctx.changes = Some(removed as u64);
     Ok(())
 }
 
@@ -475,6 +478,7 @@ pub fn spop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         2 => {
             let Some(members) = lookup_write(ctx, db, key)? else {
                 reply.null();
+                ctx.changes = Some(0);
                 return Ok(());
             };
             let member = random_member(members).to_vec();
@@ -484,6 +488,11 @@ pub fn spop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
             if emptied {
                 db.remove(key);
                 db.notify(notify::GENERIC, "del", key);
+            }
+            // mirrors spopCommand(): the random pick is recorded as the SREM of the member
+            // it chose, so a replay removes the same one.
+            if ctx.records_wanted() {
+                ctx.propagate_as(Argv::from_args([&b"SREM"[..], key, &member]));
             }
             reply.bulk(&member);
             Ok(())
@@ -503,25 +512,39 @@ fn spop_with_count(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
     let count = arg_in_range(&argv[2], 0, i64::MAX, CmdError::NotPositive)? as u64;
     let Some(_members) = lookup_write(ctx, db, key)? else {
         reply.set(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     if count == 0 {
         reply.set(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     db.notify(notify::SET, "spop", key);
+    let records = ctx.records_wanted();
     let members = lookup_write(ctx, db, key)?.ok_or(CmdError::WrongType)?;
+    ctx.changes = Some(count.min(members.len() as u64));
+    // mirrors spopWithCountCommand(): popping the whole set is recorded as its DEL; a part
+    // of it as one SREM per member popped (one transaction, see `Effects`).
     if count >= members.len() as u64 {
         reply_members(reply, members);
         db.remove(key);
         db.notify(notify::GENERIC, "del", key);
+        ctx.propagate_as(Argv::from_args([&b"DEL"[..], key]));
         return Ok(());
     }
     reply.set(count as usize);
+    let mut popped = Vec::new();
     for _ in 0..count {
         let member = random_member(members).to_vec();
         members.remove(&member);
         reply.bulk(&member);
+        if records {
+            popped.push(member);
+        }
+    }
+    for member in popped {
+        ctx.propagate_as(Argv::from_args([&b"SREM"[..], key, &member]));
     }
     Ok(())
 }
@@ -645,6 +668,7 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     db.expire_if_needed(dst, ctx.now_ms);
     let Some(src_value) = db.get_value(src, ctx.now_ms) else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let src_set = as_set(src_value)?;
@@ -653,12 +677,14 @@ pub fn smove(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     }
     if src == dst {
         reply.int(src_set.contains_key(member) as i64);
+        ctx.changes = Some(0);
         return Ok(());
     }
 
     let src_set = lookup_write(ctx, db, src)?.ok_or(CmdError::WrongType)?;
     if !src_set.remove(member) {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     let emptied = src_set.is_empty();
@@ -742,9 +768,7 @@ pub fn sintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cmd
     let numkeys = arg_in_range(&argv[1], 1, i64::MAX, CmdError::NumkeysNotPositive)?;
     let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
     if numkeys > argv.len() - 2 {
-        return Err(CmdError::msg(
-            "ERR Number of keys can't be greater than number of args",
-        ));
+        return Err(CmdError::NUMKEYS_OVER_ARGS);
     }
     let mut limit = 0;
     let mut i = 2 + numkeys;

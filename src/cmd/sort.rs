@@ -281,8 +281,8 @@ fn sort_generic<'a>(
     let mut alpha = opts.alpha;
     let mut by = opts.by;
     // A set has no order of its own that would be the same on a replica, so a stored result
-    // is sorted ALPHA (Redis does the same for scripts, which respd does not have).
-    if dontsort && matches!(value, Some(Value::Set(_))) && opts.store.is_some() {
+    // is sorted ALPHA, and so is one a script reads (Redis does both).
+    if dontsort && matches!(value, Some(Value::Set(_))) && (opts.store.is_some() || ctx.in_script) {
         dontsort = false;
         alpha = true;
         by = None;

@@ -552,6 +552,7 @@ pub fn zrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
     let key = &argv[1];
     let Some(z) = write_zset(ctx, db, key)? else {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     };
     let removed = argv
@@ -563,6 +564,7 @@ pub fn zrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         members_removed(db, key, "zrem");
     }
     reply.int(removed as i64);
+    ctx.changes = Some(removed as u64);
     Ok(())
 }
 
@@ -1007,10 +1009,12 @@ fn zpop_generic(
         } else {
             reply.array(0);
         }
+        ctx.changes = Some(0);
         return Ok(());
     };
     if count == 0 {
         reply.array(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     let z = write_zset(ctx, db, key)?.expect("found above");
@@ -1033,6 +1037,16 @@ fn zpop_generic(
         reply_score(reply, s);
     }
     members_removed(db, key, pop_event(max));
+    // mirrors genericZpopCommand(): [B]ZMPOP is recorded as the ZPOPMIN/ZPOPMAX of the key
+    // it popped from, with the number popped.
+    if shape.with_key {
+        let n = n.to_string();
+        ctx.propagate_as(Argv::from_args([
+            crate::blocking::zpop_name(max),
+            key,
+            n.as_bytes(),
+        ]));
+    }
     Ok(())
 }
 
@@ -1162,6 +1176,8 @@ fn blocking_zpop_generic(
         };
         let (member, score) = z.pop(max).expect("stored sorted sets are never empty");
         members_removed(db, key, pop_event(max));
+        // mirrors blockingGenericZpopCommand(): served at once, recorded as the plain pop.
+        ctx.propagate_as(Argv::from_args([crate::blocking::zpop_name(max), key]));
         reply.array(3);
         reply.bulk(key);
         reply.bulk(&member);
@@ -1703,37 +1719,28 @@ fn score_text(d: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    //! Unit checks of the parsing helpers, and end-to-end checks over a real socket for what
-    //! the differential case files cannot reach: plain sets as inputs (SADD lives in another
-    //! group, so they are put in the store directly), RESP3 reply shapes and the rules random
-    //! replies must follow. Expected bytes were recorded from Redis 7.0.15.
-
-    use std::io::Read;
-    use std::net::TcpStream;
+    //! Unit checks of the parsing helpers, and end-to-end checks through the socket-free
+    //! harness for what the differential case files cannot reach: plain sets as inputs (SADD
+    //! lives in another group, so they are put in the store directly), RESP3 reply shapes and
+    //! the rules random replies must follow. Expected bytes were recorded from Redis 7.0.15.
 
     use super::*;
-    use crate::server::ServerHandle;
-    use crate::test_support::{expect, send, start};
+    use crate::harness::Harness;
 
-    /// Sends one command and returns its RESP2 reply parsed as a flat list of bulk strings
+    /// Runs one command and checks that the reply is exactly `expected`.
+    fn expect(h: &Harness, args: &[&str], expected: &str) {
+        assert_eq!(h.call(args), expected, "{args:?}");
+    }
+
+    /// Runs one command and returns its RESP2 reply parsed as a flat list of bulk strings
     /// (the shape of ZRANDMEMBER and ZSCAN replies), with `$` headers dropped.
-    fn call_lines(stream: &mut TcpStream, args: &[&str]) -> Vec<String> {
-        send(stream, args);
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 65536];
-        loop {
-            let n = stream.read(&mut chunk).unwrap();
-            assert!(n > 0);
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(lines) = parse_flat(&buf) {
-                return lines;
-            }
-        }
+    fn call_lines(h: &Harness, args: &[&str]) -> Vec<String> {
+        let reply = h.call(args);
+        parse_flat(&reply).unwrap_or_else(|| panic!("not a whole reply: {reply:?}"))
     }
 
     /// Parses nested arrays of bulk strings into a flat list, or None if incomplete.
-    fn parse_flat(buf: &[u8]) -> Option<Vec<String>> {
-        let text = std::str::from_utf8(buf).ok()?;
+    fn parse_flat(text: &str) -> Option<Vec<String>> {
         let mut lines = text.split("\r\n");
         let mut out = Vec::new();
         let mut pending: i64 = 1;
@@ -1749,13 +1756,13 @@ mod tests {
         Some(out)
     }
 
-    fn put_set(handle: &ServerHandle, key: &[u8], members: &[&str]) {
+    fn put_set(h: &Harness, key: &[u8], members: &[&str]) {
         let mut set = Dict::new();
         for m in members {
             set.insert(m.as_bytes().to_vec(), ());
         }
-        let now = crate::util::now_ms();
-        handle.shared().store.write().db_mut(0).set(
+        let now = h.now_ms();
+        h.shared().store.write().db_mut(0).set(
             key,
             Value::Set(Box::new(crate::store::Set::from_members(set))),
             now,
@@ -1764,20 +1771,20 @@ mod tests {
 
     #[test]
     fn plain_sets_score_one_in_set_operations() {
-        let (handle, mut s) = start();
-        put_set(&handle, b"seta", &["a", "b", "d"]);
+        let h = Harness::new();
+        put_set(&h, b"seta", &["a", "b", "d"]);
         expect(
-            &mut s,
+            &h,
             &["ZADD", "zseta", "1", "a", "2", "b", "3", "c"],
             ":3\r\n",
         );
         expect(
-            &mut s,
+            &h,
             &["ZUNION", "2", "zseta", "seta", "WITHSCORES"],
             "*8\r\n$1\r\nd\r\n$1\r\n1\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n3\r\n$1\r\nc\r\n$1\r\n3\r\n",
         );
         expect(
-            &mut s,
+            &h,
             &[
                 "ZINTER",
                 "2",
@@ -1791,77 +1798,67 @@ mod tests {
             "*4\r\n$1\r\na\r\n$2\r\n11\r\n$1\r\nb\r\n$2\r\n12\r\n",
         );
         expect(
-            &mut s,
+            &h,
             &["ZDIFF", "2", "zseta", "seta", "WITHSCORES"],
             "*2\r\n$1\r\nc\r\n$1\r\n3\r\n",
         );
-        expect(&mut s, &["ZINTERCARD", "2", "zseta", "seta"], ":2\r\n");
+        expect(&h, &["ZINTERCARD", "2", "zseta", "seta"], ":2\r\n");
+        expect(&h, &["ZUNIONSTORE", "dst", "2", "seta", "seta"], ":3\r\n");
         expect(
-            &mut s,
-            &["ZUNIONSTORE", "dst", "2", "seta", "seta"],
-            ":3\r\n",
-        );
-        expect(
-            &mut s,
+            &h,
             &["ZRANGE", "dst", "0", "-1", "WITHSCORES"],
             "*6\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nd\r\n$1\r\n2\r\n",
         );
         expect(
-            &mut s,
+            &h,
             &["ZDIFF", "2", "seta", "zseta", "WITHSCORES"],
             "*2\r\n$1\r\nd\r\n$1\r\n1\r\n",
         );
         // Only the set algebra accepts plain sets.
         let wrongtype = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
-        expect(&mut s, &["ZRANGE", "seta", "0", "-1"], wrongtype);
-        expect(&mut s, &["ZMPOP", "1", "seta", "MIN"], wrongtype);
-        expect(&mut s, &["ZADD", "seta", "1", "a"], wrongtype);
+        expect(&h, &["ZRANGE", "seta", "0", "-1"], wrongtype);
+        expect(&h, &["ZMPOP", "1", "seta", "MIN"], wrongtype);
+        expect(&h, &["ZADD", "seta", "1", "a"], wrongtype);
     }
 
     #[test]
     fn resp3_reply_shapes() {
-        let (_handle, mut s) = start();
-        send(&mut s, &["HELLO", "3"]);
-        let mut chunk = [0u8; 4096];
-        let _ = s.read(&mut chunk).unwrap();
+        let h = Harness::new();
+        h.run("HELLO 3");
         expect(
-            &mut s,
+            &h,
             &["ZADD", "z", "1", "a", "2", "b", "3", "c", "-0", "d"],
             ":4\r\n",
         );
-        expect(&mut s, &["ZSCORE", "z", "a"], ",1\r\n");
-        expect(&mut s, &["ZMSCORE", "z", "a", "nope"], "*2\r\n,1\r\n_\r\n");
+        expect(&h, &["ZSCORE", "z", "a"], ",1\r\n");
+        expect(&h, &["ZMSCORE", "z", "a", "nope"], "*2\r\n,1\r\n_\r\n");
         expect(
-            &mut s,
+            &h,
             &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
             "*4\r\n*2\r\n$1\r\nd\r\n,0\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\nc\r\n,3\r\n",
         );
-        expect(&mut s, &["ZINCRBY", "z", "1", "a"], ",2\r\n");
-        expect(&mut s, &["ZADD", "z", "NX", "INCR", "1", "a"], "_\r\n");
-        expect(&mut s, &["ZPOPMIN", "z"], "*2\r\n$1\r\nd\r\n,0\r\n");
+        expect(&h, &["ZINCRBY", "z", "1", "a"], ",2\r\n");
+        expect(&h, &["ZADD", "z", "NX", "INCR", "1", "a"], "_\r\n");
+        expect(&h, &["ZPOPMIN", "z"], "*2\r\n$1\r\nd\r\n,0\r\n");
+        expect(&h, &["ZPOPMIN", "z", "1"], "*1\r\n*2\r\n$1\r\na\r\n,2\r\n");
         expect(
-            &mut s,
-            &["ZPOPMIN", "z", "1"],
-            "*1\r\n*2\r\n$1\r\na\r\n,2\r\n",
-        );
-        expect(
-            &mut s,
+            &h,
             &["ZMPOP", "1", "z", "MIN"],
             "*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n,2\r\n",
         );
-        expect(&mut s, &["ZMPOP", "1", "nokey", "MIN"], "_\r\n");
-        expect(&mut s, &["ZRANK", "z", "nope"], "_\r\n");
-        expect(&mut s, &["ZRANDMEMBER", "nokey"], "_\r\n");
+        expect(&h, &["ZMPOP", "1", "nokey", "MIN"], "_\r\n");
+        expect(&h, &["ZRANK", "z", "nope"], "_\r\n");
+        expect(&h, &["ZRANDMEMBER", "nokey"], "_\r\n");
         expect(
-            &mut s,
+            &h,
             &["ZUNION", "1", "z", "WITHSCORES"],
             "*1\r\n*2\r\n$1\r\nc\r\n,3\r\n",
         );
-        expect(&mut s, &["ZADD", "zi", "-inf", "a"], ":1\r\n");
-        expect(&mut s, &["ZSCORE", "zi", "a"], ",-inf\r\n");
+        expect(&h, &["ZADD", "zi", "-inf", "a"], ":1\r\n");
+        expect(&h, &["ZSCORE", "zi", "a"], ",-inf\r\n");
         // ZSCAN scores stay bulk strings.
         expect(
-            &mut s,
+            &h,
             &["ZSCAN", "zi", "0"],
             "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$4\r\n-inf\r\n",
         );
@@ -1869,7 +1866,7 @@ mod tests {
 
     #[test]
     fn zrandmember_counts_and_uniqueness() {
-        let (_handle, mut s) = start();
+        let h = Harness::new();
         let mut args = vec!["ZADD", "z"];
         let names: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
         let scores: Vec<String> = (0..20).map(|i| i.to_string()).collect();
@@ -1877,29 +1874,29 @@ mod tests {
             args.push(&scores[i]);
             args.push(&names[i]);
         }
-        expect(&mut s, &args, ":20\r\n");
+        expect(&h, &args, ":20\r\n");
         for count in ["3", "10", "19"] {
-            let got = call_lines(&mut s, &["ZRANDMEMBER", "z", count]);
+            let got = call_lines(&h, &["ZRANDMEMBER", "z", count]);
             let distinct: std::collections::HashSet<_> = got.iter().collect();
             assert_eq!(got.len(), count.parse::<usize>().unwrap());
             assert_eq!(distinct.len(), got.len());
             assert!(got.iter().all(|m| names.contains(m)));
         }
-        let got = call_lines(&mut s, &["ZRANDMEMBER", "z", "-50"]);
+        let got = call_lines(&h, &["ZRANDMEMBER", "z", "-50"]);
         assert_eq!(got.len(), 50);
         assert!(got.iter().all(|m| names.contains(m)));
-        let got = call_lines(&mut s, &["ZRANDMEMBER", "z", "-7", "WITHSCORES"]);
+        let got = call_lines(&h, &["ZRANDMEMBER", "z", "-7", "WITHSCORES"]);
         assert_eq!(got.len(), 14);
         for pair in got.chunks(2) {
             assert_eq!(pair[0], format!("m{}", pair[1]));
         }
-        let one = call_lines(&mut s, &["ZRANDMEMBER", "z"]);
+        let one = call_lines(&h, &["ZRANDMEMBER", "z"]);
         assert!(names.contains(&one[0]));
     }
 
     #[test]
     fn zscan_walks_a_big_set_completely() {
-        let (_handle, mut s) = start();
+        let h = Harness::new();
         let mut all = std::collections::HashSet::new();
         for chunk in 0..3 {
             let mut args = vec!["ZADD".to_string(), "big".to_string()];
@@ -1909,14 +1906,14 @@ mod tests {
                 all.insert(format!("member:{i}"));
             }
             let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-            expect(&mut s, &refs, ":100\r\n");
+            expect(&h, &refs, ":100\r\n");
         }
-        expect(&mut s, &["OBJECT", "ENCODING", "big"], "$8\r\nskiplist\r\n");
+        expect(&h, &["OBJECT", "ENCODING", "big"], "$8\r\nskiplist\r\n");
         let mut seen = std::collections::HashSet::new();
         let mut cursor = "0".to_string();
         let mut calls = 0;
         loop {
-            let got = call_lines(&mut s, &["ZSCAN", "big", &cursor, "COUNT", "20"]);
+            let got = call_lines(&h, &["ZSCAN", "big", &cursor, "COUNT", "20"]);
             calls += 1;
             cursor = got[0].clone();
             for pair in got[1..].chunks(2) {

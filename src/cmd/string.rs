@@ -593,8 +593,10 @@ pub fn set_generic(
         if !options.get {
             (replies.abort)(reply);
         }
+        ctx.changes = Some(0);
         return Ok(());
     }
+    let value_bytes = value;
     let value = Value::from_slice(value);
     if let Some(at) = expire_at {
         db.set_with_expire(key, value, Some(at), ctx.now_ms);
@@ -605,8 +607,21 @@ pub fn set_generic(
     }
     // mirrors setGenericCommand(): "set", then "expire" when a TTL came with it
     db.notify(notify::STRING, "set", key);
-    if expire_at.is_some() {
+    if let Some(at) = expire_at {
         db.notify(notify::GENERIC, "expire", key);
+        // mirrors setGenericCommand(): an expiry is recorded as the deadline it gave,
+        // `SET key value PXAT ms` (the other options dropped), so a replay expires the key
+        // when this server would have.
+        if ctx.records_wanted() {
+            let at = at.to_string();
+            ctx.propagate_as(Argv::from_args([
+                &b"SET"[..],
+                key,
+                value_bytes,
+                b"PXAT",
+                at.as_bytes(),
+            ]));
+        }
     }
     if !options.get {
         (replies.ok)(reply);
@@ -624,7 +639,20 @@ pub fn set_generic(
 /// is written).
 pub fn set(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let options = parse_extended_string_args(argv, OptionsFor::Set)?;
-    set_generic(ctx, db, &argv[1], &argv[2], &options, SET_REPLIES, reply)
+    set_generic(ctx, db, &argv[1], &argv[2], &options, SET_REPLIES, reply)?;
+    // mirrors setGenericCommand(): GET only shapes the reply, so a SET that wrote is recorded
+    // without it (with an expiry it was rewritten whole already).
+    let wrote = ctx.changes != Some(0);
+    if options.get && options.expire.is_none() && wrote && ctx.records_wanted() {
+        let mut record = Argv::new();
+        for (i, arg) in argv.iter().enumerate() {
+            if i < 3 || !eq_ci(arg, "get") {
+                record.push(arg);
+            }
+        }
+        ctx.propagate_as(record);
+    }
+    Ok(())
 }
 
 /// ```text
@@ -675,6 +703,10 @@ pub fn getset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
     }
     db.set(&argv[1], Value::from_slice(&argv[2]), ctx.now_ms);
     db.notify(notify::STRING, "set", &argv[1]);
+    // mirrors getsetCommand(): recorded as the SET it amounts to.
+    if ctx.records_wanted() {
+        ctx.propagate_as(Argv::from_args([&b"SET"[..], &argv[1], &argv[2]]));
+    }
     Ok(())
 }
 
@@ -688,11 +720,16 @@ pub fn getdel(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         Some(old) => reply_string(old, reply)?,
         None => {
             reply.null();
+            ctx.changes = Some(0);
             return Ok(());
         }
     }
     db.remove(&argv[1]);
     db.notify(notify::GENERIC, "del", &argv[1]);
+    // mirrors getdelCommand(): recorded as the DEL it amounts to.
+    if ctx.records_wanted() {
+        ctx.propagate_as(Argv::from_args([&b"DEL"[..], &argv[1]]));
+    }
     Ok(())
 }
 
@@ -709,6 +746,7 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     let key = &argv[1];
     let Some(value) = lookup_read_mut(ctx, db, key) else {
         reply.null();
+        ctx.changes = Some(0);
         return Ok(());
     };
     if !value.is_string() {
@@ -725,13 +763,18 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
     );
     match expire_at {
         // Redis `checkAlreadyExpired`: a deadline already reached deletes the key now.
+        // mirrors getexCommand(): each change is recorded as the command it amounts to, a
+        // deletion as DEL, a deadline as PEXPIREAT, a removed TTL as PERSIST.
         Some(at) if absolute && at <= ctx.now_ms => {
             db.remove(key);
             db.notify(notify::GENERIC, "del", key);
+            ctx.propagate_as(Argv::from_args([&b"DEL"[..], key]));
         }
         Some(at) => {
             db.set_expire(key, Some(at), ctx.now_ms);
             db.notify(notify::GENERIC, "expire", key);
+            let at = at.to_string();
+            ctx.propagate_as(Argv::from_args([&b"PEXPIREAT"[..], key, at.as_bytes()]));
         }
         None if options.persist
             && db
@@ -740,8 +783,10 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
         {
             db.set_expire(key, None, ctx.now_ms);
             db.notify(notify::GENERIC, "persist", key);
+            ctx.propagate_as(Argv::from_args([&b"PERSIST"[..], key]));
         }
-        None => {}
+        // Nothing changed: a plain read, or PERSIST on a key with no TTL.
+        None => ctx.changes = Some(0),
     }
     Ok(())
 }
@@ -779,6 +824,7 @@ pub fn mset_generic(
     let pairs = || (1..argv.len()).step_by(2).map(|j| (&argv[j], &argv[j + 1]));
     if nx && pairs().any(|(key, _)| db.get(key, ctx.now_ms).is_some()) {
         reply.int(0);
+        ctx.changes = Some(0);
         return Ok(());
     }
     for (key, value) in pairs() {
@@ -1046,6 +1092,11 @@ pub fn incrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
     }
     let text = sum.to_human();
     reply.bulk(&text);
+    // mirrors incrbyfloatCommand(): the result is recorded, not the increment, so that a
+    // replay or a replica cannot round differently.
+    if ctx.records_wanted() {
+        ctx.propagate_as(Argv::from_args([&b"SET"[..], key, &text, b"KEEPTTL"]));
+    }
     match db.get_value_mut(key, ctx.now_ms) {
         Some(slot) => *slot = Value::Str(text.into()),
         None => db.set(key, Value::Str(text.into()), ctx.now_ms),
@@ -1225,30 +1276,30 @@ pub fn lcs(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult 
 
 #[cfg(test)]
 mod tests {
-    //! End-to-end checks over a real socket: string commands against keys of other types
-    //! (created directly in the store, so the test depends on no other command group) and
-    //! the keyspace hit/miss counters. Expected bytes were recorded from Redis 7.0.15.
+    //! End-to-end checks through the socket-free harness: string commands against keys of
+    //! other types (created directly in the store, so the test depends on no other command
+    //! group) and the keyspace hit/miss counters. Expected bytes were recorded from Redis
+    //! 7.0.15.
 
     use std::collections::VecDeque;
 
+    use crate::harness::Harness;
     use crate::store::Value;
-    use crate::test_support::{call, start};
 
     const WRONGTYPE: &str =
         "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
 
     #[test]
     fn commands_against_a_list_key() {
-        let (handle, mut s) = start();
+        let h = Harness::new();
         let list: VecDeque<Vec<u8>> = [b"a".to_vec()].into();
-        let now = crate::util::now_ms();
-        handle
-            .shared()
+        let now = h.now_ms();
+        h.shared()
             .store
             .write()
             .db_mut(0)
             .set(b"mylist", Value::List(list), now);
-        call(&mut s, &["SET", "str", "hello"]);
+        h.call(&["SET", "str", "hello"]);
         for cmd in [
             &["GET", "mylist"][..],
             &["GETSET", "mylist", "v"],
@@ -1265,46 +1316,45 @@ mod tests {
             &["GETRANGE", "mylist", "0", "-1"],
             &["SETRANGE", "mylist", "0", ""],
         ] {
-            assert_eq!(call(&mut s, cmd), WRONGTYPE, "{cmd:?}");
+            assert_eq!(h.call(cmd), WRONGTYPE, "{cmd:?}");
         }
         // Argument errors come first where Redis checks them first.
         assert_eq!(
-            call(&mut s, &["GETEX", "mylist", "BADOPT"]),
+            h.call(&["GETEX", "mylist", "BADOPT"]),
             "-ERR syntax error\r\n"
         );
         assert_eq!(
-            call(&mut s, &["SET", "mylist", "v", "GET", "EX", "0"]),
+            h.call(&["SET", "mylist", "v", "GET", "EX", "0"]),
             "-ERR invalid expire time in 'set' command\r\n"
         );
         assert_eq!(
-            call(&mut s, &["INCRBY", "mylist", "abc"]),
+            h.call(&["INCRBY", "mylist", "abc"]),
             "-ERR value is not an integer or out of range\r\n"
         );
         assert_eq!(
-            call(&mut s, &["SETRANGE", "mylist", "-1", "v"]),
+            h.call(&["SETRANGE", "mylist", "-1", "v"]),
             "-ERR offset is out of range\r\n"
         );
         assert_eq!(
-            call(&mut s, &["LCS", "mylist", "str", "FOO"]),
+            h.call(&["LCS", "mylist", "str", "FOO"]),
             "-ERR The specified keys must contain string values\r\n"
         );
         assert_eq!(
-            call(&mut s, &["MGET", "str", "mylist", "nokey"]),
+            h.call(&["MGET", "str", "mylist", "nokey"]),
             "*3\r\n$5\r\nhello\r\n$-1\r\n$-1\r\n"
         );
-        assert_eq!(call(&mut s, &["MSETNX", "mylist", "v", "x", "y"]), ":0\r\n");
-        assert_eq!(call(&mut s, &["SETNX", "mylist", "v"]), ":0\r\n");
+        assert_eq!(h.call(&["MSETNX", "mylist", "v", "x", "y"]), ":0\r\n");
+        assert_eq!(h.call(&["SETNX", "mylist", "v"]), ":0\r\n");
         // Nothing above replaced the list...
-        assert_eq!(call(&mut s, &["STRLEN", "mylist"]), WRONGTYPE);
+        assert_eq!(h.call(&["STRLEN", "mylist"]), WRONGTYPE);
         // ...but a plain SET does.
-        assert_eq!(call(&mut s, &["SET", "mylist", "now", "XX"]), "+OK\r\n");
-        assert_eq!(call(&mut s, &["GET", "mylist"]), "$3\r\nnow\r\n");
-        handle.shutdown();
+        assert_eq!(h.call(&["SET", "mylist", "now", "XX"]), "+OK\r\n");
+        assert_eq!(h.call(&["GET", "mylist"]), "$3\r\nnow\r\n");
     }
 
     #[test]
     fn keyspace_hits_and_misses_follow_redis() {
-        let (handle, mut s) = start();
+        let h = Harness::new();
         for cmd in [
             &["GET", "missing"][..],
             &["SET", "k", "v"],
@@ -1328,26 +1378,24 @@ mod tests {
             &["DECRBY", "n", "1"],
             &["SET", "k", "v", "XX"],
         ] {
-            call(&mut s, cmd);
+            h.call(cmd);
         }
-        call(&mut s, &["PING"]);
-        let totals = handle.shared().totals();
+        let totals = h.shared().totals();
         // Counted by redis-server 7.0.15 for the same sequence (INFO stats).
         assert_eq!(totals.hits, 9);
         assert_eq!(totals.misses, 5);
-        handle.shutdown();
     }
 
     #[test]
     fn incr_keeps_integers_as_integers() {
-        let (handle, mut s) = start();
-        call(&mut s, &["SET", "n", "41"]);
-        assert_eq!(call(&mut s, &["INCR", "n"]), ":42\r\n");
-        call(&mut s, &["APPEND", "s", "1"]);
-        call(&mut s, &["APPEND", "s", "0"]);
-        assert_eq!(call(&mut s, &["INCRBY", "s", "5"]), ":15\r\n");
-        let store = handle.shared().store.read();
-        let now = crate::util::now_ms();
+        let h = Harness::new();
+        h.call(&["SET", "n", "41"]);
+        assert_eq!(h.call(&["INCR", "n"]), ":42\r\n");
+        h.call(&["APPEND", "s", "1"]);
+        h.call(&["APPEND", "s", "0"]);
+        assert_eq!(h.call(&["INCRBY", "s", "5"]), ":15\r\n");
+        let store = h.shared().store.read();
+        let now = h.now_ms();
         assert!(matches!(
             store.db(0).get_value(b"n", now),
             Some(Value::Int(42))
@@ -1357,7 +1405,5 @@ mod tests {
             store.db(0).get_value(b"s", now),
             Some(Value::Int(15))
         ));
-        drop(store);
-        handle.shutdown();
     }
 }

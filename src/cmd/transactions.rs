@@ -172,6 +172,17 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     Ok(())
 }
 
+/// Starts keeping the records of the commands that follow aside, to go to the AOF and the
+/// replicas as one MULTI ... EXEC (EXEC's queued commands, a script's effects).
+pub fn records_begin(shared: &Shared) {
+    crate::persistence::aof::exec_begin(shared);
+}
+
+/// Writes the records kept since [`records_begin`] as one transaction.
+pub fn records_done(shared: &Shared) {
+    crate::persistence::aof::exec_done(shared);
+}
+
 /// Redis `execCommandAbort`: an EXEC refused before it runs (wrong arity, MISCONF, ...)
 /// discards the transaction and unwatches every key, inside MULTI or not, and answers
 /// EXECABORT with the refusal's text (without its `ERR `, which Redis adds only when it

@@ -194,18 +194,36 @@ fn write_atomically(
     result
 }
 
+/// Loads the function libraries a dump held into the interpreter (Redis loads them with the
+/// keys, in `rdbLoad`; respd's interpreter lives in the server's shared state, made after the
+/// keyspace is loaded).
+pub fn load_functions(shared: &Shared, stats: &rdb::LoadStats) -> Result<(), String> {
+    if stats.functions.is_empty() {
+        return Ok(());
+    }
+    shared
+        .scripting
+        .restore_libraries(
+            &stats.functions,
+            crate::cmd::scripting::RestorePolicy::Append,
+        )
+        .map_err(|e| format!("Failed loading the functions of the dump: {e}"))
+}
+
 /// SAVE: writes the keyspace the caller holds (read lock) to the dump file.
 pub fn save(shared: &Shared, ks: &Keyspace) -> io::Result<()> {
     let (path, options) = {
         let c = shared.config.read();
         (dump_path(&c), write_options(&c))
     };
-    let now = now_ms();
+    // Keys expired by now are left out.
+    let now = shared.clock.now_ms();
     let used = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
     let dirty_before = shared.persistence.dirty.load(Ordering::Relaxed);
     shared.persistence.saves.fetch_add(1, Ordering::Relaxed);
+    let functions = shared.scripting.library_codes();
     match write_atomically(&shared.persistence.file_lock, &path, |out| {
-        rdb::write_live_keyspace(out, options, ks, now, used)
+        rdb::write_live_keyspace(out, options, &functions, ks, now, used)
     }) {
         Ok(()) => {
             crate::notice!("DB saved on disk");
@@ -265,7 +283,8 @@ pub fn bgsave(shared: &Shared, ks: &Keyspace) -> Result<(), BgsaveError> {
     p.saves.fetch_add(1, Ordering::Relaxed);
     let copy_timer = std::time::Instant::now();
     let dirty_before = p.dirty.load(Ordering::Relaxed);
-    let copy = snapshot(ks, started);
+    let copy = snapshot(ks, shared.clock.now_ms());
+    let functions = shared.scripting.library_codes();
     let used = ks.dbs().iter().map(|db| db.approx_bytes() as u64).sum();
     crate::verbose!(
         "BGSAVE copied the keyspace in {} ms (writers waited that long)",
@@ -276,7 +295,7 @@ pub fn bgsave(shared: &Shared, ks: &Keyspace) -> Result<(), BgsaveError> {
         .name("respd-bgsave".into())
         .spawn(move || {
             let result = write_atomically(&state.file_lock, &path, |out| {
-                rdb::write_keyspace(out, options, &copy, started, used)
+                rdb::write_keyspace(out, options, &functions, &copy, started, used)
             });
             drop(copy);
             state.bgsave_done(result, dirty_before, started);

@@ -126,6 +126,42 @@ impl Reply {
         self.buf.extend_from_slice(line);
     }
 
+    /// An error sent exactly as given, without the `ERR ` that [`Reply::error`] adds to a
+    /// text without a code: a script's `{err = "My Error"}` is sent as `-My Error`.
+    pub fn error_verbatim(&mut self, text: &[u8]) {
+        // Counted under its first word whatever it is (`MY_ERR_CODE`), as Redis counts it.
+        self.count_error(text, true);
+        self.buf.push(b'-');
+        self.buf.extend(
+            text.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// An error sent as given, counted as an error reply of the command but not in INFO
+    /// errorstats: a script's error that repeats one already counted when the command the
+    /// script ran failed (Redis `ERR_REPLY_FLAG_NO_STATS_UPDATE`).
+    pub fn error_uncounted(&mut self, text: &[u8]) {
+        self.errors += 1;
+        self.buf.push(b'-');
+        self.buf.extend(
+            text.iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Adds error codes counted elsewhere (the commands a script ran) to INFO errorstats.
+    pub fn add_error_codes(&mut self, codes: Vec<(Vec<u8>, u64)>) {
+        for (code, n) in codes {
+            match self.error_codes.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.error_codes.push((code, n)),
+            }
+        }
+    }
+
     /// Error replies written on this buffer since it was made.
     pub fn error_count(&self) -> u64 {
         self.errors

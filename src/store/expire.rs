@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use super::Store;
-use crate::util::now_ms;
+use crate::util::Clock;
 
 /// Keys sampled per step (Redis `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
 pub const KEYS_PER_LOOP: usize = 20;
@@ -43,8 +43,9 @@ pub struct CycleOutcome {
     pub slowest_delete: Duration,
 }
 
-/// Runs one active expiry pass over every database.
-pub fn run_cycle(store: &Store, budget: Duration) -> CycleOutcome {
+/// Runs one active expiry pass over every database; `clock` says what time it is (the
+/// server's, see [`crate::shared::Shared::clock`]).
+pub fn run_cycle(store: &Store, clock: &Clock, budget: Duration) -> CycleOutcome {
     let start = Instant::now();
     let db_count = store.db_count();
     let mut outcome = CycleOutcome::default();
@@ -57,7 +58,7 @@ pub fn run_cycle(store: &Store, budget: Duration) -> CycleOutcome {
                 if db.expires_len() == 0 {
                     break;
                 }
-                let (sampled, expired, slowest) = db.expire_sample(KEYS_PER_LOOP, now_ms());
+                let (sampled, expired, slowest) = db.expire_sample(KEYS_PER_LOOP, clock.now_ms());
                 outcome.busy += locked.elapsed();
                 outcome.slowest_delete = outcome.slowest_delete.max(slowest);
                 (sampled, expired)
@@ -82,7 +83,8 @@ mod tests {
     #[test]
     fn the_cycle_reclaims_keys_nobody_reads() {
         let store = Store::new(2);
-        let now = now_ms();
+        let clock = Clock::manual(1_000_000);
+        let now = clock.now_ms();
         {
             let mut ks = store.write();
             for i in 0..10_000u32 {
@@ -94,7 +96,7 @@ mod tests {
         }
         let mut rounds = 0;
         while store.read().db(1).len() > 1 {
-            run_cycle(&store, Duration::from_secs(1));
+            run_cycle(&store, &clock, Duration::from_secs(1));
             rounds += 1;
             assert!(rounds < 1000, "the cycle does not converge");
         }

@@ -235,7 +235,8 @@ pub struct Db {
     /// once the command succeeds ([`Db::settle_watched`]). Redis signals a key after the
     /// command modified it, so a command that fails (WRONGTYPE, a bad argument, an
     /// INCRBYFLOAT that would give infinity...) leaves the watchers alone. Empty unless
-    /// someone watches a key that a command looked up for writing.
+    /// someone watches a key that a command looked up for writing, or some client tracks
+    /// keys (CLIENT TRACKING).
     maybe_modified: Vec<Key>,
     /// Clients blocked on each key, first come first served (Redis `db->blocking_keys`).
     blocked: HashMap<Key, VecDeque<Arc<crate::blocking::Waiter>>>,
@@ -446,14 +447,16 @@ impl Db {
         let keys = std::mem::take(&mut self.maybe_modified);
         if succeeded {
             for key in &keys {
-                self.touch_watched(key);
+                self.signal_modified(key);
             }
         }
     }
 
-    /// Marks `key` as modified for every client watching it (Redis `touchWatchedKey`).
-    /// Costs one emptiness check when nobody watches anything.
-    fn touch_watched(&mut self, key: &[u8]) {
+    /// Marks `key` as modified (Redis `signalModifiedKey`): for every client watching it, and
+    /// for client-side caching (see [`crate::notify::Notifier::key_modified`]). Costs one
+    /// emptiness check and one atomic load when nobody watches or tracks anything.
+    fn signal_modified(&mut self, key: &[u8]) {
+        self.notifier.key_modified(key);
         let watchers = self.watchers.get_mut();
         if watchers.is_empty() {
             return;
@@ -483,7 +486,9 @@ impl Db {
             return None;
         }
         let watchers = self.watchers.get_mut();
-        if !watchers.is_empty() && watchers.contains_key(key) {
+        if (!watchers.is_empty() && watchers.contains_key(key))
+            || self.notifier.tracks_modifications()
+        {
             self.maybe_modified.push(key.to_vec());
         }
         let entry = self.entries.get_mut(key)?;
@@ -522,7 +527,7 @@ impl Db {
     }
 
     fn insert_entry(&mut self, key: &[u8], value: Value, expire_at: u64, now_ms: u64) {
-        self.touch_watched(key);
+        self.signal_modified(key);
         let entry = Entry::new(value, expire_at, now_ms);
         // One hash and one chain walk, whether the key is new or replaced.
         let had_ttl = match self.entries.insert(SmallBytes::from_slice(key), entry) {
@@ -571,7 +576,7 @@ impl Db {
     /// Removes a key (whatever its TTL). Returns its entry if it existed, expired or not.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
-        self.touch_watched(key);
+        self.signal_modified(key);
         if entry.expire_at != 0 {
             self.expires.remove(key);
         }
@@ -601,7 +606,7 @@ impl Db {
 
     /// Inserts a whole entry, keeping its TTL and access time (RENAME, MOVE, COPY, SWAPDB).
     pub fn insert(&mut self, key: Key, entry: Entry) {
-        self.touch_watched(&key);
+        self.signal_modified(&key);
         if !self.entries.contains_key(&key[..]) {
             self.signal_created(&key);
         }
@@ -621,6 +626,7 @@ impl Db {
     /// key that had already expired was logically gone, so removing it changes nothing
     /// (Redis 7.0 clears its watcher's "expired" mark instead of failing the EXEC).
     pub fn clear(&mut self, now_ms: u64) {
+        self.notifier.all_keys_modified();
         touch_watched_where(self.watchers.get_mut(), |key| {
             is_live(&self.entries, key, now_ms)
         });

@@ -1,5 +1,6 @@
 //! Small helpers shared by every layer: a per-thread pseudo-random generator, the wall clock in
-//! milliseconds, and Redis's strict number parsing and formatting rules.
+//! milliseconds (and the [`Clock`] keys expire by, which tests can move by hand), and Redis's
+//! strict number parsing and formatting rules.
 //!
 //! Redis is picky about numbers (`string2ll` in `util.c` rejects "+1", " 1" and "01"), and every
 //! command that takes a number must agree, so the rules live here once. The same goes for
@@ -12,7 +13,9 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+mod clock;
 mod float;
+pub use clock::Clock;
 pub use float::{format_f64, parse_f64, LongDouble};
 
 thread_local! {

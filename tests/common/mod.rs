@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 
 use respd::{Config, ServerHandle};
 
+mod resp;
+pub use resp::*;
+
 /// How long a test waits for a reply before calling the server stuck.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -220,257 +223,6 @@ impl RawConn {
             "unexpected bytes from the server: {}",
             show(self.reader.buffered())
         );
-    }
-}
-
-/// Encodes a command as a RESP multibulk, the way client libraries send it.
-pub fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// Renders bytes for a failure message: printable ASCII as is, the rest escaped
-/// (`"+OK\r\n"`), so two replies that differ by one byte look different on screen.
-pub fn show(bytes: &[u8]) -> String {
-    let mut s = String::from("\"");
-    for &b in bytes {
-        match b {
-            b'\r' => s.push_str("\\r"),
-            b'\n' => s.push_str("\\n"),
-            b'\t' => s.push_str("\\t"),
-            b'"' => s.push_str("\\\""),
-            b'\\' => s.push_str("\\\\"),
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    s.push('"');
-    s
-}
-
-/// One parsed reply: where it ends, and for aggregates (`*`, `~`, `>`, `%`), the byte ranges
-/// of its elements (maps count as 2n elements, as in tests/diffcase.py).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parsed {
-    /// Offset just past the reply.
-    pub end: usize,
-    /// Offset just past the reply's header line (`*3\r\n`).
-    pub header_end: usize,
-    /// Element ranges, for aggregates.
-    pub elements: Option<Vec<(usize, usize)>>,
-}
-
-/// Finds the complete RESP2/RESP3 reply starting at `buf[pos]`.
-///
-/// `Ok(None)` means the reply is not complete yet; `Err` means the bytes are not RESP.
-/// The rules are the ones tests/diffcase.py uses, so both runners split streams alike.
-pub fn parse_reply(buf: &[u8], pos: usize) -> Result<Option<Parsed>, String> {
-    if pos >= buf.len() {
-        return Ok(None);
-    }
-    let Some(cr) = find_crlf(buf, pos) else {
-        return Ok(None);
-    };
-    let header_end = cr + 2;
-    let number = || -> Result<i64, String> {
-        std::str::from_utf8(&buf[pos + 1..cr])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad length line {}", show(&buf[pos..cr])))
-    };
-    match buf[pos] {
-        b'+' | b'-' | b':' | b',' | b'#' | b'_' | b'(' => Ok(Some(Parsed {
-            end: header_end,
-            header_end,
-            elements: None,
-        })),
-        b'$' | b'=' | b'!' => {
-            let n = number()?;
-            if n < 0 {
-                return Ok(Some(Parsed {
-                    end: header_end,
-                    header_end,
-                    elements: None,
-                }));
-            }
-            let end = header_end + n as usize + 2;
-            if buf.len() < end {
-                return Ok(None);
-            }
-            Ok(Some(Parsed {
-                end,
-                header_end,
-                elements: None,
-            }))
-        }
-        t @ (b'*' | b'~' | b'>' | b'%' | b'|') => {
-            let mut n = number()?;
-            if t == b'%' || t == b'|' {
-                n *= 2;
-            }
-            let mut p = header_end;
-            let mut elements = Vec::new();
-            for _ in 0..n.max(0) {
-                let Some(e) = parse_reply(buf, p)? else {
-                    return Ok(None);
-                };
-                elements.push((p, e.end));
-                p = e.end;
-            }
-            if t == b'|' {
-                // An attribute: the real reply follows it.
-                return parse_reply(buf, p);
-            }
-            Ok(Some(Parsed {
-                end: p,
-                header_end,
-                elements: Some(elements),
-            }))
-        }
-        other => Err(format!(
-            "not a RESP reply: starts with {} at {}",
-            show(&[other]),
-            show(&buf[pos..buf.len().min(pos + 40)])
-        )),
-    }
-}
-
-fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..]
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .map(|i| from + i)
-}
-
-/// Rebuilds an aggregate reply with its elements sorted bytewise (the `!sort` directive).
-pub fn sorted_reply(buf: &[u8], parsed: &Parsed) -> Vec<u8> {
-    let mut out = buf[..parsed.header_end].to_vec();
-    match &parsed.elements {
-        Some(elements) => {
-            let mut parts: Vec<&[u8]> = elements.iter().map(|&(a, b)| &buf[a..b]).collect();
-            parts.sort();
-            for p in parts {
-                out.extend_from_slice(p);
-            }
-            out
-        }
-        None => buf[..parsed.end].to_vec(),
-    }
-}
-
-/// Reads whole RESP replies from a byte stream, keeping any bytes past the current reply.
-pub struct RespReader<R> {
-    inner: R,
-    buf: Vec<u8>,
-}
-
-impl<R: Read> RespReader<R> {
-    /// Wraps a stream.
-    pub fn new(inner: R) -> Self {
-        RespReader {
-            inner,
-            buf: Vec::new(),
-        }
-    }
-
-    /// The stream.
-    pub fn get_ref(&self) -> &R {
-        &self.inner
-    }
-
-    /// Bytes received but not returned yet.
-    pub fn buffered(&self) -> &[u8] {
-        &self.buf
-    }
-
-    fn fill(&mut self) -> io::Result<()> {
-        let mut chunk = [0u8; 64 * 1024];
-        let n = self.inner.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "connection closed by the server (after {} unparsed bytes: {})",
-                    self.buf.len(),
-                    show(&self.buf[..self.buf.len().min(200)])
-                ),
-            ));
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-
-    /// Reads one complete reply and returns its exact bytes. A closed connection is
-    /// `UnexpectedEof`; a read timeout is `WouldBlock`/`TimedOut`.
-    pub fn reply(&mut self) -> io::Result<Vec<u8>> {
-        self.reply_sorted(false)
-    }
-
-    /// Like [`RespReader::reply`]; with `sort`, aggregate elements are sorted bytewise.
-    pub fn reply_sorted(&mut self, sort: bool) -> io::Result<Vec<u8>> {
-        loop {
-            let parsed = parse_reply(&self.buf, 0)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            if let Some(p) = parsed {
-                let out = if sort {
-                    sorted_reply(&self.buf, &p)
-                } else {
-                    self.buf[..p.end].to_vec()
-                };
-                self.buf.drain(..p.end);
-                return Ok(out);
-            }
-            self.fill()?;
-        }
-    }
-
-    /// Reads until `n` bytes are available or the stream ends or times out; returns them.
-    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            if self.fill().is_err() {
-                break;
-            }
-        }
-        let take = n.min(self.buf.len());
-        self.buf.drain(..take).collect()
-    }
-}
-
-impl RespReader<TcpStream> {
-    /// True if the peer closed (EOF or reset) within `wait`. Bytes that arrive instead are
-    /// kept in the buffer and mean "still open".
-    pub fn is_closed_within(&mut self, wait: Duration) -> bool {
-        if !self.buf.is_empty() {
-            return false;
-        }
-        let old = self.inner.read_timeout().ok().flatten();
-        self.inner
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
-            .unwrap();
-        let mut byte = [0u8; 4096];
-        let closed = match self.inner.read(&mut byte) {
-            Ok(0) => true,
-            Ok(n) => {
-                self.buf.extend_from_slice(&byte[..n]);
-                false
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                false
-            }
-            Err(_) => true, // reset: closed, and not gracefully
-        };
-        let _ = self.inner.set_read_timeout(old);
-        closed
     }
 }
 
@@ -689,6 +441,9 @@ pub fn keyspace_hits_and_misses(c: &mut RawConn) -> (u64, u64) {
 /// Runs `check` against a fresh in-process respd, then against the shared redis-server when
 /// there is one (saying so loudly when there is not). `check` gets `"respd"` or `"redis"`, for
 /// its assertion messages, and the server's address.
+///
+/// The shared redis-server must be left as found; a check that changes the configuration
+/// uses [`on_respd_and_own_redis`] or [`on_respd_and_redis_with`].
 pub fn on_respd_and_redis(test: &str, check: impl Fn(&str, SocketAddr)) {
     let respd = TestServer::start();
     check("respd", respd.addr());
@@ -696,4 +451,49 @@ pub fn on_respd_and_redis(test: &str, check: impl Fn(&str, SocketAddr)) {
         Some(redis) => check("redis", redis.addr()),
         None => skip_note(&format!("{test}: checked against respd only")),
     }
+}
+
+/// [`on_respd_and_redis`] with a fresh redis-server of the check's own, stopped afterwards.
+pub fn on_respd_and_own_redis(test: &str, check: impl Fn(&str, SocketAddr)) {
+    on_respd_and_redis_with(test, |_| {}, &[], check);
+}
+
+/// Runs `check` on a fresh respd whose configuration `respd_config` edited, then on a fresh
+/// redis-server started with the `redis_args` directives (`--name value`), when there is one.
+/// Returns what `check` returned for each (Redis's is `None` without a redis-server, and the
+/// test's name has then been printed in a `SKIPPED:` line).
+pub fn on_respd_and_redis_with<T>(
+    test: &str,
+    respd_config: impl FnOnce(&mut Config),
+    redis_args: &[&str],
+    check: impl Fn(&str, SocketAddr) -> T,
+) -> (T, Option<T>) {
+    let respd = TestServer::with_config(respd_config);
+    let ours = check("respd", respd.addr());
+    let theirs = match RedisServer::start_with(redis_args) {
+        Some(redis) => Some(check("redis", redis.addr())),
+        None => {
+            skip_note(&format!("{test}: checked against respd only"));
+            None
+        }
+    };
+    (ours, theirs)
+}
+
+/// Sends `cmd` on respd's connection and, when there is one, on Redis's; the two replies
+/// must be equal. Returns respd's.
+pub fn same_reply(ours: &mut RawConn, theirs: &mut Option<RawConn>, cmd: &[&[u8]]) -> Vec<u8> {
+    let mine = ours.cmd(cmd);
+    if let Some(redis) = theirs.as_mut() {
+        let reference = redis.cmd(cmd);
+        assert_eq!(
+            String::from_utf8_lossy(&mine),
+            String::from_utf8_lossy(&reference),
+            "{:?}",
+            cmd.iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+        );
+    }
+    mine
 }

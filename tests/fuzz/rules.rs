@@ -30,68 +30,7 @@
 
 use std::collections::BTreeSet;
 
-/// A parsed reply, kept close to the wire: the type byte and the payload.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Val {
-    /// `+`, `-`, `:`, `,`, `#`, `_`, `(`: the type byte and the line.
-    Line(u8, Vec<u8>),
-    /// `$`, `=`, `!`: the type byte and the payload (`None` for `$-1`).
-    Bulk(u8, Option<Vec<u8>>),
-    /// `*`, `~`, `>`, `%`: the type byte and the elements (maps flattened to 2n).
-    Agg(u8, Option<Vec<Val>>),
-}
-
-impl Val {
-    fn kind(&self) -> u8 {
-        match self {
-            Val::Line(t, _) | Val::Bulk(t, _) | Val::Agg(t, _) => *t,
-        }
-    }
-}
-
-/// Parses one complete reply (the bytes of exactly one reply, as split by
-/// `common::parse_reply`).
-pub fn parse(buf: &[u8]) -> Option<Val> {
-    let mut pos = 0;
-    let v = parse_at(buf, &mut pos)?;
-    Some(v)
-}
-
-fn parse_at(buf: &[u8], pos: &mut usize) -> Option<Val> {
-    let start = *pos;
-    let cr = buf[start..].windows(2).position(|w| w == b"\r\n")? + start;
-    let t = buf[start];
-    let line = buf[start + 1..cr].to_vec();
-    *pos = cr + 2;
-    let number = || -> Option<i64> { std::str::from_utf8(&line).ok()?.parse().ok() };
-    match t {
-        b'$' | b'=' | b'!' => {
-            let n = number()?;
-            if n < 0 {
-                return Some(Val::Bulk(t, None));
-            }
-            let end = *pos + n as usize;
-            let data = buf.get(*pos..end)?.to_vec();
-            *pos = end + 2;
-            Some(Val::Bulk(t, Some(data)))
-        }
-        b'*' | b'~' | b'>' | b'%' => {
-            let mut n = number()?;
-            if n < 0 {
-                return Some(Val::Agg(t, None));
-            }
-            if t == b'%' {
-                n *= 2;
-            }
-            let mut items = Vec::new();
-            for _ in 0..n {
-                items.push(parse_at(buf, pos)?);
-            }
-            Some(Val::Agg(t, Some(items)))
-        }
-        _ => Some(Val::Line(t, line)),
-    }
-}
+pub use crate::common::{parse, Val};
 
 /// How two replies to the same command are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,14 +138,23 @@ pub fn rule_for(argv: &[Vec<u8>]) -> Rule {
         "COMMAND DOCS" | "COMMAND INFO" => Rule::CommandMeta,
         "TTL" | "EXPIRETIME" => Rule::Clock(1),
         "PTTL" | "PEXPIRETIME" => Rule::Clock(1000),
-        // Idle times and delivery times are the servers' clocks; XINFO STREAM's
-        // radix-tree-nodes counts Redis's tree, which respd estimates.
-        "XPENDING" if argv.len() > 3 => Rule::Volatile,
-        "XINFO STREAM" | "XINFO CONSUMERS" => Rule::Volatile,
         "HELLO" => Rule::Hello,
         "DUMP" => Rule::Dump,
+        // An id made from the clock (`*`, `<ms>-*`) is each server's own, and so is anything
+        // that shows idle or delivery times.
+        "XADD" if auto_stream_id(argv) => Rule::Volatile,
+        "XINFO STREAM" | "XINFO GROUPS" | "XINFO CONSUMERS" => Rule::Volatile,
+        "XPENDING" if argv.len() > 3 => Rule::Volatile,
+        "XCLAIM" | "XAUTOCLAIM" => Rule::Volatile,
         _ => Rule::Exact,
     }
+}
+
+/// True if an XADD lets the server pick (part of) the entry id from its clock.
+fn auto_stream_id(argv: &[Vec<u8>]) -> bool {
+    argv.iter()
+        .skip(2)
+        .any(|a| a.as_slice() == b"*" || a.ends_with(b"-*"))
 }
 
 fn sort_order_undefined(argv: &[Vec<u8>]) -> bool {
@@ -510,7 +458,8 @@ impl Taint {
             *self = Taint::default();
             return;
         }
-        let random_write = n == "SPOP" && respd_reply.first() != Some(&b'-');
+        let clock_write = matches!(n.as_str(), "XADD" | "XCLAIM" | "XAUTOCLAIM" | "XREADGROUP");
+        let random_write = (n == "SPOP" || clock_write) && respd_reply.first() != Some(&b'-');
         let random_store = n == "SORT" && matches!(rule_for(argv), Rule::Unordered | Rule::Random);
         if random_write || random_store || self.covers(argv) {
             self.taint(argv);

@@ -8,9 +8,9 @@ use crate::cmd::Effects;
 /// to the replication stream ([`crate::replication::feed`]). Called with the keyspace write
 /// lock held (see the module docs for why). Costs two atomic loads when neither is on.
 #[inline]
-pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
+pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv) {
     if records_wanted(ctx.shared) {
-        feed_slow(ctx, argv, reply);
+        feed_slow(ctx, argv);
     }
 }
 
@@ -29,21 +29,12 @@ fn propagate(shared: &Shared, db: usize, body: Vec<u8>, in_exec: bool) {
     }
 }
 
-fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv, reply: &[u8]) {
+fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv) {
     let list = match &ctx.effects {
         Effects::Replaced(list) => list,
         Effects::AsCalled => {
-            let rewritten;
-            let args: Vec<&[u8]> = match translate(argv, reply, ctx.now_ms) {
-                Record::Skip => return,
-                Record::AsIs => argv.iter().collect(),
-                Record::Rewritten(v) => {
-                    rewritten = v;
-                    rewritten.iter().map(|c| c.as_ref()).collect()
-                }
-            };
             let mut body = Vec::with_capacity(64);
-            push_command(&mut body, args.iter().copied());
+            push_command(&mut body, argv.iter());
             return propagate(ctx.shared, ctx.client.db, body, ctx.in_exec);
         }
     };

@@ -73,18 +73,6 @@ pub(super) fn parse_command(data: &[u8], at: usize) -> Parsed {
     Parsed::Command(argv, pos)
 }
 
-/// A client of its own for the replay. The client type carries a socket (for CLIENT LIST
-/// and for waking it), so a connected loopback pair stands in; it is registered in a private
-/// registry, so no one sees it.
-fn replay_client() -> io::Result<(crate::client::Client, std::net::TcpStream)> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let stream = std::net::TcpStream::connect(listener.local_addr()?)?;
-    let (peer, _) = listener.accept()?;
-    let registry = crate::client::ClientRegistry::new();
-    let handle = registry.register(&stream, now_ms())?;
-    Ok((crate::client::Client::new(handle), peer))
-}
-
 /// Runs one replayed command through the command table.
 fn replay_one(
     shared: &Shared,
@@ -104,6 +92,7 @@ fn replay_one(
         client,
         // Blocking commands answer at once, as inside EXEC.
         in_exec: true,
+        in_script: false,
         changes: None,
         effects: crate::cmd::Effects::AsCalled,
         redacted: Vec::new(),
@@ -126,8 +115,10 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
         ));
     }
     let started = std::time::Instant::now();
-    let (mut client, _peer) =
-        replay_client().map_err(|e| format!("Can't create the AOF loading client: {e}"))?;
+    // A client of its own with no connection (Redis `createAOFClient`). It is in no
+    // registry, so no one sees it, and its id is never shown.
+    let handle = crate::client::ClientHandle::internal(0, shared.clock.now_ms());
+    let mut client = crate::client::Client::internal(handle);
     let mut reply = Reply::new();
     // Commands of an open MULTI, applied when its EXEC is read.
     let mut pending: Option<(usize, Vec<Argv>)> = None;
@@ -205,7 +196,7 @@ pub fn load(shared: &Shared, path: &Path, truncated_ok: bool) -> Result<(), Stri
     }
     // The replay ran with its clock at 0, so every key's access time says "long ago": set
     // them to now, as a load in Redis leaves them.
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     for db in shared.store.read().dbs() {
         for (key, _) in db.iter() {
             let _ = db.get(key, now); // records the access

@@ -2,8 +2,7 @@
 //!
 //! Counterpart of Redis `aof.c` (`feedAppendOnlyFile`, `flushAppendOnlyFile`,
 //! `loadSingleAppendOnlyFile`, `rewriteAppendOnlyFileBackground`, `startAppendOnly`,
-//! `stopAppendOnly`) and the expiry rewriting of `propagateNow`/`rewriteClientCommandArgument`
-//! callers in `t_string.c` and `expire.c`.
+//! `stopAppendOnly`).
 //!
 //! # One file
 //! respd writes one file, `dir/appendfilename`, as Redis 6 did. Redis 7.0's `appenddirname`
@@ -15,15 +14,12 @@
 //! [`feed`] runs for every successful command flagged `write`, *while the keyspace write lock
 //! is still held* (from [`crate::cmd::call`], or from EXEC which holds the lock throughout).
 //! That is what keeps the file in the order the commands were applied: two clients writing
-//! the same key in parallel are serialised by the lock, and so are their log records. The argv
-//! is logged as sent, except that:
-//! - relative expiries become absolute, as Redis propagates them, so a replay a day later
-//!   gives the same deadlines: `SET .. EX/PX/EXAT` → `SET .. PXAT`, `SETEX`/`PSETEX` →
-//!   `SET .. PXAT`, `EXPIRE`/`PEXPIRE`/`EXPIREAT` → `PEXPIREAT`, `GETEX EX/PX/EXAT/PXAT` →
-//!   `PEXPIREAT`, `GETEX PERSIST` → `PERSIST`, a plain `GETEX` (a read) is not logged,
-//!   `RESTORE key <ttl> ...` → `RESTORE key <deadline> ... ABSTTL`;
-//! - SPOP (random) is logged as the SREM of the members its reply carries, so a replay
-//!   removes the same ones;
+//! the same key in parallel are serialised by the lock, and so are their log records. What
+//! is logged is what the command says it did ([`crate::cmd::Effects`], Redis's
+//! `alsoPropagate`): the argv as sent, unless the command replaced it with commands a replay
+//! repeats exactly (a relative expiry as its deadline, `SET .. EX` → `SET .. PXAT`, `EXPIRE`
+//! → `PEXPIREAT`; SPOP's random pick as the SREM of what it popped; a blocking pop served at
+//! once as the plain pop) or logged nothing (a write that changed nothing). Besides:
 //! - clients blocked in BLPOP, BLMOVE, BZPOPMIN... that a write serves change keys inside
 //!   that write, out of reach of the argv: each service is logged right after as the
 //!   command Redis propagates for it (`LPOP key`, `LMOVE ...`, `ZPOPMIN key n`), see
@@ -114,7 +110,7 @@ use crate::latency::LatencyMonitor;
 use crate::protocol::{Argv, Reply};
 use crate::shared::Shared;
 use crate::store::{Entry, Keyspace, Value};
-use crate::util::{eq_ci, now_ms, parse_i64, push_i64};
+use crate::util::{eq_ci, now_ms, push_i64};
 
 mod append;
 mod load;
@@ -301,7 +297,7 @@ pub fn start(shared: &Shared) -> io::Result<()> {
         // The classic trap: appendonly switched on with data only in the dump. Write the
         // first AOF from what was loaded, before anyone can write.
         let temp = temp_path(&path);
-        let copy = super::snapshot(&shared.store.read(), now_ms());
+        let copy = super::snapshot(&shared.store.read(), shared.clock.now_ms());
         let (file, last_db) = write_base(&temp, &copy)?;
         fs::rename(&temp, &path)?;
         sync_dir(&path)?;
@@ -537,84 +533,6 @@ mod tests {
                 ""
             ]
         );
-    }
-
-    fn render(argv: &[&str], now: u64) -> Vec<String> {
-        let argv = Argv::from_args(argv.iter().copied());
-        // A reply that says the command did something (an empty one means it blocked).
-        match translate(&argv, b"+OK\r\n", now) {
-            Record::AsIs => argv
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect(),
-            Record::Rewritten(v) => v
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect(),
-            Record::Skip => vec![],
-        }
-    }
-
-    #[test]
-    fn relative_expiries_become_absolute() {
-        assert_eq!(
-            render(&["set", "k", "v", "EX", "10", "NX"], 1000),
-            // As Redis setGenericCommand(): with an expiry, exactly `SET key value PXAT ms`.
-            ["set", "k", "v", "PXAT", "11000"]
-        );
-        assert_eq!(
-            render(&["SET", "k", "v", "px", "5"], 1000),
-            ["SET", "k", "v", "PXAT", "1005"]
-        );
-        assert_eq!(
-            render(&["set", "k", "v", "exat", "7"], 1000),
-            ["set", "k", "v", "PXAT", "7000"]
-        );
-        // A key or value spelled like an option is not one.
-        assert_eq!(render(&["set", "ex", "px"], 1000), ["set", "ex", "px"]);
-        assert_eq!(
-            render(&["setex", "k", "2", "v"], 1000),
-            ["SET", "k", "v", "PXAT", "3000"]
-        );
-        assert_eq!(
-            render(&["psetex", "k", "2", "v"], 1000),
-            ["SET", "k", "v", "PXAT", "1002"]
-        );
-        assert_eq!(
-            render(&["expire", "k", "3", "NX"], 1000),
-            ["PEXPIREAT", "k", "4000", "NX"]
-        );
-        assert_eq!(
-            render(&["expireat", "k", "3"], 1000),
-            ["PEXPIREAT", "k", "3000"]
-        );
-        assert_eq!(
-            render(&["getex", "k", "PX", "3"], 1000),
-            ["PEXPIREAT", "k", "1003"]
-        );
-        assert_eq!(render(&["getex", "k", "persist"], 1000), ["PERSIST", "k"]);
-        assert!(render(&["getex", "k"], 1000).is_empty());
-    }
-
-    #[test]
-    fn spop_is_logged_as_the_srem_of_what_it_popped() {
-        let argv = Argv::from_args(["spop", "s", "2"]);
-        let got = |reply: &[u8]| match translate(&argv, reply, 0) {
-            Record::Rewritten(v) => v.iter().map(|a| a.to_vec()).collect::<Vec<_>>(),
-            Record::Skip => vec![],
-            Record::AsIs => panic!("SPOP logged as is"),
-        };
-        let srem = |m: &[&str]| {
-            let mut v = vec![b"SREM".to_vec(), b"s".to_vec()];
-            v.extend(m.iter().map(|m| m.as_bytes().to_vec()));
-            v
-        };
-        assert_eq!(got(b"$1\r\na\r\n"), srem(&["a"]));
-        assert_eq!(got(b"*2\r\n$1\r\na\r\n$2\r\nbc\r\n"), srem(&["a", "bc"]));
-        assert_eq!(got(b"~1\r\n$1\r\na\r\n"), srem(&["a"]));
-        assert!(got(b"$-1\r\n").is_empty());
-        assert!(got(b"*0\r\n").is_empty());
-        assert!(got(b"_\r\n").is_empty());
     }
 
     #[test]

@@ -237,7 +237,7 @@ pub fn start_rewrite(shared: &Shared, ks: &Keyspace) -> Result<(), RewriteError>
     let started = now_ms();
     aof.rewrite_started_ms.store(started, Ordering::Relaxed);
     let path = aof_path(&shared.config.read());
-    let copy = crate::persistence::snapshot(ks, started);
+    let copy = crate::persistence::snapshot(ks, shared.clock.now_ms());
     aof.state.lock().rewrite = Some(RewriteBuffer::default());
     let state = persistence.clone();
     let spawned = thread::Builder::new()

@@ -32,6 +32,8 @@ pub struct LoadStats {
     pub version: u32,
     /// AUX fields, in file order (redis-ver, ctime, ...).
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The code of each function library, in file order.
+    pub functions: Vec<Vec<u8>>,
 }
 
 /// One key read from a dump.
@@ -119,7 +121,7 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    fn string(&mut self) -> R<Vec<u8>> {
+    pub(super) fn string(&mut self) -> R<Vec<u8>> {
         let start = self.pos;
         match self.len_or_enc()? {
             Ok(n) => {
@@ -256,9 +258,13 @@ pub fn load(data: &[u8], ks: &mut Keyspace, now_ms: u64, verify_checksum: bool) 
                 return r
                     .err("The dump holds module data (MODULE_AUX), which respd does not support");
             }
-            OP_FUNCTION2 | OP_FUNCTION_PRE_GA => {
+            OP_FUNCTION2 => {
+                // Loaded into the interpreter by the caller, once the server runs.
+                stats.functions.push(r.string()?);
+            }
+            OP_FUNCTION_PRE_GA => {
                 r.pos = op_at;
-                return r.err("The dump holds Redis functions (FUNCTION LOAD libraries), which respd does not support");
+                return r.err("The dump holds functions in the format of Redis 7.0's release candidates, which respd does not read");
             }
             type_byte => {
                 let key = r.string()?;

@@ -179,6 +179,55 @@ pub fn restore_payload(payload: &[u8]) -> Result<Value, PayloadError> {
     load_value(&mut r, t, b"", 0).map_err(PayloadError::BadData)
 }
 
+/// FUNCTION DUMP's payload (Redis `functionDumpCommand`): each library's code as in an RDB
+/// file (the FUNCTION2 opcode, then the code as a string), then the footer of DUMP.
+pub fn functions_payload(codes: &[Vec<u8>], compression: bool) -> Vec<u8> {
+    let options = WriteOptions {
+        compression,
+        checksum: false,
+    };
+    let mut w = Writer::new(Vec::new(), options);
+    for code in codes {
+        w.function(code).expect("writing to a Vec cannot fail");
+    }
+    let mut out = w.out;
+    out.extend_from_slice(&(RDB_VERSION as u16).to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The libraries' code in a FUNCTION RESTORE payload (Redis `functionRestoreCommand`).
+/// Errors are Redis's reply texts, without `ERR `.
+pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    const BAD: &str = "DUMP payload version or checksum are wrong";
+    let Some(body_len) = payload.len().checked_sub(PAYLOAD_FOOTER) else {
+        return Err(BAD);
+    };
+    let footer = &payload[body_len..];
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let stored = u64::from_le_bytes(footer[2..].try_into().expect("8 bytes"));
+    if u32::from(version) > RDB_VERSION || crc64(0, &payload[..body_len + 2]) != stored {
+        return Err(BAD);
+    }
+    let mut r = Reader {
+        data: &payload[..body_len],
+        pos: 0,
+    };
+    let mut codes = Vec::new();
+    while r.pos < body_len {
+        let t = r.u8().map_err(|_| "can not read data type")?;
+        if t != OP_FUNCTION2 && t != OP_FUNCTION_PRE_GA {
+            return Err("given type is not a function");
+        }
+        if t == OP_FUNCTION_PRE_GA {
+            return Err("failed loading the given functions payload");
+        }
+        codes.push(r.string().map_err(|_| "Failed loading library payload")?);
+    }
+    Ok(codes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

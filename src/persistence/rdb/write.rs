@@ -224,6 +224,12 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// A function library (Redis `rdbSaveFunctions`): the FUNCTION2 opcode, then its code.
+    pub fn function(&mut self, code: &[u8]) -> io::Result<()> {
+        self.raw(&[super::OP_FUNCTION2])?;
+        self.string(code)
+    }
+
     /// EOF and the checksum; returns the inner writer for the caller to flush and sync.
     pub fn finish(mut self) -> io::Result<W> {
         self.raw(&[OP_EOF])?;
@@ -286,12 +292,16 @@ pub(super) fn intset_bytes(sorted: &[i64]) -> Vec<u8> {
 pub fn write_keyspace<W: Write>(
     out: W,
     options: WriteOptions,
+    functions: &[Vec<u8>],
     dbs: &[Vec<(Vec<u8>, Entry)>],
     now_ms: u64,
     used_mem: u64,
 ) -> io::Result<W> {
     let mut w = Writer::new(out, options);
     w.header(now_ms, used_mem)?;
+    for code in functions {
+        w.function(code)?;
+    }
     for (index, db) in dbs.iter().enumerate() {
         write_db(
             &mut w,
@@ -330,12 +340,16 @@ pub fn write_db<'a, W: Write, I: Iterator<Item = (&'a [u8], &'a Entry)>>(
 pub fn write_live_keyspace<W: Write>(
     out: W,
     options: WriteOptions,
+    functions: &[Vec<u8>],
     ks: &Keyspace,
     now_ms: u64,
     used_mem: u64,
 ) -> io::Result<W> {
     let mut w = Writer::new(out, options);
     w.header(now_ms, used_mem)?;
+    for code in functions {
+        w.function(code)?;
+    }
     for (index, db) in ks.dbs().iter().enumerate() {
         write_db(&mut w, index, || db.iter(), now_ms)?;
     }
