@@ -334,6 +334,9 @@ impl<'a> Connection<'a> {
                     if let Some(Ok((spec, _))) = argv.map(|d| crate::cmd::resolve(&d.argv)) {
                         self.client.command_stats.failed_after_block(spec);
                     }
+                    // Counted before the reply goes out, as Redis counts it before writing:
+                    // a client that reads the error and then asks INFO sees it.
+                    self.publish_stats();
                 } else {
                     self.reply.raw(&mail);
                 }

@@ -211,7 +211,7 @@ fn a_stream_written_by_redis_loads() {
         .next()
         .expect("one entry");
     assert_eq!(id, s.last_id);
-    assert_eq!(fields, &vec![b"f".to_vec(), b"v".to_vec()]);
+    assert_eq!(fields, vec![b"f".to_vec(), b"v".to_vec()]);
 }
 
 #[test]

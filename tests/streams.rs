@@ -2,8 +2,12 @@
 //! XREADGROUP served by another client's XADD (in the order they blocked), woken with an
 //! error when their group or key goes away, answered at once inside MULTI; RESP3 shapes; DUMP
 //! payloads and RDB files moving both ways; the AOF (records and rewrite) replaying to the
-//! same stream. The replies to single commands, errors included, are pinned by
-//! tests/cases/stream/*.case.
+//! same stream, with no acknowledged XADD lost to `kill -9`; keyspace events; a redis-server
+//! replica of respd ending with the same streams. The replies to single commands, errors
+//! included, are pinned by tests/cases/stream/*.case.
+//!
+//! `stream-node-max-entries` is process-wide in respd (see `store::encoding_limits`): the
+//! tests that set it compare nothing that depends on node boundaries of an in-process server.
 
 mod common;
 #[path = "common/process.rs"]
@@ -92,6 +96,19 @@ fn blocking_scenario(addr: SocketAddr) -> Vec<Vec<u8>> {
     out.push(main.words("DEL s2"));
     out.push(main.words("XADD s2 9-9 z z"));
     out.push(a.reply().unwrap());
+    // CLIENT UNBLOCK, with the timeout reply and with the error.
+    let id = a.words("CLIENT ID");
+    let id = std::str::from_utf8(&id[1..id.len() - 2])
+        .unwrap()
+        .to_string();
+    for how in ["TIMEOUT", "ERROR"] {
+        send(&mut a, "XREADGROUP GROUP g alice BLOCK 0 STREAMS s2 >");
+        out.push(a.reply().unwrap()); // NOGROUP: no group on s2 yet
+        send(&mut a, "XREAD BLOCK 0 STREAMS s2 $");
+        wait_blocked(&mut main, 1);
+        out.push(main.words(&format!("CLIENT UNBLOCK {id} {how}")));
+        out.push(a.reply().unwrap());
+    }
     // Inside MULTI a blocking read answers at once.
     out.push(main.words("MULTI"));
     out.push(main.words("XREAD BLOCK 0 STREAMS nothing $"));
@@ -266,6 +283,20 @@ fn an_rdb_file_moves_both_ways_with_redis() {
     std::fs::remove_file(&dump).unwrap();
     assert_eq!(ours.words("SAVE"), b"+OK\r\n");
     kill9(&mut child);
+    // Redis's own checker accepts the file, when it is installed.
+    match std::process::Command::new("redis-check-rdb")
+        .arg(&dump)
+        .output()
+    {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                out.status.success() && text.contains("RDB looks OK"),
+                "{text}"
+            );
+        }
+        Err(_) => skip_note("an_rdb_file_moves_both_ways_with_redis: no redis-check-rdb"),
+    }
     let Some(loaded) = RedisServer::start_with(&["--dir", dir_arg, "--dbfilename", "dump.rdb"])
     else {
         return;
@@ -454,4 +485,45 @@ fn no_acknowledged_xadd_is_lost_to_kill_9_with_appendfsync_always() {
         assert!(found.starts_with(b"*1\r\n"), "acknowledged {id} lost");
     }
     kill9(&mut child);
+}
+
+#[test]
+fn a_redis_replica_of_respd_gets_the_same_streams() {
+    let server = TestServer::start();
+    let port = server.addr().port().to_string();
+    let mut c = server.conn();
+    c.words("XADD before 1-1 a b");
+    let Some(replica) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {
+        return skip_note("a_redis_replica_of_respd_gets_the_same_streams");
+    };
+    c.words("CONFIG SET stream-node-max-entries 4");
+    for i in 0..30 {
+        c.words(&format!("XADD s MAXLEN ~ 10 * f {i}"));
+    }
+    for line in [
+        "XGROUP CREATE s g 0",
+        "XREADGROUP GROUP g alice COUNT 3 STREAMS s >",
+        "XREADGROUP GROUP g bob NOACK COUNT 2 STREAMS s >",
+        "XAUTOCLAIM s g carol 0 0 COUNT 2",
+        "XGROUP CREATECONSUMER s g dave",
+        "XTRIM s MINID ~ 0",
+        "XADD t 5-5 x y",
+        "XDEL t 5-5",
+        "XSETID t 9-9 ENTRIESADDED 3 MAXDELETEDID 5-5",
+        "XGROUP CREATE t g2 $ MKSTREAM",
+    ] {
+        c.words(line);
+    }
+    c.words("CONFIG SET stream-node-max-entries 100");
+    assert_eq!(c.words("WAIT 1 5000"), b":1\r\n");
+    let mut r = replica.conn();
+    for read in [
+        "XRANGE before - +",
+        "XRANGE s - +",
+        "XPENDING s g",
+        "XINFO STREAM t",
+        "XINFO GROUPS t",
+    ] {
+        assert_eq!(show(&r.words(read)), show(&c.words(read)), "{read}");
+    }
 }

@@ -767,10 +767,10 @@ fn xrange_generic(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply, rev: b
     } else {
         count as usize
     };
-    let entries: Vec<(StreamId, &Fields)> = s.range(start, end, rev).take(limit).collect();
+    let entries: Vec<(StreamId, Fields)> = s.range(start, end, rev).take(limit).collect();
     reply.array(entries.len());
-    for (id, fields) in entries {
-        reply_entry(reply, id, fields);
+    for (id, fields) in &entries {
+        reply_entry(reply, *id, fields);
     }
     Ok(())
 }
@@ -856,11 +856,7 @@ fn deliver_new(
         return out;
     };
     let limit = if count == 0 { usize::MAX } else { count };
-    let found: Vec<(StreamId, Fields)> = s
-        .range(start, StreamId::MAX, false)
-        .take(limit)
-        .map(|(id, f)| (id, f.clone()))
-        .collect();
+    let found: Vec<(StreamId, Fields)> = s.range(start, StreamId::MAX, false).take(limit).collect();
     let mut propagate_last_id = false;
     for (id, fields) in found {
         s.advance_group(group_name, id);
@@ -912,7 +908,7 @@ fn deliver_history(
         .collect();
     let mut entries = Vec::with_capacity(ids.len());
     for id in ids {
-        let fields = s.get(id).cloned();
+        let fields = s.get(id);
         if fields.is_some() {
             let group = s.groups.get_mut(group_name).expect("the group exists");
             if let Some(p) = group.pel.get_mut(&id) {
@@ -1080,7 +1076,7 @@ fn xread_generic(
                 entries: s
                     .range(after.next().unwrap_or(StreamId::MAX), StreamId::MAX, false)
                     .take(if count == 0 { usize::MAX } else { count })
-                    .map(|(id, f)| (id, Some(f.clone())))
+                    .map(|(id, f)| (id, Some(f)))
                     .collect(),
                 records: Vec::new(),
             },
@@ -1196,7 +1192,7 @@ pub fn serve_blocked(
             entries: s
                 .range(after.next()?, StreamId::MAX, false)
                 .take(wait.count)
-                .map(|(id, f)| (id, Some(f.clone())))
+                .map(|(id, f)| (id, Some(f)))
                 .collect(),
             records: Vec::new(),
         },
@@ -1654,7 +1650,7 @@ fn xclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResu
     let mut created = false;
     for (id, pos) in ids {
         let s = stream_mut(db, key, ctx.now_ms).expect("exists");
-        let fields = s.get(id).cloned();
+        let fields = s.get(id);
         let g = s.groups.get_mut(group_name).expect("exists");
         let Some(fields) = fields else {
             if let Some(p) = g.pel.get(&id).cloned() {
@@ -1790,7 +1786,7 @@ fn xautoclaim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
         };
         attempts -= 1;
         let s = stream_mut(db, key, ctx.now_ms).expect("exists");
-        let fields = s.get(id).cloned();
+        let fields = s.get(id);
         let g = s.groups.get_mut(group_name).expect("exists");
         let Some(fields) = fields else {
             let p = g.pel.get(&id).cloned().expect("pending");
@@ -1940,6 +1936,8 @@ fn radix_nodes(keys: usize) -> usize {
 /// XINFO STREAM key [FULL [COUNT count]]
 /// ```
 fn xinfo_stream(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    // The key is looked up before the options are read, as in Redis.
+    let s = xinfo_lookup(ctx, db, &argv[2])?;
     let opts = &argv.iter().skip(3).collect::<Vec<_>>();
     let mut full = false;
     let mut count: i64 = 10;
@@ -1958,7 +1956,6 @@ fn xinfo_stream(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
             }
         }
     }
-    let s = xinfo_lookup(ctx, db, &argv[2])?;
     let limit = if count == 0 {
         usize::MAX
     } else {
@@ -1984,12 +1981,12 @@ fn xinfo_stream(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         reply.int(s.groups.len() as i64);
         reply.bulk(b"first-entry");
         match s.range(StreamId::MIN, StreamId::MAX, false).next() {
-            Some((id, f)) => reply_entry(reply, id, f),
+            Some((id, f)) => reply_entry(reply, id, &f),
             None => reply.null(),
         }
         reply.bulk(b"last-entry");
         match s.range(StreamId::MIN, StreamId::MAX, true).next() {
-            Some((id, f)) => reply_entry(reply, id, f),
+            Some((id, f)) => reply_entry(reply, id, &f),
             None => reply.null(),
         }
         return Ok(());
@@ -2001,7 +1998,7 @@ fn xinfo_stream(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
         .collect();
     reply.array(entries.len());
     for (id, f) in entries {
-        reply_entry(reply, id, f);
+        reply_entry(reply, id, &f);
     }
     reply.bulk(b"groups");
     reply.array(s.groups.len());

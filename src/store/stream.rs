@@ -13,6 +13,11 @@
 //! RDB or DUMP payload carries the nodes as they are. A node's size in bytes is the size of
 //! the listpack Redis would have built, computed as entries are appended.
 //!
+//! Inside a node the entries are packed into one buffer, each as flags, ID deltas from the
+//! master ID and its values (or its fields and values when they differ from the master
+//! entry's fields), as a listpack holds them; reads decode what they return. A stream of
+//! small entries thus costs about what it costs Redis, not several allocations per entry.
+//!
 //! # Consumer groups
 //! A group remembers the last ID it delivered, how many entries it has read (when that can be
 //! known), its pending entries list (PEL: delivered, not yet acknowledged, each with its
@@ -79,8 +84,8 @@ impl StreamId {
 /// The fields of one entry, flattened: field, value, field, value...
 pub type Fields = Vec<Vec<u8>>;
 
-/// One entry of a node, live or flagged deleted.
-#[derive(Debug, Clone)]
+/// One entry of a node, decoded (for DUMP/RDB, and for a loader building a node).
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeEntry {
     /// The entry's ID.
     pub id: StreamId,
@@ -90,20 +95,119 @@ pub struct NodeEntry {
     pub fields: Fields,
 }
 
+/// Entry flag: deleted (Redis `STREAM_ITEM_FLAG_DELETED`).
+const FLAG_DELETED: u8 = 1;
+/// Entry flag: same field names as the master entry, so only the values are stored (Redis
+/// `STREAM_ITEM_FLAG_SAMEFIELDS`).
+const FLAG_SAMEFIELDS: u8 = 2;
+
 /// One node: what Redis keeps as one listpack under its master ID.
-#[derive(Debug, Clone)]
+///
+/// The entries are packed one after the other in `data`, as Redis packs them in a listpack:
+/// a flags byte, the ID as deltas from the master ID, then, when the entry names the master
+/// entry's fields in the same order, only its values, otherwise a field count and the
+/// field/value pairs. Numbers are LEB128 varints and strings carry a varint length, where
+/// Redis uses listpack encodings; the layout, not the bytes, is Redis's. One allocation per
+/// node instead of several per entry is what keeps a stream of small entries small.
+#[derive(Debug, Clone, Default)]
 pub struct Node {
     /// The field names of the node's first entry (the master entry's fields).
     pub master_fields: Vec<Vec<u8>>,
-    /// Its entries in ID order, deleted ones included.
-    pub entries: Vec<NodeEntry>,
+    /// The packed entries, deleted ones included.
+    data: Vec<u8>,
+    /// How many entries `data` holds, deleted ones included.
+    count: usize,
     /// How many entries are not deleted.
     pub live: usize,
     /// The size of the listpack Redis would hold for this node.
     pub bytes: usize,
+    /// The ID of the node's last entry, deleted or not.
+    last: StreamId,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn get_varint(data: &[u8], pos: &mut usize) -> u64 {
+    let mut n = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = data[*pos];
+        *pos += 1;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+fn get_bytes(data: &[u8], pos: &mut usize) -> Vec<u8> {
+    let len = get_varint(data, pos) as usize;
+    let out = data[*pos..*pos + len].to_vec();
+    *pos += len;
+    out
+}
+
+fn skip_bytes(data: &[u8], pos: &mut usize) {
+    let len = get_varint(data, pos) as usize;
+    *pos += len;
+}
+
+/// Where an entry sits in its node, and its header.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// Offset of the flags byte.
+    at: usize,
+    /// Offset just past the entry.
+    end: usize,
+    id: StreamId,
+    flags: u8,
 }
 
 impl Node {
+    /// An empty node whose master entry names `master_fields`.
+    fn new(master_fields: Vec<Vec<u8>>) -> Node {
+        Node {
+            master_fields,
+            ..Node::default()
+        }
+    }
+
+    /// A node holding `entries` (a loader's), with `bytes` as its listpack size.
+    pub fn from_entries(
+        master: StreamId,
+        master_fields: Vec<Vec<u8>>,
+        entries: Vec<NodeEntry>,
+        bytes: usize,
+    ) -> Node {
+        let mut node = Node::new(master_fields);
+        for e in entries {
+            node.push(master, e.id, &e.fields, e.deleted);
+        }
+        node.bytes = bytes;
+        node
+    }
+
+    /// How many entries the node holds, deleted ones included.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the node holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// True when `fields` names the same fields as the master entry, in order (Redis then
     /// writes only the values: `STREAM_ITEM_FLAG_SAMEFIELDS`).
     pub fn same_fields(&self, fields: &Fields) -> bool {
@@ -112,6 +216,117 @@ impl Node {
                 .chunks(2)
                 .zip(&self.master_fields)
                 .all(|(pair, master)| pair[0] == *master)
+    }
+
+    /// Appends an entry (its ID above every ID in the node).
+    fn push(&mut self, master: StreamId, id: StreamId, fields: &Fields, deleted: bool) {
+        let same = self.same_fields(fields);
+        let mut flags = if same { FLAG_SAMEFIELDS } else { 0 };
+        if deleted {
+            flags |= FLAG_DELETED;
+        }
+        self.data.push(flags);
+        put_varint(&mut self.data, id.ms.wrapping_sub(master.ms));
+        put_varint(&mut self.data, id.seq.wrapping_sub(master.seq));
+        if same {
+            for value in fields.iter().skip(1).step_by(2) {
+                put_varint(&mut self.data, value.len() as u64);
+                self.data.extend_from_slice(value);
+            }
+        } else {
+            put_varint(&mut self.data, (fields.len() / 2) as u64);
+            for f in fields {
+                put_varint(&mut self.data, f.len() as u64);
+                self.data.extend_from_slice(f);
+            }
+        }
+        self.count += 1;
+        if !deleted {
+            self.live += 1;
+        }
+        self.last = id;
+    }
+
+    /// The header of the entry at `at`, and where the next one starts.
+    fn slot(&self, master: StreamId, at: usize) -> Slot {
+        let data = &self.data;
+        let mut pos = at;
+        let flags = data[pos];
+        pos += 1;
+        let ms = master.ms.wrapping_add(get_varint(data, &mut pos));
+        let seq = master.seq.wrapping_add(get_varint(data, &mut pos));
+        let strings = if flags & FLAG_SAMEFIELDS != 0 {
+            self.master_fields.len()
+        } else {
+            2 * get_varint(data, &mut pos) as usize
+        };
+        for _ in 0..strings {
+            skip_bytes(data, &mut pos);
+        }
+        Slot {
+            at,
+            end: pos,
+            id: StreamId::new(ms, seq),
+            flags,
+        }
+    }
+
+    /// The fields of the entry in `slot`.
+    fn fields(&self, slot: &Slot) -> Fields {
+        let data = &self.data;
+        let mut pos = slot.at + 1;
+        get_varint(data, &mut pos);
+        get_varint(data, &mut pos);
+        if slot.flags & FLAG_SAMEFIELDS != 0 {
+            let mut out = Vec::with_capacity(2 * self.master_fields.len());
+            for f in &self.master_fields {
+                out.push(f.clone());
+                out.push(get_bytes(data, &mut pos));
+            }
+            out
+        } else {
+            let n = 2 * get_varint(data, &mut pos) as usize;
+            (0..n).map(|_| get_bytes(data, &mut pos)).collect()
+        }
+    }
+
+    /// Every entry's slot, in order.
+    fn slots(&self, master: StreamId) -> Vec<Slot> {
+        let mut out = Vec::with_capacity(self.count);
+        let mut at = 0;
+        while at < self.data.len() {
+            let slot = self.slot(master, at);
+            at = slot.end;
+            out.push(slot);
+        }
+        out
+    }
+
+    /// Every entry, decoded (DUMP and RDB write the node from these).
+    pub fn entries(&self, master: StreamId) -> Vec<NodeEntry> {
+        (self.slots(master).iter())
+            .map(|slot| NodeEntry {
+                id: slot.id,
+                deleted: slot.flags & FLAG_DELETED != 0,
+                fields: self.fields(slot),
+            })
+            .collect()
+    }
+
+    /// Marks the entry in `slot` deleted.
+    fn mark_deleted(&mut self, slot: &Slot) {
+        self.data[slot.at] |= FLAG_DELETED;
+        self.live -= 1;
+    }
+
+    /// Heap bytes the node owns.
+    fn heap_bytes(&self) -> usize {
+        use super::memory::malloc_size;
+        malloc_size(self.data.capacity())
+            + malloc_size(self.master_fields.capacity() * std::mem::size_of::<Vec<u8>>())
+            + (self.master_fields.iter())
+                .map(|f| malloc_size(f.capacity()))
+                .sum::<usize>()
     }
 }
 
@@ -303,7 +518,8 @@ impl Stream {
         self.nodes.insert(master, node);
     }
 
-    /// Sets the live count (a loader checks it against the nodes).
+    /// The live entries the loaded nodes hold (a loader checks the length it read against
+    /// it).
     pub fn loaded_length(&self) -> u64 {
         self.length
     }
@@ -333,25 +549,22 @@ impl Stream {
             None => true,
             Some(tail) => {
                 tail.bytes + total >= max_bytes
-                    || (node_max_entries > 0 && tail.entries.len() >= node_max_entries)
+                    || (node_max_entries > 0 && tail.len() >= node_max_entries)
             }
         };
         if need_new {
+            if let Some(tail) = self.nodes.values_mut().next_back() {
+                tail.data.shrink_to_fit();
+            }
             let master_fields: Vec<Vec<u8>> = fields.chunks(2).map(|p| p[0].clone()).collect();
             // header (6) + terminator (1) + count, deleted, num-fields, the fields, the 0
             let mut bytes =
                 7 + lp_int_len(1) + lp_int_len(0) + lp_int_len(master_fields.len() as i64);
             bytes += master_fields.iter().map(|f| lp_elem_len(f)).sum::<usize>();
             bytes += lp_int_len(0);
-            self.nodes.insert(
-                id,
-                Node {
-                    master_fields,
-                    entries: Vec::new(),
-                    live: 0,
-                    bytes,
-                },
-            );
+            let mut node = Node::new(master_fields);
+            node.bytes = bytes;
+            self.nodes.insert(id, node);
         }
         let (master, node) = self.nodes.iter_mut().next_back().expect("a tail node");
         let same = node.same_fields(&fields);
@@ -361,10 +574,7 @@ impl Stream {
         let mut add = lp_int_len(0) + lp_int_len(ms_delta) + lp_int_len(seq_delta);
         let mut lp_count = nfields + 3;
         if same {
-            add += fields
-                .iter()
-                .skip(1)
-                .step_by(2)
+            add += (fields.iter().skip(1).step_by(2))
                 .map(|v| lp_elem_len(v))
                 .sum::<usize>();
         } else {
@@ -374,12 +584,7 @@ impl Stream {
         }
         add += lp_int_len(lp_count as i64);
         node.bytes += add;
-        node.entries.push(NodeEntry {
-            id,
-            deleted: false,
-            fields,
-        });
-        node.live += 1;
+        node.push(*master, id, &fields, false);
         self.length += 1;
         self.entries_added += 1;
         self.last_id = id;
@@ -389,13 +594,13 @@ impl Stream {
         Ok(())
     }
 
-    /// The live entries with IDs in `start..=end`, in order (reversed if `rev`).
+    /// The live entries with IDs in `start..=end`, in order (reversed if `rev`), decoded.
     pub fn range(
         &self,
         start: StreamId,
         end: StreamId,
         rev: bool,
-    ) -> Box<dyn Iterator<Item = (StreamId, &Fields)> + '_> {
+    ) -> Box<dyn Iterator<Item = (StreamId, Fields)> + '_> {
         if start > end {
             return Box::new(std::iter::empty());
         }
@@ -406,54 +611,92 @@ impl Stream {
             .next_back()
             .map(|(k, _)| *k)
             .unwrap_or(StreamId::MIN);
-        let nodes = self.nodes.range(from..=end).map(|(_, n)| n);
-        let live = move |e: &NodeEntry| !e.deleted && e.id >= start && e.id <= end;
+        let nodes = self.nodes.range(from..=end);
+        let live =
+            move |slot: &Slot| slot.flags & FLAG_DELETED == 0 && slot.id >= start && slot.id <= end;
         if rev {
-            Box::new(
-                nodes
-                    .rev()
-                    .flat_map(|n| n.entries.iter().rev())
-                    .filter(move |e| live(e))
-                    .map(|e| (e.id, &e.fields)),
-            )
+            Box::new(nodes.rev().flat_map(move |(master, node)| {
+                let mut slots = node.slots(*master);
+                slots.reverse();
+                slots
+                    .into_iter()
+                    .filter(live)
+                    .map(move |slot| (slot.id, node.fields(&slot)))
+            }))
         } else {
-            Box::new(
-                nodes
-                    .flat_map(|n| n.entries.iter())
-                    .filter(move |e| live(e))
-                    .map(|e| (e.id, &e.fields)),
-            )
+            Box::new(nodes.flat_map(move |(master, node)| {
+                node.slots(*master)
+                    .into_iter()
+                    .filter(live)
+                    .map(move |slot| (slot.id, node.fields(&slot)))
+            }))
         }
     }
 
+    /// The node that would hold `id`, and the slot of the entry `id` in it, if any.
+    fn find(&self, id: StreamId) -> Option<(StreamId, Slot)> {
+        let (master, node) = self.nodes.range(..=id).next_back()?;
+        if id > node.last {
+            return None;
+        }
+        let mut at = 0;
+        while at < node.data.len() {
+            let slot = node.slot(*master, at);
+            if slot.id == id {
+                return Some((*master, slot));
+            }
+            if slot.id > id {
+                return None;
+            }
+            at = slot.end;
+        }
+        None
+    }
+
     /// The live entry `id`, if any.
-    pub fn get(&self, id: StreamId) -> Option<&Fields> {
-        let (_, node) = self.nodes.range(..=id).next_back()?;
-        let i = node.entries.binary_search_by(|e| e.id.cmp(&id)).ok()?;
-        let e = &node.entries[i];
-        (!e.deleted).then_some(&e.fields)
+    pub fn get(&self, id: StreamId) -> Option<Fields> {
+        let (master, slot) = self.find(id)?;
+        if slot.flags & FLAG_DELETED != 0 {
+            return None;
+        }
+        Some(self.nodes[&master].fields(&slot))
+    }
+
+    /// True when entry `id` is live.
+    pub fn contains(&self, id: StreamId) -> bool {
+        self.find(id)
+            .is_some_and(|(_, slot)| slot.flags & FLAG_DELETED == 0)
     }
 
     /// The first live entry's ID (or the last one's with `last`).
     pub fn edge_id(&self, last: bool) -> Option<StreamId> {
-        let mut it = self.range(StreamId::MIN, StreamId::MAX, last);
-        it.next().map(|(id, _)| id)
+        let pick = |(master, node): (&StreamId, &Node)| {
+            let slots = node.slots(*master);
+            let mut live = slots.into_iter().filter(|s| s.flags & FLAG_DELETED == 0);
+            if last {
+                live.next_back().map(|s| s.id)
+            } else {
+                live.next().map(|s| s.id)
+            }
+        };
+        if last {
+            self.nodes.iter().rev().find_map(pick)
+        } else {
+            self.nodes.iter().find_map(pick)
+        }
     }
 
     /// Deletes entry `id`; false if it is not live (Redis `streamDeleteItem`). A node left
     /// without live entries goes away.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        let Some((&master, node)) = self.nodes.range_mut(..=id).next_back() else {
+        let Some((master, slot)) = self.find(id) else {
             return false;
         };
-        let Ok(i) = node.entries.binary_search_by(|e| e.id.cmp(&id)) else {
-            return false;
-        };
-        if node.entries[i].deleted {
+        if slot.flags & FLAG_DELETED != 0 {
             return false;
         }
-        node.entries[i].deleted = true;
-        node.live -= 1;
+        let node = self.nodes.get_mut(&master).expect("found");
+        node.mark_deleted(&slot);
         if node.live == 0 {
             self.nodes.remove(&master);
         }
@@ -507,7 +750,7 @@ impl Stream {
             }
             let remove_node = match how {
                 Trim::MaxLen(max) => self.length - entries >= max,
-                Trim::MinId(min) => node.entries.last().is_some_and(|e| e.id < min),
+                Trim::MinId(min) => node.last < min,
             };
             if remove_node {
                 self.nodes.remove(&master);
@@ -518,17 +761,16 @@ impl Stream {
             if approx {
                 break;
             }
-            for e in node.entries.iter_mut() {
+            for slot in node.slots(master) {
                 let stop = match how {
                     Trim::MaxLen(max) => self.length <= max,
-                    Trim::MinId(min) => e.id >= min,
+                    Trim::MinId(min) => slot.id >= min,
                 };
                 if stop {
                     break;
                 }
-                if !e.deleted {
-                    e.deleted = true;
-                    node.live -= 1;
+                if slot.flags & FLAG_DELETED == 0 {
+                    node.mark_deleted(&slot);
                     self.length -= 1;
                     deleted += 1;
                 }
@@ -618,22 +860,13 @@ impl Stream {
         use super::memory::{extrapolate, malloc_size};
         use std::mem::size_of;
         let bytes = |v: &Vec<u8>| malloc_size(v.capacity());
-        let strings = |v: &Vec<Vec<u8>>| {
-            malloc_size(v.capacity() * size_of::<Vec<u8>>()) + v.iter().map(bytes).sum::<usize>()
-        };
         // A B-tree node holds up to 11 keys and values: count one slot per element.
         let tree_slot = |k: usize, v: usize| k + v + 8;
         let mut measured = 0;
         let mut sampled = 0;
         for node in self.nodes.values().take(samples.max(1)) {
             measured += tree_slot(size_of::<StreamId>(), size_of::<Node>());
-            measured += strings(&node.master_fields);
-            measured += malloc_size(node.entries.capacity() * size_of::<NodeEntry>());
-            measured += node
-                .entries
-                .iter()
-                .map(|e| strings(&e.fields))
-                .sum::<usize>();
+            measured += node.heap_bytes();
             sampled += 1;
         }
         let nodes = extrapolate(measured, sampled, self.nodes.len());

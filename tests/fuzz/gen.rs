@@ -395,6 +395,29 @@ const CONFIG_NAMES: &[&str] = &[
     "hash-max-listpack-entries",
 ];
 
+/// Stream IDs: small explicit ones (so that entries exist and collide), partial and
+/// exclusive forms, the extremes and junk.
+const STREAM_IDS: &[&str] = &[
+    "1",
+    "1-1",
+    "2-0",
+    "2-*",
+    "3",
+    "5-5",
+    "10-1",
+    "0-1",
+    "0-0",
+    "-",
+    "+",
+    "(1-1",
+    "(5",
+    "18446744073709551615-18446744073709551615",
+    "18446744073709551616",
+    "1-x",
+    "x",
+    "",
+];
+
 /// Command templates, one command per line: words separated by spaces. A word is a unit;
 /// `?unit` is optional, `*unit` repeats 0-3 times, `+unit` 1-4 times. A unit is
 /// alternatives separated by `|`, each alternative tokens joined by `:`. Tokens: `K` key,
@@ -579,6 +602,30 @@ pub const TEMPLATES: &[&str] = &[
     "PFMERGE K *K",
     "PFDEBUG GETREG|DECODE|ENCODING|TODENSE|x K",
     "SET K H",
+    // streams (explicit IDs only: a generated one is the server's clock; no BLOCK, and a
+    // min-idle of 0, so that nothing depends on timing)
+    "XADD K ?NOMKSTREAM ?MAXLEN:XT|MINID:XI XI +M:V",
+    "XADD K MAXLEN ~|= XT ?LIMIT:I XI +M:V",
+    "XRANGE K XI XI ?COUNT:I",
+    "XREVRANGE K XI XI ?COUNT:I",
+    "XLEN K",
+    "XDEL K +XI",
+    "XTRIM K MAXLEN|MINID ?~|= XT|XI ?LIMIT:I",
+    "XREAD ?COUNT:I STREAMS +K XI",
+    "XGROUP CREATE K XG XI|$ ?MKSTREAM ?ENTRIESREAD:I",
+    "XGROUP SETID K XG XI|$ ?ENTRIESREAD:I",
+    "XGROUP CREATECONSUMER K XG M",
+    "XGROUP DELCONSUMER K XG M",
+    "XGROUP DESTROY K XG",
+    "XREADGROUP GROUP XG M ?COUNT:I ?NOACK STREAMS K >|XI",
+    "XACK K XG +XI",
+    "XPENDING K XG",
+    "XPENDING K XG XI XI I ?M",
+    "XCLAIM K XG M 0 +XI *FORCE|JUSTID|RETRYCOUNT:I|LASTID:XI",
+    "XAUTOCLAIM K XG M 0 XI ?COUNT:I ?JUSTID",
+    "XINFO GROUPS K",
+    "XINFO STREAM K ?FULL",
+    "XSETID K XI ?ENTRIESADDED:I ?MAXDELETEDID:XI",
     // introspection of one key
     "DUMP K",
     "MEMORY USAGE K",
@@ -622,8 +669,7 @@ pub const TEMPLATES: &[&str] = &[
 
 /// Commands Redis 7.0 has and respd does not: generated rarely, to keep the "unimplemented"
 /// class honest and to check that the unknown-command error does not close the connection.
-pub const UNIMPLEMENTED_TEMPLATES: &[&str] =
-    &["XADD K * M V", "XLEN K", "EVAL S 0", "CLIENT TRACKING ON"];
+pub const UNIMPLEMENTED_TEMPLATES: &[&str] = &["EVAL S 0", "CLIENT TRACKING ON"];
 
 fn ps(rng: &mut Rng, items: &[&str]) -> Vec<u8> {
     items[rng.below(items.len())].as_bytes().to_vec()
@@ -667,6 +713,9 @@ fn token_in(rng: &mut Rng, tok: &str, keys: &[&str]) -> Vec<u8> {
         "GR" => ps(rng, GEO_RADII),
         "GU" => ps(rng, GEO_UNITS),
         "CF" => ps(rng, CONFIG_NAMES),
+        "XI" => ps(rng, STREAM_IDS),
+        "XT" => ps(rng, &["0", "1", "2", "5", "100", "-1", "x"]),
+        "XG" => ps(rng, &["g", "g2", "nogroup"]),
         "S" => any_arg(rng),
         "H" => hll_value(rng),
         literal => s(literal),
@@ -873,6 +922,8 @@ fn populate(rng: &mut Rng) -> Vec<Piece> {
                 "GEOADD K +LO:LA:M",
                 "PFADD K +M",
                 "SET K H",
+                "XADD K XI +M:V",
+                "XGROUP CREATE K g 0 MKSTREAM",
             ]);
             Piece::Cmd(expand(rng, t))
         })
@@ -1190,6 +1241,8 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ("ZADD k0 G a G b G c G d G e", &["Z", "BZ", "SORT"]),
     ("ZADD k0 0 a 0 b 0 c 0 d", &["Z", "BZ"]),
     ("HSET k0 a V b V c V d V", &["H"]),
+    ("XADD k0 1-1 a V", &["X"]),
+    ("XGROUP CREATE k0 g 0 MKSTREAM", &["X"]),
     (
         "SADD k0 a b c 1 2 3",
         &[

@@ -298,8 +298,12 @@ fn dumped_value(payload: &[u8]) -> Option<String> {
                 .groups
                 .iter()
                 .map(|(name, g)| {
+                    // Not the delivery and seen times: they are each server's clock.
                     let consumers: Vec<_> = g.consumers.iter().map(|(c, v)| (c, &v.pel)).collect();
-                    (name, g.last_id, g.entries_read, &g.pel, consumers)
+                    let pel: Vec<_> = (g.pel.iter())
+                        .map(|(id, p)| (id, &p.consumer, p.delivery_count))
+                        .collect();
+                    (name, g.last_id, g.entries_read, pel, consumers)
                 })
                 .collect();
             format!(

@@ -2,7 +2,7 @@
 //! offset in every error.
 
 use super::*;
-use crate::store::stream::{Consumer, ConsumerGroup, Pending};
+use crate::store::stream::{Consumer, ConsumerGroup, NodeEntry, Pending};
 
 /// Why a dump could not be loaded, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,7 +504,7 @@ fn load_stream(r: &mut Reader, v2: bool) -> R<Stream> {
         let items = decode_listpack(&blob).ok_or_else(|| bad_blob(blob_at, "stream listpack"))?;
         let node = stream_node(master, &items, blob.len())
             .ok_or_else(|| bad_blob(blob_at, "stream listpack"))?;
-        if node.entries.is_empty() {
+        if node.is_empty() {
             return r.err("Empty listpack inside stream");
         }
         s.push_loaded_node(master, node);
@@ -590,19 +590,14 @@ fn stream_node(master: StreamId, items: &[Vec<u8>], bytes: usize) -> Option<Node
     if master_fields.len() != nmaster || int(it.next()?)? != 0 {
         return None;
     }
-    let mut node = Node {
-        master_fields,
-        entries: Vec::new(),
-        live: 0,
-        bytes,
-    };
+    let mut entries: Vec<NodeEntry> = Vec::new();
     while let Some(flags) = it.next() {
         let flags = int(flags)?;
         let ms = master.ms.wrapping_add(int(it.next()?)? as u64);
         let seq = master.seq.wrapping_add(int(it.next()?)? as u64);
         let mut fields = Vec::new();
         if flags & 2 != 0 {
-            for f in &node.master_fields {
+            for f in &master_fields {
                 fields.push(f.clone());
                 fields.push(it.next()?.clone());
             }
@@ -613,16 +608,18 @@ fn stream_node(master: StreamId, items: &[Vec<u8>], bytes: usize) -> Option<Node
             }
         }
         let _lp_count = it.next()?;
-        let deleted = flags & 1 != 0;
-        if !deleted {
-            node.live += 1;
+        let id = StreamId::new(ms, seq);
+        // IDs must grow inside a node (Redis's deep check refuses the payload otherwise).
+        if entries.last().is_some_and(|e| e.id >= id) {
+            return None;
         }
-        node.entries.push(crate::store::stream::NodeEntry {
-            id: StreamId::new(ms, seq),
-            deleted,
+        entries.push(NodeEntry {
+            id,
+            deleted: flags & 1 != 0,
             fields,
         });
     }
+    let node = Node::from_entries(master, master_fields, entries, bytes);
     Some(node)
 }
 

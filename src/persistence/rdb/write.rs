@@ -376,12 +376,12 @@ fn stream_node_listpack(master: StreamId, node: &Node) -> Vec<u8> {
     let int = |n: i64| n.to_string().into_bytes();
     let mut items: Vec<Vec<u8>> = vec![
         int(node.live as i64),
-        int((node.entries.len() - node.live) as i64),
+        int((node.len() - node.live) as i64),
         int(node.master_fields.len() as i64),
     ];
     items.extend(node.master_fields.iter().cloned());
     items.push(int(0));
-    for e in &node.entries {
+    for e in &node.entries(master) {
         let same = node.same_fields(&e.fields);
         let mut flags = if same { STREAM_ITEM_SAMEFIELDS } else { 0 };
         if e.deleted {
