@@ -477,6 +477,9 @@ pub struct Client {
     pub postponed: Option<crate::protocol::Argv>,
     /// CLIENT TRACKING is on (the worker's copy of `handle.tracking.on`).
     pub tracking_on: bool,
+    /// The keys the running script declared (EVAL's KEYS), which a tracking client's read
+    /// inside it remembers, as Redis remembers the caller's keys.
+    pub script_keys: Vec<Vec<u8>>,
     /// CLIENT CACHING was given for the next command (Redis `CLIENT_TRACKING_CACHING`).
     pub tracking_caching: bool,
     /// Invalidation messages for this client produced by its own running command, sent
@@ -591,6 +594,7 @@ impl Client {
             postponed: None,
             tracking_on: false,
             tracking_caching: false,
+            script_keys: Vec::new(),
             tracking_pending: Vec::new(),
             replica_conf: Default::default(),
             reply_mode: ReplyMode::On,

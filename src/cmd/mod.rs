@@ -827,15 +827,23 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // (see crate::pause). Replicas are never paused.
     let pause = shared.pause.kind(shared.clock.now_ms());
     if pause != crate::pause::PauseKind::Off && !client.handle.is_replica() {
-        let may_replicate =
-            |flags: Flags| flags.contains(Flags::WRITE) || flags.contains(Flags::MAY_REPLICATE);
+        // A script that declared its flags writes only without `no-writes` (Redis
+        // `scriptFlagsToCmdFlags` then drops may_replicate); one without shebang counts as
+        // the command is flagged.
+        let may_replicate = |spec: &CommandSpec, argv: &Argv| match (spec.group, spec.name) {
+            (Group::Scripting, name) => match shared.scripting.declared_flags(name, argv) {
+                Some(flags) => !flags.contains(crate::script::ScriptFlags::NO_WRITES),
+                None => spec.flags.contains(Flags::MAY_REPLICATE),
+            },
+            _ => spec.flags.contains(Flags::WRITE) || spec.flags.contains(Flags::MAY_REPLICATE),
+        };
         let queued_may_replicate = is_exec(Some(spec))
             && client
                 .multi
                 .as_ref()
-                .is_some_and(|t| t.queued.iter().any(|q| may_replicate(q.spec.flags)));
+                .is_some_and(|t| t.queued.iter().any(|q| may_replicate(q.spec, &q.argv)));
         if pause == crate::pause::PauseKind::All
-            || may_replicate(spec.flags)
+            || may_replicate(spec, argv)
             || queued_may_replicate
         {
             client.postponed = Some(argv.clone());
@@ -967,14 +975,20 @@ pub fn run_command(
     // keyspace lock is held and delivers them here, in order, before the reply goes out.
     publish_keyspace_events(ctx.shared, ctx.now_ms);
     // mirrors call(): a tracking client's reads are remembered, to invalidate them later
-    // (the read-only script commands excepted: the commands they run are remembered).
+    // (the read-only script commands excepted: the commands they run are remembered). A
+    // read inside a script remembers the keys the script declared, as Redis remembers the
+    // calling client's command.
     if ctx.client.tracking_on
         && spec.flags.contains(Flags::READONLY)
         && !matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
     {
-        let keys = crate::acl::command_keys(spec, parent, argv);
-        let keys = keys.into_iter().map(|k| argv[k.pos].to_vec());
-        crate::tracking::remember(ctx.shared, ctx.client, keys);
+        let keys: Vec<Vec<u8>> = if ctx.in_script {
+            ctx.client.script_keys.clone()
+        } else {
+            let refs = crate::acl::command_keys(spec, parent, argv);
+            refs.into_iter().map(|k| argv[k.pos].to_vec()).collect()
+        };
+        crate::tracking::remember(ctx.shared, ctx.client, keys.into_iter());
     }
     match &result {
         // The dirty counter behind save points: one per successful write command unless it

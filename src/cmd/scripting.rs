@@ -333,6 +333,33 @@ impl std::fmt::Debug for Scripting {
 }
 
 impl Scripting {
+    /// The flags the script or function an EVAL/EVALSHA/FCALL line would run declared, when
+    /// it declared some (Redis `evalGetCommandFlags`, `fcallGetCommandFlags`): `None` for a
+    /// script without shebang, an unknown SHA-1 or function, and any other command. The
+    /// dispatcher uses them where Redis uses the command's flags computed from them (CLIENT
+    /// PAUSE lets a `no-writes` script through).
+    pub fn declared_flags(&self, name: &str, argv: &Argv) -> Option<ScriptFlags> {
+        let declared =
+            |flags: ScriptFlags| (!flags.contains(ScriptFlags::EVAL_COMPAT)).then_some(flags);
+        match name {
+            "eval" | "eval_ro" => {
+                let (flags, _) = crate::script::shebang_flags(argv.get(1)?).ok()?;
+                declared(flags)
+            }
+            "evalsha" | "evalsha_ro" => {
+                let sha = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+                let engine = self.engine.lock();
+                declared(engine.as_ref()?.script(&sha)?.flags)
+            }
+            "fcall" | "fcall_ro" => {
+                let function = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+                let engine = self.engine.lock();
+                Some(engine.as_ref()?.function(&function)?.1.flags)
+            }
+            _ => None,
+        }
+    }
+
     /// True while a script runs (one atomic load: dispatch checks it for every command).
     pub fn running(&self) -> bool {
         self.flags.running.load(Ordering::Acquire)
@@ -786,6 +813,8 @@ fn run_script(
     }
     ctx.in_exec = true;
     ctx.in_script = true;
+    // What CLIENT TRACKING remembers when the script reads (see run_command).
+    ctx.client.script_keys = keys.iter().map(|k| k.to_vec()).collect();
     let db = ctx.client.db;
     let caller_resp = ctx.client.resp;
     let outcome = {
@@ -805,6 +834,7 @@ fn run_script(
     ctx.client.db = db;
     ctx.in_exec = outer_exec;
     ctx.in_script = false;
+    ctx.client.script_keys.clear();
     if !outer_exec {
         super::transactions::records_done(shared);
     }
