@@ -189,7 +189,13 @@ pub fn records_done(shared: &Shared) {
 /// replies the error itself).
 pub fn exec_abort(shared: &Shared, client: &mut Client, message: &[u8], reply: &mut Reply) {
     client.multi = None;
-    unwatch_all(&shared.store.read(), &mut client.watch);
+    // Without watched keys there is nothing to take the keyspace lock for; a busy script
+    // holds it (EXEC is refused with BUSY then), and this refusal must not wait for it.
+    if !client.watch.keys.is_empty() {
+        unwatch_all(&shared.store.read(), &mut client.watch);
+    } else {
+        client.watch.dirty.store(false, Ordering::Release);
+    }
     let reason = message.strip_prefix(b"ERR ").unwrap_or(message);
     let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
     text.extend_from_slice(reason);
