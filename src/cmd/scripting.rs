@@ -21,11 +21,20 @@
 //! # Busy scripts
 //!
 //! While a script runs, [`Scripting::running`] is set. [`super::dispatch`] checks it before
-//! taking any lock: a command from another client waits while the script is younger than
-//! `busy-reply-threshold`, and is then refused with `-BUSY` (unless its row is flagged
-//! `allow_busy`: SCRIPT KILL, FUNCTION KILL, FUNCTION STATS, SHUTDOWN ...). SCRIPT KILL
-//! sets a flag the interpreter's instruction hook checks; a script that already wrote
-//! cannot be killed (`UNKILLABLE`).
+//! taking any lock. A command that arrives once the script has run a couple of milliseconds
+//! waits for it, and once the script is older than `busy-reply-threshold` it is refused
+//! with `-BUSY` (unless its row is flagged `allow_busy`: SCRIPT KILL, FUNCTION KILL,
+//! FUNCTION STATS ...); one that arrives earlier, most likely behind one of the many short
+//! scripts, simply waits on the keyspace lock. SCRIPT KILL sets a flag the interpreter's
+//! instruction hook checks (coroutines included); a script that already wrote cannot be
+//! killed (`UNKILLABLE`).
+//!
+//! # Not done
+//!
+//! The script debugger (SCRIPT DEBUG) is absent; MONITOR shows a script's commands with the
+//! caller's address, not `lua`; `redis.call` takes at most about 7990 arguments (the
+//! embedding needs a few stack slots of its own; Redis takes 7999); cluster flags and
+//! `min-replicas-to-write` are not checked.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -397,6 +397,26 @@ impl Engine {
             })?,
         )?;
         prim.raw_set("error_handler", lua.create_function(error_handler)?)?;
+        // Coroutines get the kill hook too: Lua runs a coroutine on its own thread, and a
+        // thread has its own hook, so a loop inside one would otherwise never see SCRIPT KILL.
+        let coroutine_flags = flags.clone();
+        prim.raw_set(
+            "coroutine_create",
+            lua.create_function(move |lua, f: Function| {
+                let thread = lua.create_thread(f)?;
+                let hook_flags = coroutine_flags.clone();
+                thread.set_hook(
+                    HookTriggers::new().every_nth_instruction(1000),
+                    move |_, _| {
+                        if hook_flags.kill.load(Ordering::Relaxed) {
+                            return Err(killed_error());
+                        }
+                        Ok(VmState::Continue)
+                    },
+                )?;
+                Ok(thread)
+            })?,
+        )?;
         let libraries = lua.create_table()?;
         libraries.raw_set("bit", bit::open(&lua)?)?;
         libraries.raw_set("cjson", cjson::open(&lua)?)?;

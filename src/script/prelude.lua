@@ -248,7 +248,36 @@ rawset(G, 'newproxy', nil)
 rawset(G, '__redis__err__handler', prim.error_handler)
 rawset(G, 'redis', readonly(redis))
 rawset(G, 'math', readonly(math_impl))
-for _, name in ipairs({ 'string', 'table', 'coroutine' }) do
+-- coroutine.create and coroutine.wrap make threads that SCRIPT KILL reaches (see
+-- prim.coroutine_create).
+local coroutine_impl = {}
+for k, v in pairs(coroutine) do coroutine_impl[k] = v end
+local create, resume = prim.coroutine_create, coroutine.resume
+coroutine_impl.create = create
+-- A kill inside a coroutine ends the whole script, not just the coroutine.
+local function resumed(ok, ...)
+  if not ok and prim.killed() then error((...), 0) end
+  return ok, ...
+end
+coroutine_impl.resume = function(co, ...)
+  return resumed(resume(co, ...))
+end
+local function wrapped_result(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == 'string' and not prim.killed() then error(e, 2) end
+    error(e, 0)
+  end
+  return ...
+end
+coroutine_impl.wrap = function(f)
+  local co = create(f)
+  return function(...)
+    return wrapped_result(resume(co, ...))
+  end
+end
+rawset(G, 'coroutine', readonly(coroutine_impl))
+for _, name in ipairs({ 'string', 'table' }) do
   rawset(G, name, readonly(rawget(G, name)))
 end
 for name, lib in pairs(prim.libraries) do
