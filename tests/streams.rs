@@ -19,6 +19,17 @@ use std::time::{Duration, Instant};
 use common::{encode, show, skip_note, RawConn, RedisServer, TestServer};
 use process::{kill9, start, TempDir};
 
+/// Held by every test of this file: some set `stream-node-max-entries`, which is
+/// process-wide in respd (each respd started in this process publishes it again), so the
+/// tests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn blocked_clients(conn: &mut RawConn) -> u64 {
     let info = conn.cmd(&[b"INFO", b"clients"]);
     String::from_utf8_lossy(&info)
@@ -121,6 +132,7 @@ fn blocking_scenario(addr: SocketAddr) -> Vec<Vec<u8>> {
 
 #[test]
 fn blocked_readers_are_served_and_woken_as_redis_does() {
+    let _serial = serial();
     let respd = TestServer::start();
     let ours = blocking_scenario(respd.addr());
     let Some(redis) = RedisServer::start() else {
@@ -168,6 +180,7 @@ fn resp3_scenario(addr: SocketAddr) -> Vec<Vec<u8>> {
 
 #[test]
 fn resp3_replies_have_redis_shapes() {
+    let _serial = serial();
     let respd = TestServer::start();
     let ours = resp3_scenario(respd.addr());
     let Some(redis) = RedisServer::start() else {
@@ -222,6 +235,7 @@ fn bulk(reply: &[u8]) -> Vec<u8> {
 
 #[test]
 fn dump_payloads_move_both_ways_with_redis() {
+    let _serial = serial();
     let Some(redis) = RedisServer::start() else {
         return skip_note("dump_payloads_move_both_ways_with_redis");
     };
@@ -262,6 +276,7 @@ fn dump_payloads_move_both_ways_with_redis() {
 
 #[test]
 fn an_rdb_file_moves_both_ways_with_redis() {
+    let _serial = serial();
     let dir = TempDir::new("streams", "rdb");
     let dump = dir.0.join("dump.rdb");
     let dir_arg = dir.0.to_str().unwrap();
@@ -325,6 +340,7 @@ fn describe_replayed(c: &mut RawConn, key: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn the_aof_and_its_rewrite_replay_to_the_same_stream() {
+    let _serial = serial();
     let dir = TempDir::new("streams", "aof");
     let args = ["--appendonly", "yes", "--appendfsync", "always"];
     let (mut child, mut c, port) = start(&dir.0, &args);
@@ -424,6 +440,7 @@ fn events_scenario(addr: SocketAddr) -> Vec<Vec<u8>> {
 
 #[test]
 fn keyspace_events_are_redis_events() {
+    let _serial = serial();
     let respd = TestServer::start();
     let ours = events_scenario(respd.addr());
     let Some(redis) = RedisServer::start() else {
@@ -438,6 +455,7 @@ fn keyspace_events_are_redis_events() {
 
 #[test]
 fn no_acknowledged_xadd_is_lost_to_kill_9_with_appendfsync_always() {
+    let _serial = serial();
     let dir = TempDir::new("streams", "crash");
     let args = ["--appendonly", "yes", "--appendfsync", "always"];
     let (mut child, c, port) = start(&dir.0, &args);
@@ -489,6 +507,7 @@ fn no_acknowledged_xadd_is_lost_to_kill_9_with_appendfsync_always() {
 
 #[test]
 fn a_redis_replica_of_respd_gets_the_same_streams() {
+    let _serial = serial();
     let server = TestServer::start();
     let port = server.addr().port().to_string();
     let mut c = server.conn();

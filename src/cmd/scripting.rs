@@ -308,6 +308,14 @@ static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
+/// The error for a script that does not compile: Lua's message, whose quoted bytes are the
+/// script's own, sent as they are.
+fn compile_error(message: Vec<u8>) -> CmdError {
+    let mut text = b"ERR ".to_vec();
+    text.extend(message);
+    CmdError::Quoting(text)
+}
+
 /// What runs now, for BUSY replies, SCRIPT KILL and FUNCTION STATS.
 struct RunningScript {
     started: Instant,
@@ -727,7 +735,7 @@ fn eval_generic(
     } else {
         scripting
             .with_engine(|e| e.create_script(&argv[1]))
-            .map_err(|msg| CmdError::owned(format!("ERR {msg}")))?
+            .map_err(compile_error)?
     };
     let Some(flags) = scripting.with_engine(|e| e.script(&sha).map(|s| s.flags)) else {
         return Err(NOSCRIPT);
@@ -906,7 +914,7 @@ pub fn script_load(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         .shared
         .scripting
         .with_engine(|e| e.create_script(&argv[2]))
-        .map_err(|msg| CmdError::owned(format!("ERR {msg}")))?;
+        .map_err(compile_error)?;
     reply.bulk(sha.as_bytes());
     Ok(())
 }

@@ -518,25 +518,28 @@ impl Engine {
     }
 
     /// Compiles `body` into the cache (Redis `luaCreateFunction`); returns its SHA-1.
-    /// Errors are the reply text.
-    pub fn create_script(&mut self, body: &[u8]) -> Result<String, String> {
+    /// Errors are the reply text, as bytes: Lua's message quotes the script's own bytes,
+    /// which need not be UTF-8.
+    pub fn create_script(&mut self, body: &[u8]) -> Result<String, Vec<u8>> {
         let sha = sha1::sha1_hex(body);
         if self.scripts.contains_key(&sha) {
             return Ok(sha);
         }
-        let (flags, shebang_len) = shebang_flags(body)?;
-        let function = self
+        let (flags, shebang_len) = shebang_flags(body).map_err(String::into_bytes)?;
+        let compiled = self
             .lua
             .load(&body[shebang_len..])
             .set_name("@user_script")
             .set_environment(self.eval_env.clone())
-            .into_function()
-            .map_err(|e| {
-                format!(
-                    "Error compiling script (new function): {}",
-                    compile_message(&e)
-                )
-            })?;
+            .into_function();
+        let function = match compiled {
+            Ok(function) => function,
+            Err(e) => {
+                let mut text = b"Error compiling script (new function): ".to_vec();
+                text.extend(self.raw_compile_message(&body[shebang_len..], &e));
+                return Err(text);
+            }
+        };
         self.scripts_bytes += body.len() + sha.len();
         self.scripts.insert(
             sha.clone(),
@@ -1080,6 +1083,26 @@ fn error_message(e: &mlua::Error) -> String {
 }
 
 /// A compile error's text as Lua gives it (`user_script:1: '=' expected near 'end'`).
+impl Engine {
+    /// The compiler's message for a chunk that does not compile, byte for byte: mlua hands
+    /// it over as a `String`, replacing bytes that are not UTF-8, so the chunk is compiled
+    /// once more by Lua's own `loadstring`, whose message is a Lua string. Falls back to
+    /// mlua's text if that is not possible.
+    fn raw_compile_message(&self, chunk: &[u8], e: &mlua::Error) -> Vec<u8> {
+        let raw = || -> mlua::Result<Option<Vec<u8>>> {
+            let loadstring: mlua::Function = self.lua.globals().raw_get("loadstring")?;
+            let chunk = self.lua.create_string(chunk)?;
+            let (_, message): (Value, Option<mlua::String>) =
+                loadstring.call((chunk, "@user_script"))?;
+            Ok(message.map(|m| m.as_bytes().to_vec()))
+        };
+        match raw() {
+            Ok(Some(message)) => message,
+            _ => compile_message(e).into_bytes(),
+        }
+    }
+}
+
 fn compile_message(e: &mlua::Error) -> String {
     match e {
         mlua::Error::SyntaxError { message, .. } => message.clone(),
