@@ -168,9 +168,18 @@ pub fn disable(shared: &Shared, client: &mut Client) {
         }
     }
     *current = Settings::default();
-    if shared.tracking.clients.fetch_sub(1, Ordering::Relaxed) == 1 {
-        // Nobody tracks any more: stop recording modified keys. The table is kept, as
-        // Redis keeps it (INFO still counts its keys), until they are modified or flushed.
+    shared.tracking.clients.fetch_sub(1, Ordering::Relaxed);
+    stop_recording_if_idle(shared, &table);
+}
+
+/// Stops the store recording modified keys once nobody tracks and the table is empty.
+/// Until then the table lives on, as Redis's does (INFO counts its keys), and modifications
+/// and flushes must still reach it to empty it.
+fn stop_recording_if_idle(shared: &Shared, table: &Table) {
+    if shared.tracking.clients.load(Ordering::Relaxed) == 0
+        && table.keys.is_empty()
+        && table.prefixes.is_empty()
+    {
         shared.store.notifier().set_tracking(false);
     }
 }
@@ -266,6 +275,7 @@ fn invalidate_key(shared: &Shared, mut client: Option<&mut Client>, key: &[u8]) 
         let ids = table.keys.remove(key);
         if let Some(ids) = &ids {
             table.items -= ids.len();
+            stop_recording_if_idle(shared, &table);
         }
         ids
     };
@@ -295,6 +305,7 @@ fn invalidate_all(shared: &Shared, mut client: Option<&mut Client>) {
         let mut table = shared.tracking.table.lock();
         table.keys.clear();
         table.items = 0;
+        stop_recording_if_idle(shared, &table);
     }
     for target in shared.clients.all() {
         let settings = target.tracking.lock().clone();

@@ -975,6 +975,13 @@ fn xread_generic(
         let more = argv.len() - i - 1;
         let o = &argv[i];
         if eq_ci(o, "block") && more > 0 {
+            // mirrors xreadCommand(): a script may not block (checked before the timeout).
+            if ctx.in_script {
+                let mut text = b"ERR ".to_vec();
+                text.extend_from_slice(&argv[0]);
+                text.extend_from_slice(b" command is not allowed with BLOCK option from scripts");
+                return Err(CmdError::Quoting(text));
+            }
             i += 1;
             let ms = parse_i64(&argv[i]).ok_or(CmdError::TIMEOUT_NOT_INTEGER)?;
             if ms < 0 {
