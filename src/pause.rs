@@ -63,6 +63,14 @@ struct PauseState {
 }
 
 impl ClientPause {
+    /// True if a pause may be in force (one atomic load): callers check this before reading
+    /// the clock for [`ClientPause::kind`], so a server that is never paused pays no clock
+    /// read per command.
+    #[inline]
+    pub fn may_be_active(&self) -> bool {
+        self.kind.load(Ordering::Acquire) != PauseKind::Off as u8
+    }
+
     /// The pause in force at `now_ms` (Redis `checkClientPauseTimeoutAndReturnIfPaused`):
     /// one atomic load when there is none; a pause whose time is up ends here.
     #[inline]

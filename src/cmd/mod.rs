@@ -825,7 +825,10 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // mirrors processCommand(): while clients are paused, a command the pause holds back
     // does not run now; the connection loop sends it through here again when the pause ends
     // (see crate::pause). Replicas are never paused.
-    let pause = shared.pause.kind(shared.clock.now_ms());
+    let pause = match shared.pause.may_be_active() {
+        true => shared.pause.kind(shared.clock.now_ms()),
+        false => crate::pause::PauseKind::Off,
+    };
     if pause != crate::pause::PauseKind::Off && !client.handle.is_replica() {
         // A script that declared its flags writes only without `no-writes` (Redis
         // `scriptFlagsToCmdFlags` then drops may_replicate); one without shebang counts as
