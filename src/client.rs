@@ -206,6 +206,9 @@ pub struct ClientHandle {
     /// The user the connection is authenticated as (CLIENT LIST `user=`, and how ACL
     /// DELUSER finds the connections to close).
     pub user_name: Mutex<Vec<u8>>,
+    /// Progress of the connection loop, so that another thread can wait for this client to
+    /// run what it has already sent ([`ClientHandle::turns`]).
+    turns: AtomicU64,
     /// The connection, if there is one.
     peer: Peer,
 }
@@ -243,6 +246,7 @@ impl ClientHandle {
             quitting: AtomicBool::new(false),
             tracking: Mutex::default(),
             user_name: Mutex::new(b"default".to_vec()),
+            turns: AtomicU64::new(0),
             peer,
         }
     }
@@ -295,6 +299,56 @@ impl ClientHandle {
             Peer::Socket(stream) => self.is_killed() || crate::sys::peer_closed(stream),
             Peer::Internal => false,
         }
+    }
+
+    /// True when the client has sent requests its worker has not read yet (one non-blocking
+    /// peek at the socket). See [`crate::pubsub`]: Redis runs requests in the order they
+    /// reach it, so a command another client sent first has run before ours.
+    pub fn has_unread_requests(&self) -> bool {
+        match &self.peer {
+            Peer::Socket(stream) => crate::sys::peek(stream) == crate::sys::Peeked::Unread,
+            Peer::Internal => false,
+        }
+    }
+
+    /// Where the connection loop is: twice the turns it has completed, plus one from just
+    /// before it reads the socket until that turn's replies are handed to the kernel (the
+    /// worker calls [`ClientHandle::turn_starts`] and [`ClientHandle::turn_ends`]). So a
+    /// request that is neither in the socket nor run yet shows as an odd count.
+    pub fn turns(&self) -> u64 {
+        self.turns.load(Ordering::SeqCst)
+    }
+
+    /// Called by the worker just before it reads the socket. Only the worker writes the
+    /// count, so a load and a store suffice.
+    pub fn turn_starts(&self) {
+        let turns = self.turns.load(Ordering::Relaxed);
+        if turns & 1 == 0 {
+            self.turns.store(turns + 1, Ordering::SeqCst);
+        }
+    }
+
+    /// Called by the worker once a turn's replies are handed to the kernel.
+    pub fn turn_ends(&self) {
+        let turns = self.turns.load(Ordering::Relaxed);
+        if turns & 1 == 1 {
+            self.turns.store(turns + 1, Ordering::SeqCst);
+        }
+    }
+
+    /// True when requests the worker holds but has not run may exist, with `turns` read
+    /// ([`ClientHandle::turns`]) just before a look at the socket that found `unread` or not.
+    pub fn may_hold_requests(turns: u64, unread: bool) -> bool {
+        unread || turns & 1 == 1
+    }
+
+    /// True once the worker, seen at `turns` with requests unread in its socket or read and
+    /// not run, has run them: the turn running then has ended, and when requests were still
+    /// in the socket, the turn after it as well (they may have arrived after it read).
+    pub fn ran_requests_seen_at(&self, turns: u64, unread: bool) -> bool {
+        let idle_at = turns + (turns & 1);
+        let needed = if unread { idle_at + 2 } else { idle_at };
+        self.turns() >= needed
     }
 
     /// Marks the connection as closing after its QUIT's reply: Redis frees such a client

@@ -357,6 +357,7 @@ impl<'a> Connection<'a> {
             // 2. Hand this batch's replies to the kernel, never blocking.
             self.send_replies()?;
             self.publish_stats();
+            self.client.handle.turn_ends();
             if let Some(reason) = self.over_limits() {
                 return Ok(reason);
             }
@@ -404,7 +405,10 @@ impl<'a> Connection<'a> {
                 }
             } else if self.output.is_empty() {
                 // Nothing queued: the classic blocking read.
+                // (No subscribed client reads here, so nobody waits on this turn's start: see
+                // `crate::pubsub`.)
                 let n = self.stream.read(&mut self.read_buf)?;
+                self.client.handle.turn_starts();
                 if n == 0 {
                     return Ok(Close::Eof);
                 }
@@ -428,6 +432,9 @@ impl<'a> Connection<'a> {
             self.writes += 1;
         }
         if ready.readable && want_read {
+            // Before the read: from here until the replies are sent, other threads know this
+            // client may hold requests not yet run (see `crate::pubsub`).
+            self.client.handle.turn_starts();
             match sys::recv_nonblocking(&self.stream, &mut self.read_buf)? {
                 Some(0) => return Ok(Some(Close::Eof)),
                 Some(n) => self.take_input(n),

@@ -17,6 +17,17 @@
 //! one publisher arrive in the order they were published, and every subscriber sees all
 //! publishers' messages in the same order.
 //!
+//! Redis reads and runs requests in the order they reach it, so a subscriber that sent
+//! UNSUBSCRIBE (or SUBSCRIBE) before another client's PUBLISH has its request run first, and
+//! the count PUBLISH returns says so. Here the subscriber's worker may not have been scheduled
+//! yet when the publisher's runs: before delivering, PUBLISH looks at each subscriber's
+//! socket (one non-blocking peek) and at its worker's progress, and for those with requests
+//! not yet run (still in the socket, or read and not run), waits (at most
+//! [`SETTLE_LIMIT`]) until their worker has read and run them ([`PubSub::settle`]). Only
+//! clients already subscribed are looked at: a client's first SUBSCRIBE, still unread when
+//! another client's PUBLISH runs, is not waited for (that would take a peek at every
+//! connection for every message).
+//!
 //! Shard channels (SSUBSCRIBE, SPUBLISH; Redis 7.0's sharded Pub/Sub) are a second set of
 //! channels beside the ordinary ones: same delivery, `smessage` instead of `message`, and no
 //! pattern subscriptions. Redis binds them to a cluster slot; respd has no cluster, so they
@@ -25,6 +36,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -87,7 +99,70 @@ impl Encoded {
     }
 }
 
+/// The longest PUBLISH waits for subscribers to run requests they sent before it (see the
+/// module docs). Their workers only have to be scheduled, so this is only reached when the
+/// machine is starved or a subscriber keeps sending.
+pub const SETTLE_LIMIT: Duration = Duration::from_millis(20);
+
 impl PubSub {
+    /// Lets the subscribers that would receive a message on `channel` (a shard channel if
+    /// `shard`) first run the requests already waiting in their sockets, as Redis, which
+    /// runs requests in the order they arrive, would have (see the module docs). The
+    /// publisher itself (`publisher`, a client id) is not waited for.
+    ///
+    /// The caller must hold no lock a worker may need to run a request (the store's, as EXEC
+    /// and scripts do): it would only wait for [`SETTLE_LIMIT`] to pass.
+    pub fn settle(&self, channel: &[u8], shard: bool, publisher: u64) {
+        let mut waiting: Vec<(Arc<ClientHandle>, u64, bool)> = Vec::new();
+        {
+            let reg = self.registry.lock();
+            let mut consider = |client: &Arc<ClientHandle>| {
+                if client.id == publisher || waiting.iter().any(|(c, ..)| c.id == client.id) {
+                    return;
+                }
+                // The turn counter first, then the socket: a request read in between shows
+                // in the counter as a turn that has not ended.
+                let turns = client.turns();
+                let unread = client.has_unread_requests();
+                if ClientHandle::may_hold_requests(turns, unread) {
+                    waiting.push((client.clone(), turns, unread));
+                }
+            };
+            let map = if shard {
+                &reg.shard_channels
+            } else {
+                &reg.channels
+            };
+            map.get(channel)
+                .into_iter()
+                .flatten()
+                .for_each(&mut consider);
+            if !shard {
+                reg.patterns
+                    .iter()
+                    .filter(|(pattern, _)| crate::glob::matches(pattern, channel, false))
+                    .for_each(|(_, client)| consider(client));
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + SETTLE_LIMIT;
+        for spin in 0u32.. {
+            waiting.retain(|(c, turns, unread)| {
+                !c.ran_requests_seen_at(*turns, *unread) && !c.is_gone()
+            });
+            if waiting.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            if spin < 16 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
     /// Adds a channel subscription. Returns false if the client already had it.
     pub fn subscribe(&self, channel: &[u8], client: &Arc<ClientHandle>) -> bool {
         let mut reg = self.registry.lock();

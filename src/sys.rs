@@ -62,19 +62,37 @@ pub fn recv_nonblocking(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option
     }
 }
 
-/// True when the peer has closed its end of `stream` (or reset it) and nothing is left to
-/// read: a peek that cannot block finds the end of the stream. Other threads use it to tell
-/// that a connection is over before its own worker has noticed (see `crate::pubsub`).
-pub fn peer_closed(stream: &TcpStream) -> bool {
+/// What a non-blocking peek finds in a socket's receive queue ([`peek`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peeked {
+    /// Bytes the connection's own worker has not read yet.
+    Unread,
+    /// The peer has closed its end (or reset it) and nothing is left to read.
+    Closed,
+    /// Nothing to read yet.
+    Nothing,
+}
+
+/// Looks into `stream`'s receive queue without taking anything from it and without
+/// blocking. Other threads use it to tell that a connection is over, or has requests
+/// waiting, before its own worker has noticed (see `crate::pubsub`).
+pub fn peek(stream: &TcpStream) -> Peeked {
     let mut probe = [0u8; 1];
-    matches!(
-        rustix::net::recv(
-            stream,
-            &mut probe[..],
-            RecvFlags::DONTWAIT | RecvFlags::PEEK
-        ),
-        Ok((0, _)) | Err(rustix::io::Errno::CONNRESET)
-    )
+    match rustix::net::recv(
+        stream,
+        &mut probe[..],
+        RecvFlags::DONTWAIT | RecvFlags::PEEK,
+    ) {
+        Ok((0, _)) | Err(rustix::io::Errno::CONNRESET) => Peeked::Closed,
+        Ok(_) => Peeked::Unread,
+        Err(_) => Peeked::Nothing,
+    }
+}
+
+/// True when the peer has closed its end of `stream` (or reset it) and nothing is left to
+/// read ([`peek`]).
+pub fn peer_closed(stream: &TcpStream) -> bool {
+    peek(stream) == Peeked::Closed
 }
 
 /// What [`wait`] found ready.

@@ -316,3 +316,32 @@ fn a_closed_subscriber_is_not_counted_by_the_next_publish_or_pubsub() {
         }
     }
 }
+
+/// A subscriber's (UN)SUBSCRIBE sent before another client's PUBLISH has run when the PUBLISH
+/// runs, even when nobody waited for its reply: Redis runs requests in the order they reach
+/// it, and Redis's own suite relies on it (`sunsubscribe $rd1` sends and reads nothing, then
+/// SPUBLISH on another connection expects 0). respd's publisher lets such subscribers run
+/// what is waiting in their sockets first. (Only clients already subscribed are looked at: a
+/// first SUBSCRIBE still unread when PUBLISH runs is not waited for, see `src/pubsub.rs`.)
+#[test]
+fn an_unsubscribe_sent_before_publish_is_seen_by_it() {
+    let server = TestServer::start();
+    let mut publisher = server.conn();
+    for round in 0..100 {
+        for (subscribe, unsubscribe, publish) in [
+            (&b"SUBSCRIBE"[..], &b"UNSUBSCRIBE"[..], &b"PUBLISH"[..]),
+            (b"SSUBSCRIBE", b"SUNSUBSCRIBE", b"SPUBLISH"),
+            (b"PSUBSCRIBE", b"PUNSUBSCRIBE", b"PUBLISH"),
+        ] {
+            let mut sub = server.conn();
+            sub.cmd(&[subscribe, b"ch"]);
+            sub.send(&common::encode(&[unsubscribe]));
+            assert_eq!(
+                publisher.cmd(&[publish, b"ch", b"x"]),
+                b":0\r\n",
+                "round {round}, {}",
+                String::from_utf8_lossy(unsubscribe)
+            );
+        }
+    }
+}

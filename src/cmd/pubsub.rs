@@ -259,6 +259,10 @@ pub fn sunsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 /// ```
 /// Integer: the number of clients that received the message (as `smessage`).
 pub fn spublish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if !ctx.in_exec && !ctx.in_script {
+        // Inside EXEC or a script the store's lock is held: no waiting for other workers.
+        ctx.shared.pubsub.settle(&argv[1], true, ctx.client.id());
+    }
     let limit = ctx.shared.config.read().output_limit_pubsub;
     let n = ctx
         .shared
@@ -273,6 +277,10 @@ pub fn spublish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// Integer: the number of clients that received the message.
 pub fn publish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    if !ctx.in_exec && !ctx.in_script {
+        // Inside EXEC or a script the store's lock is held: no waiting for other workers.
+        ctx.shared.pubsub.settle(&argv[1], false, ctx.client.id());
+    }
     let limit = ctx.shared.config.read().output_limit_pubsub;
     let n = ctx
         .shared
