@@ -30,89 +30,26 @@ const fn acl_sub(name: &'static str, arity: i32, flags: Flags, f: super::ConnFn)
     )
 }
 
+#[rustfmt::skip]
 static ACL_SUBCOMMANDS: &[CommandSpec] = &[
-    acl_sub("cat", -2, ACL_USER_FLAGS, acl_cat).doc(
-        "6.0.0",
-        "List the ACL categories or the commands inside a category",
-        "O(1) since the categories and commands are a fixed set.",
-    ),
-    acl_sub("deluser", -3, ACL_FLAGS, acl_deluser).doc(
-        "6.0.0",
-        "Remove the specified ACL users and the associated rules",
-        "O(1) amortized time considering the typical user.",
-    ),
-    acl_sub("dryrun", -4, ACL_FLAGS, acl_dryrun).doc(
-        "7.0.0",
-        "Returns whether the user can execute the given command without executing the command.",
-        "O(1).",
-    ),
-    acl_sub("genpass", -2, ACL_USER_FLAGS, acl_genpass).doc(
-        "6.0.0",
-        "Generate a pseudorandom secure password to use for ACL users",
-        "O(1)",
-    ),
-    acl_sub("getuser", 3, ACL_FLAGS, acl_getuser).doc(
-        "6.0.0",
-        "Get the rules for a specific ACL user",
-        "O(N). Where N is the number of password, command and pattern rules that the user has.",
-    ),
-    acl_sub("help", 2, Flags::LOADING.union(Flags::STALE), acl_help).doc(
-        "6.0.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
-    acl_sub("list", 2, ACL_FLAGS, acl_list).doc(
-        "6.0.0",
-        "List the current ACL rules in ACL config file format",
-        "O(N). Where N is the number of configured users.",
-    ),
-    acl_sub("load", 2, ACL_FLAGS, acl_load).doc(
-        "6.0.0",
-        "Reload the ACLs from the configured ACL file",
-        "O(N). Where N is the number of configured users.",
-    ),
-    acl_sub("log", -2, ACL_FLAGS, acl_log).doc(
-        "6.0.0",
-        "List latest events denied because of ACLs in place",
-        "O(N) with N being the number of entries shown.",
-    ),
-    acl_sub("save", 2, ACL_FLAGS, acl_save).doc(
-        "6.0.0",
-        "Save the current ACL rules in the configured ACL file",
-        "O(N). Where N is the number of configured users.",
-    ),
-    acl_sub("setuser", -3, ACL_FLAGS, acl_setuser).doc(
-        "6.0.0",
-        "Modify or create the rules for a specific ACL user",
-        "O(N). Where N is the number of rules provided.",
-    ),
-    acl_sub("users", 2, ACL_FLAGS, acl_users).doc(
-        "6.0.0",
-        "List the username of all the configured ACL rules",
-        "O(N). Where N is the number of configured users.",
-    ),
-    acl_sub("whoami", 2, ACL_USER_FLAGS, acl_whoami).doc(
-        "6.0.0",
-        "Return the name of the user associated to the current connection",
-        "O(1)",
-    ),
+    acl_sub("cat", -2, ACL_USER_FLAGS, acl_cat),
+    acl_sub("deluser", -3, ACL_FLAGS, acl_deluser),
+    acl_sub("dryrun", -4, ACL_FLAGS, acl_dryrun),
+    acl_sub("genpass", -2, ACL_USER_FLAGS, acl_genpass),
+    acl_sub("getuser", 3, ACL_FLAGS, acl_getuser),
+    acl_sub("help", 2, Flags::LOADING.union(Flags::STALE), acl_help),
+    acl_sub("list", 2, ACL_FLAGS, acl_list),
+    acl_sub("load", 2, ACL_FLAGS, acl_load),
+    acl_sub("log", -2, ACL_FLAGS, acl_log),
+    acl_sub("save", 2, ACL_FLAGS, acl_save),
+    acl_sub("setuser", -3, ACL_FLAGS, acl_setuser),
+    acl_sub("users", 2, ACL_FLAGS, acl_users),
+    acl_sub("whoami", 2, ACL_USER_FLAGS, acl_whoami),
 ];
 
 /// The ACL group's row of the command table.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "acl",
-    -2,
-    Flags::NONE,
-    KeySpec::NONE,
-    Group::Server,
-    Handler::Container,
-)
-.doc(
-    "6.0.0",
-    "A container for Access List Control commands ",
-    "Depends on subcommand.",
-)
-.with_subcommands(ACL_SUBCOMMANDS)];
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("acl", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(ACL_SUBCOMMANDS)];
 
 // ---------------------------------------------------------------------------------------------
 // The checks before a command runs

@@ -32,90 +32,15 @@ const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 
 /// The bitmap group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "setbit",
-        4,
-        RW,
-        KeySpec::ONE,
-        Group::Bitmap,
-        Handler::Write(setbit),
-    )
-    .doc(
-        "2.2.0",
-        "Sets or clears the bit at offset in the string value stored at key",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "getbit",
-        3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Bitmap,
-        Handler::Read(getbit),
-    )
-    .doc(
-        "2.2.0",
-        "Returns the bit value at offset in the string value stored at key",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "bitcount",
-        -2,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Bitmap,
-        Handler::Read(bitcount),
-    )
-    .doc("2.6.0", "Count set bits in a string", "O(N)"),
-    CommandSpec::new(
-        "bitpos",
-        -3,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Bitmap,
-        Handler::Read(bitpos),
-    )
-    .doc("2.8.7", "Find first bit set or clear in a string", "O(N)"),
-    CommandSpec::new(
-        "bitop",
-        -4,
-        RW,
-        KeySpec::new(2, -1, 1),
-        Group::Bitmap,
-        Handler::Write(bitop),
-    )
-    .doc(
-        "2.6.0",
-        "Perform bitwise operations between strings",
-        "O(N)",
-    ),
-    CommandSpec::new(
-        "bitfield",
-        -2,
-        RW,
-        KeySpec::ONE,
-        Group::Bitmap,
-        Handler::Write(bitfield),
-    )
-    .doc(
-        "3.2.0",
-        "Perform arbitrary bitfield integer operations on strings",
-        "O(1) for each subcommand specified",
-    ),
-    CommandSpec::new(
-        "bitfield_ro",
-        -2,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Bitmap,
-        Handler::Read(bitfield_ro),
-    )
-    .doc(
-        "6.0.0",
-        "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
-        "O(1) for each subcommand specified",
-    ),
+    CommandSpec::new("setbit", 4, RW, KeySpec::ONE, Group::Bitmap, Handler::Write(setbit)),
+    CommandSpec::new("getbit", 3, RO_FAST, KeySpec::ONE, Group::Bitmap, Handler::Read(getbit)),
+    CommandSpec::new("bitcount", -2, Flags::READONLY, KeySpec::ONE, Group::Bitmap, Handler::Read(bitcount)),
+    CommandSpec::new("bitpos", -3, Flags::READONLY, KeySpec::ONE, Group::Bitmap, Handler::Read(bitpos)),
+    CommandSpec::new("bitop", -4, RW, KeySpec::new(2, -1, 1), Group::Bitmap, Handler::Write(bitop)),
+    CommandSpec::new("bitfield", -2, RW, KeySpec::ONE, Group::Bitmap, Handler::Write(bitfield)),
+    CommandSpec::new("bitfield_ro", -2, RO_FAST, KeySpec::ONE, Group::Bitmap, Handler::Read(bitfield_ro)),
 ];
 
 /// The error of every bad bit offset (GETBIT, SETBIT, BITFIELD).

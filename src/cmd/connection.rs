@@ -47,190 +47,39 @@ const fn client_sub(name: &'static str, arity: i32, flags: Flags, f: super::Conn
 }
 
 /// CLIENT's subcommands.
+#[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    client_sub("tracking", -3, CLIENT_FLAGS, client_tracking).doc(
-        "6.0.0",
-        "Enable or disable server assisted client side caching support",
-        "O(1). Some options may introduce additional complexity.",
-    ),
-    client_sub("caching", 3, CLIENT_FLAGS, client_caching).doc(
-        "6.0.0",
-        "Instruct the server about tracking or not keys in the next request",
-        "O(1)",
-    ),
-    client_sub("getredir", 2, CLIENT_FLAGS, client_getredir).doc(
-        "6.0.0",
-        "Get tracking notifications redirection client ID if any",
-        "O(1)",
-    ),
-    client_sub("trackinginfo", 2, CLIENT_FLAGS, client_trackinginfo).doc(
-        "6.2.0",
-        "Return information about server assisted client side caching for the current connection",
-        "O(1)",
-    ),
-    client_sub("id", 2, CLIENT_FLAGS, client_id).doc(
-        "5.0.0",
-        "Returns the client ID for the current connection",
-        "O(1)",
-    ),
-    client_sub("setname", 3, CLIENT_FLAGS, client_setname).doc(
-        "2.6.9",
-        "Set the current connection name",
-        "O(1)",
-    ),
-    client_sub("getname", 2, CLIENT_FLAGS, client_getname).doc(
-        "2.6.9",
-        "Get the current connection name",
-        "O(1)",
-    ),
-    client_sub("list", -2, CLIENT_ADMIN_FLAGS, client_list).doc(
-        "2.4.0",
-        "Get the list of client connections",
-        "O(N) where N is the number of client connections",
-    ),
-    client_sub("info", 2, CLIENT_FLAGS, client_info).doc(
-        "6.2.0",
-        "Returns information about the current client connection.",
-        "O(1)",
-    ),
-    client_sub("kill", -3, CLIENT_ADMIN_FLAGS, client_kill).doc(
-        "2.4.0",
-        "Kill the connection of a client",
-        "O(N) where N is the number of client connections",
-    ),
-    client_sub("no-evict", 3, CLIENT_ADMIN_FLAGS, client_no_evict).doc(
-        "7.0.0",
-        "Set client eviction mode for the current connection",
-        "O(1)",
-    ),
-    client_sub("pause", -3, CLIENT_ADMIN_FLAGS, client_pause).doc(
-        "2.9.50",
-        "Stop processing commands from clients for some time",
-        "O(1)",
-    ),
-    client_sub("unpause", 2, CLIENT_ADMIN_FLAGS, client_unpause).doc(
-        "6.2.0",
-        "Resume processing of clients that were paused",
-        "O(N) Where N is the number of paused clients",
-    ),
-    client_sub("reply", 3, CLIENT_FLAGS, client_reply).doc(
-        "3.2.0",
-        "Instruct the server whether to reply to commands",
-        "O(1)",
-    ),
+    client_sub("tracking", -3, CLIENT_FLAGS, client_tracking),
+    client_sub("caching", 3, CLIENT_FLAGS, client_caching),
+    client_sub("getredir", 2, CLIENT_FLAGS, client_getredir),
+    client_sub("trackinginfo", 2, CLIENT_FLAGS, client_trackinginfo),
+    client_sub("id", 2, CLIENT_FLAGS, client_id),
+    client_sub("setname", 3, CLIENT_FLAGS, client_setname),
+    client_sub("getname", 2, CLIENT_FLAGS, client_getname),
+    client_sub("list", -2, CLIENT_ADMIN_FLAGS, client_list),
+    client_sub("info", 2, CLIENT_FLAGS, client_info),
+    client_sub("kill", -3, CLIENT_ADMIN_FLAGS, client_kill),
+    client_sub("no-evict", 3, CLIENT_ADMIN_FLAGS, client_no_evict),
+    client_sub("pause", -3, CLIENT_ADMIN_FLAGS, client_pause),
+    client_sub("unpause", 2, CLIENT_ADMIN_FLAGS, client_unpause),
+    client_sub("reply", 3, CLIENT_FLAGS, client_reply),
     // The keyspace write lock, not Conn: ending a wait must be atomic with serving it, and
     // CLIENT UNBLOCK may run inside EXEC, which already holds that lock.
-    CommandSpec::new(
-        "unblock",
-        -3,
-        CLIENT_ADMIN_FLAGS,
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::KeyspaceWrite(client_unblock),
-    )
-    .doc(
-        "5.0.0",
-        "Unblock a client blocked in a blocking command from a different connection",
-        "O(log N) where N is the number of client connections",
-    ),
-    client_sub("help", 2, Flags::LOADING.union(Flags::STALE), client_help).doc(
-        "5.0.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
+    CommandSpec::new("unblock", -3, CLIENT_ADMIN_FLAGS, KeySpec::NONE, Group::Connection, Handler::KeyspaceWrite(client_unblock)),
+    client_sub("help", 2, Flags::LOADING.union(Flags::STALE), client_help),
 ];
 
 /// The connection group's rows of the command table.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "ping",
-        -1,
-        Flags::FAST.union(Flags::SUBSCRIBED_OK),
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(ping),
-    )
-    .doc("1.0.0", "Ping the server", "O(1)"),
-    CommandSpec::new(
-        "echo",
-        2,
-        Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(echo),
-    )
-    .doc("1.0.0", "Echo the given string", "O(1)"),
-    CommandSpec::new(
-        "quit",
-        -1,
-        PRE_AUTH_FLAGS
-            .union(Flags::NO_QUEUE)
-            .union(Flags::SUBSCRIBED_OK),
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(quit),
-    )
-    .doc("1.0.0", "Close the connection", "O(1)"),
-    CommandSpec::new(
-        "select",
-        2,
-        Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(select),
-    )
-    .doc(
-        "1.0.0",
-        "Change the selected database for the current connection",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "auth",
-        -2,
-        PRE_AUTH_FLAGS,
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(auth),
-    )
-    .doc(
-        "1.0.0",
-        "Authenticate to the server",
-        "O(N) where N is the number of passwords defined for the user",
-    ),
-    CommandSpec::new(
-        "hello",
-        -1,
-        PRE_AUTH_FLAGS,
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(hello),
-    )
-    .doc("6.0.0", "Handshake with Redis", "O(1)"),
-    CommandSpec::new(
-        "reset",
-        1,
-        PRE_AUTH_FLAGS
-            .union(Flags::NO_QUEUE)
-            .union(Flags::SUBSCRIBED_OK),
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Conn(reset),
-    )
-    .doc("6.2.0", "Reset the connection", "O(1)"),
-    CommandSpec::new(
-        "client",
-        -2,
-        Flags::NONE,
-        KeySpec::NONE,
-        Group::Connection,
-        Handler::Container,
-    )
-    .doc(
-        "2.4.0",
-        "A container for client connection commands",
-        "Depends on subcommand.",
-    )
-    .with_subcommands(CLIENT_SUBCOMMANDS),
+    CommandSpec::new("ping", -1, Flags::FAST.union(Flags::SUBSCRIBED_OK), KeySpec::NONE, Group::Connection, Handler::Conn(ping)),
+    CommandSpec::new("echo", 2, Flags::LOADING.union(Flags::STALE).union(Flags::FAST), KeySpec::NONE, Group::Connection, Handler::Conn(echo)),
+    CommandSpec::new("quit", -1, PRE_AUTH_FLAGS .union(Flags::NO_QUEUE) .union(Flags::SUBSCRIBED_OK), KeySpec::NONE, Group::Connection, Handler::Conn(quit)),
+    CommandSpec::new("select", 2, Flags::LOADING.union(Flags::STALE).union(Flags::FAST), KeySpec::NONE, Group::Connection, Handler::Conn(select)),
+    CommandSpec::new("auth", -2, PRE_AUTH_FLAGS, KeySpec::NONE, Group::Connection, Handler::Conn(auth)),
+    CommandSpec::new("hello", -1, PRE_AUTH_FLAGS, KeySpec::NONE, Group::Connection, Handler::Conn(hello)),
+    CommandSpec::new("reset", 1, PRE_AUTH_FLAGS .union(Flags::NO_QUEUE) .union(Flags::SUBSCRIBED_OK), KeySpec::NONE, Group::Connection, Handler::Conn(reset)),
+    CommandSpec::new("client", -2, Flags::NONE, KeySpec::NONE, Group::Connection, Handler::Container).with_subcommands(CLIENT_SUBCOMMANDS),
 ];
 
 /// ```text

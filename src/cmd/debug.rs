@@ -13,23 +13,8 @@ use crate::protocol::{Argv, Reply};
 use crate::util::eq_ci;
 
 /// The DEBUG row of the command table.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "debug",
-    -2,
-    Flags::ADMIN
-        .union(Flags::NOSCRIPT)
-        .union(Flags::LOADING)
-        .union(Flags::STALE)
-        .union(Flags::PROTECTED),
-    KeySpec::NONE,
-    Group::Server,
-    Handler::Conn(debug),
-)
-.doc(
-    "1.0.0",
-    "A container for debugging commands",
-    "Depends on subcommand.",
-)];
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("debug", -2, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::PROTECTED), KeySpec::NONE, Group::Server, Handler::Conn(debug))];
 
 /// ```text
 /// DEBUG PANIC

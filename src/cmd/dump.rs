@@ -31,39 +31,10 @@ use crate::util::{eq_ci, parse_i64};
 
 /// DUMP and RESTORE's rows of the command table (Redis puts them in the generic group).
 /// Flags, arity and key positions are Redis 7.0's, as `COMMAND INFO` reports them.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "dump",
-        2,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(dump),
-    )
-    .doc(
-        "2.6.0",
-        "Return a serialized version of the value stored at the specified key.",
-        "O(1) to access the key and additional O(N*M) to serialize it, where N is the number \
-         of Redis objects composing the value and M their average size. For small string \
-         values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).",
-    ),
-    CommandSpec::new(
-        "restore",
-        -4,
-        Flags::WRITE.union(Flags::DENYOOM),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(restore),
-    )
-    .doc(
-        "2.6.0",
-        "Create a key using the provided serialized value, previously obtained using DUMP.",
-        "O(1) to create the new key and additional O(N*M) to reconstruct the serialized \
-         value, where N is the number of Redis objects composing the value and M their \
-         average size. For small string values the time complexity is thus O(1)+O(1*M) \
-         where M is small, so simply O(1). However for sorted set values the complexity is \
-         O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
-    ),
+    CommandSpec::new("dump", 2, Flags::READONLY, KeySpec::ONE, Group::Generic, Handler::Read(dump)),
+    CommandSpec::new("restore", -4, Flags::WRITE.union(Flags::DENYOOM), KeySpec::ONE, Group::Generic, Handler::Write(restore)),
 ];
 
 const BUSY_KEY: CmdError = CmdError::msg("BUSYKEY Target key name already exists.");

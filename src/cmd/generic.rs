@@ -26,273 +26,30 @@ use crate::util::{eq_ci, parse_i64};
 
 /// The generic group's rows of the command table. Flags, arity and key positions are Redis
 /// 7.0's, as `COMMAND INFO <name>` reports them.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "del",
-        -2,
-        Flags::WRITE,
-        KeySpec::ALL,
-        Group::Generic,
-        Handler::Write(del),
-    )
-    .doc(
-        "1.0.0",
-        "Delete a key",
-        "O(N) where N is the number of keys that will be removed. When a key to remove holds a \
-         value other than a string, the individual complexity for this key is O(M) where M is \
-         the number of elements in the list, set, sorted set or hash. Removing a single key \
-         that holds a string value is O(1).",
-    ),
-    CommandSpec::new(
-        "unlink",
-        -2,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ALL,
-        Group::Generic,
-        Handler::Write(del),
-    )
-    .doc(
-        "4.0.0",
-        "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non \
-         blocking.",
-        "O(1) for each key removed regardless of its size. Then the command does O(N) work in \
-         a different thread in order to reclaim memory, where N is the number of allocations \
-         the deleted objects where composed of.",
-    ),
-    CommandSpec::new(
-        "exists",
-        -2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ALL,
-        Group::Generic,
-        Handler::Read(exists),
-    )
-    .doc(
-        "1.0.0",
-        "Determine if a key exists",
-        "O(N) where N is the number of keys to check.",
-    ),
-    CommandSpec::new(
-        "type",
-        2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(type_),
-    )
-    .doc("1.0.0", "Determine the type stored at key", "O(1)"),
-    CommandSpec::new(
-        "keys",
-        2,
-        Flags::READONLY,
-        KeySpec::NONE,
-        Group::Generic,
-        Handler::Read(keys),
-    )
-    .doc(
-        "1.0.0",
-        "Find all keys matching the given pattern",
-        "O(N) with N being the number of keys in the database, under the assumption that the \
-         key names in the database and the given pattern have limited length.",
-    ),
-    CommandSpec::new(
-        "scan",
-        -2,
-        Flags::READONLY,
-        KeySpec::NONE,
-        Group::Generic,
-        Handler::Read(scan),
-    )
-    .doc(
-        "2.8.0",
-        "Incrementally iterate the keys space",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls \
-         for the cursor to return back to 0. N is the number of elements inside the \
-         collection.",
-    ),
-    CommandSpec::new(
-        "randomkey",
-        1,
-        Flags::READONLY,
-        KeySpec::NONE,
-        Group::Generic,
-        Handler::Read(randomkey),
-    )
-    .doc("1.0.0", "Return a random key from the keyspace", "O(1)"),
-    CommandSpec::new(
-        "rename",
-        3,
-        Flags::WRITE,
-        KeySpec::TWO,
-        Group::Generic,
-        Handler::Write(rename),
-    )
-    .doc("1.0.0", "Rename a key", "O(1)"),
-    CommandSpec::new(
-        "renamenx",
-        3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::TWO,
-        Group::Generic,
-        Handler::Write(renamenx),
-    )
-    .doc(
-        "1.0.0",
-        "Rename a key, only if the new key does not exist",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "move",
-        3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::KeyspaceWrite(move_),
-    )
-    .doc("1.0.0", "Move a key to another database", "O(1)"),
-    CommandSpec::new(
-        "copy",
-        -3,
-        Flags::WRITE.union(Flags::DENYOOM),
-        KeySpec::TWO,
-        Group::Generic,
-        Handler::KeyspaceWrite(copy),
-    )
-    .doc(
-        "6.2.0",
-        "Copy a key",
-        "O(N) worst case for collections, where N is the number of nested items. O(1) for \
-         string values.",
-    ),
-    CommandSpec::new(
-        "touch",
-        -2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ALL,
-        Group::Generic,
-        Handler::Read(touch),
-    )
-    .doc(
-        "3.2.1",
-        "Alters the last access time of a key(s). Returns the number of existing keys \
-         specified.",
-        "O(N) where N is the number of keys that will be touched.",
-    ),
-    CommandSpec::new(
-        "expire",
-        -3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(expire),
-    )
-    .doc("1.0.0", "Set a key's time to live in seconds", "O(1)"),
-    CommandSpec::new(
-        "pexpire",
-        -3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(pexpire),
-    )
-    .doc("2.6.0", "Set a key's time to live in milliseconds", "O(1)"),
-    CommandSpec::new(
-        "expireat",
-        -3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(expireat),
-    )
-    .doc(
-        "1.2.0",
-        "Set the expiration for a key as a UNIX timestamp",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "pexpireat",
-        -3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(pexpireat),
-    )
-    .doc(
-        "2.6.0",
-        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "ttl",
-        2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(ttl),
-    )
-    .doc("1.0.0", "Get the time to live for a key in seconds", "O(1)"),
-    CommandSpec::new(
-        "pttl",
-        2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(pttl),
-    )
-    .doc(
-        "2.6.0",
-        "Get the time to live for a key in milliseconds",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "expiretime",
-        2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(expiretime),
-    )
-    .doc(
-        "7.0.0",
-        "Get the expiration Unix timestamp for a key",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "pexpiretime",
-        2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(pexpiretime),
-    )
-    .doc(
-        "7.0.0",
-        "Get the expiration Unix timestamp for a key in milliseconds",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "persist",
-        2,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(persist),
-    )
-    .doc("2.2.0", "Remove the expiration from a key", "O(1)"),
-    CommandSpec::new(
-        "object",
-        -2,
-        Flags::NONE,
-        KeySpec::NONE,
-        Group::Generic,
-        Handler::Container,
-    )
-    .doc(
-        "2.2.3",
-        "A container for object introspection commands",
-        "Depends on subcommand.",
-    )
-    .with_subcommands(OBJECT_SUBCOMMANDS),
+    CommandSpec::new("del", -2, Flags::WRITE, KeySpec::ALL, Group::Generic, Handler::Write(del)),
+    CommandSpec::new("unlink", -2, Flags::WRITE.union(Flags::FAST), KeySpec::ALL, Group::Generic, Handler::Write(del)),
+    CommandSpec::new("exists", -2, Flags::READONLY.union(Flags::FAST), KeySpec::ALL, Group::Generic, Handler::Read(exists)),
+    CommandSpec::new("type", 2, Flags::READONLY.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Read(type_)),
+    CommandSpec::new("keys", 2, Flags::READONLY, KeySpec::NONE, Group::Generic, Handler::Read(keys)),
+    CommandSpec::new("scan", -2, Flags::READONLY, KeySpec::NONE, Group::Generic, Handler::Read(scan)),
+    CommandSpec::new("randomkey", 1, Flags::READONLY, KeySpec::NONE, Group::Generic, Handler::Read(randomkey)),
+    CommandSpec::new("rename", 3, Flags::WRITE, KeySpec::TWO, Group::Generic, Handler::Write(rename)),
+    CommandSpec::new("renamenx", 3, Flags::WRITE.union(Flags::FAST), KeySpec::TWO, Group::Generic, Handler::Write(renamenx)),
+    CommandSpec::new("move", 3, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::KeyspaceWrite(move_)),
+    CommandSpec::new("copy", -3, Flags::WRITE.union(Flags::DENYOOM), KeySpec::TWO, Group::Generic, Handler::KeyspaceWrite(copy)),
+    CommandSpec::new("touch", -2, Flags::READONLY.union(Flags::FAST), KeySpec::ALL, Group::Generic, Handler::Read(touch)),
+    CommandSpec::new("expire", -3, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Write(expire)),
+    CommandSpec::new("pexpire", -3, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Write(pexpire)),
+    CommandSpec::new("expireat", -3, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Write(expireat)),
+    CommandSpec::new("pexpireat", -3, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Write(pexpireat)),
+    CommandSpec::new("ttl", 2, Flags::READONLY.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Read(ttl)),
+    CommandSpec::new("pttl", 2, Flags::READONLY.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Read(pttl)),
+    CommandSpec::new("expiretime", 2, Flags::READONLY.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Read(expiretime)),
+    CommandSpec::new("pexpiretime", 2, Flags::READONLY.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Read(pexpiretime)),
+    CommandSpec::new("persist", 2, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Generic, Handler::Write(persist)),
+    CommandSpec::new("object", -2, Flags::NONE, KeySpec::NONE, Group::Generic, Handler::Container).with_subcommands(OBJECT_SUBCOMMANDS),
 ];
 
 /// OBJECT's subcommands. The key is argument 2 (`OBJECT ENCODING key`).
@@ -304,11 +61,6 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         KeySpec::new(2, 2, 1),
         Group::Generic,
         Handler::Read(object_encoding),
-    )
-    .doc(
-        "2.2.3",
-        "Inspect the internal encoding of a Redis object",
-        "O(1)",
     ),
     CommandSpec::new(
         "freq",
@@ -317,11 +69,6 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         KeySpec::new(2, 2, 1),
         Group::Generic,
         Handler::Read(object_freq),
-    )
-    .doc(
-        "4.0.0",
-        "Get the logarithmic access frequency counter of a Redis object",
-        "O(1)",
     ),
     CommandSpec::new(
         "help",
@@ -330,11 +77,6 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         KeySpec::NONE,
         Group::Generic,
         Handler::Conn(object_help),
-    )
-    .doc(
-        "6.2.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
     ),
     CommandSpec::new(
         "idletime",
@@ -343,11 +85,6 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         KeySpec::new(2, 2, 1),
         Group::Generic,
         Handler::Read(object_idletime),
-    )
-    .doc(
-        "2.2.3",
-        "Get the time since a Redis object was last accessed",
-        "O(1)",
     ),
     CommandSpec::new(
         "refcount",
@@ -356,11 +93,6 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
         KeySpec::new(2, 2, 1),
         Group::Generic,
         Handler::Read(object_refcount),
-    )
-    .doc(
-        "2.2.3",
-        "Get the number of references to the value of the key",
-        "O(1)",
     ),
 ];
 

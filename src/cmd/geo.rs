@@ -35,55 +35,33 @@ use std::cmp::Ordering;
 
 const RO: Flags = Flags::READONLY;
 const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
-const RADIUS_COMPLEXITY: &str = "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.";
-const SEARCH_COMPLEXITY: &str = "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape";
 
 // One call per table row keeps the table readable; the arguments are the row's columns.
-#[allow(clippy::too_many_arguments)]
 const fn row(
     name: &'static str,
     arity: i32,
     flags: Flags,
     keys: KeySpec,
     handler: Handler,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, Group::Geo, handler).doc(since, summary, complexity)
+    CommandSpec::new(name, arity, flags, keys, Group::Geo, handler)
 }
 
 /// The geo group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them). GEORADIUS and GEORADIUSBYMEMBER are write commands because of
 /// their STORE option; their `_RO` forms refuse it.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    row("geoadd", -5, RW, KeySpec::ONE, Handler::Write(geoadd), "3.2.0",
-        "Add one or more geospatial items in the geospatial index represented using a sorted set",
-        "O(log(N)) for each item added, where N is the number of elements in the sorted set."),
-    row("geodist", -4, RO, KeySpec::ONE, Handler::Read(geodist), "3.2.0",
-        "Returns the distance between two members of a geospatial index", "O(log(N))"),
-    row("geohash", -2, RO, KeySpec::ONE, Handler::Read(geohash), "3.2.0",
-        "Returns members of a geospatial index as standard geohash strings",
-        "O(log(N)) for each member requested, where N is the number of elements in the sorted set."),
-    row("geopos", -2, RO, KeySpec::ONE, Handler::Read(geopos), "3.2.0",
-        "Returns longitude and latitude of members of a geospatial index",
-        "O(N) where N is the number of members requested."),
-    row("georadius", -6, RW.union(Flags::MOVABLEKEYS), KeySpec::ONE, Handler::Write(georadius), "3.2.0",
-        "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point",
-        RADIUS_COMPLEXITY),
-    row("georadius_ro", -6, RO, KeySpec::ONE, Handler::Read(georadius_ro), "3.2.10",
-        "A read-only variant for GEORADIUS", RADIUS_COMPLEXITY),
-    row("georadiusbymember", -5, RW.union(Flags::MOVABLEKEYS), KeySpec::ONE, Handler::Write(georadiusbymember), "3.2.0",
-        "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member",
-        RADIUS_COMPLEXITY),
-    row("georadiusbymember_ro", -5, RO, KeySpec::ONE, Handler::Read(georadiusbymember_ro), "3.2.10",
-        "A read-only variant for GEORADIUSBYMEMBER", RADIUS_COMPLEXITY),
-    row("geosearch", -7, RO, KeySpec::ONE, Handler::Read(geosearch), "6.2.0",
-        "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.",
-        SEARCH_COMPLEXITY),
-    row("geosearchstore", -8, RW, KeySpec::TWO, Handler::Write(geosearchstore), "6.2.0",
-        "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.",
-        SEARCH_COMPLEXITY),
+    row("geoadd", -5, RW, KeySpec::ONE, Handler::Write(geoadd)),
+    row("geodist", -4, RO, KeySpec::ONE, Handler::Read(geodist)),
+    row("geohash", -2, RO, KeySpec::ONE, Handler::Read(geohash)),
+    row("geopos", -2, RO, KeySpec::ONE, Handler::Read(geopos)),
+    row("georadius", -6, RW.union(Flags::MOVABLEKEYS), KeySpec::ONE, Handler::Write(georadius)),
+    row("georadius_ro", -6, RO, KeySpec::ONE, Handler::Read(georadius_ro)),
+    row("georadiusbymember", -5, RW.union(Flags::MOVABLEKEYS), KeySpec::ONE, Handler::Write(georadiusbymember)),
+    row("georadiusbymember_ro", -5, RO, KeySpec::ONE, Handler::Read(georadiusbymember_ro)),
+    row("geosearch", -7, RO, KeySpec::ONE, Handler::Read(geosearch)),
+    row("geosearchstore", -8, RW, KeySpec::TWO, Handler::Write(geosearchstore)),
 ];
 
 // ---------------------------------------------------------------------------------------------

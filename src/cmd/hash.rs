@@ -37,206 +37,24 @@ const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 
 /// The hash group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "hset",
-        -4,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Write(hset),
-    )
-    .doc(
-        "2.0.0",
-        "Set the string value of a hash field",
-        "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the \
-         command is called with multiple field/value pairs.",
-    ),
-    CommandSpec::new(
-        "hsetnx",
-        4,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Write(hsetnx),
-    )
-    .doc(
-        "2.0.0",
-        "Set the value of a hash field, only if the field does not exist",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "hget",
-        3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hget),
-    )
-    .doc("2.0.0", "Get the value of a hash field", "O(1)"),
-    CommandSpec::new(
-        "hmget",
-        -3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hmget),
-    )
-    .doc(
-        "2.0.0",
-        "Get the values of all the given hash fields",
-        "O(N) where N is the number of fields being requested.",
-    ),
-    CommandSpec::new(
-        "hmset",
-        -4,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Write(hmset),
-    )
-    .doc(
-        "2.0.0",
-        "Set multiple hash fields to multiple values",
-        "O(N) where N is the number of fields being set.",
-    ),
-    CommandSpec::new(
-        "hdel",
-        -3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Write(hdel),
-    )
-    .doc(
-        "2.0.0",
-        "Delete one or more hash fields",
-        "O(N) where N is the number of fields to be removed.",
-    ),
-    CommandSpec::new(
-        "hlen",
-        2,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hlen),
-    )
-    .doc("2.0.0", "Get the number of fields in a hash", "O(1)"),
-    CommandSpec::new(
-        "hstrlen",
-        3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hstrlen),
-    )
-    .doc(
-        "3.2.0",
-        "Get the length of the value of a hash field",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "hexists",
-        3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hexists),
-    )
-    .doc("2.0.0", "Determine if a hash field exists", "O(1)"),
-    CommandSpec::new(
-        "hkeys",
-        2,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hkeys),
-    )
-    .doc(
-        "2.0.0",
-        "Get all the fields in a hash",
-        "O(N) where N is the size of the hash.",
-    ),
-    CommandSpec::new(
-        "hvals",
-        2,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hvals),
-    )
-    .doc(
-        "2.0.0",
-        "Get all the values in a hash",
-        "O(N) where N is the size of the hash.",
-    ),
-    CommandSpec::new(
-        "hgetall",
-        2,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hgetall),
-    )
-    .doc(
-        "2.0.0",
-        "Get all the fields and values in a hash",
-        "O(N) where N is the size of the hash.",
-    ),
-    CommandSpec::new(
-        "hincrby",
-        4,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Write(hincrby),
-    )
-    .doc(
-        "2.0.0",
-        "Increment the integer value of a hash field by the given number",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "hincrbyfloat",
-        4,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Write(hincrbyfloat),
-    )
-    .doc(
-        "2.6.0",
-        "Increment the float value of a hash field by the given amount",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "hrandfield",
-        -2,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hrandfield),
-    )
-    .doc(
-        "6.2.0",
-        "Get one or multiple random fields from a hash",
-        "O(N) where N is the number of fields returned",
-    ),
-    CommandSpec::new(
-        "hscan",
-        -3,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::Hash,
-        Handler::Read(hscan),
-    )
-    .doc(
-        "2.8.0",
-        "Incrementally iterate hash fields and associated values",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls \
-         for the cursor to return back to 0. N is the number of elements inside the \
-         collection..",
-    ),
+    CommandSpec::new("hset", -4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hset)),
+    CommandSpec::new("hsetnx", 4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hsetnx)),
+    CommandSpec::new("hget", 3, RO_FAST, KeySpec::ONE, Group::Hash, Handler::Read(hget)),
+    CommandSpec::new("hmget", -3, RO_FAST, KeySpec::ONE, Group::Hash, Handler::Read(hmget)),
+    CommandSpec::new("hmset", -4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hmset)),
+    CommandSpec::new("hdel", -3, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::Hash, Handler::Write(hdel)),
+    CommandSpec::new("hlen", 2, RO_FAST, KeySpec::ONE, Group::Hash, Handler::Read(hlen)),
+    CommandSpec::new("hstrlen", 3, RO_FAST, KeySpec::ONE, Group::Hash, Handler::Read(hstrlen)),
+    CommandSpec::new("hexists", 3, RO_FAST, KeySpec::ONE, Group::Hash, Handler::Read(hexists)),
+    CommandSpec::new("hkeys", 2, Flags::READONLY, KeySpec::ONE, Group::Hash, Handler::Read(hkeys)),
+    CommandSpec::new("hvals", 2, Flags::READONLY, KeySpec::ONE, Group::Hash, Handler::Read(hvals)),
+    CommandSpec::new("hgetall", 2, Flags::READONLY, KeySpec::ONE, Group::Hash, Handler::Read(hgetall)),
+    CommandSpec::new("hincrby", 4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hincrby)),
+    CommandSpec::new("hincrbyfloat", 4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hincrbyfloat)),
+    CommandSpec::new("hrandfield", -2, Flags::READONLY, KeySpec::ONE, Group::Hash, Handler::Read(hrandfield)),
+    CommandSpec::new("hscan", -3, Flags::READONLY, KeySpec::ONE, Group::Hash, Handler::Read(hscan)),
 ];
 
 // ---------------------------------------------------------------------------------------------

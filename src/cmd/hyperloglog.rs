@@ -46,74 +46,15 @@ use crate::util::eq_ci;
 
 /// The hyperloglog group's rows of the command table (arity, flags and key positions as Redis
 /// 7.0's COMMAND INFO reports them).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "pfadd",
-        -2,
-        Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST),
-        KeySpec::ONE,
-        Group::Hyperloglog,
-        Handler::Write(pfadd),
-    )
-    .doc(
-        "2.8.9",
-        "Adds the specified elements to the specified HyperLogLog.",
-        "O(1) to add every element.",
-    ),
+    CommandSpec::new("pfadd", -2, Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST), KeySpec::ONE, Group::Hyperloglog, Handler::Write(pfadd)),
     // Flagged readonly as in Redis, yet it takes the write lock: counting a key whose cached
     // cardinality is stale stores the fresh one (and propagates, hence may_replicate).
-    CommandSpec::new(
-        "pfcount",
-        -2,
-        Flags::READONLY.union(Flags::MAY_REPLICATE),
-        KeySpec::ALL,
-        Group::Hyperloglog,
-        Handler::Write(pfcount),
-    )
-    .doc(
-        "2.8.9",
-        "Return the approximated cardinality of the set(s) observed by the HyperLogLog at key(s).",
-        "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
-    ),
-    CommandSpec::new(
-        "pfmerge",
-        -2,
-        Flags::WRITE.union(Flags::DENYOOM),
-        KeySpec::ALL,
-        Group::Hyperloglog,
-        Handler::Write(pfmerge),
-    )
-    .doc(
-        "2.8.9",
-        "Merge N different HyperLogLogs into a single one.",
-        "O(N) to merge N HyperLogLogs, but with high constant times.",
-    ),
-    CommandSpec::new(
-        "pfselftest",
-        1,
-        Flags::ADMIN,
-        KeySpec::NONE,
-        Group::Hyperloglog,
-        Handler::Conn(pfselftest),
-    )
-    .doc(
-        "2.8.9",
-        "An internal command for testing HyperLogLog values",
-        "N/A",
-    ),
-    CommandSpec::new(
-        "pfdebug",
-        3,
-        Flags::WRITE.union(Flags::DENYOOM).union(Flags::ADMIN),
-        KeySpec::new(2, 2, 1),
-        Group::Hyperloglog,
-        Handler::Write(pfdebug),
-    )
-    .doc(
-        "2.8.9",
-        "Internal commands for debugging HyperLogLog values",
-        "N/A",
-    ),
+    CommandSpec::new("pfcount", -2, Flags::READONLY.union(Flags::MAY_REPLICATE), KeySpec::ALL, Group::Hyperloglog, Handler::Write(pfcount)),
+    CommandSpec::new("pfmerge", -2, Flags::WRITE.union(Flags::DENYOOM), KeySpec::ALL, Group::Hyperloglog, Handler::Write(pfmerge)),
+    CommandSpec::new("pfselftest", 1, Flags::ADMIN, KeySpec::NONE, Group::Hyperloglog, Handler::Conn(pfselftest)),
+    CommandSpec::new("pfdebug", 3, Flags::WRITE.union(Flags::DENYOOM).union(Flags::ADMIN), KeySpec::new(2, 2, 1), Group::Hyperloglog, Handler::Write(pfdebug)),
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -48,68 +48,21 @@ const fn command_sub(name: &'static str, arity: i32, f: super::ConnFn) -> Comman
     )
 }
 
+#[rustfmt::skip]
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    command_sub("count", 2, command_count).doc(
-        "2.8.13",
-        "Get total number of Redis commands",
-        "O(1)",
-    ),
-    command_sub("info", -2, command_info).doc(
-        "2.8.13",
-        "Get array of specific Redis command details, or all when no argument is given.",
-        "O(N) where N is the number of commands to look up",
-    ),
-    command_sub("docs", -2, command_docs).doc(
-        "7.0.0",
-        "Get array of specific Redis command documentation",
-        "O(N) where N is the number of commands to look up",
-    ),
-    command_sub("list", -2, command_list).doc(
-        "7.0.0",
-        "Get an array of Redis command names",
-        "O(N) where N is the total number of Redis commands",
-    ),
-    command_sub("getkeys", -4, command_getkeys).doc(
-        "2.8.13",
-        "Extract keys given a full Redis command",
-        "O(N) where N is the number of arguments to the command",
-    ),
-    command_sub("help", 2, command_help).doc(
-        "5.0.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
+    command_sub("count", 2, command_count),
+    command_sub("info", -2, command_info),
+    command_sub("docs", -2, command_docs),
+    command_sub("list", -2, command_list),
+    command_sub("getkeys", -4, command_getkeys),
+    command_sub("help", 2, command_help),
 ];
 
 /// The introspection rows of the command table (Redis files them under "server").
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "info",
-        -1,
-        Flags::LOADING.union(Flags::STALE),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceRead(info),
-    )
-    .doc(
-        "1.0.0",
-        "Get information and statistics about the server",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "command",
-        -1,
-        COMMAND_FLAGS,
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(command),
-    )
-    .doc(
-        "2.8.13",
-        "Get array of Redis command details",
-        "O(N) where N is the total number of Redis commands",
-    )
-    .with_subcommands(COMMAND_SUBCOMMANDS),
+    CommandSpec::new("info", -1, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(info)),
+    CommandSpec::new("command", -1, COMMAND_FLAGS, KeySpec::NONE, Group::Server, Handler::Conn(command)).with_subcommands(COMMAND_SUBCOMMANDS),
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -35,59 +35,20 @@ const fn latency_sub(
     )
 }
 
+#[rustfmt::skip]
 static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
-    latency_sub("doctor", 2, ADMIN_FLAGS, doctor).doc(
-        "2.8.13",
-        "Return a human readable latency analysis report.",
-        "O(1)",
-    ),
-    latency_sub("graph", 3, ADMIN_FLAGS, graph).doc(
-        "2.8.13",
-        "Return a latency graph for the event.",
-        "O(1)",
-    ),
-    latency_sub("help", 2, Flags::LOADING.union(Flags::STALE), help).doc(
-        "2.8.13",
-        "Show helpful text about the different subcommands.",
-        "O(1)",
-    ),
-    latency_sub("histogram", -2, ADMIN_FLAGS, histogram).doc(
-        "7.0.0",
-        "Return the cumulative distribution of latencies of a subset of commands or all.",
-        "O(N) where N is the number of commands with latency information being retrieved.",
-    ),
-    latency_sub("history", 3, ADMIN_FLAGS, history).doc(
-        "2.8.13",
-        "Return timestamp-latency samples for the event.",
-        "O(1)",
-    ),
-    latency_sub("latest", 2, ADMIN_FLAGS, latest).doc(
-        "2.8.13",
-        "Return the latest latency samples for all events.",
-        "O(1)",
-    ),
-    latency_sub("reset", -2, ADMIN_FLAGS, reset).doc(
-        "2.8.13",
-        "Reset latency data for one or more events.",
-        "O(1)",
-    ),
+    latency_sub("doctor", 2, ADMIN_FLAGS, doctor),
+    latency_sub("graph", 3, ADMIN_FLAGS, graph),
+    latency_sub("help", 2, Flags::LOADING.union(Flags::STALE), help),
+    latency_sub("histogram", -2, ADMIN_FLAGS, histogram),
+    latency_sub("history", 3, ADMIN_FLAGS, history),
+    latency_sub("latest", 2, ADMIN_FLAGS, latest),
+    latency_sub("reset", -2, ADMIN_FLAGS, reset),
 ];
 
 /// LATENCY (Redis files it under "server").
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "latency",
-    -2,
-    Flags::NONE,
-    KeySpec::NONE,
-    Group::Server,
-    Handler::Container,
-)
-.doc(
-    "2.8.13",
-    "A container for latency diagnostics commands",
-    "Depends on subcommand.",
-)
-.with_subcommands(LATENCY_SUBCOMMANDS)];
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("latency", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(LATENCY_SUBCOMMANDS)];
 
 /// The unix time in seconds.
 fn now_secs() -> i64 {

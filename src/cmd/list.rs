@@ -43,253 +43,34 @@ pub type List = VecDeque<Vec<u8>>;
 const RW_FAST: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
 const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
 
-/// Complexity text Redis gives the four push commands.
-const PUSH_COMPLEXITY: &str = "O(1) for each element added, so O(N) to add N elements when the \
-command is called with multiple arguments.";
-/// Complexity text Redis gives LPOP and RPOP.
-const POP_COMPLEXITY: &str = "O(N) where N is the number of elements returned";
-
 /// The list group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "lpush",
-        -3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(lpush),
-    )
-    .doc(
-        "1.0.0",
-        "Prepend one or multiple elements to a list",
-        PUSH_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "rpush",
-        -3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(rpush),
-    )
-    .doc(
-        "1.0.0",
-        "Append one or multiple elements to a list",
-        PUSH_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "lpushx",
-        -3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(lpushx),
-    )
-    .doc(
-        "2.2.0",
-        "Prepend an element to a list, only if the list exists",
-        PUSH_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "rpushx",
-        -3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(rpushx),
-    )
-    .doc(
-        "2.2.0",
-        "Append an element to a list, only if the list exists",
-        PUSH_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "lpop",
-        -2,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(lpop),
-    )
-    .doc(
-        "1.0.0",
-        "Remove and get the first elements in a list",
-        POP_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "rpop",
-        -2,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(rpop),
-    )
-    .doc(
-        "1.0.0",
-        "Remove and get the last elements in a list",
-        POP_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "llen",
-        2,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::List,
-        Handler::Read(llen),
-    )
-    .doc("1.0.0", "Get the length of a list", "O(1)"),
-    CommandSpec::new(
-        "lrange",
-        4,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Read(lrange),
-    )
-    .doc(
-        "1.0.0",
-        "Get a range of elements from a list",
-        "O(S+N) where S is the distance of start offset from HEAD for small lists, from \
-         nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the \
-         specified range.",
-    ),
-    CommandSpec::new(
-        "lindex",
-        3,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Read(lindex),
-    )
-    .doc(
-        "1.0.0",
-        "Get an element from a list by its index",
-        "O(N) where N is the number of elements to traverse to get to the element at index. \
-         This makes asking for the first or the last element of the list O(1).",
-    ),
-    CommandSpec::new(
-        "lset",
-        4,
-        RW,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(lset),
-    )
-    .doc(
-        "1.0.0",
-        "Set the value of an element in a list by its index",
-        "O(N) where N is the length of the list. Setting either the first or the last element \
-         of the list is O(1).",
-    ),
-    CommandSpec::new(
-        "linsert",
-        5,
-        RW,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(linsert),
-    )
-    .doc(
-        "2.2.0",
-        "Insert an element before or after another element in a list",
-        "O(N) where N is the number of elements to traverse before seeing the value pivot. \
-         This means that inserting somewhere on the left end on the list (head) can be \
-         considered O(1) and inserting somewhere on the right end (tail) is O(N).",
-    ),
-    CommandSpec::new(
-        "lrem",
-        4,
-        Flags::WRITE,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(lrem),
-    )
-    .doc(
-        "1.0.0",
-        "Remove elements from a list",
-        "O(N+M) where N is the length of the list and M is the number of elements removed.",
-    ),
-    CommandSpec::new(
-        "ltrim",
-        4,
-        Flags::WRITE,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Write(ltrim),
-    )
-    .doc(
-        "1.0.0",
-        "Trim a list to the specified range",
-        "O(N) where N is the number of elements to be removed by the operation.",
-    ),
-    CommandSpec::new(
-        "lpos",
-        -3,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::List,
-        Handler::Read(lpos),
-    )
-    .doc(
-        "6.0.6",
-        "Return the index of matching elements on a list",
-        "O(N) where N is the number of elements in the list, for the average case. When \
-         searching for elements near the head or the tail of the list, or when the MAXLEN \
-         option is provided, the command may run in constant time.",
-    ),
-    CommandSpec::new(
-        "lmove",
-        5,
-        RW,
-        KeySpec::TWO,
-        Group::List,
-        Handler::Write(lmove),
-    )
-    .doc(
-        "6.2.0",
-        "Pop an element from a list, push it to another list and return it",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "rpoplpush",
-        3,
-        RW,
-        KeySpec::TWO,
-        Group::List,
-        Handler::Write(rpoplpush),
-    )
-    .doc(
-        "1.2.0",
-        "Remove the last element in a list, prepend it to another list and return it",
-        "O(1)",
-    ),
+    CommandSpec::new("lpush", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(lpush)),
+    CommandSpec::new("rpush", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(rpush)),
+    CommandSpec::new("lpushx", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(lpushx)),
+    CommandSpec::new("rpushx", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(rpushx)),
+    CommandSpec::new("lpop", -2, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::List, Handler::Write(lpop)),
+    CommandSpec::new("rpop", -2, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::List, Handler::Write(rpop)),
+    CommandSpec::new("llen", 2, Flags::READONLY.union(Flags::FAST), KeySpec::ONE, Group::List, Handler::Read(llen)),
+    CommandSpec::new("lrange", 4, Flags::READONLY, KeySpec::ONE, Group::List, Handler::Read(lrange)),
+    CommandSpec::new("lindex", 3, Flags::READONLY, KeySpec::ONE, Group::List, Handler::Read(lindex)),
+    CommandSpec::new("lset", 4, RW, KeySpec::ONE, Group::List, Handler::Write(lset)),
+    CommandSpec::new("linsert", 5, RW, KeySpec::ONE, Group::List, Handler::Write(linsert)),
+    CommandSpec::new("lrem", 4, Flags::WRITE, KeySpec::ONE, Group::List, Handler::Write(lrem)),
+    CommandSpec::new("ltrim", 4, Flags::WRITE, KeySpec::ONE, Group::List, Handler::Write(ltrim)),
+    CommandSpec::new("lpos", -3, Flags::READONLY, KeySpec::ONE, Group::List, Handler::Read(lpos)),
+    CommandSpec::new("lmove", 5, RW, KeySpec::TWO, Group::List, Handler::Write(lmove)),
+    CommandSpec::new("rpoplpush", 3, RW, KeySpec::TWO, Group::List, Handler::Write(rpoplpush)),
     // The keys follow a count, so first/last/step cannot describe them (Redis reports 0 0 0
     // and the movablekeys flag).
-    CommandSpec::new(
-        "lmpop",
-        -4,
-        Flags::WRITE.union(Flags::MOVABLEKEYS),
-        KeySpec::NONE,
-        Group::List,
-        Handler::Write(lmpop),
-    )
-    .doc(
-        "7.0.0",
-        "Pop elements from a list",
-        "O(N+M) where N is the number of provided keys and M is the number of elements \
-         returned.",
-    ),
-    CommandSpec::new("blpop", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::new(1, -2, 1), Group::List, Handler::Write(blpop))
-        .doc("2.0.0", "Remove and get the first element in a list, or block until one is available", "O(N) where N is the number of provided keys."),
-    CommandSpec::new("brpop", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::new(1, -2, 1), Group::List, Handler::Write(brpop))
-        .doc("2.0.0", "Remove and get the last element in a list, or block until one is available", "O(N) where N is the number of provided keys."),
-    CommandSpec::new("blmove", 6, RW.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::TWO, Group::List, Handler::Write(blmove))
-        .doc("6.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)"),
-    CommandSpec::new("brpoplpush", 4, RW.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::TWO, Group::List, Handler::Write(brpoplpush))
-        .doc("2.2.0", "Pop an element from a list, push it to another list and return it; or block until one is available", "O(1)"),
-    CommandSpec::new("blmpop", -5, Flags::WRITE.union(Flags::BLOCKING).union(Flags::MOVABLEKEYS), KeySpec::NONE, Group::List, Handler::Write(blmpop))
-        .doc("7.0.0", "Pop elements from a list, or block until one is available", "O(N+M) where N is the number of provided keys and M is the number of elements returned."),
+    CommandSpec::new("lmpop", -4, Flags::WRITE.union(Flags::MOVABLEKEYS), KeySpec::NONE, Group::List, Handler::Write(lmpop)),
+    CommandSpec::new("blpop", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::new(1, -2, 1), Group::List, Handler::Write(blpop)),
+    CommandSpec::new("brpop", -3, Flags::WRITE.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::new(1, -2, 1), Group::List, Handler::Write(brpop)),
+    CommandSpec::new("blmove", 6, RW.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::TWO, Group::List, Handler::Write(blmove)),
+    CommandSpec::new("brpoplpush", 4, RW.union(Flags::NOSCRIPT).union(Flags::BLOCKING), KeySpec::TWO, Group::List, Handler::Write(brpoplpush)),
+    CommandSpec::new("blmpop", -5, Flags::WRITE.union(Flags::BLOCKING).union(Flags::MOVABLEKEYS), KeySpec::NONE, Group::List, Handler::Write(blmpop)),
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -45,70 +45,19 @@ const fn conn_sub(name: &'static str, f: ConnFn) -> CommandSpec {
 }
 
 /// MEMORY's subcommands, with Redis 7.0's arity, flags and key positions.
+#[rustfmt::skip]
 static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
-    memory_sub(
-        "doctor",
-        2,
-        Flags::NONE,
-        Handler::KeyspaceRead(memory_doctor),
-    )
-    .doc("4.0.0", "Outputs memory problems report", "O(1)"),
-    memory_sub(
-        "help",
-        2,
-        Flags::LOADING.union(Flags::STALE),
-        Handler::Conn(memory_help),
-    )
-    .doc(
-        "4.0.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
-    conn_sub("malloc-stats", memory_malloc_stats).doc(
-        "4.0.0",
-        "Show allocator internal stats",
-        "Depends on how much memory is allocated, could be slow",
-    ),
-    conn_sub("purge", memory_purge).doc(
-        "4.0.0",
-        "Ask the allocator to release memory",
-        "Depends on how much memory is allocated, could be slow",
-    ),
-    memory_sub("stats", 2, Flags::NONE, Handler::KeyspaceRead(memory_stats)).doc(
-        "4.0.0",
-        "Show memory usage details",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "usage",
-        -3,
-        Flags::READONLY,
-        KeySpec::new(2, 2, 1),
-        Group::Server,
-        Handler::Read(memory_usage),
-    )
-    .doc(
-        "4.0.0",
-        "Estimate the memory usage of a key",
-        "O(N) where N is the number of samples.",
-    ),
+    memory_sub("doctor", 2, Flags::NONE, Handler::KeyspaceRead(memory_doctor)),
+    memory_sub("help", 2, Flags::LOADING.union(Flags::STALE), Handler::Conn(memory_help)),
+    conn_sub("malloc-stats", memory_malloc_stats),
+    conn_sub("purge", memory_purge),
+    memory_sub("stats", 2, Flags::NONE, Handler::KeyspaceRead(memory_stats)),
+    CommandSpec::new("usage", -3, Flags::READONLY, KeySpec::new(2, 2, 1), Group::Server, Handler::Read(memory_usage)),
 ];
 
 /// The MEMORY row of the command table.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "memory",
-    -2,
-    Flags::NONE,
-    KeySpec::NONE,
-    Group::Server,
-    Handler::Container,
-)
-.doc(
-    "4.0.0",
-    "A container for memory diagnostics commands",
-    "Depends on subcommand.",
-)
-.with_subcommands(MEMORY_SUBCOMMANDS)];
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(MEMORY_SUBCOMMANDS)];
 
 /// ```text
 /// MEMORY USAGE key [SAMPLES count]

@@ -54,21 +54,8 @@ use crate::util::{eq_ci, parse_i64};
 
 /// MIGRATE's row of the command table (Redis puts it in the generic group). Flags, arity and
 /// key positions are Redis 7.0's, as `COMMAND INFO` reports them.
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "migrate",
-    -6,
-    Flags::WRITE.union(Flags::MOVABLEKEYS),
-    KeySpec::new(3, 3, 1),
-    Group::Generic,
-    Handler::Write(migrate),
-)
-.doc(
-    "2.6.0",
-    "Atomically transfer a key from a Redis instance to another one.",
-    "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the \
-     target instance. See the pages of these commands for time complexity. Also an O(N) data \
-     transfer between the two instances is performed.",
-)];
+#[rustfmt::skip]
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, Flags::WRITE.union(Flags::MOVABLEKEYS), KeySpec::new(3, 3, 1), Group::Generic, Handler::Write(migrate))];
 
 /// At most this many cached connections (Redis `MIGRATE_SOCKET_CACHE_ITEMS`).
 const CACHE_ITEMS: usize = 64;

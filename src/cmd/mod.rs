@@ -12,6 +12,13 @@
 //! - the lock each command takes (the [`Handler`] variant *is* the lock kind),
 //! - COMMAND, COMMAND INFO / DOCS / COUNT / LIST output (flags are printed with Redis's names).
 //!
+//! A row is one line, as in Redis's `commands.c`: name, arity, flags, key positions, group,
+//! handler (`CommandSpec::new("get", 2, RO_FAST, KeySpec::ONE, Group::String,
+//! Handler::Read(get))`); the tables are kept out of rustfmt so that they stay one row a
+//! line. What COMMAND DOCS prints (summary, complexity, arguments, history) is not repeated
+//! here: it is generated from Redis's command descriptions into [`command_docs`], and a test
+//! checks that every row's arity, flags, group and keys agree with them.
+//!
 //! No other list of command names exists in the code.
 //!
 //! # When a command panics
@@ -437,12 +444,6 @@ pub struct CommandSpec {
     pub keys: KeySpec,
     /// Command group.
     pub group: Group,
-    /// Redis version that introduced it.
-    pub since: &'static str,
-    /// One-line summary (COMMAND DOCS).
-    pub summary: &'static str,
-    /// Time complexity (COMMAND DOCS).
-    pub complexity: &'static str,
     /// The handler.
     pub handler: Handler,
     /// Subcommands of a container command.
@@ -450,7 +451,8 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
-    /// A row with the documentation fields left empty; chain [`CommandSpec::doc`] to fill them.
+    /// A row of the table: everything dispatch, COMMAND INFO and ACL need. (COMMAND DOCS's
+    /// texts come from the generated [`command_docs`] table.)
     pub const fn new(
         name: &'static str,
         arity: i32,
@@ -465,25 +467,9 @@ impl CommandSpec {
             flags,
             keys,
             group,
-            since: "1.0.0",
-            summary: "",
-            complexity: "",
             handler,
             subcommands: &[],
         }
-    }
-
-    /// Sets the COMMAND DOCS fields.
-    pub const fn doc(
-        mut self,
-        since: &'static str,
-        summary: &'static str,
-        complexity: &'static str,
-    ) -> CommandSpec {
-        self.since = since;
-        self.summary = summary;
-        self.complexity = complexity;
-        self
     }
 
     /// Makes this row a container of `subcommands`.

@@ -25,54 +25,19 @@ const fn slowlog_sub(name: &'static str, arity: i32, flags: Flags) -> CommandSpe
     )
 }
 
+#[rustfmt::skip]
 static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
-    slowlog_sub("get", -2, ADMIN_FLAGS).doc(
-        "2.2.12",
-        "Get the slow log's entries",
-        "O(N) where N is the number of entries returned",
-    ),
-    slowlog_sub("len", 2, ADMIN_FLAGS).doc("2.2.12", "Get the slow log's length", "O(1)"),
-    slowlog_sub("reset", 2, ADMIN_FLAGS).doc(
-        "2.2.12",
-        "Clear all entries from the slow log",
-        "O(N) where N is the number of entries in the slowlog",
-    ),
-    slowlog_sub("help", 2, Flags::LOADING.union(Flags::STALE)).doc(
-        "6.2.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
+    slowlog_sub("get", -2, ADMIN_FLAGS),
+    slowlog_sub("len", 2, ADMIN_FLAGS),
+    slowlog_sub("reset", 2, ADMIN_FLAGS),
+    slowlog_sub("help", 2, Flags::LOADING.union(Flags::STALE)),
 ];
 
 /// MONITOR and SLOWLOG (Redis files them under "server").
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "monitor",
-        1,
-        ADMIN_FLAGS.union(Flags::NOSCRIPT),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(monitor),
-    )
-    .doc(
-        "1.0.0",
-        "Listen for all requests received by the server in real time",
-        "",
-    ),
-    CommandSpec::new(
-        "slowlog",
-        -2,
-        Flags::NONE,
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Container,
-    )
-    .doc(
-        "2.2.12",
-        "A container for slow log commands",
-        "Depends on subcommand.",
-    )
-    .with_subcommands(SLOWLOG_SUBCOMMANDS),
+    CommandSpec::new("monitor", 1, ADMIN_FLAGS.union(Flags::NOSCRIPT), KeySpec::NONE, Group::Server, Handler::Conn(monitor)),
+    CommandSpec::new("slowlog", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(SLOWLOG_SUBCOMMANDS),
 ];
 
 /// Why MONITOR is refused inside EXEC (Redis: a client that "expects a reply per command").

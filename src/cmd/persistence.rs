@@ -16,62 +16,12 @@ use crate::store::Keyspace;
 use crate::util::eq_ci;
 
 /// The snapshot commands' table rows.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "save",
-        1,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::NO_ASYNC_LOADING)
-            .union(Flags::NO_MULTI),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceRead(save),
-    )
-    .doc(
-        "1.0.0",
-        "Synchronously save the dataset to disk",
-        "O(N) where N is the total number of keys in all databases",
-    ),
-    CommandSpec::new(
-        "bgsave",
-        -1,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::NO_ASYNC_LOADING),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceRead(bgsave),
-    )
-    .doc("1.0.0", "Asynchronously save the dataset to disk", "O(1)"),
-    CommandSpec::new(
-        "bgrewriteaof",
-        1,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::NO_ASYNC_LOADING),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceRead(bgrewriteaof),
-    )
-    .doc(
-        "1.0.0",
-        "Asynchronously rewrite the append-only file",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "lastsave",
-        1,
-        Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(lastsave),
-    )
-    .doc(
-        "1.0.0",
-        "Get the UNIX time stamp of the last successful save to disk",
-        "O(1)",
-    ),
+    CommandSpec::new("save", 1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::NO_MULTI), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(save)),
+    CommandSpec::new("bgsave", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(bgsave)),
+    CommandSpec::new("bgrewriteaof", 1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(bgrewriteaof)),
+    CommandSpec::new("lastsave", 1, Flags::LOADING.union(Flags::STALE).union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Conn(lastsave)),
 ];
 
 /// Redis's reply when a background save is already running.

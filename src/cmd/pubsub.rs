@@ -20,44 +20,30 @@ const SUB_FLAGS: Flags = Flags::PUBSUB
     .union(Flags::SUBSCRIBED_OK);
 const PUBSUB_INFO: Flags = Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE);
 
+#[rustfmt::skip]
 static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("channels", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_channels))
-        .doc("2.8.0", "List active channels", "O(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)"),
-    CommandSpec::new("numsub", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numsub))
-        .doc("2.8.0", "Get the count of subscribers for channels", "O(N) for the NUMSUB subcommand, where N is the number of requested channels"),
-    CommandSpec::new("numpat", 2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numpat))
-        .doc("2.8.0", "Get the count of unique patterns pattern subscriptions", "O(1)"),
-    CommandSpec::new("shardchannels", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_shardchannels))
-        .doc("7.0.0", "List active shard channels", "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels)."),
-    CommandSpec::new("shardnumsub", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_shardnumsub))
-        .doc("7.0.0", "Get the count of subscribers for shard channels", "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels"),
-    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_help))
-        .doc("6.2.0", "Show helpful text about the different subcommands", "O(1)"),
+    CommandSpec::new("channels", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_channels)),
+    CommandSpec::new("numsub", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numsub)),
+    CommandSpec::new("numpat", 2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_numpat)),
+    CommandSpec::new("shardchannels", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_shardchannels)),
+    CommandSpec::new("shardnumsub", -2, PUBSUB_INFO, KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_shardnumsub)),
+    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Pubsub, Handler::Conn(pubsub_help)),
 ];
 
 /// The pubsub group's rows of the command table.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("subscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(subscribe))
-        .doc("2.0.0", "Listen for messages published to the given channels", "O(N) where N is the number of channels to subscribe to."),
-    CommandSpec::new("unsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(unsubscribe))
-        .doc("2.0.0", "Stop listening for messages posted to the given channels", "O(N) where N is the number of clients already subscribed to a channel."),
-    CommandSpec::new("psubscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(psubscribe))
-        .doc("2.0.0", "Listen for messages published to channels matching the given patterns", "O(N) where N is the number of patterns the client is already subscribed to."),
-    CommandSpec::new("punsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(punsubscribe))
-        .doc("2.0.0", "Stop listening for messages posted to channels matching the given patterns", "O(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client)."),
-    CommandSpec::new("publish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::NONE, Group::Pubsub, Handler::Conn(publish))
-        .doc("2.0.0", "Post a message to a channel", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client)."),
+    CommandSpec::new("subscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(subscribe)),
+    CommandSpec::new("unsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(unsubscribe)),
+    CommandSpec::new("psubscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(psubscribe)),
+    CommandSpec::new("punsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(punsubscribe)),
+    CommandSpec::new("publish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::NONE, Group::Pubsub, Handler::Conn(publish)),
     // The shard channel is declared as a key (flag NOT_KEY in Redis's key specs): it names the
     // cluster slot, while ACLs check it as a channel.
-    CommandSpec::new("ssubscribe", -2, SUB_FLAGS, KeySpec::ALL, Group::Pubsub, Handler::Conn(ssubscribe))
-        .doc("7.0.0", "Listen for messages published to the given shard channels", "O(N) where N is the number of shard channels to subscribe to."),
-    CommandSpec::new("sunsubscribe", -1, SUB_FLAGS, KeySpec::ALL, Group::Pubsub, Handler::Conn(sunsubscribe))
-        .doc("7.0.0", "Stop listening for messages posted to the given shard channels", "O(N) where N is the number of clients already subscribed to a shard channel."),
-    CommandSpec::new("spublish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::ONE, Group::Pubsub, Handler::Conn(spublish))
-        .doc("7.0.0", "Post a message to a shard channel", "O(N) where N is the number of clients subscribed to the receiving shard channel."),
-    CommandSpec::new("pubsub", -2, Flags::NONE, KeySpec::NONE, Group::Pubsub, Handler::Container)
-        .doc("2.8.0", "A container for Pub/Sub commands", "Depends on subcommand.")
-        .with_subcommands(PUBSUB_SUBCOMMANDS),
+    CommandSpec::new("ssubscribe", -2, SUB_FLAGS, KeySpec::ALL, Group::Pubsub, Handler::Conn(ssubscribe)),
+    CommandSpec::new("sunsubscribe", -1, SUB_FLAGS, KeySpec::ALL, Group::Pubsub, Handler::Conn(sunsubscribe)),
+    CommandSpec::new("spublish", 3, Flags::PUBSUB.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST).union(Flags::MAY_REPLICATE), KeySpec::ONE, Group::Pubsub, Handler::Conn(spublish)),
+    CommandSpec::new("pubsub", -2, Flags::NONE, KeySpec::NONE, Group::Pubsub, Handler::Container).with_subcommands(PUBSUB_SUBCOMMANDS),
 ];
 
 /// Makes sure other threads can wake this client before it starts receiving messages.

@@ -11,77 +11,13 @@ use crate::replication;
 use crate::util::{c_str, eq_ci, now_ms, parse_i64};
 
 /// The replication commands' table rows.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "sync",
-        1,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::NO_ASYNC_LOADING)
-            .union(Flags::NO_MULTI),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(sync),
-    )
-    .doc("1.0.0", "Internal command used for replication", ""),
-    CommandSpec::new(
-        "psync",
-        -3,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::NO_ASYNC_LOADING)
-            .union(Flags::NO_MULTI),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(sync),
-    )
-    .doc("2.8.0", "Internal command used for replication", ""),
-    CommandSpec::new(
-        "replconf",
-        -1,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::LOADING)
-            .union(Flags::STALE)
-            .union(Flags::ALLOW_BUSY),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(replconf),
-    )
-    .doc(
-        "3.0.0",
-        "An internal command for configuring the replication stream",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "wait",
-        3,
-        Flags::NOSCRIPT,
-        KeySpec::NONE,
-        Group::Generic,
-        Handler::Conn(wait),
-    )
-    .doc(
-        "3.0.0",
-        "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "role",
-        1,
-        Flags::NOSCRIPT
-            .union(Flags::LOADING)
-            .union(Flags::STALE)
-            .union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(role),
-    )
-    .doc(
-        "2.8.12",
-        "Return the role of the instance in the context of replication",
-        "O(1)",
-    ),
+    CommandSpec::new("sync", 1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::NO_MULTI), KeySpec::NONE, Group::Server, Handler::Conn(sync)),
+    CommandSpec::new("psync", -3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::NO_MULTI), KeySpec::NONE, Group::Server, Handler::Conn(sync)),
+    CommandSpec::new("replconf", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Server, Handler::Conn(replconf)),
+    CommandSpec::new("wait", 3, Flags::NOSCRIPT, KeySpec::NONE, Group::Generic, Handler::Conn(wait)),
+    CommandSpec::new("role", 1, Flags::NOSCRIPT .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Conn(role)),
 ];
 
 /// ```text

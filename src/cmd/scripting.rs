@@ -74,238 +74,38 @@ pub const BUSY_FUNCTION: &[u8] =
 const NOSCRIPT: CmdError = CmdError::msg(crate::script::NOSCRIPT);
 
 /// The scripting group's rows of the command table.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "eval",
-        -3,
-        SCRIPT_RUN,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(eval),
-    )
-    .doc(
-        "2.6.0",
-        "Execute a Lua script server side",
-        "Depends on the script that is executed.",
-    ),
-    CommandSpec::new(
-        "evalsha",
-        -3,
-        SCRIPT_RUN,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(evalsha),
-    )
-    .doc(
-        "2.6.0",
-        "Execute a Lua script server side",
-        "Depends on the script that is executed.",
-    ),
-    CommandSpec::new(
-        "eval_ro",
-        -3,
-        SCRIPT_RUN_RO,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(eval_ro),
-    )
-    .doc(
-        "7.0.0",
-        "Execute a read-only Lua script server side",
-        "Depends on the script that is executed.",
-    ),
-    CommandSpec::new(
-        "evalsha_ro",
-        -3,
-        SCRIPT_RUN_RO,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(evalsha_ro),
-    )
-    .doc(
-        "7.0.0",
-        "Execute a read-only Lua script server side",
-        "Depends on the script that is executed.",
-    ),
-    CommandSpec::new(
-        "fcall",
-        -3,
-        SCRIPT_RUN,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(fcall),
-    )
-    .doc(
-        "7.0.0",
-        "Invoke a function",
-        "Depends on the function that is executed.",
-    ),
-    CommandSpec::new(
-        "fcall_ro",
-        -3,
-        SCRIPT_RUN_RO,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(fcall_ro),
-    )
-    .doc(
-        "7.0.0",
-        "Invoke a read-only function",
-        "Depends on the function that is executed.",
-    ),
-    CommandSpec::new(
-        "script",
-        -2,
-        Flags::NONE,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Container,
-    )
-    .doc(
-        "2.6.0",
-        "A container for Lua scripts management commands",
-        "Depends on subcommand.",
-    )
-    .with_subcommands(SCRIPT_SUBCOMMANDS),
-    CommandSpec::new(
-        "function",
-        -2,
-        Flags::NONE,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Container,
-    )
-    .doc(
-        "7.0.0",
-        "A container for function commands",
-        "Depends on subcommand.",
-    )
-    .with_subcommands(FUNCTION_SUBCOMMANDS),
+    CommandSpec::new("eval", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(eval)),
+    CommandSpec::new("evalsha", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(evalsha)),
+    CommandSpec::new("eval_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(eval_ro)),
+    CommandSpec::new("evalsha_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(evalsha_ro)),
+    CommandSpec::new("fcall", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(fcall)),
+    CommandSpec::new("fcall_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(fcall_ro)),
+    CommandSpec::new("script", -2, Flags::NONE, KeySpec::NONE, Group::Scripting, Handler::Container).with_subcommands(SCRIPT_SUBCOMMANDS),
+    CommandSpec::new("function", -2, Flags::NONE, KeySpec::NONE, Group::Scripting, Handler::Container).with_subcommands(FUNCTION_SUBCOMMANDS),
 ];
 
+#[rustfmt::skip]
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("exists", -3, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(script_exists))
-        .doc("2.6.0", "Check existence of scripts in the script cache.", "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation)."),
-    CommandSpec::new("flush", -2, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(script_flush))
-        .doc("2.6.0", "Remove all the scripts from the script cache.", "O(N) with N being the number of scripts in cache"),
-    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Scripting, Handler::Conn(script_help))
-        .doc("5.0.0", "Show helpful text about the different subcommands", "O(1)"),
-    CommandSpec::new("kill", 2, Flags::NOSCRIPT.union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Scripting, Handler::Conn(script_kill))
-        .doc("2.6.0", "Kill the script currently in execution.", "O(1)"),
-    CommandSpec::new("load", 3, Flags::NOSCRIPT.union(Flags::STALE), KeySpec::NONE, Group::Scripting, Handler::Conn(script_load))
-        .doc("2.6.0", "Load the specified Lua script into the script cache.", "O(N) with N being the length in bytes of the script body."),
+    CommandSpec::new("exists", -3, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(script_exists)),
+    CommandSpec::new("flush", -2, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(script_flush)),
+    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Scripting, Handler::Conn(script_help)),
+    CommandSpec::new("kill", 2, Flags::NOSCRIPT.union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Scripting, Handler::Conn(script_kill)),
+    CommandSpec::new("load", 3, Flags::NOSCRIPT.union(Flags::STALE), KeySpec::NONE, Group::Scripting, Handler::Conn(script_load)),
 ];
 
+#[rustfmt::skip]
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "delete",
-        3,
-        Flags::NOSCRIPT.union(Flags::WRITE),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(function_delete),
-    )
-    .doc("7.0.0", "Delete a function by name", "O(1)"),
-    CommandSpec::new(
-        "dump",
-        2,
-        Flags::NOSCRIPT,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Conn(function_dump),
-    )
-    .doc(
-        "7.0.0",
-        "Dump all functions into a serialized binary payload",
-        "O(N) where N is the number of functions",
-    ),
-    CommandSpec::new(
-        "flush",
-        -2,
-        Flags::NOSCRIPT.union(Flags::WRITE),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(function_flush),
-    )
-    .doc(
-        "7.0.0",
-        "Deleting all functions",
-        "O(N) where N is the number of functions deleted",
-    ),
-    CommandSpec::new(
-        "help",
-        2,
-        Flags::LOADING.union(Flags::STALE),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Conn(function_help),
-    )
-    .doc(
-        "7.0.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "kill",
-        2,
-        Flags::NOSCRIPT.union(Flags::ALLOW_BUSY),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Conn(function_kill),
-    )
-    .doc("7.0.0", "Kill the function currently in execution.", "O(1)"),
-    CommandSpec::new(
-        "list",
-        -2,
-        Flags::NOSCRIPT,
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Conn(function_list),
-    )
-    .doc(
-        "7.0.0",
-        "List information about all the functions",
-        "O(N) where N is the number of functions",
-    ),
-    CommandSpec::new(
-        "load",
-        -3,
-        Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(function_load),
-    )
-    .doc(
-        "7.0.0",
-        "Create a function with the given arguments (name, code, description)",
-        "O(1) (considering compilation time is redundant)",
-    ),
-    CommandSpec::new(
-        "restore",
-        -3,
-        Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::KeyspaceWrite(function_restore),
-    )
-    .doc(
-        "7.0.0",
-        "Restore all the functions on the given payload",
-        "O(N) where N is the number of functions on the payload",
-    ),
-    CommandSpec::new(
-        "stats",
-        2,
-        Flags::NOSCRIPT.union(Flags::ALLOW_BUSY),
-        KeySpec::NONE,
-        Group::Scripting,
-        Handler::Conn(function_stats),
-    )
-    .doc(
-        "7.0.0",
-        "Return information about the function currently running (name, description, duration)",
-        "O(1)",
-    ),
+    CommandSpec::new("delete", 3, Flags::NOSCRIPT.union(Flags::WRITE), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_delete)),
+    CommandSpec::new("dump", 2, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(function_dump)),
+    CommandSpec::new("flush", -2, Flags::NOSCRIPT.union(Flags::WRITE), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_flush)),
+    CommandSpec::new("help", 2, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Scripting, Handler::Conn(function_help)),
+    CommandSpec::new("kill", 2, Flags::NOSCRIPT.union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Scripting, Handler::Conn(function_kill)),
+    CommandSpec::new("list", -2, Flags::NOSCRIPT, KeySpec::NONE, Group::Scripting, Handler::Conn(function_list)),
+    CommandSpec::new("load", -3, Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_load)),
+    CommandSpec::new("restore", -3, Flags::NOSCRIPT.union(Flags::WRITE).union(Flags::DENYOOM), KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(function_restore)),
+    CommandSpec::new("stats", 2, Flags::NOSCRIPT.union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Scripting, Handler::Conn(function_stats)),
 ];
 
 /// The error for a script that does not compile: Lua's message, whose quoted bytes are the

@@ -38,135 +38,27 @@ const fn config_sub(name: &'static str, arity: i32, flags: Flags, f: super::Conn
     )
 }
 
+#[rustfmt::skip]
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    config_sub("get", -3, CONFIG_FLAGS, config_get).doc(
-        "2.0.0",
-        "Get the values of configuration parameters",
-        "O(N) when N is the number of configuration parameters provided",
-    ),
-    config_sub("set", -4, CONFIG_FLAGS, config_set).doc(
-        "2.0.0",
-        "Set configuration parameters to the given values",
-        "O(N) when N is the number of configuration parameters provided",
-    ),
+    config_sub("get", -3, CONFIG_FLAGS, config_get),
+    config_sub("set", -4, CONFIG_FLAGS, config_set),
     // The keyspace lock, not Conn: it resets per-database counters, and it must work inside
     // EXEC, which already holds that lock.
-    CommandSpec::new(
-        "resetstat",
-        2,
-        CONFIG_FLAGS,
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceWrite(config_resetstat),
-    )
-    .doc("2.0.0", "Reset the stats returned by INFO", "O(1)"),
-    config_sub("rewrite", 2, CONFIG_FLAGS, config_rewrite).doc(
-        "2.8.0",
-        "Rewrite the configuration file with the in memory configuration",
-        "O(1)",
-    ),
-    config_sub("help", 2, Flags::LOADING.union(Flags::STALE), config_help).doc(
-        "5.0.0",
-        "Show helpful text about the different subcommands",
-        "O(1)",
-    ),
+    CommandSpec::new("resetstat", 2, CONFIG_FLAGS, KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(config_resetstat)),
+    config_sub("rewrite", 2, CONFIG_FLAGS, config_rewrite),
+    config_sub("help", 2, Flags::LOADING.union(Flags::STALE), config_help),
 ];
 
 /// The server group's rows of the command table.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "dbsize",
-        1,
-        Flags::READONLY.union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Read(dbsize),
-    )
-    .doc(
-        "1.0.0",
-        "Return the number of keys in the selected database",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "flushdb",
-        -1,
-        Flags::WRITE,
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Write(flushdb),
-    )
-    .doc(
-        "1.0.0",
-        "Remove all keys from the current database",
-        "O(N) where N is the number of keys in the selected database",
-    ),
-    CommandSpec::new(
-        "flushall",
-        -1,
-        Flags::WRITE,
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceWrite(flushall),
-    )
-    .doc(
-        "1.0.0",
-        "Remove all keys from all databases",
-        "O(N) where N is the total number of keys in all databases",
-    ),
-    CommandSpec::new(
-        "swapdb",
-        3,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::KeyspaceWrite(swapdb),
-    )
-    .doc(
-        "4.0.0",
-        "Swaps two Redis databases",
-        "O(N) where N is the count of clients watching or blocking on keys from both databases.",
-    ),
-    CommandSpec::new(
-        "time",
-        1,
-        Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(time),
-    )
-    .doc("2.6.0", "Return the current server time", "O(1)"),
-    CommandSpec::new(
-        "shutdown",
-        -1,
-        Flags::ADMIN
-            .union(Flags::NOSCRIPT)
-            .union(Flags::LOADING)
-            .union(Flags::STALE)
-            .union(Flags::NO_MULTI)
-            .union(Flags::ALLOW_BUSY),
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Conn(shutdown),
-    )
-    .doc(
-        "1.0.0",
-        "Synchronously save the dataset to disk and then shut down the server",
-        "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-    ),
-    CommandSpec::new(
-        "config",
-        -2,
-        Flags::NONE,
-        KeySpec::NONE,
-        Group::Server,
-        Handler::Container,
-    )
-    .doc(
-        "2.0.0",
-        "A container for server configuration commands",
-        "Depends on subcommand.",
-    )
-    .with_subcommands(CONFIG_SUBCOMMANDS),
+    CommandSpec::new("dbsize", 1, Flags::READONLY.union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Read(dbsize)),
+    CommandSpec::new("flushdb", -1, Flags::WRITE, KeySpec::NONE, Group::Server, Handler::Write(flushdb)),
+    CommandSpec::new("flushall", -1, Flags::WRITE, KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(flushall)),
+    CommandSpec::new("swapdb", 3, Flags::WRITE.union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(swapdb)),
+    CommandSpec::new("time", 1, Flags::LOADING.union(Flags::STALE).union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Conn(time)),
+    CommandSpec::new("shutdown", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::NO_MULTI) .union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Server, Handler::Conn(shutdown)),
+    CommandSpec::new("config", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(CONFIG_SUBCOMMANDS),
 ];
 
 /// ```text

@@ -42,221 +42,27 @@ const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
 const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 const RO: Flags = Flags::READONLY;
 
-/// Complexity text Redis gives the intersection commands.
-const INTER_COMPLEXITY: &str = "O(N*M) worst case where N is the cardinality of the smallest \
-set and M is the number of sets.";
-/// Complexity text Redis gives the union and difference commands.
-const UNION_COMPLEXITY: &str = "O(N) where N is the total number of elements in all given sets.";
-
 /// The set group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "sadd",
-        -3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Write(sadd),
-    )
-    .doc(
-        "1.0.0",
-        "Add one or more members to a set",
-        "O(1) for each element added, so O(N) to add N elements when the command is called \
-         with multiple arguments.",
-    ),
-    CommandSpec::new(
-        "srem",
-        -3,
-        W_FAST,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Write(srem),
-    )
-    .doc(
-        "1.0.0",
-        "Remove one or more members from a set",
-        "O(N) where N is the number of members to be removed.",
-    ),
-    CommandSpec::new(
-        "scard",
-        2,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Read(scard),
-    )
-    .doc("1.0.0", "Get the number of members in a set", "O(1)"),
-    CommandSpec::new(
-        "sismember",
-        3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Read(sismember),
-    )
-    .doc(
-        "1.0.0",
-        "Determine if a given value is a member of a set",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "smismember",
-        -3,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Read(smismember),
-    )
-    .doc(
-        "6.2.0",
-        "Returns the membership associated with the given elements for a set",
-        "O(N) where N is the number of elements being checked for membership",
-    ),
-    CommandSpec::new(
-        "smembers",
-        2,
-        RO,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Read(smembers),
-    )
-    .doc(
-        "1.0.0",
-        "Get all the members in a set",
-        "O(N) where N is the set cardinality.",
-    ),
-    CommandSpec::new(
-        "spop",
-        -2,
-        W_FAST,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Write(spop),
-    )
-    .doc(
-        "1.0.0",
-        "Remove and return one or multiple random members from a set",
-        "Without the count argument O(1), otherwise O(N) where N is the value of the passed \
-         count.",
-    ),
-    CommandSpec::new(
-        "srandmember",
-        -2,
-        RO,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Read(srandmember),
-    )
-    .doc(
-        "1.0.0",
-        "Get one or multiple random members from a set",
-        "Without the count argument O(1), otherwise O(N) where N is the absolute value of the \
-         passed count.",
-    ),
-    CommandSpec::new(
-        "smove",
-        4,
-        W_FAST,
-        KeySpec::TWO,
-        Group::Set,
-        Handler::Write(smove),
-    )
-    .doc("1.0.0", "Move a member from one set to another", "O(1)"),
-    CommandSpec::new(
-        "sinter",
-        -2,
-        RO,
-        KeySpec::ALL,
-        Group::Set,
-        Handler::Read(sinter),
-    )
-    .doc("1.0.0", "Intersect multiple sets", INTER_COMPLEXITY),
-    CommandSpec::new(
-        "sintercard",
-        -3,
-        RO.union(Flags::MOVABLEKEYS),
-        KeySpec::NONE,
-        Group::Set,
-        Handler::Read(sintercard),
-    )
-    .doc(
-        "7.0.0",
-        "Intersect multiple sets and return the cardinality of the result",
-        INTER_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "sinterstore",
-        -3,
-        RW,
-        KeySpec::ALL,
-        Group::Set,
-        Handler::Write(sinterstore),
-    )
-    .doc(
-        "1.0.0",
-        "Intersect multiple sets and store the resulting set in a key",
-        INTER_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "sunion",
-        -2,
-        RO,
-        KeySpec::ALL,
-        Group::Set,
-        Handler::Read(sunion),
-    )
-    .doc("1.0.0", "Add multiple sets", UNION_COMPLEXITY),
-    CommandSpec::new(
-        "sunionstore",
-        -3,
-        RW,
-        KeySpec::ALL,
-        Group::Set,
-        Handler::Write(sunionstore),
-    )
-    .doc(
-        "1.0.0",
-        "Add multiple sets and store the resulting set in a key",
-        UNION_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "sdiff",
-        -2,
-        RO,
-        KeySpec::ALL,
-        Group::Set,
-        Handler::Read(sdiff),
-    )
-    .doc("1.0.0", "Subtract multiple sets", UNION_COMPLEXITY),
-    CommandSpec::new(
-        "sdiffstore",
-        -3,
-        RW,
-        KeySpec::ALL,
-        Group::Set,
-        Handler::Write(sdiffstore),
-    )
-    .doc(
-        "1.0.0",
-        "Subtract multiple sets and store the resulting set in a key",
-        UNION_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "sscan",
-        -3,
-        RO,
-        KeySpec::ONE,
-        Group::Set,
-        Handler::Read(sscan),
-    )
-    .doc(
-        "2.8.0",
-        "Incrementally iterate Set elements",
-        "O(1) for every call. O(N) for a complete iteration, including enough command calls \
-         for the cursor to return back to 0. N is the number of elements inside the \
-         collection..",
-    ),
+    CommandSpec::new("sadd", -3, RW_FAST, KeySpec::ONE, Group::Set, Handler::Write(sadd)),
+    CommandSpec::new("srem", -3, W_FAST, KeySpec::ONE, Group::Set, Handler::Write(srem)),
+    CommandSpec::new("scard", 2, RO_FAST, KeySpec::ONE, Group::Set, Handler::Read(scard)),
+    CommandSpec::new("sismember", 3, RO_FAST, KeySpec::ONE, Group::Set, Handler::Read(sismember)),
+    CommandSpec::new("smismember", -3, RO_FAST, KeySpec::ONE, Group::Set, Handler::Read(smismember)),
+    CommandSpec::new("smembers", 2, RO, KeySpec::ONE, Group::Set, Handler::Read(smembers)),
+    CommandSpec::new("spop", -2, W_FAST, KeySpec::ONE, Group::Set, Handler::Write(spop)),
+    CommandSpec::new("srandmember", -2, RO, KeySpec::ONE, Group::Set, Handler::Read(srandmember)),
+    CommandSpec::new("smove", 4, W_FAST, KeySpec::TWO, Group::Set, Handler::Write(smove)),
+    CommandSpec::new("sinter", -2, RO, KeySpec::ALL, Group::Set, Handler::Read(sinter)),
+    CommandSpec::new("sintercard", -3, RO.union(Flags::MOVABLEKEYS), KeySpec::NONE, Group::Set, Handler::Read(sintercard)),
+    CommandSpec::new("sinterstore", -3, RW, KeySpec::ALL, Group::Set, Handler::Write(sinterstore)),
+    CommandSpec::new("sunion", -2, RO, KeySpec::ALL, Group::Set, Handler::Read(sunion)),
+    CommandSpec::new("sunionstore", -3, RW, KeySpec::ALL, Group::Set, Handler::Write(sunionstore)),
+    CommandSpec::new("sdiff", -2, RO, KeySpec::ALL, Group::Set, Handler::Read(sdiff)),
+    CommandSpec::new("sdiffstore", -3, RW, KeySpec::ALL, Group::Set, Handler::Write(sdiffstore)),
+    CommandSpec::new("sscan", -3, RO, KeySpec::ONE, Group::Set, Handler::Read(sscan)),
 ];
 
 // ---------------------------------------------------------------------------------------------

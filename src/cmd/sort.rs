@@ -49,44 +49,16 @@ use crate::protocol::{Argv, Reply};
 use crate::store::{Db, Value};
 use crate::util::{c_str, eq_ci, parse_f64, parse_i64};
 
-/// Complexity text Redis gives both commands.
-const SORT_COMPLEXITY: &str = "O(N+M*log(M)) where N is the number of elements in the list or \
-set to sort, and M the number of returned elements. When the elements are not sorted, \
-complexity is O(N).";
-
 /// The error Redis replies when a numeric sort meets a value that is not a number.
 const ERR_NOT_DOUBLE: CmdError =
     CmdError::msg("ERR One or more scores can't be converted into double");
 
 /// The sort group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them: one fixed key, more found by `movablekeys` parsing).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "sort",
-        -2,
-        Flags::WRITE.union(Flags::DENYOOM).union(Flags::MOVABLEKEYS),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Write(sort),
-    )
-    .doc(
-        "1.0.0",
-        "Sort the elements in a list, set or sorted set",
-        SORT_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "sort_ro",
-        -2,
-        Flags::READONLY.union(Flags::MOVABLEKEYS),
-        KeySpec::ONE,
-        Group::Generic,
-        Handler::Read(sort_ro),
-    )
-    .doc(
-        "7.0.0",
-        "Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
-        SORT_COMPLEXITY,
-    ),
+    CommandSpec::new("sort", -2, Flags::WRITE.union(Flags::DENYOOM).union(Flags::MOVABLEKEYS), KeySpec::ONE, Group::Generic, Handler::Write(sort)),
+    CommandSpec::new("sort_ro", -2, Flags::READONLY.union(Flags::MOVABLEKEYS), KeySpec::ONE, Group::Generic, Handler::Read(sort_ro)),
 ];
 
 /// ```text

@@ -32,288 +32,32 @@ const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 /// MSET and MSETNX: keys at 1, 3, 5, ...
 const KEY_VALUE_PAIRS: KeySpec = KeySpec::new(1, -1, 2);
 
-/// Complexity text Redis gives GETRANGE and SUBSTR.
-const RANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The \
-complexity is ultimately determined by the returned length, but because creating a substring \
-from an existing string is very cheap, it can be considered O(1) for small strings.";
-
 /// The string group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "get",
-        2,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Read(get),
-    )
-    .doc("1.0.0", "Get the value of a key", "O(1)"),
-    CommandSpec::new(
-        "set",
-        -3,
-        RW,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(set),
-    )
-    .doc("1.0.0", "Set the string value of a key", "O(1)"),
-    CommandSpec::new(
-        "setnx",
-        3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(setnx),
-    )
-    .doc(
-        "1.0.0",
-        "Set the value of a key, only if the key does not exist",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "setex",
-        4,
-        RW,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(setex),
-    )
-    .doc("2.0.0", "Set the value and expiration of a key", "O(1)"),
-    CommandSpec::new(
-        "psetex",
-        4,
-        RW,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(psetex),
-    )
-    .doc(
-        "2.6.0",
-        "Set the value and expiration in milliseconds of a key",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "getset",
-        3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(getset),
-    )
-    .doc(
-        "1.0.0",
-        "Set the string value of a key and return its old value",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "getdel",
-        2,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(getdel),
-    )
-    .doc("6.2.0", "Get the value of a key and delete the key", "O(1)"),
-    CommandSpec::new(
-        "getex",
-        -2,
-        Flags::WRITE.union(Flags::FAST),
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(getex),
-    )
-    .doc(
-        "6.2.0",
-        "Get the value of a key and optionally set its expiration",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "mget",
-        -2,
-        RO_FAST,
-        KeySpec::ALL,
-        Group::String,
-        Handler::Read(mget),
-    )
-    .doc(
-        "1.0.0",
-        "Get the values of all the given keys",
-        "O(N) where N is the number of keys to retrieve.",
-    ),
-    CommandSpec::new(
-        "mset",
-        -3,
-        RW,
-        KEY_VALUE_PAIRS,
-        Group::String,
-        Handler::Write(mset),
-    )
-    .doc(
-        "1.0.1",
-        "Set multiple keys to multiple values",
-        "O(N) where N is the number of keys to set.",
-    ),
-    CommandSpec::new(
-        "msetnx",
-        -3,
-        RW,
-        KEY_VALUE_PAIRS,
-        Group::String,
-        Handler::Write(msetnx),
-    )
-    .doc(
-        "1.0.1",
-        "Set multiple keys to multiple values, only if none of the keys exist",
-        "O(N) where N is the number of keys to set.",
-    ),
-    CommandSpec::new(
-        "append",
-        3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(append),
-    )
-    .doc(
-        "2.0.0",
-        "Append a value to a key",
-        "O(1). The amortized time complexity is O(1) assuming the appended value is small \
-             and the already present value is of any size, since the dynamic string library \
-             used by Redis will double the free space available on every reallocation.",
-    ),
-    CommandSpec::new(
-        "strlen",
-        2,
-        RO_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Read(strlen),
-    )
-    .doc(
-        "2.2.0",
-        "Get the length of the value stored in a key",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "incr",
-        2,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(incr),
-    )
-    .doc(
-        "1.0.0",
-        "Increment the integer value of a key by one",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "decr",
-        2,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(decr),
-    )
-    .doc(
-        "1.0.0",
-        "Decrement the integer value of a key by one",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "incrby",
-        3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(incrby),
-    )
-    .doc(
-        "1.0.0",
-        "Increment the integer value of a key by the given amount",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "decrby",
-        3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(decrby),
-    )
-    .doc(
-        "1.0.0",
-        "Decrement the integer value of a key by the given number",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "incrbyfloat",
-        3,
-        RW_FAST,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(incrbyfloat),
-    )
-    .doc(
-        "2.6.0",
-        "Increment the float value of a key by the given amount",
-        "O(1)",
-    ),
-    CommandSpec::new(
-        "getrange",
-        4,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Read(getrange),
-    )
-    .doc(
-        "2.4.0",
-        "Get a substring of the string stored at a key",
-        RANGE_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "setrange",
-        4,
-        RW,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Write(setrange),
-    )
-    .doc(
-        "2.2.0",
-        "Overwrite part of a string at key starting at the specified offset",
-        "O(1), not counting the time taken to copy the new string in place. Usually, this \
-             string is very small so the amortized complexity is O(1). Otherwise, complexity \
-             is O(M) with M being the length of the value argument.",
-    ),
-    CommandSpec::new(
-        "substr",
-        4,
-        Flags::READONLY,
-        KeySpec::ONE,
-        Group::String,
-        Handler::Read(getrange),
-    )
-    .doc(
-        "1.0.0",
-        "Get a substring of the string stored at a key",
-        RANGE_COMPLEXITY,
-    ),
-    CommandSpec::new(
-        "lcs",
-        -3,
-        Flags::READONLY,
-        KeySpec::TWO,
-        Group::String,
-        Handler::Read(lcs),
-    )
-    .doc(
-        "7.0.0",
-        "Find longest common substring",
-        "O(N*M) where N and M are the lengths of s1 and s2, respectively",
-    ),
+    CommandSpec::new("get", 2, RO_FAST, KeySpec::ONE, Group::String, Handler::Read(get)),
+    CommandSpec::new("set", -3, RW, KeySpec::ONE, Group::String, Handler::Write(set)),
+    CommandSpec::new("setnx", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(setnx)),
+    CommandSpec::new("setex", 4, RW, KeySpec::ONE, Group::String, Handler::Write(setex)),
+    CommandSpec::new("psetex", 4, RW, KeySpec::ONE, Group::String, Handler::Write(psetex)),
+    CommandSpec::new("getset", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(getset)),
+    CommandSpec::new("getdel", 2, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::String, Handler::Write(getdel)),
+    CommandSpec::new("getex", -2, Flags::WRITE.union(Flags::FAST), KeySpec::ONE, Group::String, Handler::Write(getex)),
+    CommandSpec::new("mget", -2, RO_FAST, KeySpec::ALL, Group::String, Handler::Read(mget)),
+    CommandSpec::new("mset", -3, RW, KEY_VALUE_PAIRS, Group::String, Handler::Write(mset)),
+    CommandSpec::new("msetnx", -3, RW, KEY_VALUE_PAIRS, Group::String, Handler::Write(msetnx)),
+    CommandSpec::new("append", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(append)),
+    CommandSpec::new("strlen", 2, RO_FAST, KeySpec::ONE, Group::String, Handler::Read(strlen)),
+    CommandSpec::new("incr", 2, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(incr)),
+    CommandSpec::new("decr", 2, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(decr)),
+    CommandSpec::new("incrby", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(incrby)),
+    CommandSpec::new("decrby", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(decrby)),
+    CommandSpec::new("incrbyfloat", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(incrbyfloat)),
+    CommandSpec::new("getrange", 4, Flags::READONLY, KeySpec::ONE, Group::String, Handler::Read(getrange)),
+    CommandSpec::new("setrange", 4, RW, KeySpec::ONE, Group::String, Handler::Write(setrange)),
+    CommandSpec::new("substr", 4, Flags::READONLY, KeySpec::ONE, Group::String, Handler::Read(getrange)),
+    CommandSpec::new("lcs", -3, Flags::READONLY, KeySpec::TWO, Group::String, Handler::Read(lcs)),
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -38,72 +38,13 @@ const TX: Flags = Flags::NOSCRIPT
     .union(Flags::NO_QUEUE);
 
 /// The transactions group's rows of the command table.
+#[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
-        "multi",
-        1,
-        TX,
-        KeySpec::NONE,
-        Group::Transactions,
-        Handler::Conn(multi),
-    )
-    .doc("1.2.0", "Mark the start of a transaction block", "O(1)"),
-    CommandSpec::new(
-        "exec",
-        1,
-        Flags::NOSCRIPT
-            .union(Flags::LOADING)
-            .union(Flags::STALE)
-            .union(Flags::SKIP_SLOWLOG)
-            .union(Flags::NO_QUEUE),
-        KeySpec::NONE,
-        Group::Transactions,
-        Handler::Conn(exec),
-    )
-    .doc(
-        "1.2.0",
-        "Execute all commands issued after MULTI",
-        "Depends on commands in the transaction",
-    ),
-    CommandSpec::new(
-        "discard",
-        1,
-        TX,
-        KeySpec::NONE,
-        Group::Transactions,
-        Handler::Conn(discard),
-    )
-    .doc(
-        "2.0.0",
-        "Discard all commands issued after MULTI",
-        "O(N), when N is the number of queued commands",
-    ),
-    CommandSpec::new(
-        "watch",
-        -2,
-        TX,
-        KeySpec::ALL,
-        Group::Transactions,
-        Handler::KeyspaceRead(watch),
-    )
-    .doc(
-        "2.2.0",
-        "Watch the given keys to determine execution of the MULTI/EXEC block",
-        "O(1) for every key.",
-    ),
-    CommandSpec::new(
-        "unwatch",
-        1,
-        Flags::NOSCRIPT
-            .union(Flags::LOADING)
-            .union(Flags::STALE)
-            .union(Flags::FAST)
-            .union(Flags::ALLOW_BUSY),
-        KeySpec::NONE,
-        Group::Transactions,
-        Handler::KeyspaceRead(unwatch),
-    )
-    .doc("2.2.0", "Forget about all watched keys", "O(1)"),
+    CommandSpec::new("multi", 1, TX, KeySpec::NONE, Group::Transactions, Handler::Conn(multi)),
+    CommandSpec::new("exec", 1, Flags::NOSCRIPT .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::SKIP_SLOWLOG) .union(Flags::NO_QUEUE), KeySpec::NONE, Group::Transactions, Handler::Conn(exec)),
+    CommandSpec::new("discard", 1, TX, KeySpec::NONE, Group::Transactions, Handler::Conn(discard)),
+    CommandSpec::new("watch", -2, TX, KeySpec::ALL, Group::Transactions, Handler::KeyspaceRead(watch)),
+    CommandSpec::new("unwatch", 1, Flags::NOSCRIPT .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::FAST) .union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Transactions, Handler::KeyspaceRead(unwatch)),
 ];
 
 /// ```text
