@@ -51,6 +51,7 @@ use crate::protocol::{Argv, Reply};
 use crate::script::{Engine, Kind, RunFlags, ScriptFlags, Target};
 use crate::shared::Shared;
 use crate::store::Keyspace;
+use crate::util::eq_ci;
 
 const SCRIPT_RUN: Flags = Flags::NOSCRIPT
     .union(Flags::SKIP_MONITOR)
@@ -694,8 +695,7 @@ pub fn script_exists(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```
 pub fn script_flush(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let valid = argv.len() == 2
-        || (argv.len() == 3
-            && (argv[2].eq_ignore_ascii_case(b"sync") || argv[2].eq_ignore_ascii_case(b"async")));
+        || (argv.len() == 3 && (eq_ci(&argv[2], "sync") || eq_ci(&argv[2], "async")));
     if !valid {
         return Err(CmdError::msg(
             "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
@@ -847,15 +847,16 @@ pub fn function_load(
     let mut replace = false;
     let mut i = 2;
     while i < argv.len() - 1 {
-        if argv[i].eq_ignore_ascii_case(b"replace") {
+        if eq_ci(&argv[i], "replace") {
             replace = true;
             i += 1;
             continue;
         }
-        return Err(CmdError::owned(format!(
-            "ERR Unknown option given: {}",
-            String::from_utf8_lossy(&argv[i])
-        )));
+        return Err(CmdError::quoting(
+            "ERR Unknown option given: ",
+            &argv[i],
+            "",
+        ));
     }
     if i != argv.len() - 1 {
         return Err(CmdError::msg("ERR Function code is missing"));
@@ -902,9 +903,7 @@ pub fn function_flush(
     if argv.len() > 3 {
         return Err(CmdError::SubcommandSyntax);
     }
-    let valid = argv.len() == 2
-        || argv[2].eq_ignore_ascii_case(b"sync")
-        || argv[2].eq_ignore_ascii_case(b"async");
+    let valid = argv.len() == 2 || eq_ci(&argv[2], "sync") || eq_ci(&argv[2], "async");
     if !valid {
         return Err(CmdError::msg(
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
@@ -924,12 +923,12 @@ pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
     let mut i = 2;
     while i < argv.len() {
         let arg = &argv[i];
-        if !with_code && arg.eq_ignore_ascii_case(b"withcode") {
+        if !with_code && eq_ci(arg, "withcode") {
             with_code = true;
             i += 1;
             continue;
         }
-        if pattern.is_none() && arg.eq_ignore_ascii_case(b"libraryname") {
+        if pattern.is_none() && eq_ci(arg, "libraryname") {
             if i + 1 >= argv.len() {
                 return Err(CmdError::msg("ERR library name argument was not given"));
             }
@@ -937,10 +936,7 @@ pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
             i += 2;
             continue;
         }
-        return Err(CmdError::owned(format!(
-            "ERR Unknown argument {}",
-            String::from_utf8_lossy(arg)
-        )));
+        return Err(CmdError::quoting("ERR Unknown argument ", arg, ""));
     }
     ctx.shared.scripting.with_engine(|e| {
         let libs: Vec<_> = e
@@ -1062,9 +1058,9 @@ pub fn function_restore(
     let policy =
         match argv.get(3) {
             None => RestorePolicy::Append,
-            Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
-            Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
-            Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+            Some(p) if eq_ci(p, "append") => RestorePolicy::Append,
+            Some(p) if eq_ci(p, "replace") => RestorePolicy::Replace,
+            Some(p) if eq_ci(p, "flush") => RestorePolicy::Flush,
             Some(_) => return Err(CmdError::msg(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),

@@ -1179,7 +1179,7 @@ fn library_name(code: &[u8]) -> Result<String, String> {
     if name.is_empty() || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
-    if !engine.eq_ignore_ascii_case(b"lua") {
+    if !crate::util::eq_ci(&engine, "lua") {
         return Err(format!(
             "Engine '{}' not found",
             String::from_utf8_lossy(&engine)
