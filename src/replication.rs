@@ -171,7 +171,7 @@ pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
 }
 
 /// Starts an EXEC's records afresh (called by EXEC once it holds the write lock).
-pub fn exec_begin(shared: &Shared) {
+pub(crate) fn exec_begin(shared: &Shared) {
     if active(shared) {
         shared.replication.state.lock().exec = None;
     }
@@ -179,7 +179,7 @@ pub fn exec_begin(shared: &Shared) {
 
 /// Sends the records of the EXEC that just ran, wrapped in MULTI ... EXEC, still under the
 /// keyspace lock. A transaction with one record is sent bare, as Redis does.
-pub fn exec_done(shared: &Shared) {
+pub(crate) fn exec_done(shared: &Shared) {
     if !active(shared) {
         return;
     }
@@ -312,7 +312,7 @@ pub fn attach(
 }
 
 /// Forgets a replica whose connection ended.
-pub fn detach(shared: &Shared, id: u64) {
+pub(crate) fn detach(shared: &Shared, id: u64) {
     let mut st = shared.replication.state.lock();
     let before = st.replicas.len();
     st.replicas.retain(|r| r.handle.id != id);
@@ -322,7 +322,7 @@ pub fn detach(shared: &Shared, id: u64) {
 }
 
 /// Records `REPLCONF ACK <offset>` from replica `id`.
-pub fn ack(shared: &Shared, id: u64, offset: u64) {
+pub(crate) fn ack(shared: &Shared, id: u64, offset: u64) {
     let mut st = shared.replication.state.lock();
     if let Some(r) = st.replicas.iter_mut().find(|r| r.handle.id == id) {
         r.ack_offset = r.ack_offset.max(offset);
@@ -406,7 +406,7 @@ pub fn cron(shared: &Shared) {
 }
 
 /// INFO replication, master fields (Redis `genRedisInfoString`).
-pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
+pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let st = shared.replication.state.lock();
     let now = now_ms();
     put("role", "master".into());
