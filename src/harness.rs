@@ -18,7 +18,7 @@
 //! For example (the tests below run the same):
 //!
 //! ```text
-//! let h = respd::harness::Harness::new();
+//! let h = crate::harness::Harness::new();
 //! assert_eq!(h.run("SET k v PX 100"), b"+OK\r\n");
 //! h.advance(100);
 //! assert_eq!(h.run("GET k"), b"$-1\r\n");
