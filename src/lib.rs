@@ -21,6 +21,7 @@
 //! | | [`notify`] | keyspace notifications: event classes and the queue of events to publish | `notify.c` |
 //! | shared state | [`shared`] | [`Shared`](shared::Shared), what every thread of the server shares, and INFO's counters | `server.h` (`struct redisServer`) |
 //! | | [`config`] | the table of directives, redis.conf syntax | `config.c` |
+//! | | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
 //! | | [`client`] | per-connection state and the registry behind CLIENT LIST / KILL | `networking.c` |
 //! | | [`acl`] | users, passwords, command/key/channel permissions, the ACL log | `acl.c` |
 //! | | [`pubsub`] | channel and pattern subscriptions, delivery | `pubsub.c` |
@@ -32,10 +33,9 @@
 //! | | [`tracking`] | CLIENT TRACKING: who may cache which key, invalidation messages | `tracking.c` |
 //! | commands | [`cmd`] | the command table, dispatch, and one file of handlers per command group | `server.c`, `t_*.c` |
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
-//! | | [`harness`] | a server with no socket and a hand-moved clock, for tests: `run("SET k v")` returns the reply's bytes | — |
+//! | | [`harness`] | a server with no socket and a hand-moved clock, built for tests only: `run("SET k v")` returns the reply's bytes | — |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
 //! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT | `replication.c` |
-//! | | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
 //! | connection | [`connection`] | the per-connection loop: read, parse all, execute all, send once | `networking.c` |
 //! | server | [`server`] | listeners, the worker pool, cron, shutdown | `server.c` |
 //! | | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |

@@ -36,15 +36,22 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "shared state",
         &[
-            "config", "acl", "client", "pubsub", "blocking", "monitor", "slowlog", "latency",
-            "pause", "tracking", "shared",
+            "config",
+            "config_rewrite",
+            "acl",
+            "client",
+            "pubsub",
+            "blocking",
+            "monitor",
+            "slowlog",
+            "latency",
+            "pause",
+            "tracking",
+            "shared",
         ],
     ),
     ("commands", &["cmd", "evict", "harness", "script"]),
-    (
-        "on top of commands",
-        &["persistence", "replication", "config_rewrite"],
-    ),
+    ("on top of commands", &["persistence", "replication"]),
     ("connection loop", &["connection"]),
     ("server", &["server", "systemd"]),
 ];
