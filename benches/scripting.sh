@@ -17,7 +17,7 @@
 
 set -u
 cd "$(dirname "$0")/.."
-PORTS=${PORTS:-"26500 26599"}
+PORTS=${PORTS:-"26600 26699"}
 # shellcheck source=benches/side_by_side.sh
 source benches/side_by_side.sh
 sbs_start
