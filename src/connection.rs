@@ -33,7 +33,7 @@
 //! unread pipelines cost server memory. `client-output-buffer-limit` bounds that memory.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,8 +46,19 @@ use crate::shared::Shared;
 use crate::sys;
 use crate::util::now_ms;
 
-/// Bytes asked for per read (Redis `PROTO_IOBUF_LEN`).
+/// Room the query buffer has before each read (Redis `PROTO_IOBUF_LEN`).
 pub(crate) const READ_CHUNK: usize = 16 * 1024;
+/// How long a connection may sit idle before its query buffer's unused room is given back
+/// (Redis's `clientsCronResizeQueryBuffer` frees it once a client is idle more than two whole
+/// seconds). An idle connection then holds no read buffer at all.
+const IDLE_QUERY_BUFFER_RELEASE: Duration = Duration::from_secs(3);
+/// A busy connection's query buffer larger than this shrinks back to its recent peak (Redis
+/// `PROTO_RESIZE_THRESHOLD`) ...
+const QUERY_RESIZE_THRESHOLD: usize = 32 * 1024;
+/// ... looked at this often (Redis's cron visits each client about ten times a second) ...
+const QUERY_RESIZE_PERIOD: Duration = Duration::from_millis(100);
+/// ... and only when at least this much room is unused.
+const QUERY_WASTE_MIN: usize = 4 * 1024;
 /// Size of a queued reply block (Redis's reply list uses 16 KiB blocks too).
 const OUTPUT_BLOCK: usize = 16 * 1024;
 /// A batch reply buffer larger than this is freed after use instead of kept for reuse.
@@ -179,10 +190,19 @@ pub struct Connection<'a> {
     shared: &'a Shared,
     client: Client,
     parser: Parser,
-    /// Bytes read but not parsed yet (Redis `querybuf`).
+    /// Bytes read but not parsed yet (Redis `querybuf`). The socket is read straight into its
+    /// spare room, kept at [`READ_CHUNK`] or more while the connection is busy and given back
+    /// when it idles ([`Connection::release_idle_query_buffer`]).
     query: Vec<u8>,
-    /// Where `read` puts bytes before they join `query`.
-    read_buf: Box<[u8]>,
+    /// The most `query` held since the last resize check (Redis `querybuf_peak`).
+    query_peak: usize,
+    /// When `query`'s size was last checked against its peak.
+    query_checked: Instant,
+    /// When the socket was last read.
+    last_read: Instant,
+    /// True while `query` holds room to give back after [`IDLE_QUERY_BUFFER_RELEASE`] of
+    /// idleness (and the socket's receive timeout is set to notice it).
+    idle_release_armed: bool,
     /// The argument vector of the command being parsed, reused from command to command.
     argv: Argv,
     /// The current batch's replies.
@@ -297,7 +317,10 @@ impl<'a> Connection<'a> {
                 unauthenticated: false,
             }),
             query: Vec::new(),
-            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            query_peak: 0,
+            query_checked: Instant::now(),
+            last_read: Instant::now(),
+            idle_release_armed: false,
             argv: Argv::new(),
             reply: Reply::new(),
             output: OutputQueue::default(),
@@ -385,7 +408,14 @@ impl<'a> Connection<'a> {
                     let wait = Duration::from_millis(end_ms.saturating_sub(now) + 1);
                     deadline = Some(Instant::now() + wait);
                 }
-                let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                // Wake up, too, when the query buffer has idled long enough to be given back.
+                let idle_release =
+                    (self.idle_release_armed).then(|| self.last_read + IDLE_QUERY_BUFFER_RELEASE);
+                let wake_at = match (deadline, idle_release) {
+                    (Some(d), Some(i)) => Some(d.min(i)),
+                    (d, i) => d.or(i),
+                };
+                let timeout = wake_at.map(|d| d.saturating_duration_since(Instant::now()));
                 let (ready, woken) = sys::wait_or_wake(
                     &self.stream,
                     waker,
@@ -395,6 +425,9 @@ impl<'a> Connection<'a> {
                 )?;
                 if let Some(reason) = self.on_ready(ready, want_read)? {
                     return Ok(reason);
+                }
+                if idle_release.is_some_and(|i| Instant::now() >= i) && !ready.readable {
+                    self.release_idle_query_buffer()?;
                 }
                 if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                     // The blocking command timed out: end the wait (unless a writer served it
@@ -407,12 +440,18 @@ impl<'a> Connection<'a> {
                 // Nothing queued: the classic blocking read.
                 // (No subscribed client reads here, so nobody waits on this turn's start: see
                 // `crate::pubsub`.)
-                let n = self.stream.read(&mut self.read_buf)?;
+                // The socket's receive timeout, set while the query buffer holds room, ends
+                // the read with nothing after IDLE_QUERY_BUFFER_RELEASE: give the room back.
+                let read = self.read_query(false)?;
                 self.client.handle.turn_starts();
-                if n == 0 {
-                    return Ok(Close::Eof);
+                match read {
+                    Some(0) => return Ok(Close::Eof),
+                    Some(_) => {}
+                    None if self.last_read.elapsed() >= IDLE_QUERY_BUFFER_RELEASE => {
+                        self.release_idle_query_buffer()?;
+                    }
+                    None => {} // interrupted by a signal
                 }
-                self.take_input(n);
             } else {
                 // Replies queued: wake for new requests *or* room to send, whichever first.
                 let want_read = !self.client.close_after_reply;
@@ -435,20 +474,63 @@ impl<'a> Connection<'a> {
             // Before the read: from here until the replies are sent, other threads know this
             // client may hold requests not yet run (see `crate::pubsub`).
             self.client.handle.turn_starts();
-            match sys::recv_nonblocking(&self.stream, &mut self.read_buf)? {
-                Some(0) => return Ok(Some(Close::Eof)),
-                Some(n) => self.take_input(n),
-                None => {}
+            if self.read_query(true)? == Some(0) {
+                return Ok(Some(Close::Eof));
             }
         }
         Ok(None)
     }
 
-    /// Appends `n` freshly read bytes to the query buffer.
-    fn take_input(&mut self, n: usize) {
-        self.query.extend_from_slice(&self.read_buf[..n]);
-        self.net_in += n as u64;
-        self.reads += 1;
+    /// Reads the socket straight into the query buffer (blocking unless `nonblocking`), with
+    /// [`READ_CHUNK`] of room made first. Returns what [`sys::recv_into`] returns.
+    fn read_query(&mut self, nonblocking: bool) -> io::Result<Option<usize>> {
+        if self.query.capacity() - self.query.len() < READ_CHUNK {
+            self.query.reserve(READ_CHUNK);
+        }
+        let read = sys::recv_into(&self.stream, &mut self.query, nonblocking)?;
+        if let Some(n) = read.filter(|&n| n > 0) {
+            self.net_in += n as u64;
+            self.reads += 1;
+            self.query_peak = self.query_peak.max(self.query.len());
+            self.last_read = Instant::now();
+            if !self.idle_release_armed {
+                self.stream
+                    .set_read_timeout(Some(IDLE_QUERY_BUFFER_RELEASE))?;
+                self.idle_release_armed = true;
+            }
+        }
+        Ok(read)
+    }
+
+    /// The connection has been idle for [`IDLE_QUERY_BUFFER_RELEASE`]: its query buffer gives
+    /// back the room it does not use (Redis `clientsCronResizeQueryBuffer`, first case), and
+    /// reads block without a timeout until the next request arrives.
+    fn release_idle_query_buffer(&mut self) -> io::Result<()> {
+        if self.query.capacity() - self.query.len() > QUERY_WASTE_MIN {
+            self.query.shrink_to_fit();
+        }
+        self.query_peak = self.query.len();
+        self.stream.set_read_timeout(None)?;
+        self.idle_release_armed = false;
+        self.publish_stats();
+        Ok(())
+    }
+
+    /// A busy connection's query buffer that a large request made big shrinks back to what
+    /// it has recently held (Redis `clientsCronResizeQueryBuffer`, second case), at most
+    /// every [`QUERY_RESIZE_PERIOD`].
+    fn shrink_query_buffer_to_peak(&mut self) {
+        if self.query.capacity() <= QUERY_RESIZE_THRESHOLD
+            || self.query_checked.elapsed() < QUERY_RESIZE_PERIOD
+        {
+            return;
+        }
+        self.query_checked = Instant::now();
+        let capacity = self.query.capacity();
+        if capacity - self.query.len() > QUERY_WASTE_MIN && capacity / 2 > self.query_peak {
+            self.query.shrink_to(self.query.len().max(self.query_peak));
+        }
+        self.query_peak = self.query.len();
     }
 
     /// Parses and executes every complete command in the query buffer (Redis
@@ -510,6 +592,7 @@ impl<'a> Connection<'a> {
         if self.query.is_empty() && self.query.capacity() > REPLY_BUFFER_KEEP {
             self.query = Vec::new();
         }
+        self.shrink_query_buffer_to_peak();
         // A huge command must not pin its memory for the life of the connection, but only a
         // finished one may be let go: while the parser is inside a multibulk request, `argv`
         // holds the arguments already read (their bytes are gone from the query buffer), and
@@ -648,8 +731,7 @@ impl<'a> Connection<'a> {
         snap.total_mem = self.query.capacity()
             + self.output.allocated()
             + self.argv.capacity_bytes()
-            + self.reply.as_bytes().len()
-            + READ_CHUNK;
+            + self.reply.as_bytes().len();
     }
 }
 

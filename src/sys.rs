@@ -51,11 +51,21 @@ pub(crate) fn send_nonblocking(stream: &TcpStream, buf: &[u8]) -> io::Result<usi
     }
 }
 
-/// Reads whatever is available, without blocking.
-///
-/// Returns `Ok(None)` when nothing is available yet, `Ok(Some(0))` at end of stream.
-pub(crate) fn recv_nonblocking(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    match rustix::net::recv(stream, buf, RecvFlags::DONTWAIT) {
+/// Reads what `stream` has into the spare capacity of `buf` (which must have some), appending
+/// to it; blocks unless `nonblocking`. Returns `Ok(None)` when nothing came (the socket had
+/// nothing and `nonblocking`, its receive timeout passed, or a signal interrupted the call),
+/// `Ok(Some(0))` at end of stream.
+pub fn recv_into(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    nonblocking: bool,
+) -> io::Result<Option<usize>> {
+    let flags = if nonblocking {
+        RecvFlags::DONTWAIT
+    } else {
+        RecvFlags::empty()
+    };
+    match rustix::net::recv(stream, rustix::buffer::spare_capacity(buf), flags) {
         Ok((n, _)) => Ok(Some(n)),
         Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => Ok(None),
         Err(e) => Err(e.into()),
@@ -384,7 +394,7 @@ pub(crate) fn inherited_listener(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Write;
 
     #[test]
     fn nonblocking_send_reports_a_full_buffer_as_zero() {
@@ -440,17 +450,24 @@ mod tests {
     }
 
     #[test]
-    fn recv_nonblocking_sees_nothing_then_data_then_eof() {
+    fn recv_into_sees_nothing_then_appends_data_then_eof() {
         let listener = bind_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 16];
-        assert_eq!(recv_nonblocking(&server, &mut buf).unwrap(), None);
+        let (server, _) = listener.accept().unwrap();
+        let mut buf = Vec::with_capacity(16);
+        buf.push(b'>');
+        assert_eq!(recv_into(&server, &mut buf, true).unwrap(), None);
         client.write_all(b"hi").unwrap();
         let ready = wait(&server, true, false, Some(Duration::from_secs(5))).unwrap();
         assert!(ready.readable);
-        assert_eq!(recv_nonblocking(&server, &mut buf).unwrap(), Some(2));
+        assert_eq!(recv_into(&server, &mut buf, true).unwrap(), Some(2));
+        assert_eq!(buf, b">hi");
+        // A receive timeout ends a blocking read with nothing.
+        server
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .unwrap();
+        assert_eq!(recv_into(&server, &mut buf, false).unwrap(), None);
         drop(client);
-        assert_eq!(server.read(&mut buf).unwrap(), 0);
+        assert_eq!(recv_into(&server, &mut buf, false).unwrap(), Some(0));
     }
 }

@@ -101,3 +101,56 @@ fn client_list_shows_the_running_command_in_qbuf() {
         assert!(text.contains(" qbuf=26 "), "{text}");
     }
 }
+
+/// `qbuf + qbuf-free` of the connection named `name`, from CLIENT LIST on `observer`.
+fn query_buffer_of(observer: &mut RawConn, name: &str) -> usize {
+    let list = String::from_utf8_lossy(&observer.words("CLIENT LIST")).into_owned();
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("no client named {name} in {list}"));
+    let field = |key: &str| -> usize {
+        let start = line.find(&format!(" {key}=")).unwrap() + key.len() + 2;
+        line[start..].split(' ').next().unwrap().parse().unwrap()
+    };
+    field("qbuf") + field("qbuf-free")
+}
+
+/// The query buffer is sized as Redis sizes it, which CLIENT LIST shows and Redis's own suite
+/// checks (unit/querybuf): 16 KiB of room to read into while the connection is in use, given
+/// back once it idles more than two seconds, and a buffer a large request made big shrinks
+/// back to what the connection has recently needed, without going to zero while it is busy.
+#[test]
+fn the_query_buffer_is_given_back_when_idle_and_shrinks_after_a_large_request() {
+    let server = TestServer::start();
+    let mut observer = server.conn();
+    let mut idle = server.conn();
+    idle.words("CLIENT SETNAME idle");
+    let size = query_buffer_of(&mut observer, "idle");
+    assert!((16384..32768).contains(&size), "{size}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while query_buffer_of(&mut observer, "idle") != 0 {
+        assert!(std::time::Instant::now() < deadline, "never given back");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Still usable afterwards.
+    assert_eq!(idle.words("PING"), b"+PONG\r\n");
+
+    let mut busy = server.conn();
+    busy.words("CLIENT SETNAME busy");
+    let big = vec![b'A'; 400_000];
+    assert_eq!(busy.cmd(&[b"SET", b"x", &big]), b"+OK\r\n");
+    let after_big = query_buffer_of(&mut observer, "busy");
+    assert!(after_big > 32768, "{after_big}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        assert_eq!(busy.words("SET x small"), b"+OK\r\n");
+        let size = query_buffer_of(&mut observer, "busy");
+        if size < after_big {
+            assert!(size > 0, "a busy connection keeps room to read into");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never shrank");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
