@@ -63,7 +63,9 @@ impl Monitors {
     }
 
     /// Shows one executed command to every monitor (Redis `replicationFeedMonitors`).
-    /// `redacted` lists the argument positions shown as `"(redacted)"`.
+    /// `redacted` lists the argument positions shown as `"(redacted)"`. A command a script ran
+    /// (`from_script`) shows `lua` where the client's address goes, as Redis shows its script
+    /// client.
     ///
     /// A monitor's own commands are shown to it too. Its line goes straight after the
     /// command's reply in `reply`, where Redis's `addReply` puts it, rather than through
@@ -79,13 +81,19 @@ impl Monitors {
         db: usize,
         argv: &Argv,
         redacted: &[usize],
+        from_script: bool,
         closing: bool,
         reply: &mut crate::protocol::Reply,
     ) {
         if !self.any() {
             return;
         }
-        let line = format_line(crate::util::now_us(), db, client, argv, redacted);
+        let origin = if from_script {
+            "lua".to_string()
+        } else {
+            client.addr.to_string()
+        };
+        let line = format_line(crate::util::now_us(), db, &origin, argv, redacted);
         let limit = shared.config.read().normal_output_limit();
         let now_ms = crate::util::now_ms();
         let list = self.list.lock();
@@ -101,20 +109,15 @@ impl Monitors {
     }
 }
 
-/// One MONITOR line, `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"\r\n`.
-fn format_line(
-    now_us: u64,
-    db: usize,
-    client: &ClientHandle,
-    argv: &Argv,
-    redacted: &[usize],
-) -> Vec<u8> {
+/// One MONITOR line, `+1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"\r\n`; `origin` is
+/// the client's address, or `lua`.
+fn format_line(now_us: u64, db: usize, origin: &str, argv: &Argv, redacted: &[usize]) -> Vec<u8> {
     let mut line = format!(
         "+{}.{:06} [{} {}] ",
         now_us / 1_000_000,
         now_us % 1_000_000,
         db,
-        client.addr
+        origin
     )
     .into_bytes();
     for (i, arg) in argv.iter().enumerate() {

@@ -923,7 +923,7 @@ fn reject(
         let handle = &client.handle;
         shared
             .monitors
-            .feed(shared, handle, client.db, argv, &[], false, reply);
+            .feed(shared, handle, client.db, argv, &[], false, false, reply);
         return;
     }
     if let Some(transaction) = client.multi.as_mut() {
@@ -1036,6 +1036,7 @@ pub(crate) fn run_command(
             db,
             argv,
             &ctx.redacted,
+            ctx.in_script,
             ctx.client.close_after_reply,
             reply,
         );

@@ -516,6 +516,15 @@ pub(crate) fn evalsha_ro(
 }
 
 /// EVAL and its three forms (Redis `evalGenericCommand`).
+/// Shows a script command to the monitors before the commands its script runs (which show
+/// `lua` as their client), as Redis's evalCommand and fcallCommandGeneric do; the table
+/// flags these commands `skip_monitor` so that dispatch does not show them again after.
+fn show_to_monitors(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) {
+    let db = ctx.client.db;
+    let handle = &ctx.client.handle;
+    (ctx.shared.monitors).feed(ctx.shared, handle, db, argv, &[], false, false, reply);
+}
+
 fn eval_generic(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
@@ -524,6 +533,7 @@ fn eval_generic(
     by_sha: bool,
     ro: bool,
 ) -> CmdResult {
+    show_to_monitors(ctx, argv, reply);
     ctx.propagate_nothing();
     let n = numkeys(argv)?;
     let shared = ctx.shared;
@@ -812,6 +822,7 @@ fn fcall_generic(
     reply: &mut Reply,
     ro: bool,
 ) -> CmdResult {
+    show_to_monitors(ctx, argv, reply);
     ctx.propagate_nothing();
     let name = String::from_utf8_lossy(&argv[1]).into_owned();
     let Some(flags) = ctx
