@@ -3,8 +3,9 @@
 //!
 //! Counterpart of Redis `replication.c` (`syncCommand`, `replconfCommand`,
 //! `replicationFeedSlaves`, `feedReplicationBuffer`, `replicationCron`'s pings, `waitCommand`,
-//! `roleCommand`, the master half of `genRedisInfoString`'s replication section). respd is
-//! never a replica itself (REPLICAOF is not implemented).
+//! `roleCommand`, the master half of `genRedisInfoString`'s replication section). The other
+//! side, following a master, is [`crate::replica`]; a replica with replicas of its own hands
+//! them its master's stream unchanged ([`proxy`]) instead of feeding them its own writes.
 //!
 //! # The stream
 //! The stream is exactly what the AOF receives: [`crate::persistence::aof::feed`] turns each
@@ -59,12 +60,17 @@ pub struct Replication {
     state: Mutex<State>,
     /// Signalled when a replica acknowledges an offset (WAIT sleeps on it).
     acked: Condvar,
+    /// The link to this server's own master, when it is a replica.
+    pub link: crate::replica::Link,
 }
 
 #[derive(Debug)]
 struct State {
     replid: String,
     replid2: String,
+    /// The first offset that `replid2`'s history does not share (-1: none; Redis
+    /// `server.second_replid_offset`).
+    second_offset: i64,
     /// Bytes ever put in the stream.
     offset: u64,
     /// The database the stream's last SELECT chose; `None` forces a SELECT.
@@ -113,6 +119,7 @@ impl Default for Replication {
             state: Mutex::new(State {
                 replid: random_replid(),
                 replid2: "0".repeat(40),
+                second_offset: -1,
                 offset: 0,
                 db: None,
                 backlog: None,
@@ -121,6 +128,7 @@ impl Default for Replication {
                 last_ping: Instant::now(),
             }),
             acked: Condvar::new(),
+            link: crate::replica::Link::default(),
         }
     }
 }
@@ -154,7 +162,9 @@ pub fn active(shared: &Shared) -> bool {
 /// Adds one record (an encoded command for database `db`) to the stream; inside EXEC, keeps
 /// it for [`exec_done`]. Called with the keyspace write lock held, like the AOF's feed.
 pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
-    if !active(shared) {
+    // mirrors replicationFeedSlaves(): a replica's replicas get its master's stream (see
+    // [`proxy`]), never its own writes.
+    if !active(shared) || crate::replica::following(shared) {
         return;
     }
     let mut st = shared.replication.state.lock();
@@ -172,7 +182,7 @@ pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
 
 /// Starts an EXEC's records afresh (called by EXEC once it holds the write lock).
 pub fn exec_begin(shared: &Shared) {
-    if active(shared) {
+    if active(shared) && !crate::replica::following(shared) {
         shared.replication.state.lock().exec = None;
     }
 }
@@ -180,7 +190,7 @@ pub fn exec_begin(shared: &Shared) {
 /// Sends the records of the EXEC that just ran, wrapped in MULTI ... EXEC, still under the
 /// keyspace lock. A transaction with one record is sent bare, as Redis does.
 pub fn exec_done(shared: &Shared) {
-    if !active(shared) {
+    if !active(shared) || crate::replica::following(shared) {
         return;
     }
     let mut st = shared.replication.state.lock();
@@ -275,9 +285,12 @@ pub fn attach(
     let mut st = shared.replication.state.lock();
     if st.backlog.is_none() {
         // mirrors syncCommand(): the first replica creates the backlog under a new
-        // replication id.
-        st.replid = random_replid();
-        st.replid2 = "0".repeat(40);
+        // replication id (a replica has one from its master already).
+        if !crate::replica::following(shared) {
+            st.replid = random_replid();
+            st.replid2 = "0".repeat(40);
+            st.second_offset = -1;
+        }
         st.backlog = Some(Backlog {
             bytes: VecDeque::new(),
             size: backlog_size,
@@ -330,6 +343,70 @@ pub fn ack(shared: &Shared, id: u64, offset: u64) {
     }
     drop(st);
     shared.replication.acked.notify_all();
+}
+
+/// A piece of the master's stream a replica applied: counted in the offset, kept in the
+/// backlog and forwarded to this server's own replicas unchanged (Redis
+/// `replicationFeedStreamFromMasterStream`).
+pub fn proxy(shared: &Shared, bytes: &[u8]) {
+    let mut st = shared.replication.state.lock();
+    append(shared, &mut st, bytes);
+}
+
+/// The replication id and offset of the dataset, which a replica offers its master with
+/// PSYNC.
+pub fn history(shared: &Shared) -> (String, u64) {
+    let st = shared.replication.state.lock();
+    (st.replid.clone(), st.offset)
+}
+
+/// After a full synchronization: the dataset is the master's at `offset` of its history
+/// `replid`. This server's own replicas must synchronize again, so they are disconnected;
+/// the backlog starts afresh (Redis `replicationCreateMasterClient` and
+/// `replicationAttachToNewMaster`).
+pub fn start_history(shared: &Shared, replid: &str, offset: u64) {
+    let mut st = shared.replication.state.lock();
+    st.replid = replid.to_string();
+    st.replid2 = "0".repeat(40);
+    st.second_offset = -1;
+    st.offset = offset;
+    let size = backlog_size(shared);
+    st.backlog = Some(Backlog {
+        bytes: VecDeque::new(),
+        size,
+    });
+    disconnect_replicas(&mut st);
+}
+
+/// `+CONTINUE <new replid>`: the master's history has a new id from the current offset on
+/// (it was promoted); the old id stays valid up to here as `replid2` (Redis's PSYNC2
+/// handling in `slaveTryPartialResynchronization`). Replicas of this server reconnect to
+/// learn the new id.
+pub fn continue_history(shared: &Shared, new_replid: &str) {
+    let mut st = shared.replication.state.lock();
+    if st.replid == new_replid {
+        return;
+    }
+    st.replid2 = std::mem::replace(&mut st.replid, new_replid.to_string());
+    st.second_offset = st.offset as i64 + 1;
+    disconnect_replicas(&mut st);
+}
+
+/// A replica turned master (REPLICAOF NO ONE): a new history starts here; the master's id
+/// stays valid up to the current offset as `replid2`, and the stream starts again with a
+/// SELECT (Redis `shiftReplicationId`, `replicationUnsetMaster`).
+pub fn shift_replid(shared: &Shared) {
+    let mut st = shared.replication.state.lock();
+    st.replid2 = std::mem::replace(&mut st.replid, random_replid());
+    st.second_offset = st.offset as i64 + 1;
+    st.db = None;
+    disconnect_replicas(&mut st);
+}
+
+fn disconnect_replicas(st: &mut State) {
+    for r in st.replicas.drain(..) {
+        r.handle.kill();
+    }
 }
 
 /// The stream offset now (`master_repl_offset`).
@@ -409,7 +486,12 @@ pub fn cron(shared: &Shared) {
 pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let st = shared.replication.state.lock();
     let now = now_ms();
-    put("role", "master".into());
+    if crate::replica::following(shared) {
+        put("role", "slave".into());
+        crate::replica::info_fields(shared, st.offset, &mut put);
+    } else {
+        put("role", "master".into());
+    }
     put("connected_slaves", st.replicas.len().to_string());
     for (i, r) in st.replicas.iter().enumerate() {
         put(
@@ -427,7 +509,7 @@ pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     put("master_replid", st.replid.clone());
     put("master_replid2", st.replid2.clone());
     put("master_repl_offset", st.offset.to_string());
-    put("second_repl_offset", "-1".into());
+    put("second_repl_offset", st.second_offset.to_string());
     let (active, size, histlen) = match &st.backlog {
         Some(b) => (1, b.size, b.bytes.len()),
         None => (0, backlog_size(shared), 0),
@@ -444,9 +526,13 @@ pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     put("repl_backlog_histlen", histlen.to_string());
 }
 
-/// ROLE for a master: `master`, the offset, and each replica's ip, port and acked offset.
+/// ROLE: for a master, `master`, the offset, and each replica's ip, port and acked offset;
+/// for a replica, see [`crate::replica::role`].
 pub fn role(shared: &Shared, reply: &mut crate::protocol::Reply) {
     let st = shared.replication.state.lock();
+    if crate::replica::following(shared) {
+        return crate::replica::role(shared, st.offset, reply);
+    }
     reply.array(3);
     reply.bulk(b"master");
     reply.int(st.offset as i64);

@@ -382,6 +382,11 @@ impl Shared {
         if self.pause.is_paused(self.clock.now_ms()) {
             return 0;
         }
+        // mirrors databasesCron(): a replica leaves expiry to its master, whose DELs arrive
+        // in the stream; a read still sees an expired key as gone.
+        if crate::replica::following(self) {
+            return 0;
+        }
         let cycle = crate::store::expire::run_cycle(
             &self.store,
             &self.clock,

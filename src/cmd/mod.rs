@@ -763,6 +763,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             return charge_rejection(client, Some(spec), reply);
         }
     }
+    // mirrors processCommand(): a read-only replica takes writes from its master only.
+    if crate::replica::readonly_refusal(shared, client, is_write) {
+        let message = crate::replica::READONLY_ERROR;
+        reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
     // mirrors processCommand(): in RESP2 a subscribed connection only carries Pub/Sub.
     if client.resp == 2
         && client.total_subscription_count() > 0
@@ -778,6 +784,13 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             message.as_bytes(),
             reply,
         );
+        return charge_rejection(client, Some(spec), reply);
+    }
+    // mirrors processCommand(): with the link to the master down, a replica that must not
+    // serve stale data answers only the commands flagged `stale` (INFO, REPLICAOF...).
+    if crate::replica::stale_refusal(shared, client, spec) {
+        let message = crate::replica::MASTERDOWN_ERROR;
+        reject(shared, client, argv, is_exec(Some(spec)), message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
     // mirrors processCommand(): while a script runs, other clients wait, and once it has run
