@@ -533,7 +533,7 @@ impl LinkThread<'_> {
                 kept("masteruser"),
                 config.kept_u64("replica-announce-port"),
                 kept("replica-announce-ip"),
-                config.port,
+                self.shared.port(),
             )
         };
         if !auth.is_empty() {
