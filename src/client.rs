@@ -562,7 +562,7 @@ pub struct Client {
     /// [`crate::acl::Acl::generation`] when `user` was last read.
     pub acl_generation: u64,
     /// This client runs the commands of the master this server follows (Redis
-    /// `CLIENT_MASTER`): a read-only replica obeys it (see [`crate::replica`]).
+    /// `CLIENT_MASTER`): a read-only replica obeys it (see [`crate::replication::replica`]).
     pub is_master: bool,
 }
 

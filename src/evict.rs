@@ -189,7 +189,7 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64, written: u64) -> bool {
     }
     // mirrors performEvictions(): a replica ignores maxmemory (replica-ignore-maxmemory);
     // its master evicts, and the DELs arrive in the stream.
-    if crate::replica::following(shared)
+    if shared.replica_role.following()
         && shared
             .config
             .read()

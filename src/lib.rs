@@ -34,8 +34,7 @@
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
 //! | | [`harness`] | a server with no socket and a hand-moved clock, for tests: `run("SET k v")` returns the reply's bytes | — |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
-//! | | [`replica`] | the replica side: REPLICAOF, the link thread that follows a master | `replication.c` |
-//! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT | `replication.c` |
+//! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT; the replica side (REPLICAOF, the link thread that follows a master) in `replication::replica` | `replication.c` |
 //! | | [`config_rewrite`] | CONFIG REWRITE: the running configuration written back into its file | `config.c` (`rewriteConfig`) |
 //! | connection | [`connection`] | the per-connection loop: read, parse all, execute all, send once | `networking.c` |
 //! | server | [`server`] | listeners, the worker pool, cron, shutdown | `server.c` |
@@ -93,7 +92,6 @@ pub mod pause;
 pub mod persistence;
 pub mod protocol;
 pub mod pubsub;
-pub mod replica;
 pub mod replication;
 pub mod script;
 pub mod server;

@@ -134,6 +134,41 @@ pub enum ShutdownRequest {
     },
 }
 
+/// What the dispatcher and the background tasks must know of this server's role as a
+/// replica, as two flags: the link thread ([`crate::replication::replica`]) sets them, and
+/// the layers below it read them without reaching up to it (the READONLY and MASTERDOWN
+/// refusals, no active expiry and no eviction on a replica).
+#[derive(Debug, Default)]
+pub struct ReplicaRole {
+    /// A master is set (REPLICAOF host port; Redis `server.masterhost != NULL`).
+    following: AtomicBool,
+    /// The link to it is up (`master_link_status:up`).
+    link_up: AtomicBool,
+}
+
+impl ReplicaRole {
+    /// True while this server follows a master: one atomic load.
+    #[inline]
+    pub fn following(&self) -> bool {
+        self.following.load(Ordering::Relaxed)
+    }
+
+    /// True while the link to the master is up.
+    pub fn link_up(&self) -> bool {
+        self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// Set by REPLICAOF.
+    pub fn set_following(&self, on: bool) {
+        self.following.store(on, Ordering::Relaxed);
+    }
+
+    /// Set by the link thread.
+    pub fn set_link_up(&self, up: bool) {
+        self.link_up.store(up, Ordering::Relaxed);
+    }
+}
+
 /// State shared by every thread of the server.
 #[derive(Debug)]
 pub struct Shared {
@@ -183,6 +218,8 @@ pub struct Shared {
     pub persistence: Arc<crate::persistence::Persistence>,
     /// Attached replicas, the stream offset and backlog (see [`crate::replication`]).
     pub replication: crate::replication::Replication,
+    /// Whether this server follows a master, read on every command.
+    pub replica_role: ReplicaRole,
     /// MIGRATE's cached connections to its targets.
     pub migrate_sockets: crate::cmd::migrate::SocketCache,
     /// The Lua interpreter and the script running now (EVAL, FCALL; see
@@ -273,6 +310,7 @@ impl Shared {
             started_ms,
             persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
             replication: Default::default(),
+            replica_role: ReplicaRole::default(),
             migrate_sockets: Default::default(),
             scripting: Default::default(),
             run_id: random_run_id(),
@@ -384,7 +422,7 @@ impl Shared {
         }
         // mirrors databasesCron(): a replica leaves expiry to its master, whose DELs arrive
         // in the stream; a read still sees an expired key as gone.
-        if crate::replica::following(self) {
+        if self.replica_role.following() {
             return 0;
         }
         let cycle = crate::store::expire::run_cycle(

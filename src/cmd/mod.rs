@@ -764,8 +764,8 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         }
     }
     // mirrors processCommand(): a read-only replica takes writes from its master only.
-    if crate::replica::readonly_refusal(shared, client, is_write) {
-        let message = crate::replica::READONLY_ERROR;
+    if is_write && readonly_replica(shared, client) {
+        let message = error::READONLY_ERROR;
         reject(shared, client, argv, is_exec(Some(spec)), message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
@@ -788,8 +788,8 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     }
     // mirrors processCommand(): with the link to the master down, a replica that must not
     // serve stale data answers only the commands flagged `stale` (INFO, REPLICAOF...).
-    if crate::replica::stale_refusal(shared, client, spec) {
-        let message = crate::replica::MASTERDOWN_ERROR;
+    if stale_refusal(shared, client, spec) {
+        let message = error::MASTERDOWN_ERROR;
         reject(shared, client, argv, is_exec(Some(spec)), message, reply);
         return charge_rejection(client, Some(spec), reply);
     }
@@ -881,6 +881,44 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
+}
+
+/// True when `client` may not write because this server is a read-only replica and the
+/// client is not its master (Redis `processCommand`'s `server.repl_slave_ro` check; see
+/// [`crate::replication::replica`]).
+fn readonly_replica(shared: &Shared, client: &Client) -> bool {
+    shared.replica_role.following()
+        && !client.is_master
+        && shared
+            .config
+            .read()
+            .kept
+            .get("replica-read-only")
+            .map_or(true, |v| v == "yes")
+}
+
+/// True when `spec` needs fresh data while this replica's link to its master is down and
+/// `replica-serve-stale-data` is off (Redis's `is_denystale_command` check): commands not
+/// flagged `stale`, and an EXEC with such a command queued.
+fn stale_refusal(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
+    let role = &shared.replica_role;
+    if !role.following() || role.link_up() || client.is_master {
+        return false;
+    }
+    let denies = |s: &CommandSpec| !s.flags.contains(Flags::STALE);
+    let denied = denies(spec)
+        || (spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| denies(q.spec))));
+    denied
+        && shared
+            .config
+            .read()
+            .kept
+            .get("replica-serve-stale-data")
+            .is_some_and(|v| v == "no")
 }
 
 /// Why writes are refused now (a failed background save, an AOF write error), as the error

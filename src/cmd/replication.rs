@@ -3,12 +3,12 @@
 //! Counterpart of the command half of Redis `replication.c` (`syncCommand`,
 //! `replconfCommand`, `waitCommand`, `roleCommand`, `replicaofCommand`). The stream itself,
 //! the replicas and the backlog live in [`crate::replication`]; following a master, in
-//! [`crate::replica`]. WAIT is in Redis's "generic" group, the others in "server".
+//! [`crate::replication::replica`]. WAIT is in Redis's "generic" group, the others in "server".
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::protocol::{Argv, Reply};
-use crate::replica;
 use crate::replication;
+use crate::replication::replica;
 use crate::util::{c_str, eq_ci, now_ms, parse_i64};
 
 /// The replication commands' table rows.
@@ -27,7 +27,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// REPLICAOF host port
 /// REPLICAOF NO ONE
 /// ```
-/// `+OK`: from now on this server follows that master (see [`crate::replica`]): its data is
+/// `+OK`: from now on this server follows that master (see [`crate::replication::replica`]): its data is
 /// replaced by the master's at the first synchronization, and ordinary clients' writes are
 /// refused while `replica-read-only` is on. `+OK Already connected to specified master` when
 /// it already follows that host (compared without case) and port. NO ONE stops following and
@@ -125,7 +125,7 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     let now = now_ms();
     let attached = {
-        // On a replica, the master's stream is not applied meanwhile (see crate::replica).
+        // On a replica, the master's stream is not applied meanwhile (see crate::replication::replica).
         let _applying = ctx.shared.replication.link.apply.lock();
         let ks = ctx.shared.store.read();
         replication::attach(

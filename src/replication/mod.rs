@@ -4,7 +4,7 @@
 //! Counterpart of Redis `replication.c` (`syncCommand`, `replconfCommand`,
 //! `replicationFeedSlaves`, `feedReplicationBuffer`, `replicationCron`'s pings, `waitCommand`,
 //! `roleCommand`, the master half of `genRedisInfoString`'s replication section). The other
-//! side, following a master, is [`crate::replica`]; a replica with replicas of its own hands
+//! side, following a master, is [`replica`]; a replica with replicas of its own hands
 //! them its master's stream unchanged ([`proxy`]) instead of feeding them its own writes.
 //!
 //! # The stream
@@ -39,6 +39,8 @@
 //! continuing from it is not served (respd always answers FULLRESYNC, which every replica
 //! accepts).
 
+pub mod replica;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,7 +63,7 @@ pub struct Replication {
     /// Signalled when a replica acknowledges an offset (WAIT sleeps on it).
     acked: Condvar,
     /// The link to this server's own master, when it is a replica.
-    pub link: crate::replica::Link,
+    pub link: replica::Link,
 }
 
 #[derive(Debug)]
@@ -128,7 +130,7 @@ impl Default for Replication {
                 last_ping: Instant::now(),
             }),
             acked: Condvar::new(),
-            link: crate::replica::Link::default(),
+            link: replica::Link::default(),
         }
     }
 }
@@ -164,7 +166,7 @@ pub fn active(shared: &Shared) -> bool {
 pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
     // mirrors replicationFeedSlaves(): a replica's replicas get its master's stream (see
     // [`proxy`]), never its own writes.
-    if !active(shared) || crate::replica::following(shared) {
+    if !active(shared) || shared.replica_role.following() {
         return;
     }
     let mut st = shared.replication.state.lock();
@@ -182,7 +184,7 @@ pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
 
 /// Starts an EXEC's records afresh (called by EXEC once it holds the write lock).
 pub fn exec_begin(shared: &Shared) {
-    if active(shared) && !crate::replica::following(shared) {
+    if active(shared) && !shared.replica_role.following() {
         shared.replication.state.lock().exec = None;
     }
 }
@@ -190,7 +192,7 @@ pub fn exec_begin(shared: &Shared) {
 /// Sends the records of the EXEC that just ran, wrapped in MULTI ... EXEC, still under the
 /// keyspace lock. A transaction with one record is sent bare, as Redis does.
 pub fn exec_done(shared: &Shared) {
-    if !active(shared) || crate::replica::following(shared) {
+    if !active(shared) || shared.replica_role.following() {
         return;
     }
     let mut st = shared.replication.state.lock();
@@ -286,7 +288,7 @@ pub fn attach(
     if st.backlog.is_none() {
         // mirrors syncCommand(): the first replica creates the backlog under a new
         // replication id (a replica has one from its master already).
-        if !crate::replica::following(shared) {
+        if !shared.replica_role.following() {
             st.replid = random_replid();
             st.replid2 = "0".repeat(40);
             st.second_offset = -1;
@@ -486,9 +488,9 @@ pub fn cron(shared: &Shared) {
 pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let st = shared.replication.state.lock();
     let now = now_ms();
-    if crate::replica::following(shared) {
+    if shared.replica_role.following() {
         put("role", "slave".into());
-        crate::replica::info_fields(shared, st.offset, &mut put);
+        replica::info_fields(shared, st.offset, &mut put);
     } else {
         put("role", "master".into());
     }
@@ -527,11 +529,11 @@ pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
 }
 
 /// ROLE: for a master, `master`, the offset, and each replica's ip, port and acked offset;
-/// for a replica, see [`crate::replica::role`].
+/// for a replica, see [`replica::role`].
 pub fn role(shared: &Shared, reply: &mut crate::protocol::Reply) {
     let st = shared.replication.state.lock();
-    if crate::replica::following(shared) {
-        return crate::replica::role(shared, st.offset, reply);
+    if shared.replica_role.following() {
+        return replica::role(shared, st.offset, reply);
     }
     reply.array(3);
     reply.bulk(b"master");

@@ -32,7 +32,7 @@
 //! # Applying the stream
 //! The master's commands run through [`crate::cmd::dispatch`] on a client with no socket,
 //! marked [`Client::is_master`], so they pass the READONLY check that refuses ordinary
-//! clients' writes, and their replies are thrown away. `REPLCONF GETACK` is answered here
+//! clients' writes (in [`crate::cmd::dispatch`], which reads [`crate::shared::ReplicaRole`]), and their replies are thrown away. `REPLCONF GETACK` is answered here
 //! instead, with `REPLCONF ACK <offset>` written to the master's socket; an ACK also goes
 //! out every second. The offset counts the bytes of every whole command applied (Redis
 //! `c->reploff`), and it is the same counter a master keeps (`master_repl_offset`): each
@@ -52,26 +52,15 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::client::Client;
-use crate::cmd::{CommandSpec, Flags};
 use crate::protocol::{Argv, Reply};
 use crate::shared::Shared;
 use crate::util::{eq_ci, now_ms};
-
-/// `-READONLY`: a write from an ordinary client on a read-only replica (Redis
-/// `shared.roslaveerr`).
-pub const READONLY_ERROR: &[u8] = b"READONLY You can't write against a read only replica.";
-
-/// `-MASTERDOWN`: a command that needs fresh data while the link is down and
-/// `replica-serve-stale-data` is off (Redis `shared.masterdownerr`).
-pub const MASTERDOWN_ERROR: &[u8] =
-    b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 
 /// How long one read of the link waits before it looks again at REPLICAOF and the clock.
 const READ_STEP: Duration = Duration::from_millis(100);
@@ -79,9 +68,6 @@ const READ_STEP: Duration = Duration::from_millis(100);
 /// The replica side's state, part of [`crate::replication::Replication`].
 #[derive(Debug, Default)]
 pub struct Link {
-    /// True while a master is set (Redis `server.masterhost != NULL`): the one atomic load
-    /// the write path pays on a master.
-    following: AtomicBool,
     state: Mutex<LinkState>,
     /// Held while a piece of the master's stream is applied and counted, and by SYNC while
     /// it copies the dataset (see the module docs).
@@ -130,7 +116,7 @@ struct LinkState {
 /// True while this server follows a master.
 #[inline]
 pub fn following(shared: &Shared) -> bool {
-    shared.replication.link.following.load(Ordering::Relaxed)
+    shared.replica_role.following()
 }
 
 /// The master set by REPLICAOF, if any.
@@ -140,7 +126,7 @@ pub fn master(shared: &Shared) -> Option<(String, u16)> {
 
 /// True when the link is up (`master_link_status:up`).
 pub fn link_up(shared: &Shared) -> bool {
-    shared.replication.link.state.lock().phase == Phase::Connected
+    shared.replica_role.link_up()
 }
 
 /// REPLICAOF host port: follows that master from now on. Returns false, changing nothing,
@@ -161,6 +147,7 @@ pub fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
             let _ = socket.shutdown(Shutdown::Both);
         }
         st.phase = Phase::Connect;
+        shared.replica_role.set_link_up(false);
         // mirrors replicationSetMaster(): a master turning replica offers its own history
         // to the new master (replicationCacheMasterUsingMyself), so PSYNC may continue it.
         if was_master {
@@ -168,7 +155,7 @@ pub fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
         }
         st.generation
     };
-    link.following.store(true, Ordering::Relaxed);
+    shared.replica_role.set_following(true);
     shared
         .config
         .write()
@@ -199,6 +186,7 @@ pub fn unset_master(shared: &Shared) {
         st.master = None;
         st.generation += 1;
         st.phase = Phase::None;
+        shared.replica_role.set_link_up(false);
         st.down_since_ms = 0;
         st.resumable = false;
         if let Some(socket) = st.socket.take() {
@@ -208,51 +196,13 @@ pub fn unset_master(shared: &Shared) {
     // Whatever the old link thread was applying finishes first: a command of the old
     // master is never counted in the new history.
     let _applying = link.apply.lock();
-    link.following.store(false, Ordering::Relaxed);
+    shared.replica_role.set_following(false);
     shared
         .config
         .write()
         .kept
         .insert("replicaof", String::new());
     crate::replication::shift_replid(shared);
-}
-
-/// The refusal of a write from an ordinary client on a read-only replica, Redis
-/// `processCommand`'s `server.repl_slave_ro` check. `is_write` counts an EXEC with writes
-/// queued.
-pub fn readonly_refusal(shared: &Shared, client: &Client, is_write: bool) -> bool {
-    is_write
-        && following(shared)
-        && !client.is_master
-        && shared
-            .config
-            .read()
-            .kept
-            .get("replica-read-only")
-            .map_or(true, |v| v == "yes")
-}
-
-/// The refusal of a command that needs fresh data while the link is down and
-/// `replica-serve-stale-data` is off (Redis's `is_denystale_command` check).
-pub fn stale_refusal(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
-    if !following(shared) || client.is_master {
-        return false;
-    }
-    let denies = |s: &CommandSpec| !s.flags.contains(Flags::STALE);
-    let denied = denies(spec)
-        || (spec.name == "exec"
-            && client
-                .multi
-                .as_ref()
-                .is_some_and(|t| t.queued.iter().any(|q| denies(q.spec))));
-    denied
-        && !link_up(shared)
-        && shared
-            .config
-            .read()
-            .kept
-            .get("replica-serve-stale-data")
-            .is_some_and(|v| v == "no")
 }
 
 /// INFO replication, the fields only a replica has (after `role:slave`).
@@ -415,6 +365,9 @@ impl LinkThread<'_> {
             return Err(SUPERSEDED.into());
         }
         st.phase = phase;
+        self.shared
+            .replica_role
+            .set_link_up(phase == Phase::Connected);
         if phase == Phase::Connected {
             st.down_since_ms = 0;
             st.last_io_ms = now_ms();
@@ -437,6 +390,7 @@ impl LinkThread<'_> {
         }
         st.phase = Phase::Connect;
         st.socket = None;
+        self.shared.replica_role.set_link_up(false);
     }
 
     /// One connection: handshake, synchronization, then the stream until it fails.
