@@ -253,6 +253,15 @@ fn readonly_error_matches_a_redis_replica() {
         }
         assert_eq!(show(&mine), show(&reference), "{cmd}");
     }
+    // Scripts: a write inside one, and a script that declares it writes.
+    for script in [
+        "redis.call('set','k','v')",
+        "#!lua\nreturn redis.call('set','k','v')",
+        "#!lua flags=no-writes\nreturn redis.call('get','k')",
+    ] {
+        let cmd: [&[u8]; 3] = [b"EVAL", script.as_bytes(), b"0"];
+        assert_eq!(show(&o.cmd(&cmd)), show(&t.cmd(&cmd)), "{script}");
+    }
     assert_eq!(
         o.words("set k v"),
         b"-READONLY You can't write against a read only replica.\r\n"

@@ -764,7 +764,16 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         }
     }
     // mirrors processCommand(): a read-only replica takes writes from its master only.
-    if is_write && readonly_replica(shared, client) {
+    // A script that declared its flags writes unless it says `no-writes` (Redis
+    // `scriptFlagsToCmdFlags` makes it a write command).
+    let script_writes = |spec: &CommandSpec| {
+        spec.group == Group::Scripting
+            && shared
+                .scripting
+                .declared_flags(spec.name, argv)
+                .is_some_and(|flags| !flags.contains(crate::script::ScriptFlags::NO_WRITES))
+    };
+    if readonly_replica(shared, client) && (is_write || script_writes(spec)) {
         let message = error::READONLY_ERROR;
         reject(shared, client, argv, is_exec(Some(spec)), message, reply);
         return charge_rejection(client, Some(spec), reply);
@@ -886,7 +895,7 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
 /// True when `client` may not write because this server is a read-only replica and the
 /// client is not its master (Redis `processCommand`'s `server.repl_slave_ro` check; see
 /// [`crate::replication::replica`]).
-fn readonly_replica(shared: &Shared, client: &Client) -> bool {
+pub(crate) fn readonly_replica(shared: &Shared, client: &Client) -> bool {
     shared.replica_role.following()
         && !client.is_master
         && shared
@@ -901,8 +910,7 @@ fn readonly_replica(shared: &Shared, client: &Client) -> bool {
 /// `replica-serve-stale-data` is off (Redis's `is_denystale_command` check): commands not
 /// flagged `stale`, and an EXEC with such a command queued.
 fn stale_refusal(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
-    let role = &shared.replica_role;
-    if !role.following() || role.link_up() || client.is_master {
+    if !stale_data_refused(shared, client) {
         return false;
     }
     let denies = |s: &CommandSpec| !s.flags.contains(Flags::STALE);
@@ -913,6 +921,15 @@ fn stale_refusal(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
                 .as_ref()
                 .is_some_and(|t| t.queued.iter().any(|q| denies(q.spec))));
     denied
+}
+
+/// True on a replica whose link to its master is down while `replica-serve-stale-data` is
+/// off, for a client other than the master (Redis's `running_stale`).
+pub(crate) fn stale_data_refused(shared: &Shared, client: &Client) -> bool {
+    let role = &shared.replica_role;
+    role.following()
+        && !role.link_up()
+        && !client.is_master
         && shared
             .config
             .read()
