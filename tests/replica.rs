@@ -19,7 +19,18 @@ const CATCH_UP: Duration = Duration::from_secs(20);
 
 /// Redis as a master that starts the transfer at once (its default waits 5 s for more
 /// replicas to share a diskless transfer).
-const QUICK_MASTER: &[&str] = &["--repl-diskless-sync-delay", "0"];
+/// DEBUG DIGEST allowed, to compare whole datasets with Redis's own digest.
+const QUICK_MASTER: &[&str] = &[
+    "--repl-diskless-sync-delay",
+    "0",
+    "--enable-debug-command",
+    "yes",
+];
+
+/// A respd that allows DEBUG DIGEST.
+fn respd_with_debug() -> TestServer {
+    TestServer::with_config(|c| c.enable_debug_command = respd::config::ProtectedAction::Yes)
+}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -154,11 +165,15 @@ fn follows_a_redis_master() {
     let Some(master) = RedisServer::start_with(QUICK_MASTER) else {
         return skip_note("follows_a_redis_master");
     };
-    let replica = TestServer::start();
+    let replica = respd_with_debug();
     let (mut m, mut r) = (master.conn(), replica.conn());
     r.words("set stale-key 1"); // replaced by the master's data at the first sync
     write_around_sync(&mut m, &mut r, master.addr());
     assert_same_data(&mut m, &mut r);
+    // The whole dataset, by Redis's own digest (keys, values, which keys have a TTL).
+    let digest = m.words("debug digest");
+    assert_eq!(digest.len(), 43, "{}", show(&digest));
+    assert_eq!(show(&r.words("debug digest")), show(&digest));
     assert_eq!(r.words("exists stale-key"), b":0\r\n");
     // A script runs on the master; its effects reach the replica.
     m.words("eval redis.call('incrby','counter',10) 0");
@@ -180,11 +195,15 @@ fn follows_a_redis_master() {
 
 #[test]
 fn follows_a_respd_master_and_feeds_a_chained_redis_replica() {
-    let master = TestServer::start();
-    let replica = TestServer::start();
+    let master = respd_with_debug();
+    let replica = respd_with_debug();
     let (mut m, mut r) = (master.conn(), replica.conn());
     write_around_sync(&mut m, &mut r, master.addr());
     assert_same_data(&mut m, &mut r);
+    assert_eq!(
+        show(&r.words("debug digest")),
+        show(&m.words("debug digest"))
+    );
     let port = replica.addr().port().to_string();
     // A redis-server replica of the respd replica gets the master's stream through it.
     let Some(chained) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {
