@@ -233,6 +233,9 @@ pub struct Shared {
     /// Set when the configuration changes with a `maxmemory` in force: evict after the
     /// running command (see [`crate::evict::after_config_change`]).
     pub eviction_pending: AtomicBool,
+    /// The cron's active expiry runs (DEBUG SET-ACTIVE-EXPIRE 0 stops it, for tests; Redis
+    /// `server.active_expire_enabled`).
+    pub active_expire_enabled: AtomicBool,
     /// What `maxmemory` compares against between full measurements of the dataset (see
     /// [`crate::evict`]).
     pub dataset_gauge: Mutex<DatasetGauge>,
@@ -323,6 +326,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             config_generation: AtomicU64::new(0),
             eviction_pending: AtomicBool::new(false),
+            active_expire_enabled: AtomicBool::new(true),
             dataset_gauge: Default::default(),
             acl: crate::acl::Acl::new(),
             config: RwLock::new(config),
@@ -422,7 +426,7 @@ impl Shared {
         }
         // mirrors databasesCron(): a replica leaves expiry to its master, whose DELs arrive
         // in the stream; a read still sees an expired key as gone.
-        if self.replica_role.following() {
+        if self.replica_role.following() || !self.active_expire_enabled.load(Ordering::Relaxed) {
             return 0;
         }
         let cycle = crate::store::expire::run_cycle(

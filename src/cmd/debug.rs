@@ -1,5 +1,5 @@
-//! DEBUG: the subcommands respd has, PANIC, SLEEP, DIGEST, DIGEST-VALUE and
-//! CONFIG-REWRITE-FORCE-ALL.
+//! DEBUG: the subcommands respd has, PANIC, SLEEP, DIGEST, DIGEST-VALUE, POPULATE,
+//! SET-ACTIVE-EXPIRE and CONFIG-REWRITE-FORCE-ALL.
 //!
 //! Counterpart of Redis `src/debug.c` (`debugCommand`). Redis's DEBUG has dozens of
 //! subcommands for its test suite; respd implements PANIC, which exists to check what a
@@ -7,7 +7,8 @@
 //! [`super`]), CONFIG-REWRITE-FORCE-ALL, which the suite uses to check that a config file
 //! holding every directive reads back, SLEEP, which the suite uses to make a server stop
 //! answering for a while (MIGRATE's timeout test), DIGEST and DIGEST-VALUE, which the suite
-//! uses to compare a master's dataset with its replica's, and HELP. Like every DEBUG in Redis 7.0 it is refused unless
+//! uses to compare a master's dataset with its replica's, POPULATE and SET-ACTIVE-EXPIRE, with
+//! which it fills a dataset and holds expiry back, and HELP. Like every DEBUG in Redis 7.0 it is refused unless
 //! `enable-debug-command` allows the client (the dispatcher checks the `PROTECTED` flag).
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
@@ -70,6 +71,16 @@ pub fn debug(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         reply.ok();
         return Ok(());
     }
+    if (3..=5).contains(&argv.len()) && eq_ci(sub, "populate") {
+        return populate(ctx, argv, reply);
+    }
+    if argv.len() == 3 && eq_ci(sub, "set-active-expire") {
+        // Redis reads the flag with atoi(): anything but a number is 0.
+        let on = crate::util::parse_i64(&argv[2]).is_some_and(|n| n != 0);
+        (ctx.shared.active_expire_enabled).store(on, std::sync::atomic::Ordering::Relaxed);
+        reply.ok();
+        return Ok(());
+    }
     if argv.len() == 2 && eq_ci(sub, "digest") {
         let ks = ctx.shared.store.read();
         reply.simple(&hex(&dataset_digest(&ks)));
@@ -101,6 +112,15 @@ pub fn debug(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
                 "    Output a hex signature of the values of all the specified keys.",
                 "PANIC",
                 "    Crash the server simulating a panic.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
@@ -109,6 +129,43 @@ pub fn debug(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     // Redis `addReplySubcommandSyntaxError`, as PUBSUB's handler words it too.
     Err(CmdError::SubcommandSyntax)
+}
+
+/// DEBUG POPULATE count [prefix] [size]: `count` string keys `<prefix>:<n>` (prefix `key`)
+/// holding `value:<n>`, or `size` bytes starting with it and padded with zero bytes; keys
+/// that exist are left alone. Not propagated, as in Redis (DEBUG is no write command).
+fn populate(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+    // Redis 7.0.15 answers "must be positive" for a count that is no integer too.
+    let positive = |arg: &[u8]| match crate::util::parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n as u64),
+        _ => Err(CmdError::NotPositive),
+    };
+    let count = positive(&argv[2])?;
+    let size = if argv.len() == 5 {
+        positive(&argv[4])? as usize
+    } else {
+        0
+    };
+    let prefix: &[u8] = if argv.len() == 3 { b"key" } else { &argv[3] };
+    let now = ctx.shared.clock.now_ms();
+    let mut ks = ctx.shared.store.write();
+    let db = ks.db_mut(ctx.client.db);
+    for n in 0..count {
+        let mut key = prefix.to_vec();
+        key.push(b':');
+        key.extend_from_slice(n.to_string().as_bytes());
+        if db.get_mut(&key, now).is_some() {
+            continue;
+        }
+        let mut value = format!("value:{n}").into_bytes();
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        let value = crate::store::Value::Str(crate::store::SmallBytes::from_slice(&value));
+        db.set(&key, value, now);
+    }
+    reply.ok();
+    Ok(())
 }
 
 /// The dataset's digest, Redis's `computeDatasetDigest`: per key, the key and its value
