@@ -144,6 +144,8 @@ pub struct ReplicaRole {
     following: AtomicBool,
     /// The link to it is up (`master_link_status:up`).
     link_up: AtomicBool,
+    /// CLIENT KILL TYPE master asked the link thread to drop the connection.
+    drop_requested: AtomicBool,
 }
 
 impl ReplicaRole {
@@ -166,6 +168,21 @@ impl ReplicaRole {
     /// Set by the link thread.
     pub fn set_link_up(&self, up: bool) {
         self.link_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Asks the link thread to drop its connection to the master (CLIENT KILL TYPE
+    /// master); false when there is no link up to drop.
+    pub fn drop_link(&self) -> bool {
+        let up = self.following() && self.link_up();
+        if up {
+            self.drop_requested.store(true, Ordering::Relaxed);
+        }
+        up
+    }
+
+    /// True once after [`ReplicaRole::drop_link`]: the link thread's check.
+    pub fn take_drop_request(&self) -> bool {
+        self.drop_requested.swap(false, Ordering::Relaxed)
     }
 }
 

@@ -204,6 +204,19 @@ fn follows_a_respd_master_and_feeds_a_chained_redis_replica() {
         show(&r.words("debug digest")),
         show(&m.words("debug digest"))
     );
+    // The master lists its replica by type; the replica drops its link on CLIENT KILL TYPE
+    // master and connects again.
+    assert_eq!(
+        text(&m.words("client list type replica"))
+            .matches(" addr=")
+            .count(),
+        1
+    );
+    assert_eq!(r.words("client kill type master"), b":1\r\n");
+    wait_link_up(&mut r);
+    m.words("set after-kill 1");
+    wait_acked(&mut m, 1);
+    assert_eq!(r.words("get after-kill"), b"$1\r\n1\r\n");
     let port = replica.addr().port().to_string();
     // A redis-server replica of the respd replica gets the master's stream through it.
     let Some(chained) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {

@@ -793,6 +793,9 @@ impl LinkThread<'_> {
         if !self.current() {
             return Err(SUPERSEDED.into());
         }
+        if self.shared.replica_role.take_drop_request() {
+            return Err("Connection with master killed by CLIENT KILL TYPE master.".into());
+        }
         let socket = self.socket.as_mut().ok_or("not connected")?;
         let mut chunk = [0u8; 16 * 1024];
         match socket.read(&mut chunk) {
