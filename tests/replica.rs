@@ -435,3 +435,26 @@ fn role_and_info_replication_as_a_redis_replica_shows_them() {
     // The master lists both replicas.
     assert_eq!(info_field(&mut m, "connected_slaves").as_deref(), Some("2"));
 }
+
+#[test]
+fn the_old_master_resyncs_partially_from_the_promoted_replica() {
+    // PSYNC2: the promoted replica keeps the old history as its second id, so the old
+    // master, turned replica, continues from its own offset instead of a full copy.
+    let a = respd_with_debug();
+    let b = respd_with_debug();
+    let (mut a_conn, mut b_conn) = (a.conn(), b.conn());
+    write_around_sync(&mut a_conn, &mut b_conn, a.addr());
+    assert_eq!(b_conn.words("replicaof no one"), b"+OK\r\n");
+    assert_eq!(replicaof(&mut a_conn, b.addr()), b"+OK\r\n");
+    wait_link_up(&mut a_conn);
+    b_conn.words("set written-on-b 1");
+    wait_acked(&mut b_conn, 1);
+    assert_eq!(a_conn.words("get written-on-b"), b"$1\r\n1\r\n");
+    let stats = text(&b_conn.words("info stats"));
+    assert!(stats.contains("sync_partial_ok:1\r\n"), "{stats}");
+    assert!(stats.contains("sync_full:0\r\n"), "{stats}");
+    assert_eq!(
+        show(&a_conn.words("debug digest")),
+        show(&b_conn.words("debug digest"))
+    );
+}

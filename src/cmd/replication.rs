@@ -76,8 +76,10 @@ fn replicaof(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// SYNC
 /// PSYNC <replid> <offset>
 /// ```
-/// Makes this connection a replica: always a full resynchronization (PSYNC answers
-/// `+FULLRESYNC <replid> <offset>` first, SYNC nothing), then the dataset as an RDB bulk
+/// Makes this connection a replica. A PSYNC that can continue from the backlog gets
+/// `+CONTINUE <replid>` and the stream from its offset on (see
+/// [`replication::try_continue`]); otherwise a full resynchronization (PSYNC answers
+/// `+FULLRESYNC <replid> <offset>` first, SYNC nothing), the dataset as an RDB bulk
 /// `$<len>\r\n<payload>` without a trailing CRLF, then the command stream (see
 /// [`crate::replication`]). A second SYNC on a replica connection is ignored, as in Redis.
 ///
@@ -90,7 +92,7 @@ fn replicaof(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 ///   taken): `ERR SYNC and PSYNC are invalid with pending output`, because the RDB must be
 ///   the first thing the replica reads after its request;
 /// - PSYNC with an offset that is not an integer: `ERR value is not an integer or out of
-///   range`. The offset is otherwise unused: every sync is a full one.
+///   range`.
 ///
 /// The keyspace read lock is taken here rather than by the dispatcher because it must be
 /// released before the copy is serialized: only the copy and the registration need it.
@@ -122,6 +124,18 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     if psync && parse_i64(&argv[2]).is_none() {
         return Err(CmdError::NotInteger);
+    }
+    if psync {
+        let _applying = ctx.shared.replication.link.apply.lock();
+        let offset = parse_i64(&argv[2]).unwrap_or(-1);
+        let (shared, client) = (ctx.shared, &*ctx.client);
+        let conf = &client.replica_conf;
+        if let Some(resumed) =
+            replication::try_continue(shared, &client.handle, conf, &argv[1], offset)
+        {
+            reply.raw(&resumed);
+            return Ok(());
+        }
     }
     let now = now_ms();
     let attached = {

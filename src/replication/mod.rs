@@ -17,7 +17,7 @@
 //! `master_repl_offset` counts the bytes of the stream.
 //!
 //! # Attaching
-//! SYNC (or PSYNC, which always answers with a full resynchronization: `+FULLRESYNC <replid>
+//! SYNC (or a PSYNC that cannot continue from the backlog, answered `+FULLRESYNC <replid>
 //! <offset>`) runs under the keyspace *read* lock. Writers feed the stream while holding the
 //! write lock, so while the read lock is held no record can be half-way: the dataset is copied
 //! (as BGSAVE copies it) and the replica registered at the current offset in that one
@@ -35,14 +35,17 @@
 //!
 //! # Backlog
 //! The last `repl-backlog-size` bytes of the stream are kept from the first replica on (Redis
-//! creates its backlog then, with a fresh replication id). INFO reports it; a PSYNC
-//! continuing from it is not served (respd always answers FULLRESYNC, which every replica
-//! accepts).
+//! creates its backlog then, with a fresh replication id). A PSYNC whose replication id is
+//! this server's (or its previous one, `replid2`, up to the offset where it was replaced) and
+//! whose offset the backlog still holds continues from there: `+CONTINUE <replid>` and the
+//! backlog's bytes from that offset ([`try_continue`]). That is what lets a replica that
+//! lost its link for a moment, or an old master following its promoted replica, catch up
+//! without a full copy.
 
 pub mod replica;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,6 +67,9 @@ pub struct Replication {
     acked: Condvar,
     /// The link to this server's own master, when it is a replica.
     pub link: replica::Link,
+    /// Full synchronizations served, partial ones accepted, partial ones refused (INFO
+    /// stats `sync_full`, `sync_partial_ok`, `sync_partial_err`).
+    pub sync_counts: [AtomicU64; 3],
 }
 
 #[derive(Debug)]
@@ -131,6 +137,7 @@ impl Default for Replication {
             }),
             acked: Condvar::new(),
             link: replica::Link::default(),
+            sync_counts: Default::default(),
         }
     }
 }
@@ -268,6 +275,56 @@ pub struct Attached {
     pub copy: Vec<Vec<(Vec<u8>, crate::store::Entry)>>,
 }
 
+/// PSYNC `replid` `offset`: when this server's history includes that point (its replication
+/// id, or the previous one up to where it was replaced) and the backlog still holds the
+/// stream from there, registers `handle` as a replica and returns `+CONTINUE <replid>` and
+/// the backlog's bytes from `offset` on; otherwise None, and a full synchronization follows
+/// (Redis `masterTryPartialResynchronization`).
+pub fn try_continue(
+    shared: &Shared,
+    handle: &Arc<ClientHandle>,
+    conf: &ReplicaConf,
+    replid: &[u8],
+    offset: i64,
+) -> Option<Vec<u8>> {
+    let _ = handle.waker();
+    let mut st = shared.replication.state.lock();
+    let counts = &shared.replication.sync_counts;
+    let same_history = replid == st.replid.as_bytes()
+        || (replid == st.replid2.as_bytes() && offset <= st.second_offset);
+    let backlog = st.backlog.as_ref()?;
+    let first = st.offset as i64 - backlog.bytes.len() as i64 + 1;
+    if !same_history || offset < first || offset > st.offset as i64 + 1 {
+        if replid != b"?" {
+            counts[2].fetch_add(1, Ordering::Relaxed);
+        }
+        return None;
+    }
+    let mut out = format!("+CONTINUE {}\r\n", st.replid).into_bytes();
+    let skip = (offset - first) as usize;
+    out.extend(backlog.bytes.iter().skip(skip));
+    st.replicas.retain(|r| r.handle.id != handle.id);
+    st.replicas.push(Replica {
+        handle: handle.clone(),
+        port: conf.port,
+        ip: conf
+            .ip
+            .clone()
+            .unwrap_or_else(|| handle.addr.ip().to_string()),
+        ack_offset: 0,
+        ack_ms: now_ms(),
+    });
+    handle.is_replica.store(true, Ordering::Relaxed);
+    shared.replication.active.store(true, Ordering::Relaxed);
+    counts[1].fetch_add(1, Ordering::Relaxed);
+    crate::notice!(
+        "Partial resynchronization request from {} accepted. Sending {} bytes of backlog starting from offset {offset}.",
+        handle.addr,
+        out.len()
+    );
+    Some(out)
+}
+
 /// Registers `handle` as a replica whose stream starts now, and copies the dataset, both
 /// while the caller holds the keyspace read lock (see the module docs). `psync` chooses the
 /// `+FULLRESYNC` preamble.
@@ -313,6 +370,7 @@ pub fn attach(
     });
     handle.is_replica.store(true, Ordering::Relaxed);
     shared.replication.active.store(true, Ordering::Relaxed);
+    shared.replication.sync_counts[0].fetch_add(1, Ordering::Relaxed);
     let preamble = if psync {
         format!("+FULLRESYNC {} {}\r\n", st.replid, st.offset).into_bytes()
     } else {
