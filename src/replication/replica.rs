@@ -32,8 +32,9 @@
 //! # Applying the stream
 //! The master's commands run through [`crate::cmd::dispatch`] on a client with no socket,
 //! marked [`Client::is_master`], so they pass the READONLY check that refuses ordinary
-//! clients' writes (in [`crate::cmd::dispatch`], which reads [`crate::shared::ReplicaRole`]), and their replies are thrown away. `REPLCONF GETACK` is answered here
-//! instead, with `REPLCONF ACK <offset>` written to the master's socket; an ACK also goes
+//! clients' writes (the dispatcher reads the role from [`crate::shared::ReplicaRole`], which
+//! this module keeps up to date), and their replies are thrown away. `REPLCONF GETACK` is
+//! answered here instead, with `REPLCONF ACK <offset>` written to the master's socket; an ACK also goes
 //! out every second. The offset counts the bytes of every whole command applied (Redis
 //! `c->reploff`), and it is the same counter a master keeps (`master_repl_offset`): each
 //! applied command's bytes are handed, unchanged, to [`crate::replication::proxy`], which
