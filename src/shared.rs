@@ -146,6 +146,8 @@ pub struct ReplicaRole {
     link_up: AtomicBool,
     /// CLIENT KILL TYPE master asked the link thread to drop the connection.
     drop_requested: AtomicBool,
+    /// The master's address as CLIENT KILL ADDR names it (`ip:port`), while linked.
+    master_addr: Mutex<Option<String>>,
 }
 
 impl ReplicaRole {
@@ -170,8 +172,18 @@ impl ReplicaRole {
         self.link_up.store(up, Ordering::Relaxed);
     }
 
+    /// Records the address of the master the link is connected to (None: none).
+    pub fn set_master_addr(&self, addr: Option<String>) {
+        *self.master_addr.lock() = addr;
+    }
+
+    /// True when `addr` (`ip:port`) is the master's connection (CLIENT KILL ADDR).
+    pub fn is_master_addr(&self, addr: &[u8]) -> bool {
+        self.master_addr.lock().as_deref().map(str::as_bytes) == Some(addr)
+    }
+
     /// Asks the link thread to drop its connection to the master (CLIENT KILL TYPE
-    /// master); false when there is no link up to drop.
+    /// master, or its address); false when there is no link up to drop.
     pub fn drop_link(&self) -> bool {
         let up = self.following() && self.link_up();
         if up {

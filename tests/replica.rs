@@ -65,6 +65,21 @@ fn replicaof(replica: &mut RawConn, master: SocketAddr) -> Vec<u8> {
     replica.cmd(&[b"REPLICAOF", b"127.0.0.1", port.as_bytes()])
 }
 
+/// Synchronizations a master served, full and partial (INFO stats).
+fn syncs_served(master: &mut RawConn) -> u64 {
+    let stats = text(&master.words("info stats"));
+    ["sync_full:", "sync_partial_ok:"]
+        .iter()
+        .map(|name| {
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// Waits until the master counts `n` replicas that acknowledged every write so far.
 fn wait_acked(master: &mut RawConn, n: usize) {
     let want = format!(":{n}\r\n");
@@ -212,11 +227,23 @@ fn follows_a_respd_master_and_feeds_a_chained_redis_replica() {
             .count(),
         1
     );
+    let before = syncs_served(&mut m);
     assert_eq!(r.words("client kill type master"), b":1\r\n");
+    wait_for("the replica to synchronize again", || {
+        syncs_served(&mut m) > before
+    });
     wait_link_up(&mut r);
     m.words("set after-kill 1");
     wait_acked(&mut m, 1);
     assert_eq!(r.words("get after-kill"), b"$1\r\n1\r\n");
+    // The old form with the master's address does the same.
+    let before = syncs_served(&mut m);
+    let master_addr = format!("client kill {}", master.addr());
+    assert_eq!(r.words(&master_addr), b"+OK\r\n");
+    wait_for("the replica to synchronize again", || {
+        syncs_served(&mut m) > before
+    });
+    wait_link_up(&mut r);
     let port = replica.addr().port().to_string();
     // A redis-server replica of the respd replica gets the master's stream through it.
     let Some(chained) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {
@@ -456,5 +483,23 @@ fn the_old_master_resyncs_partially_from_the_promoted_replica() {
     assert_eq!(
         show(&a_conn.words("debug digest")),
         show(&b_conn.words("debug digest"))
+    );
+}
+
+#[test]
+fn becoming_a_replica_releases_blocked_clients() {
+    // A pop served by this server on its own would make it differ from its master.
+    let master = TestServer::start();
+    let replica = TestServer::start();
+    let mut blocked = replica.conn();
+    blocked.send(b"BLPOP foo 0\r\n");
+    let mut r = replica.conn();
+    wait_for("the client to block", || {
+        text(&r.words("info clients")).contains("blocked_clients:1\r\n")
+    });
+    assert_eq!(replicaof(&mut r, master.addr()), b"+OK\r\n");
+    assert_eq!(
+        text(&blocked.reply().unwrap()),
+        "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
     );
 }

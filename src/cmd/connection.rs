@@ -673,7 +673,9 @@ pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
             addr: Some(argv[2].to_vec()),
             ..KillFilter::default()
         };
-        if kill_matching(ctx, &filter) == 0 {
+        let master =
+            ctx.shared.replica_role.is_master_addr(&argv[2]) && ctx.shared.replica_role.drop_link();
+        if kill_matching(ctx, &filter) == 0 && !master {
             return Err(CmdError::msg("ERR No such client"));
         }
         reply.ok();
@@ -718,16 +720,19 @@ pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     let mut killed = kill_matching(ctx, &filter);
     // The master link is a client of its own with no socket in the registry: TYPE master
-    // alone asks its thread to drop it (it connects again a second later, as after any
-    // disconnection).
-    let only_type = filter.id.is_none()
-        && filter.addr.is_none()
+    // or its ADDR (and no other filter) asks its thread to drop it (it connects again a
+    // second later, as after any disconnection).
+    let role = &ctx.shared.replica_role;
+    let master_matches = matches!(filter.client_type, None | Some(ClientType::Master))
+        && (filter.client_type.is_some() || filter.addr.is_some())
+        && filter
+            .addr
+            .as_ref()
+            .map_or(true, |a| role.is_master_addr(a))
+        && filter.id.is_none()
         && filter.laddr.is_none()
         && filter.user.is_none();
-    if filter.client_type == Some(ClientType::Master)
-        && only_type
-        && ctx.shared.replica_role.drop_link()
-    {
+    if master_matches && role.drop_link() {
         killed += 1;
     }
     reply.int(killed as i64);

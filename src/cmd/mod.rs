@@ -805,7 +805,12 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     // mirrors processCommand(): while a script runs, other clients wait, and once it has run
     // longer than busy-reply-threshold they are refused with BUSY (see cmd::scripting).
     if shared.scripting.running() && !spec.flags.contains(Flags::ALLOW_BUSY) {
-        let threshold = shared.config.read().kept_u64("busy-reply-threshold");
+        // The master's stream is never refused: it waits for the script to end, as Redis
+        // leaves the master's input unread meanwhile.
+        let threshold = match client.is_master {
+            true => 0,
+            false => shared.config.read().kept_u64("busy-reply-threshold"),
+        };
         if let Some(message) = shared.scripting.wait_or_busy(threshold) {
             reject(shared, client, argv, is_exec(Some(spec)), message, reply);
             return charge_rejection(client, Some(spec), reply);

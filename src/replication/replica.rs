@@ -157,6 +157,7 @@ pub fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
         st.generation
     };
     shared.replica_role.set_following(true);
+    unblock_all(shared);
     shared
         .config
         .write()
@@ -173,6 +174,23 @@ pub fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
         }
     }
     true
+}
+
+/// Releases every client blocked in BLPOP and friends with an error: once a replica, only
+/// the master's stream may serve them, and a pop it did not order would make the replica
+/// differ from its master (Redis `disconnectAllBlockedClients`).
+fn unblock_all(shared: &Shared) {
+    let mut ks = shared.store.write();
+    for client in shared.clients.all() {
+        let waiter = client.blocked_on.lock().clone();
+        if let Some(waiter) = waiter {
+            crate::blocking::cancel_locked(
+                &mut ks,
+                &waiter,
+                Some(b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"),
+            );
+        }
+    }
 }
 
 /// REPLICAOF NO ONE: stops following; the data stays and this server is a master again,
@@ -392,6 +410,7 @@ impl LinkThread<'_> {
         st.phase = Phase::Connect;
         st.socket = None;
         self.shared.replica_role.set_link_up(false);
+        self.shared.replica_role.set_master_addr(None);
     }
 
     /// One connection: handshake, synchronization, then the stream until it fails.
@@ -415,6 +434,8 @@ impl LinkThread<'_> {
             st.socket = socket.try_clone().ok();
             st.phase = Phase::Handshake;
         }
+        let peer = socket.peer_addr().ok().map(|a| a.to_string());
+        self.shared.replica_role.set_master_addr(peer);
         crate::notice!("MASTER <-> REPLICA sync started");
         self.socket = Some(socket);
         self.handshake()?;
@@ -736,7 +757,18 @@ impl LinkThread<'_> {
             crate::cmd::dispatch(shared, client, &postponed, reply);
         }
         reply.truncate(0);
-        let _ = reply.take_error_codes();
+        // The master's commands count in INFO commandstats and stats like any client's; its
+        // client is in no registry, so they go straight to the totals (as the harness's).
+        let stats = &shared.stats;
+        let mut errors = reply.take_error_codes();
+        if !client.command_stats.is_empty() || !errors.is_empty() {
+            (stats.commands).publish(&mut client.command_stats, &mut errors);
+        }
+        let batch = std::mem::take(&mut client.stats);
+        use std::sync::atomic::Ordering::Relaxed;
+        (stats.total_commands_processed).fetch_add(batch.commands, Relaxed);
+        stats.keyspace_hits.fetch_add(batch.hits, Relaxed);
+        stats.keyspace_misses.fetch_add(batch.misses, Relaxed);
     }
 
     /// `REPLCONF ACK <offset>` to the master.
