@@ -137,7 +137,7 @@ fn lookup_rule_command(name: &[u8]) -> Option<usize> {
 }
 
 /// The full names of the commands in a category, in table order (ACL CAT category).
-pub fn category_commands(name: &[u8]) -> Option<Vec<&'static str>> {
+pub(crate) fn category_commands(name: &[u8]) -> Option<Vec<&'static str>> {
     let bit = category_bit(name)?;
     Some(
         index()
@@ -196,7 +196,7 @@ impl RuleError {
 
 /// A key pattern and the access it grants (`%R~`, `%W~`, or both as `~`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyPattern {
+pub(crate) struct KeyPattern {
     /// Glob-style pattern.
     pub pattern: Vec<u8>,
     /// Grants reading (`R`).
@@ -444,7 +444,7 @@ impl Selector {
     /// The command rules in ACL SETUSER form (`ACLDescribeSelectorCommandRules`): `+@all` or
     /// `-@all`, then the categories that fit best, then single commands, found by replaying
     /// the rules on a scratch selector until its bitmap is this one's.
-    pub fn describe_commands(&self) -> String {
+    pub(crate) fn describe_commands(&self) -> String {
         let mut rules = String::new();
         let additive = !self.future_commands;
         let mut fake = Selector::new(false, false);
@@ -536,12 +536,12 @@ impl Selector {
     }
 
     /// The key patterns as ACL GETUSER shows them, separated by spaces.
-    pub fn describe_keys(&self) -> Vec<u8> {
+    pub(crate) fn describe_keys(&self) -> Vec<u8> {
         self.key_rules().join(&b' ')
     }
 
     /// The channel patterns as ACL GETUSER shows them, separated by spaces.
-    pub fn describe_channels(&self) -> Vec<u8> {
+    pub(crate) fn describe_channels(&self) -> Vec<u8> {
         self.channel_rules().join(&b' ')
     }
 
@@ -623,7 +623,7 @@ impl Selector {
 
 /// True for bytes Redis refuses in user names and patterns (`ACLStringHasSpaces`: C
 /// `isspace` or NUL).
-pub fn has_spaces(s: &[u8]) -> bool {
+pub(crate) fn has_spaces(s: &[u8]) -> bool {
     s.iter()
         .any(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | 0))
 }
@@ -634,7 +634,7 @@ pub fn has_spaces(s: &[u8]) -> bool {
 
 /// The access a command needs to one key (from its key spec's flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyAccess {
+pub(crate) struct KeyAccess {
     /// `access`: the value is read.
     pub read: bool,
     /// `insert`, `delete` or `update`: the key is written.
@@ -643,7 +643,7 @@ pub struct KeyAccess {
 
 /// A key argument: its index in argv and the access needed.
 #[derive(Debug, Clone, Copy)]
-pub struct KeyRef {
+pub(crate) struct KeyRef {
     /// Index in argv.
     pub pos: usize,
     /// What the command does to it.
@@ -651,7 +651,7 @@ pub struct KeyRef {
 }
 
 /// Redis `doesCommandHaveKeys`: a key spec that is not `not_key`.
-pub fn has_keys(spec: &CommandSpec, parent: Option<&CommandSpec>) -> bool {
+pub(crate) fn has_keys(spec: &CommandSpec, parent: Option<&CommandSpec>) -> bool {
     command_doc(&full_name(spec, parent))
         .is_some_and(|d| d.key_specs.iter().any(|k| !k.flags.contains(&"not_key")))
 }
@@ -672,7 +672,11 @@ fn access_of(flags: &[&str]) -> KeyAccess {
 /// INCRBY). SORT's STORE destination has no usable spec and is found as Redis's
 /// `sortGetKeys` finds it. A spec that does not fit the arguments gives no keys; the command
 /// then fails on its own syntax check.
-pub fn command_keys(spec: &CommandSpec, parent: Option<&CommandSpec>, argv: &Argv) -> Vec<KeyRef> {
+pub(crate) fn command_keys(
+    spec: &CommandSpec,
+    parent: Option<&CommandSpec>,
+    argv: &Argv,
+) -> Vec<KeyRef> {
     let name = full_name(spec, parent);
     let Some(doc) = command_doc(&name) else {
         return Vec::new();
@@ -871,7 +875,7 @@ impl User {
     }
 
     /// The `default` user as Redis creates it: on, nopass, everything allowed.
-    pub fn default_user() -> User {
+    pub(crate) fn default_user() -> User {
         let mut u = User::new(b"default", false);
         for op in ["+@all", "~*", "&*", "on", "nopass"] {
             u.apply(op.as_bytes(), false).expect("default user rules");
@@ -978,7 +982,7 @@ impl User {
     }
 
     /// The flags in Redis's order (`ACLUserFlags`).
-    pub fn flag_names(&self) -> Vec<&'static str> {
+    pub(crate) fn flag_names(&self) -> Vec<&'static str> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }];
         if self.nopass {
             flags.push("nopass");
@@ -994,7 +998,7 @@ impl User {
     /// True if `password` is one of the user's (`ACLCheckUserCredentials`), compared as
     /// digests in constant time, so the time taken does not tell how much of a guess was
     /// right.
-    pub fn password_matches(&self, password: &[u8]) -> bool {
+    pub(crate) fn password_matches(&self, password: &[u8]) -> bool {
         if self.nopass {
             return true;
         }
@@ -1030,7 +1034,7 @@ impl User {
     /// True if a selector that allows this command line may also read every key
     /// (`ACLUserCheckCmdWithUnrestrictedKeyAccess` with `CMD_KEY_ACCESS`): what SORT asks
     /// before it looks keys up by a BY or GET pattern.
-    pub fn may_read_any_key(&self, spec: &CommandSpec, argv: &Argv) -> bool {
+    pub(crate) fn may_read_any_key(&self, spec: &CommandSpec, argv: &Argv) -> bool {
         let id = command_id(spec);
         let mut keys = None;
         self.selectors.iter().any(|s| {
@@ -1053,7 +1057,7 @@ impl User {
 
     /// True if a client subscribed to these channels and patterns may keep them under this
     /// user's rules (the patterns of all selectors together, as Redis checks them).
-    pub fn allows_subscriptions<'a>(
+    pub(crate) fn allows_subscriptions<'a>(
         &self,
         channels: impl IntoIterator<Item = &'a Vec<u8>>,
         patterns: impl IntoIterator<Item = &'a Vec<u8>>,
@@ -1086,7 +1090,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Joins a selector written over several arguments (`(~a` `+get)`) into one
 /// (`ACLMergeSelectorArguments`); `Err(index)` names the argument whose parenthesis is not
 /// closed.
-pub fn merge_selector_args(args: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {
+pub(crate) fn merge_selector_args(args: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {
     let mut merged = Vec::new();
     let mut open: Option<(usize, Vec<u8>)> = None;
     for (j, op) in args.iter().enumerate() {
@@ -1201,7 +1205,7 @@ impl Default for Acl {
 
 /// Why AUTH failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No such user.
     NoUser,
     /// Disabled, or a wrong password.
@@ -1235,7 +1239,7 @@ impl Acl {
     }
 
     /// The `default` user.
-    pub fn default_user(&self) -> Arc<User> {
+    pub(crate) fn default_user(&self) -> Arc<User> {
         self.user(b"default")
             .expect("the default user always exists")
     }
@@ -1247,13 +1251,17 @@ impl Acl {
 
     /// True when a new connection is authenticated at once: `default` is on and has
     /// `nopass` (Redis `clientSetDefaultAuth`, `authRequired`).
-    pub fn default_is_open(&self) -> bool {
+    pub(crate) fn default_is_open(&self) -> bool {
         let d = self.default_user();
         d.nopass && d.enabled
     }
 
     /// Checks a user name and password (`ACLCheckUserCredentials`).
-    pub fn check_credentials(&self, name: &[u8], password: &[u8]) -> Result<Arc<User>, AuthError> {
+    pub(crate) fn check_credentials(
+        &self,
+        name: &[u8],
+        password: &[u8],
+    ) -> Result<Arc<User>, AuthError> {
         let user = self.user(name).ok_or(AuthError::NoUser)?;
         if !user.enabled || !user.password_matches(password) {
             return Err(AuthError::Refused);
@@ -1263,7 +1271,7 @@ impl Acl {
 
     /// Creates or changes a user from ACL SETUSER's rules, all or nothing
     /// (`ACLStringSetUser`). Returns the user before and after the change.
-    pub fn set_user(
+    pub(crate) fn set_user(
         &self,
         name: &[u8],
         ops: &[&[u8]],
@@ -1298,7 +1306,7 @@ impl Acl {
     }
 
     /// Removes users; `default` cannot be removed. Returns the names removed.
-    pub fn delete_users(&self, names: &[&[u8]]) -> Vec<Vec<u8>> {
+    pub(crate) fn delete_users(&self, names: &[&[u8]]) -> Vec<Vec<u8>> {
         let mut users = self.users.write();
         let removed: Vec<Vec<u8>> = names
             .iter()
@@ -1311,7 +1319,7 @@ impl Acl {
 
     /// `requirepass`: the default user's only password, or `nopass` when empty
     /// (`ACLUpdateDefaultUserPassword`).
-    pub fn set_default_password(&self, password: &[u8]) {
+    pub(crate) fn set_default_password(&self, password: &[u8]) {
         let mut users = self.users.write();
         let mut user = (**users.get(b"default".as_slice()).expect("default")).clone();
         user.apply(b"resetpass", false).expect("resetpass");
@@ -1329,7 +1337,7 @@ impl Acl {
 
     /// Replaces every user at once (ACL LOAD, startup). Returns the names of the users that
     /// were replaced or removed, whose connections Redis closes (all but `default`).
-    pub fn replace_all(&self, new: BTreeMap<Vec<u8>, Arc<User>>) -> Vec<Vec<u8>> {
+    pub(crate) fn replace_all(&self, new: BTreeMap<Vec<u8>, Arc<User>>) -> Vec<Vec<u8>> {
         let mut users = self.users.write();
         let old: Vec<Vec<u8>> = users.keys().filter(|n| *n != b"default").cloned().collect();
         *users = new;
@@ -1339,7 +1347,7 @@ impl Acl {
     }
 
     /// The users in ACL file form, one `user <name> <rules>` line each (ACL LIST, ACL SAVE).
-    pub fn describe_all(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn describe_all(&self) -> Vec<Vec<u8>> {
         self.users()
             .iter()
             .map(|u| {
@@ -1379,18 +1387,18 @@ impl Acl {
     }
 
     /// The newest `count` log entries.
-    pub fn log_entries(&self, count: usize) -> Vec<LogEntry> {
+    pub(crate) fn log_entries(&self, count: usize) -> Vec<LogEntry> {
         self.log.lock().iter().take(count).cloned().collect()
     }
 
     /// Empties the log (ACL LOG RESET).
-    pub fn reset_log(&self) {
+    pub(crate) fn reset_log(&self) {
         self.log.lock().clear();
     }
 }
 
 /// Whether the subscribers of `old` must be checked after it became `new`.
-pub fn subscribers_need_check(old: &User, new: &User) -> bool {
+pub(crate) fn subscribers_need_check(old: &User, new: &User) -> bool {
     !old.channels_kept_by(new)
 }
 
@@ -1431,7 +1439,7 @@ pub fn check_user_directive(args: &[String], earlier: &[Vec<String>]) -> Result<
 
 /// Builds the users of the config file's `user` lines on top of the current ones
 /// (`ACLLoadConfiguredUsers`); `default` is reset first when it is redefined.
-pub fn load_configured_users(
+pub(crate) fn load_configured_users(
     acl: &Acl,
     lines: &[Vec<String>],
     all_channels: bool,
@@ -1478,7 +1486,7 @@ pub fn load_configured_users(
 /// Reads an ACL file (`ACLLoadFromFile`): every line `user <name> <rules>`. All or nothing:
 /// on any error nothing changes and the errors are returned in one line, as Redis words them.
 /// On success returns the names whose connections must be closed.
-pub fn load_file(
+pub(crate) fn load_file(
     acl: &Acl,
     dir: &str,
     path: &str,
@@ -1570,7 +1578,7 @@ pub fn load_file(
 
 /// Writes every user to the ACL file, through a temporary file renamed over it
 /// (`ACLSaveToFile`).
-pub fn save_file(acl: &Acl, dir: &str, path: &str) -> std::io::Result<()> {
+pub(crate) fn save_file(acl: &Acl, dir: &str, path: &str) -> std::io::Result<()> {
     let path = std::path::Path::new(dir).join(path);
     let path = path.display().to_string();
     let path = path.as_str();

@@ -86,13 +86,13 @@ pub struct StreamWait {
 impl BlockedOp {
     /// The reply when a wait ends without data (timeout, CLIENT UNBLOCK ... TIMEOUT): always
     /// the null array, even for BLMOVE (Redis `replyToBlockedClientTimedOut`).
-    pub fn timeout_reply(&self, reply: &mut Reply) {
+    pub(crate) fn timeout_reply(&self, reply: &mut Reply) {
         reply.null_array();
     }
 
     /// The reply when the command cannot block at all (inside EXEC): what the non-blocking
     /// command would answer on missing keys, so a null bulk for the moves.
-    pub fn no_wait_reply(&self, reply: &mut Reply) {
+    pub(crate) fn no_wait_reply(&self, reply: &mut Reply) {
         match self {
             BlockedOp::Move { .. } => reply.null(),
             _ => reply.null_array(),
@@ -140,7 +140,7 @@ impl Waiter {
     }
 
     /// True once served, timed out or unblocked.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
 
@@ -158,12 +158,12 @@ impl Waiter {
 
     /// True once a write served the wait (set before "done", so an owner that saw "done" sees
     /// it too).
-    pub fn was_served(&self) -> bool {
+    pub(crate) fn was_served(&self) -> bool {
         self.served.load(Ordering::Relaxed)
     }
 
     /// Ends the wait with the timeout reply.
-    pub fn finish_with_timeout(&self) {
+    pub(crate) fn finish_with_timeout(&self) {
         let mut reply = Reply::with_protocol(self.resp3);
         self.op.timeout_reply(&mut reply);
         self.finish(reply.as_bytes());
@@ -175,7 +175,7 @@ impl Waiter {
 ///
 /// Errors: "timeout is not a float or out of range", "timeout is out of range",
 /// "timeout is negative".
-pub fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<u64>, CmdError> {
+pub(crate) fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<u64>, CmdError> {
     let seconds = crate::util::parse_f64(arg)
         .ok_or(CmdError::msg("ERR timeout is not a float or out of range"))?;
     let ms = seconds * 1000.0;
@@ -240,13 +240,17 @@ pub fn block(
 /// Ends a wait that has not been served (timeout, disconnect, CLIENT UNBLOCK): takes the
 /// waiter off its keys and finishes it with `reply`, unless it was served in the meantime.
 /// Returns true if this call ended it. Takes the keyspace write lock.
-pub fn cancel(store: &crate::store::Store, waiter: &Arc<Waiter>, reply: Option<&[u8]>) -> bool {
+pub(crate) fn cancel(
+    store: &crate::store::Store,
+    waiter: &Arc<Waiter>,
+    reply: Option<&[u8]>,
+) -> bool {
     cancel_locked(&mut store.write(), waiter, reply)
 }
 
 /// [`cancel`] for a caller that already holds the write lock (CLIENT UNBLOCK, which may run
 /// inside EXEC).
-pub fn cancel_locked(
+pub(crate) fn cancel_locked(
     keyspace: &mut crate::store::Keyspace,
     waiter: &Arc<Waiter>,
     reply: Option<&[u8]>,
@@ -270,7 +274,7 @@ pub fn cancel_locked(
 /// `LPOP key n` for BLMPOP (n the elements popped), `ZPOPMIN key [n]` for BZPOPMIN /
 /// BZMPOP, `LMOVE src dst from to` for BLMOVE and BRPOPLPUSH. The caller propagates them,
 /// in order, after the command that made the keys ready.
-pub fn serve_ready_keys(db: &mut Db, now_ms: u64) -> Vec<Vec<Vec<u8>>> {
+pub(crate) fn serve_ready_keys(db: &mut Db, now_ms: u64) -> Vec<Vec<Vec<u8>>> {
     let mut served = Vec::new();
     while let Some(key) = db.take_ready_key() {
         let waiters = db.waiters(&key);
@@ -326,7 +330,7 @@ fn end_name(end: End) -> &'static [u8] {
 }
 
 /// The non-blocking pop a served BLPOP / BRPOP / BLMPOP is recorded as.
-pub fn pop_name(end: End) -> &'static [u8] {
+pub(crate) fn pop_name(end: End) -> &'static [u8] {
     match end {
         End::Head => b"LPOP",
         End::Tail => b"RPOP",
@@ -334,7 +338,7 @@ pub fn pop_name(end: End) -> &'static [u8] {
 }
 
 /// The non-blocking pop a served BZPOPMIN / BZPOPMAX / BZMPOP is recorded as.
-pub fn zpop_name(max: bool) -> &'static [u8] {
+pub(crate) fn zpop_name(max: bool) -> &'static [u8] {
     if max {
         b"ZPOPMAX"
     } else {

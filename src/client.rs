@@ -110,7 +110,7 @@ impl ClientCounters {
 
 /// How a client is reached.
 #[derive(Debug)]
-pub enum Peer {
+pub(crate) enum Peer {
     /// A TCP connection: a second handle on its socket, used only to shut it down from
     /// another thread and to see whether the other end went away.
     Socket(TcpStream),
@@ -142,11 +142,6 @@ impl PeerAddr {
     pub fn ip(&self) -> IpAddr {
         self.0
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
-    }
-
-    /// The socket address, if there is a socket.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
-        self.0
     }
 }
 
@@ -259,7 +254,7 @@ impl ClientHandle {
     }
 
     /// True for a client with no connection.
-    pub fn is_internal(&self) -> bool {
+    pub(crate) fn is_internal(&self) -> bool {
         matches!(self.peer, Peer::Internal)
     }
 
@@ -273,17 +268,17 @@ impl ClientHandle {
     }
 
     /// True once SYNC or PSYNC made this connection a replica.
-    pub fn is_replica(&self) -> bool {
+    pub(crate) fn is_replica(&self) -> bool {
         self.is_replica.load(Ordering::Relaxed)
     }
 
     /// True while the connection is in MONITOR mode.
-    pub fn is_monitor(&self) -> bool {
+    pub(crate) fn is_monitor(&self) -> bool {
         self.is_monitor.load(Ordering::Relaxed)
     }
 
     /// True once [`ClientHandle::kill`] was called.
-    pub fn is_killed(&self) -> bool {
+    pub(crate) fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }
 
@@ -291,7 +286,7 @@ impl ClientHandle {
     /// thread may not have run yet to notice (one non-blocking peek at the socket). Redis
     /// handles a disconnection in the same loop that runs commands, so a command sent after
     /// another client went away never sees it; a thread per connection has to look.
-    pub fn is_gone(&self) -> bool {
+    pub(crate) fn is_gone(&self) -> bool {
         if self.quitting.load(Ordering::Acquire) {
             return true;
         }
@@ -304,7 +299,7 @@ impl ClientHandle {
     /// True when the client has sent requests its worker has not read yet (one non-blocking
     /// peek at the socket). See [`crate::pubsub`]: Redis runs requests in the order they
     /// reach it, so a command another client sent first has run before ours.
-    pub fn has_unread_requests(&self) -> bool {
+    pub(crate) fn has_unread_requests(&self) -> bool {
         match &self.peer {
             Peer::Socket(stream) => crate::sys::peek(stream) == crate::sys::Peeked::Unread,
             Peer::Internal => false,
@@ -321,7 +316,7 @@ impl ClientHandle {
 
     /// Called by the worker just before it reads the socket. Only the worker writes the
     /// count, so a load and a store suffice.
-    pub fn turn_starts(&self) {
+    pub(crate) fn turn_starts(&self) {
         let turns = self.turns.load(Ordering::Relaxed);
         if turns & 1 == 0 {
             self.turns.store(turns + 1, Ordering::SeqCst);
@@ -329,7 +324,7 @@ impl ClientHandle {
     }
 
     /// Called by the worker once a turn's replies are handed to the kernel.
-    pub fn turn_ends(&self) {
+    pub(crate) fn turn_ends(&self) {
         let turns = self.turns.load(Ordering::Relaxed);
         if turns & 1 == 1 {
             self.turns.store(turns + 1, Ordering::SeqCst);
@@ -338,14 +333,14 @@ impl ClientHandle {
 
     /// True when requests the worker holds but has not run may exist, with `turns` read
     /// ([`ClientHandle::turns`]) just before a look at the socket that found `unread` or not.
-    pub fn may_hold_requests(turns: u64, unread: bool) -> bool {
+    pub(crate) fn may_hold_requests(turns: u64, unread: bool) -> bool {
         unread || turns & 1 == 1
     }
 
     /// True once the worker, seen at `turns` with requests unread in its socket or read and
     /// not run, has run them: the turn running then has ended, and when requests were still
     /// in the socket, the turn after it as well (they may have arrived after it read).
-    pub fn ran_requests_seen_at(&self, turns: u64, unread: bool) -> bool {
+    pub(crate) fn ran_requests_seen_at(&self, turns: u64, unread: bool) -> bool {
         let idle_at = turns + (turns & 1);
         let needed = if unread { idle_at + 2 } else { idle_at };
         self.turns() >= needed
@@ -353,12 +348,12 @@ impl ClientHandle {
 
     /// Marks the connection as closing after its QUIT's reply: Redis frees such a client
     /// right after the reply, so to others it is already gone ([`ClientHandle::is_gone`]).
-    pub fn mark_quitting(&self) {
+    pub(crate) fn mark_quitting(&self) {
         self.quitting.store(true, Ordering::Release);
     }
 
     /// The client's waker, created on first use.
-    pub fn waker(&self) -> std::io::Result<&crate::sys::Waker> {
+    pub(crate) fn waker(&self) -> std::io::Result<&crate::sys::Waker> {
         if let Some(w) = self.waker.get() {
             return Ok(w);
         }
@@ -368,7 +363,7 @@ impl ClientHandle {
 
     /// Hands `bytes` (complete RESP replies) to this client and wakes its worker.
     /// Returns the bytes now waiting in the mailbox.
-    pub fn deliver(&self, bytes: &[u8]) -> usize {
+    pub(crate) fn deliver(&self, bytes: &[u8]) -> usize {
         let waiting = self.deliver_without_waking(bytes);
         self.wake();
         waiting
@@ -376,7 +371,7 @@ impl ClientHandle {
 
     /// Puts `bytes` in the mailbox without waking the worker; the caller wakes it with
     /// [`ClientHandle::wake`] once everything the worker must see is in place.
-    pub fn deliver_without_waking(&self, bytes: &[u8]) -> usize {
+    pub(crate) fn deliver_without_waking(&self, bytes: &[u8]) -> usize {
         let mut mailbox = self.mailbox.lock();
         mailbox.extend_from_slice(bytes);
         self.has_mail.store(true, Ordering::Release);
@@ -391,7 +386,7 @@ impl ClientHandle {
     }
 
     /// Takes everything delivered so far (the worker calls this after waking up).
-    pub fn take_mail(&self) -> Option<Vec<u8>> {
+    pub(crate) fn take_mail(&self) -> Option<Vec<u8>> {
         if !self.has_mail.load(Ordering::Acquire) {
             return None;
         }
@@ -401,7 +396,7 @@ impl ClientHandle {
     }
 
     /// Bytes waiting for this client in its mailbox and its output queue together.
-    pub fn pending_output(&self) -> usize {
+    pub(crate) fn pending_output(&self) -> usize {
         self.mailbox.lock().len() + self.queued_output.load(Ordering::Relaxed)
     }
 }
@@ -445,7 +440,7 @@ impl ClientRegistry {
     }
 
     /// Removes a closed connection.
-    pub fn unregister(&self, id: u64) {
+    pub(crate) fn unregister(&self, id: u64) {
         self.clients.lock().remove(&id);
     }
 
@@ -470,7 +465,7 @@ impl ClientRegistry {
     }
 
     /// Kills every client (shutdown).
-    pub fn kill_all(&self) {
+    pub(crate) fn kill_all(&self) {
         for c in self.all() {
             c.kill();
         }
@@ -667,7 +662,7 @@ impl Client {
 
     /// Makes the connection the `default` user's, authenticated if that user needs no
     /// password (Redis `clientSetDefaultAuth`, at connect and RESET).
-    pub fn set_default_user(&mut self, acl: &crate::acl::Acl) {
+    pub(crate) fn set_default_user(&mut self, acl: &crate::acl::Acl) {
         self.acl_generation = acl.generation();
         let user = acl.default_user();
         self.default_is_open = user.nopass && user.enabled;
@@ -679,7 +674,7 @@ impl Client {
     /// Re-reads the connection's user after any ACL change (see [`crate::acl`]). A user
     /// that no longer exists leaves the connection as an unauthenticated default user (its
     /// socket is being closed by ACL DELUSER already).
-    pub fn refresh_user(&mut self, acl: &crate::acl::Acl) {
+    pub(crate) fn refresh_user(&mut self, acl: &crate::acl::Acl) {
         let generation = acl.generation();
         if generation == self.acl_generation {
             return;
@@ -700,12 +695,12 @@ impl Client {
     }
 
     /// True when only `no_auth` commands may run (Redis `authRequired`).
-    pub fn auth_required(&self) -> bool {
+    pub(crate) fn auth_required(&self) -> bool {
         !self.authenticated && !self.default_is_open
     }
 
     /// Makes the connection `user`'s (AUTH, HELLO AUTH).
-    pub fn authenticate_as(&mut self, user: Arc<crate::acl::User>) {
+    pub(crate) fn authenticate_as(&mut self, user: Arc<crate::acl::User>) {
         self.authenticated = true;
         *self.handle.user_name.lock() = user.name.clone();
         self.user = Some(user);
@@ -718,20 +713,20 @@ impl Client {
 
     /// Number of channel and pattern subscriptions (what SUBSCRIBE and PSUBSCRIBE replies
     /// count; Redis `clientSubscriptionsCount`).
-    pub fn subscription_count(&self) -> usize {
+    pub(crate) fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
 
     /// Every subscription, shard channels included (Redis
     /// `clientTotalPubSubSubscriptionCount`): while it is above zero the client is a
     /// subscriber (flag `P`, the RESP2 subscribed context, the pubsub output class).
-    pub fn total_subscription_count(&self) -> usize {
+    pub(crate) fn total_subscription_count(&self) -> usize {
         self.subscription_count() + self.shard_channels.len()
     }
 
     /// True when another thread may hand this client something at any time, so its worker
     /// must wait on its waker as well as its socket.
-    pub fn needs_waker(&self) -> bool {
+    pub(crate) fn needs_waker(&self) -> bool {
         self.total_subscription_count() > 0
             || self.blocked.is_some()
             || self.postponed.is_some()

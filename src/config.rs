@@ -749,7 +749,7 @@ fn parse_int(v: &str, min: i64, max: i64) -> Result<i64, String> {
 
 /// Parses a memory amount the way Redis's `memtoull` does: a number with an optional unit
 /// `k`/`m`/`g` (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), in any case.
-pub fn parse_memory(v: &str) -> Option<u64> {
+pub(crate) fn parse_memory(v: &str) -> Option<u64> {
     let lower = v.to_ascii_lowercase();
     let (digits, mul) = if let Some(d) = lower.strip_suffix("gb") {
         (d, 1u64 << 30)
@@ -829,7 +829,7 @@ fn set_save_points(_: &ConfigSpec, c: &mut Config, args: &[String]) -> Result<()
 
 /// `dir` as an absolute path with symbolic links resolved, as Redis's `getcwd` shows it; the
 /// path as set if it cannot be resolved (the directory was removed since).
-pub fn absolute_dir(dir: &str) -> String {
+pub(crate) fn absolute_dir(dir: &str) -> String {
     std::fs::canonicalize(dir)
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| dir.to_string())
@@ -1807,7 +1807,7 @@ impl Config {
     }
 
     /// A kept directive's value as a number (the encoding thresholds); 0 if it is not one.
-    pub fn kept_u64(&self, name: &str) -> u64 {
+    pub(crate) fn kept_u64(&self, name: &str) -> u64 {
         self.kept
             .get(name)
             .and_then(|v| v.parse().ok())
@@ -1817,7 +1817,7 @@ impl Config {
     /// Makes this configuration's access tracking the one keys use (see
     /// [`crate::store::access`]): an LFU `maxmemory-policy` turns each key's access time into
     /// an access counter, with `lfu-log-factor` and `lfu-decay-time`.
-    pub fn publish_access_tracking(&self) {
+    pub(crate) fn publish_access_tracking(&self) {
         let policy = self.kept.get("maxmemory-policy").map(String::as_str);
         let lfu = matches!(policy, Some("allkeys-lfu" | "volatile-lfu"));
         let factor = u32::try_from(self.kept_u64("lfu-log-factor")).unwrap_or(u32::MAX);
@@ -1845,17 +1845,17 @@ impl Config {
     }
 
     /// `acl-pubsub-default allchannels`: new users may use every channel.
-    pub fn acl_all_channels(&self) -> bool {
+    pub(crate) fn acl_all_channels(&self) -> bool {
         self.kept.get("acl-pubsub-default").map(String::as_str) == Some("allchannels")
     }
 
     /// `protected-mode`.
-    pub fn protected_mode(&self) -> bool {
+    pub(crate) fn protected_mode(&self) -> bool {
         self.kept.get("protected-mode").map(String::as_str) == Some("yes")
     }
 
     /// `acllog-max-len`.
-    pub fn acllog_max_len(&self) -> usize {
+    pub(crate) fn acllog_max_len(&self) -> usize {
         usize::try_from(self.kept_u64("acllog-max-len")).unwrap_or(usize::MAX)
     }
 
@@ -1870,7 +1870,7 @@ impl Config {
     }
 
     /// The output limit that applies to normal clients.
-    pub fn normal_output_limit(&self) -> OutputLimit {
+    pub(crate) fn normal_output_limit(&self) -> OutputLimit {
         self.output_limit_normal
     }
 }

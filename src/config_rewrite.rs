@@ -191,7 +191,7 @@ fn trim(line: &[u8]) -> &[u8] {
 
 /// A memory amount in the largest of gb, mb, kb that divides it, else in bytes
 /// (`rewriteConfigFormatMemory`: `1gb`, `64mb`, `3kb`, `1000`, `0`).
-pub fn format_memory(bytes: u64) -> String {
+pub(crate) fn format_memory(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "gb"), (1 << 20, "mb"), (1 << 10, "kb")];
     for (size, unit) in UNITS {
         if bytes != 0 && bytes % size == 0 {
@@ -290,7 +290,11 @@ fn rewrite_directive(
 /// The rewritten text of the config file at `path` for the running `config` (steps 1 to 4
 /// of the module doc, without the write). `force_all` appends every directive that has a
 /// value, defaults included.
-pub fn rewritten_content(path: &Path, config: &Config, force_all: bool) -> io::Result<Vec<u8>> {
+pub(crate) fn rewritten_content(
+    path: &Path,
+    config: &Config,
+    force_all: bool,
+) -> io::Result<Vec<u8>> {
     let mut state = RewriteState::read(path)?;
     state.force_write = force_all;
     let defaults = Config::default();
@@ -306,7 +310,7 @@ pub fn rewritten_content(path: &Path, config: &Config, force_all: bool) -> io::R
 /// (DEBUG CONFIG-REWRITE-FORCE-ALL, which the test suite uses to check that everything
 /// written reads back). The error is the one of the step that failed, which CONFIG REWRITE
 /// reports as `ERR Rewriting config file: <strerror>`.
-pub fn rewrite_config(config: &Config, force_all: bool) -> io::Result<()> {
+pub(crate) fn rewrite_config(config: &Config, force_all: bool) -> io::Result<()> {
     let path = Path::new(&config.config_file);
     let content = rewritten_content(path, config, force_all)?;
     overwrite_file(path, &content)

@@ -47,7 +47,7 @@ use crate::sys;
 use crate::util::now_ms;
 
 /// Bytes asked for per read (Redis `PROTO_IOBUF_LEN`).
-pub const READ_CHUNK: usize = 16 * 1024;
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// Size of a queued reply block (Redis's reply list uses 16 KiB blocks too).
 const OUTPUT_BLOCK: usize = 16 * 1024;
 /// A batch reply buffer larger than this is freed after use instead of kept for reuse.
@@ -59,7 +59,7 @@ const REPLY_BUFFER_KEEP: usize = 1024 * 1024;
 /// 100 MB could hold up to 200 MB; blocks hold the queued bytes plus at most one partly filled
 /// block. Sent blocks are freed at once.
 #[derive(Debug, Default)]
-pub struct OutputQueue {
+pub(crate) struct OutputQueue {
     blocks: VecDeque<Vec<u8>>,
     /// Bytes of the first block already sent.
     head_sent: usize,
@@ -81,12 +81,12 @@ impl OutputQueue {
     }
 
     /// Number of blocks.
-    pub fn block_count(&self) -> usize {
+    pub(crate) fn block_count(&self) -> usize {
         self.blocks.len()
     }
 
     /// Memory held by the queue (allocated, not just used).
-    pub fn allocated(&self) -> usize {
+    pub(crate) fn allocated(&self) -> usize {
         self.blocks.iter().map(|b| b.capacity()).sum()
     }
 

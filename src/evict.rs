@@ -71,7 +71,7 @@ use crate::shared::Shared;
 use crate::store::{Db, Entry, Key, Keyspace};
 
 /// Redis `EVPOOL_SIZE`: candidates the eviction pool keeps.
-pub const POOL_SIZE: usize = 16;
+pub(crate) const POOL_SIZE: usize = 16;
 
 /// `maxmemory-policy` (Redis `MAXMEMORY_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ pub enum Policy {
 impl Policy {
     /// The policy called `name` as CONFIG GET shows it (`allkeys-lru`...); `noeviction` for
     /// anything else.
-    pub fn from_name(name: &str) -> Policy {
+    pub(crate) fn from_name(name: &str) -> Policy {
         match name {
             "allkeys-lru" => Policy::AllkeysLru,
             "allkeys-lfu" => Policy::AllkeysLfu,
@@ -149,7 +149,7 @@ pub struct Settings {
 
 impl Settings {
     /// The settings `config` holds.
-    pub fn from_config(config: &Config) -> Settings {
+    pub(crate) fn from_config(config: &Config) -> Settings {
         let kept = |name: &str| config.kept.get(name).map(String::as_str).unwrap_or("");
         Settings {
             maxmemory: config.kept_u64("maxmemory"),
@@ -182,7 +182,7 @@ struct Victim {
 /// measured in full only when the last measurement plus everything written since could be
 /// over the limit, and at most once per ten times the last measurement's cost (see
 /// [`DatasetGauge`](crate::shared::DatasetGauge)).
-pub fn perform_evictions(shared: &Shared, now_ms: u64, written: u64) -> bool {
+pub(crate) fn perform_evictions(shared: &Shared, now_ms: u64, written: u64) -> bool {
     let settings = Settings::from_config(&shared.config.read());
     if settings.maxmemory == 0 {
         return true;
@@ -277,7 +277,7 @@ pub fn perform_evictions(shared: &Shared, now_ms: u64, written: u64) -> bool {
 /// `updateMaxmemory` starts `evictionTimeProc`, which evicts right after the command rather
 /// than waiting for the next write. Called by the dispatcher after each command, with no
 /// lock held; costs one atomic load when nothing is pending.
-pub fn after_config_change(shared: &Shared, now_ms: u64) {
+pub(crate) fn after_config_change(shared: &Shared, now_ms: u64) {
     if shared.eviction_pending.load(Ordering::Acquire)
         && shared.eviction_pending.swap(false, Ordering::AcqRel)
     {

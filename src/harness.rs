@@ -18,7 +18,7 @@
 //! For example (the tests below run the same):
 //!
 //! ```text
-//! let h = respd::harness::Harness::new();
+//! let h = crate::harness::Harness::new();
 //! assert_eq!(h.run("SET k v PX 100"), b"+OK\r\n");
 //! h.advance(100);
 //! assert_eq!(h.run("GET k"), b"$-1\r\n");
@@ -39,7 +39,7 @@ use crate::util::Clock;
 
 /// What a harness's clock shows at first: 2023-11-14 22:13:20 UTC, a fixed time, so that
 /// runs are alike.
-pub const START_MS: u64 = 1_700_000_000_000;
+pub(crate) const START_MS: u64 = 1_700_000_000_000;
 
 /// One internal client and its reply buffer (kept across commands, as a connection keeps
 /// its own: it remembers RESP3 after HELLO 3, and counts error replies).
@@ -49,7 +49,7 @@ struct Session {
 }
 
 /// A bare server and its clients; see the module docs.
-pub struct Harness {
+pub(crate) struct Harness {
     shared: Arc<Shared>,
     sessions: RefCell<Vec<Session>>,
     /// Where SHUTDOWN asks the server to stop; nobody acts on it here.
@@ -88,7 +88,7 @@ impl Harness {
 
     /// Adds a client, as a new connection would be (the `default` user's, RESP2, database
     /// 0), and returns its number for [`Harness::run_on`]. The first client is number 0.
-    pub fn add_client(&self) -> usize {
+    pub(crate) fn add_client(&self) -> usize {
         let handle = self.shared.clients.internal(self.shared.clock.now_ms());
         let mut client = Client::internal(handle);
         client.set_default_user(&self.shared.acl);
@@ -107,20 +107,20 @@ impl Harness {
     }
 
     /// [`Harness::run`] on client `client`.
-    pub fn run_on(&self, client: usize, line: &str) -> Vec<u8> {
+    pub(crate) fn run_on(&self, client: usize, line: &str) -> Vec<u8> {
         let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
         self.run_args_on(client, &args)
     }
 
     /// Runs one command given as its arguments on client 0; returns the reply's bytes.
-    pub fn run_args(&self, args: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn run_args(&self, args: &[&[u8]]) -> Vec<u8> {
         self.run_args_on(0, args)
     }
 
     /// [`Harness::run_args`] on client `client`. Anything handed to the client since its
     /// last command (a published message, the reply that ends a blocking command another
     /// client served) comes first, as a connection would send it.
-    pub fn run_args_on(&self, client: usize, args: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn run_args_on(&self, client: usize, args: &[&[u8]]) -> Vec<u8> {
         let mut sessions = self.sessions.borrow_mut();
         let session = &mut sessions[client];
         let mut argv = Argv::new();
@@ -144,7 +144,7 @@ impl Harness {
 
     /// What was handed to client `client` since its last command (published messages, the
     /// reply a blocked client gets when another client serves it), without running anything.
-    pub fn mail(&self, client: usize) -> Vec<u8> {
+    pub(crate) fn mail(&self, client: usize) -> Vec<u8> {
         let sessions = self.sessions.borrow();
         sessions[client]
             .client
@@ -154,7 +154,7 @@ impl Harness {
     }
 
     /// Moves the server's clock `ms` milliseconds forward.
-    pub fn advance(&self, ms: u64) {
+    pub(crate) fn advance(&self, ms: u64) {
         self.shared.clock.advance(ms);
     }
 
@@ -165,7 +165,7 @@ impl Harness {
 
     /// Runs the active expiry cycle once, as the cron does `hz` times a second in a server;
     /// returns the keys it deleted.
-    pub fn expire_cycle(&self) -> usize {
+    pub(crate) fn expire_cycle(&self) -> usize {
         self.shared.active_expire_cycle()
     }
 

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 /// Samples kept per event (Redis `LATENCY_TS_LEN`).
-pub const SERIES_LEN: usize = 160;
+pub(crate) const SERIES_LEN: usize = 160;
 
 /// Columns of a LATENCY GRAPH before it wraps (Redis `LATENCY_GRAPH_COLS`).
 const GRAPH_COLUMNS: usize = 80;
@@ -111,7 +111,7 @@ pub struct LatencyMonitor {
 impl LatencyMonitor {
     /// Follows `latency-monitor-threshold` (called at start and on every configuration
     /// change).
-    pub fn configure(&self, config: &crate::config::Config) {
+    pub(crate) fn configure(&self, config: &crate::config::Config) {
         self.threshold_ms.store(
             config.kept_u64("latency-monitor-threshold"),
             Ordering::Relaxed,
@@ -119,12 +119,12 @@ impl LatencyMonitor {
     }
 
     /// `latency-monitor-threshold`: 0 when the monitor is off.
-    pub fn threshold_ms(&self) -> u64 {
+    pub(crate) fn threshold_ms(&self) -> u64 {
         self.threshold_ms.load(Ordering::Relaxed)
     }
 
     /// True when events are being recorded, i.e. worth timing (Redis `latencyStartMonitor`).
-    pub fn is_on(&self) -> bool {
+    pub(crate) fn is_on(&self) -> bool {
         self.threshold_ms() != 0
     }
 
@@ -138,7 +138,7 @@ impl LatencyMonitor {
     }
 
     /// Adds a sample, creating the event's series on its first one.
-    pub fn add_sample(&self, event: &str, latency_ms: u64, now: i64) {
+    pub(crate) fn add_sample(&self, event: &str, latency_ms: u64, now: i64) {
         let latency_ms = latency_ms as u32; // truncated to 32 bits, as Redis stores it
         let mut events = self.events.lock();
         match events.iter_mut().find(|(name, _)| name == event) {
@@ -177,7 +177,7 @@ impl LatencyMonitor {
 
 /// The figures LATENCY DOCTOR gives for one event (Redis `struct latencyStats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeriesStats {
+pub(crate) struct SeriesStats {
     /// Samples kept.
     pub samples: u32,
     /// Their mean, truncated.
@@ -189,7 +189,7 @@ pub struct SeriesStats {
 }
 
 /// Mean, deviation and period of a series at `now` (Redis `analyzeLatencyForEvent`).
-pub fn analyze(series: &Series, now: i64) -> SeriesStats {
+pub(crate) fn analyze(series: &Series, now: i64) -> SeriesStats {
     let mut stats = SeriesStats::default();
     let mut sum: u64 = 0;
     let mut oldest = 0;
@@ -215,7 +215,7 @@ pub fn analyze(series: &Series, now: i64) -> SeriesStats {
 
 /// What LATENCY DOCTOR needs to know beyond the samples.
 #[derive(Debug, Clone, Copy)]
-pub struct DoctorFacts {
+pub(crate) struct DoctorFacts {
     /// `latency-monitor-threshold`.
     pub threshold_ms: u64,
     /// `slowlog-log-slower-than` (negative: the slow log is off).
@@ -254,7 +254,7 @@ struct Advice {
 
 /// LATENCY DOCTOR's report (Redis `createLatencyReport`): one line per event, then advice.
 /// respd never forks, so the `fork` event and its advice never appear.
-pub fn doctor_report(events: &[(String, Series)], facts: &DoctorFacts) -> String {
+pub(crate) fn doctor_report(events: &[(String, Series)], facts: &DoctorFacts) -> String {
     let mut report = String::new();
     if events.is_empty() && facts.threshold_ms == 0 {
         report.push_str("I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n");
@@ -422,7 +422,7 @@ fn write_advice(report: &mut String, advice: &Advice, facts: &DoctorFacts) {
 
 /// Bytes of `AnonHugePages` over every mapping of this process (Redis
 /// `THPGetAnonHugePagesSize`); 0 when `/proc` cannot tell.
-pub fn anon_huge_pages() -> u64 {
+pub(crate) fn anon_huge_pages() -> u64 {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return 0;
     };

@@ -83,6 +83,7 @@ pub mod config_rewrite;
 pub mod connection;
 pub mod evict;
 pub mod glob;
+#[cfg(test)]
 pub mod harness;
 pub mod latency;
 pub mod log;

@@ -32,7 +32,7 @@ use crate::client::ClientHandle;
 use crate::protocol::Argv;
 
 /// What a redacted argument shows as (Redis `shared.redacted`).
-pub const REDACTED: &[u8] = b"(redacted)";
+pub(crate) const REDACTED: &[u8] = b"(redacted)";
 
 /// The clients in MONITOR mode.
 #[derive(Debug, Default)]

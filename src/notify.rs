@@ -30,33 +30,33 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use parking_lot::Mutex;
 
 /// `K`: publish on `__keyspace@<db>__:<key>`.
-pub const KEYSPACE: u32 = 1 << 0;
+pub(crate) const KEYSPACE: u32 = 1 << 0;
 /// `E`: publish on `__keyevent@<db>__:<event>`.
-pub const KEYEVENT: u32 = 1 << 1;
+pub(crate) const KEYEVENT: u32 = 1 << 1;
 /// `g`: generic commands (DEL, EXPIRE, RENAME, ...).
-pub const GENERIC: u32 = 1 << 2;
+pub(crate) const GENERIC: u32 = 1 << 2;
 /// `$`: string commands.
-pub const STRING: u32 = 1 << 3;
+pub(crate) const STRING: u32 = 1 << 3;
 /// `l`: list commands.
 pub const LIST: u32 = 1 << 4;
 /// `s`: set commands.
 pub const SET: u32 = 1 << 5;
 /// `h`: hash commands.
-pub const HASH: u32 = 1 << 6;
+pub(crate) const HASH: u32 = 1 << 6;
 /// `z`: sorted set commands.
-pub const ZSET: u32 = 1 << 7;
+pub(crate) const ZSET: u32 = 1 << 7;
 /// `x`: a key deleted because its TTL passed.
-pub const EXPIRED: u32 = 1 << 8;
+pub(crate) const EXPIRED: u32 = 1 << 8;
 /// `e`: a key evicted by maxmemory (respd does not evict; accepted for compatibility).
-pub const EVICTED: u32 = 1 << 9;
+pub(crate) const EVICTED: u32 = 1 << 9;
 /// `t`: stream commands.
 pub const STREAM: u32 = 1 << 10;
 /// `m`: a read of a key that does not exist. Not part of `A`, as in Redis.
-pub const KEY_MISS: u32 = 1 << 11;
+pub(crate) const KEY_MISS: u32 = 1 << 11;
 /// `d`: module events (respd has no modules; accepted for compatibility).
-pub const MODULE: u32 = 1 << 13;
+pub(crate) const MODULE: u32 = 1 << 13;
 /// `n`: a key was added. Not part of `A`, as in Redis.
-pub const NEW: u32 = 1 << 14;
+pub(crate) const NEW: u32 = 1 << 14;
 /// `A`: every class but `m` and `n` (Redis `NOTIFY_ALL`).
 pub const ALL: u32 =
     GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
@@ -82,7 +82,7 @@ const LETTERS: &[(char, u32)] = &[
 
 /// Parses a `notify-keyspace-events` value (Redis `keyspaceEventsStringToFlags`): each
 /// letter adds its class, `A` adds [`ALL`]. Returns `None` for any other character.
-pub fn flags_from_str(classes: &str) -> Option<u32> {
+pub(crate) fn flags_from_str(classes: &str) -> Option<u32> {
     classes.chars().try_fold(0, |flags, c| {
         if c == 'A' {
             return Some(flags | ALL);
@@ -97,7 +97,7 @@ pub fn flags_from_str(classes: &str) -> Option<u32> {
 /// Writes `flags` back as letters, the way CONFIG GET shows them (Redis
 /// `keyspaceEventsFlagsToString`): `A` when every class of [`ALL`] is set — and then, as in
 /// Redis, `n` is not written even if set — otherwise one letter per class; then `K`, `E`, `m`.
-pub fn flags_to_string(flags: u32) -> String {
+pub(crate) fn flags_to_string(flags: u32) -> String {
     let mut out = String::new();
     let all = flags & ALL == ALL;
     if all {
@@ -114,7 +114,7 @@ pub fn flags_to_string(flags: u32) -> String {
 
 /// One event waiting to be published.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// The database the key lives in.
     pub db: usize,
     /// The event name (`set`, `lpush`, `expired`, ...).
@@ -126,7 +126,7 @@ pub struct Event {
 /// The enabled classes and the events not yet published, shared by every database of a
 /// keyspace.
 #[derive(Debug, Default)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     /// The classes that produce a message: the configured flags when `K` or `E` is among
     /// them, otherwise 0 (Redis checks the class first and then publishes on neither channel,
     /// so a class without `K` or `E` would only cost time).
@@ -148,7 +148,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// Applies a `notify-keyspace-events` value (flags from [`flags_from_str`]).
-    pub fn configure(&self, flags: u32) {
+    pub(crate) fn configure(&self, flags: u32) {
         let channels = flags & (KEYSPACE | KEYEVENT);
         self.channels.store(channels, Ordering::Relaxed);
         self.active
@@ -158,7 +158,7 @@ impl Notifier {
     /// True if events of `class` are published: callers that must compute something to
     /// report an event can skip the work.
     #[inline]
-    pub fn wants(&self, class: u32) -> bool {
+    pub(crate) fn wants(&self, class: u32) -> bool {
         self.active.load(Ordering::Relaxed) & class != 0
     }
 
@@ -202,7 +202,7 @@ impl Notifier {
 /// while no client tracks anything.
 impl Notifier {
     /// Starts or stops recording modified keys.
-    pub fn set_tracking(&self, on: bool) {
+    pub(crate) fn set_tracking(&self, on: bool) {
         self.tracking.store(on, Ordering::Release);
         if !on {
             self.modified.lock().clear();
@@ -211,27 +211,27 @@ impl Notifier {
 
     /// True while modified keys are recorded.
     #[inline]
-    pub fn tracks_modifications(&self) -> bool {
+    pub(crate) fn tracks_modifications(&self) -> bool {
         self.tracking.load(Ordering::Acquire)
     }
 
     /// Records that `key` was modified.
     #[inline]
-    pub fn key_modified(&self, key: &[u8]) {
+    pub(crate) fn key_modified(&self, key: &[u8]) {
         if self.tracks_modifications() {
             self.modified.lock().push(Some(key.to_vec()));
         }
     }
 
     /// Records that every key of a database went (FLUSHDB, FLUSHALL).
-    pub fn all_keys_modified(&self) {
+    pub(crate) fn all_keys_modified(&self) {
         if self.tracks_modifications() {
             self.modified.lock().push(None);
         }
     }
 
     /// Takes the keys modified so far.
-    pub fn take_modified(&self) -> Vec<Option<Vec<u8>>> {
+    pub(crate) fn take_modified(&self) -> Vec<Option<Vec<u8>>> {
         if !self.tracks_modifications() {
             return Vec::new();
         }

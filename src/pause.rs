@@ -67,7 +67,7 @@ impl ClientPause {
     /// the clock for [`ClientPause::kind`], so a server that is never paused pays no clock
     /// read per command.
     #[inline]
-    pub fn may_be_active(&self) -> bool {
+    pub(crate) fn may_be_active(&self) -> bool {
         self.kind.load(Ordering::Acquire) != PauseKind::Off as u8
     }
 
@@ -94,7 +94,7 @@ impl ClientPause {
     /// True while any pause is in force: keys are then not expired (Redis skips both the
     /// active and the lazy expiry during a pause, so that a paused server's dataset, and a
     /// replica's copy of it, stays as it was).
-    pub fn is_paused(&self, now_ms: u64) -> bool {
+    pub(crate) fn is_paused(&self, now_ms: u64) -> bool {
         self.kind(now_ms) != PauseKind::Off
     }
 
@@ -113,7 +113,7 @@ impl ClientPause {
     }
 
     /// Ends the pause at once (CLIENT UNPAUSE) and wakes every postponed client.
-    pub fn unpause(&self) {
+    pub(crate) fn unpause(&self) {
         let mut state = self.state.lock();
         self.end(&mut state);
     }
@@ -129,7 +129,7 @@ impl ClientPause {
     /// Registers a client whose command waits for the pause to end, to be woken then.
     /// Returns the end of the pause (Unix ms), or `None` if it has already ended (the caller
     /// then runs its command at once).
-    pub fn postpone(&self, handle: &Arc<ClientHandle>, now_ms: u64) -> Option<u64> {
+    pub(crate) fn postpone(&self, handle: &Arc<ClientHandle>, now_ms: u64) -> Option<u64> {
         if self.kind(now_ms) == PauseKind::Off {
             return None;
         }
@@ -144,7 +144,7 @@ impl ClientPause {
     }
 
     /// Forgets a postponed client (it left, or its command ran).
-    pub fn forget(&self, handle: &Arc<ClientHandle>) {
+    pub(crate) fn forget(&self, handle: &Arc<ClientHandle>) {
         let mut state = self.state.lock();
         state.postponed.retain(|h| !Arc::ptr_eq(h, handle));
     }

@@ -102,7 +102,7 @@ impl Encoded {
 /// The longest PUBLISH waits for subscribers to run requests they sent before it (see the
 /// module docs). Their workers only have to be scheduled, so this is only reached when the
 /// machine is starved or a subscriber keeps sending.
-pub const SETTLE_LIMIT: Duration = Duration::from_millis(20);
+pub(crate) const SETTLE_LIMIT: Duration = Duration::from_millis(20);
 
 impl PubSub {
     /// Lets the subscribers that would receive a message on `channel` (a shard channel if
@@ -191,7 +191,7 @@ impl PubSub {
 
     /// Adds a shard channel subscription (SSUBSCRIBE). Returns false if the client already
     /// had it.
-    pub fn ssubscribe(&self, channel: &[u8], client: &Arc<ClientHandle>) -> bool {
+    pub(crate) fn ssubscribe(&self, channel: &[u8], client: &Arc<ClientHandle>) -> bool {
         let mut reg = self.registry.lock();
         let list = reg.shard_channels.entry(channel.to_vec()).or_default();
         if list.iter().any(|c| c.id == client.id) {
@@ -219,7 +219,7 @@ impl PubSub {
     /// Delivers `message` to the subscribers of the shard channel `channel` as an
     /// `smessage` (SPUBLISH; patterns never see shard messages). Returns how many clients
     /// received it; the output limit applies as for [`PubSub::publish`].
-    pub fn spublish(
+    pub(crate) fn spublish(
         &self,
         channel: &[u8],
         message: &[u8],
@@ -249,7 +249,7 @@ impl PubSub {
     }
 
     /// Removes a pattern subscription. Returns false if the client did not have it.
-    pub fn punsubscribe(&self, pattern: &[u8], client_id: u64) -> bool {
+    pub(crate) fn punsubscribe(&self, pattern: &[u8], client_id: u64) -> bool {
         let mut reg = self.registry.lock();
         let before = reg.patterns.len();
         reg.patterns
@@ -285,7 +285,7 @@ impl PubSub {
     /// cannot overtake each other (see [`crate::notify`]). The registry is locked once per
     /// batch; with no subscriber at all the events are dropped unread. `limit` is asked for
     /// only when there is someone to deliver to.
-    pub fn publish_keyspace_events(
+    pub(crate) fn publish_keyspace_events(
         &self,
         notifier: &crate::notify::Notifier,
         limit: impl FnOnce() -> OutputLimit,
@@ -330,17 +330,17 @@ impl PubSub {
     }
 
     /// Active shard channels matching `pattern`, or all of them (PUBSUB SHARDCHANNELS).
-    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+    pub(crate) fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
         active(&self.registry.lock().shard_channels, pattern)
     }
 
     /// Number of subscribers of the shard channel `channel` (PUBSUB SHARDNUMSUB).
-    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+    pub(crate) fn shard_numsub(&self, channel: &[u8]) -> usize {
         live(self.registry.lock().shard_channels.get(channel))
     }
 
     /// Removes every subscription of a client that is going away.
-    pub fn forget(&self, client_id: u64) {
+    pub(crate) fn forget(&self, client_id: u64) {
         let mut guard = self.registry.lock();
         let reg = &mut *guard;
         for channels in [&mut reg.channels, &mut reg.shard_channels] {
@@ -355,7 +355,7 @@ impl PubSub {
     /// The channels (shard channels included) and patterns one client is subscribed to (ACL
     /// SETUSER checks them when it narrows the user's channels, shard channels as channels,
     /// as Redis's `ACLKillPubsubClientsIfNeeded` does).
-    pub fn subscriptions_of(&self, client_id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    pub(crate) fn subscriptions_of(&self, client_id: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let reg = self.registry.lock();
         let channels = reg
             .channels
@@ -376,7 +376,7 @@ impl PubSub {
     /// Number of distinct patterns with at least one subscriber (PUBSUB NUMPAT, INFO
     /// `pubsub_patterns`: the size of Redis's `server.pubsub_patterns`, keyed by pattern), so
     /// two clients on the same pattern count once.
-    pub fn numpat(&self) -> usize {
+    pub(crate) fn numpat(&self) -> usize {
         let reg = self.registry.lock();
         let mut patterns: Vec<&[u8]> = reg.patterns.iter().map(|(p, _)| p.as_slice()).collect();
         patterns.sort_unstable();
@@ -385,7 +385,7 @@ impl PubSub {
     }
 
     /// Number of channels with at least one subscriber (INFO `pubsub_channels`).
-    pub fn numchannels(&self) -> usize {
+    pub(crate) fn numchannels(&self) -> usize {
         self.registry.lock().channels.len()
     }
 }
@@ -456,7 +456,7 @@ fn deliver_to_channel(
 /// Hands `bytes` to a subscriber, or disconnects it if that would put it over the pub/sub
 /// output limit (Redis `checkClientOutputBufferLimits`): the pubsub class for subscribers,
 /// the replica class for monitors ([`crate::monitor`]).
-pub fn deliver_within_limit(
+pub(crate) fn deliver_within_limit(
     client: &ClientHandle,
     bytes: &[u8],
     limit: OutputLimit,

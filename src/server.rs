@@ -270,7 +270,7 @@ impl Drop for ServerHandle {
 /// Binds the configured addresses (`bind`, `port`, `tcp-backlog`). An address written with a
 /// leading `-` is skipped if it cannot be bound (Redis's "optional address" syntax, used for
 /// `-::1` on hosts without IPv6).
-pub fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
+pub(crate) fn bind_all(config: &Config) -> io::Result<Vec<TcpListener>> {
     Ok(bind_configured(config, &[])?
         .into_iter()
         .filter_map(|slot| match slot {

@@ -66,7 +66,7 @@ fn compress(state: &mut [u32; 8], block: &[u8]) {
 }
 
 /// The SHA-256 digest of `data`.
-pub fn digest(data: &[u8]) -> [u8; 32] {
+pub(crate) fn digest(data: &[u8]) -> [u8; 32] {
     let mut state = H0;
     let mut blocks = data.chunks_exact(64);
     for block in &mut blocks {
@@ -91,7 +91,7 @@ pub fn digest(data: &[u8]) -> [u8; 32] {
 }
 
 /// The digest as 64 lowercase hex digits, the form Redis stores and shows (`ACLHashPassword`).
-pub fn hex_digest(data: &[u8]) -> String {
+pub(crate) fn hex_digest(data: &[u8]) -> String {
     digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 

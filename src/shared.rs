@@ -87,13 +87,13 @@ impl Stats {
     }
 
     /// Mean of the recent samples: INFO `instantaneous_ops_per_sec`.
-    pub fn instantaneous_ops_per_sec(&self) -> u64 {
+    pub(crate) fn instantaneous_ops_per_sec(&self) -> u64 {
         let s = self.ops_samples.lock();
         s.samples.iter().sum::<u64>() / OPS_SAMPLES as u64
     }
 
     /// Records a `used_memory` estimate and returns the peak so far, this one included.
-    pub fn note_memory_use(&self, bytes: u64) -> u64 {
+    pub(crate) fn note_memory_use(&self, bytes: u64) -> u64 {
         self.used_memory_peak
             .fetch_max(bytes, Ordering::Relaxed)
             .max(bytes)
@@ -390,7 +390,7 @@ impl Shared {
     }
 
     /// How many times the configuration was replaced.
-    pub fn config_generation(&self) -> u64 {
+    pub(crate) fn config_generation(&self) -> u64 {
         self.config_generation.load(Ordering::Acquire)
     }
 
@@ -420,7 +420,7 @@ impl Shared {
     }
 
     /// Moves a departing client's counters into the server-wide totals.
-    pub fn retire_counters(&self, counters: &crate::client::ClientCounters) {
+    pub(crate) fn retire_counters(&self, counters: &crate::client::ClientCounters) {
         let s = &self.stats;
         s.total_commands_processed
             .fetch_add(counters.commands.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -439,7 +439,7 @@ impl Shared {
     }
 
     /// Zeroes every counter, the connected clients' too (CONFIG RESETSTAT).
-    pub fn reset_stats(&self) {
+    pub(crate) fn reset_stats(&self) {
         self.stats.reset();
         for client in self.clients.all() {
             client.counters.reset();
@@ -447,7 +447,7 @@ impl Shared {
     }
     /// Runs the active expiry cycle once (see [`crate::store::expire`]): the cron's first
     /// task. Returns the keys deleted.
-    pub fn active_expire_cycle(&self) -> usize {
+    pub(crate) fn active_expire_cycle(&self) -> usize {
         // mirrors activeExpireCycle(): nothing expires while clients are paused, so that
         // the dataset (and what a replica holds of it) stays as it was.
         if self.pause.is_paused(self.clock.now_ms()) {
@@ -482,7 +482,7 @@ impl Shared {
     }
 
     /// True once shutdown has begun.
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
     }
 

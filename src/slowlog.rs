@@ -89,7 +89,7 @@ impl Default for SlowLog {
 impl SlowLog {
     /// Follows `slowlog-log-slower-than` and `slowlog-max-len` (called at start and on every
     /// configuration change). As in Redis, a shorter length trims the log at the next entry.
-    pub fn configure(&self, config: &crate::config::Config) {
+    pub(crate) fn configure(&self, config: &crate::config::Config) {
         let number = |name: &str| config.kept.get(name).and_then(|v| v.parse::<i64>().ok());
         if let Some(v) = number("slowlog-log-slower-than") {
             self.slower_than_us.store(v, Ordering::Relaxed);
@@ -101,7 +101,7 @@ impl SlowLog {
 
     /// Logs a command that ran `duration_us` if that reaches the threshold (Redis
     /// `slowlogPushEntryIfNeeded`), then trims the log to `slowlog-max-len`.
-    pub fn push_if_needed(
+    pub(crate) fn push_if_needed(
         &self,
         client: &crate::client::Client,
         argv: &Argv,
@@ -122,7 +122,7 @@ impl SlowLog {
     /// Logs the client CLIENT UNBLOCK released, as Redis 7.0.15 does: with no arguments at all,
     /// because its `updateStatsOnUnblock` runs after `unblockClient` has already reset the
     /// client's arguments. The duration is 0 (Redis uses the first run's).
-    pub fn push_released(&self, handle: &crate::client::ClientHandle) {
+    pub(crate) fn push_released(&self, handle: &crate::client::ClientHandle) {
         if self.reaches_threshold(0) {
             let name = handle.snapshot.lock().name.clone();
             self.push(handle.addr.to_string(), name, Vec::new(), 0);

@@ -42,7 +42,7 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
 ///
 /// Returns the number of bytes sent; `Ok(0)` means the send buffer is full (would block).
 /// `MSG_NOSIGNAL` turns a write to a closed peer into an `EPIPE` error instead of a signal.
-pub fn send_nonblocking(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+pub(crate) fn send_nonblocking(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     match rustix::net::send(stream, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
         Ok(n) => Ok(n),
         Err(rustix::io::Errno::AGAIN) => Ok(0),
@@ -54,7 +54,7 @@ pub fn send_nonblocking(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
 /// Reads whatever is available, without blocking.
 ///
 /// Returns `Ok(None)` when nothing is available yet, `Ok(Some(0))` at end of stream.
-pub fn recv_nonblocking(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
+pub(crate) fn recv_nonblocking(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Option<usize>> {
     match rustix::net::recv(stream, buf, RecvFlags::DONTWAIT) {
         Ok((n, _)) => Ok(Some(n)),
         Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => Ok(None),
@@ -91,7 +91,7 @@ pub fn peek(stream: &TcpStream) -> Peeked {
 
 /// True when the peer has closed its end of `stream` (or reset it) and nothing is left to
 /// read ([`peek`]).
-pub fn peer_closed(stream: &TcpStream) -> bool {
+pub(crate) fn peer_closed(stream: &TcpStream) -> bool {
     peek(stream) == Peeked::Closed
 }
 
@@ -139,7 +139,7 @@ pub fn wait(
 }
 
 /// The open files limit (`RLIMIT_NOFILE`): (soft, hard), `u64::MAX` meaning unlimited.
-pub fn open_files_limit() -> (u64, u64) {
+pub(crate) fn open_files_limit() -> (u64, u64) {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     (
         limit.current.unwrap_or(u64::MAX),
@@ -150,7 +150,7 @@ pub fn open_files_limit() -> (u64, u64) {
 /// Sets both the soft and the hard open files limit to `limit`, as Redis's
 /// `adjustOpenFilesLimit` does. Raising the hard limit needs privileges (`CAP_SYS_RESOURCE`);
 /// lowering it cannot be undone by this process.
-pub fn set_open_files_limit(limit: u64) -> io::Result<()> {
+pub(crate) fn set_open_files_limit(limit: u64) -> io::Result<()> {
     rustix::process::setrlimit(
         rustix::process::Resource::Nofile,
         rustix::process::Rlimit {
@@ -163,7 +163,7 @@ pub fn set_open_files_limit(limit: u64) -> io::Result<()> {
 
 /// True for the accept errors that mean "out of file descriptors or kernel memory": retrying
 /// at once cannot succeed, so the accept loop backs off.
-pub fn is_resource_exhaustion(e: &io::Error) -> bool {
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error().map(rustix::io::Errno::from_raw_os_error),
         Some(
@@ -177,7 +177,7 @@ pub fn is_resource_exhaustion(e: &io::Error) -> bool {
 
 /// An OS error as C's `strerror` words it ("Operation not permitted"), without the
 /// " (os error 1)" std adds, for log lines that repeat Redis's.
-pub fn strerror(e: &io::Error) -> String {
+pub(crate) fn strerror(e: &io::Error) -> String {
     let text = e.to_string();
     match text.rfind(" (os error ") {
         Some(i) => text[..i].to_string(),
@@ -193,7 +193,7 @@ pub fn monotonic_usec() -> u64 {
 
 /// A wake-up signal another thread can send to one worker (`eventfd(2)`).
 #[derive(Debug)]
-pub struct Waker {
+pub(crate) struct Waker {
     fd: std::os::fd::OwnedFd,
 }
 
@@ -220,7 +220,7 @@ impl Waker {
 }
 
 /// Like [`wait`], but also returns when `waker` is signalled (third value: woken).
-pub fn wait_or_wake(
+pub(crate) fn wait_or_wake(
     stream: &TcpStream,
     waker: &Waker,
     want_read: bool,
@@ -266,7 +266,7 @@ pub fn wait_or_wake(
 ///
 /// IPv6 sockets are made v6-only, so `bind 127.0.0.1 ::1` can hold both families on one port,
 /// as Redis does.
-pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+pub(crate) fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     let family = match addr {
         SocketAddr::V4(_) => AddressFamily::INET,
         SocketAddr::V6(_) => AddressFamily::INET6,
@@ -288,14 +288,14 @@ pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> 
 
 /// Sets the listen backlog of an already listening socket (Linux accepts a second `listen`).
 /// Used for listeners bound by someone else, such as tests binding `127.0.0.1:0`.
-pub fn set_backlog(listener: &TcpListener, backlog: u32) -> io::Result<()> {
+pub(crate) fn set_backlog(listener: &TcpListener, backlog: u32) -> io::Result<()> {
     rustix::net::listen(listener, backlog.min(i32::MAX as u32) as i32)?;
     Ok(())
 }
 
 /// Turns on TCP keepalive probes after `seconds` of silence (`tcp-keepalive`), so dead peers
 /// are noticed even when a client never sends again.
-pub fn set_keepalive(stream: &TcpStream, seconds: u64) -> io::Result<()> {
+pub(crate) fn set_keepalive(stream: &TcpStream, seconds: u64) -> io::Result<()> {
     rustix::net::sockopt::set_socket_keepalive(stream, true)?;
     let d = Duration::from_secs(seconds.max(1));
     rustix::net::sockopt::set_tcp_keepidle(stream, d)?;
@@ -306,13 +306,13 @@ pub fn set_keepalive(stream: &TcpStream, seconds: u64) -> io::Result<()> {
 
 /// Wakes a thread blocked in `accept` on `listener` (its `accept` fails from then on).
 /// Linux reports `EINVAL` to `accept` after `shutdown(SHUT_RD)` on a listening socket.
-pub fn wake_listener(listener: &TcpListener) {
+pub(crate) fn wake_listener(listener: &TcpListener) {
     let _ = rustix::net::shutdown(listener, rustix::net::Shutdown::Read);
 }
 
 /// The first file descriptor of socket activation (`SD_LISTEN_FDS_START`): 0, 1 and 2 are
 /// the standard streams, so the service manager puts the sockets it passes at 3, 4, ...
-pub const LISTEN_FDS_START: RawFd = 3;
+pub(crate) const LISTEN_FDS_START: RawFd = 3;
 
 /// Takes ownership of the sockets systemd passed by socket activation (`sd_listen_fds`).
 ///
@@ -333,7 +333,7 @@ pub const LISTEN_FDS_START: RawFd = 3;
 /// Linux 5.6 and a system call outside systemd's `@system-service` filter. So this one call
 /// stays `unsafe`, in this one function.
 #[allow(unsafe_code)]
-pub fn take_inherited_fds() -> Vec<OwnedFd> {
+pub(crate) fn take_inherited_fds() -> Vec<OwnedFd> {
     static TAKEN: AtomicBool = AtomicBool::new(false);
     if TAKEN.swap(true, Ordering::SeqCst) {
         return Vec::new();
@@ -362,7 +362,9 @@ pub fn take_inherited_fds() -> Vec<OwnedFd> {
 
 /// What an inherited fd turned out to be, for [`take_inherited_fds`]'s callers: a listening
 /// TCP socket (and its address), or something respd cannot use (with the reason).
-pub fn inherited_listener(fd: OwnedFd) -> Result<(TcpListener, SocketAddr), (OwnedFd, String)> {
+pub(crate) fn inherited_listener(
+    fd: OwnedFd,
+) -> Result<(TcpListener, SocketAddr), (OwnedFd, String)> {
     match rustix::net::sockopt::socket_type(&fd) {
         Ok(SocketType::STREAM) => {}
         Ok(_) => return Err((fd, "not a stream socket".into())),

@@ -72,7 +72,7 @@ const LOAD_TICK: Duration = Duration::from_secs(1);
 
 /// A connection to the service manager's notify socket.
 #[derive(Debug)]
-pub struct Notifier {
+pub(crate) struct Notifier {
     socket: UnixDatagram,
     addr: UnixAddr,
 }
@@ -167,7 +167,7 @@ fn watchdog_interval() -> Option<Duration> {
 }
 
 /// True when respd reports to systemd.
-pub fn is_active() -> bool {
+pub(crate) fn is_active() -> bool {
     matches!(NOTIFIER.get(), Some(Some(_)))
 }
 
@@ -183,7 +183,7 @@ pub fn notify(message: &str) {
 
 /// The cron's part: when a watchdog ping is due, take and release the keyspace's write lock,
 /// then send `WATCHDOG=1` (see the module docs for why the lock).
-pub fn watchdog_tick(shared: &Shared) {
+pub(crate) fn watchdog_tick(shared: &Shared) {
     if let Some(watchdog) = WATCHDOG.get() {
         watchdog.tick(&shared.store, || notify("WATCHDOG=1"));
     }

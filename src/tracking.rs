@@ -150,7 +150,7 @@ pub fn enable(shared: &Shared, client: &mut Client, settings: Settings) {
 }
 
 /// CLIENT TRACKING OFF, and a tracking client leaving (Redis `disableTracking`).
-pub fn disable(shared: &Shared, client: &mut Client) {
+pub(crate) fn disable(shared: &Shared, client: &mut Client) {
     let id = client.id();
     client.tracking_on = false;
     client.tracking_caching = false;
@@ -187,7 +187,7 @@ fn stop_recording_if_idle(shared: &Shared, table: &Table) {
 /// Remembers the keys of a read command a tracking client ran (Redis
 /// `trackingRememberKeys`): OPTIN clients only after CLIENT CACHING yes, OPTOUT clients
 /// unless after CLIENT CACHING no.
-pub fn remember(shared: &Shared, client: &Client, keys: impl Iterator<Item = Vec<u8>>) {
+pub(crate) fn remember(shared: &Shared, client: &Client, keys: impl Iterator<Item = Vec<u8>>) {
     let (optin, optout) = {
         let settings = client.handle.tracking.lock();
         if !settings.on || settings.bcast {
@@ -215,7 +215,7 @@ pub fn remember(shared: &Shared, client: &Client, keys: impl Iterator<Item = Vec
 ///
 /// The keys go as if they were modified (Redis `trackingLimitUsedSlots` picks them at
 /// random; a `HashMap`'s order is as good a pick): their clients get an invalidation.
-pub fn enforce_limit(shared: &Shared) {
+pub(crate) fn enforce_limit(shared: &Shared) {
     let max = max_keys(shared);
     let victims: Vec<Vec<u8>> = {
         let table = shared.tracking.table.lock();
@@ -246,7 +246,7 @@ fn max_keys(shared: &Shared) -> usize {
 /// Sends the invalidations of every key modified since the last call (see the module docs).
 /// `client` is the one whose command modified them, if any: NOLOOP skips it, and its own
 /// messages wait in its [`Client::tracking_pending`] until its reply is out.
-pub fn invalidate_modified(shared: &Shared, mut client: Option<&mut Client>) {
+pub(crate) fn invalidate_modified(shared: &Shared, mut client: Option<&mut Client>) {
     let modified = shared.store.notifier().take_modified();
     let mut flushed = false;
     for key in modified {
@@ -328,7 +328,7 @@ type Batch = (Vec<u64>, Vec<(Vec<u8>, u64)>);
 /// of that prefix (Redis `trackingBroadcastInvalidationMessages`, which runs once per event
 /// loop turn; respd runs it after each command). NOLOOP clients are not sent the keys they
 /// modified themselves.
-pub fn broadcast(shared: &Shared, mut client: Option<&mut Client>) {
+pub(crate) fn broadcast(shared: &Shared, mut client: Option<&mut Client>) {
     let batches: Vec<Batch> = {
         let mut table = shared.tracking.table.lock();
         if table.prefixes.is_empty() {
@@ -453,7 +453,7 @@ fn deliver(shared: &Shared, current: Option<&mut Client>, id: u64, message: &[u8
 
 /// Appends the messages kept for the running client after its reply (see the module docs).
 /// Returns true if there were any.
-pub fn flush_own(client: &mut Client, reply: &mut crate::protocol::Reply) -> bool {
+pub(crate) fn flush_own(client: &mut Client, reply: &mut crate::protocol::Reply) -> bool {
     if client.tracking_pending.is_empty() {
         return false;
     }

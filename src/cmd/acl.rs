@@ -49,7 +49,7 @@ static ACL_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// The ACL group's row of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("acl", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(ACL_SUBCOMMANDS)];
+pub(crate) static COMMANDS: &[CommandSpec] = &[CommandSpec::new("acl", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(ACL_SUBCOMMANDS)];
 
 // ---------------------------------------------------------------------------------------------
 // The checks before a command runs
@@ -57,7 +57,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("acl", -2, Flags::NONE,
 
 /// Redis `processCommand`'s authentication check: a connection that must authenticate runs
 /// only `no_auth` commands. Returns the error to reply, without its `-`.
-pub fn auth_refusal(
+pub(crate) fn auth_refusal(
     shared: &Shared,
     client: &mut Client,
     spec: &CommandSpec,
@@ -72,7 +72,7 @@ pub fn auth_refusal(
 /// Redis `processCommand`'s ACL check (after [`auth_refusal`]): the user must be allowed the
 /// command, its keys and its channels; a refusal is logged in the ACL log. Returns the
 /// `NOPERM ...` error to reply, without its `-`.
-pub fn permission_refusal(
+pub(crate) fn permission_refusal(
     shared: &Shared,
     client: &Client,
     spec: &'static CommandSpec,
@@ -106,7 +106,7 @@ pub fn permission_refusal(
 
 /// EXEC checks each queued command again, in case the rules changed after it was queued
 /// (Redis `execCommand`). Returns the error that replaces that command's reply.
-pub fn exec_refusal(
+pub(crate) fn exec_refusal(
     ctx: &mut Ctx,
     spec: &'static CommandSpec,
     parent: Option<&'static CommandSpec>,
@@ -150,7 +150,7 @@ fn log_denied(
 
 /// Records a refusal in the ACL log (Redis `addACLLogEntry`): `username` defaults to the
 /// connection's user; `command` is the one running, as the client line shows it.
-pub fn log_event(
+pub(crate) fn log_event(
     shared: &Shared,
     client: &Client,
     now_ms: u64,
@@ -205,7 +205,7 @@ fn log_event_in(
 
 /// Sets up the users at start (Redis `ACLLoadUsersAtStartup`): `requirepass`, then the
 /// config file's `user` lines, or the ACL file; both together are refused.
-pub fn load_at_startup(shared: &Shared) -> std::io::Result<()> {
+pub(crate) fn load_at_startup(shared: &Shared) -> std::io::Result<()> {
     let config = shared.config.read().clone();
     let fail = |message: String| {
         crate::warning!("{message}");
@@ -309,7 +309,7 @@ fn close_pubsub_violators(
 /// `+OK` once every rule applied; with any rule refused nothing changes. Errors: `ERR
 /// Usernames can't contain spaces or null characters`, `ERR Error in ACL SETUSER modifier
 /// '<rule>': <reason>`, `ERR Unmatched parenthesis in acl selector starting at '<arg>'.`
-pub fn acl_setuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_setuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     // mirrors aclCommand(): the slow log must not learn anything about the user.
     ctx.redacted.extend(2..argv.len());
     let name = &argv[2];
@@ -337,7 +337,7 @@ pub fn acl_setuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// Integer: the number of users removed; their connections are closed. Errors: `ERR The
 /// 'default' user cannot be removed`.
-pub fn acl_deluser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_deluser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let names: Vec<&[u8]> = argv.iter().skip(2).collect();
     if names.iter().any(|n| *n == b"default") {
         return Err(CmdError::msg("ERR The 'default' user cannot be removed"));
@@ -353,7 +353,7 @@ pub fn acl_deluser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// A map: `flags` (a set), `passwords` (hashes), `commands`, `keys`, `channels` (of the root
 /// selector) and `selectors` (an array of maps with those three); null for no such user.
-pub fn acl_getuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_getuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(user) = ctx.shared.acl.user(&argv[2]) else {
         reply.null();
         return Ok(());
@@ -392,7 +392,7 @@ pub fn acl_getuser(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ACL LIST
 /// ```
 /// An array: one `user <name> <rules>` line per user, sorted by name.
-pub fn acl_list(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_list(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let lines = ctx.shared.acl.describe_all();
     reply.array(lines.len());
     for line in lines {
@@ -405,7 +405,7 @@ pub fn acl_list(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ACL USERS
 /// ```
 /// An array of the user names, sorted.
-pub fn acl_users(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_users(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let users = ctx.shared.acl.users();
     reply.array(users.len());
     for u in users {
@@ -418,7 +418,7 @@ pub fn acl_users(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ACL WHOAMI
 /// ```
 /// The connection's user name.
-pub fn acl_whoami(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_whoami(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     match &ctx.client.user {
         Some(u) => reply.bulk(&u.name),
         None => reply.null(),
@@ -431,7 +431,7 @@ pub fn acl_whoami(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// The category names, or the commands of one category. Errors: `ERR Unknown category
 /// '<name>'`; more than one argument is `SubcommandSyntax`.
-pub fn acl_cat(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_cat(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     match argv.len() {
         2 => {
             let cats = super::introspection::ACL_CATEGORIES;
@@ -461,7 +461,7 @@ pub fn acl_cat(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// A random password of `bits` bits (256 by default) as hex digits, from the operating
 /// system's random source. Errors: `NotInteger`, `ERR ACL GENPASS argument must be the number
 /// of bits for the output password, a positive number up to 4096`.
-pub fn acl_genpass(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_genpass(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::SubcommandSyntax);
     }
@@ -504,7 +504,7 @@ fn random_bytes(out: &mut [u8]) {
 /// ```
 /// The newest `count` (10) entries, each a map of `count`, `reason`, `context`, `object`,
 /// `username`, `age-seconds`, `client-info`; `+OK` for RESET. Errors: `NotInteger`.
-pub fn acl_log(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_log(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::SubcommandSyntax);
     }
@@ -547,7 +547,7 @@ pub fn acl_log(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// has no permissions to run the '<cmd>' command`, `... to access the '<key>' key`, `... the
 /// '<channel>' channel`). Errors: `ERR User '<name>' not found`, `ERR Command '<name>' not
 /// found`, `WrongArity` of the command tested.
-pub fn acl_dryrun(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_dryrun(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(user) = ctx.shared.acl.user(&argv[2]) else {
         return Err(CmdError::quoting("ERR User '", &argv[2], "' not found"));
     };
@@ -605,7 +605,7 @@ const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an AC
 /// `+OK` after replacing every user with the ACL file's; the connections of the users
 /// replaced are closed. Nothing changes if the file has an error. Errors: no `aclfile`, the
 /// file's errors in one line.
-pub fn acl_load(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_load(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (dir, path, all_channels) = {
         let config = ctx.shared.config.read();
         (
@@ -629,7 +629,7 @@ pub fn acl_load(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// `+OK` after writing every user to the ACL file. Errors: no `aclfile`, `ERR There was an
 /// error trying to save the ACLs. Please check the server logs for more information`.
-pub fn acl_save(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_save(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (dir, path) = {
         let config = ctx.shared.config.read();
         (config.dir.clone(), config.aclfile().to_string())
@@ -652,7 +652,7 @@ pub fn acl_save(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ACL HELP
 /// ```
 /// Redis 7.0.15's text, word for word.
-pub fn acl_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn acl_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     super::connection::reply_help(
         reply,
         "ACL",

@@ -33,7 +33,7 @@ const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 /// The bitmap group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("setbit", 4, RW, KeySpec::ONE, Group::Bitmap, Handler::Write(setbit)),
     CommandSpec::new("getbit", 3, RO_FAST, KeySpec::ONE, Group::Bitmap, Handler::Read(getbit)),
     CommandSpec::new("bitcount", -2, Flags::READONLY, KeySpec::ONE, Group::Bitmap, Handler::Read(bitcount)),
@@ -232,7 +232,7 @@ fn first_bit(bytes: &[u8], from: u64, to: u64, bit: bool) -> Option<u64> {
 /// bytes up to `offset`, keeps the TTL. Errors, in this order: "ERR bit offset is not an
 /// integer or out of range" (negative, not a number, or past `proto-max-bulk-len` * 8),
 /// "ERR bit is not an integer or out of range" (value other than 0 or 1), `WrongType`.
-pub fn setbit(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn setbit(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let offset = bit_offset(ctx, &argv[2], None)?;
     let on = match parse_i64(&argv[3]) {
         Some(0) => false,
@@ -263,7 +263,7 @@ pub fn setbit(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// Integer: the bit at `offset`, 0 past the end of the string or for a missing key.
 /// Errors: "ERR bit offset is not an integer or out of range" (checked before the key),
 /// `WrongType`.
-pub fn getbit(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn getbit(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let offset = bit_offset(ctx, &argv[2], None)?;
     let bit = match lookup_string(ctx, db, &argv[1])? {
         Some(bytes) => bit_at(&bytes, offset),
@@ -287,7 +287,7 @@ pub fn getbit(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// arguments are; and two negative indexes with `start > end` answer 0 before the unit is
 /// parsed. Errors: `WrongType`, `NotInteger`, `Syntax` (a lone `start`, a bad unit, extra
 /// arguments).
-pub fn bitcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bitcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(bytes) = lookup_string(ctx, db, &argv[1])? else {
         reply.int(0);
         return Ok(());
@@ -334,7 +334,7 @@ pub fn bitcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// Errors, in this order: `NotInteger` (bit), "ERR The bit argument must be 1 or 0.",
 /// `WrongType`, `NotInteger` (start), `Syntax` (bad unit), `NotInteger` (end), `Syntax`
 /// (extra arguments).
-pub fn bitpos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bitpos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let bit = match arg_i64(&argv[2])? {
         0 => false,
         1 => true,
@@ -399,7 +399,7 @@ enum BitOp {
 /// without TTL; an empty result deletes `destkey` instead.
 /// Errors: `Syntax` (unknown operation), "ERR BITOP NOT must be called with a single source
 /// key.", `WrongType` (a source that is not a string).
-pub fn bitop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bitop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let op = if eq_ci(&argv[1], "AND") {
         BitOp::And
     } else if eq_ci(&argv[1], "OR") {
@@ -782,7 +782,7 @@ pub fn bitfield(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
 /// Array: the value of each field, as BITFIELD's GET. The arguments are parsed as BITFIELD
 /// parses them, so a malformed SET or INCRBY reports its own error first; a well-formed one
 /// is refused with "ERR BITFIELD_RO only supports the GET subcommand". Then `WrongType`.
-pub fn bitfield_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bitfield_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let ops = parse_ops(ctx, argv)?;
     if ops.iter().any(|op| !matches!(op.kind, FieldOp::Get)) {
         return Err(CmdError::msg(

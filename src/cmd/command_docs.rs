@@ -10,7 +10,7 @@ use super::introspection::{Arg, BeginSearch, CommandDoc, FindKeys, KeySpecDoc};
 
 /// Every command and subcommand respd implements, sorted by full name.
 #[rustfmt::skip]
-pub static COMMAND_DOCS: &[CommandDoc] = &[
+pub(crate) static COMMAND_DOCS: &[CommandDoc] = &[
     CommandDoc {
         name: "acl",
         summary: Some("A container for Access List Control commands "),

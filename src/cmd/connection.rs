@@ -21,7 +21,7 @@ use crate::util::{eq_ci, parse_i64};
 /// The version respd reports in HELLO and INFO. respd is not Redis, but client libraries and
 /// tools look at this number to decide which commands and reply shapes they may use, so respd
 /// claims the Redis release whose behaviour it reproduces.
-pub const REDIS_VERSION: &str = "7.0.15";
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 /// Flags shared by most CLIENT subcommands (Redis marks them so).
 const CLIENT_FLAGS: Flags = Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE);
@@ -71,7 +71,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// The connection group's rows of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("ping", -1, Flags::FAST.union(Flags::SUBSCRIBED_OK), KeySpec::NONE, Group::Connection, Handler::Conn(ping)),
     CommandSpec::new("echo", 2, Flags::LOADING.union(Flags::STALE).union(Flags::FAST), KeySpec::NONE, Group::Connection, Handler::Conn(echo)),
     CommandSpec::new("quit", -1, PRE_AUTH_FLAGS .union(Flags::NO_QUEUE) .union(Flags::SUBSCRIBED_OK), KeySpec::NONE, Group::Connection, Handler::Conn(quit)),
@@ -119,7 +119,7 @@ pub fn echo(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```
 /// `+OK`, then the connection closes once the reply is sent. Redis 7.0 ignores extra
 /// arguments.
-pub fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn quit(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.ok();
     ctx.client.close_after_reply = true;
     // Redis frees the client right after this reply: to others it is gone now (a tracking
@@ -255,7 +255,7 @@ fn authenticate(ctx: &mut Ctx, argv: &Argv, username: &[u8], password: &[u8]) ->
 /// password configured for the default user. Are you sure your configuration is correct?`
 /// (one argument while the default user has `nopass`), `WRONGPASS invalid username-password
 /// pair or user is disabled.` (checked against Redis 7.0.15's `authCommand`).
-pub fn auth(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn auth(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::Syntax);
     }
@@ -323,7 +323,7 @@ pub fn reset(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// Errors, in Redis's order (`clientCommand`): more than 4 arguments is `SubcommandSyntax`
 /// (the table's arity is only a minimum); then "CLIENT UNBLOCK reason should be TIMEOUT or
 /// ERROR"; then `NotInteger` for the id.
-pub fn client_unblock(
+pub(crate) fn client_unblock(
     ctx: &mut Ctx,
     keyspace: &mut crate::store::Keyspace,
     argv: &Argv,
@@ -393,7 +393,7 @@ fn set_client_name(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
 /// CLIENT SETNAME connection-name
 /// ```
 /// `+OK`. Errors: `ERR Client names cannot contain spaces, newlines or special characters.`
-pub fn client_setname(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_setname(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     set_client_name(ctx, &argv[2])?;
     reply.ok();
     Ok(())
@@ -403,7 +403,7 @@ pub fn client_setname(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// CLIENT GETNAME
 /// ```
 /// The name as a bulk string, or null if none was set.
-pub fn client_getname(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_getname(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     if ctx.client.name.is_empty() {
         reply.null();
     } else {
@@ -458,7 +458,7 @@ fn own_snapshot(client: &Client, now_ms: u64, command: &str) -> ClientSnapshot {
 
 /// The calling client's CLIENT LIST line, `command` being the one running (the ACL log
 /// records it, as Redis's `catClientInfoString`).
-pub fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
+pub(crate) fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
     client_info_line(
         &client.handle,
         &own_snapshot(client, now_ms, command),
@@ -471,7 +471,11 @@ pub fn own_info_line(client: &Client, now_ms: u64, command: &str) -> String {
 /// Fields respd has no counterpart for are printed with the value Redis shows for an idle,
 /// ordinary client: `multi-mem=0`. `rbs`/`rbp` (Redis's per-client reply buffer) are 0: respd's batch reply buffer
 /// is counted in `tot-mem` instead.
-pub fn client_info_line(handle: &ClientHandle, snap: &ClientSnapshot, now_ms: u64) -> String {
+pub(crate) fn client_info_line(
+    handle: &ClientHandle,
+    snap: &ClientSnapshot,
+    now_ms: u64,
+) -> String {
     let mut flags = String::new();
     // mirrors catClientInfoString(): a monitor is a replica shown as `O`.
     if handle.is_monitor() {
@@ -572,7 +576,7 @@ fn push_line(ctx: &Ctx, handle: &ClientHandle, command: &str, out: &mut String) 
 /// Redis 7.0, TYPE and ID cannot be combined; IDs are listed in the order given.
 ///
 /// Errors: `Syntax`, `ERR Unknown client type '<type>'`, `ERR Invalid client ID`.
-pub fn client_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut out = String::new();
     if argv.len() == 2 {
         for handle in ctx.shared.clients.all() {
@@ -609,7 +613,7 @@ pub fn client_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// CLIENT INFO
 /// ```
 /// Verbatim text: this connection's CLIENT LIST line.
-pub fn client_info(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_info(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let handle = ctx.client.handle.clone();
     let mut out = String::new();
     push_line(ctx, &handle, "client|info", &mut out);
@@ -667,7 +671,7 @@ impl KillFilter {
 ///
 /// Errors: `Syntax`, `ERR client-id should be greater than 0`, `ERR Unknown client type
 /// '<type>'`, `ERR No such user '<user>'`.
-pub fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() == 3 {
         let filter = KillFilter {
             addr: Some(argv[2].to_vec()),
@@ -769,7 +773,7 @@ fn kill_matching(ctx: &mut Ctx, filter: &KillFilter) -> usize {
 /// silencing itself happens in [`super::dispatch`].
 ///
 /// Errors: `Syntax`.
-pub fn client_reply(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_reply(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mode = &mut ctx.client.reply_mode;
     if eq_ci(&argv[2], "on") {
         *mode = ReplyMode::On;
@@ -795,7 +799,7 @@ pub fn client_reply(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 /// option, a second REDIRECT, a REDIRECT id that is not an integer or not connected; then,
 /// for ON, PREFIX without BCAST, a switch of BCAST or of OPTIN/OPTOUT while tracking, BCAST
 /// with OPTIN or OPTOUT, OPTIN with OPTOUT, prefixes that overlap; ON/OFF itself last.
-pub fn client_tracking(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_tracking(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     use crate::tracking::Settings;
     let mut wanted = Settings {
         on: true,
@@ -906,7 +910,7 @@ fn check_prefix_collisions(
 /// ```
 /// `+OK`: the next command's reads are remembered (YES, in OPTIN mode) or not (NO, in
 /// OPTOUT mode). Errors: not tracking; YES outside OPTIN, NO outside OPTOUT; `Syntax`.
-pub fn client_caching(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_caching(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let settings = ctx.client.handle.tracking.lock().clone();
     if !settings.on {
         return Err(CmdError::msg("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"));
@@ -936,7 +940,7 @@ pub fn client_caching(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// ```
 /// Integer: the client id invalidations are redirected to, 0 for none, -1 when tracking is
 /// off.
-pub fn client_getredir(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_getredir(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let settings = ctx.client.handle.tracking.lock().clone();
     reply.int(if settings.on {
         settings.redirect as i64
@@ -951,7 +955,7 @@ pub fn client_getredir(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdRes
 /// ```
 /// A map: `flags` (a set: on/off, bcast, optin and caching-yes, optout and caching-no,
 /// noloop, broken_redirect), `redirect` (as GETREDIR), `prefixes` (the BCAST prefixes).
-pub fn client_trackinginfo(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_trackinginfo(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let settings = ctx.client.handle.tracking.lock().clone();
     let caching = ctx.client.tracking_caching;
     let mut flags: Vec<&str> = vec![if settings.on { "on" } else { "off" }];
@@ -996,7 +1000,7 @@ pub fn client_trackinginfo(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> Cm
 /// running; see [`crate::pause`]. A pause in force keeps the later end and the stricter mode.
 /// Errors, in Redis's order: more than one mode is `SubcommandSyntax`; `ERR CLIENT PAUSE
 /// mode must be WRITE or ALL`; the timeout's errors.
-pub fn client_pause(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_pause(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     use crate::pause::PauseKind;
     if argv.len() > 4 {
         return Err(CmdError::SubcommandSyntax);
@@ -1027,7 +1031,7 @@ pub fn client_pause(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 /// CLIENT UNPAUSE
 /// ```
 /// `+OK`; ends a pause at once, and the commands it held back run.
-pub fn client_unpause(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_unpause(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     ctx.shared.pause.unpause();
     reply.ok();
     Ok(())
@@ -1038,7 +1042,7 @@ pub fn client_unpause(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ```
 /// `+OK`. respd has no client eviction (`maxmemory-clients`), so the setting has no effect.
 /// Errors: `Syntax`.
-pub fn client_no_evict(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_no_evict(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if !eq_ci(&argv[2], "on") && !eq_ci(&argv[2], "off") {
         return Err(CmdError::Syntax);
     }
@@ -1048,7 +1052,7 @@ pub fn client_no_evict(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdRes
 
 /// Writes a HELP reply: the usage line, then the lines given, then HELP's own entry, each as a
 /// simple string (Redis `addReplyHelp`).
-pub fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
+pub(crate) fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
     reply.array(lines.len() + 3);
     reply.simple(&format!(
         "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
@@ -1064,7 +1068,7 @@ pub fn reply_help(reply: &mut Reply, command: &str, lines: &[&str]) {
 /// CLIENT HELP
 /// ```
 /// An array of simple strings: Redis 7.0.15's text, word for word.
-pub fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn client_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "CLIENT",

@@ -17,7 +17,7 @@ use crate::util::eq_ci;
 
 /// The DEBUG row of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("debug", -2, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::PROTECTED), KeySpec::NONE, Group::Server, Handler::Conn(debug))];
+pub(crate) static COMMANDS: &[CommandSpec] = &[CommandSpec::new("debug", -2, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::PROTECTED), KeySpec::NONE, Group::Server, Handler::Conn(debug))];
 
 /// ```text
 /// DEBUG PANIC

@@ -32,7 +32,7 @@ use crate::util::{eq_ci, parse_i64};
 /// DUMP and RESTORE's rows of the command table (Redis puts them in the generic group).
 /// Flags, arity and key positions are Redis 7.0's, as `COMMAND INFO` reports them.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("dump", 2, Flags::READONLY, KeySpec::ONE, Group::Generic, Handler::Read(dump)),
     CommandSpec::new("restore", -4, Flags::WRITE.union(Flags::DENYOOM), KeySpec::ONE, Group::Generic, Handler::Write(restore)),
 ];
@@ -52,13 +52,13 @@ const BAD_FREQ: CmdError = CmdError::msg("ERR Invalid FREQ value, must be >= 0 a
 /// A read lookup: counts a hit or a miss and refreshes the access time, as Redis's
 /// FUNCTION DUMP's payload of these libraries (see [`rdb::functions_payload`]); strings
 /// compressed as the dump file's are.
-pub fn functions_payload(ctx: &Ctx, codes: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn functions_payload(ctx: &Ctx, codes: &[Vec<u8>]) -> Vec<u8> {
     let compression = ctx.shared.config.read().rdbcompression;
     rdb::functions_payload(codes, compression)
 }
 
 /// The libraries' code in a FUNCTION RESTORE payload (see [`rdb::functions_from_payload`]).
-pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     rdb::functions_from_payload(payload)
 }
 

@@ -14,11 +14,11 @@ pub type CmdResult = Result<(), CmdError>;
 
 /// The refusal of a command that may grow memory while used memory is over `maxmemory` and
 /// nothing can be evicted (Redis `shared.oomerr`); see [`crate::evict`].
-pub const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
+pub(crate) const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
 
 /// The refusal of a keyspace command sent by a replica or a monitor (Redis counts both as
 /// `CLIENT_SLAVE`).
-pub const REPLICA_KEYSPACE_ERROR: &[u8] = b"ERR Replica can't interact with the keyspace";
+pub(crate) const REPLICA_KEYSPACE_ERROR: &[u8] = b"ERR Replica can't interact with the keyspace";
 
 /// A write from an ordinary client on a read-only replica (Redis `shared.roslaveerr`).
 pub const READONLY_ERROR: &[u8] = b"READONLY You can't write against a read only replica.";
@@ -78,38 +78,39 @@ impl CmdError {
     // single use) in that group's file; `tests/error_texts.rs` checks no text is written twice.
 
     /// `ERR invalid cursor` (SCAN, SSCAN, HSCAN, ZSCAN).
-    pub const INVALID_CURSOR: CmdError = CmdError::msg("ERR invalid cursor");
+    pub(crate) const INVALID_CURSOR: CmdError = CmdError::msg("ERR invalid cursor");
     /// `ERR Number of keys can't be greater than number of args` (SINTERCARD, EVAL, FCALL).
-    pub const NUMKEYS_OVER_ARGS: CmdError =
+    pub(crate) const NUMKEYS_OVER_ARGS: CmdError =
         CmdError::msg("ERR Number of keys can't be greater than number of args");
     /// `ERR LIMIT can't be negative` (SINTERCARD, ZINTERCARD).
-    pub const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
+    pub(crate) const LIMIT_NEGATIVE: CmdError = CmdError::msg("ERR LIMIT can't be negative");
     /// `ERR count should be greater than 0` (LMPOP, ZMPOP and their blocking forms).
-    pub const COUNT_NOT_POSITIVE: CmdError = CmdError::msg("ERR count should be greater than 0");
+    pub(crate) const COUNT_NOT_POSITIVE: CmdError =
+        CmdError::msg("ERR count should be greater than 0");
     /// `ERR timeout is negative` (blocking commands, WAIT).
-    pub const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
+    pub(crate) const TIMEOUT_NEGATIVE: CmdError = CmdError::msg("ERR timeout is negative");
     /// `ERR COUNT must be > 0` (GEOSEARCH's and GEORADIUS's COUNT, XAUTOCLAIM's).
-    pub const COUNT_MUST_BE_POSITIVE: CmdError = CmdError::msg("ERR COUNT must be > 0");
+    pub(crate) const COUNT_MUST_BE_POSITIVE: CmdError = CmdError::msg("ERR COUNT must be > 0");
     /// `ERR timeout is not an integer or out of range` (WAIT, XREAD's BLOCK, CLIENT PAUSE:
     /// timeouts in milliseconds).
-    pub const TIMEOUT_NOT_INTEGER: CmdError =
+    pub(crate) const TIMEOUT_NOT_INTEGER: CmdError =
         CmdError::msg("ERR timeout is not an integer or out of range");
     /// `ERR value is out of range` (HRANDFIELD, ZRANDMEMBER counts).
-    pub const OUT_OF_RANGE: CmdError = CmdError::msg("ERR value is out of range");
+    pub(crate) const OUT_OF_RANGE: CmdError = CmdError::msg("ERR value is out of range");
     /// A count of -2^63, whose absolute value does not fit (SRANDMEMBER, HRANDFIELD,
     /// ZRANDMEMBER; Redis `getRangeLongFromObjectOrReply` from `-LONG_MAX`).
-    pub const COUNT_IS_I64_MIN: CmdError = CmdError::msg(
+    pub(crate) const COUNT_IS_I64_MIN: CmdError = CmdError::msg(
         "ERR value is out of range, value must between -9223372036854775807 and \
          9223372036854775807",
     );
 
     /// An error with a fixed message (must start with an error code).
-    pub const fn msg(text: &'static str) -> CmdError {
+    pub(crate) const fn msg(text: &'static str) -> CmdError {
         CmdError::Message(Cow::Borrowed(text))
     }
 
     /// An error with a formatted message (must start with an error code).
-    pub fn owned(text: String) -> CmdError {
+    pub(crate) fn owned(text: String) -> CmdError {
         CmdError::Message(Cow::Owned(text))
     }
 
@@ -132,7 +133,7 @@ impl CmdError {
     ///
     /// `full_name` is the command's name as Redis reports it (`get`, `client|setname`), and
     /// `argv` the request, for the errors that quote them.
-    pub fn render(&self, full_name: &str, argv: &crate::protocol::Argv) -> Vec<u8> {
+    pub(crate) fn render(&self, full_name: &str, argv: &crate::protocol::Argv) -> Vec<u8> {
         match self {
             CmdError::WrongArity => {
                 format!("ERR wrong number of arguments for '{full_name}' command").into_bytes()

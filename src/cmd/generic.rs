@@ -27,7 +27,7 @@ use crate::util::{eq_ci, parse_i64};
 /// The generic group's rows of the command table. Flags, arity and key positions are Redis
 /// 7.0's, as `COMMAND INFO <name>` reports them.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, Flags::WRITE, KeySpec::ALL, Group::Generic, Handler::Write(del)),
     CommandSpec::new("unlink", -2, Flags::WRITE.union(Flags::FAST), KeySpec::ALL, Group::Generic, Handler::Write(del)),
     CommandSpec::new("exists", -2, Flags::READONLY.union(Flags::FAST), KeySpec::ALL, Group::Generic, Handler::Read(exists)),
@@ -174,7 +174,7 @@ pub fn exists(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ```
 /// Status reply: `string`, `list`, `set`, `hash`, ..., or `none` for a missing key.
 /// (Named `type_` because `type` is a Rust keyword.)
-pub fn type_(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn type_(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let name = lookup_read_notouch(ctx, db, &argv[1]).map_or("none", |e| e.value.type_name());
     reply.simple(name);
     Ok(())
@@ -185,7 +185,7 @@ pub fn type_(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// ```
 /// Integer: the number of existing keys; each one's access time is refreshed (OBJECT IDLETIME
 /// drops to 0). A read-only command in Redis too: the access time is not data.
-pub fn touch(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn touch(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut count = 0;
     for key in argv.iter().skip(1) {
         let found = db.get(key, ctx.now_ms).is_some();
@@ -274,7 +274,7 @@ pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
 ///
 /// The guarantee comes from [`Db::scan`]: a key that exists from the first call to the last is
 /// returned at least once, however the table grows or shrinks in between.
-pub fn scan_keys(
+pub(crate) fn scan_keys(
     db: &Db,
     mut cursor: u64,
     count: usize,
@@ -360,7 +360,7 @@ impl<'a> ScanOptions<'a> {
 ///
 /// Errors: `ERR invalid cursor`; `NotInteger` for a non-numeric COUNT; `Syntax` for a COUNT
 /// below 1, an unknown option or a missing option value.
-pub fn scan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn scan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let cursor = parse_scan_cursor(&argv[1]).ok_or(CmdError::INVALID_CURSOR)?;
     let options = ScanOptions::parse(argv, 2, true)?;
     let (count, pattern, type_name) = (options.count, options.pattern, options.type_name);
@@ -405,7 +405,7 @@ pub fn scan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// RANDOMKEY
 /// ```
 /// Bulk string: a random live key, or null when the database has none.
-pub fn randomkey(ctx: &mut Ctx, db: &Db, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn randomkey(ctx: &mut Ctx, db: &Db, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     match db.random_key(ctx.now_ms) {
         Some(key) => reply.bulk(key),
         None => reply.null(),
@@ -463,7 +463,7 @@ fn rename_generic(
 /// RENAME key newkey
 /// ```
 /// `+OK`. An existing `newkey` is overwritten. Errors: `NoSuchKey`.
-pub fn rename(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn rename(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     rename_generic(ctx, db, argv, reply, false)
 }
 
@@ -472,7 +472,7 @@ pub fn rename(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// ```
 /// Integer: 1 if renamed, 0 if `newkey` already exists (or is `key` itself).
 /// Errors: `NoSuchKey`.
-pub fn renamenx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn renamenx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     rename_generic(ctx, db, argv, reply, true)
 }
 
@@ -485,7 +485,12 @@ pub fn renamenx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
 /// Errors, checked in Redis's order before the key is looked at: `NotInteger`, "value is out
 /// of range" for an index beyond a C `int`, `DbIndexOutOfRange`, then `ERR source and
 /// destination objects are the same` when `db` is the selected database.
-pub fn move_(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn move_(
+    ctx: &mut Ctx,
+    keyspace: &mut Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     let key = &argv[1];
     let from = ctx.client.db;
     let to = parse_db_index(&argv[2], keyspace.db_count())?;
@@ -806,7 +811,7 @@ pub fn pttl(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```
 /// Integer: the deadline as a Unix time in seconds (rounded), -1 without TTL, -2 if the key
 /// does not exist.
-pub fn expiretime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn expiretime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     ttl_generic(ctx, db, argv, reply, Unit::Seconds, true);
     Ok(())
 }
@@ -816,7 +821,7 @@ pub fn expiretime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// ```
 /// Integer: the deadline as a Unix time in milliseconds, -1 without TTL, -2 if the key does
 /// not exist.
-pub fn pexpiretime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pexpiretime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     ttl_generic(ctx, db, argv, reply, Unit::Milliseconds, true);
     Ok(())
 }
@@ -863,7 +868,7 @@ fn object_lookup<'d>(ctx: &mut Ctx, db: &'d Db, argv: &Argv) -> Option<&'d Entry
 /// ```
 /// Bulk string: the name Redis would give the value's internal representation (`int`,
 /// `embstr`, `raw`, `quicklist`, `hashtable`, ...), or null if the key does not exist.
-pub fn object_encoding(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn object_encoding(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     match object_lookup(ctx, db, argv) {
         Some(entry) => reply.bulk(entry.value.encoding().as_bytes()),
         None => reply.null(),
@@ -877,7 +882,7 @@ pub fn object_encoding(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -
 /// Integer: the value's reference count as Redis would report it, or null if the key does
 /// not exist. respd does not share values, but Redis does share the integers 0 to 9999 and
 /// reports them with `OBJ_SHARED_REFCOUNT` (2147483647); every other value has one owner.
-pub fn object_refcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn object_refcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     match object_lookup(ctx, db, argv) {
         Some(entry) => reply.int(match entry.value {
             Value::Int(n) if (0..OBJ_SHARED_INTEGERS).contains(&n) => OBJ_SHARED_REFCOUNT,
@@ -894,7 +899,7 @@ pub fn object_refcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -
 /// Integer: seconds since the key was last read or written, or null if it does not exist.
 /// Under an LFU `maxmemory-policy` the key keeps an access counter instead of a time (see
 /// `store::access`), so Redis's error.
-pub fn object_idletime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn object_idletime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(entry) = object_lookup(ctx, db, argv) else {
         reply.null();
         return Ok(());
@@ -916,7 +921,7 @@ pub fn object_idletime(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -
 /// Integer: the key's logarithmic access counter (Redis `LFUDecrAndReturn`), or null if the
 /// key does not exist. Only an LFU `maxmemory-policy` keeps the counter; otherwise Redis's
 /// error. respd evicts nothing, but it counts as Redis does (see `store::access`).
-pub fn object_freq(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn object_freq(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(entry) = object_lookup(ctx, db, argv) else {
         reply.null();
         return Ok(());
@@ -955,7 +960,7 @@ const OBJECT_HELP: &[&str] = &[
 /// OBJECT HELP
 /// ```
 /// Array of status lines describing the subcommands.
-pub fn object_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn object_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.array(OBJECT_HELP.len());
     for line in OBJECT_HELP {
         reply.simple(line);

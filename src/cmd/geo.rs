@@ -51,7 +51,7 @@ const fn row(
 /// COMMAND INFO reports them). GEORADIUS and GEORADIUSBYMEMBER are write commands because of
 /// their STORE option; their `_RO` forms refuse it.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     row("geoadd", -5, RW, KeySpec::ONE, Handler::Write(geoadd)),
     row("geodist", -4, RO, KeySpec::ONE, Handler::Read(geodist)),
     row("geohash", -2, RO, KeySpec::ONE, Handler::Read(geohash)),
@@ -216,7 +216,7 @@ pub fn geoadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 ///
 /// Errors: `Syntax` (more arguments), `ERR unsupported unit provided. please use M, KM, FT,
 /// MI`, `WrongType`.
-pub fn geodist(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn geodist(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let to_meters = match argv.len() {
         4 => 1.0,
         5 => parse_unit(&argv[4])?,
@@ -241,7 +241,7 @@ pub fn geodist(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRes
 /// ```
 /// Array: the 11-character standard geohash of each member, null for a missing one (all null
 /// for a missing key). Error: `WrongType`.
-pub fn geohash(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn geohash(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let z = read_zset(ctx, db, &argv[1])?;
     reply.array(argv.len() - 2);
     for member in argv.iter().skip(2) {
@@ -258,7 +258,7 @@ pub fn geohash(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRes
 /// ```
 /// Array: `[longitude, latitude]` of each member (the centre of its cell), a null array for a
 /// missing one. Error: `WrongType`.
-pub fn geopos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn geopos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let z = read_zset(ctx, db, &argv[1])?;
     reply.array(argv.len() - 2);
     for member in argv.iter().skip(2) {
@@ -836,7 +836,7 @@ pub fn georadius(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> 
 ///     [WITHHASH] [COUNT count [ANY]] [ASC | DESC]
 /// ```
 /// GEORADIUS without STORE (which is a `Syntax` error here).
-pub fn georadius_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn georadius_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     search_reply(ctx, db, argv, reply, Variant::Radius { read_only: true })
 }
 
@@ -862,7 +862,12 @@ pub fn georadiusbymember(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Re
 ///     [COUNT count [ANY]] [ASC | DESC]
 /// ```
 /// GEORADIUSBYMEMBER without STORE.
-pub fn georadiusbymember_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn georadiusbymember_ro(
+    ctx: &mut Ctx,
+    db: &Db,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     search_reply(
         ctx,
         db,
@@ -883,7 +888,7 @@ pub fn georadiusbymember_ro(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Rep
 /// Errors: as GEORADIUS, plus `ERR need numeric width` / `height`, `ERR height or width cannot
 /// be negative`, `ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for <cmd>`,
 /// `ERR exactly one of BYRADIUS and BYBOX can be specified for <cmd>`.
-pub fn geosearch(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn geosearch(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     search_reply(ctx, db, argv, reply, Variant::Search)
 }
 

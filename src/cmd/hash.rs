@@ -38,7 +38,7 @@ const RO_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 /// The hash group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hset", -4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hset)),
     CommandSpec::new("hsetnx", 4, RW_FAST, KeySpec::ONE, Group::Hash, Handler::Write(hsetnx)),
     CommandSpec::new("hget", 3, RO_FAST, KeySpec::ONE, Group::Hash, Handler::Read(hget)),
@@ -158,7 +158,7 @@ pub fn hset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// of HSET since 4.0).
 ///
 /// Errors: `WrongArity` for an odd number of field/value arguments; `WrongType`.
-pub fn hmset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hmset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     hset_generic(ctx, db, argv)?;
     reply.ok();
     Ok(())
@@ -194,7 +194,7 @@ pub fn hsetnx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// Bulk string: the field's value; null if the field or the key does not exist.
 ///
 /// Errors: `WrongType`.
-pub fn hget(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hget(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     match lookup_read(ctx, db, &argv[1])?.and_then(|h| h.get(&argv[2][..])) {
         Some(value) => reply.bulk(value),
         None => reply.null(),
@@ -227,7 +227,7 @@ pub fn hmget(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// Integer: the number of fields, 0 for a missing key.
 ///
 /// Errors: `WrongType`.
-pub fn hlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let len = lookup_read(ctx, db, &argv[1])?.map_or(0, |h| h.len());
     reply.int(len as i64);
     Ok(())
@@ -239,7 +239,7 @@ pub fn hlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// Integer: the length in bytes of the field's value, 0 if the field or the key is missing.
 ///
 /// Errors: `WrongType`.
-pub fn hstrlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hstrlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let len = lookup_read(ctx, db, &argv[1])?
         .and_then(|h| h.get(&argv[2][..]))
         .map_or(0, |v| v.len());
@@ -253,7 +253,7 @@ pub fn hstrlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRes
 /// Integer: 1 if the field exists, 0 if it or the key does not.
 ///
 /// Errors: `WrongType`.
-pub fn hexists(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hexists(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let found = lookup_read(ctx, db, &argv[1])?.is_some_and(|h| h.contains_key(&argv[2][..]));
     reply.int(found as i64);
     Ok(())
@@ -343,7 +343,7 @@ fn hgetall_generic(
 /// Array of every field, in no particular order; empty for a missing key.
 ///
 /// Errors: `WrongType`.
-pub fn hkeys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hkeys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     hgetall_generic(ctx, db, argv, reply, Parts::Fields)
 }
 
@@ -353,7 +353,7 @@ pub fn hkeys(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// Array of every value, in no particular order; empty for a missing key.
 ///
 /// Errors: `WrongType`.
-pub fn hvals(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hvals(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     hgetall_generic(ctx, db, argv, reply, Parts::Values)
 }
 
@@ -381,7 +381,7 @@ pub fn hgetall(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRes
 /// Errors, in Redis's order: `NotInteger` for the increment; `WrongType`; "ERR hash value is
 /// not an integer" when the stored value is not a canonical 64-bit integer ("1.5", "007",
 /// " 1"); `Overflow`.
-pub fn hincrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hincrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (key, field) = (&argv[1], &argv[2]);
     let incr = parse_i64(&argv[3]).ok_or(CmdError::NotInteger)?;
     let old = match lookup_write(ctx, db, key)?.and_then(|h| h.get(field)) {
@@ -407,7 +407,12 @@ pub fn hincrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// Errors, in Redis's order: `NotFloat` for the increment; "ERR value is NaN or Infinity" for
 /// an infinite increment; `WrongType`; "ERR hash value is not a float" when the stored value
 /// does not parse; `NanOrInfinity` when the sum overflows.
-pub fn hincrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hincrbyfloat(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     let (key, field) = (&argv[1], &argv[2]);
     let incr = LongDouble::parse(&argv[3]).ok_or(CmdError::NotFloat)?;
     if !incr.is_finite() {
@@ -457,7 +462,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) 
 /// -2^63; `Syntax` for a fourth argument other than WITHVALUES or more arguments; "ERR value
 /// is out of range" for a count beyond ±2^62 with WITHVALUES (its reply length would
 /// overflow); then `WrongType`.
-pub fn hrandfield(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hrandfield(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() == 2 {
         let Some(hash) = lookup_read(ctx, db, &argv[1])? else {
             reply.null();
@@ -590,7 +595,7 @@ fn reply_random_fields(reply: &mut Reply, picked: Picked<'_>, with_values: bool)
 /// Errors, in Redis's order: "ERR invalid cursor"; then for a missing key the empty result
 /// `["0", []]` with no option checked; `WrongType`; `NotInteger` for a non-numeric COUNT;
 /// `Syntax` for a COUNT below 1, TYPE (SCAN's only), an unknown option or a missing value.
-pub fn hscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn hscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let cursor = parse_scan_cursor(&argv[2]).ok_or(CmdError::INVALID_CURSOR)?;
     let Some(hash) = lookup_read(ctx, db, &argv[1])? else {
         reply.array(2);

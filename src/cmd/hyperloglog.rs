@@ -47,7 +47,7 @@ use crate::util::eq_ci;
 /// The hyperloglog group's rows of the command table (arity, flags and key positions as Redis
 /// 7.0's COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("pfadd", -2, Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST), KeySpec::ONE, Group::Hyperloglog, Handler::Write(pfadd)),
     // Flagged readonly as in Redis, yet it takes the write lock: counting a key whose cached
     // cardinality is stale stores the fresh one (and propagates, hence may_replicate).
@@ -72,7 +72,7 @@ const BITS: usize = 6;
 /// Largest register value (Redis `HLL_REGISTER_MAX`).
 const REGISTER_MAX: u8 = (1 << BITS) - 1;
 /// Header length: magic, encoding, 3 unused bytes, cached cardinality.
-pub const HDR: usize = 16;
+pub(crate) const HDR: usize = 16;
 /// Length of a dense HyperLogLog string (Redis `HLL_DENSE_SIZE`).
 pub const DENSE_SIZE: usize = HDR + (REGISTERS * BITS).div_ceil(8);
 /// Encoding byte values.
@@ -108,7 +108,7 @@ impl From<Corrupt> for CmdError {
 
 /// MurmurHash2, 64-bit version, reading 8-byte words little-endian as Redis's endian-neutral
 /// variant does (Redis `MurmurHash64A`).
-pub fn murmur_hash64a(key: &[u8], seed: u64) -> u64 {
+pub(crate) fn murmur_hash64a(key: &[u8], seed: u64) -> u64 {
     const M: u64 = 0xc6a4_a793_5bd1_e995;
     const R: u32 = 47;
     let mut h = seed ^ (key.len() as u64).wrapping_mul(M);
@@ -136,7 +136,7 @@ pub fn murmur_hash64a(key: &[u8], seed: u64) -> u64 {
 
 /// The register an element hashes to and the length of the `000..1` pattern that follows
 /// (1..=Q+1) (Redis `hllPatLen`).
-pub fn pat_len(element: &[u8]) -> (usize, u8) {
+pub(crate) fn pat_len(element: &[u8]) -> (usize, u8) {
     let hash = murmur_hash64a(element, HASH_SEED);
     let index = (hash as usize) & (REGISTERS - 1);
     // The bit above the Q used ones ends the run, so the count is at most Q + 1.
@@ -268,7 +268,7 @@ fn val_op(value: u8, len: usize) -> u8 {
 
 /// A new, empty HyperLogLog: sparse, every register in XZERO runs, cached cardinality 0
 /// (Redis `createHLLObject`).
-pub fn new_sparse() -> Vec<u8> {
+pub(crate) fn new_sparse() -> Vec<u8> {
     let mut v = b"HYLL".to_vec();
     v.push(SPARSE);
     v.resize(HDR, 0);
@@ -284,7 +284,7 @@ pub fn new_sparse() -> Vec<u8> {
 /// True if `bytes` pass Redis's `isHLLObjectOrReply` checks: long enough for the header, the
 /// HYLL magic, a known encoding, and the exact length if dense. Sparse opcodes are checked
 /// only when they are used.
-pub fn looks_valid(bytes: &[u8]) -> bool {
+pub(crate) fn looks_valid(bytes: &[u8]) -> bool {
     bytes.len() >= HDR
         && &bytes[..4] == b"HYLL"
         && bytes[ENCODING_AT] <= SPARSE
@@ -655,7 +655,7 @@ fn hll_mut<'a>(db: &'a mut Db, key: &[u8], now_ms: u64) -> &'a mut Vec<u8> {
 /// added before the corruption was met stay added). Event `pfadd` when something changed;
 /// WATCH sees a change only then. (A PFADD that changes nothing does not turn a short
 /// embstr value raw, as Redis's `dbUnshareStringValue` does: OBJECT ENCODING may differ.)
-pub fn pfadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pfadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let key = &argv[1];
     let mut updated = 0u64;
     db.expire_if_needed(key, ctx.now_ms);
@@ -701,7 +701,7 @@ pub fn pfadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
 /// stored in the key, which is then a change: WATCH sees it and the command is propagated, as
 /// in Redis, so replicas hold the same bytes. Errors: `WrongType`, the HyperLogLog WRONGTYPE,
 /// INVALIDOBJ.
-pub fn pfcount(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pfcount(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     ctx.changes = Some(0);
     if argv.len() > 2 {
         let mut max = vec![0u8; REGISTERS];
@@ -739,7 +739,7 @@ pub fn pfcount(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// sources, register by register. It is dense if any input was dense, and sparse otherwise
 /// (until a register or the length forces dense). Errors: `WrongType`, the HyperLogLog
 /// WRONGTYPE, INVALIDOBJ. Event `pfadd` (Redis reports a merge as an add).
-pub fn pfmerge(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pfmerge(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut max = vec![0u8; REGISTERS];
     let mut use_dense = false;
     // The destination is one of the inputs, so its type is checked here too.
@@ -801,7 +801,7 @@ impl XorShift {
 /// disturbing their neighbours, and sparse and dense HyperLogLogs fed the same 10 million
 /// elements agree and stay within six standard errors at every power of ten. Errors: "ERR
 /// TESTFAILED ..." with Redis's texts.
-pub fn pfselftest(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pfselftest(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
@@ -877,7 +877,7 @@ fn self_test(seed: u64, elements: u64, max_bytes: usize) -> Result<(), CmdError>
 ///
 /// Redis never signals WATCHers from PFDEBUG. respd does not either, except when GETREG or
 /// TODENSE turns a sparse value dense: that takes a write lookup, which WATCH sees.
-pub fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pfdebug(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sub = &argv[1];
     let key = &argv[2];
     db.expire_if_needed(key, ctx.now_ms);

@@ -60,7 +60,7 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// The introspection rows of the command table (Redis files them under "server").
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("info", -1, Flags::LOADING.union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(info)),
     CommandSpec::new("command", -1, COMMAND_FLAGS, KeySpec::NONE, Group::Server, Handler::Conn(command)).with_subcommands(COMMAND_SUBCOMMANDS),
 ];
@@ -152,7 +152,7 @@ pub fn info(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> Cmd
 }
 
 /// Redis's `bytesToHuman`: `1023B`, `1.00K`, `12.50M`, ...
-pub fn bytes_to_human(n: u64) -> String {
+pub(crate) fn bytes_to_human(n: u64) -> String {
     const UNITS: &[char] = &['K', 'M', 'G', 'T', 'P'];
     if n < 1024 {
         return format!("{n}B");
@@ -566,7 +566,7 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
 // ---------------------------------------------------------------------------------------------
 
 /// ACL categories in the order Redis prints them (`ACLCommandCategories` in acl.c).
-pub const ACL_CATEGORIES: &[&str] = &[
+pub(crate) const ACL_CATEGORIES: &[&str] = &[
     "keyspace",
     "read",
     "write",
@@ -595,9 +595,12 @@ pub const ACL_CATEGORIES: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 
 /// What Redis's `src/commands/<name>.json` says about one command or subcommand; the
-/// fields COMMAND INFO and COMMAND DOCS print, with Redis's spelling of every flag.
+/// fields COMMAND INFO and COMMAND DOCS print, with Redis's spelling of every flag. (The
+/// group, arity, flags and key positions printed come from the command table; the generated
+/// ones are read by the test that holds the table to Redis's descriptions.)
 #[derive(Debug)]
-pub struct CommandDoc {
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) struct CommandDoc {
     /// Full name: `get`, `client|list`.
     pub name: &'static str,
     /// One-line summary.
@@ -636,7 +639,7 @@ pub struct CommandDoc {
 
 /// One key spec (Redis `keySpec`).
 #[derive(Debug)]
-pub struct KeySpecDoc {
+pub(crate) struct KeySpecDoc {
     /// Free-text notes.
     pub notes: Option<&'static str>,
     /// `RO`, `access`, ... in Redis's order.
@@ -649,7 +652,7 @@ pub struct KeySpecDoc {
 
 /// A key spec's `begin_search`.
 #[derive(Debug)]
-pub enum BeginSearch {
+pub(crate) enum BeginSearch {
     /// Cannot be described.
     Unknown,
     /// At this argument index.
@@ -660,7 +663,7 @@ pub enum BeginSearch {
 
 /// A key spec's `find_keys`.
 #[derive(Debug)]
-pub enum FindKeys {
+pub(crate) enum FindKeys {
     /// Cannot be described.
     Unknown,
     /// A range of keys.
@@ -708,7 +711,7 @@ pub struct Arg {
 }
 
 /// The generated data of `get` or `client|list`.
-pub fn command_doc(full_name: &str) -> Option<&'static CommandDoc> {
+pub(crate) fn command_doc(full_name: &str) -> Option<&'static CommandDoc> {
     COMMAND_DOCS
         .binary_search_by(|d| d.name.cmp(full_name))
         .ok()
@@ -724,7 +727,10 @@ fn doc_of(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Option<&'static C
 /// the implicit ones from the flags (`setImplicitACLCategories`: `@write`, `@read`, `@admin` +
 /// `@dangerous`, `@pubsub`, `@fast`, `@blocking`, and `@slow` when not `@fast`), in
 /// `ACLCommandCategories` order.
-pub fn acl_categories(spec: &CommandSpec, parent: Option<&CommandSpec>) -> Vec<&'static str> {
+pub(crate) fn acl_categories(
+    spec: &CommandSpec,
+    parent: Option<&CommandSpec>,
+) -> Vec<&'static str> {
     let mut cats: Vec<&'static str> = doc_of(spec, parent)
         .map(|d| d.acl_categories.to_vec())
         .unwrap_or_default();
@@ -937,7 +943,7 @@ pub fn command(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// COMMAND COUNT
 /// ```
 /// Integer: the number of commands (subcommands not counted).
-pub fn command_count(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn command_count(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(all_commands().count() as i64);
     Ok(())
 }
@@ -947,7 +953,7 @@ pub fn command_count(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ```
 /// An array with one COMMAND INFO entry per name (`client|list` names a subcommand), null for
 /// an unknown name; every command when no name is given.
-pub fn command_info(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn command_info(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() == 2 {
         return command(ctx, argv, reply);
     }
@@ -1074,7 +1080,7 @@ fn reply_arguments(reply: &mut Reply, args: &[Arg]) {
 /// ```
 /// A map of command name to its documentation map; unknown names are left out; every
 /// command when no name is given.
-pub fn command_docs(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn command_docs(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut found = Vec::new();
     if argv.len() == 2 {
         found.extend(all_commands().map(|spec| (spec, None)));
@@ -1153,7 +1159,7 @@ const INVALID_COMMAND: CmdError = CmdError::msg("ERR Invalid command specified")
 /// Errors: `ERR Invalid command specified`, `ERR The command has no key arguments`,
 /// `ERR Invalid number of arguments specified for command`, `ERR Invalid arguments specified
 /// for command` (no key found, such as a bad `numkeys`).
-pub fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn command_getkeys(_ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(mut spec) = lookup(&argv[2]) else {
         return Err(INVALID_COMMAND);
     };
@@ -1410,7 +1416,7 @@ pub(crate) fn sort_keys(line: &[&[u8]]) -> Vec<usize> {
 /// ```
 /// An array of simple strings: Redis 7.0.15's text, word for word (GETKEYSANDFLAGS included,
 /// which respd does not have).
-pub fn command_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn command_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "COMMAND",

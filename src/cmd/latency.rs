@@ -48,7 +48,7 @@ static LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// LATENCY (Redis files it under "server").
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("latency", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(LATENCY_SUBCOMMANDS)];
+pub(crate) static COMMANDS: &[CommandSpec] = &[CommandSpec::new("latency", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(LATENCY_SUBCOMMANDS)];
 
 /// The unix time in seconds.
 fn now_secs() -> i64 {

@@ -46,7 +46,7 @@ const RW: Flags = Flags::WRITE.union(Flags::DENYOOM);
 /// The list group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpush", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(lpush)),
     CommandSpec::new("rpush", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(rpush)),
     CommandSpec::new("lpushx", -3, RW_FAST, KeySpec::ONE, Group::List, Handler::Write(lpushx)),
@@ -117,7 +117,7 @@ impl End {
     }
 
     /// The keyspace event of a push at this end: `lpush` or `rpush`.
-    pub fn push_event(self) -> &'static str {
+    pub(crate) fn push_event(self) -> &'static str {
         match self {
             End::Head => "lpush",
             End::Tail => "rpush",
@@ -125,7 +125,7 @@ impl End {
     }
 
     /// The keyspace event of a pop at this end: `lpop` or `rpop`.
-    pub fn pop_event(self) -> &'static str {
+    pub(crate) fn pop_event(self) -> &'static str {
         match self {
             End::Head => "lpop",
             End::Tail => "rpop",
@@ -135,14 +135,14 @@ impl End {
 
 /// After elements were popped from `end` of the list at `key`: reports the pop, and deletes
 /// the key, reporting `del`, if the list is now empty (Redis `listElementsRemoved`).
-pub fn elements_removed(db: &mut Db, key: &[u8], end: End) {
+pub(crate) fn elements_removed(db: &mut Db, key: &[u8], end: End) {
     db.notify(notify::LIST, end.pop_event(), key);
     delete_if_empty(db, key);
 }
 
 /// Deletes `key`, reporting `del`, if it holds an empty list or sorted set: empty
 /// aggregates do not exist in Redis.
-pub fn delete_if_empty(db: &mut Db, key: &[u8]) {
+pub(crate) fn delete_if_empty(db: &mut Db, key: &[u8]) {
     let empty = match db.peek(key, 0) {
         Some(entry) => match &entry.value {
             Value::List(l) => l.is_empty(),
@@ -245,7 +245,7 @@ fn reply_elements<'a>(
 /// the reply is 0. An existing key keeps its TTL.
 ///
 /// Errors: `WrongType`.
-pub fn push_generic(
+pub(crate) fn push_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     argv: &Argv,
@@ -313,7 +313,7 @@ pub fn lpushx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// ```
 /// Integer: the length of the list after the pushes, 0 (and no key) if the list does not
 /// exist. Errors: `WrongType`.
-pub fn rpushx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn rpushx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     push_generic(ctx, db, argv, End::Tail, true, reply)
 }
 
@@ -331,7 +331,7 @@ pub fn rpushx(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// Errors: `Message("ERR value is out of range, must be positive")` for a negative or
 /// non-numeric count; `WrongArity` for more than one count (the table's arity, -2, cannot
 /// say "at most 3"); `WrongType`.
-pub fn pop_generic(
+pub(crate) fn pop_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     argv: &Argv,
@@ -401,7 +401,7 @@ pub fn rpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// after the first existing list goes unnoticed, as in Redis.
 ///
 /// Errors: `WrongType`.
-pub fn mpop_generic(
+pub(crate) fn mpop_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     keys: &[&[u8]],
@@ -507,7 +507,7 @@ pub fn blpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
 /// BRPOP key [key ...] timeout
 /// ```
 /// As [`blpop`], from the tail.
-pub fn brpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn brpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     blocking_pop_generic(ctx, db, argv, End::Tail, reply)
 }
 
@@ -601,7 +601,7 @@ fn blocking_move_generic(
 /// As LMPOP, blocking while every list is missing.
 ///
 /// Errors: those of LMPOP, then the timeout errors (Redis parses the timeout last here).
-pub fn blmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn blmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (keys, end, count) = mpop_arguments(argv, 2)?;
     let deadline = crate::blocking::parse_timeout(&argv[1], ctx.now_ms)?;
     for &key in &keys {
@@ -627,7 +627,7 @@ pub fn blmpop(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// LLEN key
 /// ```
 /// Integer: the number of elements, 0 for a missing key. Errors: `WrongType`.
-pub fn llen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn llen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let len = list_read(ctx, db, &argv[1])?.map_or(0, VecDeque::len);
     reply.int(len as i64);
     Ok(())
@@ -662,7 +662,7 @@ pub fn lrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 ///
 /// Errors: `WrongType`, then `NotInteger`. The key is looked up first, so a missing key
 /// answers null even to a non-numeric index.
-pub fn lindex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn lindex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(list) = list_read(ctx, db, &argv[1])? else {
         reply.null();
         return Ok(());
@@ -688,7 +688,7 @@ pub fn lindex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// Errors: `Syntax` (unknown option or missing value); `NotInteger` (RANK); the RANK-zero
 /// message; `Message("ERR COUNT can't be negative")` and `Message("ERR MAXLEN can't be
 /// negative")` (also for non-numbers, as in Redis); `WrongType`.
-pub fn lpos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn lpos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let element = &argv[2];
     let mut rank: i64 = 1;
     let mut count: Option<i64> = None;
@@ -786,7 +786,7 @@ pub fn lpos(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 ///
 /// Errors, in Redis's order: `NoSuchKey` for a missing key, `WrongType`, `NotInteger`, then
 /// `Message("ERR index out of range")`.
-pub fn lset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn lset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let Some(list) = list_write(ctx, db, &argv[1])? else {
         return Err(CmdError::NoSuchKey);
     };
@@ -807,7 +807,7 @@ pub fn lset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// `pivot` (from the head); -1 if the pivot is not in the list; 0 if the key is missing.
 ///
 /// Errors: `Syntax` (neither BEFORE nor AFTER; checked before the key), `WrongType`.
-pub fn linsert(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn linsert(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let after = if eq_ci(&argv[2], "after") {
         true
     } else if eq_ci(&argv[2], "before") {
@@ -890,7 +890,7 @@ pub fn lrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// as LRANGE). An empty range deletes the key; a missing key is fine.
 ///
 /// Errors: `NotInteger` (checked before the key), `WrongType`.
-pub fn ltrim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn ltrim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let start = arg_i64(&argv[2])?;
     let stop = arg_i64(&argv[3])?;
     let key = &argv[1];
@@ -924,7 +924,7 @@ pub fn ltrim(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
 ///
 /// Errors: `WrongType` for either key; nothing is popped when the destination has the wrong
 /// type.
-pub fn lmove_generic(
+pub(crate) fn lmove_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     source: &[u8],

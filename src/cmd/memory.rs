@@ -57,7 +57,7 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// The MEMORY row of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(MEMORY_SUBCOMMANDS)];
+pub(crate) static COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(MEMORY_SUBCOMMANDS)];
 
 /// ```text
 /// MEMORY USAGE key [SAMPLES count]
@@ -67,7 +67,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("memory", -2, Flags::NO
 /// extrapolated. Errors: `Syntax` for an unknown option, a SAMPLES without its count or a
 /// negative count; `NotInteger` for a count that is not a number. Options are checked before
 /// the key is looked up, as in Redis 7.0.15.
-pub fn memory_usage(_ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn memory_usage(_ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut samples = DEFAULT_SAMPLES;
     let mut j = 3;
     while j < argv.len() {
@@ -94,7 +94,7 @@ pub fn memory_usage(_ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> 
 /// The figures MEMORY STATS, MEMORY DOCTOR and INFO's memory section share (Redis
 /// `struct redisMemOverhead`). See the module docs for what each one holds in respd.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryOverhead {
+pub(crate) struct MemoryOverhead {
     /// `used_memory`: data plus client buffers.
     pub total: u64,
     /// Highest `total` seen.
@@ -116,7 +116,7 @@ pub struct MemoryOverhead {
 impl MemoryOverhead {
     /// Gathers the figures (Redis `getMemoryOverheadData`). O(number of elements stored):
     /// respd adds memory up when asked instead of keeping a running count.
-    pub fn gather(ctx: &Ctx, ks: &Keyspace) -> MemoryOverhead {
+    pub(crate) fn gather(ctx: &Ctx, ks: &Keyspace) -> MemoryOverhead {
         let shared = ctx.shared;
         let clients = clients_bytes(shared);
         let mut m = MemoryOverhead {
@@ -145,7 +145,7 @@ impl MemoryOverhead {
 }
 
 /// The clients' query and reply buffers: the part of `used_memory` that is not the dataset.
-pub fn clients_bytes(shared: &crate::shared::Shared) -> u64 {
+pub(crate) fn clients_bytes(shared: &crate::shared::Shared) -> u64 {
     shared
         .clients
         .all()
@@ -165,7 +165,12 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// ```
 /// A map of Redis's 27 fields plus one `db.N` map per non-empty database, in Redis's order.
 /// See the module docs for which values are real and which are derived or zero.
-pub fn memory_stats(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn memory_stats(
+    ctx: &mut Ctx,
+    ks: &Keyspace,
+    _argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     let m = MemoryOverhead::gather(ctx, ks);
     let startup = 0u64;
     let net_usage = if m.total > startup {
@@ -264,7 +269,12 @@ pub fn memory_stats(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Repl
 /// 150% of current use, RSS over 1.4 times (and 10 MB more than) what is allocated, or
 /// clients' buffers above 200 KB each on average. (The allocator-internal checks cannot
 /// trigger: those figures are derived; there are no replicas and no scripts.)
-pub fn memory_doctor(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn memory_doctor(
+    ctx: &mut Ctx,
+    ks: &Keyspace,
+    _argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     let m = MemoryOverhead::gather(ctx, ks);
     let clients = ctx.shared.clients.all().len().max(1) as u64;
     let report = doctor_report(&m, clients);
@@ -302,7 +312,7 @@ fn doctor_report(m: &MemoryOverhead, clients: u64) -> String {
 /// MEMORY MALLOC-STATS
 /// ```
 /// Bulk string: what Redis built without jemalloc answers.
-pub fn memory_malloc_stats(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn memory_malloc_stats(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.bulk(b"Stats not supported for the current allocator");
     Ok(())
 }
@@ -311,7 +321,7 @@ pub fn memory_malloc_stats(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> C
 /// MEMORY PURGE
 /// ```
 /// `+OK`: there is no jemalloc arena to purge (Redis answers OK then too).
-pub fn memory_purge(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn memory_purge(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.ok();
     Ok(())
 }
@@ -320,7 +330,7 @@ pub fn memory_purge(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResul
 /// MEMORY HELP
 /// ```
 /// An array of simple strings, Redis 7.0.15's text.
-pub fn memory_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn memory_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "MEMORY",

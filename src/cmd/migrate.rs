@@ -55,7 +55,7 @@ use crate::util::{eq_ci, parse_i64};
 /// MIGRATE's row of the command table (Redis puts it in the generic group). Flags, arity and
 /// key positions are Redis 7.0's, as `COMMAND INFO` reports them.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, Flags::WRITE.union(Flags::MOVABLEKEYS), KeySpec::new(3, 3, 1), Group::Generic, Handler::Write(migrate))];
+pub(crate) static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, Flags::WRITE.union(Flags::MOVABLEKEYS), KeySpec::new(3, 3, 1), Group::Generic, Handler::Write(migrate))];
 
 /// At most this many cached connections (Redis `MIGRATE_SOCKET_CACHE_ITEMS`).
 const CACHE_ITEMS: usize = 64;
@@ -98,7 +98,7 @@ impl std::fmt::Debug for SocketCache {
 impl SocketCache {
     /// Closes the connections unused for more than 10 seconds (Redis
     /// `migrateCloseTimedoutSockets`, called from the cron).
-    pub fn close_idle(&self) {
+    pub(crate) fn close_idle(&self) {
         let mut idle = self.idle.lock();
         if !idle.is_empty() {
             idle.retain(|_, socket| socket.last_use.elapsed() <= CACHE_TTL);

@@ -94,15 +94,15 @@ pub struct Flags(u32);
 
 impl Flags {
     /// No flags.
-    pub const NONE: Flags = Flags(0);
+    pub(crate) const NONE: Flags = Flags(0);
     /// May modify the keyspace.
     pub const WRITE: Flags = Flags(1 << 0);
     /// Only reads.
     pub const READONLY: Flags = Flags(1 << 1);
     /// May grow memory use (refused under maxmemory pressure in Redis).
-    pub const DENYOOM: Flags = Flags(1 << 2);
+    pub(crate) const DENYOOM: Flags = Flags(1 << 2);
     /// Administrative command.
-    pub const ADMIN: Flags = Flags(1 << 3);
+    pub(crate) const ADMIN: Flags = Flags(1 << 3);
     /// Pub/Sub related.
     pub const PUBSUB: Flags = Flags(1 << 4);
     /// Not allowed from scripts.
@@ -112,37 +112,37 @@ impl Flags {
     /// Allowed while loading data.
     pub const LOADING: Flags = Flags(1 << 7);
     /// Allowed on a stale replica.
-    pub const STALE: Flags = Flags(1 << 8);
+    pub(crate) const STALE: Flags = Flags(1 << 8);
     /// Not shown in MONITOR.
-    pub const SKIP_MONITOR: Flags = Flags(1 << 9);
+    pub(crate) const SKIP_MONITOR: Flags = Flags(1 << 9);
     /// Not logged in the slow log.
-    pub const SKIP_SLOWLOG: Flags = Flags(1 << 10);
+    pub(crate) const SKIP_SLOWLOG: Flags = Flags(1 << 10);
     /// O(1) or O(log N), never blocks.
-    pub const FAST: Flags = Flags(1 << 11);
+    pub(crate) const FAST: Flags = Flags(1 << 11);
     /// Runs without authentication.
-    pub const NO_AUTH: Flags = Flags(1 << 12);
+    pub(crate) const NO_AUTH: Flags = Flags(1 << 12);
     /// May replicate even if read-only.
-    pub const MAY_REPLICATE: Flags = Flags(1 << 13);
+    pub(crate) const MAY_REPLICATE: Flags = Flags(1 << 13);
     /// Key arguments are optional.
-    pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 14);
+    pub(crate) const NO_MANDATORY_KEYS: Flags = Flags(1 << 14);
     /// Not allowed during async loading.
-    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 15);
+    pub(crate) const NO_ASYNC_LOADING: Flags = Flags(1 << 15);
     /// Not allowed inside MULTI.
-    pub const NO_MULTI: Flags = Flags(1 << 16);
+    pub(crate) const NO_MULTI: Flags = Flags(1 << 16);
     /// Allowed while a script is busy.
-    pub const ALLOW_BUSY: Flags = Flags(1 << 17);
+    pub(crate) const ALLOW_BUSY: Flags = Flags(1 << 17);
     /// Key positions depend on the arguments.
-    pub const MOVABLEKEYS: Flags = Flags(1 << 18);
+    pub(crate) const MOVABLEKEYS: Flags = Flags(1 << 18);
     /// respd's own flag, never printed: the command runs at once inside MULTI instead of
     /// being queued (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET — the commands Redis's
     /// `processCommand` exempts by name).
-    pub const NO_QUEUE: Flags = Flags(1 << 31);
+    pub(crate) const NO_QUEUE: Flags = Flags(1 << 31);
     /// respd's own flag, never printed: allowed in the RESP2 subscribed context ((P)SUBSCRIBE,
     /// (P)UNSUBSCRIBE, PING, QUIT, RESET).
-    pub const SUBSCRIBED_OK: Flags = Flags(1 << 30);
+    pub(crate) const SUBSCRIBED_OK: Flags = Flags(1 << 30);
     /// Redis's `protected` flag, hidden in COMMAND INFO as Redis hides it: the command runs
     /// only where its `enable-*-command` directive allows (DEBUG).
-    pub const PROTECTED: Flags = Flags(1 << 29);
+    pub(crate) const PROTECTED: Flags = Flags(1 << 29);
 
     const NAMES: &'static [(Flags, &'static str)] = &[
         (Flags::WRITE, "write"),
@@ -167,7 +167,7 @@ impl Flags {
     ];
 
     /// Both sets of flags.
-    pub const fn union(self, other: Flags) -> Flags {
+    pub(crate) const fn union(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)
     }
 
@@ -205,13 +205,13 @@ pub struct KeySpec {
 
 impl KeySpec {
     /// No keys.
-    pub const NONE: KeySpec = KeySpec {
+    pub(crate) const NONE: KeySpec = KeySpec {
         first: 0,
         last: 0,
         step: 0,
     };
     /// One key, the first argument.
-    pub const ONE: KeySpec = KeySpec {
+    pub(crate) const ONE: KeySpec = KeySpec {
         first: 1,
         last: 1,
         step: 1,
@@ -223,7 +223,7 @@ impl KeySpec {
         step: 1,
     };
     /// The first two arguments are keys.
-    pub const TWO: KeySpec = KeySpec {
+    pub(crate) const TWO: KeySpec = KeySpec {
         first: 1,
         last: 2,
         step: 1,
@@ -349,7 +349,7 @@ impl Ctx<'_> {
     /// The command is recorded as `argv` instead of as it was called (Redis
     /// `rewriteClientCommandVector`). Called again, `argv` is recorded after the commands
     /// already given (Redis `alsoPropagate`).
-    pub fn propagate_as(&mut self, argv: Argv) {
+    pub(crate) fn propagate_as(&mut self, argv: Argv) {
         match &mut self.effects {
             Effects::Replaced(list) => list.push(argv),
             effects => *effects = Effects::Replaced(vec![argv]),
@@ -358,19 +358,19 @@ impl Ctx<'_> {
 
     /// Nothing is recorded for this command, although it succeeded (Redis
     /// `preventCommandPropagation`): a pop that found nothing, a NX that did not set.
-    pub fn propagate_nothing(&mut self) {
+    pub(crate) fn propagate_nothing(&mut self) {
         self.effects = Effects::Replaced(Vec::new());
     }
 
     /// True when records are wanted at all (the AOF is on, or a replica is attached). A
     /// command whose record costs work to build (a deadline to render) may skip it when not.
-    pub fn records_wanted(&self) -> bool {
+    pub(crate) fn records_wanted(&self) -> bool {
         crate::persistence::aof::records_wanted(self.shared)
     }
 
     /// Records a read lookup of `key` for INFO's `keyspace_hits` / `keyspace_misses`, and
     /// reports a miss as a `keymiss` keyspace event (Redis `lookupKey` does both).
-    pub fn count_lookup(&mut self, db: &Db, key: &[u8], found: bool) {
+    pub(crate) fn count_lookup(&mut self, db: &Db, key: &[u8], found: bool) {
         if found {
             self.client.stats.hits += 1;
         } else {
@@ -383,7 +383,11 @@ impl Ctx<'_> {
     /// keyspace hit or miss and refreshing the access time. Every read command's lookup goes
     /// through here, so the INFO counters are kept in one place; the type check is the
     /// caller's (Redis `checkType`).
-    pub fn lookup_read<'d>(&mut self, db: &'d Db, key: &[u8]) -> Option<&'d crate::store::Value> {
+    pub(crate) fn lookup_read<'d>(
+        &mut self,
+        db: &'d Db,
+        key: &[u8],
+    ) -> Option<&'d crate::store::Value> {
         let found = db.get_value(key, self.now_ms);
         self.count_lookup(db, key, found.is_some());
         found
@@ -391,15 +395,15 @@ impl Ctx<'_> {
 }
 
 /// A read-only command on the selected database (read lock).
-pub type ReadFn = fn(&mut Ctx, &Db, &Argv, &mut Reply) -> CmdResult;
+pub(crate) type ReadFn = fn(&mut Ctx, &Db, &Argv, &mut Reply) -> CmdResult;
 /// A command that may modify the selected database (write lock).
-pub type WriteFn = fn(&mut Ctx, &mut Db, &Argv, &mut Reply) -> CmdResult;
+pub(crate) type WriteFn = fn(&mut Ctx, &mut Db, &Argv, &mut Reply) -> CmdResult;
 /// A read-only command that looks at every database (read lock).
-pub type KeyspaceReadFn = fn(&mut Ctx, &Keyspace, &Argv, &mut Reply) -> CmdResult;
+pub(crate) type KeyspaceReadFn = fn(&mut Ctx, &Keyspace, &Argv, &mut Reply) -> CmdResult;
 /// A command that may modify several databases (write lock): MOVE, SWAPDB, FLUSHALL.
-pub type KeyspaceWriteFn = fn(&mut Ctx, &mut Keyspace, &Argv, &mut Reply) -> CmdResult;
+pub(crate) type KeyspaceWriteFn = fn(&mut Ctx, &mut Keyspace, &Argv, &mut Reply) -> CmdResult;
 /// A command that does not touch the keyspace (no lock): PING, SELECT, CLIENT, CONFIG.
-pub type ConnFn = fn(&mut Ctx, &Argv, &mut Reply) -> CmdResult;
+pub(crate) type ConnFn = fn(&mut Ctx, &Argv, &mut Reply) -> CmdResult;
 
 /// A handler, and with it the lock it needs.
 #[derive(Clone, Copy)]
@@ -473,13 +477,16 @@ impl CommandSpec {
     }
 
     /// Makes this row a container of `subcommands`.
-    pub const fn with_subcommands(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
+    pub(crate) const fn with_subcommands(
+        mut self,
+        subcommands: &'static [CommandSpec],
+    ) -> CommandSpec {
         self.subcommands = subcommands;
         self
     }
 
     /// True if `argc` arguments satisfy the arity.
-    pub fn arity_ok(&self, argc: usize) -> bool {
+    pub(crate) fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i64;
         let arity = self.arity as i64;
         if arity >= 0 {
@@ -557,7 +564,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 }
 
 /// Looks up a subcommand of a container, case-insensitively.
-pub fn lookup_subcommand(
+pub(crate) fn lookup_subcommand(
     container: &'static CommandSpec,
     name: &[u8],
 ) -> Option<&'static CommandSpec> {
@@ -568,7 +575,7 @@ pub fn lookup_subcommand(
 }
 
 /// The name Redis uses in errors and COMMAND output: `get`, or `client|setname`.
-pub fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+pub(crate) fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
     match parent {
         Some(p) => format!("{}|{}", p.name, spec.name),
         None => spec.name.to_string(),
@@ -601,7 +608,7 @@ fn unknown_command_error(argv: &Argv) -> Vec<u8> {
 
 /// Resolves `argv` to the table row that will run it, or the error Redis would reply.
 /// Returns the row, its parent for a subcommand, and errors already rendered.
-pub fn resolve(
+pub(crate) fn resolve(
     argv: &Argv,
 ) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), Vec<u8>> {
     let Some(spec) = lookup(&argv[0]) else {
@@ -945,7 +952,7 @@ pub(crate) fn stale_data_refused(shared: &Shared, client: &Client) -> bool {
 
 /// Why writes are refused now (a failed background save, an AOF write error), as the error
 /// to reply; None when they are allowed (Redis `writeCommandsDeniedByDiskError`).
-pub fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
+pub(crate) fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
     crate::persistence::writes_denied(shared)
 }
 
@@ -1000,7 +1007,7 @@ fn reject(
 
 /// Runs one resolved command and renders its error, if any. `held` is the keyspace when the
 /// caller already holds the write lock (EXEC); otherwise the handler's own lock is taken.
-pub fn run_command(
+pub(crate) fn run_command(
     ctx: &mut Ctx,
     spec: &'static CommandSpec,
     parent: Option<&'static CommandSpec>,
@@ -1127,7 +1134,7 @@ fn propagates(ctx: &Ctx, spec: &CommandSpec) -> bool {
 
 /// Delivers the keyspace notifications queued so far (see [`crate::notify`]): after every
 /// command, and after the active expiry cycle. Costs one atomic load when none is queued.
-pub fn publish_keyspace_events(shared: &Shared, now_ms: u64) {
+pub(crate) fn publish_keyspace_events(shared: &Shared, now_ms: u64) {
     shared.pubsub.publish_keyspace_events(
         shared.store.notifier(),
         || shared.config.read().output_limit_pubsub,
@@ -1288,18 +1295,10 @@ fn settle_watched_all(keyspace: &mut Keyspace, result: &CmdResult) {
     }
 }
 
-/// Serves blocked clients on every database with ready keys (after EXEC, MOVE, SWAPDB...).
-pub fn serve_all_ready_keys(keyspace: &mut Keyspace, now_ms: u64) {
-    for db in keyspace.dbs_mut() {
-        if db.has_ready_keys() {
-            crate::blocking::serve_ready_keys(db, now_ms);
-        }
-    }
-}
-
-/// [`serve_all_ready_keys`], propagating the pops done for the served clients (see
+/// Serves blocked clients on every database with ready keys (after EXEC, MOVE, SWAPDB...),
+/// propagating the pops done for the served clients (see
 /// [`crate::persistence::aof::feed_served`]).
-pub fn serve_all_ready_keys_logged(ctx: &Ctx, keyspace: &mut Keyspace) {
+pub(crate) fn serve_all_ready_keys_logged(ctx: &Ctx, keyspace: &mut Keyspace) {
     for (index, db) in keyspace.dbs_mut().iter_mut().enumerate() {
         if db.has_ready_keys() {
             let served = crate::blocking::serve_ready_keys(db, ctx.now_ms);
@@ -1309,7 +1308,7 @@ pub fn serve_all_ready_keys_logged(ctx: &Ctx, keyspace: &mut Keyspace) {
 }
 
 /// Calls a handler with a keyspace whose write lock the caller already holds (EXEC).
-pub fn call_locked(
+pub(crate) fn call_locked(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
     spec: &CommandSpec,

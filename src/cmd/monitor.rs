@@ -35,7 +35,7 @@ static SLOWLOG_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// MONITOR and SLOWLOG (Redis files them under "server").
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("monitor", 1, ADMIN_FLAGS.union(Flags::NOSCRIPT), KeySpec::NONE, Group::Server, Handler::Conn(monitor)),
     CommandSpec::new("slowlog", -2, Flags::NONE, KeySpec::NONE, Group::Server, Handler::Container).with_subcommands(SLOWLOG_SUBCOMMANDS),
 ];

@@ -17,7 +17,7 @@ use crate::util::eq_ci;
 
 /// The snapshot commands' table rows.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("save", 1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::NO_MULTI), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(save)),
     CommandSpec::new("bgsave", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(bgsave)),
     CommandSpec::new("bgrewriteaof", 1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING), KeySpec::NONE, Group::Server, Handler::KeyspaceRead(bgrewriteaof)),
@@ -51,7 +51,7 @@ pub fn save(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Reply) -> Cm
 ///
 /// Errors: `Syntax` (another argument), `ERR Background save already in progress` (without
 /// SCHEDULE), a bare `ERR` when the save thread cannot start.
-pub fn bgsave(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bgsave(ctx: &mut Ctx, ks: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let schedule = match argv.len() {
         1 => false,
         2 if eq_ci(&argv[1], "schedule") => true,
@@ -93,7 +93,12 @@ pub fn lastsave(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 ///
 /// Errors: `ERR Background append only file rewriting already in progress`; a bare `ERR`
 /// when the rewrite thread cannot start.
-pub fn bgrewriteaof(ctx: &mut Ctx, ks: &Keyspace, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bgrewriteaof(
+    ctx: &mut Ctx,
+    ks: &Keyspace,
+    _argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     use crate::persistence::aof::{start_rewrite, RewriteError};
     match start_rewrite(ctx.shared, ks) {
         Ok(()) => {

@@ -32,7 +32,7 @@ static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// The pubsub group's rows of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("subscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(subscribe)),
     CommandSpec::new("unsubscribe", -1, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(unsubscribe)),
     CommandSpec::new("psubscribe", -2, SUB_FLAGS, KeySpec::NONE, Group::Pubsub, Handler::Conn(psubscribe)),
@@ -147,7 +147,7 @@ pub fn psubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// PUNSUBSCRIBE [pattern ...]
 /// ```
 /// One `punsubscribe` confirmation per pattern (all of them when none is given).
-pub fn punsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn punsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     ctx.client.reply_is_push = true;
     let patterns: Vec<Vec<u8>> = if argv.len() > 1 {
         argv.iter().skip(1).map(|c| c.to_vec()).collect()
@@ -184,7 +184,7 @@ pub fn punsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 ///
 /// Errors: `ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client` inside EXEC (unlike
 /// SUBSCRIBE, which Redis lets through there for backward compatibility).
-pub fn ssubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn ssubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if ctx.in_exec {
         return Err(CmdError::msg(
             "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
@@ -244,7 +244,7 @@ pub fn sunsubscribe(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 /// SPUBLISH shardchannel message
 /// ```
 /// Integer: the number of clients that received the message (as `smessage`).
-pub fn spublish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn spublish(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if !ctx.in_exec && !ctx.in_script {
         // Inside EXEC or a script the store's lock is held: no waiting for other workers.
         ctx.shared.pubsub.settle(&argv[1], true, ctx.client.id());
@@ -297,7 +297,7 @@ pub fn pubsub_channels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// PUBSUB NUMSUB [channel ...]
 /// ```
 /// Flat array of channel, subscriber count pairs.
-pub fn pubsub_numsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pubsub_numsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.array((argv.len() - 2) * 2);
     for ch in argv.iter().skip(2) {
         reply.bulk(ch);
@@ -310,7 +310,7 @@ pub fn pubsub_numsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// PUBSUB NUMPAT
 /// ```
 /// Integer: the number of distinct patterns clients are subscribed to.
-pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(ctx.shared.pubsub.numpat() as i64);
     Ok(())
 }
@@ -319,7 +319,7 @@ pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResul
 /// PUBSUB SHARDCHANNELS [pattern]
 /// ```
 /// Array of the active shard channels (matching the pattern).
-pub fn pubsub_shardchannels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pubsub_shardchannels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() > 3 {
         return Err(CmdError::SubcommandSyntax);
     }
@@ -335,7 +335,7 @@ pub fn pubsub_shardchannels(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> Cm
 /// PUBSUB SHARDNUMSUB [shardchannel ...]
 /// ```
 /// Flat array of shard channel, subscriber count pairs.
-pub fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.array((argv.len() - 2) * 2);
     for ch in argv.iter().skip(2) {
         reply.bulk(ch);
@@ -348,7 +348,7 @@ pub fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdR
 /// PUBSUB HELP
 /// ```
 /// An array of simple strings, Redis 7.0.15's own.
-pub fn pubsub_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn pubsub_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     super::connection::reply_help(
         reply,
         "PUBSUB",

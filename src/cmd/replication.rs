@@ -13,7 +13,7 @@ use crate::util::{c_str, eq_ci, now_ms, parse_i64};
 
 /// The replication commands' table rows.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sync", 1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::NO_MULTI), KeySpec::NONE, Group::Server, Handler::Conn(sync)),
     CommandSpec::new("psync", -3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::NO_MULTI), KeySpec::NONE, Group::Server, Handler::Conn(sync)),
     CommandSpec::new("replconf", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Server, Handler::Conn(replconf)),

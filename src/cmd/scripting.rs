@@ -51,6 +51,7 @@ use crate::protocol::{Argv, Reply};
 use crate::script::{Engine, Kind, RunFlags, ScriptFlags, Target};
 use crate::shared::Shared;
 use crate::store::Keyspace;
+use crate::util::eq_ci;
 
 const SCRIPT_RUN: Flags = Flags::NOSCRIPT
     .union(Flags::SKIP_MONITOR)
@@ -66,16 +67,16 @@ const SCRIPT_RUN_RO: Flags = Flags::NOSCRIPT
     .union(Flags::MOVABLEKEYS);
 
 /// `-BUSY` while an EVAL script runs past `busy-reply-threshold`.
-pub const BUSY_EVAL: &[u8] =
+pub(crate) const BUSY_EVAL: &[u8] =
     b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 /// `-BUSY` while a function runs past `busy-reply-threshold`.
-pub const BUSY_FUNCTION: &[u8] =
+pub(crate) const BUSY_FUNCTION: &[u8] =
     b"BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 const NOSCRIPT: CmdError = CmdError::msg(crate::script::NOSCRIPT);
 
 /// The scripting group's rows of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("eval", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(eval)),
     CommandSpec::new("evalsha", -3, SCRIPT_RUN, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(evalsha)),
     CommandSpec::new("eval_ro", -3, SCRIPT_RUN_RO, KeySpec::NONE, Group::Scripting, Handler::KeyspaceWrite(eval_ro)),
@@ -155,7 +156,7 @@ impl Scripting {
     /// script without shebang, an unknown SHA-1 or function, and any other command. The
     /// dispatcher uses them where Redis uses the command's flags computed from them (CLIENT
     /// PAUSE lets a `no-writes` script through).
-    pub fn declared_flags(&self, name: &str, argv: &Argv) -> Option<ScriptFlags> {
+    pub(crate) fn declared_flags(&self, name: &str, argv: &Argv) -> Option<ScriptFlags> {
         let declared =
             |flags: ScriptFlags| (!flags.contains(ScriptFlags::EVAL_COMPAT)).then_some(flags);
         match name {
@@ -185,7 +186,7 @@ impl Scripting {
     /// The BUSY error to answer a command that is not allowed while a script runs, once the
     /// script has run longer than `threshold_ms`; None when it ended. Waits while the
     /// script is younger than that, as a client's command waits on Redis's busy thread.
-    pub fn wait_or_busy(&self, threshold_ms: u64) -> Option<&'static [u8]> {
+    pub(crate) fn wait_or_busy(&self, threshold_ms: u64) -> Option<&'static [u8]> {
         let mut running = self.running.lock();
         // A script that has just started is most likely one of the many short ones: the
         // command then waits on the keyspace lock like any other, rather than here.
@@ -220,7 +221,7 @@ impl Scripting {
     }
 
     /// The code of every library, for the dump file and FUNCTION DUMP.
-    pub fn library_codes(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn library_codes(&self) -> Vec<Vec<u8>> {
         match self.engine.lock().as_ref() {
             Some(e) => e.libraries().values().map(|l| l.code.clone()).collect(),
             None => Vec::new(),
@@ -229,7 +230,7 @@ impl Scripting {
 
     /// Loads libraries from their code (FUNCTION RESTORE, a dump file), all or none (Redis
     /// `functionRestoreCommand`, `libraryJoin`). Errors are Redis's texts without `ERR `.
-    pub fn restore_libraries(
+    pub(crate) fn restore_libraries(
         &self,
         codes: &[Vec<u8>],
         policy: RestorePolicy,
@@ -296,7 +297,7 @@ impl Scripting {
 
 /// How FUNCTION RESTORE treats the libraries already loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestorePolicy {
+pub(crate) enum RestorePolicy {
     /// Add the payload's libraries; a name already loaded fails the whole restore.
     Append,
     /// Add them, replacing libraries of the same name.
@@ -486,7 +487,7 @@ pub fn eval(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Rep
 /// ```text
 /// EVALSHA sha1 numkeys [key ...] [arg ...]
 /// ```
-pub fn evalsha(
+pub(crate) fn evalsha(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
     argv: &Argv,
@@ -498,7 +499,7 @@ pub fn evalsha(
 /// ```text
 /// EVAL_RO script numkeys [key ...] [arg ...]
 /// ```
-pub fn eval_ro(
+pub(crate) fn eval_ro(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
     argv: &Argv,
@@ -510,7 +511,7 @@ pub fn eval_ro(
 /// ```text
 /// EVALSHA_RO sha1 numkeys [key ...] [arg ...]
 /// ```
-pub fn evalsha_ro(
+pub(crate) fn evalsha_ro(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
     argv: &Argv,
@@ -695,7 +696,7 @@ fn run_script(
 /// ```text
 /// SCRIPT EXISTS sha1 [sha1 ...]
 /// ```
-pub fn script_exists(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn script_exists(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let scripting = &ctx.shared.scripting;
     reply.array(argv.len() - 2);
     for sha in argv.iter().skip(2) {
@@ -709,10 +710,9 @@ pub fn script_exists(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```text
 /// SCRIPT FLUSH [ASYNC|SYNC]
 /// ```
-pub fn script_flush(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn script_flush(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let valid = argv.len() == 2
-        || (argv.len() == 3
-            && (argv[2].eq_ignore_ascii_case(b"sync") || argv[2].eq_ignore_ascii_case(b"async")));
+        || (argv.len() == 3 && (eq_ci(&argv[2], "sync") || eq_ci(&argv[2], "async")));
     if !valid {
         return Err(CmdError::msg(
             "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
@@ -726,7 +726,7 @@ pub fn script_flush(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult 
 /// ```text
 /// SCRIPT LOAD script
 /// ```
-pub fn script_load(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn script_load(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let sha = ctx
         .shared
         .scripting
@@ -739,14 +739,14 @@ pub fn script_load(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// ```text
 /// SCRIPT KILL
 /// ```
-pub fn script_kill(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn script_kill(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     kill(ctx.shared, Kind::Eval, reply)
 }
 
 /// ```text
 /// FUNCTION KILL
 /// ```
-pub fn function_kill(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn function_kill(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     kill(ctx.shared, Kind::Function, reply)
 }
 
@@ -773,7 +773,7 @@ fn kill(shared: &Shared, asked: Kind, reply: &mut Reply) -> CmdResult {
 /// ```text
 /// SCRIPT HELP
 /// ```
-pub fn script_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn script_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "SCRIPT",
@@ -800,14 +800,19 @@ pub fn script_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```text
 /// FCALL function numkeys [key ...] [arg ...]
 /// ```
-pub fn fcall(ctx: &mut Ctx, keyspace: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn fcall(
+    ctx: &mut Ctx,
+    keyspace: &mut Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     fcall_generic(ctx, keyspace, argv, reply, false)
 }
 
 /// ```text
 /// FCALL_RO function numkeys [key ...] [arg ...]
 /// ```
-pub fn fcall_ro(
+pub(crate) fn fcall_ro(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
     argv: &Argv,
@@ -855,7 +860,7 @@ fn fcall_generic(
 /// ```text
 /// FUNCTION LOAD [REPLACE] function-code
 /// ```
-pub fn function_load(
+pub(crate) fn function_load(
     ctx: &mut Ctx,
     _keyspace: &mut Keyspace,
     argv: &Argv,
@@ -864,15 +869,16 @@ pub fn function_load(
     let mut replace = false;
     let mut i = 2;
     while i < argv.len() - 1 {
-        if argv[i].eq_ignore_ascii_case(b"replace") {
+        if eq_ci(&argv[i], "replace") {
             replace = true;
             i += 1;
             continue;
         }
-        return Err(CmdError::owned(format!(
-            "ERR Unknown option given: {}",
-            String::from_utf8_lossy(&argv[i])
-        )));
+        return Err(CmdError::quoting(
+            "ERR Unknown option given: ",
+            &argv[i],
+            "",
+        ));
     }
     if i != argv.len() - 1 {
         return Err(CmdError::msg("ERR Function code is missing"));
@@ -889,7 +895,7 @@ pub fn function_load(
 /// ```text
 /// FUNCTION DELETE library-name
 /// ```
-pub fn function_delete(
+pub(crate) fn function_delete(
     ctx: &mut Ctx,
     _keyspace: &mut Keyspace,
     argv: &Argv,
@@ -910,7 +916,7 @@ pub fn function_delete(
 /// ```text
 /// FUNCTION FLUSH [ASYNC|SYNC]
 /// ```
-pub fn function_flush(
+pub(crate) fn function_flush(
     ctx: &mut Ctx,
     _keyspace: &mut Keyspace,
     argv: &Argv,
@@ -919,9 +925,7 @@ pub fn function_flush(
     if argv.len() > 3 {
         return Err(CmdError::SubcommandSyntax);
     }
-    let valid = argv.len() == 2
-        || argv[2].eq_ignore_ascii_case(b"sync")
-        || argv[2].eq_ignore_ascii_case(b"async");
+    let valid = argv.len() == 2 || eq_ci(&argv[2], "sync") || eq_ci(&argv[2], "async");
     if !valid {
         return Err(CmdError::msg(
             "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
@@ -935,18 +939,18 @@ pub fn function_flush(
 /// ```text
 /// FUNCTION LIST [LIBRARYNAME library-name-pattern] [WITHCODE]
 /// ```
-pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut with_code = false;
     let mut pattern: Option<Vec<u8>> = None;
     let mut i = 2;
     while i < argv.len() {
         let arg = &argv[i];
-        if !with_code && arg.eq_ignore_ascii_case(b"withcode") {
+        if !with_code && eq_ci(arg, "withcode") {
             with_code = true;
             i += 1;
             continue;
         }
-        if pattern.is_none() && arg.eq_ignore_ascii_case(b"libraryname") {
+        if pattern.is_none() && eq_ci(arg, "libraryname") {
             if i + 1 >= argv.len() {
                 return Err(CmdError::msg("ERR library name argument was not given"));
             }
@@ -954,10 +958,7 @@ pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
             i += 2;
             continue;
         }
-        return Err(CmdError::owned(format!(
-            "ERR Unknown argument {}",
-            String::from_utf8_lossy(arg)
-        )));
+        return Err(CmdError::quoting("ERR Unknown argument ", arg, ""));
     }
     ctx.shared.scripting.with_engine(|e| {
         let libs: Vec<_> = e
@@ -1006,7 +1007,7 @@ pub fn function_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// ```text
 /// FUNCTION STATS
 /// ```
-pub fn function_stats(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn function_stats(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let scripting = &ctx.shared.scripting;
     {
         let running = scripting.running.lock();
@@ -1058,7 +1059,7 @@ pub fn function_stats(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ```text
 /// FUNCTION DUMP
 /// ```
-pub fn function_dump(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn function_dump(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     let codes = ctx.shared.scripting.library_codes();
     reply.bulk(&super::dump::functions_payload(ctx, &codes));
     Ok(())
@@ -1067,7 +1068,7 @@ pub fn function_dump(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResul
 /// ```text
 /// FUNCTION RESTORE serialized-value [FLUSH|APPEND|REPLACE]
 /// ```
-pub fn function_restore(
+pub(crate) fn function_restore(
     ctx: &mut Ctx,
     _keyspace: &mut Keyspace,
     argv: &Argv,
@@ -1079,9 +1080,9 @@ pub fn function_restore(
     let policy =
         match argv.get(3) {
             None => RestorePolicy::Append,
-            Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
-            Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
-            Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+            Some(p) if eq_ci(p, "append") => RestorePolicy::Append,
+            Some(p) if eq_ci(p, "replace") => RestorePolicy::Replace,
+            Some(p) if eq_ci(p, "flush") => RestorePolicy::Flush,
             Some(_) => return Err(CmdError::msg(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
             )),
@@ -1099,7 +1100,7 @@ pub fn function_restore(
 /// ```text
 /// FUNCTION HELP
 /// ```
-pub fn function_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn function_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "FUNCTION",

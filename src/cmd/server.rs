@@ -51,7 +51,7 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
 
 /// The server group's rows of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("dbsize", 1, Flags::READONLY.union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Read(dbsize)),
     CommandSpec::new("flushdb", -1, Flags::WRITE, KeySpec::NONE, Group::Server, Handler::Write(flushdb)),
     CommandSpec::new("flushall", -1, Flags::WRITE, KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(flushall)),
@@ -65,7 +65,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// DBSIZE
 /// ```
 /// Integer: the number of keys in the selected database.
-pub fn dbsize(_ctx: &mut Ctx, db: &Db, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn dbsize(_ctx: &mut Ctx, db: &Db, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.int(db.len() as i64);
     Ok(())
 }
@@ -85,7 +85,7 @@ fn check_flush_mode(argv: &Argv) -> CmdResult {
 /// FLUSHDB [ASYNC|SYNC]
 /// ```
 /// `+OK` once every key of the selected database is gone. Errors: `Syntax`.
-pub fn flushdb(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn flushdb(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     check_flush_mode(argv)?;
     db.clear(ctx.now_ms);
     reply.ok();
@@ -123,7 +123,12 @@ pub fn flushall(ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply
 ///
 /// Errors: `ERR invalid first DB index` / `ERR invalid second DB index` (not an integer that
 /// fits a C int), `DbIndexOutOfRange`.
-pub fn swapdb(ctx: &mut Ctx, ks: &mut Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn swapdb(
+    ctx: &mut Ctx,
+    ks: &mut Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     let index = |arg: &[u8], which: &'static str| {
         parse_i64(arg)
             .and_then(|n| i32::try_from(n).ok())
@@ -443,7 +448,7 @@ fn bind_listeners<'a>(
 /// CONFIG RESETSTAT
 /// ```
 /// `+OK` after zeroing the INFO stats counters, `expired_keys` included.
-pub fn config_resetstat(
+pub(crate) fn config_resetstat(
     ctx: &mut Ctx,
     keyspace: &mut Keyspace,
     _argv: &Argv,
@@ -494,7 +499,7 @@ pub fn config_rewrite(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResu
 /// CONFIG HELP
 /// ```
 /// An array of simple strings describing the subcommands.
-pub fn config_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn config_help(_ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply_help(
         reply,
         "CONFIG",

@@ -45,7 +45,7 @@ const RO: Flags = Flags::READONLY;
 /// The set group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sadd", -3, RW_FAST, KeySpec::ONE, Group::Set, Handler::Write(sadd)),
     CommandSpec::new("srem", -3, W_FAST, KeySpec::ONE, Group::Set, Handler::Write(srem)),
     CommandSpec::new("scard", 2, RO_FAST, KeySpec::ONE, Group::Set, Handler::Read(scard)),
@@ -702,7 +702,7 @@ pub fn sunion(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// Integer: the size of the union, which replaces `destination` (deleted if empty).
 ///
 /// Errors: `WrongType` for a source key.
-pub fn sunionstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn sunionstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let result = compute_store(ctx, db, argv, union)?;
     store_result(ctx, db, &argv[1], result, "sunionstore", reply);
     Ok(())

@@ -56,7 +56,7 @@ const ERR_NOT_DOUBLE: CmdError =
 /// The sort group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them: one fixed key, more found by `movablekeys` parsing).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("sort", -2, Flags::WRITE.union(Flags::DENYOOM).union(Flags::MOVABLEKEYS), KeySpec::ONE, Group::Generic, Handler::Write(sort)),
     CommandSpec::new("sort_ro", -2, Flags::READONLY.union(Flags::MOVABLEKEYS), KeySpec::ONE, Group::Generic, Handler::Read(sort_ro)),
 ];

@@ -50,7 +50,7 @@ const fn row(
 /// The sorted set group's rows of the command table (arity, flags and key positions as Redis
 /// 7.0's COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     row("zadd", -4, RW_FAST, KeySpec::ONE, Handler::Write(zadd)),
     row("zincrby", 4, RW_FAST, KeySpec::ONE, Handler::Write(zincrby)),
     row("zrem", -3, W_FAST, KeySpec::ONE, Handler::Write(zrem)),
@@ -458,7 +458,7 @@ pub fn zadd(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// Double: the member's new score (a missing member starts at 0).
 ///
 /// Errors: `NotFloat`, `ERR resulting score is not a number (NaN)`, `WrongType`.
-pub fn zincrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zincrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zadd_generic(
         ctx,
         db,
@@ -503,7 +503,7 @@ pub fn zrem(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// Integer: the number of members, 0 for a missing key.
 ///
 /// Errors: `WrongType`.
-pub fn zcard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zcard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let n = read_zset(ctx, db, &argv[1])?.map_or(0, |z| z.len());
     reply.int(n as i64);
     Ok(())
@@ -515,7 +515,7 @@ pub fn zcard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// Double: the member's score, or null if the key or the member is missing.
 ///
 /// Errors: `WrongType`.
-pub fn zscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     match read_zset(ctx, db, &argv[1])?.and_then(|z| z.score(&argv[2])) {
         Some(s) => reply_score(reply, s),
         None => reply.null(),
@@ -530,7 +530,7 @@ pub fn zscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// missing key).
 ///
 /// Errors: `WrongType`.
-pub fn zmscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zmscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let z = read_zset(ctx, db, &argv[1])?;
     reply.array(argv.len() - 2);
     for m in argv.iter().skip(2) {
@@ -562,7 +562,7 @@ fn zrank_generic(
 /// Integer: the member's 0-based position by ascending score, or null if missing.
 ///
 /// Errors: `WrongType`.
-pub fn zrank(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrank(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zrank_generic(ctx, db, argv, reply, false)
 }
 
@@ -572,7 +572,7 @@ pub fn zrank(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 /// Integer: the member's 0-based position by descending score, or null if missing.
 ///
 /// Errors: `WrongType`.
-pub fn zrevrank(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrevrank(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zrank_generic(ctx, db, argv, reply, true)
 }
 
@@ -582,7 +582,7 @@ pub fn zrevrank(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// Integer: members with a score in the range (`(` excludes a bound; `-inf`, `+inf`).
 ///
 /// Errors: `ERR min or max is not a float`, `WrongType`.
-pub fn zcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let range = parse_score_range(&argv[2], &argv[3])?;
     let n = read_zset(ctx, db, &argv[1])?.map_or(0, |z| z.count_in_score_range(&range));
     reply.int(n as i64);
@@ -595,7 +595,7 @@ pub fn zcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// Integer: members in the lex range (`-`, `+`, `[member`, `(member`).
 ///
 /// Errors: `ERR min or max not valid string range item`, `WrongType`.
-pub fn zlexcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zlexcount(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let range = parse_lex_range(&argv[2], &argv[3])?;
     let n = read_zset(ctx, db, &argv[1])?.map_or(0, |z| z.count_in_lex_range(&range));
     reply.int(n);
@@ -762,7 +762,7 @@ pub fn zrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ZREVRANGE key start stop [WITHSCORES]
 /// ```
 /// ZRANGE ... REV by rank. Errors as ZRANGE.
-pub fn zrevrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrevrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zrange_generic(ctx, db, argv, reply, RangeBy::Rank, Some(true))
 }
 
@@ -770,7 +770,7 @@ pub fn zrevrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdR
 /// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
 /// ```
 /// ZRANGE ... BYSCORE. Errors as ZRANGE.
-pub fn zrangebyscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrangebyscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zrange_generic(ctx, db, argv, reply, RangeBy::Score, Some(false))
 }
 
@@ -778,7 +778,12 @@ pub fn zrangebyscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> 
 /// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
 /// ```
 /// ZRANGE ... BYSCORE REV. Errors as ZRANGE.
-pub fn zrevrangebyscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrevrangebyscore(
+    ctx: &mut Ctx,
+    db: &Db,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     zrange_generic(ctx, db, argv, reply, RangeBy::Score, Some(true))
 }
 
@@ -786,7 +791,7 @@ pub fn zrevrangebyscore(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) 
 /// ZRANGEBYLEX key min max [LIMIT offset count]
 /// ```
 /// ZRANGE ... BYLEX. Errors as ZRANGE.
-pub fn zrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zrange_generic(ctx, db, argv, reply, RangeBy::Lex, Some(false))
 }
 
@@ -794,7 +799,7 @@ pub fn zrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// ZREVRANGEBYLEX key max min [LIMIT offset count]
 /// ```
 /// ZRANGE ... BYLEX REV. Errors as ZRANGE.
-pub fn zrevrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrevrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zrange_generic(ctx, db, argv, reply, RangeBy::Lex, Some(true))
 }
 
@@ -804,7 +809,7 @@ pub fn zrevrangebylex(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) ->
 /// Integer: the number of elements stored at `dst` (an empty result deletes `dst`).
 ///
 /// Errors: as ZRANGE; WITHSCORES is a `Syntax` error here.
-pub fn zrangestore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrangestore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let req = parse_range_request(argv, 3, RangeBy::Auto, None, true)?;
     let mut out = ZSet::new();
     if let Some(z) = read_zset(ctx, db, &argv[2])? {
@@ -875,7 +880,12 @@ fn zremrange_generic(
 /// Integer: members removed whose rank is in `start..=stop` (negative from the end).
 ///
 /// Errors: `NotInteger`, `WrongType`.
-pub fn zremrangebyrank(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zremrangebyrank(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     zremrange_generic(ctx, db, argv, reply, RangeBy::Rank)
 }
 
@@ -885,7 +895,12 @@ pub fn zremrangebyrank(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Repl
 /// Integer: members removed whose score is in the range.
 ///
 /// Errors: `ERR min or max is not a float`, `WrongType`.
-pub fn zremrangebyscore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zremrangebyscore(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     zremrange_generic(ctx, db, argv, reply, RangeBy::Score)
 }
 
@@ -895,7 +910,12 @@ pub fn zremrangebyscore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Rep
 /// Integer: members removed that are in the lex range.
 ///
 /// Errors: `ERR min or max not valid string range item`, `WrongType`.
-pub fn zremrangebylex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zremrangebylex(
+    ctx: &mut Ctx,
+    db: &mut Db,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     zremrange_generic(ctx, db, argv, reply, RangeBy::Lex)
 }
 
@@ -1011,7 +1031,7 @@ pub fn zpopmin(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// ZPOPMAX key [count]
 /// ```
 /// As ZPOPMIN, highest scores first.
-pub fn zpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zpop_minmax(ctx, db, argv, reply, true)
 }
 
@@ -1085,7 +1105,7 @@ pub fn bzpopmin(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
 /// BZPOPMAX key [key ...] timeout
 /// ```
 /// As [`bzpopmin`], for the highest member.
-pub fn bzpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn bzpopmax(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     blocking_zpop_generic(ctx, db, argv, true, reply)
 }
 
@@ -1429,7 +1449,7 @@ pub fn zunionstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
 /// ZINTERSTORE destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]
 /// ```
 /// As ZUNIONSTORE, for the intersection.
-pub fn zinterstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zinterstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let dst = argv[1].to_vec();
     zset_op_generic(ctx, db, argv, reply, SetOp::Inter, &dst, "zinterstore")
 }
@@ -1439,7 +1459,7 @@ pub fn zinterstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -
 /// ```
 /// Integer: the size of (first key minus the others) stored at `destination`; scores come
 /// from the first key. Errors as ZUNIONSTORE (no WEIGHTS / AGGREGATE).
-pub fn zdiffstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zdiffstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let dst = argv[1].to_vec();
     zset_op_generic(ctx, db, argv, reply, SetOp::Diff, &dst, "zdiffstore")
 }
@@ -1449,7 +1469,7 @@ pub fn zdiffstore(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) ->
 /// ```
 /// Array: the union's members by ascending score (with scores: flat in RESP2, pairs in RESP3).
 /// Errors as ZUNIONSTORE.
-pub fn zunion(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zunion(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zset_op_reply(ctx, db, argv, reply, SetOp::Union, "zunion")
 }
 
@@ -1457,7 +1477,7 @@ pub fn zunion(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
 /// ```
 /// As ZUNION, for the intersection.
-pub fn zinter(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zinter(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zset_op_reply(ctx, db, argv, reply, SetOp::Inter, "zinter")
 }
 
@@ -1465,7 +1485,7 @@ pub fn zinter(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// ZDIFF numkeys key [key ...] [WITHSCORES]
 /// ```
 /// As ZUNION, for the difference.
-pub fn zdiff(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zdiff(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     zset_op_reply(ctx, db, argv, reply, SetOp::Diff, "zdiff")
 }
 
@@ -1476,7 +1496,7 @@ pub fn zdiff(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResul
 ///
 /// Errors: `NotInteger`, `ERR at least 1 input key is needed for 'zintercard' command`,
 /// `Syntax`, `ERR LIMIT can't be negative`, `WrongType`.
-pub fn zintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zintercard(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (sources, args) = parse_set_op(
         ctx,
         db,
@@ -1509,7 +1529,7 @@ fn random_below(n: usize) -> usize {
 ///
 /// Errors: `NotInteger`, `Syntax`, `ERR value is out of range` (WITHSCORES with a count
 /// beyond ±2^62), `WrongType`.
-pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if argv.len() == 2 {
         match read_zset(ctx, db, &argv[1])? {
             Some(z) if !z.is_empty() => {
@@ -1590,7 +1610,7 @@ pub fn zrandmember(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> Cm
 /// cursor, as SCAN walks the keyspace.
 ///
 /// Errors: `ERR invalid cursor`, `NotInteger`, `Syntax`, `WrongType`.
-pub fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn zscan(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let cursor = super::generic::parse_scan_cursor(&argv[2]).ok_or(CmdError::INVALID_CURSOR)?;
     let Some(z) = read_zset(ctx, db, &argv[1])? else {
         reply.array(2);

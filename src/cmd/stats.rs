@@ -107,7 +107,7 @@ fn index() -> &'static Index {
 }
 
 /// The position of a table row (command or subcommand) among all rows.
-pub fn command_index(spec: &'static CommandSpec) -> usize {
+pub(crate) fn command_index(spec: &'static CommandSpec) -> usize {
     let addr = spec as *const CommandSpec as usize;
     let idx = index();
     let i = idx.slices.partition_point(|&(start, _, _)| start <= addr);
@@ -192,7 +192,7 @@ impl CommandStats {
     }
 
     /// Follows `latency-tracking` (called at start and on every configuration change).
-    pub fn configure(&self, config: &crate::config::Config) {
+    pub(crate) fn configure(&self, config: &crate::config::Config) {
         let off = config
             .kept
             .get("latency-tracking")
@@ -201,7 +201,7 @@ impl CommandStats {
     }
 
     /// True unless `latency-tracking no`.
-    pub fn tracks_latency(&self) -> bool {
+    pub(crate) fn tracks_latency(&self) -> bool {
         !self.latency_off.load(Ordering::Relaxed)
     }
 
@@ -267,12 +267,12 @@ impl CommandStats {
     }
 
     /// INFO `total_error_replies`.
-    pub fn total_errors(&self) -> u64 {
+    pub(crate) fn total_errors(&self) -> u64 {
         self.total_errors.load(Ordering::Relaxed)
     }
 
     /// INFO errorstats: (code, count), by code.
-    pub fn error_counts(&self) -> Vec<(String, u64)> {
+    pub(crate) fn error_counts(&self) -> Vec<(String, u64)> {
         self.errors
             .lock()
             .iter()
@@ -346,7 +346,7 @@ impl CommandStats {
 /// the durations up to the end of the bucket that starts at `2^k`, printed in whole
 /// microseconds. Redis measures whole microseconds, so the count at a bound `B` is exactly the
 /// calls that took at most `B` µs. Durations above one second are counted at the last bound.
-pub fn redis_histogram_bounds() -> [u64; REDIS_BOUNDS] {
+pub(crate) fn redis_histogram_bounds() -> [u64; REDIS_BOUNDS] {
     std::array::from_fn(|i| {
         let level = 1u64 << (i + 10);
         let width = level >> 7; // a bucket's width at 2^k, k >= 8
@@ -428,7 +428,7 @@ impl CommandBatch {
 
     /// Records that a call counted when it blocked ended with an error when it was woken
     /// (XREADGROUP whose group was destroyed, BLMOVE to a key of the wrong type).
-    pub fn failed_after_block(&mut self, spec: &'static CommandSpec) {
+    pub(crate) fn failed_after_block(&mut self, spec: &'static CommandSpec) {
         self.entry(spec).failed += 1;
     }
 

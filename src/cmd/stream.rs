@@ -73,7 +73,7 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
 /// The stream group's rows of the command table (arity, flags and key positions as Redis
 /// 7.0's COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     row("xadd", -5, RW_OOM.union(Flags::FAST), KeySpec::ONE, Handler::Write(xadd)),
     row("xrange", -4, RO, KeySpec::ONE, Handler::Read(xrange)),
     row("xrevrange", -4, RO, KeySpec::ONE, Handler::Read(xrevrange)),
@@ -1043,7 +1043,7 @@ fn xread_generic(
 /// `serveClientsBlockedOnStreamKey`): its reply and the records to propagate, or None when
 /// the stream has nothing past the waiter's ID (it stays blocked). A group reader whose
 /// group is gone gets an error, and one whose key is gone or no longer a stream too.
-pub fn serve_blocked(
+pub(crate) fn serve_blocked(
     db: &mut Db,
     key: &[u8],
     wait: &StreamWait,

@@ -35,7 +35,7 @@ const KEY_VALUE_PAIRS: KeySpec = KeySpec::new(1, -1, 2);
 /// The string group's rows of the command table (arity, flags and key positions as Redis 7.0's
 /// COMMAND INFO reports them).
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", 2, RO_FAST, KeySpec::ONE, Group::String, Handler::Read(get)),
     CommandSpec::new("set", -3, RW, KeySpec::ONE, Group::String, Handler::Write(set)),
     CommandSpec::new("setnx", 3, RW_FAST, KeySpec::ONE, Group::String, Handler::Write(setnx)),
@@ -65,7 +65,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 // ---------------------------------------------------------------------------------------------
 
 /// Appends a string value as a bulk reply; `WrongType` for any other type.
-pub fn reply_string(value: &Value, reply: &mut Reply) -> CmdResult {
+pub(crate) fn reply_string(value: &Value, reply: &mut Reply) -> CmdResult {
     match value {
         Value::Str(s) => reply.bulk(s),
         Value::Int(n) => reply.bulk_i64(*n),
@@ -75,7 +75,7 @@ pub fn reply_string(value: &Value, reply: &mut Reply) -> CmdResult {
 }
 
 /// The bytes of a string value (an integer is formatted); `WrongType` for any other type.
-pub fn string_bytes(value: &Value) -> Result<Cow<'_, [u8]>, CmdError> {
+pub(crate) fn string_bytes(value: &Value) -> Result<Cow<'_, [u8]>, CmdError> {
     match value {
         Value::Str(s) => Ok(Cow::Borrowed(s)),
         Value::Int(n) => {
@@ -153,7 +153,7 @@ fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
 /// Which command [`parse_extended_string_args`] parses for: SET takes NX, XX, GET and KEEPTTL;
 /// GETEX takes PERSIST; both take EX, PX, EXAT and PXAT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionsFor {
+pub(crate) enum OptionsFor {
     /// SET key value [options]: options start at argv[3].
     Set,
     /// GETEX key [options]: options start at argv[2].
@@ -162,7 +162,7 @@ pub enum OptionsFor {
 
 /// How an expire argument is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpireUnit {
+pub(crate) enum ExpireUnit {
     /// EX: seconds from now (also SETEX).
     Ex,
     /// PX: milliseconds from now (also PSETEX).
@@ -175,7 +175,7 @@ pub enum ExpireUnit {
 
 /// The options of SET or GETEX after parsing (Redis's `OBJ_SET_NX`, `OBJ_EX`, ... flags).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StringOptions<'a> {
+pub(crate) struct StringOptions<'a> {
     /// NX: only set a missing key.
     pub nx: bool,
     /// XX: only set an existing key.
@@ -196,7 +196,7 @@ pub struct StringOptions<'a> {
 /// expire options with each other, KEEPTTL and PERSIST), so the same option may repeat and
 /// the last argument wins. Anything else, including an expire option with no argument after
 /// it, is `Syntax`.
-pub fn parse_extended_string_args(
+pub(crate) fn parse_extended_string_args(
     argv: &Argv,
     which: OptionsFor,
 ) -> Result<StringOptions<'_>, CmdError> {
@@ -249,7 +249,7 @@ fn expire_unit(opt: &[u8]) -> Option<ExpireUnit> {
 ///
 /// Errors: `NotInteger`; `InvalidExpire` for zero or negative values, seconds that overflow
 /// when multiplied by 1000, and relative times that overflow when added to now.
-pub fn expire_at_ms(unit: ExpireUnit, arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
+pub(crate) fn expire_at_ms(unit: ExpireUnit, arg: &[u8], now_ms: u64) -> Result<u64, CmdError> {
     let mut ms = arg_i64(arg)?;
     let seconds = matches!(unit, ExpireUnit::Ex | ExpireUnit::ExAt);
     if ms <= 0 || (seconds && ms > i64::MAX / 1000) {
@@ -287,7 +287,7 @@ pub fn get(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult 
 /// What [`set_generic`] replies: `ok` after a write, `abort` when NX/XX prevent it (Redis's
 /// `ok_reply` / `abort_reply` arguments).
 #[derive(Clone, Copy)]
-pub struct SetReplies {
+pub(crate) struct SetReplies {
     /// Reply after the value was written.
     pub ok: fn(&mut Reply),
     /// Reply when NX or XX prevented the write.
@@ -295,13 +295,13 @@ pub struct SetReplies {
 }
 
 /// SET, SETEX, PSETEX: `+OK`, or null when refused.
-pub const SET_REPLIES: SetReplies = SetReplies {
+pub(crate) const SET_REPLIES: SetReplies = SetReplies {
     ok: Reply::ok,
     abort: Reply::null,
 };
 
 /// SETNX: `:1` or `:0`.
-pub const SETNX_REPLIES: SetReplies = SetReplies {
+pub(crate) const SETNX_REPLIES: SetReplies = SetReplies {
     ok: |r| r.int(1),
     abort: |r| r.int(0),
 };
@@ -312,7 +312,7 @@ pub const SETNX_REPLIES: SetReplies = SetReplies {
 /// value (or fails with `WrongType`), then NX/XX decide. A plain write drops the key's TTL;
 /// KEEPTTL keeps it; an expire replaces it. `replies` says what to answer when the value is
 /// written and when NX/XX refuse (neither is sent with GET: its reply is the old value).
-pub fn set_generic(
+pub(crate) fn set_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     key: &[u8],
@@ -540,7 +540,7 @@ pub fn getex(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdR
 /// ```
 /// Array of bulk strings; null for a missing key or one that is not a string (never an
 /// error).
-pub fn mget(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn mget(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     reply.array(argv.len() - 1);
     for key in argv.iter().skip(1) {
         match lookup_read(ctx, db, key) {
@@ -555,7 +555,7 @@ pub fn mget(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult
 /// TTL; with `nx`, nothing is set if any key exists.
 ///
 /// Errors: `WrongArity` when a key has no value (the table's arity cannot express "odd").
-pub fn mset_generic(
+pub(crate) fn mset_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     argv: &Argv,
@@ -587,7 +587,7 @@ pub fn mset_generic(
 /// MSET key value [key value ...]
 /// ```
 /// `+OK`. Errors: `WrongArity` (odd number of arguments after the name).
-pub fn mset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn mset(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     mset_generic(ctx, db, argv, false, reply)
 }
 
@@ -632,7 +632,7 @@ pub fn append(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// STRLEN key
 /// ```
 /// Integer: the length of the value, 0 for a missing key. Errors: `WrongType`.
-pub fn strlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn strlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let len = match lookup_read(ctx, db, &argv[1]) {
         Some(value) => string_len(value)?,
         None => 0,
@@ -648,7 +648,7 @@ pub fn strlen(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResu
 /// Bulk string: the bytes from `start` to `end` inclusive; negative offsets count from the
 /// end, and the range is clamped to the string. Empty (never null) for a missing key or an
 /// empty range. Errors: `NotInteger` (checked before the key), `WrongType`.
-pub fn getrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn getrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let mut start = arg_i64(&argv[2])?;
     let mut end = arg_i64(&argv[3])?;
     let Some(value) = lookup_read(ctx, db, &argv[1]) else {
@@ -686,7 +686,7 @@ pub fn getrange(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// if missing (unless `value` is empty: then nothing is created and the reply is 0); keeps the
 /// TTL. Errors: `NotInteger`, "ERR offset is out of range" (negative offset), `WrongType`,
 /// `StringTooLong` (offset + length past `proto-max-bulk-len`).
-pub fn setrange(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn setrange(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let (key, patch) = (&argv[1], &argv[3]);
     let offset = arg_i64(&argv[2])?;
     if offset < 0 {
@@ -743,7 +743,7 @@ pub fn setrange(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> C
 /// A value already stored as [`Value::Int`] is updated in place: no parsing, no formatting.
 /// Errors: `WrongType`; `NotInteger` for a string that is not a canonical 64-bit integer
 /// ("+1", " 1", "1.0"); `Overflow`.
-pub fn incr_generic(
+pub(crate) fn incr_generic(
     ctx: &mut Ctx,
     db: &mut Db,
     key: &[u8],
@@ -785,7 +785,7 @@ pub fn incr(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// DECR key
 /// ```
 /// Integer: the value after the decrement. Errors: see [`incr_generic`].
-pub fn decr(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn decr(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     incr_generic(ctx, db, &argv[1], -1, reply)
 }
 
@@ -794,7 +794,7 @@ pub fn decr(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdRe
 /// ```
 /// Integer: the value after the increment. Errors: `NotInteger` (the increment, checked
 /// before the key), then see [`incr_generic`].
-pub fn incrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn incrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let incr = arg_i64(&argv[2])?;
     incr_generic(ctx, db, &argv[1], incr, reply)
 }
@@ -804,7 +804,7 @@ pub fn incrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> Cmd
 /// ```
 /// Integer: the value after the decrement. Errors: `NotInteger`, "ERR decrement would
 /// overflow" (a decrement of -2^63 cannot be negated), then see [`incr_generic`].
-pub fn decrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn decrby(ctx: &mut Ctx, db: &mut Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let decr = arg_i64(&argv[2])?;
     let incr = decr
         .checked_neg()
@@ -883,7 +883,7 @@ fn lcs_operand(value: Option<&Value>) -> Result<Cow<'_, [u8]>, CmdError> {
 /// `Syntax`, `NotInteger` (MINMATCHLEN), "ERR If you want both the length and indexes, please
 /// just use IDX.", and the memory errors when the (len1+1)×(len2+1) table of 32-bit cells
 /// would exceed `proto-max-bulk-len`.
-pub fn lcs(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn lcs(ctx: &mut Ctx, db: &Db, argv: &Argv, reply: &mut Reply) -> CmdResult {
     let a = lookup_read(ctx, db, &argv[1]);
     let b = lookup_read(ctx, db, &argv[2]);
     let (a, b) = (lcs_operand(a)?, lcs_operand(b)?);

@@ -39,7 +39,7 @@ const TX: Flags = Flags::NOSCRIPT
 
 /// The transactions group's rows of the command table.
 #[rustfmt::skip]
-pub static COMMANDS: &[CommandSpec] = &[
+pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("multi", 1, TX, KeySpec::NONE, Group::Transactions, Handler::Conn(multi)),
     CommandSpec::new("exec", 1, Flags::NOSCRIPT .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::SKIP_SLOWLOG) .union(Flags::NO_QUEUE), KeySpec::NONE, Group::Transactions, Handler::Conn(exec)),
     CommandSpec::new("discard", 1, TX, KeySpec::NONE, Group::Transactions, Handler::Conn(discard)),
@@ -115,12 +115,12 @@ pub fn exec(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 
 /// Starts keeping the records of the commands that follow aside, to go to the AOF and the
 /// replicas as one MULTI ... EXEC (EXEC's queued commands, a script's effects).
-pub fn records_begin(shared: &Shared) {
+pub(crate) fn records_begin(shared: &Shared) {
     crate::persistence::aof::exec_begin(shared);
 }
 
 /// Writes the records kept since [`records_begin`] as one transaction.
-pub fn records_done(shared: &Shared) {
+pub(crate) fn records_done(shared: &Shared) {
     crate::persistence::aof::exec_done(shared);
 }
 
@@ -128,7 +128,7 @@ pub fn records_done(shared: &Shared) {
 /// discards the transaction and unwatches every key, inside MULTI or not, and answers
 /// EXECABORT with the refusal's text (without its `ERR `, which Redis adds only when it
 /// replies the error itself).
-pub fn exec_abort(shared: &Shared, client: &mut Client, message: &[u8], reply: &mut Reply) {
+pub(crate) fn exec_abort(shared: &Shared, client: &mut Client, message: &[u8], reply: &mut Reply) {
     client.multi = None;
     unwatch_all_locking(shared, &mut client.watch);
     let reason = message.strip_prefix(b"ERR ").unwrap_or(message);
@@ -142,7 +142,7 @@ pub fn exec_abort(shared: &Shared, client: &mut Client, message: &[u8], reply: &
 /// ```
 /// `+OK`; the queued commands are dropped and every key is unwatched.
 /// Errors: "DISCARD without MULTI".
-pub fn discard(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn discard(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
     if ctx.client.multi.take().is_none() {
         return Err(CmdError::msg("ERR DISCARD without MULTI"));
     }
@@ -155,7 +155,12 @@ pub fn discard(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> CmdResult {
 /// WATCH key [key ...]
 /// ```
 /// `+OK`. Errors: "WATCH inside MULTI is not allowed".
-pub fn watch(ctx: &mut Ctx, keyspace: &Keyspace, argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn watch(
+    ctx: &mut Ctx,
+    keyspace: &Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     if ctx.client.multi.is_some() {
         return Err(CmdError::msg("ERR WATCH inside MULTI is not allowed"));
     }
@@ -185,7 +190,12 @@ pub fn watch(ctx: &mut Ctx, keyspace: &Keyspace, argv: &Argv, reply: &mut Reply)
 /// UNWATCH
 /// ```
 /// `+OK`; every key is unwatched.
-pub fn unwatch(ctx: &mut Ctx, keyspace: &Keyspace, _argv: &Argv, reply: &mut Reply) -> CmdResult {
+pub(crate) fn unwatch(
+    ctx: &mut Ctx,
+    keyspace: &Keyspace,
+    _argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     unwatch_all(keyspace, &mut ctx.client.watch);
     reply.ok();
     Ok(())
@@ -195,7 +205,7 @@ pub fn unwatch(ctx: &mut Ctx, keyspace: &Keyspace, _argv: &Argv, reply: &mut Rep
 /// that watches nothing never waits for it. That matters while a script runs, holding the
 /// lock: DISCARD, and an EXEC refused with BUSY, must answer at once (Redis's are answered
 /// between two steps of the script).
-pub fn unwatch_all_locking(shared: &Shared, state: &mut WatchState) {
+pub(crate) fn unwatch_all_locking(shared: &Shared, state: &mut WatchState) {
     if state.keys.is_empty() {
         state.dirty.store(false, Ordering::Release);
         return;
@@ -204,7 +214,7 @@ pub fn unwatch_all_locking(shared: &Shared, state: &mut WatchState) {
 }
 
 /// Forgets every watched key and clears the dirty flag (Redis `unwatchAllKeys`).
-pub fn unwatch_all(keyspace: &Keyspace, state: &mut WatchState) {
+pub(crate) fn unwatch_all(keyspace: &Keyspace, state: &mut WatchState) {
     for (db, key, _) in state.keys.drain(..) {
         keyspace.db(db).unwatch(&key, &state.dirty);
     }

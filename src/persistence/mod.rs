@@ -113,17 +113,17 @@ impl Persistence {
     }
 
     /// Counts `changes` changes of a successful write command.
-    pub fn note_writes(&self, changes: u64) {
+    pub(crate) fn note_writes(&self, changes: u64) {
         self.dirty.fetch_add(changes, Ordering::Relaxed);
     }
 
     /// Unix seconds of the last successful save (LASTSAVE).
-    pub fn last_save(&self) -> u64 {
+    pub(crate) fn last_save(&self) -> u64 {
         self.last_save.load(Ordering::Relaxed)
     }
 
     /// True while a background save runs.
-    pub fn bgsave_in_progress(&self) -> bool {
+    pub(crate) fn bgsave_in_progress(&self) -> bool {
         self.bgsave_in_progress.load(Ordering::Acquire)
     }
 
@@ -153,12 +153,12 @@ impl Persistence {
 }
 
 /// The dump file's path: `dir/dbfilename`.
-pub fn dump_path(config: &Config) -> PathBuf {
+pub(crate) fn dump_path(config: &Config) -> PathBuf {
     Path::new(&config.dir).join(&config.dbfilename)
 }
 
 /// The RDB writer options the config asks for (compression, checksum).
-pub fn write_options(config: &Config) -> rdb::WriteOptions {
+pub(crate) fn write_options(config: &Config) -> rdb::WriteOptions {
     rdb::WriteOptions {
         compression: config.rdbcompression,
         checksum: config.rdbchecksum,
@@ -254,7 +254,7 @@ pub fn snapshot(ks: &Keyspace, now: u64) -> Vec<Vec<(Vec<u8>, Entry)>> {
 
 /// Why BGSAVE could not start.
 #[derive(Debug, PartialEq, Eq)]
-pub enum BgsaveError {
+pub(crate) enum BgsaveError {
     /// One is running already.
     InProgress,
     /// The thread could not be spawned.
@@ -263,7 +263,7 @@ pub enum BgsaveError {
 
 /// Starts a background save (BGSAVE, save points) of `ks`, which the caller holds under the
 /// read lock. Copies the keyspace, then returns while a thread writes the copy.
-pub fn bgsave(shared: &Shared, ks: &Keyspace) -> Result<(), BgsaveError> {
+pub(crate) fn bgsave(shared: &Shared, ks: &Keyspace) -> Result<(), BgsaveError> {
     let p = &shared.persistence;
     if p.bgsave_in_progress.swap(true, Ordering::AcqRel) {
         return Err(BgsaveError::InProgress);
@@ -334,7 +334,7 @@ impl Persistence {
 }
 
 /// BGSAVE SCHEDULE while a save runs: start another once it ends.
-pub fn schedule_bgsave(shared: &Shared) {
+pub(crate) fn schedule_bgsave(shared: &Shared) {
     shared
         .persistence
         .bgsave_scheduled
@@ -376,7 +376,7 @@ pub fn cron(shared: &Shared) {
 /// be persisted: after a failed background save (with save points and
 /// stop-writes-on-bgsave-error), or while the AOF cannot be written or fsynced (see
 /// [`aof`]'s "Durability"). `None` when writes are accepted.
-pub fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
+pub(crate) fn writes_denied(shared: &Shared) -> Option<std::borrow::Cow<'static, [u8]>> {
     if !shared.persistence.last_bgsave_ok.load(Ordering::Relaxed) {
         let c = shared.config.read();
         if c.stop_writes_on_bgsave_error && !c.save.is_empty() {
@@ -450,7 +450,7 @@ pub fn dirty(shared: &Shared) -> u64 {
 }
 
 /// INFO persistence's RDB fields, in Redis's order.
-pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
+pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let p = &shared.persistence;
     let in_progress = p.bgsave_in_progress();
     let (loaded, expired) = *p.load_counts.lock();

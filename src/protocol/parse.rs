@@ -136,7 +136,7 @@ impl Argv {
     }
 
     /// Builds an `Argv` from a list of arguments (handy in tests and for MULTI).
-    pub fn from_args<I, A>(args: I) -> Self
+    pub(crate) fn from_args<I, A>(args: I) -> Self
     where
         I: IntoIterator<Item = A>,
         A: AsRef<[u8]>,
@@ -183,18 +183,18 @@ impl Argv {
     }
 
     /// Total bytes held by the arguments (Redis's `argv-mem` in CLIENT LIST).
-    pub fn byte_len(&self) -> usize {
+    pub(crate) fn byte_len(&self) -> usize {
         self.data.len()
     }
 
     /// Bytes allocated for the arguments, whether used or not.
-    pub fn capacity_bytes(&self) -> usize {
+    pub(crate) fn capacity_bytes(&self) -> usize {
         self.data.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
 
     /// Drops spare capacity beyond `keep` bytes, so one huge command does not pin its memory
     /// for the life of the connection.
-    pub fn shrink_if_larger_than(&mut self, keep: usize) {
+    pub(crate) fn shrink_if_larger_than(&mut self, keep: usize) {
         if self.data.capacity() > keep {
             self.data = Vec::with_capacity(keep);
             self.ends = Vec::new();
@@ -246,12 +246,12 @@ impl Parser {
     }
 
     /// Changes the limits (CONFIG SET proto-max-bulk-len); applies to the next length read.
-    pub fn set_limits(&mut self, limits: Limits) {
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
     }
 
     /// True when the parser is in the middle of a multibulk request.
-    pub fn in_request(&self) -> bool {
+    pub(crate) fn in_request(&self) -> bool {
         self.state != State::Idle
     }
 

@@ -32,7 +32,7 @@ impl Reply {
     }
 
     /// An empty buffer speaking RESP3 when `resp3` is true.
-    pub fn with_protocol(resp3: bool) -> Self {
+    pub(crate) fn with_protocol(resp3: bool) -> Self {
         Reply {
             resp3,
             ..Reply::default()
@@ -40,12 +40,12 @@ impl Reply {
     }
 
     /// True when the client switched to RESP3 with `HELLO 3`.
-    pub fn is_resp3(&self) -> bool {
+    pub(crate) fn is_resp3(&self) -> bool {
         self.resp3
     }
 
     /// Switches the encoding used from now on (HELLO).
-    pub fn set_resp3(&mut self, resp3: bool) {
+    pub(crate) fn set_resp3(&mut self, resp3: bool) {
         self.resp3 = resp3;
     }
 
@@ -70,12 +70,12 @@ impl Reply {
     }
 
     /// Gives the buffer to the caller (the connection's output queue), leaving it empty.
-    pub fn take_bytes(&mut self) -> Vec<u8> {
+    pub(crate) fn take_bytes(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
     }
 
     /// Direct access to the buffer, for the connection's send path.
-    pub fn buffer_mut(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn buffer_mut(&mut self) -> &mut Vec<u8> {
         &mut self.buf
     }
 
@@ -119,7 +119,7 @@ impl Reply {
     /// Appends an error reply another thread rendered (the one that ends a blocked command),
     /// counting it as [`Reply::error`] counts its own (Redis `afterErrorReply` runs for the
     /// blocked client when it is unblocked with an error).
-    pub fn raw_error(&mut self, line: &[u8]) {
+    pub(crate) fn raw_error(&mut self, line: &[u8]) {
         let text = line.strip_prefix(b"-").unwrap_or(line);
         let text = text.strip_suffix(b"\r\n").unwrap_or(text);
         self.count_error(text, true);
@@ -128,7 +128,7 @@ impl Reply {
 
     /// An error sent exactly as given, without the `ERR ` that [`Reply::error`] adds to a
     /// text without a code: a script's `{err = "My Error"}` is sent as `-My Error`.
-    pub fn error_verbatim(&mut self, text: &[u8]) {
+    pub(crate) fn error_verbatim(&mut self, text: &[u8]) {
         // Counted under its first word whatever it is (`MY_ERR_CODE`), as Redis counts it.
         self.count_error(text, true);
         self.buf.push(b'-');
@@ -142,7 +142,7 @@ impl Reply {
     /// An error sent as given, counted as an error reply of the command but not in INFO
     /// errorstats: a script's error that repeats one already counted when the command the
     /// script ran failed (Redis `ERR_REPLY_FLAG_NO_STATS_UPDATE`).
-    pub fn error_uncounted(&mut self, text: &[u8]) {
+    pub(crate) fn error_uncounted(&mut self, text: &[u8]) {
         self.errors += 1;
         self.buf.push(b'-');
         self.buf.extend(
@@ -153,7 +153,7 @@ impl Reply {
     }
 
     /// Adds error codes counted elsewhere (the commands a script ran) to INFO errorstats.
-    pub fn add_error_codes(&mut self, codes: Vec<(Vec<u8>, u64)>) {
+    pub(crate) fn add_error_codes(&mut self, codes: Vec<(Vec<u8>, u64)>) {
         for (code, n) in codes {
             match self.error_codes.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, m)) => *m += n,
@@ -163,12 +163,12 @@ impl Reply {
     }
 
     /// Error replies written on this buffer since it was made.
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors
     }
 
     /// The error codes written since the last call, with their counts.
-    pub fn take_error_codes(&mut self) -> Vec<(Vec<u8>, u64)> {
+    pub(crate) fn take_error_codes(&mut self) -> Vec<(Vec<u8>, u64)> {
         std::mem::take(&mut self.error_codes)
     }
 
@@ -208,7 +208,7 @@ impl Reply {
     }
 
     /// An integer sent as a bulk string (GET of a number stored as an integer).
-    pub fn bulk_i64(&mut self, n: i64) {
+    pub(crate) fn bulk_i64(&mut self, n: i64) {
         let mut digits = [0u8; 20];
         let mut tmp = Vec::with_capacity(20);
         push_i64(&mut tmp, n);
@@ -226,7 +226,7 @@ impl Reply {
     }
 
     /// The null array: `*-1` in RESP2, `_` in RESP3.
-    pub fn null_array(&mut self) {
+    pub(crate) fn null_array(&mut self) {
         if self.resp3 {
             self.buf.extend_from_slice(b"_\r\n");
         } else {
@@ -267,7 +267,7 @@ impl Reply {
     }
 
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
-    pub fn boolean(&mut self, b: bool) {
+    pub(crate) fn boolean(&mut self, b: bool) {
         if self.resp3 {
             self.buf
                 .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
@@ -277,7 +277,7 @@ impl Reply {
     }
 
     /// A double already formatted the Redis way: `,text` in RESP3, a bulk string in RESP2.
-    pub fn double_text(&mut self, text: &[u8]) {
+    pub(crate) fn double_text(&mut self, text: &[u8]) {
         if self.resp3 {
             self.buf.push(b',');
             self.buf.extend_from_slice(text);

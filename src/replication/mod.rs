@@ -190,7 +190,7 @@ pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
 }
 
 /// Starts an EXEC's records afresh (called by EXEC once it holds the write lock).
-pub fn exec_begin(shared: &Shared) {
+pub(crate) fn exec_begin(shared: &Shared) {
     if active(shared) && !shared.replica_role.following() {
         shared.replication.state.lock().exec = None;
     }
@@ -198,7 +198,7 @@ pub fn exec_begin(shared: &Shared) {
 
 /// Sends the records of the EXEC that just ran, wrapped in MULTI ... EXEC, still under the
 /// keyspace lock. A transaction with one record is sent bare, as Redis does.
-pub fn exec_done(shared: &Shared) {
+pub(crate) fn exec_done(shared: &Shared) {
     if !active(shared) || shared.replica_role.following() {
         return;
     }
@@ -280,7 +280,7 @@ pub struct Attached {
 /// stream from there, registers `handle` as a replica and returns `+CONTINUE <replid>` and
 /// the backlog's bytes from `offset` on; otherwise None, and a full synchronization follows
 /// (Redis `masterTryPartialResynchronization`).
-pub fn try_continue(
+pub(crate) fn try_continue(
     shared: &Shared,
     handle: &Arc<ClientHandle>,
     conf: &ReplicaConf,
@@ -385,7 +385,7 @@ pub fn attach(
 }
 
 /// Forgets a replica whose connection ended.
-pub fn detach(shared: &Shared, id: u64) {
+pub(crate) fn detach(shared: &Shared, id: u64) {
     let mut st = shared.replication.state.lock();
     let before = st.replicas.len();
     st.replicas.retain(|r| r.handle.id != id);
@@ -395,7 +395,7 @@ pub fn detach(shared: &Shared, id: u64) {
 }
 
 /// Records `REPLCONF ACK <offset>` from replica `id`.
-pub fn ack(shared: &Shared, id: u64, offset: u64) {
+pub(crate) fn ack(shared: &Shared, id: u64, offset: u64) {
     let mut st = shared.replication.state.lock();
     if let Some(r) = st.replicas.iter_mut().find(|r| r.handle.id == id) {
         r.ack_offset = r.ack_offset.max(offset);
@@ -408,14 +408,14 @@ pub fn ack(shared: &Shared, id: u64, offset: u64) {
 /// A piece of the master's stream a replica applied: counted in the offset, kept in the
 /// backlog and forwarded to this server's own replicas unchanged (Redis
 /// `replicationFeedStreamFromMasterStream`).
-pub fn proxy(shared: &Shared, bytes: &[u8]) {
+pub(crate) fn proxy(shared: &Shared, bytes: &[u8]) {
     let mut st = shared.replication.state.lock();
     append(shared, &mut st, bytes);
 }
 
 /// The replication id and offset of the dataset, which a replica offers its master with
 /// PSYNC.
-pub fn history(shared: &Shared) -> (String, u64) {
+pub(crate) fn history(shared: &Shared) -> (String, u64) {
     let st = shared.replication.state.lock();
     (st.replid.clone(), st.offset)
 }
@@ -424,7 +424,7 @@ pub fn history(shared: &Shared) -> (String, u64) {
 /// `replid`. This server's own replicas must synchronize again, so they are disconnected;
 /// the backlog starts afresh (Redis `replicationCreateMasterClient` and
 /// `replicationAttachToNewMaster`).
-pub fn start_history(shared: &Shared, replid: &str, offset: u64) {
+pub(crate) fn start_history(shared: &Shared, replid: &str, offset: u64) {
     let mut st = shared.replication.state.lock();
     st.replid = replid.to_string();
     st.replid2 = "0".repeat(40);
@@ -442,7 +442,7 @@ pub fn start_history(shared: &Shared, replid: &str, offset: u64) {
 /// (it was promoted); the old id stays valid up to here as `replid2` (Redis's PSYNC2
 /// handling in `slaveTryPartialResynchronization`). Replicas of this server reconnect to
 /// learn the new id.
-pub fn continue_history(shared: &Shared, new_replid: &str) {
+pub(crate) fn continue_history(shared: &Shared, new_replid: &str) {
     let mut st = shared.replication.state.lock();
     if st.replid == new_replid {
         return;
@@ -455,7 +455,7 @@ pub fn continue_history(shared: &Shared, new_replid: &str) {
 /// A replica turned master (REPLICAOF NO ONE): a new history starts here; the master's id
 /// stays valid up to the current offset as `replid2`, and the stream starts again with a
 /// SELECT (Redis `shiftReplicationId`, `replicationUnsetMaster`).
-pub fn shift_replid(shared: &Shared) {
+pub(crate) fn shift_replid(shared: &Shared) {
     let mut st = shared.replication.state.lock();
     st.replid2 = std::mem::replace(&mut st.replid, random_replid());
     st.second_offset = st.offset as i64 + 1;
@@ -543,7 +543,7 @@ pub fn cron(shared: &Shared) {
 }
 
 /// INFO replication, master fields (Redis `genRedisInfoString`).
-pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
+pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let st = shared.replication.state.lock();
     let now = now_ms();
     if shared.replica_role.following() {

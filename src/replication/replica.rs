@@ -72,7 +72,7 @@ pub struct Link {
     state: Mutex<LinkState>,
     /// Held while a piece of the master's stream is applied and counted, and by SYNC while
     /// it copies the dataset (see the module docs).
-    pub apply: Mutex<()>,
+    pub(crate) apply: Mutex<()>,
 }
 
 /// Where the link is, as ROLE names it (Redis `server.repl_state`).
@@ -116,23 +116,18 @@ struct LinkState {
 
 /// True while this server follows a master.
 #[inline]
-pub fn following(shared: &Shared) -> bool {
+pub(crate) fn following(shared: &Shared) -> bool {
     shared.replica_role.following()
 }
 
-/// The master set by REPLICAOF, if any.
-pub fn master(shared: &Shared) -> Option<(String, u16)> {
-    shared.replication.link.state.lock().master.clone()
-}
-
 /// True when the link is up (`master_link_status:up`).
-pub fn link_up(shared: &Shared) -> bool {
+pub(crate) fn link_up(shared: &Shared) -> bool {
     shared.replica_role.link_up()
 }
 
 /// REPLICAOF host port: follows that master from now on. Returns false, changing nothing,
 /// when it is already the master (Redis compares the host without case).
-pub fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
+pub(crate) fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
     let link = &shared.replication.link;
     let generation = {
         let mut st = link.state.lock();
@@ -195,7 +190,7 @@ fn unblock_all(shared: &Shared) {
 
 /// REPLICAOF NO ONE: stops following; the data stays and this server is a master again,
 /// with a new replication id (the old one kept as `master_replid2`).
-pub fn unset_master(shared: &Shared) {
+pub(crate) fn unset_master(shared: &Shared) {
     let link = &shared.replication.link;
     {
         let mut st = link.state.lock();
@@ -225,7 +220,7 @@ pub fn unset_master(shared: &Shared) {
 }
 
 /// INFO replication, the fields only a replica has (after `role:slave`).
-pub fn info_fields(shared: &Shared, offset: u64, put: &mut impl FnMut(&str, String)) {
+pub(crate) fn info_fields(shared: &Shared, offset: u64, put: &mut impl FnMut(&str, String)) {
     let st = shared.replication.link.state.lock();
     let Some((host, port)) = &st.master else {
         return;
@@ -294,7 +289,7 @@ pub fn info_fields(shared: &Shared, offset: u64, put: &mut impl FnMut(&str, Stri
 
 /// ROLE on a replica: `slave`, the master's host and port, the link's state, and the
 /// offset applied (-1 before the first synchronization).
-pub fn role(shared: &Shared, offset: u64, reply: &mut Reply) {
+pub(crate) fn role(shared: &Shared, offset: u64, reply: &mut Reply) {
     let st = shared.replication.link.state.lock();
     let (host, port) = st.master.clone().unwrap_or_default();
     let state = match st.phase {
@@ -318,7 +313,7 @@ pub fn role(shared: &Shared, offset: u64, reply: &mut Reply) {
 }
 
 /// SYNC on a replica whose link is not up is refused (Redis `syncCommand`).
-pub fn sync_refusal(shared: &Shared) -> bool {
+pub(crate) fn sync_refusal(shared: &Shared) -> bool {
     following(shared) && !link_up(shared)
 }
 

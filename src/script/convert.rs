@@ -17,7 +17,7 @@ use crate::protocol::Reply;
 const MAX_DEPTH: usize = 7995;
 
 /// A number as C's `%.{precision}g` prints it.
-pub fn format_g(n: f64, precision: usize) -> String {
+pub(crate) fn format_g(n: f64, precision: usize) -> String {
     if n.is_nan() {
         return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
     }
@@ -56,7 +56,7 @@ pub fn format_number(n: f64) -> String {
 /// is the protocol the script chose with `redis.setresp` (booleans differ). Nested tables are
 /// walked with an explicit stack, not recursion: a script may return a table that contains
 /// itself, and Redis answers that with arrays nested until its Lua stack is full.
-pub fn lua_to_reply(out: &mut Reply, value: &Value, script_resp: u8) {
+pub(crate) fn lua_to_reply(out: &mut Reply, value: &Value, script_resp: u8) {
     let mut pending: Vec<(Value, usize)> = vec![(value.clone(), 0)];
     while let Some((value, depth)) = pending.pop() {
         if depth >= MAX_DEPTH {
@@ -191,7 +191,7 @@ fn double_reply(out: &mut Reply, d: f64) {
 
 /// Converts a command's reply (RESP bytes) into the value `redis.call` returns (Redis
 /// `redisProtocolToLuaType`). The flag is true when the reply is an error.
-pub fn resp_to_lua(lua: &Lua, bytes: &[u8]) -> mlua::Result<(Value, bool)> {
+pub(crate) fn resp_to_lua(lua: &Lua, bytes: &[u8]) -> mlua::Result<(Value, bool)> {
     let is_error = bytes.first() == Some(&b'-');
     let mut pos = 0;
     let value = parse(lua, bytes, &mut pos)?.unwrap_or(Value::Nil);

@@ -49,35 +49,35 @@ const REDIS_VERSION_NUM: i64 = 0x0007_000f;
 pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 /// FCALL's reply for a function no library registered.
-pub const FUNCTION_NOT_FOUND: &str = "ERR Function not found";
+pub(crate) const FUNCTION_NOT_FOUND: &str = "ERR Function not found";
 
 /// The message a script killed by SCRIPT KILL / FUNCTION KILL dies with.
-pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+pub(crate) const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
 /// The chunk name of respd's own Lua code, skipped when an error names the script line.
 const PRELUDE_NAME: &str = "=respd";
 
 /// The flags a script declares (`#!lua flags=...`) or a function registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ScriptFlags(u32);
+pub(crate) struct ScriptFlags(u32);
 
 impl ScriptFlags {
     /// The script has no shebang: Redis's backward-compatible mode, where the flags of the
     /// EVAL command apply.
-    pub const EVAL_COMPAT: ScriptFlags = ScriptFlags(1);
+    pub(crate) const EVAL_COMPAT: ScriptFlags = ScriptFlags(1);
     /// `no-writes`.
-    pub const NO_WRITES: ScriptFlags = ScriptFlags(1 << 1);
+    pub(crate) const NO_WRITES: ScriptFlags = ScriptFlags(1 << 1);
     /// `allow-oom`.
-    pub const ALLOW_OOM: ScriptFlags = ScriptFlags(1 << 2);
+    pub(crate) const ALLOW_OOM: ScriptFlags = ScriptFlags(1 << 2);
     /// `allow-stale`.
-    pub const ALLOW_STALE: ScriptFlags = ScriptFlags(1 << 3);
+    pub(crate) const ALLOW_STALE: ScriptFlags = ScriptFlags(1 << 3);
     /// `no-cluster`.
-    pub const NO_CLUSTER: ScriptFlags = ScriptFlags(1 << 4);
+    pub(crate) const NO_CLUSTER: ScriptFlags = ScriptFlags(1 << 4);
     /// `allow-cross-slot-keys`.
-    pub const ALLOW_CROSS_SLOT: ScriptFlags = ScriptFlags(1 << 5);
+    pub(crate) const ALLOW_CROSS_SLOT: ScriptFlags = ScriptFlags(1 << 5);
 
     /// The flags by their Redis names, in the order FUNCTION LIST prints them.
-    pub const NAMES: &'static [(ScriptFlags, &'static str)] = &[
+    pub(crate) const NAMES: &'static [(ScriptFlags, &'static str)] = &[
         (ScriptFlags::NO_WRITES, "no-writes"),
         (ScriptFlags::ALLOW_OOM, "allow-oom"),
         (ScriptFlags::ALLOW_STALE, "allow-stale"),
@@ -114,7 +114,7 @@ impl ScriptFlags {
 /// Reads the `#!lua flags=...` line of an EVAL script (Redis `evalExtractShebangFlags`).
 /// Returns the flags and the length of the shebang line (without its newline), which the
 /// compiler skips while keeping the line numbers.
-pub fn shebang_flags(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
+pub(crate) fn shebang_flags(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
     if !body.starts_with(b"#!") {
         return Ok((ScriptFlags::EVAL_COMPAT, 0));
     }
@@ -168,7 +168,7 @@ fn parts_of(line: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// What a script reaches of the server while it runs (one EVAL or FCALL).
-pub trait Host {
+pub(crate) trait Host {
     /// Runs `argv` as `redis.call` does: Ok with the command's reply (RESP bytes, in the
     /// script's protocol `resp`), or Err with the text of a refusal before the command ran
     /// ("Unknown Redis command called from script", ...).
@@ -180,16 +180,14 @@ pub trait Host {
 }
 
 /// One cached EVAL script.
-pub struct CachedScript {
-    /// The body as sent.
-    pub body: Vec<u8>,
+pub(crate) struct CachedScript {
     /// Its shebang flags.
     pub flags: ScriptFlags,
     function: Function,
 }
 
 /// One function of a library.
-pub struct FunctionDef {
+pub(crate) struct FunctionDef {
     /// Its name (FCALL's first argument).
     pub name: String,
     /// Its description, if registered with one.
@@ -200,7 +198,7 @@ pub struct FunctionDef {
 }
 
 /// A library loaded by FUNCTION LOAD.
-pub struct Library {
+pub(crate) struct Library {
     /// `#!lua name=<name>`.
     pub name: String,
     /// The code as loaded (FUNCTION LIST WITHCODE, FUNCTION DUMP, the RDB).
@@ -211,7 +209,7 @@ pub struct Library {
 
 /// State shared with the instruction hook and with SCRIPT KILL on other connections.
 #[derive(Debug, Default)]
-pub struct RunFlags {
+pub(crate) struct RunFlags {
     /// A script is running.
     pub running: AtomicBool,
     /// SCRIPT KILL / FUNCTION KILL asked the running script to stop.
@@ -219,7 +217,7 @@ pub struct RunFlags {
 }
 
 /// The interpreter and everything compiled into it.
-pub struct Engine {
+pub(crate) struct Engine {
     lua: Lua,
     prim: Table,
     eval_env: Table,
@@ -503,12 +501,12 @@ impl Engine {
     }
 
     /// True if the cache holds this SHA-1.
-    pub fn has_script(&self, sha: &str) -> bool {
+    pub(crate) fn has_script(&self, sha: &str) -> bool {
         self.scripts.contains_key(sha)
     }
 
     /// Number of cached scripts and the bytes of their bodies (INFO).
-    pub fn cache_size(&self) -> (usize, usize) {
+    pub(crate) fn cache_size(&self) -> (usize, usize) {
         (self.scripts.len(), self.scripts_bytes)
     }
 
@@ -520,7 +518,7 @@ impl Engine {
     /// Compiles `body` into the cache (Redis `luaCreateFunction`); returns its SHA-1.
     /// Errors are the reply text, as bytes: Lua's message quotes the script's own bytes,
     /// which need not be UTF-8.
-    pub fn create_script(&mut self, body: &[u8]) -> Result<String, Vec<u8>> {
+    pub(crate) fn create_script(&mut self, body: &[u8]) -> Result<String, Vec<u8>> {
         let sha = sha1::sha1_hex(body);
         if self.scripts.contains_key(&sha) {
             return Ok(sha);
@@ -541,19 +539,13 @@ impl Engine {
             }
         };
         self.scripts_bytes += body.len() + sha.len();
-        self.scripts.insert(
-            sha.clone(),
-            CachedScript {
-                body: body.to_vec(),
-                flags,
-                function,
-            },
-        );
+        self.scripts
+            .insert(sha.clone(), CachedScript { flags, function });
         Ok(sha)
     }
 
     /// Empties the script cache (SCRIPT FLUSH).
-    pub fn flush_scripts(&mut self) {
+    pub(crate) fn flush_scripts(&mut self) {
         self.scripts.clear();
         self.scripts_bytes = 0;
         self.lua.gc_collect().ok();
@@ -573,14 +565,14 @@ impl Engine {
     }
 
     /// Removes every library (FUNCTION FLUSH).
-    pub fn flush_functions(&mut self) {
+    pub(crate) fn flush_functions(&mut self) {
         self.libraries.clear();
         self.functions.clear();
         self.lua.gc_collect().ok();
     }
 
     /// Removes one library (FUNCTION DELETE); false if there is none of that name.
-    pub fn delete_library(&mut self, name: &str) -> bool {
+    pub(crate) fn delete_library(&mut self, name: &str) -> bool {
         let Some(lib) = self.libraries.remove(name) else {
             return false;
         };
@@ -591,13 +583,13 @@ impl Engine {
     }
 
     /// Takes every library out (FUNCTION RESTORE keeps them to put back on failure).
-    pub fn take_libraries(&mut self) -> BTreeMap<String, Library> {
+    pub(crate) fn take_libraries(&mut self) -> BTreeMap<String, Library> {
         self.functions.clear();
         std::mem::take(&mut self.libraries)
     }
 
     /// Puts libraries taken by [`Engine::take_libraries`] back, replacing these.
-    pub fn put_libraries(&mut self, libraries: BTreeMap<String, Library>) {
+    pub(crate) fn put_libraries(&mut self, libraries: BTreeMap<String, Library>) {
         self.libraries = libraries;
         self.functions.clear();
         for lib in self.libraries.values() {
@@ -609,7 +601,7 @@ impl Engine {
 
     /// Loads a library (FUNCTION LOAD [REPLACE]); returns its name. Errors are the reply
     /// text, without the `ERR ` Redis adds.
-    pub fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
+    pub(crate) fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, String> {
         let name = library_name(code)?;
         // The code is compiled from the shebang's newline on, which keeps the line numbers.
         let body_start = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
@@ -1179,7 +1171,7 @@ fn library_name(code: &[u8]) -> Result<String, String> {
     if name.is_empty() || !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
-    if !engine.eq_ignore_ascii_case(b"lua") {
+    if !crate::util::eq_ci(&engine, "lua") {
         return Err(format!(
             "Engine '{}' not found",
             String::from_utf8_lossy(&engine)

@@ -5,7 +5,7 @@
 //! for security, so this plain implementation of FIPS 180-4 is all that is needed.
 
 /// The 40 lowercase hex digits of the SHA-1 of `data`.
-pub fn sha1_hex(data: &[u8]) -> String {
+pub(crate) fn sha1_hex(data: &[u8]) -> String {
     let digest = sha1(data);
     let mut out = String::with_capacity(40);
     for byte in digest {
@@ -15,7 +15,7 @@ pub fn sha1_hex(data: &[u8]) -> String {
 }
 
 /// The 20-byte SHA-1 digest of `data`.
-pub fn sha1(data: &[u8]) -> [u8; 20] {
+pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     let mut state: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
     // The message, a 1 bit, zeros up to 56 bytes mod 64, then the length in bits.
     let mut message = data.to_vec();

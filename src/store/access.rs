@@ -30,14 +30,14 @@ pub const LFU_INIT_VAL: u32 = 5;
 
 /// Makes the policy in force: `lfu` for `allkeys-lfu` / `volatile-lfu`, and the counter's
 /// `lfu-log-factor` and `lfu-decay-time`.
-pub fn configure(lfu: bool, log_factor: u32, decay_time: u32) {
+pub(crate) fn configure(lfu: bool, log_factor: u32, decay_time: u32) {
     LFU.store(lfu, Ordering::Relaxed);
     LOG_FACTOR.store(log_factor, Ordering::Relaxed);
     DECAY_TIME.store(decay_time, Ordering::Relaxed);
 }
 
 /// True under an LFU policy (Redis `maxmemory_policy & MAXMEMORY_FLAG_LFU`).
-pub fn lfu_enabled() -> bool {
+pub(crate) fn lfu_enabled() -> bool {
     LFU.load(Ordering::Relaxed)
 }
 
@@ -112,7 +112,7 @@ pub fn touched(field: u32, now_ms: u64) -> u32 {
 }
 
 /// The field for a counter of `freq` set now (RESTORE ... FREQ under an LFU policy).
-pub fn with_counter(freq: u8, now_ms: u64) -> u32 {
+pub(crate) fn with_counter(freq: u8, now_ms: u64) -> u32 {
     (minutes(now_ms) << 8) | u32::from(freq)
 }
 

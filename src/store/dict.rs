@@ -172,20 +172,21 @@ impl<K, V> Dict<K, V> {
         self.len == 0
     }
 
+    #[cfg(test)]
     /// Number of buckets (0 or a power of two), for `DEBUG HTSTATS`-style reporting and tests.
-    pub fn bucket_count(&self) -> usize {
+    pub(crate) fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
 
     /// Bytes one entry's node takes on the heap, as the allocator rounds it (key and value
     /// themselves included only where they are stored inline in the node). For MEMORY USAGE
     /// and INFO's memory estimate, see [`crate::store::memory`].
-    pub fn node_bytes() -> usize {
+    pub(crate) fn node_bytes() -> usize {
         super::memory::malloc_size(std::mem::size_of::<Node<K, V>>())
     }
 
     /// Bytes the bucket array takes on the heap (Redis counts `dictSlots * sizeof(dictEntry*)`).
-    pub fn table_bytes(&self) -> usize {
+    pub(crate) fn table_bytes(&self) -> usize {
         super::memory::malloc_size(self.buckets.capacity() * std::mem::size_of::<Link<K, V>>())
     }
 
@@ -200,17 +201,18 @@ impl<K, V> Dict<K, V> {
     }
 
     /// Makes room for `additional` more entries without growing, at load factor 1.
-    pub fn reserve(&mut self, additional: usize) {
+    pub(crate) fn reserve(&mut self, additional: usize) {
         let wanted = self.len.saturating_add(additional);
         if wanted > self.buckets.len() {
             self.resize(wanted.next_power_of_two().max(INITIAL_BUCKETS));
         }
     }
 
+    #[cfg(test)]
     /// Shrinks the bucket array to the smallest power of two (at least 4) that holds the current
     /// entries at load factor 1; an empty dict frees its buckets entirely. The automatic policy
     /// only shrinks below 1/8 full; this is for callers that know the dict will stay small.
-    pub fn shrink_to_fit(&mut self) {
+    pub(crate) fn shrink_to_fit(&mut self) {
         if self.len == 0 {
             self.buckets = Vec::new();
             return;
@@ -314,7 +316,7 @@ impl<K, V> Dict<K, V> {
     ///
     /// The caller is expected to loop (as Redis's `SCAN ... COUNT` does) until it has collected
     /// enough entries or the cursor returns to 0. An empty dict always returns 0.
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
+    pub(crate) fn scan(&self, cursor: u64, mut f: impl FnMut(&K, &V)) -> u64 {
         if self.buckets.is_empty() {
             return 0;
         }
@@ -341,7 +343,7 @@ impl<K, V> Dict<K, V> {
     /// is allocated). A dict with no more entries than the window is thus sampled exactly
     /// uniformly; a larger one nearly so. Cost: about that many entries visited per draw,
     /// plus the empty buckets between them.
-    pub fn random_entry(&self) -> Option<(&K, &V)> {
+    pub(crate) fn random_entry(&self) -> Option<(&K, &V)> {
         if self.len == 0 {
             return None;
         }
@@ -509,6 +511,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         None
     }
 
+    #[cfg(test)]
     /// How far down its chain the node holding `key` is (0 = bucket head).
     fn chain_position<Q>(&self, hash: u64, key: &Q) -> Option<usize>
     where
@@ -554,7 +557,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
 
     /// The stored key and its value. Useful when the stored key carries more than the lookup
     /// key (or to get at the stored allocation).
-    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    pub(crate) fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -598,7 +601,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
     }
 
     /// Removes `key`, returning the stored key and its value. May shrink the table.
-    pub fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    pub(crate) fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -629,13 +632,14 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         Some((key, value))
     }
 
+    #[cfg(test)]
     /// The value under `key`, inserting the entry built by `make` first if the key is absent.
     ///
     /// The key is hashed once. `make` is only called on a miss and must return a key equal to
     /// `key` (typically `key.to_owned()`); it builds the owned key itself so that a hit never
     /// allocates. This is Redis's `dictAddOrFind`: the find-or-create step behind commands such
     /// as `HINCRBY`, `ZINCRBY` or `SADD` on a new member.
-    pub fn get_or_insert_with<Q>(&mut self, key: &Q, make: impl FnOnce() -> (K, V)) -> &mut V
+    pub(crate) fn get_or_insert_with<Q>(&mut self, key: &Q, make: impl FnOnce() -> (K, V)) -> &mut V
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

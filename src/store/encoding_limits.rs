@@ -59,47 +59,47 @@ pub fn publish(limits: &Limits) {
 }
 
 /// `stream-node-max-entries` (100): most entries of a stream node (see `store::stream`).
-pub fn stream_node_max_entries() -> usize {
+pub(crate) fn stream_node_max_entries() -> usize {
     STREAM_NODE_MAX_ENTRIES.load(Ordering::Relaxed)
 }
 
 /// `stream-node-max-bytes` (4096): the largest stream node.
-pub fn stream_node_max_bytes() -> usize {
+pub(crate) fn stream_node_max_bytes() -> usize {
     STREAM_NODE_MAX_BYTES.load(Ordering::Relaxed)
 }
 
 /// `list-max-listpack-size` (-2): how Redis splits a list into listpack nodes, which respd
 /// reproduces when it writes a list to DUMP or RDB (see `persistence::rdb`).
-pub fn list_max_listpack_size() -> i64 {
+pub(crate) fn list_max_listpack_size() -> i64 {
     LIST_MAX_LISTPACK_SIZE.load(Ordering::Relaxed)
 }
 
 /// `hash-max-listpack-entries` (512).
-pub fn hash_max_listpack_entries() -> usize {
+pub(crate) fn hash_max_listpack_entries() -> usize {
     HASH_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed)
 }
 
 /// `hash-max-listpack-value` (64).
-pub fn hash_max_listpack_value() -> usize {
+pub(crate) fn hash_max_listpack_value() -> usize {
     HASH_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
 }
 
 /// `hll-sparse-max-bytes` (3000): the longest a sparse HyperLogLog string may grow.
-pub fn hll_sparse_max_bytes() -> usize {
+pub(crate) fn hll_sparse_max_bytes() -> usize {
     HLL_SPARSE_MAX_BYTES.load(Ordering::Relaxed)
 }
 
 /// `set-max-intset-entries` (512).
-pub fn set_max_intset_entries() -> usize {
+pub(crate) fn set_max_intset_entries() -> usize {
     SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed)
 }
 
 /// `zset-max-listpack-entries` (128).
-pub fn zset_max_listpack_entries() -> usize {
+pub(crate) fn zset_max_listpack_entries() -> usize {
     ZSET_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed)
 }
 
 /// `zset-max-listpack-value` (64).
-pub fn zset_max_listpack_value() -> usize {
+pub(crate) fn zset_max_listpack_value() -> usize {
     ZSET_MAX_LISTPACK_VALUE.load(Ordering::Relaxed)
 }

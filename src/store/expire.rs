@@ -22,15 +22,15 @@ use super::Store;
 use crate::util::Clock;
 
 /// Keys sampled per step (Redis `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
-pub const KEYS_PER_LOOP: usize = 20;
+pub(crate) const KEYS_PER_LOOP: usize = 20;
 /// Keep sampling a database while more than this percentage of a sample expired.
-pub const ACCEPTABLE_STALE_PERCENT: usize = 25;
+pub(crate) const ACCEPTABLE_STALE_PERCENT: usize = 25;
 /// Time budget of one run.
-pub const CYCLE_BUDGET: Duration = Duration::from_millis(25);
+pub(crate) const CYCLE_BUDGET: Duration = Duration::from_millis(25);
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CycleOutcome {
+pub(crate) struct CycleOutcome {
     /// Keys deleted.
     pub expired: usize,
     /// Time spent holding the keyspace lock, i.e. keeping clients waiting: the latency
@@ -45,7 +45,7 @@ pub struct CycleOutcome {
 
 /// Runs one active expiry pass over every database; `clock` says what time it is (the
 /// server's, see [`crate::shared::Shared::clock`]).
-pub fn run_cycle(store: &Store, clock: &Clock, budget: Duration) -> CycleOutcome {
+pub(crate) fn run_cycle(store: &Store, clock: &Clock, budget: Duration) -> CycleOutcome {
     let start = Instant::now();
     let db_count = store.db_count();
     let mut outcome = CycleOutcome::default();

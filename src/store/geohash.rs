@@ -20,17 +20,17 @@
 //! scores, decoded coordinates and distances come out bit for bit as Redis's do.
 
 /// Southern latitude limit of the encoding (EPSG:900913 / Web Mercator).
-pub const LAT_MIN: f64 = -85.05112878;
+pub(crate) const LAT_MIN: f64 = -85.05112878;
 /// Northern latitude limit.
-pub const LAT_MAX: f64 = 85.05112878;
+pub(crate) const LAT_MAX: f64 = 85.05112878;
 /// Western longitude limit.
 pub const LONG_MIN: f64 = -180.0;
 /// Eastern longitude limit.
-pub const LONG_MAX: f64 = 180.0;
+pub(crate) const LONG_MAX: f64 = 180.0;
 /// Cell subdivisions of a stored score: 26 per coordinate, 52 bits in all.
-pub const STEP_MAX: u8 = 26;
+pub(crate) const STEP_MAX: u8 = 26;
 /// The earth radius Redis computes distances with (the WGS-84 quadratic mean), in metres.
-pub const EARTH_RADIUS_IN_METERS: f64 = 6372797.560856;
+pub(crate) const EARTH_RADIUS_IN_METERS: f64 = 6372797.560856;
 /// Half the Mercator world width in metres: where the radius-to-step estimate starts.
 const MERCATOR_MAX: f64 = 20037726.37;
 /// Degrees to radians.
@@ -78,19 +78,19 @@ impl HashBits {
     pub const ZERO: HashBits = HashBits { bits: 0, step: 0 };
 
     /// True for [`HashBits::ZERO`].
-    pub fn is_zero(&self) -> bool {
+    pub(crate) fn is_zero(&self) -> bool {
         self.bits == 0 && self.step == 0
     }
 
     /// The cell's bits shifted up to 52, the score of its first point (Redis
     /// `geohashAlign52Bits`).
-    pub fn align52(&self) -> u64 {
+    pub(crate) fn align52(&self) -> u64 {
         self.bits << (52 - u32::from(self.step) * 2)
     }
 
     /// The scores `[min, max)` of every point inside this cell (Redis `scoresOfGeoHashBox`):
     /// the cell's own prefix, and the next prefix, both padded to 52 bits.
-    pub fn score_range(&self) -> (u64, u64) {
+    pub(crate) fn score_range(&self) -> (u64, u64) {
         let next = HashBits {
             bits: self.bits + 1,
             step: self.step,
@@ -180,12 +180,12 @@ pub fn encode(
 }
 
 /// The cell of a point with the encoding's own ranges.
-pub fn encode_wgs84(longitude: f64, latitude: f64, step: u8) -> Option<HashBits> {
+pub(crate) fn encode_wgs84(longitude: f64, latitude: f64, step: u8) -> Option<HashBits> {
     encode(LONG_RANGE, LAT_RANGE, longitude, latitude, step)
 }
 
 /// The sorted set score of a point already checked to be within the limits: its 52-bit cell.
-pub fn score_of(longitude: f64, latitude: f64) -> u64 {
+pub(crate) fn score_of(longitude: f64, latitude: f64) -> u64 {
     encode_wgs84(longitude, latitude, STEP_MAX)
         .map(|h| h.align52())
         .unwrap_or(0)
@@ -215,13 +215,13 @@ pub fn decode(long_range: Range, lat_range: Range, hash: HashBits) -> Option<Are
 }
 
 /// The rectangle of a cell with the encoding's own ranges.
-pub fn decode_wgs84(hash: HashBits) -> Option<Area> {
+pub(crate) fn decode_wgs84(hash: HashBits) -> Option<Area> {
     decode(LONG_RANGE, LAT_RANGE, hash)
 }
 
 /// The point a score stands for: the centre of its 52-bit cell, clamped to the limits
 /// (Redis `decodeGeohash`). Any score decodes to something, as in Redis.
-pub fn decode_score(score: f64) -> (f64, f64) {
+pub(crate) fn decode_score(score: f64) -> (f64, f64) {
     let hash = HashBits {
         bits: c_double_to_u64(score),
         step: STEP_MAX,
@@ -248,7 +248,7 @@ fn c_double_to_u64(d: f64) -> u64 {
 /// C's `(long long)d` on x86-64 (`cvttsd2si`): truncation toward zero, and `i64::MIN` for what
 /// does not fit (NaN included), where Rust's `as` would saturate. WITHHASH prints a score this
 /// way.
-pub fn c_double_to_i64(d: f64) -> i64 {
+pub(crate) fn c_double_to_i64(d: f64) -> i64 {
     const TWO_63: f64 = 9223372036854775808.0;
     if (-TWO_63..TWO_63).contains(&d) {
         d as i64
@@ -260,7 +260,7 @@ pub fn c_double_to_i64(d: f64) -> i64 {
 /// The 11-character standard geohash of a stored score (GEOHASH): decoded, then encoded again
 /// over the standard latitude range -90..90, which the internal encoding does not use. The
 /// last character stands for bits a score does not have, and is always `0`.
-pub fn standard_geohash(score: f64) -> [u8; 11] {
+pub(crate) fn standard_geohash(score: f64) -> [u8; 11] {
     const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
     let (longitude, latitude) = decode_score(score);
     let world = Range {
@@ -331,7 +331,7 @@ fn moved(hash: HashBits, dx: i8, dy: i8) -> HashBits {
 
 /// The eight cells around a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Neighbors {
+pub(crate) struct Neighbors {
     /// Cell above.
     pub north: HashBits,
     /// Cell below.
@@ -351,7 +351,7 @@ pub struct Neighbors {
 }
 
 /// The eight cells around `hash` (Redis `geohashNeighbors`).
-pub fn neighbors(hash: HashBits) -> Neighbors {
+pub(crate) fn neighbors(hash: HashBits) -> Neighbors {
     Neighbors {
         east: moved(hash, 1, 0),
         west: moved(hash, -1, 0),
@@ -367,7 +367,7 @@ pub fn neighbors(hash: HashBits) -> Neighbors {
 /// The cell size to search with for a radius: the step whose cells are just larger than the
 /// radius, one or two coarser near the poles where cells narrow (Redis
 /// `geohashEstimateStepsByRadius`).
-pub fn estimate_steps_by_radius(range_meters: f64, latitude: f64) -> u8 {
+pub(crate) fn estimate_steps_by_radius(range_meters: f64, latitude: f64) -> u8 {
     if range_meters == 0.0 {
         return 26;
     }
@@ -416,7 +416,7 @@ pub struct Shape {
 
 /// The cells a search scans, and the bounding box the shape must stay within.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SearchArea {
+pub(crate) struct SearchArea {
     /// The centre's cell.
     pub hash: HashBits,
     /// Its neighbours; those the shape cannot reach are [`HashBits::ZERO`].
@@ -475,7 +475,7 @@ fn bounding_box(shape: &Shape) -> [f64; 4] {
 /// The cells to scan for a shape (Redis `geohashCalculateAreasByShapeWGS84`): the centre's
 /// cell at the estimated step (one coarser if a neighbour would not reach the bounding box's
 /// edge), and the neighbours the bounding box reaches into.
-pub fn search_area(shape: &Shape) -> SearchArea {
+pub(crate) fn search_area(shape: &Shape) -> SearchArea {
     let [min_lon, min_lat, max_lon, max_lat] = bounding_box(shape);
     let radius_meters = match shape.kind {
         ShapeKind::Radius(r) => r,
@@ -557,7 +557,7 @@ pub fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
 /// The point a score stands for and its distance in metres from the shape's centre, if it is
 /// inside the shape (Redis `geoWithinShape`). A box is tested on the meridian through the
 /// centre and on the point's own parallel.
-pub fn within_shape(shape: &Shape, score: f64) -> Option<(f64, f64, f64)> {
+pub(crate) fn within_shape(shape: &Shape, score: f64) -> Option<(f64, f64, f64)> {
     let (longitude, latitude) = decode_score(score);
     let (x1, y1) = (shape.longitude, shape.latitude);
     let dist = match shape.kind {

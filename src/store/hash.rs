@@ -19,7 +19,7 @@ use super::encoding_limits;
 use super::Dict;
 
 /// The fields of a hash: field → value.
-pub type Fields = Dict<Vec<u8>, Vec<u8>>;
+pub(crate) type Fields = Dict<Vec<u8>, Vec<u8>>;
 
 /// A hash value: its fields, and, while Redis would keep it in a listpack, their insertion
 /// order (see the module docs). Lookups go through `Deref` to the fields; adding and removing
@@ -54,7 +54,7 @@ impl Hash {
     }
 
     /// True while Redis would keep this hash in a listpack.
-    pub fn is_listpack(&self) -> bool {
+    pub(crate) fn is_listpack(&self) -> bool {
         self.listpack.is_some()
     }
 

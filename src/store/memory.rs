@@ -35,7 +35,7 @@ use super::{Db, Dict, Entry, SmallBytes, Value};
 /// Bytes glibc's malloc takes for a request of `n` bytes: the request plus its 8-byte chunk
 /// header, rounded up to 16, at least 32 (glibc `request2size` with `MINSIZE`); nothing for
 /// `n == 0`, since Rust does not allocate empty buffers.
-pub fn malloc_size(n: usize) -> usize {
+pub(crate) fn malloc_size(n: usize) -> usize {
     if n == 0 {
         0
     } else {
@@ -45,7 +45,7 @@ pub fn malloc_size(n: usize) -> usize {
 
 /// `measured` bytes for `sampled` elements, scaled to `total` elements (Redis
 /// `(double)elesize/samples*len`, truncated as the C assignment truncates).
-pub fn extrapolate(measured: usize, sampled: usize, total: usize) -> usize {
+pub(crate) fn extrapolate(measured: usize, sampled: usize, total: usize) -> usize {
     if sampled == 0 {
         return 0;
     }
@@ -73,7 +73,7 @@ fn dict_usage<K, V>(dict: &Dict<K, V>, samples: usize, sizes: impl Fn(&K, &V) ->
 impl Value {
     /// Heap bytes this value owns beyond the [`Value`] itself (which lives in its key's node),
     /// aggregates measured on `samples` elements and extrapolated; see the module docs.
-    pub fn memory_usage(&self, samples: usize) -> usize {
+    pub(crate) fn memory_usage(&self, samples: usize) -> usize {
         match self {
             Value::Int(_) => 0,
             Value::Str(s) => malloc_size(s.heap_capacity()),
@@ -127,24 +127,24 @@ impl Db {
     ///
     /// Like Redis's `memoryCommand` (a bare `dictFind`), this looks at the stored entry
     /// whether or not its TTL has passed, and it does not count as an access.
-    pub fn memory_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
+    pub(crate) fn memory_usage(&self, key: &[u8], samples: usize) -> Option<usize> {
         let (k, entry) = self.entries.get_key_value(key)?;
         Some(key_usage(k, entry, samples))
     }
 
     /// MEMORY STATS `overhead.hashtable.main`: the keyspace dict's nodes and bucket array.
-    pub fn main_table_overhead(&self) -> usize {
+    pub(crate) fn main_table_overhead(&self) -> usize {
         self.entries.len() * keyspace_node_bytes() + self.entries.table_bytes()
     }
 
     /// MEMORY STATS `overhead.hashtable.expires`: the `expires` index's nodes and buckets.
-    pub fn expires_table_overhead(&self) -> usize {
+    pub(crate) fn expires_table_overhead(&self) -> usize {
         self.expires.len() * expires_node_bytes() + self.expires.table_bytes()
     }
 
     /// Every byte this database's keys and values take, measured on every element: the
     /// dataset part of INFO's `used_memory`. O(number of elements).
-    pub fn approx_bytes(&self) -> usize {
+    pub(crate) fn approx_bytes(&self) -> usize {
         self.entries.table_bytes()
             + self.expires.table_bytes()
             + self

@@ -49,7 +49,7 @@ pub const DEFAULT_DATABASES: usize = 16;
 
 /// Key bytes. Keys are binary safe. (Inside a [`Db`] they are stored as [`SmallBytes`], inline
 /// when short; this owned form is what commands pass around.)
-pub type Key = Vec<u8>;
+pub(crate) type Key = Vec<u8>;
 
 /// A value of any Redis type.
 ///
@@ -106,7 +106,7 @@ impl Value {
     }
 
     /// The name TYPE reports.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str(_) => "string",
             Value::List(_) => "list",
@@ -135,7 +135,7 @@ impl Value {
     }
 
     /// True for string values (either representation).
-    pub fn is_string(&self) -> bool {
+    pub(crate) fn is_string(&self) -> bool {
         matches!(self, Value::Int(_) | Value::Str(_))
     }
 }
@@ -180,30 +180,30 @@ impl Entry {
     }
 
     /// True when the key's deadline has passed at `now_ms`.
-    pub fn is_expired(&self, now_ms: u64) -> bool {
+    pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
         self.expire_at != 0 && self.expire_at <= now_ms
     }
 
     /// Seconds since the last access (OBJECT IDLETIME).
-    pub fn idle_seconds(&self, now_ms: u64) -> u64 {
+    pub(crate) fn idle_seconds(&self, now_ms: u64) -> u64 {
         lru_clock(now_ms).saturating_sub(self.lru.load(Ordering::Relaxed)) as u64
     }
 
     /// Sets the last access time to `idle` seconds before `now_ms` (RESTORE ... IDLETIME,
     /// Redis `objectSetLRUOrLFU`). An idle time older than the clock's start saturates.
-    pub fn set_idle_seconds(&self, now_ms: u64, idle: u64) {
+    pub(crate) fn set_idle_seconds(&self, now_ms: u64, idle: u64) {
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);
         self.lru
             .store(lru_clock(now_ms).saturating_sub(idle), Ordering::Relaxed);
     }
 
     /// The access counter (OBJECT FREQ under an LFU policy), decayed to `now_ms`.
-    pub fn access_counter(&self, now_ms: u64) -> u32 {
+    pub(crate) fn access_counter(&self, now_ms: u64) -> u32 {
         access::counter(self.lru.load(Ordering::Relaxed), now_ms)
     }
 
     /// Sets the access counter (RESTORE ... FREQ under an LFU policy).
-    pub fn set_access_counter(&self, now_ms: u64, freq: u8) {
+    pub(crate) fn set_access_counter(&self, now_ms: u64, freq: u8) {
         self.lru
             .store(access::with_counter(freq, now_ms), Ordering::Relaxed);
     }
@@ -266,7 +266,7 @@ impl Db {
     }
 
     /// Number of keys with a TTL.
-    pub fn expires_len(&self) -> usize {
+    pub(crate) fn expires_len(&self) -> usize {
         self.expires.len()
     }
 
@@ -311,15 +311,9 @@ impl Db {
         self.notifier.notify(self.index, class, name, key);
     }
 
-    /// True if events of `class` are published (see [`crate::notify::Notifier::wants`]).
-    #[inline]
-    pub fn notifies(&self, class: u32) -> bool {
-        self.notifier.wants(class)
-    }
-
     /// Deletes the key if its TTL has passed, reporting `expired`. Returns true if it was
     /// deleted. Every write path calls this first, so writers never see expired keys.
-    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
+    pub(crate) fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
         match self.entries.get(key) {
             Some(e) if e.is_expired(now_ms) => {
                 self.remove(key);
@@ -333,7 +327,7 @@ impl Db {
     }
 
     /// Registers `flag` to be set when `key` is modified (WATCH).
-    pub fn watch(&self, key: &[u8], flag: &Arc<AtomicBool>) {
+    pub(crate) fn watch(&self, key: &[u8], flag: &Arc<AtomicBool>) {
         self.watchers
             .lock()
             .entry(key.to_vec())
@@ -342,7 +336,7 @@ impl Db {
     }
 
     /// Removes `flag` from `key`'s watchers (UNWATCH, EXEC, DISCARD, disconnect).
-    pub fn unwatch(&self, key: &[u8], flag: &Arc<AtomicBool>) {
+    pub(crate) fn unwatch(&self, key: &[u8], flag: &Arc<AtomicBool>) {
         let mut watchers = self.watchers.lock();
         if let Some(list) = watchers.get_mut(key) {
             list.retain(|f| !Arc::ptr_eq(f, flag));
@@ -361,7 +355,7 @@ impl Db {
     }
 
     /// Removes a waiter from the queues of all its keys.
-    pub fn unblock(&mut self, waiter: &Arc<crate::blocking::Waiter>) {
+    pub(crate) fn unblock(&mut self, waiter: &Arc<crate::blocking::Waiter>) {
         for key in &waiter.keys {
             if let Some(queue) = self.blocked.get_mut(key) {
                 queue.retain(|w| !Arc::ptr_eq(w, waiter));
@@ -380,18 +374,13 @@ impl Db {
             .unwrap_or_default()
     }
 
-    /// The longest-waiting client blocked on `key`.
-    pub fn first_waiter(&self, key: &[u8]) -> Option<Arc<crate::blocking::Waiter>> {
-        self.blocked.get(key)?.front().cloned()
-    }
-
     /// True when a created key has blocked clients to serve.
-    pub fn has_ready_keys(&self) -> bool {
+    pub(crate) fn has_ready_keys(&self) -> bool {
         !self.ready.is_empty()
     }
 
     /// The next key to serve blocked clients from.
-    pub fn take_ready_key(&mut self) -> Option<Key> {
+    pub(crate) fn take_ready_key(&mut self) -> Option<Key> {
         self.ready.pop()
     }
 
@@ -411,7 +400,7 @@ impl Db {
     /// Marks `key` ready for its blocked clients, if it has any, without reporting a new key
     /// (Redis `signalKeyAsReady`): XADD on an existing stream, XGROUP DESTROY, and a stream
     /// deleted or overwritten (blocked XREADGROUP clients then get an error).
-    pub fn signal_ready(&mut self, key: &[u8]) {
+    pub(crate) fn signal_ready(&mut self, key: &[u8]) {
         if !self.blocked.is_empty()
             && self.blocked.contains_key(key)
             && !self.ready.iter().any(|k| k == key)
@@ -432,15 +421,10 @@ impl Db {
         }
     }
 
-    /// Keys waiting to be served to blocked clients (see [`Db::take_ready_key`]).
-    pub fn ready_keys(&self) -> &[Key] {
-        &self.ready
-    }
-
     /// Ends a write command for WATCH: the keys it looked up for writing are touched if it
     /// `succeeded`, forgotten otherwise (see `maybe_modified`). The dispatcher calls this
     /// after every write handler, and blocking serving after popping for a waiter.
-    pub fn settle_watched(&mut self, succeeded: bool) {
+    pub(crate) fn settle_watched(&mut self, succeeded: bool) {
         if self.maybe_modified.is_empty() {
             return;
         }
@@ -469,7 +453,7 @@ impl Db {
     }
 
     /// True when the key exists but its TTL has passed (it may not be deleted yet).
-    pub fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
+    pub(crate) fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
         self.entries.get(key).is_some_and(|e| e.is_expired(now_ms))
     }
 
@@ -519,7 +503,7 @@ impl Db {
 
     /// Replaces the value of a key, keeping its TTL (SET KEEPTTL, APPEND, INCR, SETRANGE...).
     /// Creates the key without TTL if missing.
-    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) {
+    pub(crate) fn set_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) {
         match self.get_mut(key, now_ms) {
             Some(entry) => entry.value = value,
             None => self.insert_entry(key, value, 0, now_ms),
@@ -555,7 +539,7 @@ impl Db {
     }
 
     /// Sets or clears the deadline of an existing key. Returns false if the key is missing.
-    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
+    pub(crate) fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
         let Some(entry) = self.get_mut(key, now_ms) else {
             return false;
         };
@@ -662,13 +646,13 @@ impl Db {
 
     /// One step of a SCAN over the keys (Redis `dictScan` cursor semantics): calls `f` for
     /// every entry in the visited buckets and returns the next cursor, 0 when done.
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+    pub(crate) fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
         self.entries.scan(cursor, |k, e| f(k, e))
     }
 
     /// A random live key (RANDOMKEY), or None if there are none. Gives up on a database that
     /// holds only expired keys after a bounded number of tries, as Redis does.
-    pub fn random_key(&self, now_ms: u64) -> Option<&[u8]> {
+    pub(crate) fn random_key(&self, now_ms: u64) -> Option<&[u8]> {
         for _ in 0..100 {
             let (k, e) = self.entries.random_entry()?;
             if !e.is_expired(now_ms) {
@@ -682,7 +666,7 @@ impl Db {
     /// `volatile`, from the keys with a TTL only: the candidates of one eviction sample (Redis
     /// `evictionPoolPopulate` calling `dictGetSomeKeys` on `db->dict` or `db->expires`).
     /// Expired keys are included: to eviction they are keys like any other.
-    pub fn sample_for_eviction(&self, count: usize, volatile: bool) -> Vec<(&[u8], &Entry)> {
+    pub(crate) fn sample_for_eviction(&self, count: usize, volatile: bool) -> Vec<(&[u8], &Entry)> {
         if volatile {
             self.expires
                 .sample(count)
@@ -701,7 +685,7 @@ impl Db {
 
     /// One random key among all, or with `volatile` among those with a TTL (the random
     /// eviction policies; Redis `dictGetRandomKey`).
-    pub fn random_key_for_eviction(&self, volatile: bool) -> Option<&[u8]> {
+    pub(crate) fn random_key_for_eviction(&self, volatile: bool) -> Option<&[u8]> {
         if volatile {
             self.expires.random_entry().map(|(k, _)| &k[..])
         } else {
@@ -711,7 +695,7 @@ impl Db {
 
     /// Samples up to `count` keys with a TTL and deletes the expired ones. Returns
     /// `(sampled, expired, slowest deletion)`. One step of the active expiry cycle.
-    pub fn expire_sample(
+    pub(crate) fn expire_sample(
         &mut self,
         count: usize,
         now_ms: u64,
@@ -780,13 +764,8 @@ impl Keyspace {
         }
     }
 
-    /// The queue of keyspace notifications of every database.
-    pub fn notifier(&self) -> &Arc<crate::notify::Notifier> {
-        &self.notifier
-    }
-
     /// Number of databases.
-    pub fn db_count(&self) -> usize {
+    pub(crate) fn db_count(&self) -> usize {
         self.dbs.len()
     }
 
@@ -801,7 +780,7 @@ impl Keyspace {
     }
 
     /// Two different databases at once, mutably (MOVE, COPY ... DB).
-    pub fn two_dbs_mut(&mut self, a: usize, b: usize) -> (&mut Db, &mut Db) {
+    pub(crate) fn two_dbs_mut(&mut self, a: usize, b: usize) -> (&mut Db, &mut Db) {
         assert_ne!(a, b);
         if a < b {
             let (lo, hi) = self.dbs.split_at_mut(b);
@@ -852,7 +831,7 @@ impl Keyspace {
     }
 
     /// Every database, mutably.
-    pub fn dbs_mut(&mut self) -> &mut [Db] {
+    pub(crate) fn dbs_mut(&mut self) -> &mut [Db] {
         &mut self.dbs
     }
 }
@@ -872,7 +851,7 @@ impl Store {
     }
 
     /// A store around an existing keyspace (one loaded from a dump).
-    pub fn from_keyspace(keyspace: Keyspace) -> Store {
+    pub(crate) fn from_keyspace(keyspace: Keyspace) -> Store {
         Store {
             notifier: keyspace.notifier.clone(),
             keyspace: RwLock::new(keyspace),
@@ -880,7 +859,7 @@ impl Store {
     }
 
     /// The keyspace's notification queue (see [`crate::notify`]).
-    pub fn notifier(&self) -> &crate::notify::Notifier {
+    pub(crate) fn notifier(&self) -> &crate::notify::Notifier {
         &self.notifier
     }
 
@@ -895,7 +874,7 @@ impl Store {
     }
 
     /// Number of databases (fixed at start).
-    pub fn db_count(&self) -> usize {
+    pub(crate) fn db_count(&self) -> usize {
         self.keyspace.read().db_count()
     }
 }

@@ -20,7 +20,7 @@ use super::Dict;
 use crate::util::parse_i64;
 
 /// The members of a set.
-pub type Members = Dict<Vec<u8>, ()>;
+pub(crate) type Members = Dict<Vec<u8>, ()>;
 
 /// A set value: its members, and whether Redis would hold them in a hash table rather than an
 /// intset (see the module docs). Reading goes through `Deref` to the members; adding and
@@ -43,13 +43,13 @@ impl Set {
     }
 
     /// True while Redis would keep this set as an intset.
-    pub fn is_intset(&self) -> bool {
+    pub(crate) fn is_intset(&self) -> bool {
         !self.hashtable
     }
 
     /// The members in the order Redis would send them: ascending numbers for an intset (it
     /// is a sorted array there), the table's own order otherwise.
-    pub fn ordered(&self) -> Vec<&[u8]> {
+    pub(crate) fn ordered(&self) -> Vec<&[u8]> {
         let mut out: Vec<&[u8]> = self.members.keys().map(|m| m.as_slice()).collect();
         if self.is_intset() {
             // Every member of an intset is an integer (is_intset_member), so parsing cannot

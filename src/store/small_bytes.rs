@@ -36,7 +36,7 @@ use std::ops::Deref;
 /// (checked by a test below): the inline form makes no value bigger.
 ///
 /// [`Value`]: crate::store::Value
-pub const INLINE_CAPACITY: usize = 30;
+pub(crate) const INLINE_CAPACITY: usize = 30;
 
 /// A string value's bytes; see the module docs.
 #[derive(Clone)]
@@ -72,7 +72,7 @@ impl SmallBytes {
     }
 
     /// Takes a vector, moving short contents inline (and freeing the vector's buffer).
-    pub fn from_vec(bytes: Vec<u8>) -> SmallBytes {
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> SmallBytes {
         if bytes.len() <= INLINE_CAPACITY {
             SmallBytes::from_slice(&bytes)
         } else {
@@ -86,7 +86,7 @@ impl SmallBytes {
     }
 
     /// True for a string edited or built in place (see [`SmallBytes::Raw`]).
-    pub fn is_raw(&self) -> bool {
+    pub(crate) fn is_raw(&self) -> bool {
         matches!(self, SmallBytes::Raw(_))
     }
 
@@ -102,7 +102,7 @@ impl SmallBytes {
     /// (a string being appended to tends to keep growing, as Redis's "raw" encoding assumes).
     /// From then on the string is [`SmallBytes::Raw`], as Redis's `dbUnshareStringValue`
     /// leaves it.
-    pub fn to_mut(&mut self) -> &mut Vec<u8> {
+    pub(crate) fn to_mut(&mut self) -> &mut Vec<u8> {
         match self {
             SmallBytes::Inline { len, bytes } => {
                 let mut heap = Vec::with_capacity(*len as usize * 2);
@@ -118,19 +118,20 @@ impl SmallBytes {
         }
     }
 
-    /// The bytes as an owned vector.
-    pub fn into_vec(self) -> Vec<u8> {
-        match self {
-            SmallBytes::Inline { len, bytes } => bytes[..len as usize].to_vec(),
-            SmallBytes::Heap(v) | SmallBytes::Raw(v) => v,
-        }
-    }
-
     /// Heap bytes this string owns (0 when inline), for INFO's memory estimate.
-    pub fn heap_capacity(&self) -> usize {
+    pub(crate) fn heap_capacity(&self) -> usize {
         match self {
             SmallBytes::Inline { .. } => 0,
             SmallBytes::Heap(v) | SmallBytes::Raw(v) => v.capacity(),
+        }
+    }
+
+    /// The bytes as an owned vector (the tests compare with it).
+    #[cfg(test)]
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            SmallBytes::Inline { len, bytes } => bytes[..len as usize].to_vec(),
+            SmallBytes::Heap(v) | SmallBytes::Raw(v) => v,
         }
     }
 }

@@ -60,7 +60,7 @@ impl StreamId {
     }
 
     /// The previous ID, or None before [`StreamId::MIN`] (Redis `streamDecrID`).
-    pub fn prev(self) -> Option<StreamId> {
+    pub(crate) fn prev(self) -> Option<StreamId> {
         if self.seq == 0 {
             if self.ms == 0 {
                 return None;
@@ -71,7 +71,7 @@ impl StreamId {
     }
 
     /// True for `0-0`.
-    pub fn is_zero(self) -> bool {
+    pub(crate) fn is_zero(self) -> bool {
         self == StreamId::MIN
     }
 
@@ -82,7 +82,7 @@ impl StreamId {
 }
 
 /// The fields of one entry, flattened: field, value, field, value...
-pub type Fields = Vec<Vec<u8>>;
+pub(crate) type Fields = Vec<Vec<u8>>;
 
 /// One entry of a node, decoded (for DUMP/RDB, and for a loader building a node).
 #[derive(Debug, Clone, PartialEq)]
@@ -184,7 +184,7 @@ impl Node {
     }
 
     /// A node holding `entries` (a loader's), with `bytes` as its listpack size.
-    pub fn from_entries(
+    pub(crate) fn from_entries(
         master: StreamId,
         master_fields: Vec<Vec<u8>>,
         entries: Vec<NodeEntry>,
@@ -210,7 +210,7 @@ impl Node {
 
     /// True when `fields` names the same fields as the master entry, in order (Redis then
     /// writes only the values: `STREAM_ITEM_FLAG_SAMEFIELDS`).
-    pub fn same_fields(&self, fields: &Fields) -> bool {
+    pub(crate) fn same_fields(&self, fields: &Fields) -> bool {
         fields.len() / 2 == self.master_fields.len()
             && fields
                 .chunks(2)
@@ -410,7 +410,7 @@ pub struct ConsumerGroup {
 }
 
 /// Redis `SCG_INVALID_ENTRIES_READ`.
-pub const INVALID_ENTRIES_READ: i64 = -1;
+pub(crate) const INVALID_ENTRIES_READ: i64 = -1;
 
 impl ConsumerGroup {
     /// A group that delivers after `last_id`.
@@ -424,7 +424,7 @@ impl ConsumerGroup {
     }
 
     /// Removes `id` from the PEL and from its owner's list; returns what was pending.
-    pub fn remove_pending(&mut self, id: StreamId) -> Option<Pending> {
+    pub(crate) fn remove_pending(&mut self, id: StreamId) -> Option<Pending> {
         let pending = self.pel.remove(&id)?;
         if let Some(c) = self.consumers.get_mut(&pending.consumer) {
             c.pel.remove(&id);
@@ -434,7 +434,7 @@ impl ConsumerGroup {
 
     /// Makes `consumer` own pending `id` (which must be in the PEL), moving it from its
     /// previous owner.
-    pub fn assign(&mut self, id: StreamId, consumer: &[u8]) {
+    pub(crate) fn assign(&mut self, id: StreamId, consumer: &[u8]) {
         let Some(pending) = self.pel.get_mut(&id) else {
             return;
         };
@@ -513,14 +513,14 @@ impl Stream {
 
     /// Adds a whole node as read from a dump; `length` and the metadata are set by the
     /// loader.
-    pub fn push_loaded_node(&mut self, master: StreamId, node: Node) {
+    pub(crate) fn push_loaded_node(&mut self, master: StreamId, node: Node) {
         self.length += node.live as u64;
         self.nodes.insert(master, node);
     }
 
     /// The live entries the loaded nodes hold (a loader checks the length it read against
     /// it).
-    pub fn loaded_length(&self) -> u64 {
+    pub(crate) fn loaded_length(&self) -> u64 {
         self.length
     }
 
@@ -669,7 +669,7 @@ impl Stream {
     }
 
     /// The first live entry's ID (or the last one's with `last`).
-    pub fn edge_id(&self, last: bool) -> Option<StreamId> {
+    pub(crate) fn edge_id(&self, last: bool) -> Option<StreamId> {
         let pick = |(master, node): (&StreamId, &Node)| {
             let slots = node.slots(*master);
             let mut live = slots.into_iter().filter(|s| s.flags & FLAG_DELETED == 0);
@@ -706,7 +706,7 @@ impl Stream {
 
     /// XDEL of `ids`: deletes the live ones, keeps the deleted-ID high mark and the first ID.
     /// Returns how many were deleted.
-    pub fn delete_ids(&mut self, ids: &[StreamId]) -> u64 {
+    pub(crate) fn delete_ids(&mut self, ids: &[StreamId]) -> u64 {
         let mut deleted = 0;
         let mut first_gone = false;
         for &id in ids {
@@ -787,7 +787,7 @@ impl Stream {
 
     /// Redis `streamRangeHasTombstones`: could an entry between `start` and the end have
     /// been deleted?
-    pub fn range_has_tombstones(&self, start: StreamId) -> bool {
+    pub(crate) fn range_has_tombstones(&self, start: StreamId) -> bool {
         if self.length == 0 || self.max_deleted_entry_id.is_zero() {
             return false;
         }
@@ -799,7 +799,7 @@ impl Stream {
 
     /// Redis `streamEstimateDistanceFromFirstEverEntry`: how many entries were added up to
     /// `id`, or -1 when that cannot be known.
-    pub fn entries_read_at(&self, id: StreamId) -> i64 {
+    pub(crate) fn entries_read_at(&self, id: StreamId) -> i64 {
         if self.entries_added == 0 {
             return 0;
         }
@@ -822,7 +822,7 @@ impl Stream {
     }
 
     /// The group's lag (Redis `streamReplyWithCGLag`), None when it cannot be known.
-    pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
+    pub(crate) fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
@@ -835,7 +835,7 @@ impl Stream {
 
     /// Notes that `group` delivered `id` past its last ID (Redis `streamReplyWithRange`'s
     /// bookkeeping): advances the last ID and the read counter.
-    pub fn advance_group(&mut self, group_name: &[u8], id: StreamId) {
+    pub(crate) fn advance_group(&mut self, group_name: &[u8], id: StreamId) {
         let has_tomb = self.range_has_tombstones(id);
         let estimate = self.entries_read_at(id);
         let added = self.entries_added;
@@ -856,7 +856,7 @@ impl Stream {
     /// its groups, measured whole. Counted from the structures respd allocates, rounded as
     /// malloc rounds (see [`super::memory`]); not the listpack bytes Redis would use, which
     /// are smaller.
-    pub fn memory_usage(&self, samples: usize) -> usize {
+    pub(crate) fn memory_usage(&self, samples: usize) -> usize {
         use super::memory::{extrapolate, malloc_size};
         use std::mem::size_of;
         let bytes = |v: &Vec<u8>| malloc_size(v.capacity());

@@ -44,15 +44,9 @@ const HEAD: usize = 0;
 /// Most levels a node can have (Redis `ZSKIPLIST_MAXLEVEL`).
 const MAX_LEVEL: usize = 32;
 
-/// Redis `zset-max-listpack-entries` default (the configured value is in
-/// [`encoding_limits`]).
-pub const LISTPACK_MAX_ENTRIES: usize = 128;
-/// Redis `zset-max-listpack-value` default.
-pub const LISTPACK_MAX_VALUE: usize = 64;
-
 /// One end of a score range (ZRANGEBYSCORE's `min` / `max`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScoreRange {
+pub(crate) struct ScoreRange {
     /// Lower bound.
     pub min: f64,
     /// Upper bound.
@@ -64,14 +58,6 @@ pub struct ScoreRange {
 }
 
 impl ScoreRange {
-    /// Every score, `-inf` to `+inf`.
-    pub const ALL: ScoreRange = ScoreRange {
-        min: f64::NEG_INFINITY,
-        max: f64::INFINITY,
-        min_exclusive: false,
-        max_exclusive: false,
-    };
-
     fn above_min(&self, score: f64) -> bool {
         if self.min_exclusive {
             score > self.min
@@ -101,7 +87,7 @@ impl ScoreRange {
 
 /// One end of a lex range (ZRANGEBYLEX's `-`, `+`, `[member`, `(member`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LexBound {
+pub(crate) enum LexBound {
     /// `-`: below every member.
     NegInf,
     /// `+`: above every member.
@@ -114,7 +100,7 @@ pub enum LexBound {
 
 /// A lex range: members between `min` and `max` in byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LexRange {
+pub(crate) struct LexRange {
     /// Lower bound.
     pub min: LexBound,
     /// Upper bound.
@@ -122,6 +108,12 @@ pub struct LexRange {
 }
 
 impl LexRange {
+    /// True if `member` is inside the range (the tests filter with it).
+    #[cfg(test)]
+    fn contains(&self, member: &[u8]) -> bool {
+        self.above_min(member) && self.below_max(member)
+    }
+
     fn above_min(&self, m: &[u8]) -> bool {
         match &self.min {
             LexBound::NegInf => true,
@@ -149,11 +141,6 @@ impl LexRange {
             (Inclusive(a), Inclusive(b)) => a > b,
             (Inclusive(a) | Exclusive(a), Inclusive(b) | Exclusive(b)) => a >= b,
         }
-    }
-
-    /// True if `member` is inside the range.
-    pub fn contains(&self, member: &[u8]) -> bool {
-        self.above_min(member) && self.below_max(member)
     }
 }
 
@@ -665,7 +652,7 @@ impl ZSet {
     }
 
     /// True while Redis would keep this set as a listpack.
-    pub fn is_listpack(&self) -> bool {
+    pub(crate) fn is_listpack(&self) -> bool {
         !self.is_big()
     }
 
@@ -677,13 +664,13 @@ impl ZSet {
     /// and SORT_RO turn any sorted set they are given into a skiplist before reading it, and
     /// Redis never converts back, so OBJECT ENCODING reports "skiplist" from then on. The
     /// members and scores do not change (a listpack has already read `-0` back as `0`).
-    pub fn convert_to_skiplist(&self) {
+    pub(crate) fn convert_to_skiplist(&self) {
         self.big.store(true, atomic::Ordering::Relaxed);
     }
 
     /// Marks the encoding from the current contents, as Redis does for a freshly built
     /// destination set (ZUNIONSTORE, ZRANGESTORE...: `zsetConvertToListpackIfNeeded`).
-    pub fn reset_encoding(&mut self) {
+    pub(crate) fn reset_encoding(&mut self) {
         let big = self.len() > encoding_limits::zset_max_listpack_entries()
             || self
                 .dict
@@ -753,7 +740,7 @@ impl ZSet {
     }
 
     /// 0-based rank of `member`, counted from the lowest score (or the highest if `reverse`).
-    pub fn rank(&self, member: &[u8], reverse: bool) -> Option<usize> {
+    pub(crate) fn rank(&self, member: &[u8], reverse: bool) -> Option<usize> {
         let score = self.score(member)?;
         let r = self.list.rank(score, member);
         debug_assert!(r > 0);
@@ -761,7 +748,7 @@ impl ZSet {
     }
 
     /// The (member, score) at 0-based `rank` in ascending order.
-    pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
+    pub(crate) fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
         match self.list.by_rank(rank + 1) {
             NIL => None,
             x => Some((&self.list.nodes[x].member, self.list.nodes[x].score)),
@@ -784,7 +771,7 @@ impl ZSet {
 
     /// Pairs with 0-based ranks `start..=end` (already clamped to the set), in ascending order,
     /// or — with `reverse` — ranks counted from the highest score, highest first.
-    pub fn range_by_rank(&self, start: usize, end: usize, reverse: bool) -> Iter<'_> {
+    pub(crate) fn range_by_rank(&self, start: usize, end: usize, reverse: bool) -> Iter<'_> {
         if start > end || start >= self.len() {
             return self.iter_from(NIL, reverse);
         }
@@ -800,7 +787,7 @@ impl ZSet {
 
     /// Pairs whose score is in `range`, ascending (or descending with `reverse`), skipping the
     /// first `offset` and returning at most `limit` (`None`: no limit).
-    pub fn range_by_score(
+    pub(crate) fn range_by_score(
         &self,
         range: &ScoreRange,
         reverse: bool,
@@ -826,7 +813,7 @@ impl ZSet {
     /// "undefined" but still a fixed walk, reproduced step for step (`genericZrangebylexCommand`):
     /// find the start, step over `offset` nodes without looking at them, then return nodes
     /// until one is past the far end (`max` going forward, `min` going back).
-    pub fn range_by_lex(
+    pub(crate) fn range_by_lex(
         &self,
         range: &LexRange,
         reverse: bool,
@@ -852,7 +839,7 @@ impl ZSet {
     }
 
     /// Number of members whose score is in `range`, in O(log n) from two ranks.
-    pub fn count_in_score_range(&self, range: &ScoreRange) -> usize {
+    pub(crate) fn count_in_score_range(&self, range: &ScoreRange) -> usize {
         let first = self.list.first_in_score_range(range);
         if first == NIL {
             return 0;
@@ -869,7 +856,7 @@ impl ZSet {
     /// Redis's skiplist code does (`zlexcountCommand`): with scores that differ, the last
     /// member found can come before the first, and Redis then replies with its unsigned
     /// difference read as a signed number, which may be negative; that is reproduced.
-    pub fn count_in_lex_range(&self, range: &LexRange) -> i64 {
+    pub(crate) fn count_in_lex_range(&self, range: &LexRange) -> i64 {
         let listpack = self.is_listpack();
         let first = self.list.first_in_lex_range(range, listpack);
         if first == NIL {
@@ -896,7 +883,10 @@ impl ZSet {
     /// Its skiplist version (`zslDeleteRangeByLex`) finds that start by descent alone, without
     /// the "both ends" check the listpack version (`zzlDeleteRangeByLex`) makes first; the
     /// two agree unless scores differ.
-    pub fn lex_range_to_remove(&self, range: &LexRange) -> impl Iterator<Item = (&[u8], f64)> {
+    pub(crate) fn lex_range_to_remove(
+        &self,
+        range: &LexRange,
+    ) -> impl Iterator<Item = (&[u8], f64)> {
         let start = if self.is_listpack() {
             self.list.first_in_lex_range(range, true)
         } else {
@@ -929,7 +919,7 @@ impl ZSet {
     }
 
     /// One step of a ZSCAN over the members (dict cursor semantics, see [`Dict::scan`]).
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
+    pub(crate) fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8], f64)) -> u64 {
         self.dict.scan(cursor, |m, s| f(m, *s))
     }
 
@@ -937,7 +927,7 @@ impl ZSet {
     /// measured on the first `samples` members in score order and extrapolated to all of them
     /// (Redis `objectComputeSize` walks the skiplist the same way). See
     /// [`crate::store::memory`] for the model.
-    pub fn memory_usage(&self, samples: usize) -> usize {
+    pub(crate) fn memory_usage(&self, samples: usize) -> usize {
         use super::memory::malloc_size;
         // Fixed part: the set itself, the dict's bucket array, the skiplist's node arena
         // (nodes are slots of one Vec, not separate allocations) and its free list.

@@ -43,17 +43,19 @@ impl Clock {
         }
     }
 
+    #[cfg(test)]
     /// True for a clock moved by hand.
-    pub fn is_manual(&self) -> bool {
+    pub(crate) fn is_manual(&self) -> bool {
         self.manual.is_some()
     }
 
+    #[cfg(test)]
     /// Moves a manual clock `ms` milliseconds forward.
     ///
     /// # Panics
     /// On the wall clock, which nothing may move: a test that means to move time must have
     /// built its server with a manual clock.
-    pub fn advance(&self, ms: u64) {
+    pub(crate) fn advance(&self, ms: u64) {
         self.shown().fetch_add(ms, Ordering::Relaxed);
     }
 

@@ -520,7 +520,7 @@ impl LongDouble {
     }
 
     /// The exact value of a 64-bit integer (a long double holds every `i64`).
-    pub fn from_i64(v: i64) -> LongDouble {
+    pub(crate) fn from_i64(v: i64) -> LongDouble {
         let r = round_to(
             &Big::from_u128(v.unsigned_abs() as u128),
             0,
@@ -531,7 +531,7 @@ impl LongDouble {
     }
 
     /// False for infinities and NaN (what INCRBYFLOAT refuses to store).
-    pub fn is_finite(&self) -> bool {
+    pub(crate) fn is_finite(&self) -> bool {
         matches!(self.class, FloatClass::Finite { .. })
     }
 
@@ -604,7 +604,7 @@ impl LongDouble {
     /// Formats like Redis `ld2string` in human-friendly mode (what INCRBYFLOAT stores and
     /// replies): `printf("%.17Lf")`, then trailing zeros and a trailing point removed, and
     /// "-0" turned into "0". Never uses an exponent, so 1e20 prints as twenty-one digits.
-    pub fn to_human(&self) -> Vec<u8> {
+    pub(crate) fn to_human(self) -> Vec<u8> {
         let (mant, exp) = match self.class {
             FloatClass::Inf => {
                 return if self.neg {

@@ -42,7 +42,7 @@ fn seed() -> u64 {
 ///
 /// Used where Redis uses `random()`: RANDOMKEY, sampling keys for active expiry, and picking
 /// buckets in the dictionary. It needs to be cheap and unbiased enough, not secure.
-pub fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     RNG_STATE.with(|cell| {
         let mut x = cell.get();
         x ^= x >> 12;
@@ -62,7 +62,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// Microseconds since the Unix epoch (MONITOR's timestamps, Redis `gettimeofday`).
-pub fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -71,7 +71,7 @@ pub fn now_us() -> u64 {
 
 /// Parses a signed 64-bit integer exactly as Redis's `string2ll` does: optional '-', digits,
 /// no '+', no spaces, no leading zeros (except "0" itself), no overflow.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -107,7 +107,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 
 /// Parses a non-negative or negative integer that Redis would accept as a `long long`
 /// argument. Same rules as [`parse_i64`].
-pub fn parse_u64(s: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || s[0] == b'-' || s[0] == b'+' {
         return None;
     }
@@ -128,7 +128,7 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 /// Appends the decimal form of `v` to `out` without allocating.
-pub fn push_i64(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn push_i64(out: &mut Vec<u8>, v: i64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let negative = v < 0;
@@ -147,14 +147,9 @@ pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// Appends the decimal form of an unsigned length.
-pub fn push_usize(out: &mut Vec<u8>, v: usize) {
-    push_i64(out, v as i64)
-}
-
 /// A string in double quotes with C escapes, as Redis's `sdscatrepr` writes it
 /// (CONFIG REWRITE's quoted strings, MONITOR's arguments).
-pub fn repr(value: &[u8]) -> Vec<u8> {
+pub(crate) fn repr(value: &[u8]) -> Vec<u8> {
     let mut out = vec![b'"'];
     for &b in value {
         match b {
@@ -174,7 +169,7 @@ pub fn repr(value: &[u8]) -> Vec<u8> {
 
 /// The bytes a C string function sees in an argument: everything before its first NUL byte.
 /// Redis hands many arguments to `strtod`, `strchr` or a `%s` format, where a NUL ends them.
-pub fn c_str(bytes: &[u8]) -> &[u8] {
+pub(crate) fn c_str(bytes: &[u8]) -> &[u8] {
     &bytes[..memchr::memchr(0, bytes).unwrap_or(bytes.len())]
 }
 
@@ -183,7 +178,7 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
 /// Redis compares keywords with `strcasecmp` on the argument's C string, so a NUL byte ends
 /// the argument: `NX\0junk` is `NX` to Redis, and so it is here. (The keyword itself never
 /// holds a NUL.)
-pub fn eq_ci(arg: &[u8], keyword: &str) -> bool {
+pub(crate) fn eq_ci(arg: &[u8], keyword: &str) -> bool {
     let keyword = keyword.as_bytes();
     match arg.get(keyword.len()) {
         // Longer than the keyword: equal only if a NUL follows the keyword's length.
@@ -195,7 +190,7 @@ pub fn eq_ci(arg: &[u8], keyword: &str) -> bool {
 
 /// The code of an error reply's text, as Redis's `afterErrorReply` takes it: the first word,
 /// if a space comes within the first 32 bytes, else `ERR`.
-pub fn error_code(text: &[u8]) -> &[u8] {
+pub(crate) fn error_code(text: &[u8]) -> &[u8] {
     match memchr::memchr(b' ', &text[..text.len().min(31)]) {
         Some(space) => &text[..space],
         None => b"ERR",

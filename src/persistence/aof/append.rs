@@ -16,7 +16,7 @@ pub fn feed(ctx: &crate::cmd::Ctx, argv: &Argv) {
 
 /// True when records are wanted: the AOF is on, or a replica attached.
 #[inline]
-pub fn records_wanted(shared: &Shared) -> bool {
+pub(crate) fn records_wanted(shared: &Shared) -> bool {
     shared.persistence.aof.on.load(Ordering::Relaxed) || crate::replication::active(shared)
 }
 
@@ -60,7 +60,7 @@ fn feed_slow(ctx: &crate::cmd::Ctx, argv: &Argv) {
 /// MULTI whose EXEC is not written in the same `write(2)`. Nothing is left over from an
 /// earlier EXEC in practice (a panic inside one ends the process, see [`crate::cmd`]); if
 /// something were, it is dropped here rather than glued onto this transaction.
-pub fn exec_begin(shared: &Shared) {
+pub(crate) fn exec_begin(shared: &Shared) {
     crate::replication::exec_begin(shared);
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
@@ -71,7 +71,7 @@ pub fn exec_begin(shared: &Shared) {
 /// Writes the records of the EXEC that just ran as one `MULTI` ... `EXEC` record, in one
 /// `write(2)`. Called by EXEC after its last command and before it releases the keyspace
 /// lock, so the transaction reaches the file whole, in its place among other writes.
-pub fn exec_done(shared: &Shared) {
+pub(crate) fn exec_done(shared: &Shared) {
     crate::replication::exec_done(shared);
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) {
@@ -319,7 +319,7 @@ impl Aof {
 /// The errno of the AOF error that makes write commands fail with MISCONF, if any: a failed
 /// write whose records still wait, or a failed everysec fsync (Redis
 /// `writeCommandsDeniedByDiskError`'s AOF half). `None` when the AOF is off.
-pub fn write_error(shared: &Shared) -> Option<i32> {
+pub(crate) fn write_error(shared: &Shared) -> Option<i32> {
     let aof = &shared.persistence.aof;
     if !aof.on.load(Ordering::Relaxed) {
         return None;
@@ -338,7 +338,7 @@ pub fn write_error(shared: &Shared) -> Option<i32> {
 /// `LMOVE src dst LEFT RIGHT`... as Redis propagates them (`serveClientBlockedOnList`).
 /// Called right after the write that made the keys ready (after its EXEC for a
 /// transaction), still under the lock.
-pub fn feed_served(shared: &Shared, db_index: usize, served: &[Vec<Vec<u8>>]) {
+pub(crate) fn feed_served(shared: &Shared, db_index: usize, served: &[Vec<Vec<u8>>]) {
     if served.is_empty() || !records_wanted(shared) {
         return;
     }
@@ -352,7 +352,7 @@ pub fn feed_served(shared: &Shared, db_index: usize, served: &[Vec<Vec<u8>>]) {
 /// With `appendfsync always`: returns once every record appended so far is on disk. Called
 /// once per batch of commands, with no lock held, before the batch's replies are sent.
 #[inline]
-pub fn wait_durable(shared: &Shared) {
+pub(crate) fn wait_durable(shared: &Shared) {
     let aof = &shared.persistence.aof;
     if aof.on.load(Ordering::Relaxed) && aof.policy.load(Ordering::Relaxed) == 0 {
         aof.sync();

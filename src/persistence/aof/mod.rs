@@ -117,10 +117,10 @@ mod load;
 mod record;
 mod rewrite;
 
-pub use append::*;
-pub use load::*;
+pub(crate) use append::*;
+pub(crate) use load::*;
 use record::*;
-pub use rewrite::*;
+pub(crate) use rewrite::*;
 
 /// Items per command when a rewrite rebuilds a collection (Redis `AOF_REWRITE_ITEMS_PER_CMD`):
 /// big enough to keep the file small, small enough to keep each replayed command cheap.
@@ -210,7 +210,7 @@ struct RewriteBuffer {
 
 impl Aof {
     /// An AOF that reports its slow steps to `latency`.
-    pub fn with_latency_monitor(latency: Arc<LatencyMonitor>) -> Aof {
+    pub(crate) fn with_latency_monitor(latency: Arc<LatencyMonitor>) -> Aof {
         Aof {
             latency,
             ..Aof::default()
@@ -253,12 +253,12 @@ fn policy_code(p: AppendFsync) -> u8 {
 }
 
 /// The AOF's path: `dir/appendfilename`.
-pub fn aof_path(config: &Config) -> PathBuf {
+pub(crate) fn aof_path(config: &Config) -> PathBuf {
     Path::new(&config.dir).join(&config.appendfilename)
 }
 
 /// True when the AOF is on and exists: it then replaces the dump at start.
-pub fn takes_precedence(config: &Config) -> bool {
+pub(crate) fn takes_precedence(config: &Config) -> bool {
     config.appendonly && aof_path(config).exists()
 }
 
@@ -417,7 +417,7 @@ pub fn shutdown(shared: &Shared) {
 }
 
 /// INFO persistence's AOF fields, in Redis's order.
-pub fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
+pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let aof = &shared.persistence.aof;
     let on = aof.on.load(Ordering::Relaxed);
     let in_progress = aof.rewrite_in_progress();

@@ -216,7 +216,7 @@ pub(super) fn write_base(
 
 /// Why BGREWRITEAOF could not start.
 #[derive(Debug, PartialEq, Eq)]
-pub enum RewriteError {
+pub(crate) enum RewriteError {
     /// One is running already.
     InProgress,
     /// The thread could not be spawned.
@@ -225,7 +225,7 @@ pub enum RewriteError {
 
 /// Starts a background rewrite of `ks`, which the caller holds under the read lock (so no
 /// write is between the copy and the opening of the rewrite buffer).
-pub fn start_rewrite(shared: &Shared, ks: &Keyspace) -> Result<(), RewriteError> {
+pub(crate) fn start_rewrite(shared: &Shared, ks: &Keyspace) -> Result<(), RewriteError> {
     let persistence = shared.persistence.clone();
     let aof = &persistence.aof;
     if aof.rewrite_in_progress.swap(true, Ordering::AcqRel) {
@@ -328,12 +328,12 @@ impl Aof {
     }
 
     /// True while a background rewrite runs.
-    pub fn rewrite_in_progress(&self) -> bool {
+    pub(crate) fn rewrite_in_progress(&self) -> bool {
         self.rewrite_in_progress.load(Ordering::Acquire)
     }
 
     /// Waits for a running rewrite to finish (tests, CONFIG SET appendonly, shutdown).
-    pub fn wait_for_rewrite(&self) {
+    pub(crate) fn wait_for_rewrite(&self) {
         let handle = self.thread.lock().take();
         if let Some(h) = handle {
             let _ = h.join();

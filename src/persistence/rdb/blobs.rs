@@ -120,7 +120,7 @@ const LISTPACK_HEADER: usize = 6;
 /// Redis's layout depends on the list's history (LPUSH fills nodes from the other end,
 /// LINSERT and LREM split and merge them); respd keeps only the elements, so it writes the
 /// layout of RPUSH, the common case. Any layout loads to the same list.
-pub fn quicklist_nodes(list: &VecDeque<Vec<u8>>, fill: i64) -> Vec<usize> {
+pub(crate) fn quicklist_nodes(list: &VecDeque<Vec<u8>>, fill: i64) -> Vec<usize> {
     const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
     const SIZE_SAFETY_LIMIT: usize = 8192;
     const SIZE_ESTIMATE_OVERHEAD: usize = 8;
@@ -158,7 +158,7 @@ pub fn quicklist_nodes(list: &VecDeque<Vec<u8>>, fill: i64) -> Vec<usize> {
 /// Layout: u32 total bytes, u16 count (informational), entries, 0xFF. Each entry is an
 /// encoding byte (and maybe length bytes), the data, then a "backlen" of 1..5 bytes that lets
 /// Redis walk backwards; a forward reader skips it.
-pub fn decode_listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn decode_listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
     let total = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
     if total != b.len() || total < 7 {
         return None;
@@ -226,7 +226,7 @@ pub fn decode_listpack(b: &[u8]) -> Option<Vec<Vec<u8>>> {
 ///
 /// Layout: u32 total bytes, u32 tail offset, u16 count, entries, 0xFF. Each entry is the
 /// previous entry's length (1 byte, or 0xFE + 4 bytes), an encoding, and the data.
-pub fn decode_ziplist(b: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn decode_ziplist(b: &[u8]) -> Option<Vec<Vec<u8>>> {
     let total = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
     if total != b.len() || total < 11 {
         return None;

@@ -175,9 +175,9 @@ impl<'a> Reader<'a> {
 /// [`LOAD_DONE`], it lets another thread report progress without slowing the loader down:
 /// the systemd integration turns them into `STATUS=Loading N%` and decides whether the start
 /// timeout deserves another extension (see [`crate::systemd`]).
-pub static LOAD_TOTAL: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LOAD_TOTAL: AtomicU64 = AtomicU64::new(0);
 /// Bytes of the dump read so far, updated after every key (one relaxed store: cheap).
-pub static LOAD_DONE: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LOAD_DONE: AtomicU64 = AtomicU64::new(0);
 
 /// Loads a dump into `ks`, which should be empty. On error `ks` may hold part of the data:
 /// the caller discards it.
@@ -646,7 +646,7 @@ fn bad_blob(offset: usize, what: &str) -> LoadError {
 }
 
 /// Reads an intset: u32 width (2, 4 or 8), u32 count, sorted little-endian integers.
-pub fn decode_intset(b: &[u8]) -> Option<Vec<i64>> {
+pub(crate) fn decode_intset(b: &[u8]) -> Option<Vec<i64>> {
     let width = u32::from_le_bytes(b.get(0..4)?.try_into().ok()?) as usize;
     let count = u32::from_le_bytes(b.get(4..8)?.try_into().ok()?) as usize;
     if !matches!(width, 2 | 4 | 8) || b.len() != 8 + width.checked_mul(count)? {

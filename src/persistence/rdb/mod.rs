@@ -57,18 +57,18 @@ mod load;
 mod lzf;
 mod write;
 
-pub use blobs::*;
+pub(crate) use blobs::*;
 pub use crc64::crc64;
 pub use load::*;
 pub use lzf::{lzf_compress, lzf_decompress};
 pub use write::*;
 
 /// The RDB version respd writes (Redis 7.0's `RDB_VERSION`).
-pub const RDB_VERSION: u32 = 10;
+pub(crate) const RDB_VERSION: u32 = 10;
 
 /// The Redis version respd claims in the `redis-ver` AUX field, so tools that look at it
 /// (and Redis itself, which only logs it) see a 7.0 dump.
-pub const REDIS_VERSION: &str = "7.0.15";
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 // Value types (Redis `RDB_TYPE_*`).
 const TYPE_STRING: u8 = 0;
@@ -135,7 +135,7 @@ const PAYLOAD_FOOTER: usize = 10;
 /// Serializes a value as DUMP does (Redis `createDumpPayload`): its type byte and encoding
 /// exactly as in an RDB file, the RDB version as 2 bytes little endian, then the CRC64 of
 /// everything before it, 8 bytes little endian.
-pub fn dump_payload(value: &Value, compression: bool) -> Vec<u8> {
+pub(crate) fn dump_payload(value: &Value, compression: bool) -> Vec<u8> {
     let options = WriteOptions {
         compression,
         checksum: false,
@@ -181,7 +181,7 @@ pub fn restore_payload(payload: &[u8]) -> Result<Value, PayloadError> {
 
 /// FUNCTION DUMP's payload (Redis `functionDumpCommand`): each library's code as in an RDB
 /// file (the FUNCTION2 opcode, then the code as a string), then the footer of DUMP.
-pub fn functions_payload(codes: &[Vec<u8>], compression: bool) -> Vec<u8> {
+pub(crate) fn functions_payload(codes: &[Vec<u8>], compression: bool) -> Vec<u8> {
     let options = WriteOptions {
         compression,
         checksum: false,
@@ -199,7 +199,7 @@ pub fn functions_payload(codes: &[Vec<u8>], compression: bool) -> Vec<u8> {
 
 /// The libraries' code in a FUNCTION RESTORE payload (Redis `functionRestoreCommand`).
 /// Errors are Redis's reply texts, without `ERR `.
-pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+pub(crate) fn functions_from_payload(payload: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     const BAD: &str = "DUMP payload version or checksum are wrong";
     let Some(body_len) = payload.len().checked_sub(PAYLOAD_FOOTER) else {
         return Err(BAD);

@@ -12,7 +12,7 @@ pub struct WriteOptions {
 }
 
 /// Streams an RDB file into `W`, keeping the running CRC64 of everything written.
-pub struct Writer<W: Write> {
+pub(crate) struct Writer<W: Write> {
     pub(super) out: W,
     crc: u64,
     options: WriteOptions,
@@ -109,7 +109,12 @@ impl<W: Write> Writer<W> {
     }
 
     /// SELECTDB and RESIZEDB for a database about to be written.
-    pub fn select_db(&mut self, index: usize, keys: usize, expires: usize) -> io::Result<()> {
+    pub(crate) fn select_db(
+        &mut self,
+        index: usize,
+        keys: usize,
+        expires: usize,
+    ) -> io::Result<()> {
         self.raw(&[OP_SELECTDB])?;
         self.len(index as u64)?;
         self.raw(&[OP_RESIZEDB])?;
@@ -289,7 +294,7 @@ pub(super) fn intset_bytes(sorted: &[i64]) -> Vec<u8> {
 
 /// Writes a whole keyspace (the caller holds whatever lock keeps it still). Logically expired
 /// keys are skipped, as Redis skips them when saving.
-pub fn write_keyspace<W: Write>(
+pub(crate) fn write_keyspace<W: Write>(
     out: W,
     options: WriteOptions,
     functions: &[Vec<u8>],
@@ -316,7 +321,7 @@ pub fn write_keyspace<W: Write>(
 /// Writes one database's keys; nothing at all for an empty database (as Redis does).
 ///
 /// `entries` is called twice: once to count the keys for RESIZEDB, once to write them.
-pub fn write_db<'a, W: Write, I: Iterator<Item = (&'a [u8], &'a Entry)>>(
+pub(crate) fn write_db<'a, W: Write, I: Iterator<Item = (&'a [u8], &'a Entry)>>(
     w: &mut Writer<W>,
     index: usize,
     entries: impl Fn() -> I,
