@@ -434,7 +434,8 @@ pub fn start_with(
     let replicaof = shared.config.read().kept.get("replicaof").cloned();
     if let Some((host, port)) = replicaof.as_deref().and_then(|v| v.rsplit_once(' ')) {
         if let Ok(port) = port.parse() {
-            crate::replication::replica::set_master(&shared, host, port);
+            let mut keyspace = shared.store.write();
+            crate::replication::replica::set_master(&shared, &mut keyspace, host, port);
         }
     }
     let (cron_stop, cron_rx) = bounded(1);

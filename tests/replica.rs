@@ -502,4 +502,15 @@ fn becoming_a_replica_releases_blocked_clients() {
         text(&blocked.reply().unwrap()),
         "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
     );
+    // Inside a transaction too, where EXEC holds the keyspace (the link is not up yet when
+    // the INFO queued after it runs).
+    assert_eq!(r.words("replicaof no one"), b"+OK\r\n");
+    r.words("multi");
+    let port = master.addr().port().to_string();
+    r.cmd(&[b"REPLICAOF", b"127.0.0.1", port.as_bytes()]);
+    r.words("info replication");
+    let exec = text(&r.words("exec"));
+    assert!(exec.starts_with("*2\r\n+OK\r\n"), "{exec}");
+    assert!(exec.contains("master_link_status:down"), "{exec}");
+    wait_link_up(&mut r);
 }

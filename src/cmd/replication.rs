@@ -19,8 +19,8 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("replconf", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Server, Handler::Conn(replconf)),
     CommandSpec::new("wait", 3, Flags::NOSCRIPT, KeySpec::NONE, Group::Generic, Handler::Conn(wait)),
     CommandSpec::new("role", 1, Flags::NOSCRIPT .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Conn(role)),
-    CommandSpec::new("replicaof", 3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::Conn(replicaof)),
-    CommandSpec::new("slaveof", 3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::Conn(replicaof)),
+    CommandSpec::new("replicaof", 3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(replicaof)),
+    CommandSpec::new("slaveof", 3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(replicaof)),
 ];
 
 /// ```text
@@ -36,7 +36,12 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
 /// Errors: `Command is not valid when client is a replica.` (a replica connection asking
 /// its own master to follow someone); `Invalid master port` (not an integer from 0 to
 /// 65535).
-fn replicaof(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
+fn replicaof(
+    ctx: &mut Ctx,
+    keyspace: &mut crate::store::Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
     if eq_ci(c_str(&argv[1]), "no") && eq_ci(c_str(&argv[2]), "one") {
         if replica::following(ctx.shared) {
             replica::unset_master(ctx.shared);
@@ -58,7 +63,7 @@ fn replicaof(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
         .filter(|p| (0..=65535).contains(p))
         .ok_or(CmdError::msg("ERR Invalid master port"))?;
     let host = String::from_utf8_lossy(c_str(&argv[1])).into_owned();
-    if !replica::set_master(ctx.shared, &host, port as u16) {
+    if !replica::set_master(ctx.shared, keyspace, &host, port as u16) {
         crate::notice!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
         reply.raw(b"+OK Already connected to specified master\r\n");
         return Ok(());

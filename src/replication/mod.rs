@@ -408,9 +408,14 @@ pub(crate) fn ack(shared: &Shared, id: u64, offset: u64) {
 /// A piece of the master's stream a replica applied: counted in the offset, kept in the
 /// backlog and forwarded to this server's own replicas unchanged (Redis
 /// `replicationFeedStreamFromMasterStream`).
-pub(crate) fn proxy(shared: &Shared, bytes: &[u8]) {
+/// `still_following` is checked under the same lock as REPLICAOF NO ONE's change of
+/// history ([`shift_replid`]), so a command of the old master either counts in the old
+/// history or not at all.
+pub(crate) fn proxy(shared: &Shared, bytes: &[u8], still_following: impl FnOnce() -> bool) {
     let mut st = shared.replication.state.lock();
-    append(shared, &mut st, bytes);
+    if still_following() {
+        append(shared, &mut st, bytes);
+    }
 }
 
 /// The replication id and offset of the dataset, which a replica offers its master with

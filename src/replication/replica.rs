@@ -127,7 +127,12 @@ pub(crate) fn link_up(shared: &Shared) -> bool {
 
 /// REPLICAOF host port: follows that master from now on. Returns false, changing nothing,
 /// when it is already the master (Redis compares the host without case).
-pub(crate) fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
+pub(crate) fn set_master(
+    shared: &Shared,
+    keyspace: &mut crate::store::Keyspace,
+    host: &str,
+    port: u16,
+) -> bool {
     let link = &shared.replication.link;
     let generation = {
         let mut st = link.state.lock();
@@ -152,7 +157,7 @@ pub(crate) fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
         st.generation
     };
     shared.replica_role.set_following(true);
-    unblock_all(shared);
+    unblock_all(shared, keyspace);
     shared
         .config
         .write()
@@ -174,13 +179,12 @@ pub(crate) fn set_master(shared: &Shared, host: &str, port: u16) -> bool {
 /// Releases every client blocked in BLPOP and friends with an error: once a replica, only
 /// the master's stream may serve them, and a pop it did not order would make the replica
 /// differ from its master (Redis `disconnectAllBlockedClients`).
-fn unblock_all(shared: &Shared) {
-    let mut ks = shared.store.write();
+fn unblock_all(shared: &Shared, ks: &mut crate::store::Keyspace) {
     for client in shared.clients.all() {
         let waiter = client.blocked_on.lock().clone();
         if let Some(waiter) = waiter {
             crate::blocking::cancel_locked(
-                &mut ks,
+                ks,
                 &waiter,
                 Some(b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"),
             );
@@ -207,9 +211,8 @@ pub(crate) fn unset_master(shared: &Shared) {
             let _ = socket.shutdown(Shutdown::Both);
         }
     }
-    // Whatever the old link thread was applying finishes first: a command of the old
-    // master is never counted in the new history.
-    let _applying = link.apply.lock();
+    // The old link thread counts no command of the old master in the new history: it
+    // checks the generation when it counts one (see [`crate::replication::proxy`]).
     shared.replica_role.set_following(false);
     shared
         .config
@@ -710,7 +713,10 @@ impl LinkThread<'_> {
                 } else {
                     self.apply(client, &argv, &mut reply);
                 }
-                crate::replication::proxy(shared, &self.buf[at..next]);
+                let generation = self.generation;
+                crate::replication::proxy(shared, &self.buf[at..next], || {
+                    shared.replication.link.state.lock().generation == generation
+                });
                 if client.multi.is_none() {
                     held = None;
                 }
