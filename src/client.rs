@@ -556,6 +556,9 @@ pub struct Client {
     pub default_is_open: bool,
     /// [`crate::acl::Acl::generation`] when `user` was last read.
     pub acl_generation: u64,
+    /// This client runs the commands of the master this server follows (Redis
+    /// `CLIENT_MASTER`): a read-only replica obeys it (see [`crate::replication::replica`]).
+    pub is_master: bool,
 }
 
 /// What happens to a client's replies (CLIENT REPLY), with Redis's flag for each state.
@@ -653,6 +656,7 @@ impl Client {
             authenticated: true,
             default_is_open: true,
             acl_generation: 0,
+            is_master: false,
         }
     }
 

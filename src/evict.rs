@@ -187,6 +187,18 @@ pub(crate) fn perform_evictions(shared: &Shared, now_ms: u64, written: u64) -> b
     if settings.maxmemory == 0 {
         return true;
     }
+    // mirrors performEvictions(): a replica ignores maxmemory (replica-ignore-maxmemory);
+    // its master evicts, and the DELs arrive in the stream.
+    if shared.replica_role.following()
+        && shared
+            .config
+            .read()
+            .kept
+            .get("replica-ignore-maxmemory")
+            .map_or(true, |v| v == "yes")
+    {
+        return true;
+    }
     let clients = crate::cmd::memory::clients_bytes(shared);
     let mut keyspace = shared.store.write();
     let mut gauge = shared.dataset_gauge.lock();

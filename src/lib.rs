@@ -35,7 +35,7 @@
 //! | | [`evict`] | `maxmemory`: choosing keys to evict, refusing writes | `evict.c` |
 //! | | [`harness`] | a server with no socket and a hand-moved clock, built for tests only: `run("SET k v")` returns the reply's bytes | — |
 //! | on commands | [`persistence`] | RDB snapshots and the AOF: formats, SAVE/BGSAVE, load at start | `rdb.c`, `aof.c` |
-//! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT | `replication.c` |
+//! | | [`replication`] | the master side: SYNC/PSYNC, the command stream to replicas, WAIT; the replica side (REPLICAOF, the link thread that follows a master) in `replication::replica` | `replication.c` |
 //! | connection | [`connection`] | the per-connection loop: read, parse all, execute all, send once | `networking.c` |
 //! | server | [`server`] | listeners, the worker pool, cron, shutdown | `server.c` |
 //! | | [`systemd`] | supervision: sd_notify (READY, STATUS, STOPPING, WATCHDOG), socket activation | `server.c` (`redisCommunicateSystemd`) |

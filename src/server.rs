@@ -430,6 +430,14 @@ pub fn start_with(
             .map(|l| Listening::serve(l, &shared))
             .collect::<io::Result<Vec<_>>>()?,
     );
+    // `replicaof <host> <port>` in the configuration: follow that master from the start.
+    let replicaof = shared.config.read().kept.get("replicaof").cloned();
+    if let Some((host, port)) = replicaof.as_deref().and_then(|v| v.rsplit_once(' ')) {
+        if let Ok(port) = port.parse() {
+            let mut keyspace = shared.store.write();
+            crate::replication::replica::set_master(&shared, &mut keyspace, host, port);
+        }
+    }
     let (cron_stop, cron_rx) = bounded(1);
     let cron_shared = shared.clone();
     let cron_thread = thread::Builder::new()

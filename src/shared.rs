@@ -134,6 +134,70 @@ pub enum ShutdownRequest {
     },
 }
 
+/// What the dispatcher and the background tasks must know of this server's role as a
+/// replica, as two flags: the link thread ([`crate::replication::replica`]) sets them, and
+/// the layers below it read them without reaching up to it (the READONLY and MASTERDOWN
+/// refusals, no active expiry and no eviction on a replica).
+#[derive(Debug, Default)]
+pub struct ReplicaRole {
+    /// A master is set (REPLICAOF host port; Redis `server.masterhost != NULL`).
+    following: AtomicBool,
+    /// The link to it is up (`master_link_status:up`).
+    link_up: AtomicBool,
+    /// CLIENT KILL TYPE master asked the link thread to drop the connection.
+    drop_requested: AtomicBool,
+    /// The master's address as CLIENT KILL ADDR names it (`ip:port`), while linked.
+    master_addr: Mutex<Option<String>>,
+}
+
+impl ReplicaRole {
+    /// True while this server follows a master: one atomic load.
+    #[inline]
+    pub fn following(&self) -> bool {
+        self.following.load(Ordering::Relaxed)
+    }
+
+    /// True while the link to the master is up.
+    pub fn link_up(&self) -> bool {
+        self.link_up.load(Ordering::Relaxed)
+    }
+
+    /// Set by REPLICAOF.
+    pub fn set_following(&self, on: bool) {
+        self.following.store(on, Ordering::Relaxed);
+    }
+
+    /// Set by the link thread.
+    pub fn set_link_up(&self, up: bool) {
+        self.link_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Records the address of the master the link is connected to (None: none).
+    pub fn set_master_addr(&self, addr: Option<String>) {
+        *self.master_addr.lock() = addr;
+    }
+
+    /// True when `addr` (`ip:port`) is the master's connection (CLIENT KILL ADDR).
+    pub fn is_master_addr(&self, addr: &[u8]) -> bool {
+        self.master_addr.lock().as_deref().map(str::as_bytes) == Some(addr)
+    }
+
+    /// Asks the link thread to drop its connection to the master (CLIENT KILL TYPE
+    /// master, or its address); false when there is no link up to drop.
+    pub fn drop_link(&self) -> bool {
+        let up = self.following() && self.link_up();
+        if up {
+            self.drop_requested.store(true, Ordering::Relaxed);
+        }
+        up
+    }
+
+    /// True once after [`ReplicaRole::drop_link`]: the link thread's check.
+    pub fn take_drop_request(&self) -> bool {
+        self.drop_requested.swap(false, Ordering::Relaxed)
+    }
+}
+
 /// State shared by every thread of the server.
 #[derive(Debug)]
 pub struct Shared {
@@ -183,6 +247,8 @@ pub struct Shared {
     pub persistence: Arc<crate::persistence::Persistence>,
     /// Attached replicas, the stream offset and backlog (see [`crate::replication`]).
     pub replication: crate::replication::Replication,
+    /// Whether this server follows a master, read on every command.
+    pub replica_role: ReplicaRole,
     /// MIGRATE's cached connections to its targets.
     pub migrate_sockets: crate::cmd::migrate::SocketCache,
     /// The Lua interpreter and the script running now (EVAL, FCALL; see
@@ -196,6 +262,9 @@ pub struct Shared {
     /// Set when the configuration changes with a `maxmemory` in force: evict after the
     /// running command (see [`crate::evict::after_config_change`]).
     pub eviction_pending: AtomicBool,
+    /// The cron's active expiry runs (DEBUG SET-ACTIVE-EXPIRE 0 stops it, for tests; Redis
+    /// `server.active_expire_enabled`).
+    pub active_expire_enabled: AtomicBool,
     /// What `maxmemory` compares against between full measurements of the dataset (see
     /// [`crate::evict`]).
     pub dataset_gauge: Mutex<DatasetGauge>,
@@ -273,6 +342,7 @@ impl Shared {
             started_ms,
             persistence: crate::persistence::Persistence::new(started_ms, latency.clone()),
             replication: Default::default(),
+            replica_role: ReplicaRole::default(),
             migrate_sockets: Default::default(),
             scripting: Default::default(),
             run_id: random_run_id(),
@@ -285,6 +355,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             config_generation: AtomicU64::new(0),
             eviction_pending: AtomicBool::new(false),
+            active_expire_enabled: AtomicBool::new(true),
             dataset_gauge: Default::default(),
             acl: crate::acl::Acl::new(),
             config: RwLock::new(config),
@@ -380,6 +451,11 @@ impl Shared {
         // mirrors activeExpireCycle(): nothing expires while clients are paused, so that
         // the dataset (and what a replica holds of it) stays as it was.
         if self.pause.is_paused(self.clock.now_ms()) {
+            return 0;
+        }
+        // mirrors databasesCron(): a replica leaves expiry to its master, whose DELs arrive
+        // in the stream; a read still sees an expired key as gone.
+        if self.replica_role.following() || !self.active_expire_enabled.load(Ordering::Relaxed) {
             return 0;
         }
         let cycle = crate::store::expire::run_cycle(

@@ -4459,6 +4459,35 @@ pub(crate) static COMMAND_DOCS: &[CommandDoc] = &[
         arguments: &[],
     },
     CommandDoc {
+        name: "replicaof",
+        summary: Some("Make the server a replica of another instance, or promote it as master."),
+        since: Some("5.0.0"),
+        group: "server",
+        complexity: Some("O(1)"),
+        doc_flags: &[],
+        deprecated_since: None,
+        replaced_by: None,
+        history: &[],
+        arity: 3,
+        flags: &["no_async_loading", "admin", "noscript", "stale"],
+        acl_categories: &[],
+        tips: &[],
+        key_specs: &[],
+        legacy_keys: (0, 0, 0),
+        arguments: &[
+            Arg { name: "args", kind: "oneof", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[
+                Arg { name: "host-port", kind: "block", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[
+                    Arg { name: "host", kind: "string", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                    Arg { name: "port", kind: "integer", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                ] },
+                Arg { name: "no-one", kind: "block", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[
+                    Arg { name: "no", kind: "pure-token", key_spec_index: -1, token: Some("NO"), summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                    Arg { name: "one", kind: "pure-token", key_spec_index: -1, token: Some("ONE"), summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                ] },
+            ] },
+        ],
+    },
+    CommandDoc {
         name: "reset",
         summary: Some("Reset the connection"),
         since: Some("6.2.0"),
@@ -5092,6 +5121,35 @@ pub(crate) static COMMAND_DOCS: &[CommandDoc] = &[
         arguments: &[
             Arg { name: "key", kind: "key", key_spec_index: 0, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
             Arg { name: "member", kind: "string", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+        ],
+    },
+    CommandDoc {
+        name: "slaveof",
+        summary: Some("Make the server a replica of another instance, or promote it as master."),
+        since: Some("1.0.0"),
+        group: "server",
+        complexity: Some("O(1)"),
+        doc_flags: &["deprecated"],
+        deprecated_since: Some("5.0.0"),
+        replaced_by: Some("`REPLICAOF`"),
+        history: &[],
+        arity: 3,
+        flags: &["no_async_loading", "admin", "noscript", "stale"],
+        acl_categories: &[],
+        tips: &[],
+        key_specs: &[],
+        legacy_keys: (0, 0, 0),
+        arguments: &[
+            Arg { name: "args", kind: "oneof", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[
+                Arg { name: "host-port", kind: "block", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[
+                    Arg { name: "host", kind: "string", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                    Arg { name: "port", kind: "integer", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                ] },
+                Arg { name: "no-one", kind: "block", key_spec_index: -1, token: None, summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[
+                    Arg { name: "no", kind: "pure-token", key_spec_index: -1, token: Some("NO"), summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                    Arg { name: "one", kind: "pure-token", key_spec_index: -1, token: Some("ONE"), summary: None, since: None, deprecated_since: None, flags: &[], arguments: &[] },
+                ] },
+            ] },
         ],
     },
     CommandDoc {

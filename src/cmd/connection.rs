@@ -412,22 +412,27 @@ pub(crate) fn client_getname(ctx: &mut Ctx, _argv: &Argv, reply: &mut Reply) -> 
     Ok(())
 }
 
-/// The client types CLIENT LIST TYPE and CLIENT KILL TYPE accept. respd only has normal
-/// clients (no replicas, no master link; Pub/Sub clients are not told apart yet), so only
-/// `normal` matches anything.
+/// The client types CLIENT LIST TYPE and CLIENT KILL TYPE accept. Pub/Sub clients are not
+/// told apart yet; the master link is no connection of the registry (see [`client_kill`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientType {
     Normal,
+    /// A replica attached with SYNC/PSYNC (monitors excepted, as in Redis's
+    /// `getClientType`).
+    Replica,
+    /// The link to this server's master.
+    Master,
     Other,
 }
 
 fn parse_client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     if eq_ci(name, "normal") {
         Ok(ClientType::Normal)
-    } else if ["master", "replica", "slave", "pubsub"]
-        .iter()
-        .any(|t| eq_ci(name, t))
-    {
+    } else if eq_ci(name, "replica") || eq_ci(name, "slave") {
+        Ok(ClientType::Replica)
+    } else if eq_ci(name, "master") {
+        Ok(ClientType::Master)
+    } else if eq_ci(name, "pubsub") {
         Ok(ClientType::Other)
     } else {
         Err(CmdError::quoting("ERR Unknown client type '", name, "'"))
@@ -578,8 +583,9 @@ pub(crate) fn client_list(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdR
             push_line(ctx, &handle, "client|list", &mut out);
         }
     } else if argv.len() == 4 && eq_ci(&argv[2], "type") {
-        if parse_client_type(&argv[3])? == ClientType::Normal {
-            for handle in ctx.shared.clients.all() {
+        let wanted = parse_client_type(&argv[3])?;
+        for handle in ctx.shared.clients.all() {
+            if client_type(&handle) == wanted {
                 push_line(ctx, &handle, "client|list", &mut out);
             }
         }
@@ -626,6 +632,15 @@ struct KillFilter {
     skip_me: bool,
 }
 
+/// The type of a registered connection.
+fn client_type(handle: &ClientHandle) -> ClientType {
+    if handle.is_replica() && !handle.is_monitor() {
+        ClientType::Replica
+    } else {
+        ClientType::Normal
+    }
+}
+
 impl KillFilter {
     fn matches(&self, handle: &ClientHandle) -> bool {
         self.id.map_or(true, |id| id == handle.id)
@@ -637,7 +652,7 @@ impl KillFilter {
                 .laddr
                 .as_ref()
                 .map_or(true, |a| a == handle.local_addr.to_string().as_bytes())
-            && self.client_type.map_or(true, |t| t == ClientType::Normal)
+            && self.client_type.map_or(true, |t| t == client_type(handle))
             && self
                 .user
                 .as_ref()
@@ -662,7 +677,9 @@ pub(crate) fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdR
             addr: Some(argv[2].to_vec()),
             ..KillFilter::default()
         };
-        if kill_matching(ctx, &filter) == 0 {
+        let master =
+            ctx.shared.replica_role.is_master_addr(&argv[2]) && ctx.shared.replica_role.drop_link();
+        if kill_matching(ctx, &filter) == 0 && !master {
             return Err(CmdError::msg("ERR No such client"));
         }
         reply.ok();
@@ -705,7 +722,23 @@ pub(crate) fn client_kill(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdR
             return Err(CmdError::Syntax);
         }
     }
-    let killed = kill_matching(ctx, &filter);
+    let mut killed = kill_matching(ctx, &filter);
+    // The master link is a client of its own with no socket in the registry: TYPE master
+    // or its ADDR (and no other filter) asks its thread to drop it (it connects again a
+    // second later, as after any disconnection).
+    let role = &ctx.shared.replica_role;
+    let master_matches = matches!(filter.client_type, None | Some(ClientType::Master))
+        && (filter.client_type.is_some() || filter.addr.is_some())
+        && filter
+            .addr
+            .as_ref()
+            .map_or(true, |a| role.is_master_addr(a))
+        && filter.id.is_none()
+        && filter.laddr.is_none()
+        && filter.user.is_none();
+    if master_matches && role.drop_link() {
+        killed += 1;
+    }
     reply.int(killed as i64);
     Ok(())
 }

@@ -20,6 +20,14 @@ pub(crate) const OOM_ERROR: &[u8] = b"OOM command not allowed when used memory >
 /// `CLIENT_SLAVE`).
 pub(crate) const REPLICA_KEYSPACE_ERROR: &[u8] = b"ERR Replica can't interact with the keyspace";
 
+/// A write from an ordinary client on a read-only replica (Redis `shared.roslaveerr`).
+pub const READONLY_ERROR: &[u8] = b"READONLY You can't write against a read only replica.";
+
+/// A command that needs fresh data while a replica's link to its master is down and
+/// `replica-serve-stale-data` is off (Redis `shared.masterdownerr`).
+pub const MASTERDOWN_ERROR: &[u8] =
+    b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
 /// Why a command failed. Rendered by [`CmdError::render`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CmdError {

@@ -434,9 +434,10 @@ fn info_section(ctx: &Ctx, ks: &Keyspace, section: &str) -> Fields {
                 "rejected_connections",
                 load(&stats.rejected_connections).to_string(),
             );
-            put("sync_full", "0".into());
-            put("sync_partial_ok", "0".into());
-            put("sync_partial_err", "0".into());
+            let syncs = &ctx.shared.replication.sync_counts;
+            put("sync_full", load(&syncs[0]).to_string());
+            put("sync_partial_ok", load(&syncs[1]).to_string());
+            put("sync_partial_err", load(&syncs[2]).to_string());
             put("expired_keys", expired.to_string());
             put("expired_stale_perc", "0.00".into());
             put("expired_time_cap_reached_count", "0".into());

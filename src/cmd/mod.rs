@@ -770,6 +770,21 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
             return charge_rejection(client, Some(spec), reply);
         }
     }
+    // mirrors processCommand(): a read-only replica takes writes from its master only.
+    // A script that declared its flags writes unless it says `no-writes` (Redis
+    // `scriptFlagsToCmdFlags` makes it a write command).
+    let script_writes = |spec: &CommandSpec| {
+        spec.group == Group::Scripting
+            && shared
+                .scripting
+                .declared_flags(spec.name, argv)
+                .is_some_and(|flags| !flags.contains(crate::script::ScriptFlags::NO_WRITES))
+    };
+    if readonly_replica(shared, client) && (is_write || script_writes(spec)) {
+        let message = error::READONLY_ERROR;
+        reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
     // mirrors processCommand(): in RESP2 a subscribed connection only carries Pub/Sub.
     if client.resp == 2
         && client.total_subscription_count() > 0
@@ -787,10 +802,22 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
         );
         return charge_rejection(client, Some(spec), reply);
     }
+    // mirrors processCommand(): with the link to the master down, a replica that must not
+    // serve stale data answers only the commands flagged `stale` (INFO, REPLICAOF...).
+    if stale_refusal(shared, client, spec) {
+        let message = error::MASTERDOWN_ERROR;
+        reject(shared, client, argv, is_exec(Some(spec)), message, reply);
+        return charge_rejection(client, Some(spec), reply);
+    }
     // mirrors processCommand(): while a script runs, other clients wait, and once it has run
     // longer than busy-reply-threshold they are refused with BUSY (see cmd::scripting).
     if shared.scripting.running() && !spec.flags.contains(Flags::ALLOW_BUSY) {
-        let threshold = shared.config.read().kept_u64("busy-reply-threshold");
+        // The master's stream is never refused: it waits for the script to end, as Redis
+        // leaves the master's input unread meanwhile.
+        let threshold = match client.is_master {
+            true => 0,
+            false => shared.config.read().kept_u64("busy-reply-threshold"),
+        };
         if let Some(message) = shared.scripting.wait_or_busy(threshold) {
             reject(shared, client, argv, is_exec(Some(spec)), message, reply);
             return charge_rejection(client, Some(spec), reply);
@@ -875,6 +902,52 @@ fn dispatch_command(shared: &Shared, client: &mut Client, argv: &Argv, reply: &m
     };
     run_command(&mut ctx, spec, parent, argv, reply, None);
     crate::evict::after_config_change(shared, ctx.now_ms);
+}
+
+/// True when `client` may not write because this server is a read-only replica and the
+/// client is not its master (Redis `processCommand`'s `server.repl_slave_ro` check; see
+/// [`crate::replication::replica`]).
+pub(crate) fn readonly_replica(shared: &Shared, client: &Client) -> bool {
+    shared.replica_role.following()
+        && !client.is_master
+        && shared
+            .config
+            .read()
+            .kept
+            .get("replica-read-only")
+            .map_or(true, |v| v == "yes")
+}
+
+/// True when `spec` needs fresh data while this replica's link to its master is down and
+/// `replica-serve-stale-data` is off (Redis's `is_denystale_command` check): commands not
+/// flagged `stale`, and an EXEC with such a command queued.
+fn stale_refusal(shared: &Shared, client: &Client, spec: &CommandSpec) -> bool {
+    if !stale_data_refused(shared, client) {
+        return false;
+    }
+    let denies = |s: &CommandSpec| !s.flags.contains(Flags::STALE);
+    let denied = denies(spec)
+        || (spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|t| t.queued.iter().any(|q| denies(q.spec))));
+    denied
+}
+
+/// True on a replica whose link to its master is down while `replica-serve-stale-data` is
+/// off, for a client other than the master (Redis's `running_stale`).
+pub(crate) fn stale_data_refused(shared: &Shared, client: &Client) -> bool {
+    let role = &shared.replica_role;
+    role.following()
+        && !role.link_up()
+        && !client.is_master
+        && shared
+            .config
+            .read()
+            .kept
+            .get("replica-serve-stale-data")
+            .is_some_and(|v| v == "no")
 }
 
 /// Why writes are refused now (a failed background save, an AOF write error), as the error

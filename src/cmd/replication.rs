@@ -1,13 +1,14 @@
-//! Replication commands of a master: SYNC, PSYNC, REPLCONF, WAIT, ROLE.
+//! Replication commands: SYNC, PSYNC, REPLCONF, WAIT, ROLE, and REPLICAOF (SLAVEOF).
 //!
 //! Counterpart of the command half of Redis `replication.c` (`syncCommand`,
-//! `replconfCommand`, `waitCommand`, `roleCommand`). The stream itself, the replicas and the
-//! backlog live in [`crate::replication`]. WAIT is in Redis's "generic" group, the others in
-//! "server".
+//! `replconfCommand`, `waitCommand`, `roleCommand`, `replicaofCommand`). The stream itself,
+//! the replicas and the backlog live in [`crate::replication`]; following a master, in
+//! [`crate::replication::replica`]. WAIT is in Redis's "generic" group, the others in "server".
 
 use super::{CmdError, CmdResult, CommandSpec, Ctx, Flags, Group, Handler, KeySpec};
 use crate::protocol::{Argv, Reply};
 use crate::replication;
+use crate::replication::replica;
 use crate::util::{c_str, eq_ci, now_ms, parse_i64};
 
 /// The replication commands' table rows.
@@ -18,25 +19,85 @@ pub(crate) static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("replconf", -1, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::ALLOW_BUSY), KeySpec::NONE, Group::Server, Handler::Conn(replconf)),
     CommandSpec::new("wait", 3, Flags::NOSCRIPT, KeySpec::NONE, Group::Generic, Handler::Conn(wait)),
     CommandSpec::new("role", 1, Flags::NOSCRIPT .union(Flags::LOADING) .union(Flags::STALE) .union(Flags::FAST), KeySpec::NONE, Group::Server, Handler::Conn(role)),
+    CommandSpec::new("replicaof", 3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(replicaof)),
+    CommandSpec::new("slaveof", 3, Flags::ADMIN .union(Flags::NOSCRIPT) .union(Flags::NO_ASYNC_LOADING) .union(Flags::STALE), KeySpec::NONE, Group::Server, Handler::KeyspaceWrite(replicaof)),
 ];
+
+/// ```text
+/// REPLICAOF host port
+/// REPLICAOF NO ONE
+/// ```
+/// `+OK`: from now on this server follows that master (see [`crate::replication::replica`]): its data is
+/// replaced by the master's at the first synchronization, and ordinary clients' writes are
+/// refused while `replica-read-only` is on. `+OK Already connected to specified master` when
+/// it already follows that host (compared without case) and port. NO ONE stops following and
+/// keeps the data, with a new replication history; `+OK` even on a master.
+///
+/// Errors: `Command is not valid when client is a replica.` (a replica connection asking
+/// its own master to follow someone); `Invalid master port` (not an integer from 0 to
+/// 65535).
+fn replicaof(
+    ctx: &mut Ctx,
+    keyspace: &mut crate::store::Keyspace,
+    argv: &Argv,
+    reply: &mut Reply,
+) -> CmdResult {
+    if eq_ci(c_str(&argv[1]), "no") && eq_ci(c_str(&argv[2]), "one") {
+        if replica::following(ctx.shared) {
+            replica::unset_master(ctx.shared);
+            crate::notice!(
+                "MASTER MODE enabled (user request from 'id={} addr={}')",
+                ctx.client.id(),
+                ctx.client.handle.addr
+            );
+        }
+        reply.ok();
+        return Ok(());
+    }
+    if ctx.client.handle.is_replica() {
+        return Err(CmdError::msg(
+            "ERR Command is not valid when client is a replica.",
+        ));
+    }
+    let port = parse_i64(&argv[2])
+        .filter(|p| (0..=65535).contains(p))
+        .ok_or(CmdError::msg("ERR Invalid master port"))?;
+    let host = String::from_utf8_lossy(c_str(&argv[1])).into_owned();
+    if !replica::set_master(ctx.shared, keyspace, &host, port as u16) {
+        crate::notice!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+        reply.raw(b"+OK Already connected to specified master\r\n");
+        return Ok(());
+    }
+    crate::notice!(
+        "REPLICAOF {host}:{port} enabled (user request from 'id={} addr={}')",
+        ctx.client.id(),
+        ctx.client.handle.addr
+    );
+    reply.ok();
+    Ok(())
+}
 
 /// ```text
 /// SYNC
 /// PSYNC <replid> <offset>
 /// ```
-/// Makes this connection a replica: always a full resynchronization (PSYNC answers
-/// `+FULLRESYNC <replid> <offset>` first, SYNC nothing), then the dataset as an RDB bulk
+/// Makes this connection a replica. A PSYNC that can continue from the backlog gets
+/// `+CONTINUE <replid>` and the stream from its offset on (see
+/// [`replication::try_continue`]); otherwise a full resynchronization (PSYNC answers
+/// `+FULLRESYNC <replid> <offset>` first, SYNC nothing), the dataset as an RDB bulk
 /// `$<len>\r\n<payload>` without a trailing CRLF, then the command stream (see
 /// [`crate::replication`]). A second SYNC on a replica connection is ignored, as in Redis.
 ///
-/// Refusals, in the order of Redis's `syncCommand` (the ones about being a replica or in a
-/// failover cannot happen: respd is always a master):
+/// Refusals, in the order of Redis's `syncCommand` (the ones about a failover cannot
+/// happen: respd has no FAILOVER):
 /// - `PSYNC <replid> <offset> FAILOVER ...`: `ERR PSYNC FAILOVER can't be sent to a master.`
+/// - on a replica whose link to its master is down: `NOMASTERLINK Can't SYNC while not
+///   connected with my master`;
 /// - replies of earlier commands not yet sent (the same batch, or a queue the socket has not
 ///   taken): `ERR SYNC and PSYNC are invalid with pending output`, because the RDB must be
 ///   the first thing the replica reads after its request;
 /// - PSYNC with an offset that is not an integer: `ERR value is not an integer or out of
-///   range`. The offset is otherwise unused: every sync is a full one.
+///   range`.
 ///
 /// The keyspace read lock is taken here rather than by the dispatcher because it must be
 /// released before the copy is serialized: only the copy and the registration need it.
@@ -46,9 +107,19 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     }
     let psync = eq_ci(&argv[0], "psync");
     // Redis compares with strcasecmp(), so the word ends at a NUL byte.
-    if psync && argv.len() > 3 && eq_ci(c_str(&argv[3]), "failover") {
+    if psync
+        && argv.len() > 3
+        && eq_ci(c_str(&argv[3]), "failover")
+        && !replica::following(ctx.shared)
+    {
         return Err(CmdError::msg(
             "ERR PSYNC FAILOVER can't be sent to a master.",
+        ));
+    }
+    // mirrors syncCommand(): a replica serves replicas only while its own link is up.
+    if replica::sync_refusal(ctx.shared) {
+        return Err(CmdError::msg(
+            "NOMASTERLINK Can't SYNC while not connected with my master",
         ));
     }
     if !reply.is_empty() || ctx.client.handle.pending_output() > 0 {
@@ -59,8 +130,22 @@ fn sync(ctx: &mut Ctx, argv: &Argv, reply: &mut Reply) -> CmdResult {
     if psync && parse_i64(&argv[2]).is_none() {
         return Err(CmdError::NotInteger);
     }
+    if psync {
+        let _applying = ctx.shared.replication.link.apply.lock();
+        let offset = parse_i64(&argv[2]).unwrap_or(-1);
+        let (shared, client) = (ctx.shared, &*ctx.client);
+        let conf = &client.replica_conf;
+        if let Some(resumed) =
+            replication::try_continue(shared, &client.handle, conf, &argv[1], offset)
+        {
+            reply.raw(&resumed);
+            return Ok(());
+        }
+    }
     let now = now_ms();
     let attached = {
+        // On a replica, the master's stream is not applied meanwhile (see crate::replication::replica).
+        let _applying = ctx.shared.replication.link.apply.lock();
         let ks = ctx.shared.store.read();
         replication::attach(
             ctx.shared,

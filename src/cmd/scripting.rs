@@ -443,6 +443,11 @@ impl ScriptHost<'_, '_> {
             return Some("ERR Write commands are not allowed from read-only scripts.".into());
         }
         if writes && !self.wrote.load(Ordering::Relaxed) {
+            // mirrors scriptVerifyWriteCommandAllow(): a read-only replica's scripts do not
+            // write, unless its master runs them.
+            if super::readonly_replica(ctx.shared, ctx.client) {
+                return Some(String::from_utf8_lossy(super::error::READONLY_ERROR).into_owned());
+            }
             if let Some(message) = super::writes_denied(ctx.shared) {
                 return Some(String::from_utf8_lossy(&message).into_owned());
             }
@@ -580,7 +585,19 @@ fn check_script_flags(ctx: &Ctx, flags: ScriptFlags, ro: bool) -> CmdResult {
     if flags.contains(ScriptFlags::EVAL_COMPAT) {
         return Ok(());
     }
+    // mirrors scriptPrepareForRun(): a replica whose link is down and that must not serve
+    // stale data runs only scripts flagged allow-stale.
+    if !flags.contains(ScriptFlags::ALLOW_STALE)
+        && super::stale_data_refused(ctx.shared, ctx.client)
+    {
+        return Err(CmdError::msg("MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script."));
+    }
     if !flags.contains(ScriptFlags::NO_WRITES) {
+        if super::readonly_replica(ctx.shared, ctx.client) {
+            return Err(CmdError::msg(
+                "READONLY Can not run script with write flag on readonly replica",
+            ));
+        }
         if let Some(message) = super::writes_denied(ctx.shared) {
             let text = String::from_utf8_lossy(&message);
             let text = if text.contains("RDB") {

@@ -4,7 +4,7 @@
 use super::*;
 
 /// What the parser found at some offset.
-pub(super) enum Parsed {
+pub(crate) enum Parsed {
     /// A whole command and the offset just after it.
     Command(Argv, usize),
     /// The file ends inside the command starting here.
@@ -42,7 +42,7 @@ fn read_len(data: &[u8], at: usize, prefix: u8) -> Result<(usize, usize), Option
     }
 }
 
-pub(super) fn parse_command(data: &[u8], at: usize) -> Parsed {
+pub(crate) fn parse_command(data: &[u8], at: usize) -> Parsed {
     let wrap = |e: Option<usize>| match e {
         None => Parsed::Truncated,
         Some(o) => Parsed::Garbage(o),

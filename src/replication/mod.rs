@@ -3,8 +3,9 @@
 //!
 //! Counterpart of Redis `replication.c` (`syncCommand`, `replconfCommand`,
 //! `replicationFeedSlaves`, `feedReplicationBuffer`, `replicationCron`'s pings, `waitCommand`,
-//! `roleCommand`, the master half of `genRedisInfoString`'s replication section). respd is
-//! never a replica itself (REPLICAOF is not implemented).
+//! `roleCommand`, the master half of `genRedisInfoString`'s replication section). The other
+//! side, following a master, is [`replica`]; a replica with replicas of its own hands
+//! them its master's stream unchanged ([`proxy`]) instead of feeding them its own writes.
 //!
 //! # The stream
 //! The stream is exactly what the AOF receives: [`crate::persistence::aof::feed`] turns each
@@ -16,7 +17,7 @@
 //! `master_repl_offset` counts the bytes of the stream.
 //!
 //! # Attaching
-//! SYNC (or PSYNC, which always answers with a full resynchronization: `+FULLRESYNC <replid>
+//! SYNC (or a PSYNC that cannot continue from the backlog, answered `+FULLRESYNC <replid>
 //! <offset>`) runs under the keyspace *read* lock. Writers feed the stream while holding the
 //! write lock, so while the read lock is held no record can be half-way: the dataset is copied
 //! (as BGSAVE copies it) and the replica registered at the current offset in that one
@@ -34,12 +35,17 @@
 //!
 //! # Backlog
 //! The last `repl-backlog-size` bytes of the stream are kept from the first replica on (Redis
-//! creates its backlog then, with a fresh replication id). INFO reports it; a PSYNC
-//! continuing from it is not served (respd always answers FULLRESYNC, which every replica
-//! accepts).
+//! creates its backlog then, with a fresh replication id). A PSYNC whose replication id is
+//! this server's (or its previous one, `replid2`, up to the offset where it was replaced) and
+//! whose offset the backlog still holds continues from there: `+CONTINUE <replid>` and the
+//! backlog's bytes from that offset ([`try_continue`]). That is what lets a replica that
+//! lost its link for a moment, or an old master following its promoted replica, catch up
+//! without a full copy.
+
+pub mod replica;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,12 +65,20 @@ pub struct Replication {
     state: Mutex<State>,
     /// Signalled when a replica acknowledges an offset (WAIT sleeps on it).
     acked: Condvar,
+    /// The link to this server's own master, when it is a replica.
+    pub link: replica::Link,
+    /// Full synchronizations served, partial ones accepted, partial ones refused (INFO
+    /// stats `sync_full`, `sync_partial_ok`, `sync_partial_err`).
+    pub sync_counts: [AtomicU64; 3],
 }
 
 #[derive(Debug)]
 struct State {
     replid: String,
     replid2: String,
+    /// The first offset that `replid2`'s history does not share (-1: none; Redis
+    /// `server.second_replid_offset`).
+    second_offset: i64,
     /// Bytes ever put in the stream.
     offset: u64,
     /// The database the stream's last SELECT chose; `None` forces a SELECT.
@@ -113,6 +127,7 @@ impl Default for Replication {
             state: Mutex::new(State {
                 replid: random_replid(),
                 replid2: "0".repeat(40),
+                second_offset: -1,
                 offset: 0,
                 db: None,
                 backlog: None,
@@ -121,6 +136,8 @@ impl Default for Replication {
                 last_ping: Instant::now(),
             }),
             acked: Condvar::new(),
+            link: replica::Link::default(),
+            sync_counts: Default::default(),
         }
     }
 }
@@ -154,7 +171,9 @@ pub fn active(shared: &Shared) -> bool {
 /// Adds one record (an encoded command for database `db`) to the stream; inside EXEC, keeps
 /// it for [`exec_done`]. Called with the keyspace write lock held, like the AOF's feed.
 pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
-    if !active(shared) {
+    // mirrors replicationFeedSlaves(): a replica's replicas get its master's stream (see
+    // [`proxy`]), never its own writes.
+    if !active(shared) || shared.replica_role.following() {
         return;
     }
     let mut st = shared.replication.state.lock();
@@ -172,7 +191,7 @@ pub fn feed(shared: &Shared, db: usize, body: &[u8], in_exec: bool) {
 
 /// Starts an EXEC's records afresh (called by EXEC once it holds the write lock).
 pub(crate) fn exec_begin(shared: &Shared) {
-    if active(shared) {
+    if active(shared) && !shared.replica_role.following() {
         shared.replication.state.lock().exec = None;
     }
 }
@@ -180,7 +199,7 @@ pub(crate) fn exec_begin(shared: &Shared) {
 /// Sends the records of the EXEC that just ran, wrapped in MULTI ... EXEC, still under the
 /// keyspace lock. A transaction with one record is sent bare, as Redis does.
 pub(crate) fn exec_done(shared: &Shared) {
-    if !active(shared) {
+    if !active(shared) || shared.replica_role.following() {
         return;
     }
     let mut st = shared.replication.state.lock();
@@ -256,6 +275,56 @@ pub struct Attached {
     pub copy: Vec<Vec<(Vec<u8>, crate::store::Entry)>>,
 }
 
+/// PSYNC `replid` `offset`: when this server's history includes that point (its replication
+/// id, or the previous one up to where it was replaced) and the backlog still holds the
+/// stream from there, registers `handle` as a replica and returns `+CONTINUE <replid>` and
+/// the backlog's bytes from `offset` on; otherwise None, and a full synchronization follows
+/// (Redis `masterTryPartialResynchronization`).
+pub(crate) fn try_continue(
+    shared: &Shared,
+    handle: &Arc<ClientHandle>,
+    conf: &ReplicaConf,
+    replid: &[u8],
+    offset: i64,
+) -> Option<Vec<u8>> {
+    let _ = handle.waker();
+    let mut st = shared.replication.state.lock();
+    let counts = &shared.replication.sync_counts;
+    let same_history = replid == st.replid.as_bytes()
+        || (replid == st.replid2.as_bytes() && offset <= st.second_offset);
+    let backlog = st.backlog.as_ref()?;
+    let first = st.offset as i64 - backlog.bytes.len() as i64 + 1;
+    if !same_history || offset < first || offset > st.offset as i64 + 1 {
+        if replid != b"?" {
+            counts[2].fetch_add(1, Ordering::Relaxed);
+        }
+        return None;
+    }
+    let mut out = format!("+CONTINUE {}\r\n", st.replid).into_bytes();
+    let skip = (offset - first) as usize;
+    out.extend(backlog.bytes.iter().skip(skip));
+    st.replicas.retain(|r| r.handle.id != handle.id);
+    st.replicas.push(Replica {
+        handle: handle.clone(),
+        port: conf.port,
+        ip: conf
+            .ip
+            .clone()
+            .unwrap_or_else(|| handle.addr.ip().to_string()),
+        ack_offset: 0,
+        ack_ms: now_ms(),
+    });
+    handle.is_replica.store(true, Ordering::Relaxed);
+    shared.replication.active.store(true, Ordering::Relaxed);
+    counts[1].fetch_add(1, Ordering::Relaxed);
+    crate::notice!(
+        "Partial resynchronization request from {} accepted. Sending {} bytes of backlog starting from offset {offset}.",
+        handle.addr,
+        out.len()
+    );
+    Some(out)
+}
+
 /// Registers `handle` as a replica whose stream starts now, and copies the dataset, both
 /// while the caller holds the keyspace read lock (see the module docs). `psync` chooses the
 /// `+FULLRESYNC` preamble.
@@ -275,9 +344,12 @@ pub fn attach(
     let mut st = shared.replication.state.lock();
     if st.backlog.is_none() {
         // mirrors syncCommand(): the first replica creates the backlog under a new
-        // replication id.
-        st.replid = random_replid();
-        st.replid2 = "0".repeat(40);
+        // replication id (a replica has one from its master already).
+        if !shared.replica_role.following() {
+            st.replid = random_replid();
+            st.replid2 = "0".repeat(40);
+            st.second_offset = -1;
+        }
         st.backlog = Some(Backlog {
             bytes: VecDeque::new(),
             size: backlog_size,
@@ -298,6 +370,7 @@ pub fn attach(
     });
     handle.is_replica.store(true, Ordering::Relaxed);
     shared.replication.active.store(true, Ordering::Relaxed);
+    shared.replication.sync_counts[0].fetch_add(1, Ordering::Relaxed);
     let preamble = if psync {
         format!("+FULLRESYNC {} {}\r\n", st.replid, st.offset).into_bytes()
     } else {
@@ -330,6 +403,75 @@ pub(crate) fn ack(shared: &Shared, id: u64, offset: u64) {
     }
     drop(st);
     shared.replication.acked.notify_all();
+}
+
+/// A piece of the master's stream a replica applied: counted in the offset, kept in the
+/// backlog and forwarded to this server's own replicas unchanged (Redis
+/// `replicationFeedStreamFromMasterStream`).
+/// `still_following` is checked under the same lock as REPLICAOF NO ONE's change of
+/// history ([`shift_replid`]), so a command of the old master either counts in the old
+/// history or not at all.
+pub(crate) fn proxy(shared: &Shared, bytes: &[u8], still_following: impl FnOnce() -> bool) {
+    let mut st = shared.replication.state.lock();
+    if still_following() {
+        append(shared, &mut st, bytes);
+    }
+}
+
+/// The replication id and offset of the dataset, which a replica offers its master with
+/// PSYNC.
+pub(crate) fn history(shared: &Shared) -> (String, u64) {
+    let st = shared.replication.state.lock();
+    (st.replid.clone(), st.offset)
+}
+
+/// After a full synchronization: the dataset is the master's at `offset` of its history
+/// `replid`. This server's own replicas must synchronize again, so they are disconnected;
+/// the backlog starts afresh (Redis `replicationCreateMasterClient` and
+/// `replicationAttachToNewMaster`).
+pub(crate) fn start_history(shared: &Shared, replid: &str, offset: u64) {
+    let mut st = shared.replication.state.lock();
+    st.replid = replid.to_string();
+    st.replid2 = "0".repeat(40);
+    st.second_offset = -1;
+    st.offset = offset;
+    let size = backlog_size(shared);
+    st.backlog = Some(Backlog {
+        bytes: VecDeque::new(),
+        size,
+    });
+    disconnect_replicas(&mut st);
+}
+
+/// `+CONTINUE <new replid>`: the master's history has a new id from the current offset on
+/// (it was promoted); the old id stays valid up to here as `replid2` (Redis's PSYNC2
+/// handling in `slaveTryPartialResynchronization`). Replicas of this server reconnect to
+/// learn the new id.
+pub(crate) fn continue_history(shared: &Shared, new_replid: &str) {
+    let mut st = shared.replication.state.lock();
+    if st.replid == new_replid {
+        return;
+    }
+    st.replid2 = std::mem::replace(&mut st.replid, new_replid.to_string());
+    st.second_offset = st.offset as i64 + 1;
+    disconnect_replicas(&mut st);
+}
+
+/// A replica turned master (REPLICAOF NO ONE): a new history starts here; the master's id
+/// stays valid up to the current offset as `replid2`, and the stream starts again with a
+/// SELECT (Redis `shiftReplicationId`, `replicationUnsetMaster`).
+pub(crate) fn shift_replid(shared: &Shared) {
+    let mut st = shared.replication.state.lock();
+    st.replid2 = std::mem::replace(&mut st.replid, random_replid());
+    st.second_offset = st.offset as i64 + 1;
+    st.db = None;
+    disconnect_replicas(&mut st);
+}
+
+fn disconnect_replicas(st: &mut State) {
+    for r in st.replicas.drain(..) {
+        r.handle.kill();
+    }
 }
 
 /// The stream offset now (`master_repl_offset`).
@@ -409,7 +551,12 @@ pub fn cron(shared: &Shared) {
 pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     let st = shared.replication.state.lock();
     let now = now_ms();
-    put("role", "master".into());
+    if shared.replica_role.following() {
+        put("role", "slave".into());
+        replica::info_fields(shared, st.offset, &mut put);
+    } else {
+        put("role", "master".into());
+    }
     put("connected_slaves", st.replicas.len().to_string());
     for (i, r) in st.replicas.iter().enumerate() {
         put(
@@ -427,7 +574,7 @@ pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     put("master_replid", st.replid.clone());
     put("master_replid2", st.replid2.clone());
     put("master_repl_offset", st.offset.to_string());
-    put("second_repl_offset", "-1".into());
+    put("second_repl_offset", st.second_offset.to_string());
     let (active, size, histlen) = match &st.backlog {
         Some(b) => (1, b.size, b.bytes.len()),
         None => (0, backlog_size(shared), 0),
@@ -444,9 +591,13 @@ pub(crate) fn info_fields(shared: &Shared, mut put: impl FnMut(&str, String)) {
     put("repl_backlog_histlen", histlen.to_string());
 }
 
-/// ROLE for a master: `master`, the offset, and each replica's ip, port and acked offset.
+/// ROLE: for a master, `master`, the offset, and each replica's ip, port and acked offset;
+/// for a replica, see [`replica::role`].
 pub fn role(shared: &Shared, reply: &mut crate::protocol::Reply) {
     let st = shared.replication.state.lock();
+    if shared.replica_role.following() {
+        return replica::role(shared, st.offset, reply);
+    }
     reply.array(3);
     reply.bulk(b"master");
     reply.int(st.offset as i64);
